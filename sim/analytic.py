@@ -1,0 +1,319 @@
+"""The analytic cost model, vectorised over a batch of mappings.
+
+``evaluate_batch(layer, accel, batch)`` takes mappings as numpy arrays and returns
+arrays; :func:`evaluate` is the same code on a batch of one, returning a frozen
+:class:`~sim.result.Result`. Both are pure functions of (layer, accelerator, mapping,
+timing).
+
+Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
+
+* Tile footprints: at level ``l`` a dimension's extent is the product of its spatial
+  factors and temporal factors at levels ``<= l`` (capped at the bound). Weights span
+  G,K,C,R,S; outputs G,N,K,P,Q; inputs G,N,C and the halo
+  ``(p-1)*stride + (r-1)*dilation + 1`` rows (likewise columns).
+* Fetches across a boundary (Timeloop-style reuse): walking the loops above the
+  boundary from the innermost outwards, the factors of loops irrelevant to an operand
+  that come before its first relevant loop (factor > 1) are reuse; every other factor
+  multiplies the fetches. Streamed operands are not held in the PEs: they are fetched
+  from the GLB on every iteration above the PE level.
+* Partial sums: output writes up a boundary beyond the number of distinct outputs are
+  read back (``reads = writes - distinct``); partial sums move at accumulator width,
+  final outputs at output width.
+* Cycles: ``compute = tiles * overhead + iterations + offset`` (see
+  :mod:`sim.timing`), ``iterations = prod_d ceil(bound_d / spatial_d)`` (partial
+  temporal tiles are skipped; padded ones only count towards ``tiles`` and traffic,
+  an upper bound for imperfect multi-level splits); memory time per buffer is ``max(read_bytes / read_bw,
+  write_bytes / write_bw)``; ``t = max(compute, slowest GLB)``; DRAM time overlaps
+  ``t`` when every GLB is double-buffered, else adds to it. ``stall = total - compute``.
+* Energy: MACs at the energy table's cost + bits moved at each level times that
+  level's pJ/bit.
+* Legality needing sizes: every GLB holds its operands' level-1 tiles (outputs at
+  accumulator width) within its usable capacity; the PE register file holds the
+  per-PE stationary tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, get_dataflow
+from dataflows.errors import CoforgeError
+from dataflows.layer import Layer
+from dataflows.mapping import LEVELS, Mapping
+from sim.result import Result
+from sim.spec import Accelerator
+from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
+
+_REL = {op: np.array([d in RELEVANT[op] for d in MAP_DIMS]) for op in OPERANDS}
+_ORDER_INDEX = {d: i for i, d in enumerate(MAP_DIMS)}
+
+
+class CostError(CoforgeError):
+    """The mapping cannot run on this accelerator (capacity or precision)."""
+
+
+@dataclass(frozen=True)
+class MappingBatch:
+    """A batch of B mappings as int64 arrays (dimension axis in ``MAP_DIMS`` order).
+
+    ``rows``/``cols``: [B, 8] spatial factors; ``temporal``: [B, 3, 8] factors per
+    level (pe, glb, dram); ``order``: [B, 3, 8] dimension indices, outermost first.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    temporal: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def from_mappings(cls, mappings: list[Mapping]) -> "MappingBatch":
+        return cls(
+            rows=np.array([m.rows for m in mappings], dtype=np.int64),
+            cols=np.array([m.cols for m in mappings], dtype=np.int64),
+            temporal=np.array([m.temporal for m in mappings], dtype=np.int64),
+            order=np.array([[[_ORDER_INDEX[d] for d in o] for o in m.order]
+                            for m in mappings], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+
+def _footprint(op: str, e: np.ndarray, layer: Layer) -> np.ndarray:
+    """Elements of ``op`` touched by per-dimension extents ``e`` ([B, 8])."""
+    g, n, k, c, p, q, r, s = (e[:, i] for i in range(8))
+    if op == "weight":
+        return g * k * c * r * s
+    if op == "output":
+        return g * n * k * p * q
+    h = np.minimum((p - 1) * layer.stride_h + (r - 1) * layer.dilation_h + 1, layer.needed_in_h)
+    w = np.minimum((q - 1) * layer.stride_w + (s - 1) * layer.dilation_w + 1, layer.needed_in_w)
+    return g * n * c * h * w
+
+
+def _loops_above(batch: MappingBatch, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Factors and dimension indices of the loops above ``level``, innermost first."""
+    facs, dims = [], []
+    for lvl in range(level + 1, len(LEVELS)):
+        order = batch.order[:, lvl, ::-1]
+        facs.append(np.take_along_axis(batch.temporal[:, lvl, :], order, axis=1))
+        dims.append(order)
+    return np.concatenate(facs, axis=1), np.concatenate(dims, axis=1)
+
+
+def _fetches(op: str, facs: np.ndarray, dims: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """How many times a tile of ``op`` is (re)loaded across a boundary (reuse rule)."""
+    rel = _REL[op][dims]
+    blocking = np.cumsum(rel & (facs > 1), axis=1) > 0
+    reuse = np.where(~blocking & ~rel, facs, 1).prod(axis=1)
+    return total // reuse
+
+
+def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
+                   timing: str = "native") -> dict[str, np.ndarray]:
+    """Cost every mapping of ``batch`` (structurally legal ones; see Mapping.check).
+
+    Returns arrays of length B: ``legal`` (capacity and precision), ``compute_cycles``,
+    ``stall_cycles``, ``total_cycles``, ``tiles``, ``iterations``, ``utilization``,
+    ``energy_pj``, ``edp`` (pJ x cycles), the energy per level ``energy_<level>_pj``
+    and per-operand traffic ``<level>_<operand>_<reads|writes>`` (elements).
+    """
+    df = get_dataflow(accel.dataflow)
+    check_timing(timing, df)
+    view = df.map_view(layer)
+    bounds = np.array([df.bounds(layer)[d] for d in MAP_DIMS], dtype=np.int64)
+    spatial = batch.rows * batch.cols
+    t = batch.temporal
+    ext = [np.minimum(spatial * t[:, 0, :], bounds)]
+    ext.append(np.minimum(ext[0] * t[:, 1, :], bounds))
+    full = np.broadcast_to(bounds, ext[0].shape)
+    fp0 = {op: _footprint(op, ext[0], view) for op in OPERANDS}
+    fp1 = {op: _footprint(op, ext[1], view) for op in OPERANDS}
+    distinct_out = int(_footprint("output", full[:1], view)[0])
+
+    facs0, dims0 = _loops_above(batch, 0)
+    facs1, dims1 = facs0[:, 8:], dims0[:, 8:]
+    above0 = facs0.prod(axis=1)
+    above1 = facs1.prod(axis=1)
+    # Temporal iterations past a bound are skipped, so every dimension takes exactly
+    # ceil(bound / spatial) steps, however its temporal factors are split.
+    iterations = (-(-bounds // spatial)).prod(axis=1)
+
+    out: dict[str, np.ndarray] = {}
+    # -- DRAM <-> GLB ----------------------------------------------------------------
+    f1 = {op: _fetches(op, facs1, dims1, above1) for op in OPERANDS}
+    dram_r = {"weight": fp1["weight"] * f1["weight"], "input": fp1["input"] * f1["input"]}
+    out_up1 = fp1["output"] * f1["output"]
+    dram_r["output"] = out_up1 - distinct_out
+    dram_w = {"weight": np.zeros_like(out_up1), "input": np.zeros_like(out_up1),
+              "output": out_up1}
+    # -- GLB <-> array ---------------------------------------------------------------
+    stat = df.stationary
+    f0 = {op: (_fetches(op, facs0, dims0, above0) if op == stat else above0)
+          for op in OPERANDS}
+    to_array = {op: fp0[op] * f0[op] for op in ("weight", "input")}
+    out_up0 = fp0["output"] * f0["output"]
+    psum_back = out_up0 - distinct_out
+    glb_r = {"weight": to_array["weight"], "input": to_array["input"],
+             "output": psum_back + out_up1}
+    glb_w = {"weight": dram_r["weight"], "input": dram_r["input"],
+             "output": out_up0 + dram_r["output"]}
+    macs = layer.macs
+    pe_r = {op: np.full_like(out_up0, macs) for op in OPERANDS}
+    pe_w = {"weight": to_array["weight"], "input": to_array["input"],
+            "output": np.full_like(out_up0, macs)}
+
+    # -- bits per element ----------------------------------------------------------
+    prec = layer.precision
+    acc = accel.pe.accumulator_bits
+    bits = {"weight": prec.weight_bits, "input": prec.input_bits}
+
+    def out_bits(reads: np.ndarray, writes: np.ndarray, final: int) -> tuple:
+        """(read bits, write bits): psums at acc width, ``final`` outputs at out width."""
+        return reads * acc, (writes - final) * acc + final * prec.output_bits
+
+    level_bits: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    level_bits["dram"] = {op: (dram_r[op] * bits[op], dram_w[op] * bits[op])
+                          for op in ("weight", "input")}
+    level_bits["dram"]["output"] = out_bits(dram_r["output"], dram_w["output"], distinct_out)
+    level_bits["glb"] = {op: (glb_r[op] * bits[op], glb_w[op] * bits[op])
+                         for op in ("weight", "input")}
+    # GLB output reads: psums to the array + data written back to DRAM (final ones at
+    # output width); writes: psums from the array + refills from DRAM.
+    level_bits["glb"]["output"] = (
+        psum_back * acc + dram_w["output"] * acc - distinct_out * (acc - prec.output_bits),
+        glb_w["output"] * acc)
+    level_bits["pe"] = {op: (pe_r[op] * bits[op], pe_w[op] * bits[op])
+                        for op in ("weight", "input")}
+    level_bits["pe"]["output"] = (pe_r["output"] * acc, pe_w["output"] * acc)
+
+    # -- legality: precision and capacity -----------------------------------------
+    legal = np.ones(len(batch), dtype=bool)
+    if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
+        legal[:] = False
+    tile_bits = {"weight": bits["weight"], "input": bits["input"], "output": acc}
+    for buf in accel.glb:
+        need = sum(fp1[op] * tile_bits[op] for op in buf.operands) / 8
+        legal &= need <= buf.usable_bytes
+    pe_ext = np.minimum(t[:, 0, :], bounds)
+    pe_words = _footprint(stat, pe_ext, view)
+    stat_bits = tile_bits[stat] if stat != "output" else acc
+    legal &= pe_words * stat_bits / 8 <= accel.rf.capacity_bytes
+
+    # -- cycles ----------------------------------------------------------------------
+    tiles = f0[stat]
+    overhead = tile_overhead_cycles(timing, df, accel.rows, accel.cols,
+                                    accel.pe.product_register)
+    if not df.systolic:
+        overhead = overhead + pe_words
+    compute = tiles * overhead + iterations + layer_offset_cycles(timing) * view.G
+    with np.errstate(divide="ignore", invalid="ignore"):
+        glb_cycles = np.zeros(len(batch))
+        for buf in accel.glb:
+            rb = sum(level_bits["glb"][op][0] for op in buf.operands) / 8
+            wb = sum(level_bits["glb"][op][1] for op in buf.operands) / 8
+            glb_cycles = np.maximum(glb_cycles, np.maximum(rb / buf.read_bytes_per_cycle,
+                                                           wb / buf.write_bytes_per_cycle))
+        dram_rb = sum(level_bits["dram"][op][0] for op in OPERANDS) / 8
+        dram_wb = sum(level_bits["dram"][op][1] for op in OPERANDS) / 8
+        dram_cycles = np.maximum(dram_rb / accel.dram.read_bytes_per_cycle,
+                                 dram_wb / accel.dram.write_bytes_per_cycle)
+    busy = np.maximum(compute, np.ceil(glb_cycles).astype(np.int64))
+    dram_int = np.ceil(dram_cycles).astype(np.int64)
+    if all(b.double_buffered for b in accel.glb):
+        total = np.maximum(busy, dram_int)
+    else:
+        total = busy + dram_int
+
+    # -- energy ----------------------------------------------------------------------
+    e_mac = macs * accel.energy.mac_pj(max(prec.input_bits, prec.weight_bits), acc)
+    e_pe = sum(r + w for r, w in level_bits["pe"].values()) * accel.rf.pj_per_bit()
+    e_glb = np.zeros(len(batch))
+    for buf in accel.glb:
+        e_glb = e_glb + sum(level_bits["glb"][op][0] + level_bits["glb"][op][1]
+                            for op in buf.operands) * buf.pj_per_bit()
+    e_dram = sum(r + w for r, w in level_bits["dram"].values()) * accel.energy.dram_pj_per_bit
+    energy = e_mac + e_pe + e_glb + e_dram
+
+    out.update(legal=legal, compute_cycles=compute, stall_cycles=total - compute,
+               total_cycles=total, tiles=tiles, iterations=iterations,
+               utilization=macs / (total * accel.rows * accel.cols),
+               energy_pj=energy, edp=energy * total, energy_mac_pj=np.full(len(batch), e_mac),
+               energy_pe_pj=e_pe, energy_glb_pj=e_glb, energy_dram_pj=e_dram)
+    for level, reads, writes in (("pe", pe_r, pe_w), ("glb", glb_r, glb_w),
+                                 ("dram", dram_r, dram_w)):
+        for op in OPERANDS:
+            out[f"{level}_{op}_reads"] = reads[op]
+            out[f"{level}_{op}_writes"] = writes[op]
+            out[f"{level}_{op}_read_bytes"] = level_bits[level][op][0] // 8
+            out[f"{level}_{op}_write_bytes"] = level_bits[level][op][1] // 8
+    return out
+
+
+def capacity_report(layer: Layer, accel: Accelerator, mapping: Mapping) -> list[str]:
+    """Human-readable reasons a structurally legal mapping does not fit (empty if it fits)."""
+    df = get_dataflow(accel.dataflow)
+    view = df.map_view(layer)
+    b = df.bounds(layer)
+    prec = layer.precision
+    reasons = []
+    if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
+        reasons.append(f"layer {layer.name!r} needs {max(prec.input_bits, prec.weight_bits)}-bit "
+                       f"operands but pe.operand_bits is {accel.pe.operand_bits}")
+    ext = np.array([[min(mapping.rows[i] * mapping.cols[i] * mapping.temporal[0][i]
+                         * mapping.temporal[1][i], b[d]) for i, d in enumerate(MAP_DIMS)]])
+    tile_bits = {"weight": prec.weight_bits, "input": prec.input_bits,
+                 "output": accel.pe.accumulator_bits}
+    for buf in accel.glb:
+        need = sum(int(_footprint(op, ext, view)[0]) * tile_bits[op] for op in buf.operands) / 8
+        if need > buf.usable_bytes:
+            reasons.append(f"glb buffer {buf.name!r}: tile needs {need:.0f} B but "
+                           f"{buf.usable_bytes:.0f} B are usable"
+                           f"{' (double-buffered)' if buf.double_buffered else ''}")
+    pe_ext = np.array([[min(mapping.temporal[0][i], b[d]) for i, d in enumerate(MAP_DIMS)]])
+    words = int(_footprint(df.stationary, pe_ext, view)[0])
+    need = words * tile_bits[df.stationary] / 8
+    if need > accel.rf.capacity_bytes:
+        reasons.append(f"rf: the per-PE {df.stationary} tile needs {need:.0f} B but rf holds "
+                       f"{accel.rf.capacity_bytes} B")
+    return reasons
+
+
+def evaluate(layer: Layer, accel: Accelerator, mapping: Mapping,
+             timing: str = "native") -> Result:
+    """Cost one (layer, accelerator, mapping); raises a one-line error if illegal."""
+    df = get_dataflow(accel.dataflow)
+    mapping.check(layer, df, accel.rows, accel.cols, df.bounds(layer))
+    reasons = capacity_report(layer, accel, mapping)
+    if reasons:
+        raise CostError(f"layer {layer.name!r} cannot run with this mapping on "
+                        f"{accel.name!r}: {reasons[0]}")
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing)
+    return result_from_arrays(layer, arr, 0, timing, mapping)
+
+
+def result_from_arrays(layer: Layer, arr: dict[str, np.ndarray], i: int, timing: str,
+                       mapping: Mapping | None = None) -> Result:
+    """Row ``i`` of an :func:`evaluate_batch` output as a frozen :class:`Result`."""
+    accesses: dict[str, dict[str, dict[str, int]]] = {}
+    nbytes: dict[str, dict[str, dict[str, int]]] = {}
+    for level in LEVELS:
+        accesses[level] = {op: {"reads": int(arr[f"{level}_{op}_reads"][i]),
+                                "writes": int(arr[f"{level}_{op}_writes"][i])}
+                           for op in OPERANDS}
+        nbytes[level] = {op: {"reads": int(arr[f"{level}_{op}_read_bytes"][i]),
+                              "writes": int(arr[f"{level}_{op}_write_bytes"][i])}
+                         for op in OPERANDS}
+    by_level = {lvl: float(arr[f"energy_{lvl}_pj"][i]) for lvl in ("mac", "pe", "glb", "dram")}
+    return Result(
+        layer=layer.name, macs=layer.macs, compute_cycles=int(arr["compute_cycles"][i]),
+        stall_cycles=int(arr["stall_cycles"][i]), total_cycles=int(arr["total_cycles"][i]),
+        utilization=float(arr["utilization"][i]), energy_pj=float(arr["energy_pj"][i]),
+        energy_pj_by_level=by_level, accesses=accesses, bytes=nbytes,
+        tiles=int(arr["tiles"][i]), iterations=int(arr["iterations"][i]), timing=timing,
+        mapping=mapping.to_dict() if mapping is not None else {})
+
+
+__all__ = ["CostError", "MappingBatch", "capacity_report", "evaluate", "evaluate_batch",
+           "result_from_arrays"]

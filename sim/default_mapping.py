@@ -1,0 +1,99 @@
+"""A default mapping per dataflow, so ``simulate`` works without a search.
+
+The heuristic is SCALE-Sim's mapping, made to fit the buffers:
+
+1. Fill the array: each row/column dimension of the dataflow gets
+   ``min(bound, remaining array side)`` (row-stationary fills R then C on rows,
+   P then K on columns).
+2. The stationary operand's folds (and the groups) loop at the GLB level and the
+   stream dimensions run whole inside the PE level: one stationary tile per fold.
+3. If the GLB tile does not fit, the folds move to the DRAM level, and then the
+   stream is cut into chunks whose loop sits innermost at the DRAM level, so the
+   stationary tile stays in the PEs across chunks: cycles are unchanged, only DRAM
+   traffic grows (inputs are re-read for every fold).
+4. If even a one-element stream chunk does not fit, the layer cannot map: a one-line
+   error says how many bytes the smallest tile needs and what holds it.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from dataflows.dataflow import get_dataflow
+from dataflows.layer import Layer
+from dataflows.mapping import Mapping
+from sim.analytic import CostError, capacity_report
+from sim.spec import Accelerator
+
+
+def _fill(dims: tuple[str, ...], bounds: dict[str, int], side: int) -> dict[str, int]:
+    out, left = {}, side
+    for d in dims:
+        f = min(bounds[d], left)
+        if f > 1:
+            out[d] = f
+        left //= max(f, 1)
+    return out
+
+
+def _chunk_sizes(n: int) -> list[int]:
+    """Stream chunk lengths to try, largest first: n, ceil(n/2), ceil(n/3), ... , 1."""
+    sizes, k = [], 1
+    while True:
+        c = ceil(n / k)
+        if not sizes or c < sizes[-1]:
+            sizes.append(c)
+        if c == 1:
+            return sizes
+        k = ceil(n / (c - 1)) if c > 1 else k + 1
+
+
+def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
+    """SCALE-Sim-like mapping of ``layer`` on ``accel`` that fits its buffers."""
+    df = get_dataflow(accel.dataflow)
+    b = df.bounds(layer)
+    rows = _fill(df.row_dims, b, accel.rows)
+    cols = _fill(df.col_dims, b, accel.cols)
+    spatial = {d: rows.get(d, 1) * cols.get(d, 1) for d in b}
+    stream = {d: b[d] for d in df.stream_dims if b[d] > 1}
+    folds = {d: ceil(b[d] / spatial[d]) for d in b
+             if d not in df.stream_dims and ceil(b[d] / spatial[d]) > 1}
+    fold_order = [d for d in ("G", "N", "K", "C", "P", "Q", "R", "S") if d in folds]
+
+    def fits(m: Mapping) -> str:
+        reasons = capacity_report(layer, accel, m)
+        return reasons[0] if reasons else ""
+
+    first = Mapping.build(rows=rows, cols=cols, pe=stream, glb=folds, order={"glb": fold_order})
+    last_reason = fits(first)
+    if not last_reason:
+        return first
+    dram, order = dict(folds), list(fold_order)
+    second = Mapping.build(rows=rows, cols=cols, pe=stream, dram=dram, order={"dram": order})
+    last_reason = fits(second)
+    if not last_reason:
+        return second
+    # Cut the longest stream dimension (then the next) into chunks at the DRAM level,
+    # innermost, binary-searching the largest chunk that fits (footprints grow with it).
+    for d in sorted(stream, key=lambda x: -stream[x]):
+        sizes = _chunk_sizes(stream[d])
+
+        def build(chunk: int) -> Mapping:
+            return Mapping.build(rows=rows, cols=cols, pe=dict(stream) | {d: chunk},
+                                 dram=dram | {d: ceil(stream[d] / chunk)},
+                                 order={"dram": order + [d]})
+        lo, hi = 0, len(sizes) - 1          # sizes[hi] == 1 is the smallest chunk
+        if fits(build(sizes[hi])):
+            last_reason = fits(build(sizes[hi]))
+        else:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fits(build(sizes[mid])):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            return build(sizes[lo])
+        dram[d], stream[d] = stream[d], 1
+        order.append(d)
+    raise CostError(f"layer {layer.name!r} cannot map on {accel.name!r}: even its smallest "
+                    f"tile does not fit ({last_reason}); enlarge the buffer or the rf")

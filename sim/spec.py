@@ -1,0 +1,177 @@
+"""The accelerator spec: frozen dataclasses validated on construction.
+
+An :class:`Accelerator` is a PE array (rows x cols) running one dataflow, a PE
+datapath, a per-PE register file, one or more global buffers (each serving some
+operands), DRAM, a clock and an energy table. Build it in Python or load it from YAML
+with :func:`sim.spec_io.load_accelerator`; variants via ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from dataflows.dataflow import DATAFLOWS, OPERANDS
+from dataflows.errors import CoforgeError
+from sim.energy import EnergyTable, sram_access_pj
+
+#: Largest array side coforge accepts (a 1024x1024 array is already far past any part).
+MAX_ARRAY_SIDE = 1024
+
+
+class SpecError(CoforgeError):
+    """The accelerator spec breaks a rule; the message names the field and the fix."""
+
+
+def _positive_int(where: str, value: object, limit: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SpecError(f"{where} must be a positive integer, not {value!r}")
+    if limit is not None and value > limit:
+        raise SpecError(f"{where} must be <= {limit}, not {value!r}")
+
+
+def _positive_number(where: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or math.isnan(value):
+        raise SpecError(f"{where} must be a number > 0 (.inf for unlimited), not {value!r}")
+
+
+@dataclass(frozen=True)
+class PEConfig:
+    """PE datapath: widest operand it multiplies, accumulator width, pipeline depth."""
+
+    operand_bits: int = 8
+    accumulator_bits: int = 32
+    product_register: bool = False
+
+    def __post_init__(self) -> None:
+        if self.operand_bits not in (2, 4, 8, 16, 32):
+            raise SpecError(f"pe.operand_bits must be one of [2, 4, 8, 16, 32], "
+                            f"not {self.operand_bits!r}")
+        _positive_int("pe.accumulator_bits", self.accumulator_bits, 64)
+        if self.accumulator_bits < 2 * self.operand_bits:
+            raise SpecError(f"pe.accumulator_bits ({self.accumulator_bits}) must be at least "
+                            f"2 x operand_bits ({2 * self.operand_bits}) to hold one product")
+        if not isinstance(self.product_register, bool):
+            raise SpecError(f"pe.product_register must be true or false, "
+                            f"not {self.product_register!r}")
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """One storage element: capacity (bytes; 0 = unbounded, DRAM only), word width (bits),
+    bandwidth (bytes/cycle; ``inf`` = never limits), double buffering, access energy.
+
+    ``access_pj`` (per word access) defaults to :func:`sim.energy.sram_access_pj`
+    of capacity and width; DRAM uses the energy table's pJ/bit instead.
+    """
+
+    name: str
+    operands: tuple[str, ...] = OPERANDS
+    capacity_bytes: int = 0
+    word_bits: int = 64
+    read_bytes_per_cycle: float = math.inf
+    write_bytes_per_cycle: float = math.inf
+    double_buffered: bool = False
+    access_pj: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"buffer {self.name!r}"
+        object.__setattr__(self, "operands", tuple(self.operands))
+        bad = [op for op in self.operands if op not in OPERANDS]
+        if bad or not self.operands or len(set(self.operands)) != len(self.operands):
+            raise SpecError(f"{where}: operands must be distinct names from {list(OPERANDS)}, "
+                            f"not {list(self.operands)}")
+        if not isinstance(self.capacity_bytes, int) or self.capacity_bytes < 0:
+            raise SpecError(f"{where}: capacity_bytes must be an integer >= 0, "
+                            f"not {self.capacity_bytes!r}")
+        _positive_int(f"{where}: word_bits", self.word_bits, 4096)
+        _positive_number(f"{where}: read_bytes_per_cycle", self.read_bytes_per_cycle)
+        _positive_number(f"{where}: write_bytes_per_cycle", self.write_bytes_per_cycle)
+        if not isinstance(self.double_buffered, bool):
+            raise SpecError(f"{where}: double_buffered must be true or false, "
+                            f"not {self.double_buffered!r}")
+        if self.access_pj is not None and (not isinstance(self.access_pj, (int, float))
+                                           or self.access_pj < 0):
+            raise SpecError(f"{where}: access_pj must be a number >= 0, not {self.access_pj!r}")
+
+    @property
+    def usable_bytes(self) -> float:
+        """Capacity one tile may use: half when double-buffered; inf when unbounded."""
+        if self.capacity_bytes == 0:
+            return math.inf
+        return self.capacity_bytes / (2 if self.double_buffered else 1)
+
+    def pj_per_bit(self) -> float:
+        """Energy per bit moved in or out (pJ/bit) for an on-chip buffer."""
+        pj = self.access_pj if self.access_pj is not None else \
+            sram_access_pj(self.capacity_bytes, self.word_bits)
+        return pj / self.word_bits
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A complete accelerator. Invariant: every operand is held by exactly one GLB."""
+
+    name: str
+    rows: int
+    cols: int
+    dataflow: str = "ws"
+    clock_mhz: float = 200.0
+    pe: PEConfig = field(default_factory=PEConfig)
+    rf: Buffer = field(default_factory=lambda: Buffer("rf", capacity_bytes=4, word_bits=8))
+    glb: tuple[Buffer, ...] = field(default_factory=lambda: (
+        Buffer("glb", capacity_bytes=64 * 1024, word_bits=64),))
+    dram: Buffer = field(default_factory=lambda: Buffer("dram", word_bits=64))
+    energy: EnergyTable = field(default_factory=EnergyTable)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _positive_int("array.rows", self.rows, MAX_ARRAY_SIDE)
+        _positive_int("array.cols", self.cols, MAX_ARRAY_SIDE)
+        if self.dataflow not in DATAFLOWS:
+            raise SpecError(f"dataflow must be one of {sorted(DATAFLOWS)}, "
+                            f"not {self.dataflow!r}")
+        _positive_number("clock_mhz", self.clock_mhz)
+        if self.clock_mhz == math.inf:
+            raise SpecError("clock_mhz must be finite")
+        object.__setattr__(self, "glb", tuple(self.glb))
+        if self.rf.capacity_bytes == 0:
+            raise SpecError("rf.capacity_bytes must be > 0 (bytes per PE)")
+        for buf in self.glb:
+            if buf.capacity_bytes == 0:
+                raise SpecError(f"glb buffer {buf.name!r}: capacity_bytes must be > 0")
+        for op in OPERANDS:
+            holders = [b.name for b in self.glb if op in b.operands]
+            if len(holders) != 1:
+                raise SpecError(f"glb: operand {op!r} must be held by exactly one buffer, "
+                                f"found {holders or 'none'}")
+        names = [b.name for b in self.glb]
+        if len(set(names)) != len(names):
+            raise SpecError(f"glb: buffer names must be distinct, got {names}")
+
+    def glb_for(self, operand: str) -> Buffer:
+        """The global buffer that holds ``operand``."""
+        return next(b for b in self.glb if operand in b.operands)
+
+    @property
+    def pes(self) -> int:
+        """Number of processing elements."""
+        return self.rows * self.cols
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """One MAC per PE per cycle."""
+        return self.rows * self.cols
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-data form (the YAML schema; ``inf`` stays a float)."""
+        return asdict(self)
+
+    @property
+    def spec_hash(self) -> str:
+        """First 16 hex digits of the SHA-256 of the canonical JSON of the spec."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

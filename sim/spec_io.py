@@ -1,0 +1,224 @@
+"""YAML in, typed :class:`~sim.spec.Accelerator` out. Nothing downstream sees a dict.
+
+The loader rejects duplicate keys, unknown keys and wrong types, and every error is
+one line naming the file, the field and what is allowed, e.g.
+``specs/x.yaml: glb[0].capacity_bytes must be an integer >= 0, not -4``.
+
+Schema (all sections but ``name`` and ``array`` are optional)::
+
+    name: edge-8x8-ws
+    description: free text
+    dataflow: ws                      # ws | os | is | rs
+    array: {rows: 8, cols: 8}
+    clock_mhz: 200
+    pe: {operand_bits: 8, accumulator_bits: 32, product_register: false}
+    rf: {capacity_bytes: 4, word_bits: 8}                   # per PE
+    glb:                                                    # one or more buffers
+      - {name: glb, operands: [weight, input, output], capacity_bytes: 65536,
+         word_bits: 64, read_bytes_per_cycle: 16, write_bytes_per_cycle: 16,
+         double_buffered: true}
+    dram: {word_bits: 64, read_bytes_per_cycle: 8, write_bytes_per_cycle: 8}
+    energy: {mult_pj: {8: 0.2}, add_pj_per_bit: 0.003125, dram_pj_per_bit: 20.3}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataflows.errors import CoforgeError
+from sim.energy import DEFAULT_MULT_PJ, EnergyTable
+from sim.spec import Accelerator, Buffer, PEConfig, SpecError
+
+#: Directory of the example specs shipped with coforge.
+SPECS_DIR = Path(__file__).parent / "specs"
+#: The built-in default accelerator used by ``coforge simulate`` and ``make demo``.
+DEFAULT_SPEC = "edge_8x8_ws"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise SpecError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _expect_map(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(f"{where} must be a mapping of keys to values, "
+                        f"not {type(value).__name__}")
+    return value
+
+
+def _check_keys(data: dict[str, Any], allowed: list[str], where: str) -> None:
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise SpecError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {allowed}")
+
+
+def _typed(cls: type, data: dict[str, Any], where: str, skip: tuple[str, ...] = ()) -> dict:
+    """Check keys and scalar types of ``data`` against dataclass ``cls``'s fields."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    _check_keys(data, list(fields), where)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = str(fields[key].type)
+        label = f"{where}.{key}" if where else key
+        if kind.startswith("int") and (not isinstance(value, int) or isinstance(value, bool)):
+            raise SpecError(f"{label} must be an integer, not {value!r}")
+        if kind.startswith("float") and (isinstance(value, bool)
+                                         or not isinstance(value, (int, float))):
+            if value is None and "None" in kind:
+                pass
+            else:
+                raise SpecError(f"{label} must be a number, not {value!r}")
+        if kind == "bool" and not isinstance(value, bool):
+            raise SpecError(f"{label} must be true or false, not {value!r}")
+        if kind == "str" and not isinstance(value, str):
+            raise SpecError(f"{label} must be a string, not {value!r}")
+        if kind.startswith("tuple"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SpecError(f"{label} must be a list of names, not {value!r}")
+            value = tuple(value)
+        if isinstance(value, int) and kind.startswith("float") and not isinstance(value, bool):
+            value = float(value)
+        out[key] = value
+    return out
+
+
+def _buffer(data: object, where: str, default_name: str) -> Buffer:
+    fields = _typed(Buffer, _expect_map(data, where), where)
+    fields.setdefault("name", default_name)
+    try:
+        return Buffer(**fields)
+    except SpecError as err:
+        raise SpecError(f"{where}: {_strip_prefix(str(err))}") from None
+
+
+def _strip_prefix(message: str) -> str:
+    return message.split(": ", 1)[1] if message.startswith("buffer ") else message
+
+
+def accelerator_from_dict(data: object, source: str = "<spec>") -> Accelerator:
+    """Build an :class:`Accelerator` from parsed YAML; errors are prefixed by ``source``."""
+    try:
+        return _from_dict(data)
+    except CoforgeError as err:
+        raise SpecError(f"{source}: {err}") from None
+
+
+def _from_dict(data: object) -> Accelerator:
+    data = _expect_map(data, "the spec")
+    allowed = ["name", "description", "dataflow", "array", "clock_mhz", "pe", "rf", "glb",
+               "dram", "energy"]
+    _check_keys(data, allowed, "top level")
+    for required in ("name", "array"):
+        if required not in data:
+            raise SpecError(f"missing required key {required!r}")
+    array = _expect_map(data["array"], "array")
+    _check_keys(array, ["rows", "cols"], "array")
+    for key in ("rows", "cols"):
+        if key not in array:
+            raise SpecError(f"array.{key} is required (a positive integer)")
+    kwargs: dict[str, Any] = {"name": data["name"], "rows": array["rows"],
+                              "cols": array["cols"]}
+    if not isinstance(data["name"], str):
+        raise SpecError(f"name must be a string, not {data['name']!r}")
+    for key in ("description", "dataflow"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise SpecError(f"{key} must be a string, not {data[key]!r}")
+            kwargs[key] = data[key]
+    if "clock_mhz" in data:
+        kwargs["clock_mhz"] = data["clock_mhz"]
+    if "pe" in data:
+        kwargs["pe"] = PEConfig(**_typed(PEConfig, _expect_map(data["pe"], "pe"), "pe"))
+    if "rf" in data:
+        kwargs["rf"] = _buffer(data["rf"], "rf", "rf")
+    if "glb" in data:
+        glb = data["glb"]
+        if isinstance(glb, dict):
+            glb = [glb]
+        if not isinstance(glb, list) or not glb:
+            raise SpecError("glb must be a buffer mapping or a non-empty list of them")
+        kwargs["glb"] = tuple(_buffer(b, f"glb[{i}]", f"glb{i}") for i, b in enumerate(glb))
+    if "dram" in data:
+        kwargs["dram"] = _buffer(data["dram"], "dram", "dram")
+    if "energy" in data:
+        kwargs["energy"] = _energy(data["energy"])
+    return Accelerator(**kwargs)
+
+
+def _energy(data: object) -> EnergyTable:
+    data = _expect_map(data, "energy")
+    _check_keys(data, ["mult_pj", "add_pj_per_bit", "dram_pj_per_bit"], "energy")
+    kwargs: dict[str, Any] = {}
+    if "mult_pj" in data:
+        table = _expect_map(data["mult_pj"], "energy.mult_pj")
+        kwargs["mult_pj"] = dict(DEFAULT_MULT_PJ) | table
+    for key in ("add_pj_per_bit", "dram_pj_per_bit"):
+        if key in data:
+            kwargs[key] = data[key]
+    return EnergyTable(**kwargs)
+
+
+def load_accelerator(path: str | Path) -> Accelerator:
+    """Load and validate a YAML spec. A bare name (``edge_8x8_ws``) means a shipped spec."""
+    p = Path(path)
+    if not p.exists() and not p.suffix and (SPECS_DIR / f"{p.name}.yaml").exists():
+        p = SPECS_DIR / f"{p.name}.yaml"
+    if not p.exists():
+        shipped = sorted(f.stem for f in SPECS_DIR.glob("*.yaml"))
+        raise SpecError(f"{path}: no such file; give a YAML path or one of {shipped}")
+    try:
+        data = yaml.load(p.read_text(), Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except SpecError as err:
+        raise SpecError(f"{p}: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "malformed YAML"
+        raise SpecError(f"{p}: malformed YAML{line}: {problem}") from None
+    return accelerator_from_dict(data, str(p))
+
+
+def shipped_specs() -> list[str]:
+    """Names of the example specs in ``sim/specs``."""
+    return sorted(f.stem for f in SPECS_DIR.glob("*.yaml"))
+
+
+def dump_accelerator(accel: Accelerator) -> str:
+    """YAML text that :func:`load_accelerator` reads back to an equal spec."""
+    def clean(buf: Buffer) -> dict[str, Any]:
+        d = dataclasses.asdict(buf)
+        d["operands"] = list(buf.operands)
+        if d["access_pj"] is None:
+            del d["access_pj"]
+        return d
+    data = {
+        "name": accel.name, "description": accel.description, "dataflow": accel.dataflow,
+        "array": {"rows": accel.rows, "cols": accel.cols}, "clock_mhz": accel.clock_mhz,
+        "pe": dataclasses.asdict(accel.pe), "rf": clean(accel.rf),
+        "glb": [clean(b) for b in accel.glb], "dram": clean(accel.dram),
+        "energy": {"mult_pj": dict(accel.energy.mult_pj),
+                   "add_pj_per_bit": accel.energy.add_pj_per_bit,
+                   "dram_pj_per_bit": accel.energy.dram_pj_per_bit},
+    }
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+__all__ = ["DEFAULT_SPEC", "SPECS_DIR", "accelerator_from_dict", "dump_accelerator",
+           "load_accelerator", "shipped_specs"]
