@@ -53,6 +53,7 @@ class NetworkResult:
     timing: str
     fidelity: str
     clock_mhz: float
+    pes: int
     layers: tuple[Result, ...]
 
     @property
@@ -77,6 +78,11 @@ class NetworkResult:
         return sum(r.energy_pj for r in self.layers)
 
     @property
+    def utilization(self) -> float:
+        """MACs / (total cycles x PEs) over the whole network."""
+        return self.macs / max(1, self.total_cycles * self.pes)
+
+    @property
     def latency_ms(self) -> float:
         """total_cycles / clock (MHz) in milliseconds."""
         return self.total_cycles / (self.clock_mhz * 1e3)
@@ -84,4 +90,5 @@ class NetworkResult:
     def totals(self) -> dict[str, Any]:
         return {"macs": self.macs, "compute_cycles": self.compute_cycles,
                 "stall_cycles": self.stall_cycles, "total_cycles": self.total_cycles,
-                "energy_pj": self.energy_pj, "latency_ms": self.latency_ms}
+                "utilization": self.utilization, "energy_pj": self.energy_pj,
+                "latency_ms": self.latency_ms}

@@ -70,4 +70,5 @@ def simulate(workload: Layer | Network, accel: Accelerator,
         results.append(replace(cache[key], layer=layer.name))
     return NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
                          timing=timing, fidelity=fidelity, clock_mhz=accel.clock_mhz,
+                         pes=accel.pes,
                          layers=tuple(results))

@@ -1,0 +1,146 @@
+"""The ``coforge`` command line: a thin layer over the Python API.
+
+Bad input exits with status 2 and ONE line on stderr (``coforge: error: ...``) naming
+the file, the field and what is allowed; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from dataflows.errors import CoforgeError
+
+
+class CliError(CoforgeError):
+    """A command-line usage error found after parsing (e.g. conflicting options)."""
+
+
+def _zoo_list(args: argparse.Namespace) -> int:
+    from dataflows import zoo
+    for name in zoo.ZOO_NAMES:
+        net = zoo.load(name)
+        print(f"{name:<14}{len(net):>5} layers {net.total_macs / 1e9:>9.3f} GMACs")
+    return 0
+
+
+def _zoo_show(args: argparse.Namespace) -> int:
+    from dataflows import zoo
+    net = zoo.load(args.name)
+    if args.json:
+        doc = {"network": args.name, "total_macs": net.total_macs,
+               "layers": [{"name": layer.name, "type": layer.kind, "macs": layer.macs,
+                           "dims": layer.dims} for layer in net.layers()]}
+        print(json.dumps(doc, indent=1))
+        return 0
+    for layer in net.layers():
+        dims = " ".join(f"{k}={v}" for k, v in layer.dims.items() if v != 1)
+        print(f"{layer.name:<28}{layer.kind:<10}{layer.macs:>14,}  {dims}")
+    print(f"total {net.total_macs:,} MACs")
+    return 0
+
+
+def _load_workload(args: argparse.Namespace):  # noqa: ANN202 - returns Network
+    sources = [s for s in ("network", "onnx", "topology") if getattr(args, s)]
+    if len(sources) != 1:
+        raise CliError("give exactly one workload: --network NAME, --onnx FILE or "
+                       "--topology CSV")
+    if args.network:
+        from dataflows import zoo
+        return zoo.load(args.network)
+    if args.onnx:
+        from dataflows.onnx_io import from_onnx
+        return from_onnx(args.onnx)
+    from sim.scalesim_io import load_scalesim_topology
+    return load_scalesim_topology(args.topology, gemm_format=args.gemm)
+
+
+def _load_arch(args: argparse.Namespace):  # noqa: ANN202 - returns Accelerator
+    if args.arch and args.scalesim_config:
+        raise CliError("give either --arch FILE or --scalesim-config FILE, not both")
+    if args.scalesim_config:
+        from sim.scalesim_io import load_scalesim_config
+        return load_scalesim_config(args.scalesim_config)
+    from sim.spec_io import DEFAULT_SPEC, load_accelerator
+    return load_accelerator(args.arch or DEFAULT_SPEC)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from mapper.report import table, write_reports
+    from sim.simulate import simulate
+    if args.gemm and not args.topology:
+        raise CliError("--gemm applies to a SCALE-Sim --topology CSV only")
+    net = _load_workload(args)
+    accel = _load_arch(args)
+    timing = args.timing or ("scalesim" if args.scalesim_config else "native")
+    res = simulate(net, accel, timing=timing, fidelity=args.fidelity)
+    print(table(res))
+    if args.out:
+        paths = write_reports(res, args.out)
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _specs(args: argparse.Namespace) -> int:
+    from sim.spec_io import load_accelerator, shipped_specs
+    for name in shipped_specs():
+        a = load_accelerator(name)
+        print(f"{name:<22}{a.rows:>4}x{a.cols:<4}{a.dataflow:<4}{a.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(prog="coforge", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    zoo = sub.add_parser("zoo", help="built-in networks")
+    zsub = zoo.add_subparsers(dest="zoo_command", required=True)
+    zsub.add_parser("list", help="list the zoo").set_defaults(func=_zoo_list)
+    show = zsub.add_parser("show", help="show one network's layers")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=_zoo_show)
+
+    sub.add_parser("specs", help="list the shipped accelerator specs").set_defaults(func=_specs)
+
+    s = sub.add_parser("simulate", help="simulate a network on an accelerator")
+    s.add_argument("--network", help="zoo network name (see `coforge zoo list`)")
+    s.add_argument("--onnx", help="ONNX model file")
+    s.add_argument("--topology", help="SCALE-Sim topology CSV")
+    s.add_argument("--gemm", action="store_true", help="the topology CSV lists M,N,K GEMMs")
+    s.add_argument("--arch", help="accelerator YAML or shipped spec name "
+                                  "(default: edge_8x8_ws)")
+    s.add_argument("--scalesim-config", help="SCALE-Sim .cfg file instead of --arch")
+    s.add_argument("--timing", choices=["native", "scalesim"],
+                   help="timing convention (default: scalesim with --scalesim-config, "
+                        "else native)")
+    s.add_argument("--fidelity", choices=["analytic"], default="analytic")
+    s.add_argument("--out", help="directory for result.json, layers.csv, cycles_energy.png")
+    s.set_defaults(func=_simulate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``coforge`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CoforgeError, OSError) as err:
+        if args.debug:
+            raise
+        message = " ".join(str(err).split()) if isinstance(err, CoforgeError) else \
+            f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}".lstrip(": ")
+        print(f"coforge: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main"]
