@@ -65,7 +65,8 @@ class Density:
     def __post_init__(self) -> None:
         for name in ("input", "weight", "output"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 < float(value) <= 1.0:
                 raise LayerError(f"density.{name} must be in (0, 1], not {value!r}")
 
 
@@ -110,7 +111,7 @@ class Layer:
                 raise LayerError(f"{where}: {dim} must be a positive integer, not {value!r}")
         for dim in ("pad_h", "pad_w", "H", "W"):
             value = getattr(self, dim)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise LayerError(f"{where}: {dim} must be a non-negative integer, not {value!r}")
         if self.C % self.G or self.K % self.G:
             raise LayerError(
@@ -123,7 +124,10 @@ class Layer:
             object.__setattr__(self, "H", self.needed_in_h - 2 * self.pad_h)
         if self.W == 0:
             object.__setattr__(self, "W", self.needed_in_w - 2 * self.pad_w)
-
+        if self.H < 1 or self.W < 1:
+            raise LayerError(f"{where}: padding ({self.pad_h}, {self.pad_w}) exceeds the input "
+                             f"the output needs ({self.needed_in_h}x{self.needed_in_w}); "
+                             f"reduce pad_h/pad_w or give H and W")
     # -- derived sizes -------------------------------------------------------------
     @property
     def macs(self) -> int:
@@ -159,7 +163,8 @@ class Layer:
 
     @property
     def weight_elems(self) -> int:
-        """Number of weight elements (0 for matmuls whose both operands are activations)."""
+        """Elements of the second (weight-role) operand; for attention matmuls that is the
+        K or V activation, for passive nodes it is meaningless."""
         return self.K * (self.C // self.G) * self.R * self.S
 
     @property

@@ -58,13 +58,9 @@ class Network:
         """Every node (passive ones included) in a deterministic topological order."""
         if not nx.is_directed_acyclic_graph(self.graph):
             raise NetworkError(f"network {self.name!r} has a cycle")
-        order = nx.lexicographical_topological_sort(
-            self.graph, key=lambda n: self._insertion_index[n])
+        index = {n: i for i, n in enumerate(self.graph.nodes)}
+        order = nx.lexicographical_topological_sort(self.graph, key=index.__getitem__)
         return [self.graph.nodes[n]["layer"] for n in order]
-
-    @property
-    def _insertion_index(self) -> dict[str, int]:
-        return {n: i for i, n in enumerate(self.graph.nodes)}
 
     def layers(self) -> list[Layer]:
         """The compute layers (nonzero MACs) in topological order."""

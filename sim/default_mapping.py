@@ -5,25 +5,33 @@ The heuristic is SCALE-Sim's mapping, made to fit the buffers:
 1. Fill the array: each row/column dimension of the dataflow gets
    ``min(bound, remaining array side)`` (row-stationary fills R then C on rows,
    P then K on columns).
-2. The stationary operand's folds (and the groups) loop at the GLB level and the
-   stream dimensions run whole inside the PE level: one stationary tile per fold.
-3. If the GLB tile does not fit, the folds move to the DRAM level, and then the
-   stream is cut into chunks whose loop sits innermost at the DRAM level, so the
-   stationary tile stays in the PEs across chunks: cycles are unchanged, only DRAM
-   traffic grows (inputs are re-read for every fold).
+2. The stream dimensions run whole inside the PE level; the folds (and the groups)
+   loop at the GLB or DRAM level: one stationary tile per fold. Every split of the
+   folds between the two levels and every DRAM loop order is costed in one batch and
+   the fitting one with the fewest cycles, then the least energy, wins.
+3. If no split fits, the stream is cut into chunks whose loop sits innermost at the
+   DRAM level, so the stationary tile stays in the PEs across chunks: cycles are
+   unchanged, only DRAM traffic grows.
 4. If even a one-element stream chunk does not fit, the layer cannot map: a one-line
    error says how many bytes the smallest tile needs and what holds it.
 """
 
 from __future__ import annotations
 
+from itertools import islice, permutations
 from math import ceil
+
+import numpy as np
 
 from dataflows.dataflow import get_dataflow
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
-from sim.analytic import CostError, capacity_report
+from sim.analytic import CostError, MappingBatch, capacity_report, evaluate_batch
 from sim.spec import Accelerator
+
+
+#: DRAM loop orders tried per fold split (all of them for up to four fold loops).
+MAX_DRAM_ORDERS = 24
 
 
 def _fill(dims: tuple[str, ...], bounds: dict[str, int], side: int) -> dict[str, int]:
@@ -64,15 +72,26 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
         reasons = capacity_report(layer, accel, m)
         return reasons[0] if reasons else ""
 
-    first = Mapping.build(rows=rows, cols=cols, pe=stream, glb=folds, order={"glb": fold_order})
-    last_reason = fits(first)
-    if not last_reason:
-        return first
+    # Stage A: every split of the folds between GLB and DRAM level, and every DRAM
+    # loop order (capped), costed in one batch; keep the fitting one with the fewest
+    # cycles, then the least energy. All give the same tiles for the default spatial
+    # mapping (every fold loop is relevant to the stationary operand).
+    candidates = []
+    for mask in range(1 << len(fold_order)):
+        at_glb = [d for i, d in enumerate(fold_order) if mask >> i & 1]
+        at_dram = [d for d in fold_order if d not in at_glb]
+        for perm in islice(permutations(at_dram), MAX_DRAM_ORDERS):
+            candidates.append(Mapping.build(
+                rows=rows, cols=cols, pe=stream, glb={d: folds[d] for d in at_glb},
+                dram={d: folds[d] for d in at_dram},
+                order={"glb": at_glb, "dram": list(perm)}))
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings(candidates))
+    ok = np.flatnonzero(arr["legal"])
+    if ok.size:
+        best = min(ok, key=lambda i: (arr["total_cycles"][i], arr["energy_pj"][i], i))
+        return candidates[best]
+    last_reason = fits(candidates[-1])
     dram, order = dict(folds), list(fold_order)
-    second = Mapping.build(rows=rows, cols=cols, pe=stream, dram=dram, order={"dram": order})
-    last_reason = fits(second)
-    if not last_reason:
-        return second
     # Cut the longest stream dimension (then the next) into chunks at the DRAM level,
     # innermost, binary-searching the largest chunk that fits (footprints grow with it).
     for d in sorted(stream, key=lambda x: -stream[x]):
