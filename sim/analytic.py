@@ -10,7 +10,10 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
 * Tile footprints: at level ``l`` a dimension's extent is the product of its spatial
   factors and temporal factors at levels ``<= l`` (capped at the bound). Weights span
   G,K,C,R,S; outputs G,N,K,P,Q; inputs G,N,C and the halo
-  ``(p-1)*stride + (r-1)*dilation + 1`` rows (likewise columns).
+  ``(p-1)*stride + (r-1)*dilation + 1`` rows (likewise columns). For a conv
+  lowered to im2col, the GLB tile of inputs (what DRAM moves and what the GLB holds)
+  is the conv window the tile touches (:func:`_conv_input_footprint`); the array
+  side streams the im2col matrix.
 * Fetches across a boundary (Timeloop-style reuse): walking the loops above the
   boundary from the innermost outwards, the factors of loops irrelevant to an operand
   that come before its first relevant loop (factor > 1) are reuse; every other factor
@@ -92,6 +95,52 @@ def _footprint(op: str, e: np.ndarray, layer: Layer) -> np.ndarray:
     return g * n * c * h * w
 
 
+def _conv_input_footprint(e: np.ndarray, layer: Layer) -> np.ndarray:
+    """Distinct input elements of an im2col-lowered tile, read from the original conv.
+
+    A lowered tile spans ``g`` groups, ``p`` consecutive output pixels (raster order
+    N, P, Q) and ``t`` consecutive reduction indices (order C, R, S). The GLB stores
+    the conv input and expands im2col on chip (as SCALE-Sim does), so DRAM moves
+    ``channels x rows x cols`` of the window the tile touches, never more than the
+    im2col tile itself nor more than the unpadded input. Tiles are taken as aligned
+    to pixel rows and channels (an approximation for partial ones).
+    """
+    g, p, t = e[:, 0], e[:, 4], e[:, 3]
+    rs = layer.R * layer.S
+    cs = np.maximum(1, np.minimum(layer.C // layer.G, -(-t // rs)))
+    rr = np.where(t >= rs, layer.R, np.minimum(layer.R, -(-t // layer.S)))
+    ss = np.where(t >= layer.S, layer.S, t)
+    pq = layer.P * layer.Q
+    n = np.minimum(layer.N, -(-p // pq))
+    ps = np.minimum(layer.P, -(-p // layer.Q))
+    qs = np.minimum(layer.Q, p)
+    hs = np.minimum((ps - 1) * layer.stride_h + (rr - 1) * layer.dilation_h + 1, layer.H)
+    ws = np.minimum((qs - 1) * layer.stride_w + (ss - 1) * layer.dilation_w + 1, layer.W)
+    return np.minimum(g * n * cs * hs * ws, g * p * t)
+
+
+def _space_needs(layer: Layer, accel: Accelerator, batch: "MappingBatch"
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Bytes each GLB buffer must hold, bytes and words of the per-PE stationary tile.
+
+    Level-1 tiles of every operand a buffer holds (outputs at accumulator width) and
+    the stationary operand's PE-level tile (no spatial factors).
+    """
+    df = get_dataflow(accel.dataflow)
+    view = df.map_view(layer)
+    bounds = np.array([df.bounds(layer)[d] for d in MAP_DIMS], dtype=np.int64)
+    t = batch.temporal
+    ext1 = np.minimum(batch.rows * batch.cols * t[:, 0, :] * t[:, 1, :], bounds)
+    fp1 = {op: _footprint(op, ext1, view) for op in OPERANDS}
+    if view is not layer:
+        fp1["input"] = _conv_input_footprint(ext1, layer)
+    bits = {"weight": layer.precision.weight_bits, "input": layer.precision.input_bits,
+            "output": accel.pe.accumulator_bits}
+    glb = {buf.name: sum(fp1[op] * bits[op] for op in buf.operands) / 8 for buf in accel.glb}
+    pe_words = _footprint(df.stationary, np.minimum(t[:, 0, :], bounds), view)
+    return glb, pe_words * bits[df.stationary] / 8, pe_words
+
+
 def _loops_above(batch: MappingBatch, level: int) -> tuple[np.ndarray, np.ndarray]:
     """Factors and dimension indices of the loops above ``level``, innermost first."""
     facs, dims = [], []
@@ -130,6 +179,8 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     full = np.broadcast_to(bounds, ext[0].shape)
     fp0 = {op: _footprint(op, ext[0], view) for op in OPERANDS}
     fp1 = {op: _footprint(op, ext[1], view) for op in OPERANDS}
+    if view is not layer:
+        fp1["input"] = _conv_input_footprint(ext[1], layer)
     distinct_out = int(_footprint("output", full[:1], view)[0])
 
     facs0, dims0 = _loops_above(batch, 0)
@@ -192,14 +243,10 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     legal = np.ones(len(batch), dtype=bool)
     if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
         legal[:] = False
-    tile_bits = {"weight": bits["weight"], "input": bits["input"], "output": acc}
+    glb_need, pe_need, pe_words = _space_needs(layer, accel, batch)
     for buf in accel.glb:
-        need = sum(fp1[op] * tile_bits[op] for op in buf.operands) / 8
-        legal &= need <= buf.usable_bytes
-    pe_ext = np.minimum(t[:, 0, :], bounds)
-    pe_words = _footprint(stat, pe_ext, view)
-    stat_bits = tile_bits[stat] if stat != "output" else acc
-    legal &= pe_words * stat_bits / 8 <= accel.rf.capacity_bytes
+        legal &= glb_need[buf.name] <= buf.usable_bytes
+    legal &= pe_need <= accel.rf.capacity_bytes
 
     # -- cycles ----------------------------------------------------------------------
     tiles = f0[stat]
@@ -253,30 +300,21 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
 
 def capacity_report(layer: Layer, accel: Accelerator, mapping: Mapping) -> list[str]:
     """Human-readable reasons a structurally legal mapping does not fit (empty if it fits)."""
-    df = get_dataflow(accel.dataflow)
-    view = df.map_view(layer)
-    b = df.bounds(layer)
     prec = layer.precision
     reasons = []
     if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
         reasons.append(f"layer {layer.name!r} needs {max(prec.input_bits, prec.weight_bits)}-bit "
                        f"operands but pe.operand_bits is {accel.pe.operand_bits}")
-    ext = np.array([[min(mapping.rows[i] * mapping.cols[i] * mapping.temporal[0][i]
-                         * mapping.temporal[1][i], b[d]) for i, d in enumerate(MAP_DIMS)]])
-    tile_bits = {"weight": prec.weight_bits, "input": prec.input_bits,
-                 "output": accel.pe.accumulator_bits}
+    glb_need, pe_need, _ = _space_needs(layer, accel, MappingBatch.from_mappings([mapping]))
     for buf in accel.glb:
-        need = sum(int(_footprint(op, ext, view)[0]) * tile_bits[op] for op in buf.operands) / 8
+        need = float(glb_need[buf.name][0])
         if need > buf.usable_bytes:
             reasons.append(f"glb buffer {buf.name!r}: tile needs {need:.0f} B but "
                            f"{buf.usable_bytes:.0f} B are usable"
                            f"{' (double-buffered)' if buf.double_buffered else ''}")
-    pe_ext = np.array([[min(mapping.temporal[0][i], b[d]) for i, d in enumerate(MAP_DIMS)]])
-    words = int(_footprint(df.stationary, pe_ext, view)[0])
-    need = words * tile_bits[df.stationary] / 8
-    if need > accel.rf.capacity_bytes:
-        reasons.append(f"rf: the per-PE {df.stationary} tile needs {need:.0f} B but rf holds "
-                       f"{accel.rf.capacity_bytes} B")
+    if pe_need[0] > accel.rf.capacity_bytes:
+        reasons.append(f"rf: the per-PE {get_dataflow(accel.dataflow).stationary} tile needs "
+                       f"{float(pe_need[0]):.0f} B but rf holds {accel.rf.capacity_bytes} B")
     return reasons
 
 

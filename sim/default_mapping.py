@@ -9,9 +9,10 @@ The heuristic is SCALE-Sim's mapping, made to fit the buffers:
    loop at the GLB or DRAM level: one stationary tile per fold. Every split of the
    folds between the two levels and every DRAM loop order is costed in one batch and
    the fitting one with the fewest cycles, then the least energy, wins.
-3. If no split fits, the stream is cut into chunks whose loop sits innermost at the
-   DRAM level, so the stationary tile stays in the PEs across chunks: cycles are
-   unchanged, only DRAM traffic grows.
+3. If no split fits, the stream is cut into chunks at the DRAM level: the largest
+   chunk that fits and a few smaller ones, under every DRAM loop order, costed in
+   one batch. With the chunk loop innermost the stationary tile stays in the PEs
+   (cycles as SCALE-Sim's); further out it trades a few preloads for less traffic.
 4. If even a one-element stream chunk does not fit, the layer cannot map: a one-line
    error says how many bytes the smallest tile needs and what holds it.
 """
@@ -85,34 +86,48 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
                 rows=rows, cols=cols, pe=stream, glb={d: folds[d] for d in at_glb},
                 dram={d: folds[d] for d in at_dram},
                 order={"glb": at_glb, "dram": list(perm)}))
-    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings(candidates))
-    ok = np.flatnonzero(arr["legal"])
-    if ok.size:
-        best = min(ok, key=lambda i: (arr["total_cycles"][i], arr["energy_pj"][i], i))
-        return candidates[best]
+    best = _cheapest(layer, accel, candidates)
+    if best is not None:
+        return best
     last_reason = fits(candidates[-1])
-    dram, order = dict(folds), list(fold_order)
-    # Cut the longest stream dimension (then the next) into chunks at the DRAM level,
-    # innermost, binary-searching the largest chunk that fits (footprints grow with it).
+    dram = dict(folds)
+    # Stage B: cut the longest stream dimension (then the next) into chunks at the DRAM
+    # level. Binary-search the largest chunk that fits (footprints grow with it), then
+    # cost it and a few smaller chunks under every DRAM loop order: the chunk loop
+    # innermost keeps the stationary tile, further out it saves DRAM traffic.
     for d in sorted(stream, key=lambda x: -stream[x]):
         sizes = _chunk_sizes(stream[d])
 
-        def build(chunk: int) -> Mapping:
+        def build(chunk: int, order: tuple[str, ...]) -> Mapping:
             return Mapping.build(rows=rows, cols=cols, pe=dict(stream) | {d: chunk},
                                  dram=dram | {d: ceil(stream[d] / chunk)},
-                                 order={"dram": order + [d]})
+                                 order={"dram": list(order)})
+        base = tuple(dram) + (d,)
         lo, hi = 0, len(sizes) - 1          # sizes[hi] == 1 is the smallest chunk
-        if fits(build(sizes[hi])):
-            last_reason = fits(build(sizes[hi]))
-        else:
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if fits(build(sizes[mid])):
-                    lo = mid + 1
-                else:
-                    hi = mid
-            return build(sizes[lo])
-        dram[d], stream[d] = stream[d], 1
-        order.append(d)
+        last_reason = fits(build(sizes[hi], base))
+        if last_reason:
+            dram[d], stream[d] = stream[d], 1
+            continue
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(build(sizes[mid], base)):
+                lo = mid + 1
+            else:
+                hi = mid
+        chunks = sorted({sizes[lo]} | {max(1, sizes[lo] >> k) for k in range(1, 4)},
+                        reverse=True)
+        orders = list(islice(permutations(base), MAX_DRAM_ORDERS * 5))
+        best = _cheapest(layer, accel, [build(c, o) for c in chunks for o in orders])
+        if best is not None:
+            return best
     raise CostError(f"layer {layer.name!r} cannot map on {accel.name!r}: even its smallest "
                     f"tile does not fit ({last_reason}); enlarge the buffer or the rf")
+
+
+def _cheapest(layer: Layer, accel: Accelerator, candidates: list[Mapping]) -> Mapping | None:
+    """The fitting candidate with the fewest total cycles, then the least energy."""
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings(candidates))
+    ok = np.flatnonzero(arr["legal"])
+    if not ok.size:
+        return None
+    return candidates[min(ok, key=lambda i: (arr["total_cycles"][i], arr["energy_pj"][i], i))]
