@@ -75,7 +75,8 @@ def lower_to_gemm(layer: Layer) -> Layer:
             and layer.dilation_h == 1 and layer.pad_h == 0:
         return layer
     groups, sr, t, sc = layer.gemm_shape
-    return Layer(name=layer.name, kind=layer.kind, N=1, K=sc * groups, C=t * groups, P=sr,
+    kind = "conv" if layer.kind == "depthwise" else layer.kind   # now G GEMMs, not G == C
+    return Layer(name=layer.name, kind=kind, N=1, K=sc * groups, C=t * groups, P=sr,
                  Q=1, R=1, S=1, G=groups, precision=layer.precision, density=layer.density)
 
 

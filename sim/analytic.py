@@ -102,8 +102,9 @@ def _conv_input_footprint(e: np.ndarray, layer: Layer) -> np.ndarray:
     N, P, Q) and ``t`` consecutive reduction indices (order C, R, S). The GLB stores
     the conv input and expands im2col on chip (as SCALE-Sim does), so DRAM moves
     ``channels x rows x cols`` of the window the tile touches, never more than the
-    im2col tile itself nor more than the unpadded input. Tiles are taken as aligned
-    to pixel rows and channels (an approximation for partial ones).
+    im2col tile itself nor more than the input rows/columns any window reads. Tiles
+    are taken as aligned to pixel rows and channels (an approximation for partial
+    ones).
     """
     g, p, t = e[:, 0], e[:, 4], e[:, 3]
     rs = layer.R * layer.S
@@ -114,9 +115,20 @@ def _conv_input_footprint(e: np.ndarray, layer: Layer) -> np.ndarray:
     n = np.minimum(layer.N, -(-p // pq))
     ps = np.minimum(layer.P, -(-p // layer.Q))
     qs = np.minimum(layer.Q, p)
-    hs = np.minimum((ps - 1) * layer.stride_h + (rr - 1) * layer.dilation_h + 1, layer.H)
-    ws = np.minimum((qs - 1) * layer.stride_w + (ss - 1) * layer.dilation_w + 1, layer.W)
+    hs = np.minimum(np.minimum((ps - 1) * layer.stride_h + (rr - 1) * layer.dilation_h + 1,
+                               ps * rr), _touched(layer.P, layer.stride_h, layer.R,
+                                                  layer.dilation_h, layer.pad_h, layer.H))
+    ws = np.minimum(np.minimum((qs - 1) * layer.stride_w + (ss - 1) * layer.dilation_w + 1,
+                               qs * ss), _touched(layer.Q, layer.stride_w, layer.S,
+                                                  layer.dilation_w, layer.pad_w, layer.W))
     return np.minimum(g * n * cs * hs * ws, g * p * t)
+
+
+def _touched(out: int, stride: int, kernel: int, dilation: int, pad: int, size: int) -> int:
+    """Input rows (or columns) any window reads: strides wider than the kernel skip
+    rows, padding and SCALE-Sim's rounded-up outputs read outside ``[0, size)``."""
+    return len({o * stride + k * dilation - pad for o in range(out) for k in range(kernel)}
+               & set(range(size)))
 
 
 def _space_needs(layer: Layer, accel: Accelerator, batch: "MappingBatch"
@@ -151,12 +163,21 @@ def _loops_above(batch: MappingBatch, level: int) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(facs, axis=1), np.concatenate(dims, axis=1)
 
 
-def _fetches(op: str, facs: np.ndarray, dims: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """How many times a tile of ``op`` is (re)loaded across a boundary (reuse rule)."""
+def _reuse(op: str, facs: np.ndarray, dims: np.ndarray, stays: bool = True
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(reuse, irrelevant): the product of the irrelevant loop factors inside the
+    innermost relevant loop (the tile stays; 1 when ``stays`` is False) and the
+    product of all irrelevant factors above the boundary.
+
+    A tile is loaded ``total / reuse`` times; a separable operand moves
+    ``distinct * irrelevant / reuse`` elements (partial tiles counted exactly).
+    """
     rel = _REL[op][dims]
+    irrelevant = np.where(rel, 1, facs).prod(axis=1)
+    if not stays:
+        return np.ones_like(irrelevant), irrelevant
     blocking = np.cumsum(rel & (facs > 1), axis=1) > 0
-    reuse = np.where(~blocking & ~rel, facs, 1).prod(axis=1)
-    return total // reuse
+    return np.where(~blocking & ~rel, facs, 1).prod(axis=1), irrelevant
 
 
 def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
@@ -192,19 +213,37 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     iterations = (-(-bounds // spatial)).prod(axis=1)
 
     out: dict[str, np.ndarray] = {}
+    # Separable operands (every dimension indexes them directly) move exactly
+    # distinct * (irrelevant factors not reused); inputs with a halo move their tile
+    # footprint per load (overlapping halos are re-read).
+    separable_in = view.R == view.S == view.stride_h == view.stride_w == 1
+    distinct = {op: int(_footprint(op, full[:1], view)[0]) for op in OPERANDS}
     # -- DRAM <-> GLB ----------------------------------------------------------------
-    f1 = {op: _fetches(op, facs1, dims1, above1) for op in OPERANDS}
-    dram_r = {"weight": fp1["weight"] * f1["weight"], "input": fp1["input"] * f1["input"]}
-    out_up1 = fp1["output"] * f1["output"]
-    dram_r["output"] = out_up1 - distinct_out
+    moved1 = {}
+    for op in OPERANDS:
+        reuse, irr = _reuse(op, facs1, dims1)
+        if op == "input" and (view is not layer or not separable_in):
+            moved1[op] = fp1[op] * (above1 // reuse)
+        else:
+            moved1[op] = distinct[op] * (irr // reuse)
+    dram_r = {"weight": moved1["weight"], "input": moved1["input"],
+              "output": moved1["output"] - distinct_out}
+    out_up1 = moved1["output"]
     dram_w = {"weight": np.zeros_like(out_up1), "input": np.zeros_like(out_up1),
               "output": out_up1}
-    # -- GLB <-> array ---------------------------------------------------------------
+    # -- GLB <-> array: streamed operands are not kept in the PEs -------------------
     stat = df.stationary
-    f0 = {op: (_fetches(op, facs0, dims0, above0) if op == stat else above0)
-          for op in OPERANDS}
-    to_array = {op: fp0[op] * f0[op] for op in ("weight", "input")}
-    out_up0 = fp0["output"] * f0["output"]
+    moved0, tiles = {}, above0
+    for op in OPERANDS:
+        reuse, irr = _reuse(op, facs0, dims0, stays=op == stat)
+        if op == stat:
+            tiles = above0 // reuse
+        if op == "input" and not separable_in:
+            moved0[op] = fp0[op] * (above0 // reuse)
+        else:
+            moved0[op] = distinct[op] * (irr // reuse)
+    to_array = {op: moved0[op] for op in ("weight", "input")}
+    out_up0 = moved0["output"]
     psum_back = out_up0 - distinct_out
     glb_r = {"weight": to_array["weight"], "input": to_array["input"],
              "output": psum_back + out_up1}
@@ -249,7 +288,6 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     legal &= pe_need <= accel.rf.capacity_bytes
 
     # -- cycles ----------------------------------------------------------------------
-    tiles = f0[stat]
     overhead = tile_overhead_cycles(timing, df, accel.rows, accel.cols,
                                     accel.pe.product_register)
     if not df.systolic:
