@@ -30,9 +30,10 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
   ``t`` when every GLB is double-buffered, else adds to it. ``stall = total - compute``.
 * Energy: MACs at the energy table's cost + bits moved at each level times that
   level's pJ/bit.
-* Legality needing sizes: every GLB holds its operands' level-1 tiles (outputs at
-  accumulator width) within its usable capacity; the PE register file holds the
-  per-PE stationary tile.
+* Legality needing sizes: every GLB holds, within its usable capacity, the level-1
+  tile of each operand it reuses (the array reads it more often than DRAM delivers
+  it; outputs at accumulator width) and one array wavefront of each operand that
+  merely streams through; the PE register file holds the per-PE stationary tile.
 """
 
 from __future__ import annotations
@@ -129,28 +130,6 @@ def _touched(out: int, stride: int, kernel: int, dilation: int, pad: int, size: 
     rows, padding and SCALE-Sim's rounded-up outputs read outside ``[0, size)``."""
     return len({o * stride + k * dilation - pad for o in range(out) for k in range(kernel)}
                & set(range(size)))
-
-
-def _space_needs(layer: Layer, accel: Accelerator, batch: "MappingBatch"
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Bytes each GLB buffer must hold, bytes and words of the per-PE stationary tile.
-
-    Level-1 tiles of every operand a buffer holds (outputs at accumulator width) and
-    the stationary operand's PE-level tile (no spatial factors).
-    """
-    df = get_dataflow(accel.dataflow)
-    view = df.map_view(layer)
-    bounds = np.array([df.bounds(layer)[d] for d in MAP_DIMS], dtype=np.int64)
-    t = batch.temporal
-    ext1 = np.minimum(batch.rows * batch.cols * t[:, 0, :] * t[:, 1, :], bounds)
-    fp1 = {op: _footprint(op, ext1, view) for op in OPERANDS}
-    if view is not layer:
-        fp1["input"] = _conv_input_footprint(ext1, layer)
-    bits = {"weight": layer.precision.weight_bits, "input": layer.precision.input_bits,
-            "output": accel.pe.accumulator_bits}
-    glb = {buf.name: sum(fp1[op] * bits[op] for op in buf.operands) / 8 for buf in accel.glb}
-    pe_words = _footprint(df.stationary, np.minimum(t[:, 0, :], bounds), view)
-    return glb, pe_words * bits[df.stationary] / 8, pe_words
 
 
 def _loops_above(batch: MappingBatch, level: int) -> tuple[np.ndarray, np.ndarray]:
@@ -282,10 +261,23 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     legal = np.ones(len(batch), dtype=bool)
     if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
         legal[:] = False
-    glb_need, pe_need, pe_words = _space_needs(layer, accel, batch)
+    # A GLB keeps an operand's level-1 tile only when the array reads it more often
+    # than DRAM delivers it (reuse in the GLB); otherwise it streams through a window
+    # of one array wavefront. Outputs count at accumulator width.
+    tile_bits = {"weight": bits["weight"], "input": bits["input"], "output": acc}
+    wave = {op: _footprint(op, np.minimum(spatial, bounds), view) for op in OPERANDS}
+    reused = {"weight": to_array["weight"] > dram_r["weight"],
+              "input": to_array["input"] > dram_r["input"],
+              "output": out_up0 > out_up1}
+    glb_need = {}
     for buf in accel.glb:
+        glb_need[buf.name] = sum(np.where(reused[op], fp1[op], wave[op]) * tile_bits[op]
+                                 for op in buf.operands) / 8
         legal &= glb_need[buf.name] <= buf.usable_bytes
-    legal &= pe_need <= accel.rf.capacity_bytes
+        out[f"glb_{buf.name}_need_bytes"] = glb_need[buf.name]
+    pe_words = _footprint(stat, np.minimum(t[:, 0, :], bounds), view)
+    out["pe_need_bytes"] = pe_words * tile_bits[stat] / 8
+    legal &= out["pe_need_bytes"] <= accel.rf.capacity_bytes
 
     # -- cycles ----------------------------------------------------------------------
     overhead = tile_overhead_cycles(timing, df, accel.rows, accel.cols,
@@ -336,24 +328,31 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     return out
 
 
-def capacity_report(layer: Layer, accel: Accelerator, mapping: Mapping) -> list[str]:
-    """Human-readable reasons a structurally legal mapping does not fit (empty if it fits)."""
+def _unfit_reasons(layer: Layer, accel: Accelerator, arr: dict[str, np.ndarray],
+                   i: int = 0) -> list[str]:
+    """Why row ``i`` of an :func:`evaluate_batch` output is not legal (empty if it is)."""
     prec = layer.precision
     reasons = []
     if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
         reasons.append(f"layer {layer.name!r} needs {max(prec.input_bits, prec.weight_bits)}-bit "
                        f"operands but pe.operand_bits is {accel.pe.operand_bits}")
-    glb_need, pe_need, _ = _space_needs(layer, accel, MappingBatch.from_mappings([mapping]))
     for buf in accel.glb:
-        need = float(glb_need[buf.name][0])
+        need = float(arr[f"glb_{buf.name}_need_bytes"][i])
         if need > buf.usable_bytes:
             reasons.append(f"glb buffer {buf.name!r}: tile needs {need:.0f} B but "
                            f"{buf.usable_bytes:.0f} B are usable"
                            f"{' (double-buffered)' if buf.double_buffered else ''}")
-    if pe_need[0] > accel.rf.capacity_bytes:
+    if arr["pe_need_bytes"][i] > accel.rf.capacity_bytes:
         reasons.append(f"rf: the per-PE {get_dataflow(accel.dataflow).stationary} tile needs "
-                       f"{float(pe_need[0]):.0f} B but rf holds {accel.rf.capacity_bytes} B")
+                       f"{float(arr['pe_need_bytes'][i]):.0f} B but rf holds "
+                       f"{accel.rf.capacity_bytes} B")
     return reasons
+
+
+def capacity_report(layer: Layer, accel: Accelerator, mapping: Mapping) -> list[str]:
+    """Human-readable reasons a structurally legal mapping does not fit (empty if it fits)."""
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]))
+    return _unfit_reasons(layer, accel, arr)
 
 
 def evaluate(layer: Layer, accel: Accelerator, mapping: Mapping,
@@ -361,11 +360,11 @@ def evaluate(layer: Layer, accel: Accelerator, mapping: Mapping,
     """Cost one (layer, accelerator, mapping); raises a one-line error if illegal."""
     df = get_dataflow(accel.dataflow)
     mapping.check(layer, df, accel.rows, accel.cols, df.bounds(layer))
-    reasons = capacity_report(layer, accel, mapping)
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing)
+    reasons = _unfit_reasons(layer, accel, arr)
     if reasons:
         raise CostError(f"layer {layer.name!r} cannot run with this mapping on "
                         f"{accel.name!r}: {reasons[0]}")
-    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing)
     return result_from_arrays(layer, arr, 0, timing, mapping)
 
 

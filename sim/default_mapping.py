@@ -5,14 +5,15 @@ The heuristic is SCALE-Sim's mapping, made to fit the buffers:
 1. Fill the array: each row/column dimension of the dataflow gets
    ``min(bound, remaining array side)`` (row-stationary fills R then C on rows,
    P then K on columns).
-2. The stream dimensions run whole inside the PE level; the folds (and the groups)
-   loop at the GLB or DRAM level: one stationary tile per fold. Every split of the
-   folds between the two levels and every DRAM loop order is costed in one batch and
-   the fitting one with the fewest cycles, then the least energy, wins.
-3. If no split fits, the stream is cut into chunks at the DRAM level: the largest
-   chunk that fits and a few smaller ones, under every DRAM loop order, costed in
-   one batch. With the chunk loop innermost the stationary tile stays in the PEs
-   (cycles as SCALE-Sim's); further out it trades a few preloads for less traffic.
+2. Candidates A: the stream dimensions run whole inside the PE level; the folds (and
+   the groups) loop at the GLB or DRAM level, one stationary tile per fold -- every
+   split of the folds between the two levels and every DRAM loop order.
+3. Candidates B: the longest stream dimension cut into chunks at the DRAM level --
+   the largest chunk that fits and a few smaller ones, under every DRAM loop order.
+   With the chunk loop innermost the stationary tile stays in the PEs (cycles as
+   SCALE-Sim's); further out it trades a few preloads for less traffic.
+   All candidates are costed in one batch; the fitting one with the fewest total
+   cycles (stalls included), then the least energy, wins.
 4. If even a one-element stream chunk does not fit, the layer cannot map: a one-line
    error says how many bytes the smallest tile needs and what holds it.
 """
@@ -74,9 +75,8 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
         return reasons[0] if reasons else ""
 
     # Stage A: every split of the folds between GLB and DRAM level, and every DRAM
-    # loop order (capped), costed in one batch; keep the fitting one with the fewest
-    # cycles, then the least energy. All give the same tiles for the default spatial
-    # mapping (every fold loop is relevant to the stationary operand).
+    # loop order (capped). All give the same tiles for the default spatial mapping
+    # (every fold loop is relevant to the stationary operand).
     candidates = []
     for mask in range(1 << len(fold_order)):
         at_glb = [d for i, d in enumerate(fold_order) if mask >> i & 1]
@@ -86,14 +86,12 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
                 rows=rows, cols=cols, pe=stream, glb={d: folds[d] for d in at_glb},
                 dram={d: folds[d] for d in at_dram},
                 order={"glb": at_glb, "dram": list(perm)}))
-    best = _cheapest(layer, accel, candidates)
-    if best is not None:
-        return best
     last_reason = fits(candidates[-1])
     dram = dict(folds)
-    # Stage B: cut the longest stream dimension (then the next) into chunks at the DRAM
-    # level. Binary-search the largest chunk that fits (footprints grow with it), then
-    # cost it and a few smaller chunks under every DRAM loop order: the chunk loop
+    # Stage B: cut the longest stream dimension into chunks at the DRAM level (when
+    # even one-element chunks do not fit, run it whole at DRAM and cut the next one).
+    # Binary-search the largest chunk that fits (footprints grow with it), then add
+    # it and a few smaller chunks under every DRAM loop order: the chunk loop
     # innermost keeps the stationary tile, further out it saves DRAM traffic.
     for d in sorted(stream, key=lambda x: -stream[x]):
         sizes = _chunk_sizes(stream[d])
@@ -104,8 +102,8 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
                                  order={"dram": list(order)})
         base = tuple(dram) + (d,)
         lo, hi = 0, len(sizes) - 1          # sizes[hi] == 1 is the smallest chunk
-        last_reason = fits(build(sizes[hi], base))
-        if last_reason:
+        last_reason = fits(build(sizes[hi], base)) or last_reason
+        if fits(build(sizes[hi], base)):
             dram[d], stream[d] = stream[d], 1
             continue
         while lo < hi:
@@ -117,9 +115,11 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
         chunks = sorted({sizes[lo]} | {max(1, sizes[lo] >> k) for k in range(1, 4)},
                         reverse=True)
         orders = list(islice(permutations(base), MAX_DRAM_ORDERS * 5))
-        best = _cheapest(layer, accel, [build(c, o) for c in chunks for o in orders])
-        if best is not None:
-            return best
+        candidates += [build(c, o) for c in chunks for o in orders]
+        break
+    best = _cheapest(layer, accel, candidates)
+    if best is not None:
+        return best
     raise CostError(f"layer {layer.name!r} cannot map on {accel.name!r}: even its smallest "
                     f"tile does not fit ({last_reason}); enlarge the buffer or the rf")
 

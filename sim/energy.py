@@ -61,13 +61,13 @@ class EnergyTable:
 
     def __post_init__(self) -> None:
         for bits, pj in self.mult_pj.items():
-            if not isinstance(bits, int) or bits < 1 or not isinstance(pj, (int, float)) \
-                    or pj < 0:
+            if not isinstance(bits, int) or isinstance(bits, bool) or bits < 1 \
+                    or isinstance(pj, bool) or not isinstance(pj, (int, float)) or pj < 0:
                 raise EnergyError(f"energy.mult_pj entries must be <bits>: <pJ >= 0>, "
                                   f"got {bits!r}: {pj!r}")
         for name in ("add_pj_per_bit", "dram_pj_per_bit"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise EnergyError(f"energy.{name} must be a number >= 0, not {value!r}")
 
     def mac_pj(self, operand_bits: int, accumulator_bits: int) -> float:

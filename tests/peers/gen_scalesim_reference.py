@@ -190,6 +190,15 @@ def user_cases():
             "sram_bank_bandwidth": 20,
             "layer": layer,
         })
+        # ... and 'Bandwidth' 4 -> 16 with the bank rate kept at 10.
+        cases.append({
+            "id": "user_bw16_%s_8x8_sram2k_%s" % (df, layer_name(layer)),
+            "dataflow": df, "array_rows": 8, "array_cols": 8,
+            "interface_bandwidth": "USER", "bandwidth": 16,
+            "sram_kib": {"ifmap": 2, "filter": 2, "ofmap": 2},
+            "sram_bank_bandwidth": 10,
+            "layer": layer,
+        })
     return cases
 
 
@@ -393,6 +402,10 @@ COLUMNS = {
     "reports": "every column of the layer's row in COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv "
                "and DETAILED_ACCESS_REPORT.csv, keyed by the header with surrounding spaces "
                "stripped, values as printed (ints stay ints, '9.0' stays a float)",
+    "wall_time_s": "not reported by SCALE-Sim: wall time of the run (per layer for the "
+                   "ResNet-18 run), measured by this script on a 2-core machine",
+    "sram_bank_bandwidth": "input, not a report column: [layout] IfmapSRAMBankBandwidth = "
+                           "FilterSRAMBankBandwidth in the .cfg",
     "lowered": "not reported by SCALE-Sim: computed by this script (Sr = ofmap pixels with "
                "ofmap = ceil((H - R + S) / S), T = filter_h*filter_w*channels, Sc = num_filter;"
                " GEMM: Sr = M, T = K, Sc = N)",
@@ -410,12 +423,22 @@ def load(out):
     return None
 
 
-def save(data, out):
-    data["cases"].sort(key=lambda c: c["order"])
+def save(data, out, id_order):
+    """Header indented, one case per line (keeps the file small and diffs readable).
+
+    Cases follow the generator's list; the ResNet-18 layers (not in it) come last.
+    """
+    for c in data["cases"]:
+        c.pop("order", None)
+    data["cases"].sort(key=lambda c: id_order.get(c["id"], len(id_order)))
+    head = {k: v for k, v in data.items() if k != "cases"}
+    text = json.dumps(head, indent=1)
+    assert text.endswith("\n}")
+    lines = [json.dumps(c, separators=(",", ":")) for c in data["cases"]]
+    text = text[:-2] + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, out)
 
 
@@ -438,6 +461,12 @@ def header(numpy_version, scalesim_version):
             "Conv ofmap size is ceil((H - R + S) / S) (no padding, rounded up).",
             "GEMM topology rows are 'name, M, N, K,' and are read as ifmap M x K, filter "
             "1 x K, 1 channel, N filters, stride 1.",
+            "USER mode: 'Total Cycles' (compute_cycles) = the stall-free CALC cycle count + "
+            "'Stall Cycles'; DRAM read counts come in whole multiples of the bank bandwidth.",
+            "Closed forms fitted to these numbers (compute cycles, utilisations, SRAM/DRAM "
+            "counts) are checked by tests/peers/check_formula.py (plain Python).",
+            "The ResNet-18 topology file is topologies/conv_nets/Resnet18.csv (capital R); "
+            "ResNet-18 DRAM counts depend on SRAM re-fetches and are not in the closed forms.",
         ],
         "columns": COLUMNS,
         "runs": {},
@@ -465,13 +494,13 @@ def main():
     elif data.get("numpy") != numpy.__version__:
         sys.exit("existing JSON was made with numpy %s, this venv has %s; use --fresh"
                  % (data.get("numpy"), numpy.__version__))
-    data["generated"] = datetime.date.today().isoformat()
-    data["columns"] = COLUMNS
+    else:   # refresh the header (notes, column map, date), keep runs and cases
+        data.update({k: v for k, v in header(numpy.__version__, scalesim_version).items()
+                     if k not in ("runs", "cases")})
     done = {c["id"] for c in data["cases"]}
 
     todo = grid_cases() + random_cases() + user_cases()
-    for order, case in enumerate(todo):
-        case["order"] = order
+    id_order = {c["id"]: i for i, c in enumerate(todo)}
     pending = [c for c in todo if c["id"] not in done and args.only in c["id"]]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     print("%d cases pending (%d already in %s)" % (len(pending), len(done), args.out))
@@ -487,16 +516,17 @@ def main():
                      reports["detail"][0])
         case["wall_time_s"] = round(wall, 3)
         data["cases"].append(case)
-        save(data, args.out)
+        save(data, args.out, id_order)
         print("[%d/%d] %-52s compute=%-7d stall=%-6d total=%-7d %.2fs" % (
             i + 1, len(pending), case["id"], case["compute_cycles"], case["stall_cycles"],
             case["total_cycles"], wall), flush=True)
 
     if not args.skip_resnet and args.only in "resnet18_32x32_ws":
-        run_resnet(data, args, len(todo))
+        run_resnet(data, args, id_order)
+    save(data, args.out, id_order)
 
 
-def run_resnet(data, args, order0):
+def run_resnet(data, args, id_order):
     import configparser
     run_id = "resnet18_32x32_ws"
     done = {c["id"] for c in data["cases"]}
@@ -531,7 +561,7 @@ def run_resnet(data, args, order0):
         f = [x.strip() for x in row.split(",")]
         layer = conv(int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[5]), int(f[6]),
                      int(f[7]))
-        case = dict(base, id="%s_%s" % (run_id, f[0]), order=order0 + lid, run=run_id,
+        case = dict(base, id="%s_%s" % (run_id, f[0]), run=run_id,
                     layer_name=f[0], layer=layer, lowered=lowered(layer))
         fill_results(case, reports["compute"][lid], reports["bandwidth"][lid],
                      reports["detail"][lid])
@@ -546,7 +576,7 @@ def run_resnet(data, args, order0):
         "note": "one SCALE-Sim run of the whole topology (save_disk_space=True, traces off); "
                 "per-layer wall_time_s is taken between SCALE-Sim's 'Running Layer' lines",
     }
-    save(data, args.out)
+    save(data, args.out, id_order)
     print("%s: %d layers, compute cycles %d, wall %.1fs" % (
         run_id, len(rows), data["runs"][run_id]["compute_cycles_sum"], wall))
 
