@@ -23,7 +23,7 @@ when a fold uses part of it).
 * layer_offset 0.
 
 ``scalesim`` -- reproduces SCALE-Sim v3.0.0's "Total Cycles" (its compute cycles),
-fitted to and checked against 504 CALC-bandwidth runs of SCALE-Sim itself
+fitted to and checked against 525 CALC-bandwidth runs of SCALE-Sim itself
 (``tests/data/scalesim_3.0.0_reference.json``):
 
 * ws / is: overhead ``2R + C - 2`` per fold; os: ``R + C - 2`` per fold
