@@ -315,7 +315,10 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
 
     out.update(legal=legal, compute_cycles=compute, stall_cycles=total - compute,
                total_cycles=total, tiles=tiles, iterations=iterations,
-               utilization=macs / (total * accel.rows * accel.cols),
+               # SCALE-Sim's offset makes its "cycles" the index of the last cycle;
+               # utilization counts cycles, so it never exceeds 1 in either timing.
+               utilization=macs / ((total - layer_offset_cycles(timing) * view.G)
+                                   * accel.rows * accel.cols),
                energy_pj=energy, edp=energy * total, energy_mac_pj=np.full(len(batch), e_mac),
                energy_pe_pj=e_pe, energy_glb_pj=e_glb, energy_dram_pj=e_dram)
     for level, reads, writes in (("pe", pe_r, pe_w), ("glb", glb_r, glb_w),

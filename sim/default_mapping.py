@@ -61,6 +61,11 @@ def _chunk_sizes(n: int) -> list[int]:
 def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
     """SCALE-Sim-like mapping of ``layer`` on ``accel`` that fits its buffers."""
     df = get_dataflow(accel.dataflow)
+    wide = max(layer.precision.input_bits, layer.precision.weight_bits)
+    if wide > accel.pe.operand_bits:
+        raise CostError(f"layer {layer.name!r} needs {wide}-bit operands but {accel.name!r} "
+                        f"has pe.operand_bits {accel.pe.operand_bits}; widen the PE or "
+                        f"quantize the layer")
     b = df.bounds(layer)
     rows = _fill(df.row_dims, b, accel.rows)
     cols = _fill(df.col_dims, b, accel.cols)

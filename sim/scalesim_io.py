@@ -64,7 +64,10 @@ def load_scalesim_config(path: str | Path) -> Accelerator:
         raise ScaleSimFormatError(f"{p}: no such SCALE-Sim config file")
     cfg = configparser.ConfigParser()
     try:
-        cfg.read_string(p.read_text())
+        cfg.read_string(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ScaleSimFormatError(f"{p}: not a UTF-8 text file; give a SCALE-Sim .cfg") \
+            from None
     except configparser.Error as err:
         raise ScaleSimFormatError(f"{p}: malformed .cfg: {err.message.splitlines()[0]}") \
             from None
@@ -96,8 +99,14 @@ def load_scalesim_config(path: str | Path) -> Accelerator:
 def _rows(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise ScaleSimFormatError(f"{path}: no such topology file")
-    with path.open(newline="") as f:
-        rows = [[c.strip() for c in row] for row in csv.reader(f)]
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = [[c.strip() for c in row] for row in csv.reader(f)]
+    except UnicodeDecodeError:
+        raise ScaleSimFormatError(f"{path}: not a UTF-8 text file; give a SCALE-Sim "
+                                  f"topology CSV") from None
+    except csv.Error as err:
+        raise ScaleSimFormatError(f"{path}: malformed CSV: {err}") from None
     rows = [[c for c in row if c != ""] for row in rows]
     return [row for row in rows[1:] if row]          # drop the header and blank lines
 

@@ -39,6 +39,10 @@ SPECS_DIR = Path(__file__).parent / "specs"
 DEFAULT_SPEC = "edge_8x8_ws"
 
 
+#: Defaults of every optional section (a partial section keeps the rest of these).
+_DEFAULT = Accelerator(name="defaults", rows=1, cols=1)
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
@@ -99,11 +103,11 @@ def _typed(cls: type, data: dict[str, Any], where: str, skip: tuple[str, ...] = 
     return out
 
 
-def _buffer(data: object, where: str, default_name: str) -> Buffer:
+def _buffer(data: object, where: str, base: Buffer) -> Buffer:
+    """A buffer section; keys it leaves out keep ``base``'s values (the spec defaults)."""
     fields = _typed(Buffer, _expect_map(data, where), where)
-    fields.setdefault("name", default_name)
     try:
-        return Buffer(**fields)
+        return dataclasses.replace(base, **fields)
     except SpecError as err:
         raise SpecError(f"{where}: {_strip_prefix(str(err))}") from None
 
@@ -147,16 +151,18 @@ def _from_dict(data: object) -> Accelerator:
     if "pe" in data:
         kwargs["pe"] = PEConfig(**_typed(PEConfig, _expect_map(data["pe"], "pe"), "pe"))
     if "rf" in data:
-        kwargs["rf"] = _buffer(data["rf"], "rf", "rf")
+        kwargs["rf"] = _buffer(data["rf"], "rf", _DEFAULT.rf)
     if "glb" in data:
         glb = data["glb"]
         if isinstance(glb, dict):
             glb = [glb]
         if not isinstance(glb, list) or not glb:
             raise SpecError("glb must be a buffer mapping or a non-empty list of them")
-        kwargs["glb"] = tuple(_buffer(b, f"glb[{i}]", f"glb{i}") for i, b in enumerate(glb))
+        kwargs["glb"] = tuple(_buffer(b, f"glb[{i}]", dataclasses.replace(_DEFAULT.glb[0],
+                                                                           name=f"glb{i}"))
+                              for i, b in enumerate(glb))
     if "dram" in data:
-        kwargs["dram"] = _buffer(data["dram"], "dram", "dram")
+        kwargs["dram"] = _buffer(data["dram"], "dram", _DEFAULT.dram)
     if "energy" in data:
         kwargs["energy"] = _energy(data["energy"])
     return Accelerator(**kwargs)
@@ -175,6 +181,13 @@ def _energy(data: object) -> EnergyTable:
     return EnergyTable(**kwargs)
 
 
+def _read_text(p: Path) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{p}: not a UTF-8 text file; give a YAML spec") from None
+
+
 def load_accelerator(path: str | Path) -> Accelerator:
     """Load and validate a YAML spec. A bare name (``edge_8x8_ws``) means a shipped spec."""
     p = Path(path)
@@ -184,7 +197,7 @@ def load_accelerator(path: str | Path) -> Accelerator:
         shipped = sorted(f.stem for f in SPECS_DIR.glob("*.yaml"))
         raise SpecError(f"{path}: no such file; give a YAML path or one of {shipped}")
     try:
-        data = yaml.load(p.read_text(), Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+        data = yaml.load(_read_text(p), Loader=_StrictLoader)  # noqa: S506 - strict safe loader
     except SpecError as err:
         raise SpecError(f"{p}: {err}") from None
     except yaml.YAMLError as err:

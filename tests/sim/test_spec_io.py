@@ -1,0 +1,290 @@
+"""YAML specs: the shipped ones load, dump/load round-trips, and every error is one line
+naming the file and the field."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sim.energy import DEFAULT_MULT_PJ, EnergyTable
+from sim.spec import Accelerator, Buffer, PEConfig, SpecError
+from sim.spec_io import (DEFAULT_SPEC, SPECS_DIR, accelerator_from_dict, dump_accelerator,
+                         load_accelerator, shipped_specs)
+
+SHIPPED = ["edge_8x8_ws", "eyeriss_12x14_rs", "os_32x32", "scalesim_32x32_ws",
+           "tpu_128x128_ws"]
+
+MINIMAL = "name: t\narray: {rows: 8, cols: 8}\n"
+
+
+def _write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _load_error(tmp_path: Path, text: str) -> str:
+    """Load ``text`` as a spec file; return the one-line error (file name stripped)."""
+    path = _write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_accelerator(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: "), message
+    return message[len(f"{path}: "):]
+
+
+# -- shipped specs ----------------------------------------------------------------------
+def test_shipped_spec_names() -> None:
+    assert shipped_specs() == SHIPPED
+    assert DEFAULT_SPEC in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_spec_loads(name: str) -> None:
+    by_name = load_accelerator(name)
+    by_path = load_accelerator(SPECS_DIR / f"{name}.yaml")
+    assert by_name == by_path
+    assert by_name.name == name
+    assert by_name.description
+
+
+def test_shipped_spec_values() -> None:
+    edge = load_accelerator("edge_8x8_ws")
+    assert (edge.rows, edge.cols, edge.dataflow, edge.clock_mhz) == (8, 8, "ws", 200.0)
+    assert edge.glb[0].double_buffered and edge.glb[0].capacity_bytes == 65536
+    assert edge.dram.read_bytes_per_cycle == 16.0
+    eyeriss = load_accelerator("eyeriss_12x14_rs")
+    assert (eyeriss.rows, eyeriss.cols, eyeriss.dataflow) == (12, 14, "rs")
+    assert eyeriss.pe.operand_bits == 16 and eyeriss.rf.capacity_bytes == 512
+    tpu = load_accelerator("tpu_128x128_ws")
+    assert [b.name for b in tpu.glb] == ["weight_buf", "act_buf"]
+    assert tpu.glb_for("output").name == "act_buf"
+    scalesim = load_accelerator("scalesim_32x32_ws")
+    assert scalesim.dram.read_bytes_per_cycle == math.inf  # CALC: SCALE-Sim never stalls
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_dump_load_round_trip(name: str, tmp_path: Path) -> None:
+    accel = load_accelerator(name)
+    again = load_accelerator(_write(tmp_path, dump_accelerator(accel)))
+    assert again == accel
+    assert again.spec_hash == accel.spec_hash
+
+
+def test_round_trip_of_python_built_spec(tmp_path: Path) -> None:
+    accel = Accelerator(
+        name="custom", rows=3, cols=5, dataflow="os", clock_mhz=333.5,
+        pe=PEConfig(operand_bits=16, accumulator_bits=40, product_register=True),
+        rf=Buffer("rf", capacity_bytes=64, word_bits=16, access_pj=0.25),
+        glb=(Buffer("w", operands=("weight",), capacity_bytes=4096, double_buffered=True),
+             Buffer("io", operands=("output", "input"), capacity_bytes=8192,
+                    read_bytes_per_cycle=12.5)),
+        dram=Buffer("dram", word_bits=32, read_bytes_per_cycle=3.0),
+        energy=EnergyTable(mult_pj=dict(DEFAULT_MULT_PJ) | {16: 1.0}, dram_pj_per_bit=7.0),
+        description="built in Python")
+    assert load_accelerator(_write(tmp_path, dump_accelerator(accel))) == accel
+
+
+def test_from_dict_prefixes_source() -> None:
+    accel = accelerator_from_dict({"name": "t", "array": {"rows": 2, "cols": 3}})
+    assert (accel.rows, accel.cols) == (2, 3)
+    with pytest.raises(SpecError, match=r"^mine: array\.rows must be a positive integer, "
+                                        r"not 0$"):
+        accelerator_from_dict({"name": "t", "array": {"rows": 0, "cols": 3}}, source="mine")
+
+
+def test_single_glb_mapping_is_accepted(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "glb: {name: g, capacity_bytes: 1024}\n")
+    assert [b.name for b in load_accelerator(path).glb] == ["g"]
+
+
+def test_glb_default_names(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "glb:\n  - {operands: [weight], capacity_bytes: 64}\n"
+                                      "  - {operands: [input, output], capacity_bytes: 64}\n")
+    assert [b.name for b in load_accelerator(path).glb] == ["glb0", "glb1"]
+
+
+def test_energy_mult_pj_merges_with_defaults(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "energy: {mult_pj: {8: 0.5}, dram_pj_per_bit: 10}\n")
+    energy = load_accelerator(path).energy
+    assert energy.mult_pj == DEFAULT_MULT_PJ | {8: 0.5}
+    assert energy.dram_pj_per_bit == 10
+
+
+def test_ints_accepted_for_float_fields(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "dram: {read_bytes_per_cycle: 8}\nclock_mhz: 100\n")
+    accel = load_accelerator(path)
+    assert accel.dram.read_bytes_per_cycle == 8.0 and accel.clock_mhz == 100
+
+
+# -- errors: one line, file and field named ---------------------------------------------
+def test_missing_file() -> None:
+    with pytest.raises(SpecError, match=r"^no/such\.yaml: no such file; give a YAML path or "
+                                        r"one of \['edge_8x8_ws', .*'tpu_128x128_ws'\]$"):
+        load_accelerator("no/such.yaml")
+
+
+def test_unknown_bare_name() -> None:
+    with pytest.raises(SpecError, match=r"^edge_9x9: no such file"):
+        load_accelerator("edge_9x9")
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "colour: red\n")
+    assert re.fullmatch(r"top level: unknown key 'colour'; allowed keys: \['name', "
+                        r"'description', 'dataflow', 'array', .*\]", msg), msg
+
+
+def test_unknown_nested_key(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "glb:\n  - {name: g, capacity_bytes: 1024, "
+                                          "colour: red}\n")
+    assert re.fullmatch(r"glb\[0\]: unknown key 'colour'; allowed keys: \['name', "
+                        r"'operands', 'capacity_bytes', .*\]", msg), msg
+
+
+@pytest.mark.parametrize("section, text, where", [
+    ("array", "array: {rows: 8, cols: 8, depth: 2}", "array"),
+    ("pe", "pe: {operand_bits: 8, accumulator_bits: 32, pipeline: 2}", "pe"),
+    ("rf", "rf: {capacity_bytes: 4, colour: red}", "rf"),
+    ("dram", "dram: {word_bits: 64, colour: red}", "dram"),
+    ("energy", "energy: {sram_pj: 1}", "energy"),
+])
+def test_unknown_key_in_each_section(tmp_path: Path, section: str, text: str,
+                                     where: str) -> None:
+    array = "" if section == "array" else "array: {rows: 8, cols: 8}\n"
+    body = "name: t\n" + text + "\n" + array
+    msg = _load_error(tmp_path, body)
+    assert msg.startswith(f"{where}: unknown key "), msg
+
+
+def test_second_glb_unknown_key_names_index(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "glb:\n  - {name: a, operands: [weight], "
+                                          "capacity_bytes: 64}\n"
+                                          "  - {name: b, operands: [input, output], "
+                                          "capacity_bytes: 64, size: 3}\n")
+    assert msg.startswith("glb[1]: unknown key 'size'"), msg
+
+
+def test_duplicate_top_level_key(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "array: {rows: 4, cols: 4}\n")
+    assert msg == "duplicate key 'array' (line 3)"
+
+
+def test_duplicate_nested_key(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, "name: t\narray: {rows: 8, rows: 4, cols: 8}\n")
+    assert msg == "duplicate key 'rows' (line 2)"
+
+
+def test_rows_wrong_type(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, 'name: t\narray: {rows: "8", cols: 8}\n')
+    assert msg == "array.rows must be a positive integer, not '8'"
+
+
+@pytest.mark.parametrize("rows", [0, -1])
+def test_rows_not_positive(tmp_path: Path, rows: int) -> None:
+    msg = _load_error(tmp_path, f"name: t\narray: {{rows: {rows}, cols: 8}}\n")
+    assert msg == f"array.rows must be a positive integer, not {rows}"
+
+
+def test_rows_too_large(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, "name: t\narray: {rows: 1025, cols: 8}\n")
+    assert msg == "array.rows must be <= 1024, not 1025"
+
+
+def test_cols_missing(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, "name: t\narray: {rows: 8}\n")
+    assert msg == "array.cols is required (a positive integer)"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("array: {rows: 8, cols: 8}\n", "missing required key 'name'"),
+    ("name: t\n", "missing required key 'array'"),
+    ("", "the spec must be a mapping of keys to values, not NoneType"),
+    ("- 1\n- 2\n", "the spec must be a mapping of keys to values, not list"),
+    ("name: t\narray: [8, 8]\n", "array must be a mapping of keys to values, not list"),
+    ("name: 7\narray: {rows: 8, cols: 8}\n", "name must be a string, not 7"),
+    (MINIMAL + "glb: []\n", "glb must be a buffer mapping or a non-empty list of them"),
+    (MINIMAL + "glb: {name: g, capacity_bytes: 1024, word_bits: 8.5}\n",
+     "glb[0].word_bits must be an integer, not 8.5"),
+    (MINIMAL + "glb: {name: g, capacity_bytes: 1024, double_buffered: 'yes'}\n",
+     "glb[0].double_buffered must be true or false, not 'yes'"),
+    (MINIMAL + "glb: {name: g, capacity_bytes: 1024, operands: weight}\n",
+     "glb[0].operands must be a list of names, not 'weight'"),
+    (MINIMAL + "glb: {name: g, capacity_bytes: -4}\n",
+     "glb[0]: capacity_bytes must be an integer >= 0, not -4"),
+    (MINIMAL + "dram: {read_bytes_per_cycle: fast}\n",
+     "dram.read_bytes_per_cycle must be a number, not 'fast'"),
+    (MINIMAL + "dram: {read_bytes_per_cycle: 0}\n",
+     "dram: read_bytes_per_cycle must be a number > 0 (.inf for unlimited), not 0.0"),
+    (MINIMAL + "pe: {operand_bits: 8, product_register: 1}\n",
+     "pe.product_register must be true or false, not 1"),
+    (MINIMAL + "clock_mhz: .inf\n", "clock_mhz must be finite"),
+    (MINIMAL + "energy: {mult_pj: {8: -1}}\n",
+     "energy.mult_pj entries must be <bits>: <pJ >= 0>, got 8: -1"),
+])
+def test_field_errors(tmp_path: Path, text: str, expected: str) -> None:
+    assert _load_error(tmp_path, text) == expected
+
+
+def test_malformed_yaml(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, "name: t\narray: {rows: 8, cols: 8\n")
+    assert re.fullmatch(r"malformed YAML at line 3: .+", msg), msg
+
+
+def test_malformed_yaml_tab(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, "name: t\narray:\n\trows: 8\n")
+    assert msg.startswith("malformed YAML at line 3"), msg
+
+
+def test_operand_held_by_two_buffers(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "glb:\n  - {name: a, capacity_bytes: 1024}\n"
+                                          "  - {name: b, operands: [weight], "
+                                          "capacity_bytes: 1024}\n")
+    assert msg == "glb: operand 'weight' must be held by exactly one buffer, found ['a', 'b']"
+
+
+def test_operand_held_by_no_buffer(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "glb:\n  - {name: a, operands: [input, output], "
+                                          "capacity_bytes: 1024}\n")
+    assert msg == "glb: operand 'weight' must be held by exactly one buffer, found none"
+
+
+def test_accumulator_too_narrow(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "pe: {operand_bits: 16, accumulator_bits: 24}\n")
+    assert msg == ("pe.accumulator_bits (24) must be at least 2 x operand_bits (32) "
+                   "to hold one product")
+
+
+def test_bad_dataflow(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "dataflow: xs\n")
+    assert msg == "dataflow must be one of ['is', 'os', 'rs', 'ws'], not 'xs'"
+
+
+def test_bad_operand_name(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "glb: {name: g, capacity_bytes: 64, "
+                                          "operands: [weight, inputs, output]}\n")
+    assert msg == ("glb[0]: operands must be distinct names from ['weight', 'input', "
+                   "'output'], not ['weight', 'inputs', 'output']")
+
+
+def test_energy_bool_rejected(tmp_path: Path) -> None:
+    msg = _load_error(tmp_path, MINIMAL + "energy: {add_pj_per_bit: true}\n")
+    assert msg.startswith("energy.add_pj_per_bit must be a number")
+
+
+def test_replace_of_loaded_spec_keeps_validation() -> None:
+    accel = load_accelerator("edge_8x8_ws")
+    with pytest.raises(SpecError, match=r"^array\.cols must be <= 1024, not 4096$"):
+        replace(accel, cols=4096)
+
+
+def test_binary_file_is_a_spec_error(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"\xff\xfename: t\n")
+    with pytest.raises(SpecError, match=rf"^{re.escape(str(path))}: "):
+        load_accelerator(path)
