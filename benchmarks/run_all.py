@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Run every coforge benchmark and print a summary (``make bench``).
+
+Each benchmark runs in its own process (so the analytic one keeps its single-thread
+numpy settings and clean timings), with its output streamed as it goes:
+
+* ``bench_analytic.py`` -- evaluate_batch throughput (target >= 1,000,000 evaluations/s);
+* ``bench_scalesim.py`` -- ResNet-18 vs SCALE-Sim 3.0.0 (identical compute cycles,
+  target speed-up >= 1000x; SCALE-Sim needs a few minutes).
+
+Exit status: 0 when every benchmark ran and validated (a MISS against a performance
+target is reported, not fatal); 1 when a validation failed (illegal generated mapping,
+batch/scalar disagreement, or compute cycles differing from SCALE-Sim).
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only analytic|scalesim]
+
+``--quick`` shrinks both (200,000 mappings; the first 3 ResNet-18 layers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def run(name: str, script: str, extra: list[str], wd: Path) -> tuple[int, dict, float]:
+    out = wd / f"{name}.json"
+    cmd = [sys.executable, str(HERE / script), "--json", str(out), *extra]
+    print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
+    t0 = time.perf_counter()
+    rc = subprocess.run(cmd, cwd=ROOT).returncode
+    wall = time.perf_counter() - t0
+    data = json.loads(out.read_text()) if out.exists() else {}
+    return rc, data, wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
+    ap.add_argument("--only", choices=("analytic", "scalesim"), help="run one benchmark")
+    args = ap.parse_args()
+
+    plan = [("analytic", "bench_analytic.py", ["--batch", "200000"] if args.quick else []),
+            ("scalesim", "bench_scalesim.py", ["--layers", "3"] if args.quick else [])]
+    plan = [p for p in plan if args.only in (None, p[0])]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:
+        for name, script, extra in plan:
+            results[name] = run(name, script, extra, Path(wd))
+
+    print("\n=== summary" + (" (--quick: not the reference sizes)" if args.quick else ""))
+    failed = False
+    for name, (rc, d, wall) in results.items():
+        if rc != 0 or not d:
+            failed = True
+            print(f"  {name:<9} FAILED (exit {rc}) after {wall:.0f} s")
+            continue
+        if name == "analytic":
+            print(f"  analytic  {d['verdict']}: evaluate_batch {d['evaluations_per_s']:,.0f} "
+                  f"evaluations/s on {d['batch']:,} mappings ({d['ratio_to_target']:.2f}x the "
+                  f"{d['target_per_s']:,}/s target); {d['speedup_vs_scalar']:,.0f}x the "
+                  f"scalar evaluate() loop ({d['scalar_per_s']:,.0f}/s); validation passed")
+        else:
+            print(f"  scalesim  {d['verdict']}: {d['speedup']:,.0f}x faster than SCALE-Sim "
+                  f"{d['scalesim_version']} (target {d['target_speedup']:,.0f}x): coforge "
+                  f"{d['coforge_seconds'] * 1e3:.1f} ms vs {d['scalesim_seconds']:.1f} s on "
+                  f"{d['layers']} layers; compute cycles "
+                  f"{'identical' if d['cycles_match'] else 'DIFFER'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
