@@ -75,10 +75,6 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
              if d not in df.stream_dims and ceil(b[d] / spatial[d]) > 1}
     fold_order = [d for d in ("G", "N", "K", "C", "P", "Q", "R", "S") if d in folds]
 
-    def fits(m: Mapping) -> str:
-        reasons = capacity_report(layer, accel, m)
-        return reasons[0] if reasons else ""
-
     # Stage A: every split of the folds between GLB and DRAM level, and every DRAM
     # loop order (capped). All give the same tiles for the default spatial mapping
     # (every fold loop is relevant to the stationary operand).
@@ -91,12 +87,12 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
                 rows=rows, cols=cols, pe=stream, glb={d: folds[d] for d in at_glb},
                 dram={d: folds[d] for d in at_dram},
                 order={"glb": at_glb, "dram": list(perm)}))
-    last_reason = fits(candidates[-1])
+    smallest = candidates[-1]          # explains the error if nothing fits
     dram = dict(folds)
     # Stage B: cut the longest stream dimension into chunks at the DRAM level (when
     # even one-element chunks do not fit, run it whole at DRAM and cut the next one).
-    # Binary-search the largest chunk that fits (footprints grow with it), then add
-    # it and a few smaller chunks under every DRAM loop order: the chunk loop
+    # Cost every distinct chunk length in one batch, take the largest that fits, then
+    # add it and a few smaller chunks under every DRAM loop order: the chunk loop
     # innermost keeps the stationary tile, further out it saves DRAM traffic.
     for d in sorted(stream, key=lambda x: -stream[x]):
         sizes = _chunk_sizes(stream[d])
@@ -106,17 +102,14 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
                                  dram=dram | {d: ceil(stream[d] / chunk)},
                                  order={"dram": list(order)})
         base = tuple(dram) + (d,)
-        lo, hi = 0, len(sizes) - 1          # sizes[hi] == 1 is the smallest chunk
-        last_reason = fits(build(sizes[hi], base)) or last_reason
-        if fits(build(sizes[hi], base)):
+        probe = [build(c, base) for c in sizes]          # largest chunk first
+        arr = evaluate_batch(layer, accel, MappingBatch.from_mappings(probe), detail=False)
+        fitting = np.flatnonzero(arr["legal"])
+        if not fitting.size:
+            smallest = probe[-1]
             dram[d], stream[d] = stream[d], 1
             continue
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if fits(build(sizes[mid], base)):
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = int(fitting[0])
         chunks = sorted({sizes[lo]} | {max(1, sizes[lo] >> k) for k in range(1, 4)},
                         reverse=True)
         orders = list(islice(permutations(base), MAX_DRAM_ORDERS * 5))
@@ -125,13 +118,14 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
     best = _cheapest(layer, accel, candidates)
     if best is not None:
         return best
+    reasons = capacity_report(layer, accel, smallest)
     raise CostError(f"layer {layer.name!r} cannot map on {accel.name!r}: even its smallest "
-                    f"tile does not fit ({last_reason}); enlarge the buffer or the rf")
+                    f"tile does not fit ({reasons[0]}); enlarge the buffer or the rf")
 
 
 def _cheapest(layer: Layer, accel: Accelerator, candidates: list[Mapping]) -> Mapping | None:
     """The fitting candidate with the fewest total cycles, then the least energy."""
-    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings(candidates))
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings(candidates), detail=False)
     ok = np.flatnonzero(arr["legal"])
     if not ok.size:
         return None
