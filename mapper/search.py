@@ -1,0 +1,225 @@
+"""Per-layer mapping search: one interface, several strategies.
+
+``search(layer, accel, strategy=..., objective=..., max_evals=..., seed=...)`` runs
+a strategy over the layer's :class:`~mapper.space.MappingSpace`, evaluating whole
+populations with the vectorised analytic model, and returns a frozen
+:class:`SearchResult` (best mapping, its full :class:`~sim.result.Result`, the
+best-so-far curve). With a fixed seed and ``max_evals`` the result is deterministic;
+``time_budget_s`` stops earlier by the wall clock (then it depends on the machine).
+
+Strategies (all minimise the objective's score, ``inf`` = illegal):
+
+* ``exhaustive`` -- every (split, distinct loop order) point, for small spaces;
+* ``random`` -- uniform genomes;
+* ``annealing`` -- 256 parallel Metropolis chains on log(score); a move resamples one
+  dimension's split or swaps two loop-order keys; temperature decays geometrically;
+* ``genetic`` -- tournament selection, uniform crossover, the same mutation, elitism.
+
+Heuristics are hand-rolled on the genome (tens of lines each, vectorised over the
+population) rather than borrowed: their move set is specific to the split encoding.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dataflows.errors import CoforgeError
+from dataflows.layer import Layer
+from dataflows.mapping import Mapping
+from mapper.objective import Objective
+from mapper.space import GENOME_LEN, N_DIMS, MappingSpace
+from sim.analytic import evaluate, evaluate_batch
+from sim.result import Result
+from sim.spec import Accelerator
+
+STRATEGIES: tuple[str, ...] = ("exhaustive", "random", "annealing", "genetic")
+#: Largest space ``exhaustive`` accepts (points, loop orders included).
+EXHAUSTIVE_LIMIT = 2_000_000
+BATCH = 4096
+
+
+class SearchError(CoforgeError):
+    """A search cannot run or found nothing legal."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Outcome of one search. ``history`` holds (evaluations, best score) pairs."""
+
+    layer: str
+    strategy: str
+    objective: str
+    seed: int
+    evaluations: int
+    space_size: int
+    elapsed_s: float
+    best_score: float
+    mapping: Mapping
+    result: Result
+    history: tuple[tuple[int, float], ...] = field(default_factory=tuple)
+
+
+class _Evaluator:
+    """Scores genome batches, counts evaluations, tracks the best, honours budgets."""
+
+    def __init__(self, space: MappingSpace, objective: Objective, timing: str,
+                 max_evals: int, time_budget_s: float | None, progress: bool) -> None:
+        self.space, self.objective, self.timing = space, objective, timing
+        self.max_evals, self.deadline = max_evals, (
+            time.perf_counter() + time_budget_s if time_budget_s else None)
+        self.evals, self.best_score, self.best = 0, np.inf, None
+        self.history: list[tuple[int, float]] = []
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=max_evals, unit="map", desc=space.layer.name,
+                            leave=False, file=sys.stderr)
+
+    @property
+    def left(self) -> int:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            return 0
+        return self.max_evals - self.evals
+
+    def __call__(self, genomes: np.ndarray) -> np.ndarray:
+        genomes = genomes[: max(0, self.max_evals - self.evals)]
+        batch, valid = self.space.decode(genomes)
+        arr = evaluate_batch(self.space.layer, self.space.accel, batch, self.timing,
+                             detail=False)
+        scores = self.objective.score(arr, valid)
+        self.evals += len(genomes)
+        if len(scores):
+            i = int(np.argmin(scores))
+            if scores[i] < self.best_score:
+                self.best_score, self.best = float(scores[i]), genomes[i].copy()
+                self.history.append((self.evals, self.best_score))
+        if self.bar is not None:
+            self.bar.update(len(genomes))
+            self.bar.set_postfix(best=f"{self.best_score:.4g}", refresh=False)
+        return scores
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _exhaustive(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
+    genomes = space.enumerate_genomes(EXHAUSTIVE_LIMIT)
+    ev.max_evals = min(ev.max_evals, len(genomes)) if ev.max_evals else len(genomes)
+    for i in range(0, len(genomes), BATCH):
+        if not ev.left:
+            return
+        ev(genomes[i:i + BATCH])
+
+
+def _random(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
+    while ev.left:
+        ev(space.random_genomes(rng, min(BATCH, ev.left)))
+
+
+def _mutate(space: MappingSpace, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One move per genome: resample a split (2/3) or swap two order keys (1/3)."""
+    out = genomes.copy()
+    n = len(out)
+    rows = np.arange(n)
+    movable = np.flatnonzero(space.split_counts > 1)
+    split_move = rng.random(n) < (2 / 3 if movable.size else 0.0)
+    if movable.size:
+        dim = movable[rng.integers(0, movable.size, n)]
+        out[rows[split_move], dim[split_move]] = rng.integers(
+            0, space.split_counts[dim[split_move]])
+    level = rng.integers(1, 3, n)                   # 1: GLB keys, 2: DRAM keys
+    a, b = rng.integers(0, N_DIMS, n), rng.integers(0, N_DIMS, n)
+    swap = ~split_move
+    ia, ib = level * N_DIMS + a, level * N_DIMS + b
+    va, vb = out[rows, ia].copy(), out[rows, ib].copy()
+    out[rows[swap], ia[swap]] = vb[swap]
+    out[rows[swap], ib[swap]] = va[swap]
+    return out
+
+
+def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
+    chains = min(256, max(1, ev.left // 20))
+    cur = space.random_genomes(rng, chains)
+    cur_s = ev(cur)
+    total = max(1, ev.left)
+    t0, t1 = 1.0, 1e-3                              # on log(score): relative changes
+    while ev.left:
+        frac = 1 - ev.left / total
+        temp = t0 * (t1 / t0) ** frac
+        cand = _mutate(space, cur, rng)
+        cand_s = ev(cand)
+        k = len(cand_s)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            delta = np.nan_to_num(np.log(cand_s) - np.log(cur_s[:k]), nan=np.inf)
+            accept = (delta <= 0) | (rng.random(k) < np.exp(-np.clip(delta / temp, 0, 700)))
+        accept &= np.isfinite(cand_s) | ~np.isfinite(cur_s[:k])
+        cur[:k][accept], cur_s[:k][accept] = cand[:k][accept], cand_s[accept]
+
+
+def _genetic(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
+    size = min(256, max(8, ev.left // 20))
+    pop = space.random_genomes(rng, size)
+    fit = ev(pop)
+    while ev.left:
+        n = len(pop)
+        a, b = rng.integers(0, n, (2, n)), rng.integers(0, n, (2, n))
+        pa = np.where(fit[a[0]] <= fit[a[1]], a[0], a[1])
+        pb = np.where(fit[b[0]] <= fit[b[1]], b[0], b[1])
+        mask = rng.random((n, GENOME_LEN)) < 0.5
+        child = np.where(mask, pop[pa], pop[pb])
+        mutate = rng.random(n) < 0.3
+        child[mutate] = _mutate(space, child[mutate], rng)
+        child_fit = ev(child)
+        k = len(child_fit)
+        merged = np.concatenate([pop, child[:k]])
+        merged_fit = np.concatenate([fit, child_fit])
+        keep = np.argsort(merged_fit, kind="stable")[:n]   # elitist (mu + lambda)
+        pop, fit = merged[keep], merged_fit[keep]
+
+
+_STRATEGY_FNS: dict[str, Callable[[MappingSpace, _Evaluator, np.random.Generator], None]] = {
+    "exhaustive": _exhaustive, "random": _random, "annealing": _annealing,
+    "genetic": _genetic,
+}
+
+
+def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
+           objective: Objective | str = "edp", max_evals: int = 20_000,
+           time_budget_s: float | None = None, seed: int = 0, timing: str = "native",
+           imperfect: bool = True, progress: bool | None = None) -> SearchResult:
+    """Search the mapping space of ``layer`` on ``accel``; see the module docstring.
+
+    ``max_evals`` caps the evaluations (``exhaustive`` ignores a larger cap);
+    ``imperfect`` admits padded spatial factors (a partly used last fold), as every
+    systolic array runs them -- without it a 36-deep reduction cannot fill 8 rows;
+    ``progress`` shows a tqdm bar (default: when stderr is a terminal).
+    """
+    if strategy not in _STRATEGY_FNS:
+        raise SearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
+    if not isinstance(max_evals, int) or max_evals < 1:
+        raise SearchError(f"max_evals must be a positive integer, not {max_evals!r}")
+    obj = Objective(objective) if isinstance(objective, str) else objective
+    space = MappingSpace(layer, accel, imperfect)
+    show = sys.stderr.isatty() if progress is None else progress
+    start = time.perf_counter()
+    ev = _Evaluator(space, obj, timing, max_evals, time_budget_s, show)
+    try:
+        _STRATEGY_FNS[strategy](space, ev, np.random.default_rng(seed))
+    finally:
+        ev.close()
+    if ev.best is None:
+        raise SearchError(f"layer {layer.name!r}: no legal mapping found on {accel.name!r} "
+                          f"by {strategy} in {ev.evals:,} evaluations (capacity, array size "
+                          f"or a constraint rules them all out)")
+    mapping = space.to_mapping(ev.best)
+    return SearchResult(
+        layer=layer.name, strategy=strategy, objective=obj.name, seed=seed,
+        evaluations=ev.evals, space_size=space.size, elapsed_s=time.perf_counter() - start,
+        best_score=ev.best_score, mapping=mapping,
+        result=evaluate(layer, accel, mapping, timing), history=tuple(ev.history))

@@ -1,0 +1,97 @@
+"""Mapping search: quality against the exhaustive optimum, determinism, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dataflows.layer import conv, gemm
+from mapper.objective import Objective, ObjectiveError
+from mapper.search import STRATEGIES, SearchError, search
+from sim import default_mapping, evaluate, load_accelerator
+
+#: (spec, layer): spaces small enough to enumerate in about a second each.
+CASES = [
+    ("edge_8x8_ws", gemm("g", M=24, N=20, K=36)),
+    ("os_32x32", gemm("g_os", M=50, N=12, K=40)),
+    ("edge_8x8_ws", conv("dw", 32, 32, 14, 3, padding=1, groups=32)),
+    ("eyeriss_12x14_rs", conv("rs", 2, 4, 4, 3, padding=1)),
+]
+
+
+@pytest.fixture(scope="module")
+def optima() -> dict[str, tuple[float, int]]:
+    out = {}
+    for spec, layer in CASES:
+        res = search(layer, load_accelerator(spec), "exhaustive", max_evals=10**7,
+                     progress=False)
+        out[layer.name] = (res.best_score, res.evaluations)
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["random", "annealing", "genetic"])
+@pytest.mark.parametrize("spec, layer", CASES, ids=[c[1].name for c in CASES])
+def test_heuristics_reach_the_optimum_with_5_percent_of_the_evaluations(
+        optima: dict, spec: str, layer, strategy: str) -> None:  # noqa: ANN001
+    best, n_exhaustive = optima[layer.name]
+    budget = max(200, n_exhaustive // 20)
+    res = search(layer, load_accelerator(spec), strategy, max_evals=budget, seed=3,
+                 progress=False)
+    assert res.evaluations <= budget
+    assert res.best_score <= best * 1.01, (res.best_score, best)
+
+
+def test_exhaustive_is_at_least_as_good_as_the_default_mapping() -> None:
+    accel = load_accelerator("edge_8x8_ws")
+    layer = CASES[0][1]
+    res = search(layer, accel, "exhaustive", max_evals=10**7, progress=False)
+    d = evaluate(layer, accel, default_mapping(layer, accel))
+    assert res.best_score <= d.energy_pj * d.total_cycles
+    assert res.result.energy_pj * res.result.total_cycles == pytest.approx(res.best_score)
+
+
+@pytest.mark.parametrize("strategy", ["random", "annealing", "genetic"])
+def test_same_seed_same_result(strategy: str) -> None:
+    accel, layer = load_accelerator("edge_8x8_ws"), conv("c", 16, 32, 14, 3, padding=1)
+    a = search(layer, accel, strategy, max_evals=3000, seed=7, progress=False)
+    b = search(layer, accel, strategy, max_evals=3000, seed=7, progress=False)
+    assert a.mapping == b.mapping and a.history == b.history and a.evaluations == 3000
+
+
+def test_history_is_monotone_and_ends_at_the_best() -> None:
+    res = search(conv("c", 16, 32, 14, 3, padding=1), load_accelerator("edge_8x8_ws"),
+                 "genetic", max_evals=4000, seed=1, progress=False)
+    scores = [s for _, s in res.history]
+    assert scores == sorted(scores, reverse=True) and scores[-1] == res.best_score
+
+
+@pytest.mark.parametrize("objective, key", [("latency", "total_cycles"),
+                                            ("energy", "energy_pj")])
+def test_objectives(objective: str, key: str) -> None:
+    res = search(gemm("g", 24, 20, 36), load_accelerator("edge_8x8_ws"), "random",
+                 objective=objective, max_evals=2000, progress=False)
+    assert res.best_score == pytest.approx(getattr(res.result, key))
+
+
+def test_a_cap_no_mapping_meets_is_a_clear_error() -> None:
+    with pytest.raises(SearchError, match=r"no legal mapping found on 'edge_8x8_ws' by random"):
+        search(gemm("g", 24, 20, 36), load_accelerator("edge_8x8_ws"), "random",
+               objective=Objective("edp", max_cycles=10), max_evals=500, progress=False)
+
+
+def test_bad_arguments() -> None:
+    accel, layer = load_accelerator("edge_8x8_ws"), gemm("g", 4, 4, 4)
+    with pytest.raises(SearchError, match=r"strategy must be one of \['exhaustive', "):
+        search(layer, accel, "bayes")
+    with pytest.raises(SearchError, match=r"max_evals must be a positive integer, not 0"):
+        search(layer, accel, "random", max_evals=0)
+    with pytest.raises(ObjectiveError, match=r"objective must be one of \['edp', 'energy', "
+                                             r"'latency'\], not 'area'"):
+        Objective("area")
+    assert set(STRATEGIES) == {"exhaustive", "random", "annealing", "genetic"}
+
+
+def test_time_budget_stops_early() -> None:
+    res = search(conv("c", 64, 64, 28, 3, padding=1), load_accelerator("edge_8x8_ws"),
+                 "random", max_evals=10**9, time_budget_s=0.2, progress=False)
+    assert 0 < res.evaluations < 10**9 and np.isfinite(res.best_score)
