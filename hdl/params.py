@@ -1,0 +1,149 @@
+"""RTL parameters derived from an :class:`~sim.spec.Accelerator`: one place, validated once.
+
+:class:`HdlParams` is what every generator takes. It is built from a spec by
+:meth:`HdlParams.from_accelerator`, which also sizes the on-chip buffers:
+
+* one buffer (one ``amaranth.lib.memory.Memory``) per operand -- A (inputs, the
+  streamed/row operand), B (weights) and O (outputs at accumulator width);
+* an operand's buffer gets an equal byte share of the usable capacity of the GLB
+  buffer that holds it in the spec (``Buffer.usable_bytes``: half of a double-buffered
+  one -- the RTL does not overlap loading with compute, so it uses one half);
+* a word is one array row/column of elements (A: ``rows`` lanes, B and O: ``cols``
+  lanes), depth = share // word bytes, clamped to :data:`MAX_DEPTH` words.
+
+A GEMM that does not fit these depths is rejected before simulation by
+:func:`hdl.plan.plan_gemm` with the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataflows.errors import CoforgeError
+from sim.spec import Accelerator
+
+#: Dataflows the generator implements.
+RTL_DATAFLOWS: tuple[str, ...] = ("ws", "os")
+#: Operand widths the PE supports (signed integers).
+RTL_OPERAND_BITS: tuple[int, ...] = (4, 8, 16)
+#: Largest array side the generator accepts (simulation and synthesis stay tractable).
+MAX_RTL_SIDE = 64
+#: Deepest buffer generated (words); larger spec capacities are clamped to it.
+MAX_DEPTH = 1 << 16
+#: Width of the busy-cycle counter port.
+CYCLE_COUNTER_BITS = 32
+
+
+class HdlError(CoforgeError):
+    """An accelerator, GEMM or mapping the RTL generator cannot build or run."""
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise HdlError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
+
+
+@dataclass(frozen=True)
+class HdlParams:
+    """Everything a generator needs. Invariant: validated on construction.
+
+    ``depth_a``/``depth_b``/``depth_o`` are buffer depths in words (A word =
+    ``rows`` operands, B word = ``cols`` operands, O word = ``cols`` accumulators).
+    """
+
+    dataflow: str
+    rows: int
+    cols: int
+    operand_bits: int
+    accumulator_bits: int
+    product_register: bool
+    depth_a: int
+    depth_b: int
+    depth_o: int
+
+    def __post_init__(self) -> None:
+        if self.dataflow not in RTL_DATAFLOWS:
+            raise HdlError(f"dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
+                           f"not {self.dataflow!r}")
+        _check_int("rows", self.rows, 1, MAX_RTL_SIDE)
+        _check_int("cols", self.cols, 1, MAX_RTL_SIDE)
+        if self.operand_bits not in RTL_OPERAND_BITS:
+            raise HdlError(f"operand_bits must be one of {list(RTL_OPERAND_BITS)} for RTL, "
+                           f"not {self.operand_bits!r}")
+        _check_int("accumulator_bits", self.accumulator_bits, 2 * self.operand_bits, 64)
+        if not isinstance(self.product_register, bool):
+            raise HdlError(f"product_register must be True or False, "
+                           f"not {self.product_register!r}")
+        for name in ("depth_a", "depth_b", "depth_o"):
+            _check_int(name, getattr(self, name), 1, MAX_DEPTH)
+
+    # -- derived -------------------------------------------------------------------
+    @property
+    def pipeline(self) -> int:
+        """Extra MAC pipeline stages (1 with a product register)."""
+        return 1 if self.product_register else 0
+
+    @property
+    def a_lanes(self) -> int:
+        """Operands per A word (one per array row)."""
+        return self.rows
+
+    @property
+    def b_lanes(self) -> int:
+        """Operands per B word (one per array column)."""
+        return self.cols
+
+    @property
+    def dim_bits(self) -> int:
+        """Width of the runtime GEMM-size ports ``m``, ``k``, ``n`` (and their counters)."""
+        biggest = max(self.depth_a, self.depth_b, self.depth_o) * max(self.rows, self.cols)
+        return biggest.bit_length() + 1
+
+    @property
+    def tile_overhead_cycles(self) -> int:
+        """Cycles one stationary tile costs beyond its stream: ``2R + C - 1`` (+1)."""
+        return 2 * self.rows + self.cols - 1 + self.pipeline
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for the manifest."""
+        return {"dataflow": self.dataflow, "rows": self.rows, "cols": self.cols,
+                "operand_bits": self.operand_bits, "accumulator_bits": self.accumulator_bits,
+                "product_register": self.product_register, "depth_a": self.depth_a,
+                "depth_b": self.depth_b, "depth_o": self.depth_o, "dim_bits": self.dim_bits}
+
+    # -- construction from a spec -----------------------------------------------
+    @classmethod
+    def from_accelerator(cls, accel: Accelerator) -> "HdlParams":
+        """Parameters of ``accel``; one-line :class:`HdlError` if the RTL cannot build it."""
+        where = f"accelerator {accel.name!r}"
+        if accel.dataflow not in RTL_DATAFLOWS:
+            raise HdlError(f"{where}: dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
+                           f"not {accel.dataflow!r}")
+        if accel.pe.operand_bits not in RTL_OPERAND_BITS:
+            raise HdlError(f"{where}: pe.operand_bits must be one of {list(RTL_OPERAND_BITS)} "
+                           f"for RTL, not {accel.pe.operand_bits!r}")
+        for side in ("rows", "cols"):
+            if getattr(accel, side) > MAX_RTL_SIDE:
+                raise HdlError(f"{where}: array {side} must be <= {MAX_RTL_SIDE} for RTL, "
+                               f"not {getattr(accel, side)}")
+        ob, ab = accel.pe.operand_bits, accel.pe.accumulator_bits
+        word_bits = {"input": accel.rows * ob, "weight": accel.cols * ob,
+                     "output": accel.cols * ab}
+        depth = {}
+        for op, bits in word_bits.items():
+            buf = accel.glb_for(op)
+            share_bytes = buf.usable_bytes / len(buf.operands)
+            words = int(share_bytes * 8 // bits)
+            if words < 1:
+                raise HdlError(f"{where}: glb buffer {buf.name!r} gives the {op} buffer "
+                               f"{share_bytes:.0f} B, less than one {bits}-bit word "
+                               f"(one array {'row' if op == 'input' else 'column'} set)")
+            depth[op] = min(words, MAX_DEPTH)
+        return cls(dataflow=accel.dataflow, rows=accel.rows, cols=accel.cols,
+                   operand_bits=ob, accumulator_bits=ab,
+                   product_register=accel.pe.product_register,
+                   depth_a=depth["input"], depth_b=depth["weight"], depth_o=depth["output"])
+
+
+__all__ = ["CYCLE_COUNTER_BITS", "HdlError", "HdlParams", "MAX_DEPTH", "RTL_DATAFLOWS",
+           "RTL_OPERAND_BITS"]
