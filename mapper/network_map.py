@@ -1,0 +1,57 @@
+"""Map every layer of a network: search each distinct layer shape once, reuse the rest.
+
+``map_network(net, accel, ...)`` returns the same :class:`~sim.result.NetworkResult`
+as ``sim.simulate`` (so ``coforge map`` writes the ``simulate`` schema), each layer's
+``mapping`` being the one the search chose, plus the per-shape search records.
+A wall-clock budget is shared among the distinct shapes in proportion to their MACs.
+A layer whose search finds nothing legal stops the run with an error naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from dataflows.layer import Layer
+from dataflows.network import Network
+from mapper.objective import Objective
+from mapper.search import SearchResult, search
+from sim.result import NetworkResult
+from sim.spec import Accelerator
+
+
+@dataclass(frozen=True)
+class NetworkMapping:
+    """The mapped network and one search record per distinct layer shape."""
+
+    result: NetworkResult
+    searches: tuple[SearchResult, ...]
+
+
+def _shape_key(layer: Layer) -> tuple:
+    d = layer.to_dict()
+    d.pop("name")
+    return tuple(sorted((k, str(v)) for k, v in d.items()))
+
+
+def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
+                objective: Objective | str = "edp", max_evals: int = 20_000,
+                time_budget_s: float | None = None, seed: int = 0,
+                timing: str = "native", progress: bool | None = None) -> NetworkMapping:
+    """Search a mapping for every distinct layer shape of ``net`` (see module doc)."""
+    layers = net.layers()
+    shapes: dict[tuple, Layer] = {}
+    for layer in layers:
+        shapes.setdefault(_shape_key(layer), layer)
+    total_macs = sum(layer.macs for layer in shapes.values())
+    found: dict[tuple, SearchResult] = {}
+    for key, layer in shapes.items():
+        budget = None if time_budget_s is None else \
+            max(0.05, time_budget_s * layer.macs / total_macs)
+        found[key] = search(layer, accel, strategy, objective, max_evals, budget, seed,
+                            timing, progress=progress)
+    results = tuple(replace(found[_shape_key(layer)].result, layer=layer.name)
+                    for layer in layers)
+    res = NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
+                        timing=timing, fidelity="analytic", clock_mhz=accel.clock_mhz,
+                        pes=accel.pes, layers=results)
+    return NetworkMapping(result=res, searches=tuple(found.values()))
