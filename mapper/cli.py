@@ -91,6 +91,23 @@ def _specs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rtl(args: argparse.Namespace) -> int:
+    from hdl.export import write_rtl
+    from sim.spec_io import load_accelerator
+    paths = write_rtl(load_accelerator(args.arch), args.out)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from hdl.verify import parse_gemm, verify
+    from sim.spec_io import load_accelerator
+    m, k, n = parse_gemm(args.gemm)
+    res = verify(load_accelerator(args.arch), m, k, n, seed=args.seed, backend=args.backend)
+    print(json.dumps(res))
+    return 0 if res["cycles_match"] and res["outputs_match"] else 1
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one ``coforge: error:`` line (exit 2)."""
 
@@ -128,6 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fidelity", choices=["analytic"], default="analytic")
     s.add_argument("--out", help="directory for result.json, layers.csv, cycles_energy.png")
     s.set_defaults(func=_simulate)
+
+    r = sub.add_parser("rtl", help="generate the GEMM engine's Verilog and manifest.json")
+    r.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
+    r.add_argument("--out", required=True, help="output directory")
+    r.set_defaults(func=_rtl)
+
+    v = sub.add_parser("verify", help="simulate one random GEMM on the generated RTL and "
+                                      "compare cycles with sim and outputs with numpy")
+    v.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
+    v.add_argument("--gemm", required=True, help="M,K,N of O[MxN] = A[MxK] . B[KxN]")
+    v.add_argument("--seed", type=int, default=0, help="operand and stimulus seed")
+    v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
+                   help="cocotb + Icarus on the Verilog (default) or Amaranth's simulator")
+    v.set_defaults(func=_verify)
     return p
 
 
