@@ -11,9 +11,11 @@ Strategies (all minimise the objective's score, ``inf`` = illegal):
 
 * ``exhaustive`` -- every (split, distinct loop order) point, for small spaces;
 * ``random`` -- uniform genomes;
-* ``annealing`` -- 256 parallel Metropolis chains on log(score); a move resamples one
+* ``annealing`` -- parallel Metropolis chains (up to 16384, at least 50 steps each)
+  on log(score); a move resamples one
   dimension's split or swaps two loop-order keys; temperature decays geometrically;
-* ``genetic`` -- tournament selection, uniform crossover, the same mutation, elitism.
+* ``genetic`` -- a population of up to 16384 (at least 50 generations), tournament
+  selection, uniform crossover, the same mutation, (mu + lambda) elitism.
 
 Heuristics are hand-rolled on the genome (tens of lines each, vectorised over the
 population) rather than borrowed: their move set is specific to the split encoding.
@@ -40,7 +42,7 @@ from sim.spec import Accelerator
 STRATEGIES: tuple[str, ...] = ("exhaustive", "random", "annealing", "genetic")
 #: Largest space ``exhaustive`` accepts (points, loop orders included).
 EXHAUSTIVE_LIMIT = 2_000_000
-BATCH = 4096
+BATCH = 16384
 
 
 class SearchError(CoforgeError):
@@ -144,7 +146,7 @@ def _mutate(space: MappingSpace, genomes: np.ndarray, rng: np.random.Generator) 
 
 
 def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
-    chains = min(256, max(1, ev.left // 20))
+    chains = min(BATCH, max(1, ev.left // 50))     # >= 50 steps per chain
     cur = space.random_genomes(rng, chains)
     cur_s = ev(cur)
     total = max(1, ev.left)
@@ -163,7 +165,7 @@ def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) ->
 
 
 def _genetic(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
-    size = min(256, max(8, ev.left // 20))
+    size = min(BATCH, max(8, ev.left // 50))       # >= 50 generations
     pop = space.random_genomes(rng, size)
     fit = ev(pop)
     while ev.left:

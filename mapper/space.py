@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import permutations, product
+from itertools import permutations
 
 import numpy as np
 
@@ -146,29 +146,44 @@ class MappingSpace:
     def enumerate_genomes(self, limit: int) -> np.ndarray:
         """Every distinct point as genomes (loop orders over non-unit loops only).
 
-        Raises :class:`SpaceError` when the space exceeds ``limit`` points.
+        Vectorised: split combinations that fit the array, grouped by which loops are
+        non-unit at the GLB and DRAM levels, each group crossed with its distinct
+        orders. Raises :class:`SpaceError` when the space exceeds ``limit`` points.
         """
         counts = [int(c) for c in self.split_counts]
         combos = int(np.prod(counts, dtype=object))
         if combos > limit:
             raise SpaceError(f"layer {self.layer.name!r}: {combos:,} factor splits exceed the "
                              f"exhaustive limit {limit:,}; use a heuristic strategy")
-        out: list[np.ndarray] = []
-        total = 0
-        for split_idx in product(*[range(c) for c in counts]):
-            g = np.array(split_idx, dtype=np.float64)
-            fac = np.array([self.splits[d][i] for d, i in zip(MAP_DIMS, split_idx)])
-            if fac[:, 0].prod() > self.accel.rows or fac[:, 1].prod() > self.accel.cols:
-                continue
-            glb_orders = _orders(fac[:, 3])
-            dram_orders = _orders(fac[:, 4])
-            total += len(glb_orders) * len(dram_orders)
-            if total > limit:
-                raise SpaceError(f"layer {self.layer.name!r}: more than {limit:,} mappings "
-                                 f"with loop orders; use a heuristic strategy")
-            for go, do in product(glb_orders, dram_orders):
-                out.append(np.concatenate([g, go, do]))
-        return np.array(out).reshape(-1, GENOME_LEN)
+        idx = np.indices(counts).reshape(N_DIMS, -1).T
+        fac = np.stack([self.splits[d][idx[:, i]] for i, d in enumerate(MAP_DIMS)], axis=1)
+        fits = (fac[:, :, 0].prod(axis=1) <= self.accel.rows) & \
+            (fac[:, :, 1].prod(axis=1) <= self.accel.cols)
+        idx, fac = idx[fits], fac[fits]
+        weights = 1 << np.arange(N_DIMS)
+        codes = np.stack([(fac[:, :, 3] > 1) @ weights, (fac[:, :, 4] > 1) @ weights], axis=1)
+        groups, inverse = np.unique(codes, axis=0, return_inverse=True)
+        sizes = [math.factorial(bin(g).count("1")) * math.factorial(bin(d).count("1"))
+                 for g, d in groups]
+        total = int(np.dot(np.bincount(inverse.ravel(), minlength=len(groups)), sizes))
+        if total > limit:
+            raise SpaceError(f"layer {self.layer.name!r}: {total:,} mappings with loop orders "
+                             f"exceed the exhaustive limit {limit:,}; use a heuristic strategy")
+        out = []
+        for k, (gcode, dcode) in enumerate(groups):
+            pts = idx[inverse.ravel() == k].astype(np.float64)
+            glb, dram = _orders_for(int(gcode)), _orders_for(int(dcode))
+            n_o = len(glb) * len(dram)
+            keys = np.concatenate([np.repeat(glb, len(dram), axis=0),
+                                   np.tile(dram, (len(glb), 1))], axis=1)
+            out.append(np.concatenate([np.repeat(pts, n_o, axis=0),
+                                       np.tile(keys, (len(pts), 1))], axis=1))
+        return np.concatenate(out) if out else np.empty((0, GENOME_LEN))
+
+
+def _orders_for(code: int) -> np.ndarray:
+    """Order keys [n, 8] for every distinct order of the loops whose bit is set."""
+    return np.array(_orders(np.array([2 if code >> i & 1 else 1 for i in range(N_DIMS)])))
 
 
 def _orders(factors: np.ndarray) -> list[np.ndarray]:
