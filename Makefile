@@ -34,7 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 rtl-regress: install
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n 2
 
 clean:
 	rm -rf out build .pytest_cache .hypothesis

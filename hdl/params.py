@@ -136,7 +136,7 @@ class HdlParams:
             words = int(share_bytes * 8 // bits)
             if words < 1:
                 raise HdlError(f"{where}: glb buffer {buf.name!r} gives the {op} buffer "
-                               f"{share_bytes:.0f} B, less than one {bits}-bit word "
+                               f"{int(share_bytes)} B, less than one {bits}-bit word "
                                f"(one array {'row' if op == 'input' else 'column'} set)")
             depth[op] = min(words, MAX_DEPTH)
         return cls(dataflow=accel.dataflow, rows=accel.rows, cols=accel.cols,
