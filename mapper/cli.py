@@ -108,6 +108,17 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if res["cycles_match"] and res["outputs_match"] else 1
 
 
+def _add_workload(p: argparse.ArgumentParser) -> None:
+    """The workload and accelerator options shared by ``simulate`` and ``map``."""
+    p.add_argument("--network", help="zoo network name (see `coforge zoo list`)")
+    p.add_argument("--onnx", help="ONNX model file")
+    p.add_argument("--topology", help="SCALE-Sim topology CSV")
+    p.add_argument("--gemm", action="store_true", help="the topology CSV lists M,N,K GEMMs")
+    p.add_argument("--arch", help="accelerator YAML or shipped spec name "
+                                  "(default: edge_8x8_ws)")
+    p.add_argument("--scalesim-config", help="SCALE-Sim .cfg file instead of --arch")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one ``coforge: error:`` line (exit 2)."""
 
@@ -132,13 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("specs", help="list the shipped accelerator specs").set_defaults(func=_specs)
 
     s = sub.add_parser("simulate", help="simulate a network on an accelerator")
-    s.add_argument("--network", help="zoo network name (see `coforge zoo list`)")
-    s.add_argument("--onnx", help="ONNX model file")
-    s.add_argument("--topology", help="SCALE-Sim topology CSV")
-    s.add_argument("--gemm", action="store_true", help="the topology CSV lists M,N,K GEMMs")
-    s.add_argument("--arch", help="accelerator YAML or shipped spec name "
-                                  "(default: edge_8x8_ws)")
-    s.add_argument("--scalesim-config", help="SCALE-Sim .cfg file instead of --arch")
+    _add_workload(s)
     s.add_argument("--timing", choices=["native", "scalesim"],
                    help="timing convention (default: scalesim with --scalesim-config, "
                         "else native)")
@@ -159,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
                    help="cocotb + Icarus on the Verilog (default) or Amaranth's simulator")
     v.set_defaults(func=_verify)
+
+    from mapper.cli_search import add_search_commands
+    add_search_commands(sub, _add_workload)
     return p
 
 
