@@ -7,5 +7,6 @@ models); :mod:`hdl.plan` (GEMM + mapping -> what the engine runs, and the native
 cycle prediction of ``sim``); :mod:`hdl.driver` (one test definition),
 :mod:`hdl.sim_amaranth`, :mod:`hdl.cocotb_tb`, :mod:`hdl.cocotb_run` (simulator
 backends); :mod:`hdl.export` (Verilog + manifest); :mod:`hdl.verify` (the
-``coforge verify`` flow); :mod:`hdl.formal` (bounded equivalence of the PEs).
+``coforge verify`` flow); :mod:`hdl.formal` (bounded equivalence of the PEs);
+:mod:`hdl.bench` (cycle table and simulation speed).
 """

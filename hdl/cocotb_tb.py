@@ -57,11 +57,15 @@ class TB:
                 self._ins[name].value = value
                 self._last[name] = value
 
-    def sample(self) -> dict[str, int]:
-        """Outputs as they were at the clock edge just passed (the payload only while
-        valid: the buffer's read register is undefined before its first read)."""
-        out = {name: int(h.value) for name, h in self._outs.items() if name not in _SIGNED}
-        out["o_payload"] = self._outs["o_payload"].value.to_signed() if out["o_valid"] else 0
+    def sample(self, names: tuple[str, ...] | None = None) -> dict[str, int]:
+        """Outputs (all, or ``names``) as they were at the clock edge just passed; the
+        payload only while valid (the buffer's read register is undefined before its
+        first read)."""
+        out = {name: int(self._outs[name].value)
+               for name in (names or tuple(self._outs)) if name not in _SIGNED}
+        if "o_valid" in out:
+            out["o_payload"] = (self._outs["o_payload"].value.to_signed()
+                                if out["o_valid"] else 0)
         return out
 
     async def run_case(self, case: GemmCase, timeout_cycles: int) -> RunResult:
@@ -69,8 +73,9 @@ class TB:
         edge = RisingEdge(self.dut.clk)
         while not drv.finished:
             self.drive(drv.inputs())
+            needs = drv.needs()
             await edge
-            drv.edge(self.sample())
+            drv.edge(self.sample(needs))
         self.cycles += drv.result.sim_cycles
         return drv.result
 
