@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from amaranth.sim import Simulator
 
-from hdl.driver import INPUTS, GemmCase, GemmDriver, RunResult
+from hdl.driver import INPUTS, GemmCase, GemmDriver, RunResult, timeout_for
 from hdl.params import HdlParams
 from hdl.plan import plan_gemm
 from hdl.top import GemmTop
-from hdl.driver import timeout_for
 
 
 def _ports(dut: GemmTop) -> tuple[dict, dict]:
