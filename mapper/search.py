@@ -14,6 +14,8 @@ Strategies (all minimise the objective's score, ``inf`` = illegal):
 * ``annealing`` -- parallel Metropolis chains (up to 16384, at least 50 steps each)
   on log(score); a move resamples one
   dimension's split or swaps two loop-order keys; temperature decays geometrically;
+* ``exact`` -- the CoSA-style integer program of :mod:`mapper.exact`, solved to proven
+  optimality on its log-space surrogate by HiGHS, loop orders then costed exhaustively;
 * ``genetic`` -- a population of up to 16384 (at least 50 generations), tournament
   selection, uniform crossover, the same mutation, (mu + lambda) elitism.
 
@@ -39,7 +41,7 @@ from sim.analytic import evaluate, evaluate_batch
 from sim.result import Result
 from sim.spec import Accelerator
 
-STRATEGIES: tuple[str, ...] = ("exhaustive", "random", "annealing", "genetic")
+STRATEGIES: tuple[str, ...] = ("exhaustive", "random", "annealing", "genetic", "exact")
 #: Largest space ``exhaustive`` accepts (points, loop orders included).
 EXHAUSTIVE_LIMIT = 2_000_000
 BATCH = 16384
@@ -202,11 +204,13 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
     systolic array runs them -- without it a 36-deep reduction cannot fill 8 rows;
     ``progress`` shows a tqdm bar (default: when stderr is a terminal).
     """
-    if strategy not in _STRATEGY_FNS:
+    if strategy not in STRATEGIES:
         raise SearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if not isinstance(max_evals, int) or max_evals < 1:
         raise SearchError(f"max_evals must be a positive integer, not {max_evals!r}")
     obj = Objective(objective) if isinstance(objective, str) else objective
+    if strategy == "exact":
+        return _exact(layer, accel, obj, seed, timing)
     space = MappingSpace(layer, accel, imperfect)
     show = sys.stderr.isatty() if progress is None else progress
     start = time.perf_counter()
@@ -225,3 +229,20 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
         evaluations=ev.evals, space_size=space.size, elapsed_s=time.perf_counter() - start,
         best_score=ev.best_score, mapping=mapping,
         result=evaluate(layer, accel, mapping, timing), history=tuple(ev.history))
+
+
+def _exact(layer: Layer, accel: Accelerator, obj: Objective, seed: int,
+           timing: str) -> SearchResult:
+    from mapper.exact import best_order, solve
+    start = time.perf_counter()
+    sol = solve(layer, accel)
+    mapping, score, n = best_order(layer, accel, sol, obj.score)
+    if not np.isfinite(score):
+        raise SearchError(f"layer {layer.name!r}: the exact solution does not fit "
+                          f"{accel.name!r} under the real model (shared-buffer split or a "
+                          f"constraint); use a heuristic strategy")
+    return SearchResult(
+        layer=layer.name, strategy="exact", objective=obj.name, seed=seed, evaluations=n,
+        space_size=len(sol.candidates), elapsed_s=time.perf_counter() - start,
+        best_score=score, mapping=mapping, result=evaluate(layer, accel, mapping, timing),
+        history=((n, score),))
