@@ -89,7 +89,8 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     m = sub.add_parser("map", help="search a mapping for every layer of a network")
     add_workload(m)
     m.add_argument("--objective", choices=["edp", "latency", "energy"], default="edp")
-    m.add_argument("--strategy", choices=["annealing", "genetic", "random", "exhaustive"],
+    m.add_argument("--strategy", choices=["annealing", "genetic", "random", "exhaustive",
+                                          "exact"],
                    default="annealing")
     m.add_argument("--max-evals", type=int, default=20_000,
                    help="evaluations per distinct layer shape (default 20000)")
