@@ -1,0 +1,565 @@
+"""Convert a ZigZag accelerator description into a coforge :class:`~sim.spec.Accelerator`.
+
+ZigZag (KU Leuven, ``pip install zigzag-dse``) describes hardware in two YAML files,
+read here as data (ZigZag itself is never imported):
+
+* the *hardware* file -- ``memories`` (size in bits, ``r_cost``/``w_cost`` in pJ per
+  access of one port-width word, ports with ``bandwidth_min``/``bandwidth_max`` in
+  bits/cycle, the memory operands ``I1``/``I2``/``O`` they hold and the array
+  dimensions each instance is shared along, ``served_dimensions``) and
+  ``operational_array`` (dimensions ``D1, D2, ...``, their sizes, ``unit_energy`` pJ
+  per MAC);
+* the *mapping* file -- per operator type a ``spatial_mapping`` hint (which layer
+  dimension is unrolled on which array dimension) and ``memory_operand_links``
+  (layer operand ``W``/``I``/``O`` -> memory operand).
+
+Translation (ZigZag -> coforge):
+
+* array: the two ``operational_array`` dimensions become rows and columns, oriented
+  by the dataflow below (rows = the dimension carrying C for ws/is, P for os, R for rs);
+* dataflow, from the ``default`` entry's spatial unrolling (or the hardware file's
+  ``dataflows``): {C, K} -> ``ws``; {OX|OY|B, K} -> ``os``; {C, OX|OY|B} -> ``is``;
+  {FX|FY, anything} -> ``rs``. ZigZag unrolls the conv loops themselves, coforge's
+  systolic dataflows their im2col GEMM (C = C*R*S, P = N*P*Q), so "C on rows" means
+  the same array wiring with a longer reduction;
+* memories, per operand in ZigZag's bottom-up (file) order: the memory with
+  ``served_dimensions: []`` (one per PE) holding the dataflow's stationary operand
+  is the coforge ``rf``; a memory shared by the whole array below the top is a
+  ``glb`` buffer (operands grouped as in ZigZag); the top memory (holding every
+  operand) is DRAM. Capacities are ``size / 8`` bytes, bandwidths ``bandwidth_max /
+  8`` bytes/cycle of the port serving the array side (reads ``tl``, writes ``fh``),
+  ``word_bits`` the port width, ``access_pj`` the per-word cost, DRAM's
+  ``dram_pj_per_bit`` the per-word cost over the port width;
+* energy: ``mult_pj`` = ``unit_energy`` at every width up to the operand width and
+  ``add_pj_per_bit`` = 0, so one coforge MAC costs exactly ZigZag's ``unit_energy``;
+* PE datapath: operands ``input_precision`` bits (else 8, ZigZag's ONNX default),
+  accumulator twice that (ZigZag's partial-sum precision for ONNX layers).
+
+Approximations (each recorded in :attr:`ZigzagConversion.notes` when it applies):
+a read cost differing from the write cost becomes their mean (coforge has one cost
+per access); an operand with no global-level memory (tpu_like's weights go from DRAM
+straight into the PE registers) gets a pass-through GLB holding the aggregate of its
+PE memories, with zero access energy so nothing is counted twice; PE memories of
+non-stationary operands are not separate levels (coforge charges every operand's
+PE-level traffic at the rf's cost per bit); a read/write DRAM port shared by both
+directions becomes equal read and write bandwidths; access granularity
+(``bandwidth_min``), ``area``, ``systolic_dimensions`` and ``latency`` are not
+represented (latency must be 1). Global buffers are double-buffered, which is what
+ZigZag assumes whenever a tile fills at most half of a memory. A key given twice in
+the YAML keeps its last value, as ``yaml.safe_load`` (ZigZag's reader) does.
+
+Anything with no coforge counterpart raises :class:`ZigzagImportError`, one line
+naming the file and the field: in-memory-compute arrays, arrays of other than two
+dimensions, mixed spatial unrolling, memories shared along part of the array, two
+global levels for one operand, costs left to CACTI, and the like.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataflows.dataflow import OPERANDS, get_dataflow
+from dataflows.errors import CoforgeError
+from sim.energy import DEFAULT_MULT_PJ, EnergyTable
+from sim.spec import Accelerator, Buffer, PEConfig
+
+
+class ZigzagImportError(CoforgeError):
+    """The ZigZag description uses something coforge cannot represent, or is malformed."""
+
+
+#: Keys ZigZag's accelerator schema allows (zigzag.parser.accelerator_validator).
+_TOP_KEYS = ("name", "memories", "operational_array", "dataflows")
+_MEMORY_KEYS = ("size", "r_cost", "w_cost", "area", "latency", "mem_type",
+                "auto_cost_extraction", "operands", "ports", "served_dimensions",
+                "force_double_buffering")
+_PORT_KEYS = ("name", "type", "bandwidth_min", "bandwidth_max", "allocation")
+_ARRAY_KEYS = ("dimensions", "sizes", "unit_energy", "unit_area", "is_imc",
+               "systolic_dimensions", "input_precision", "imc_type", "adc_resolution",
+               "bit_serial_precision")
+#: ZigZag layer operand -> coforge operand; ZigZag's default memory operand links.
+_LAYER_OPERAND = {"W": "weight", "I": "input", "O": "output"}
+_DEFAULT_LINKS = {"O": "O", "W": "I2", "I": "I1"}
+#: ZigZag loop dimensions -> the coforge dimension their unrolling corresponds to.
+_DIM_CLASS = {"K": "K", "C": "C", "OX": "P", "OY": "P", "B": "P", "FX": "R", "FY": "R"}
+#: (row class, column class) -> dataflow, and the reverse orientation.
+_DATAFLOW_OF = {("C", "K"): "ws", ("P", "K"): "os", ("C", "P"): "is", ("R", "P"): "rs",
+                ("R", "K"): "rs"}
+
+
+@dataclass(frozen=True)
+class ZigzagMemory:
+    """One ZigZag memory as read from the file (sizes and widths in bits, costs in pJ)."""
+
+    name: str
+    size_bits: int
+    r_cost_pj: float
+    w_cost_pj: float
+    operands: tuple[str, ...]
+    read_bits: int                 # bandwidth_max of the port reading towards the array
+    write_bits: int                # bandwidth_max of the port written from above
+    min_bits: int                  # smallest bandwidth_min of those ports
+    shared_port: bool              # one read_write port serves both directions
+    served_dimensions: tuple[str, ...]
+
+    @property
+    def access_pj(self) -> float:
+        """One access (mean of read and write: coforge has one cost per access)."""
+        return (self.r_cost_pj + self.w_cost_pj) / 2
+
+
+@dataclass(frozen=True)
+class ZigzagConversion:
+    """A converted description: the spec, where each ZigZag memory went, the caveats.
+
+    ``level_of`` maps every ZigZag memory name to ``"pe"``, ``"glb"`` or ``"dram"``;
+    ``links`` maps coforge operands to ZigZag memory operands; ``notes`` lists every
+    approximation that applied, one sentence each.
+    """
+
+    accelerator: Accelerator
+    memories: tuple[ZigzagMemory, ...]
+    level_of: dict[str, str]
+    links: dict[str, str]
+    notes: tuple[str, ...]
+    source: str
+
+
+# -- reading ---------------------------------------------------------------------------
+def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
+    """Paths of mapping keys given twice anywhere under ``node`` (with line numbers)."""
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            where = f"{path}.{key}" if path else key
+            if key in seen:
+                out.append(f"{where} (lines {seen[key]} and {line})")
+            seen[key] = line
+            out.extend(_duplicate_keys(value_node, where))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out.extend(_duplicate_keys(item, f"{path}[{i}]"))
+    return out
+
+
+def _read_yaml(path: Path) -> tuple[Any, list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ZigzagImportError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        dups = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        return yaml.safe_load(text), dups
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ZigzagImportError(f"{path}: malformed YAML{line}") from None
+
+
+def _map(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ZigzagImportError(f"{where} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise ZigzagImportError(f"{where}: unknown key {unknown[0]!r}; ZigZag allows "
+                                f"{list(allowed)}")
+
+
+def _number(data: dict[str, Any], key: str, where: str, positive: bool = True) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+            or value < 0 or (positive and value == 0):
+        need = "> 0" if positive else ">= 0"
+        raise ZigzagImportError(f"{where}.{key} must be a number {need}, not {value!r}")
+    return float(value)
+
+
+def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
+    data = _map(data, where)
+    _keys(data, _MEMORY_KEYS, where)
+    for key in ("size", "operands", "ports", "served_dimensions", "latency"):
+        if key not in data:
+            raise ZigzagImportError(f"{where}.{key} is required")
+    if data.get("auto_cost_extraction"):
+        raise ZigzagImportError(f"{where}.auto_cost_extraction: costs from CACTI are not "
+                                f"supported; give r_cost and w_cost (pJ per access)")
+    size = data["size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or size % 8:
+        raise ZigzagImportError(f"{where}.size must be a positive whole number of bytes "
+                                f"(in bits, a multiple of 8), not {size!r}")
+    if data["latency"] != 1:
+        raise ZigzagImportError(f"{where}.latency: coforge has no memory latency; only 1 "
+                                f"is representable, not {data['latency']!r}")
+    r_cost = _number(data, "r_cost", where, positive=False)
+    w_cost = _number(data, "w_cost", where, positive=False)
+    operands = data["operands"]
+    if not isinstance(operands, list) or not operands \
+            or any(op not in ("I1", "I2", "O") for op in operands):
+        raise ZigzagImportError(f"{where}.operands must list memory operands from "
+                                f"['I1', 'I2', 'O'], not {operands!r}")
+    served = data["served_dimensions"]
+    if not isinstance(served, list) or not all(isinstance(d, str) for d in served):
+        raise ZigzagImportError(f"{where}.served_dimensions must be a list of array "
+                                f"dimensions, not {served!r}")
+    ports = data["ports"]
+    if not isinstance(ports, list) or not ports:
+        raise ZigzagImportError(f"{where}.ports must be a non-empty list of ports")
+    read = write = None
+    min_bits, shared = math.inf, False
+    for i, port in enumerate(ports):
+        pw = f"{where}.ports[{i}]"
+        port = _map(port, pw)
+        _keys(port, _PORT_KEYS, pw)
+        if port.get("type") not in ("read", "write", "read_write"):
+            raise ZigzagImportError(f"{pw}.type must be read, write or read_write, "
+                                    f"not {port.get('type')!r}")
+        bw_max = int(_number(port, "bandwidth_max", pw))
+        bw_min = int(_number(port, "bandwidth_min", pw))
+        alloc = port.get("allocation")
+        if not isinstance(alloc, list) or not all(isinstance(a, str) for a in alloc):
+            raise ZigzagImportError(f"{pw}.allocation must be a list like ['I1, tl'], "
+                                    f"not {alloc!r}")
+        dirs = {a.split(",")[1].strip() for a in alloc if "," in a}
+        if "tl" in dirs and port["type"] != "write":
+            read = max(read or 0, bw_max)
+            min_bits = min(min_bits, bw_min)
+        if "fh" in dirs and port["type"] != "read":
+            write = max(write or 0, bw_max)
+            min_bits = min(min_bits, bw_min)
+        shared |= port["type"] == "read_write" and {"tl", "fh"} <= dirs
+    if read is None or write is None:
+        missing = "read ('<op>, tl')" if read is None else "write ('<op>, fh')"
+        raise ZigzagImportError(f"{where}.ports: no {missing} port; coforge needs both")
+    return ZigzagMemory(name=name, size_bits=size, r_cost_pj=r_cost, w_cost_pj=w_cost,
+                        operands=tuple(operands), read_bits=read, write_bits=write,
+                        min_bits=int(min_bits), shared_port=shared,
+                        served_dimensions=tuple(served))
+
+
+def _spatial_hint(mapping: object, hw: dict[str, Any], source: str,
+                  mapping_source: str) -> tuple[dict[str, list[str]], dict[str, str], str]:
+    """(spatial unrolling per array dimension, memory operand links, where it came from)."""
+    if mapping is not None:
+        if not isinstance(mapping, list):
+            raise ZigzagImportError(f"{mapping_source}: a ZigZag mapping file is a list of "
+                                    f"entries with a name, not {type(mapping).__name__}")
+        entry = next((e for e in mapping if isinstance(e, dict) and e.get("name") == "default"),
+                     None)
+        if entry is None:
+            raise ZigzagImportError(f"{mapping_source}: no entry named 'default' (the one "
+                                    f"ZigZag uses for Conv and Gemm layers)")
+        where = f"{mapping_source}: default"
+        spatial = _map(entry.get("spatial_mapping"), f"{where}.spatial_mapping")
+        links = entry.get("memory_operand_links", _DEFAULT_LINKS)
+        links = _map(links, f"{where}.memory_operand_links")
+        return spatial, dict(links), f"{where}.spatial_mapping"
+    if "dataflows" in hw:
+        return _map(hw["dataflows"], f"{source}: dataflows"), dict(_DEFAULT_LINKS), \
+            f"{source}: dataflows"
+    raise ZigzagImportError(f"{source}: no spatial unrolling given; pass the ZigZag mapping "
+                            f"file (its 'default' spatial_mapping) or add 'dataflows'")
+
+
+def _dataflow(spatial: dict[str, Any], dims: list[str], sizes: list[int],
+              where: str) -> tuple[str, int, int]:
+    """(dataflow, rows, cols): the array dimension carrying the dataflow's row loop
+    becomes the rows."""
+    classes: dict[str, str] = {}
+    for dim in dims:
+        entries = spatial.get(dim, [])
+        if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], str):
+            raise ZigzagImportError(f"{where}.{dim}: coforge unrolls exactly one layer "
+                                    f"dimension per array side, not {entries!r}")
+        layer_dim = entries[0].split(",")[0].strip()
+        if layer_dim not in _DIM_CLASS:
+            raise ZigzagImportError(f"{where}.{dim}: unrolling {layer_dim!r} has no coforge "
+                                    f"counterpart; allowed: {sorted(_DIM_CLASS)}")
+        classes[dim] = _DIM_CLASS[layer_dim]
+    extra = [d for d in spatial if d not in dims]
+    if extra:
+        raise ZigzagImportError(f"{where}.{extra[0]}: not a dimension of the operational "
+                                f"array {dims}")
+    a, b = dims
+    for row, col in ((a, b), (b, a)):
+        name = _DATAFLOW_OF.get((classes[row], classes[col]))
+        if name is not None:
+            size = dict(zip(dims, sizes))
+            return name, size[row], size[col]
+    raise ZigzagImportError(
+        f"{where}: unrolling {classes[a]} on {a} and {classes[b]} on {b} matches no coforge "
+        f"dataflow; allowed pairs: (C, K) ws, (OX|OY|B, K) os, (C, OX|OY|B) is, (FX|FY, *) rs")
+
+
+# -- conversion -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Array:
+    dims: list[str]
+    sizes: list[int]
+    unit_pj: float
+    operand_bits: int
+
+
+@dataclass(frozen=True)
+class _Hierarchy:
+    """Per coforge operand: its per-PE and global ZigZag memories; the DRAM."""
+
+    dram: ZigzagMemory
+    pe: dict[str, ZigzagMemory]
+    glb: dict[str, ZigzagMemory]
+    first: dict[str, ZigzagMemory]          # the memory the array reads it from
+    level_of: dict[str, str]
+
+
+def _array(hw: dict[str, Any], source: str, notes: list[str]) -> _Array:
+    where = f"{source}: operational_array"
+    arr = _map(hw["operational_array"], where)
+    _keys(arr, _ARRAY_KEYS, where)
+    if arr.get("is_imc"):
+        raise ZigzagImportError(f"{where}.is_imc: in-memory-compute arrays have no coforge "
+                                f"counterpart")
+    dims, sizes = arr.get("dimensions"), arr.get("sizes")
+    if not isinstance(dims, list) or not isinstance(sizes, list) or len(dims) != len(sizes):
+        raise ZigzagImportError(f"{where}: dimensions and sizes must be lists of equal length")
+    if len(dims) != 2:
+        raise ZigzagImportError(f"{where}.dimensions: coforge arrays are 2-D (rows x cols), "
+                                f"not {len(dims)}-D {dims}")
+    unit_pj = _number(arr, "unit_energy", where, positive=False)
+    precision = arr.get("input_precision", [8, 8])
+    if not isinstance(precision, list) or len(precision) != 2 \
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in precision):
+        raise ZigzagImportError(f"{where}.input_precision must be two integers (bits), "
+                                f"not {precision!r}")
+    if arr.get("systolic_dimensions"):
+        notes.append("operational_array.systolic_dimensions: ZigZag adds one drain cycle per "
+                     "unit along them per layer; coforge's ws timing has its own fill/drain "
+                     "per tile")
+    return _Array(dims, sizes, unit_pj, max(precision))
+
+
+def _hierarchy(mems: tuple[ZigzagMemory, ...], dims: list[str], mem_op: dict[str, str],
+               source: str) -> _Hierarchy:
+    """Sort each operand's memories (ZigZag's file order is bottom-up) into rf/glb/dram."""
+    everyone = set(dims)
+    for m in mems:
+        bad = [d for d in m.served_dimensions if d not in everyone]
+        if bad:
+            raise ZigzagImportError(f"{source}: memories.{m.name}.served_dimensions: {bad[0]!r} "
+                                    f"is not an array dimension {dims}")
+        if m.served_dimensions and set(m.served_dimensions) != everyone:
+            raise ZigzagImportError(
+                f"{source}: memories.{m.name}.served_dimensions: {list(m.served_dimensions)} "
+                f"shares one instance along part of the array; coforge has per-PE (rf) and "
+                f"whole-array (glb) memories only")
+    chain = {op: [m for m in mems if mem_op[op] in m.operands] for op in OPERANDS}
+    for op in OPERANDS:
+        if not chain[op]:
+            raise ZigzagImportError(f"{source}: memories: no memory holds {mem_op[op]} "
+                                    f"({op}s)")
+    dram = chain[OPERANDS[0]][-1]
+    for op in OPERANDS:
+        if chain[op][-1] is not dram:
+            raise ZigzagImportError(f"{source}: memories: the top memory must hold every "
+                                    f"operand; {op}s end in {chain[op][-1].name!r}, weights "
+                                    f"in {dram.name!r}")
+    if not dram.served_dimensions:
+        raise ZigzagImportError(f"{source}: memories.{dram.name}: the top memory (DRAM) must "
+                                f"serve the whole array")
+    level_of = {dram.name: "dram"}
+    pe: dict[str, ZigzagMemory] = {}
+    glb: dict[str, ZigzagMemory] = {}
+    for op in OPERANDS:
+        below = chain[op][:-1]
+        per_pe = [m for m in below if not m.served_dimensions]
+        shared = [m for m in below if m.served_dimensions]
+        if below[:len(per_pe)] != per_pe:
+            raise ZigzagImportError(f"{source}: memories.{per_pe[-1].name}: a per-PE memory "
+                                    f"above a shared one ({op}s); coforge's rf is innermost")
+        if len(per_pe) > 1:
+            raise ZigzagImportError(f"{source}: memories.{per_pe[1].name}: {op}s have two "
+                                    f"per-PE memories ({per_pe[0].name}, {per_pe[1].name}); "
+                                    f"coforge has one register file level")
+        if len(shared) > 1:
+            raise ZigzagImportError(f"{source}: memories.{shared[1].name}: {op}s have two "
+                                    f"global levels ({shared[0].name}, {shared[1].name}); "
+                                    f"coforge has one GLB level per operand")
+        if not below:
+            raise ZigzagImportError(f"{source}: memories: {mem_op[op]} has neither a per-PE "
+                                    f"nor a global memory between DRAM and the array")
+        for m, kind, table in ((per_pe, "pe", pe), (shared, "glb", glb)):
+            if m:
+                table[op] = m[0]
+                level_of[m[0].name] = kind
+    return _Hierarchy(dram, pe, glb, {op: chain[op][0] for op in OPERANDS}, level_of)
+
+
+def _rw_note(m: ZigzagMemory, notes: list[str]) -> None:
+    if m.r_cost_pj != m.w_cost_pj:
+        notes.append(f"memories.{m.name}: r_cost {m.r_cost_pj:g} and w_cost "
+                     f"{m.w_cost_pj:g} pJ become one access cost of {m.access_pj:g} pJ "
+                     f"(their mean)")
+
+
+def _rf(h: _Hierarchy, stationary: str, mem_op: dict[str, str], notes: list[str]) -> Buffer:
+    """The stationary operand's per-PE memory; notes on how the others are priced."""
+    m = h.pe[stationary]
+    _rw_note(m, notes)
+    rf = Buffer(m.name, operands=(stationary,), capacity_bytes=m.size_bits // 8,
+                word_bits=m.read_bits, read_bytes_per_cycle=m.read_bits / 8,
+                write_bytes_per_cycle=m.write_bits / 8, access_pj=m.access_pj)
+    for op in OPERANDS:
+        other = h.pe.get(op)
+        if other is None:
+            notes.append(f"memories: {mem_op[op]} has no per-PE memory (the array reads it "
+                         f"from {h.first[op].name}); coforge still charges {op} reads at "
+                         f"the PE level at {rf.pj_per_bit():.4g} pJ/bit")
+        elif other is not m:
+            notes.append(f"memories.{other.name}: the per-PE {mem_op[op]} memory is not a "
+                         f"separate level; coforge charges {op} traffic at the PE level at "
+                         f"{m.name}'s {rf.pj_per_bit():.4g} pJ/bit (ZigZag: "
+                         f"{other.access_pj / other.read_bits:.4g} pJ/bit)")
+    return rf
+
+
+def _glbs(h: _Hierarchy, pes: int, mem_op: dict[str, str],
+          notes: list[str]) -> tuple[Buffer, ...]:
+    """One double-buffered GLB per shared ZigZag memory; a pass-through for bypassers."""
+    out: list[Buffer] = []
+    for m in dict.fromkeys(h.glb.values()):
+        _rw_note(m, notes)
+        ops = tuple(op for op in OPERANDS if h.glb.get(op) is m)
+        out.append(Buffer(m.name, operands=ops, capacity_bytes=m.size_bits // 8,
+                          word_bits=m.read_bits, read_bytes_per_cycle=m.read_bits / 8,
+                          write_bytes_per_cycle=m.write_bits / 8, double_buffered=True,
+                          access_pj=m.access_pj))
+        if m.min_bits < m.read_bits:
+            notes.append(f"memories.{m.name}: accesses narrower than the "
+                         f"{m.read_bits}-bit port (down to bandwidth_min {m.min_bits}) cost "
+                         f"their share of a word in coforge; ZigZag rounds up to "
+                         f"{m.min_bits}-bit units")
+    for op in OPERANDS:
+        if op in h.glb:
+            continue
+        m = h.pe[op]
+        name, nbytes = f"{m.name}_x{pes}", pes * m.size_bits // 8
+        out.append(Buffer(name, operands=(op,), capacity_bytes=nbytes, word_bits=m.write_bits,
+                          read_bytes_per_cycle=pes * m.read_bits / 8,
+                          write_bytes_per_cycle=pes * m.write_bits / 8,
+                          double_buffered=True, access_pj=0.0))
+        notes.append(f"memories: {mem_op[op]} goes from {h.dram.name} straight into "
+                     f"{m.name}; coforge stages {op}s in a pass-through GLB {name!r} (the "
+                     f"{pes} {m.name}s together: {nbytes} B, zero access energy)")
+    return tuple(out)
+
+
+def convert_zigzag(hw: object, mapping: object = None, *, source: str = "<hardware>",
+                   mapping_source: str = "<mapping>", clock_mhz: float = 200.0,
+                   duplicates: tuple[str, ...] = ()) -> ZigzagConversion:
+    """Convert parsed ZigZag YAML data (see the module docstring for the rules)."""
+    hw = _map(hw, source)
+    _keys(hw, _TOP_KEYS, source)
+    for key in ("name", "memories", "operational_array"):
+        if key not in hw:
+            raise ZigzagImportError(f"{source}: missing required key {key!r}")
+    notes = [f"key {d} is given twice; the last value is used, as yaml.safe_load "
+             f"(ZigZag's reader) does" for d in duplicates]
+    arr = _array(hw, source, notes)
+
+    spatial, links, hint_where = _spatial_hint(mapping, hw, source, mapping_source)
+    dataflow, rows, cols = _dataflow(spatial, arr.dims, arr.sizes, hint_where)
+    stationary = get_dataflow(dataflow).stationary
+    if sorted(links) != ["I", "O", "W"]:
+        raise ZigzagImportError(f"{hint_where}: memory_operand_links must link W, I and O, "
+                                f"not {sorted(links)}")
+    mem_op = {_LAYER_OPERAND[k]: v for k, v in links.items()}          # coforge -> I1/I2/O
+
+    raw = _map(hw["memories"], f"{source}: memories")
+    mems = tuple(_parse_memory(n, d, f"{source}: memories.{n}") for n, d in raw.items())
+    h = _hierarchy(mems, arr.dims, mem_op, source)
+    if stationary not in h.pe:
+        raise ZigzagImportError(f"{source}: memories: dataflow {dataflow!r} keeps {stationary}s "
+                                f"in the PEs, but no memory with served_dimensions [] holds "
+                                f"{mem_op[stationary]}")
+    rf = _rf(h, stationary, mem_op, notes)
+    glb = _glbs(h, rows * cols, mem_op, notes)
+    dram = h.dram
+    _rw_note(dram, notes)
+    if dram.shared_port:
+        notes.append(f"memories.{dram.name}: one read_write port of {dram.read_bits} bits/cycle "
+                     f"serves both directions; coforge gives reads and writes "
+                     f"{dram.read_bits // 8} B/cycle each")
+    dram_buf = Buffer(dram.name, capacity_bytes=0, word_bits=dram.read_bits,
+                      read_bytes_per_cycle=dram.read_bits / 8,
+                      write_bytes_per_cycle=dram.write_bits / 8)
+    # Widths above the datapath's never run; they keep coforge's defaults (as a YAML
+    # spec's partial mult_pj table does), so the spec round-trips through YAML.
+    mult = DEFAULT_MULT_PJ | {b: arr.unit_pj for b in DEFAULT_MULT_PJ if b <= arr.operand_bits}
+    energy = EnergyTable(mult_pj=mult, add_pj_per_bit=0.0,
+                         dram_pj_per_bit=dram.access_pj / dram.read_bits)
+    name = str(hw["name"])
+    accel = Accelerator(
+        name=f"zigzag_{name}", rows=rows, cols=cols, dataflow=dataflow, clock_mhz=clock_mhz,
+        pe=PEConfig(operand_bits=arr.operand_bits, accumulator_bits=2 * arr.operand_bits),
+        rf=rf, glb=glb, dram=dram_buf, energy=energy,
+        description=f"ZigZag '{name}' converted by mapper.zigzag_import ({source})")
+    return ZigzagConversion(accelerator=accel, memories=mems, level_of=h.level_of,
+                            links={op: mem_op[op] for op in OPERANDS}, notes=tuple(notes),
+                            source=source)
+
+
+def zoo_layer_name(node_name: str) -> str:
+    """coforge zoo name of a layer ZigZag names by its torchvision ONNX node.
+
+    ``/layer2/layer2.0/downsample/downsample.0/Conv`` -> ``layer2.0.downsample``;
+    ``/conv1/Conv`` -> ``conv1``; ``/fc/Gemm`` -> ``fc``. Each path segment that
+    extends the previous one (``layer2`` -> ``layer2.0``) replaces it; the operator
+    type (last segment) is dropped; the zoo calls a ``downsample.0`` conv ``downsample``.
+    """
+    path: list[str] = []
+    for seg in node_name.strip("/").split("/")[:-1]:
+        if path and seg.startswith(path[-1] + "."):
+            path[-1] = seg
+        else:
+            path.append(seg)
+    if not path:
+        raise ZigzagImportError(f"layer {node_name!r}: not a '/module/.../Op' ONNX node name")
+    return ".".join(path).replace("downsample.0", "downsample")
+
+
+def load_zigzag(hardware: str | Path, mapping: str | Path | None = None, *,
+                clock_mhz: float = 200.0) -> ZigzagConversion:
+    """Read a ZigZag hardware YAML (and its mapping YAML) and convert it.
+
+    ZigZag descriptions carry no clock; ``clock_mhz`` only sets coforge's
+    milliseconds, never its cycle counts.
+    """
+    hw_path = Path(hardware)
+    hw, dups = _read_yaml(hw_path)
+    mp = None
+    if mapping is not None:
+        mp, mdups = _read_yaml(Path(mapping))
+        dups = dups + [f"{Path(mapping).name}: {d}" for d in mdups]
+    return convert_zigzag(hw, mp, source=str(hw_path),
+                          mapping_source=str(mapping) if mapping is not None else "<mapping>",
+                          clock_mhz=clock_mhz, duplicates=tuple(dups))
+
+
+def zigzag_to_accelerator(hardware: str | Path, mapping: str | Path | None = None, *,
+                          clock_mhz: float = 200.0) -> Accelerator:
+    """The coforge spec of a ZigZag description (see :func:`load_zigzag`)."""
+    return load_zigzag(hardware, mapping, clock_mhz=clock_mhz).accelerator
+
+
+__all__ = ["ZigzagConversion", "ZigzagImportError", "ZigzagMemory", "convert_zigzag",
+           "load_zigzag", "zigzag_to_accelerator", "zoo_layer_name"]
