@@ -6,13 +6,16 @@ numpy settings and clean timings), with its output streamed as it goes:
 
 * ``bench_analytic.py`` -- evaluate_batch throughput (target >= 1,000,000 evaluations/s);
 * ``bench_scalesim.py`` -- ResNet-18 vs SCALE-Sim 3.0.0 (identical compute cycles,
-  target speed-up >= 1000x; SCALE-Sim needs a few minutes).
+  target speed-up >= 1000x; SCALE-Sim needs a few minutes);
+* ``bench_mapper.py`` -- search-loop throughput, ResNet-50 mapping time, heuristics
+  vs the exhaustive optimum;
+* ``bench_zigzag.py`` -- ResNet-18 mapped by coforge and by ZigZag 3.9.1 side by side.
 
 Exit status: 0 when every benchmark ran and validated (a MISS against a performance
 target is reported, not fatal); 1 when a validation failed (illegal generated mapping,
 batch/scalar disagreement, or compute cycles differing from SCALE-Sim).
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only analytic|scalesim]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only analytic|scalesim|mapper|zigzag]
 
 ``--quick`` shrinks both (200,000 mappings; the first 3 ResNet-18 layers).
 """
@@ -46,11 +49,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
-    ap.add_argument("--only", choices=("analytic", "scalesim"), help="run one benchmark")
+    ap.add_argument("--only", choices=("analytic", "scalesim", "mapper", "zigzag"),
+                    help="run one benchmark")
     args = ap.parse_args()
 
     plan = [("analytic", "bench_analytic.py", ["--batch", "200000"] if args.quick else []),
-            ("scalesim", "bench_scalesim.py", ["--layers", "3"] if args.quick else [])]
+            ("scalesim", "bench_scalesim.py", ["--layers", "3"] if args.quick else []),
+            ("mapper", "bench_mapper.py", ["--quick"] if args.quick else []),
+            ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:
@@ -69,6 +75,8 @@ def main() -> int:
                   f"evaluations/s on {d['batch']:,} mappings ({d['ratio_to_target']:.2f}x the "
                   f"{d['target_per_s']:,}/s target); {d['speedup_vs_scalar']:,.0f}x the "
                   f"scalar evaluate() loop ({d['scalar_per_s']:,.0f}/s); validation passed")
+        elif name != "scalesim":
+            print(f"  {name:<9} {d.get('summary', 'ran')} ({wall:.0f} s; details above)")
         else:
             print(f"  scalesim  {d['verdict']}: {d['speedup']:,.0f}x faster than SCALE-Sim "
                   f"{d['scalesim_version']} (target {d['target_speedup']:,.0f}x): coforge "

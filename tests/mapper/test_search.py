@@ -88,7 +88,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(ObjectiveError, match=r"objective must be one of \['edp', 'energy', "
                                              r"'latency'\], not 'area'"):
         Objective("area")
-    assert set(STRATEGIES) == {"exhaustive", "random", "annealing", "genetic"}
+    assert set(STRATEGIES) == {"exhaustive", "random", "annealing", "genetic", "exact"}
 
 
 def test_time_budget_stops_early() -> None:
