@@ -4,6 +4,13 @@
 maps each compute layer (the default mapping heuristic unless a mapping is given),
 costs it and returns a :class:`~sim.result.NetworkResult`. Identical layer shapes
 are costed once. Layers run one after another (cycles add).
+
+``fidelity="cycle"`` runs the cycle-approximate model (:mod:`sim.cycle`) with the
+memory model ``memory`` (default :class:`sim.cycle.BufferedMemory`: the spec's
+bandwidths and double buffering; its default mapping is the heuristic one);
+``trace`` names a CSV file that receives one row per tile pass of every layer
+(:data:`sim.cycle.COLUMNS`). The CLI's ``--fidelity cycle --trace FILE`` maps onto
+exactly these arguments.
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from dataflows.network import Network
+from pathlib import Path
+from typing import Any
+
 from sim.analytic import evaluate
+from sim.cycle.engine import CycleRun, MemoryModel, TileBreakdown, simulate_cycle
+from sim.cycle.supply import BufferedMemory
 from sim.default_mapping import default_mapping
 from sim.result import NetworkResult, Result
 from sim.spec import Accelerator
 
-FIDELITIES: tuple[str, ...] = ("analytic",)
+FIDELITIES: tuple[str, ...] = ("analytic", "cycle")
 
 
 class SimulateError(CoforgeError):
@@ -39,15 +51,32 @@ def simulate_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None = N
     return evaluate(layer, accel, m, timing)
 
 
+def _cycle_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None, timing: str,
+                 memory: MemoryModel | None) -> CycleRun:
+    model = memory if memory is not None else BufferedMemory()
+    m = mapping if mapping is not None else model.mapping_for(layer, accel)
+    return simulate_cycle(layer, accel, m, timing, model)
+
+
 def simulate(workload: Layer | Network, accel: Accelerator,
              mapping: Mapping | dict[str, Mapping] | None = None, timing: str = "native",
-             fidelity: str = "analytic") -> NetworkResult:
+             fidelity: str = "analytic", trace: str | Path | None = None,
+             tensors: dict[str, Any] | None = None,
+             memory: MemoryModel | None = None) -> NetworkResult:
     """Simulate ``workload``; ``mapping`` may be one Mapping (single layer) or a dict
-    from layer name to Mapping (others use the default)."""
+    from layer name to Mapping (others use the default).
+
+    ``trace`` (CSV path) and ``memory`` need ``fidelity="cycle"``; ``tensors`` (actual
+    weights/activations for sparsity) is reserved: only dense layers are modelled yet.
+    """
     if fidelity not in FIDELITIES:
-        raise SimulateError(
-            f"fidelity must be one of {list(FIDELITIES)}, not {fidelity!r} (the "
-            f"cycle-approximate model is not part of this release)")
+        raise SimulateError(f"fidelity must be one of {list(FIDELITIES)}, not {fidelity!r}")
+    if fidelity != "cycle" and (trace is not None or memory is not None):
+        raise SimulateError("trace and memory need fidelity='cycle' (the analytic model "
+                            "has no per-tile timeline)")
+    if tensors is not None:
+        raise SimulateError("tensors are not modelled yet: the cycle model is dense "
+                            "(sparse engines come with a later increment); pass tensors=None")
     if isinstance(workload, Layer):
         net = Network.chain(workload.name, [workload])
     else:
@@ -58,17 +87,43 @@ def simulate(workload: Layer | Network, accel: Accelerator,
                                 "{layer_name: Mapping} for a network")
         mapping = {net.layers()[0].name: mapping}
     mapping = mapping or {}
-    cache: dict[tuple, Result] = {}
     results = []
-    for layer in net.layers():
-        if layer.name in mapping:
-            results.append(simulate_layer(layer, accel, mapping[layer.name], timing))
-            continue
-        key = _shape_key(layer)
-        if key not in cache:
-            cache[key] = simulate_layer(layer, accel, None, timing)
-        results.append(replace(cache[key], layer=layer.name))
+    if fidelity == "cycle":
+        runs = _cycle_runs(net, accel, mapping, timing, memory)
+        results = [r.result for r in runs]
+        if trace is not None:
+            with open(trace, "w", newline="", encoding="utf-8") as f:
+                for i, r in enumerate(runs):
+                    r.breakdown.write_csv(f, header=i == 0)
+    else:
+        cache: dict[tuple, Result] = {}
+        for layer in net.layers():
+            if layer.name in mapping:
+                results.append(simulate_layer(layer, accel, mapping[layer.name], timing))
+                continue
+            key = _shape_key(layer)
+            if key not in cache:
+                cache[key] = simulate_layer(layer, accel, None, timing)
+            results.append(replace(cache[key], layer=layer.name))
     return NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
                          timing=timing, fidelity=fidelity, clock_mhz=accel.clock_mhz,
                          pes=accel.pes,
                          layers=tuple(results))
+
+
+def _cycle_runs(net: Network, accel: Accelerator, mapping: dict[str, Mapping], timing: str,
+                memory: MemoryModel | None) -> list[CycleRun]:
+    """Cycle runs per compute layer (identical shapes without a given mapping run once)."""
+    cache: dict[tuple, CycleRun] = {}
+    runs = []
+    for layer in net.layers():
+        if layer.name in mapping:
+            runs.append(_cycle_layer(layer, accel, mapping[layer.name], timing, memory))
+            continue
+        key = _shape_key(layer)
+        if key not in cache:
+            cache[key] = _cycle_layer(layer, accel, None, timing, memory)
+        run = cache[key]
+        runs.append(CycleRun(replace(run.result, layer=layer.name),
+                             TileBreakdown(layer.name, run.breakdown.columns)))
+    return runs

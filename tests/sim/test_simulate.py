@@ -80,11 +80,10 @@ def test_single_mapping_for_a_network_is_an_error() -> None:
 
 
 def test_unknown_fidelity() -> None:
-    assert FIDELITIES == ("analytic",)
-    with pytest.raises(SimulateError, match=r"^fidelity must be one of \['analytic'\], not "
-                                            r"'cycle' \(the cycle-approximate model is not "
-                                            r"part of this release\)$"):
-        simulate(gemm("g", 4, 4, 4), EDGE, fidelity="cycle")
+    assert FIDELITIES == ("analytic", "cycle")   # cycle: tests/sim/cycle/
+    with pytest.raises(SimulateError, match=r"^fidelity must be one of \['analytic', "
+                                            r"'cycle'\], not 'rtl'$"):
+        simulate(gemm("g", 4, 4, 4), EDGE, fidelity="rtl")
 
 
 def test_timing_passes_through() -> None:

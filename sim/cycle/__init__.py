@@ -1,0 +1,21 @@
+"""The cycle-approximate model: per-tile array demand, a swappable memory supply, and
+an engine that walks the tiles and accounts stalls by cause.
+
+* :mod:`sim.cycle.demand` -- what the array asks for, pass by pass (fill, stream,
+  drain cycles; words per operand to and from the GLB; DRAM tiles per block);
+* :mod:`sim.cycle.supply` -- what memory delivers: :class:`BufferedMemory` (the
+  spec's DRAM/GLB bandwidths, double buffering, DRAM latency, banks);
+* :mod:`sim.cycle.engine` -- :func:`simulate_cycle`, returning the shared
+  :class:`~sim.result.Result` plus a per-pass :class:`TileBreakdown` (CSV trace).
+
+``sim.simulate(..., fidelity="cycle", trace=path, memory=model)`` runs it over a
+network.
+"""
+
+from sim.cycle.demand import Demand, build_demand
+from sim.cycle.engine import COLUMNS, CycleRun, MemoryModel, TileBreakdown, simulate_cycle
+from sim.cycle.supply import CAUSES, Banking, BufferedMemory, MemoryModelError, Supply
+
+__all__ = ["CAUSES", "COLUMNS", "Banking", "BufferedMemory", "CycleRun", "Demand",
+           "MemoryModel", "MemoryModelError", "Supply", "TileBreakdown", "build_demand",
+           "simulate_cycle"]

@@ -1,0 +1,295 @@
+"""What the array demands, pass by pass: the demand side of the cycle-approximate model.
+
+A *pass* is one iteration of the loops above the PE level (the GLB- and DRAM-level
+loops of the mapping, outermost first): the array streams the PE-level loops of one
+stationary tile. A *block* is one iteration of the DRAM-level loops: the GLB holds one
+tile of each operand for all the passes of a block.
+
+:func:`build_demand` turns (layer, accelerator, mapping, timing) into a
+:class:`Demand`, numpy arrays with one entry per pass and per block, in execution
+order. It says nothing about memory speed (that is :mod:`sim.cycle.supply`):
+
+* per pass -- ``new_tile`` (the stationary operand is (re)loaded: the pass pays
+  ``fill_cycles`` of preload and ``drain_cycles`` of skew/drain, together the timing
+  convention's per-tile overhead, see :mod:`sim.timing`), ``stream_cycles`` (one
+  wavefront per cycle: the product over dimensions of the real PE-level steps of this
+  pass, 0 for a fully padded pass), the elements each operand moves between the GLB
+  and the array (``glb_reads``/``glb_writes``, psums included) and the widest
+  wavefront per operand (``wave_words``: words one cycle of the stream asks for);
+* per block -- the elements each operand needs from DRAM before the block
+  (``dram_reads``: new GLB tiles, psum refills) and the outputs written back after it
+  (``dram_writes``), with which of those are final outputs (output width) rather than
+  partial sums (accumulator width), and ``loads``: the ordinal of each operand's
+  GLB tile, which tells double buffering which buffer half a tile occupies.
+
+The counts follow the analytic model's reuse rules exactly (a tile is reloaded when
+a loop relevant to it changes, reuse only across the irrelevant loops inside the
+innermost relevant one; separable operands move their exact partial tiles; inputs with
+a halo and im2col-lowered GLB input tiles move the full tile footprint per load), so
+summing a :class:`Demand` gives :func:`sim.analytic.evaluate`'s access counts, and
+``sum(new_tile) * overhead + sum(stream_cycles) + layer_offset_cycles`` its compute
+cycles. A padded pass still pays its tile overhead, as in the analytic model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, get_dataflow
+from dataflows.layer import Layer
+from dataflows.mapping import Mapping
+from sim.analytic import _conv_input_footprint, _footprint
+from sim.spec import Accelerator
+from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
+
+_DIM = {d: i for i, d in enumerate(MAP_DIMS)}
+_REL = {op: np.array([d in RELEVANT[op] for d in MAP_DIMS]) for op in OPERANDS}
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Per-pass and per-block demand of one (layer, accelerator, mapping, timing).
+
+    Pass arrays have length ``passes``, block arrays length ``blocks``; element counts
+    are ints (``*_bits`` are bits). ``block_of[i]`` is the block of pass ``i``;
+    ``first[j]``/``last[j]`` the first/last pass of block ``j``. ``workload`` and
+    ``mapping`` are what it was built from (a supply may need the layer's geometry).
+    """
+
+    layer: str
+    workload: Layer
+    mapping: Mapping
+    dataflow: str
+    timing: str
+    stationary: str
+    fill_cycles: int
+    drain_cycles: int
+    layer_offset_cycles: int
+    new_tile: np.ndarray
+    stream_cycles: np.ndarray
+    block_of: np.ndarray
+    glb_reads: dict[str, np.ndarray]
+    glb_writes: dict[str, np.ndarray]
+    wave_words: dict[str, int]
+    first: np.ndarray
+    last: np.ndarray
+    dram_reads: dict[str, np.ndarray]
+    dram_writes: dict[str, np.ndarray]
+    final_writes: np.ndarray
+    loads: dict[str, np.ndarray]
+    bits: dict[str, int]
+    accumulator_bits: int
+    output_bits: int
+
+    @property
+    def passes(self) -> int:
+        return len(self.stream_cycles)
+
+    @property
+    def blocks(self) -> int:
+        return len(self.first)
+
+    @property
+    def overhead_cycles(self) -> int:
+        """Cycles each stationary-tile load adds beyond its stream (fill + drain)."""
+        return self.fill_cycles + self.drain_cycles
+
+    @property
+    def compute_cycles(self) -> int:
+        """Stall-free cycles: tiles x overhead + wavefronts + the layer offset."""
+        return (int(self.new_tile.sum()) * self.overhead_cycles
+                + int(self.stream_cycles.sum()) + self.layer_offset_cycles)
+
+    def pass_compute_cycles(self) -> np.ndarray:
+        """Stall-free cycles of each pass (overhead where a tile loads, plus its stream)."""
+        return self.new_tile * self.overhead_cycles + self.stream_cycles
+
+    def glb_read_bits(self, op: str) -> np.ndarray:
+        """Bits the array reads from the GLB per pass (psums at accumulator width)."""
+        return self.glb_reads[op] * (self.accumulator_bits if op == "output" else self.bits[op])
+
+    def glb_write_bits(self, op: str) -> np.ndarray:
+        """Bits the array writes into the GLB per pass (outputs and psums at acc width)."""
+        return self.glb_writes[op] * self.accumulator_bits
+
+    def dram_read_bits(self, op: str) -> np.ndarray:
+        """Bits DRAM delivers before each block (psum refills at accumulator width)."""
+        return self.dram_reads[op] * (self.accumulator_bits if op == "output" else self.bits[op])
+
+    def dram_write_bits(self) -> np.ndarray:
+        """Bits written back after each block: final outputs at output width, psums at
+        accumulator width."""
+        final = self.final_writes
+        return ((self.dram_writes["output"] - final) * self.accumulator_bits
+                + final * self.output_bits)
+
+
+def _carry(idx: np.ndarray) -> np.ndarray:
+    """Outermost loop position whose index changes at each iteration (0 for the first).
+
+    ``idx`` is [loops, n] (outermost loop first); positions count from 0 outermost.
+    """
+    n = idx.shape[1]
+    out = np.zeros(n, dtype=np.int64)
+    if n > 1 and idx.shape[0]:
+        changed = idx[:, 1:] != idx[:, :-1]
+        out[1:] = changed.argmax(axis=0)
+    return out
+
+
+def _innermost(loop_dims: list[int], op: str) -> int:
+    """Position of the innermost (non-unit) loop relevant to ``op``; -1 if none."""
+    rel = [p for p, d in enumerate(loop_dims) if _REL[op][d]]
+    return rel[-1] if rel else -1
+
+
+def _changes(carry: np.ndarray, inner: int) -> np.ndarray:
+    """Where a tile relevant to the loops changes: the carry reaches its innermost loop."""
+    out = carry <= inner
+    out[0] = True
+    return out
+
+
+def _ordinal(change: np.ndarray) -> np.ndarray:
+    """0, 0, 1, 1, 1, 2, ...: which load each iteration uses."""
+    return np.cumsum(change) - 1
+
+
+def _first_visit(idx: np.ndarray, loop_dims: list[int], op: str) -> np.ndarray:
+    """Iterations where every loop irrelevant to ``op`` is at index 0."""
+    irr = [p for p, d in enumerate(loop_dims) if not _REL[op][d]]
+    if not irr:
+        return np.ones(idx.shape[1], dtype=bool)
+    return (idx[irr] == 0).all(axis=0)
+
+
+def _last_visit(idx: np.ndarray, loop_dims: list[int], facs: list[int], op: str) -> np.ndarray:
+    """Iterations where every loop irrelevant to ``op`` is at its last index."""
+    irr = [p for p, d in enumerate(loop_dims) if not _REL[op][d]]
+    if not irr:
+        return np.ones(idx.shape[1], dtype=bool)
+    last = np.array([facs[p] - 1 for p in irr])[:, None]
+    return (idx[irr] == last).all(axis=0)
+
+
+def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
+                 timing: str = "native") -> Demand:
+    """The array's demand for ``mapping`` (assumed legal; see ``Mapping.check``)."""
+    df = get_dataflow(accel.dataflow)
+    check_timing(timing, df)
+    view = df.map_view(layer)
+    bounds = np.array([df.bounds(layer)[d] for d in MAP_DIMS], dtype=np.int64)
+    spatial = np.array(mapping.rows, dtype=np.int64) * np.array(mapping.cols, dtype=np.int64)
+    t = np.array(mapping.temporal, dtype=np.int64)
+    span0 = spatial * t[0]               # indices one level-0 tile spans per dimension
+    span1 = span0 * t[1]                 # ... one level-1 (GLB) tile
+
+    # Loops above the PE level, outermost first: DRAM loops, then GLB loops.
+    loops = [(2, _DIM[d]) for d in mapping.order[2] if t[2, _DIM[d]] > 1] + \
+            [(1, _DIM[d]) for d in mapping.order[1] if t[1, _DIM[d]] > 1]
+    facs = [int(t[lvl, d]) for lvl, d in loops]
+    dims = [d for _, d in loops]
+    n_dram = sum(1 for lvl, _ in loops if lvl == 2)
+    idx = np.indices(facs, dtype=np.int64).reshape(len(facs), -1) if facs else \
+        np.zeros((0, 1), dtype=np.int64)
+    n = idx.shape[1]
+    dram_idx = np.zeros((8, n), dtype=np.int64)
+    glb_idx = np.zeros((8, n), dtype=np.int64)
+    for p, (lvl, d) in enumerate(loops):
+        (dram_idx if lvl == 2 else glb_idx)[d] = idx[p]
+    per_block = prod(facs[n_dram:])
+    nb = n // per_block
+
+    # Level-0 extents per pass: partial at the bound, 0 when fully padded.
+    start0 = (dram_idx * t[1][:, None] + glb_idx) * span0[:, None]
+    e0 = np.clip(bounds[:, None] - start0, 0, span0[:, None]).T        # [n, 8]
+    steps = -(-e0 // spatial)
+    stream = steps.prod(axis=1)
+
+    # Level-1 (GLB tile) extents per block (first pass of each block).
+    first = np.arange(nb, dtype=np.int64) * per_block
+    last = first + per_block - 1
+    start1 = dram_idx[:, first] * span1[:, None]
+    e1 = np.clip(bounds[:, None] - start1, 0, span1[:, None]).T         # [nb, 8]
+
+    stat = df.stationary
+    carry0 = _carry(idx)
+    new_tile = _changes(carry0, _innermost(dims, stat))
+    separable_in = view.R == view.S == view.stride_h == view.stride_w == 1
+
+    glb_reads: dict[str, np.ndarray] = {}
+    glb_writes: dict[str, np.ndarray] = {}
+    zeros = np.zeros(n, dtype=np.int64)
+    for op in ("weight", "input"):
+        if op == "input" and not separable_in:
+            size = np.full(n, int(_footprint(op, np.minimum(span0, bounds)[None], view)[0]))
+        else:
+            size = _footprint(op, e0, view)
+        glb_reads[op] = np.where(new_tile, size, 0) if op == stat else size
+        glb_writes[op] = zeros
+    out_size = _footprint("output", e0, view)
+    if stat == "output":
+        # The output stays in the PEs for a whole tile: written up at its last pass,
+        # its psums read back at its first when it was visited before.
+        tile_end = np.append(new_tile[1:], True)
+        glb_writes["output"] = np.where(tile_end, out_size, 0)
+        glb_reads["output"] = np.where(new_tile & ~_first_visit(idx, dims, "output"),
+                                       out_size, 0)
+    else:
+        glb_writes["output"] = out_size
+        glb_reads["output"] = np.where(_first_visit(idx, dims, "output"), 0, out_size)
+
+    # Block level: GLB tiles change when a DRAM loop relevant to them changes.
+    bidx = idx[:n_dram][:, first]
+    bdims, bfacs = dims[:n_dram], facs[:n_dram]
+    carry1 = _carry(bidx)
+    dram_reads: dict[str, np.ndarray] = {}
+    loads: dict[str, np.ndarray] = {}
+    change = {op: _changes(carry1, _innermost(bdims, op)) for op in OPERANDS}
+    for op in ("weight", "input"):
+        if op == "input" and (view is not layer or not separable_in):
+            full = np.minimum(span1, bounds)[None]
+            fp1 = _conv_input_footprint(full, layer) if view is not layer else \
+                _footprint(op, full, view)
+            size = np.full(nb, int(fp1[0]))
+        else:
+            size = _footprint(op, e1, view)
+        dram_reads[op] = np.where(change[op], size, 0)
+        loads[op] = _ordinal(change[op])
+    out1 = _footprint("output", e1, view)
+    dram_reads["output"] = np.where(change["output"] & ~_first_visit(bidx, bdims, "output"),
+                                    out1, 0)
+    loads["output"] = _ordinal(change["output"])
+    evict = np.append(change["output"][1:], True)
+    dram_writes = {"weight": np.zeros(nb, dtype=np.int64), "input": np.zeros(nb, dtype=np.int64),
+                   "output": np.where(evict, out1, 0)}
+    final = np.where(evict & _last_visit(bidx, bdims, bfacs, "output"), out1, 0)
+
+    if df.systolic:
+        overhead = tile_overhead_cycles(timing, df, accel.rows, accel.cols,
+                                        accel.pe.product_register)
+        fill = 0 if df.name == "os" else accel.rows
+    else:
+        pe_words = int(_footprint(stat, np.minimum(t[0], bounds)[None], view)[0])
+        overhead = tile_overhead_cycles(timing, df, accel.rows, accel.cols) + pe_words
+        fill = pe_words
+    wave = np.minimum(spatial, bounds)[None]
+    wave_words = {op: int(_footprint(op, wave, view)[0]) for op in OPERANDS}
+    prec = layer.precision
+    return Demand(
+        layer=layer.name, workload=layer, mapping=mapping, dataflow=df.name, timing=timing,
+        stationary=stat,
+        fill_cycles=fill, drain_cycles=overhead - fill,
+        layer_offset_cycles=layer_offset_cycles(timing) * view.G,
+        new_tile=new_tile, stream_cycles=stream, block_of=np.arange(n) // per_block,
+        glb_reads=glb_reads, glb_writes=glb_writes, wave_words=wave_words,
+        first=first, last=last, dram_reads=dram_reads, dram_writes=dram_writes,
+        final_writes=final, loads=loads,
+        bits={"weight": prec.weight_bits, "input": prec.input_bits},
+        accumulator_bits=accel.pe.accumulator_bits, output_bits=prec.output_bits)
+
+
+__all__ = ["Demand", "build_demand"]
