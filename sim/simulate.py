@@ -10,7 +10,10 @@ memory model ``memory`` (default :class:`sim.cycle.BufferedMemory`: the spec's
 bandwidths and double buffering; its default mapping is the heuristic one);
 ``trace`` names a CSV file that receives one row per tile pass of every layer
 (:data:`sim.cycle.COLUMNS`). The CLI's ``--fidelity cycle --trace FILE`` maps onto
-exactly these arguments.
+exactly these arguments; with an accelerator read from a SCALE-Sim ``.cfg`` and
+``--timing scalesim`` it should also pass ``memory=ScaleSimMemory.from_cfg(cfg)``
+(SCALE-Sim's USER-mode memory, its own fold order), which reproduces SCALE-Sim's
+cycle and stall counts.
 """
 
 from __future__ import annotations

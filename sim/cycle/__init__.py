@@ -5,17 +5,21 @@ an engine that walks the tiles and accounts stalls by cause.
   drain cycles; words per operand to and from the GLB; DRAM tiles per block);
 * :mod:`sim.cycle.supply` -- what memory delivers: :class:`BufferedMemory` (the
   spec's DRAM/GLB bandwidths, double buffering, DRAM latency, banks);
+* :mod:`sim.cycle.scalesim` -- :class:`ScaleSimMemory`, SCALE-Sim 3.0.0's USER
+  interface-bandwidth memory system, for comparison with it;
 * :mod:`sim.cycle.engine` -- :func:`simulate_cycle`, returning the shared
   :class:`~sim.result.Result` plus a per-pass :class:`TileBreakdown` (CSV trace).
 
 ``sim.simulate(..., fidelity="cycle", trace=path, memory=model)`` runs it over a
-network.
+network; for a SCALE-Sim ``.cfg`` (``--timing scalesim``) pass
+``memory=ScaleSimMemory.from_cfg(path)`` with ``timing="scalesim"``.
 """
 
 from sim.cycle.demand import Demand, build_demand
 from sim.cycle.engine import COLUMNS, CycleRun, MemoryModel, TileBreakdown, simulate_cycle
+from sim.cycle.scalesim import ScaleSimMemory, scalesim_mapping
 from sim.cycle.supply import CAUSES, Banking, BufferedMemory, MemoryModelError, Supply
 
 __all__ = ["CAUSES", "COLUMNS", "Banking", "BufferedMemory", "CycleRun", "Demand",
-           "MemoryModel", "MemoryModelError", "Supply", "TileBreakdown", "build_demand",
-           "simulate_cycle"]
+           "MemoryModel", "MemoryModelError", "ScaleSimMemory", "Supply", "TileBreakdown",
+           "build_demand", "scalesim_mapping", "simulate_cycle"]
