@@ -75,8 +75,18 @@ def _simulate(args: argparse.Namespace) -> int:
     net = _load_workload(args)
     accel = _load_arch(args)
     timing = args.timing or ("scalesim" if args.scalesim_config else "native")
-    res = simulate(net, accel, timing=timing, fidelity=args.fidelity)
+    if args.trace and args.fidelity != "cycle":
+        raise CliError("--trace needs --fidelity cycle (the analytic model has no per-tile "
+                       "timeline)")
+    memory = None
+    if args.fidelity == "cycle" and args.scalesim_config and timing == "scalesim":
+        from sim.cycle import ScaleSimMemory     # SCALE-Sim's own USER/CALC memory
+        memory = ScaleSimMemory.from_cfg(args.scalesim_config)
+    res = simulate(net, accel, timing=timing, fidelity=args.fidelity, trace=args.trace,
+                   memory=memory)
     print(table(res))
+    if args.trace:
+        print(f"wrote trace {args.trace}")
     if args.out:
         paths = write_reports(res, args.out)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -147,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timing", choices=["native", "scalesim"],
                    help="timing convention (default: scalesim with --scalesim-config, "
                         "else native)")
-    s.add_argument("--fidelity", choices=["analytic"], default="analytic")
+    s.add_argument("--fidelity", choices=["analytic", "cycle"], default="analytic",
+                   help="analytic (vectorised bound) or cycle (cycle-approximate, per tile)")
+    s.add_argument("--trace", help="with --fidelity cycle: CSV with one row per tile pass")
     s.add_argument("--out", help="directory for result.json, layers.csv, cycles_energy.png")
     s.set_defaults(func=_simulate)
 
