@@ -328,11 +328,14 @@ class _ReadBuffer:
         flat = lines.ravel()
         lanes = lines.shape[1]
         out: dict[int, list[int]] = {}
-        pos = 0
+        pos, chunk = 0, 1024
         while pos < len(flat):
-            hit = self._hits(flat[pos:])
+            hit = self._hits(flat[pos:pos + chunk])     # look ahead in growing chunks
             if hit.all():
-                break
+                pos += chunk
+                chunk *= 2
+                continue
+            chunk = 1024
             e = pos + int(np.argmin(hit))
             ks = out.setdefault(e // lanes, [])
             while not self._hits(flat[e:e + 1])[0]:
