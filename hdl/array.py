@@ -14,6 +14,12 @@ operands. Timing (``R x C`` array, ``pr`` = 1 with a product register):
   asserting ``drain`` for ``R`` cycles starting at ``K + R + C - 2 + pr`` shifts the
   results out: ``out`` holds result row ``R - 1 - d`` in cycle ``K + R + C - 1 + pr +
   d``, and the accumulators are zero afterwards (ready for the next tile).
+
+``per_row_control=True`` makes the broadcast control (WS ``w_load``, OS ``drain``) one
+bit per row (bit ``r`` drives row ``r``; OS's output register follows the last row's):
+a single register driving every PE is a net of ``R*C*width`` loads that alone costs
+~14 ns of routing on an 8x8 ECP5 array, so :mod:`hdl.controller` drives one
+register per row instead. Callers must drive all bits alike.
 """
 
 from __future__ import annotations
@@ -75,9 +81,12 @@ class WSArray(_Array):
     ``out[cols]`` (see the module docstring for timing)."""
 
     def __init__(self, rows: int, cols: int, operand_bits: int = 8,
-                 accumulator_bits: int = 32, product_register: bool = False) -> None:
+                 accumulator_bits: int = 32, product_register: bool = False,
+                 per_row_control: bool = False) -> None:
         ob, ab = signed(operand_bits), signed(accumulator_bits)
-        super().__init__({"a": In(ob).array(rows), "w": In(ob).array(cols), "w_load": In(1),
+        self._per_row = bool(per_row_control)
+        super().__init__({"a": In(ob).array(rows), "w": In(ob).array(cols),
+                          "w_load": In(rows if per_row_control else 1),
                           "out": Out(ab).array(cols)},
                          rows, cols, operand_bits, accumulator_bits, product_register)
 
@@ -100,7 +109,7 @@ class WSArray(_Array):
                     p.a_in.eq(_delay(m, f"skew{r}", self.a[r], r) if c == 0
                               else pe[r][c - 1].a_out),
                     p.w_in.eq(self.w[c] if r == 0 else pe[r - 1][c].w_out),
-                    p.w_load.eq(self.w_load),
+                    p.w_load.eq(self.w_load[r] if self._per_row else self.w_load),
                     p.psum_in.eq(0 if r == 0 else pe[r - 1][c].psum_out),
                 ]
         for c in range(C):
@@ -114,10 +123,13 @@ class OSArray(_Array):
     ``drain``, ``out[cols]`` (see the module docstring for timing)."""
 
     def __init__(self, rows: int, cols: int, operand_bits: int = 8,
-                 accumulator_bits: int = 32, product_register: bool = False) -> None:
+                 accumulator_bits: int = 32, product_register: bool = False,
+                 per_row_control: bool = False) -> None:
         ob, ab = signed(operand_bits), signed(accumulator_bits)
+        self._per_row = bool(per_row_control)
         super().__init__({"a": In(ob).array(rows), "b": In(ob).array(cols), "valid": In(1),
-                          "drain": In(1), "out": Out(ab).array(cols)},
+                          "drain": In(rows if per_row_control else 1),
+                          "out": Out(ab).array(cols)},
                          rows, cols, operand_bits, accumulator_bits, product_register)
 
     def _make_pe(self, i: int) -> OSPE:
@@ -144,12 +156,12 @@ class OSArray(_Array):
                 m.d.comb += [
                     p.b_in.eq(_delay(m, f"skew_b{c}", self.b[c], c) if r == 0
                               else pe[r - 1][c].b_out),
-                    p.drain.eq(self.drain),
+                    p.drain.eq(self.drain[r] if self._per_row else self.drain),
                     p.acc_in.eq(0 if r == 0 else pe[r - 1][c].acc),
                 ]
         for c in range(C):
             out_q = Signal(signed(self.accumulator_bits), name=f"out_q{c}")
-            with m.If(self.drain):
+            with m.If(self.drain[R - 1] if self._per_row else self.drain):
                 m.d.sync += out_q.eq(pe[R - 1][c].acc)
             m.d.comb += self.out[c].eq(out_q)
         return m

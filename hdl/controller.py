@@ -19,16 +19,37 @@ Every tile lasts ``L = S + 2R + C - 1 + pr`` cycles, back to back, so busy lasts
 ``tiles * L`` cycles. ``order`` picks the fold loop order (0: column fold outer, row
 fold inner; 1: row fold outer) -- the GLB-level order of the mapping.
 
-Pipelining: buffer reads have one cycle of latency, so read addresses are computed
-from the *next* state (``nxt_*``, combinational) -- including in the ``start`` cycle,
-where the idle controller already presents tile 0's first address. No cycle is
-added for the handshake: ``busy`` rises the cycle after ``start`` is sampled and
-falls after the last output is written; ``cycles`` counts the busy cycles.
+Pipelining: buffer reads have one cycle of latency, so the read addresses of a cycle
+belong to the *next* cycle's schedule position -- including in the ``start`` cycle,
+where the idle controller already presents tile 0's first address. No cycle is added
+for the handshake: ``busy`` rises the cycle after ``start`` is sampled and falls after
+the last output is written; ``cycles`` counts the busy cycles.
+
+Implementation (for Fmax; the schedule above is unchanged cycle for cycle): the
+schedule state is kept **one cycle ahead** (``la_*`` registers hold the position of
+the next cycle), so every read address is a register behind at most one AND gate;
+this cycle's array controls are registered from the look-ahead state. Within a tile
+every address is a counter and every phase boundary a flag set by comparing the
+position counter with a constant registered from ``m``/``k``/``n``; the next tile's
+start values are precomputed while the current tile runs (a tile lasts >= 3 cycles).
+No adder, comparator or fold decision lies between two registers and a RAM port.
+Early reads: every buffer read of the compute phase (A, B and the WS partial sums) is
+addressed **two** cycles before its data is used (the ``...2`` look-ahead registers:
+windows shifted one position earlier; at a tile's last position the next tile's first
+address; when the next cycle is idle tile 0's first address, as ``start`` may follow)
+and :mod:`hdl.top` registers the read data once more: the RAM's clock-to-output (5.8 ns
+on ECP5, plus the depth-cascade mux) leaves no time for logic and routing behind it.
+The first B (OS: A and B) word is thus read in the cycle before ``start``, possibly
+while the loader writes the last operand: OS reads A and B through transparent ports,
+WS replays the colliding write into the weights after the read register (hdl.top).
+Protocol consequences: ``m``, ``k``, ``n`` and ``order`` must be steady from at least
+one cycle before ``start`` until ``done`` (the top level requires them steady from
+loading on anyway), and ``start`` is ignored in the first cycle after reset.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -53,9 +74,9 @@ class Controller(wiring.Component):
                "o_rd_addr": Out(_aw(params.depth_o)), "o_rd_en": Out(1),
                "o_wr_addr": Out(_aw(params.depth_o)), "o_wr_en": Out(1), "o_acc": Out(1)}
         if params.dataflow == "ws":
-            sig |= {"w_load": Out(1), "w_zero": Out(1)}
+            sig |= {"w_load": Out(params.rows), "w_zero": Out(1)}
         else:
-            sig |= {"valid": Out(1), "drain": Out(1)}
+            sig |= {"valid": Out(1), "drain": Out(params.rows)}
         super().__init__(sig)
 
     @property
@@ -67,59 +88,154 @@ class Controller(wiring.Component):
         p = self._p
         R, C, pr = p.rows, p.cols, p.pipeline
         ws = p.dataflow == "ws"
-        dw, tw = p.dim_bits, p.dim_bits + 2
+        tw = p.dim_bits + 2
+        overhead = p.tile_overhead_cycles         # 2R + C - 1 + pr; WS: first output t0
         stream_len = self.m if ws else self.k
         row_limit = self.k if ws else self.m
         a_step = self.m if ws else self.k
-        overhead = p.tile_overhead_cycles
+        t_cap = self.k + (R + C - 2 + pr)         # OS: all accumulators final
 
-        # -- state and next state --------------------------------------------------
-        busy, t = Signal(), Signal(tw)
-        row_off, col_off = Signal(dw), Signal(dw)
-        a_base, b_base, o_base = Signal(dw), Signal(dw), Signal(dw)
-        n_busy, n_t = Signal(), Signal(tw)
-        n_row, n_col = Signal(dw), Signal(dw)
-        n_a, n_b, n_o = Signal(dw), Signal(dw), Signal(dw)
-        tile_end = t == stream_len + (overhead - 1)
-        last_row = row_off + R >= row_limit
-        last_col = col_off + C >= self.n
-        finish = Signal()
+        def reg(name: str, width: int = tw) -> Signal:
+            return Signal(width, name=name)
 
-        m.d.comb += [n_busy.eq(busy), n_t.eq(t + 1), n_row.eq(row_off), n_col.eq(col_off),
-                     n_a.eq(a_base), n_b.eq(b_base), n_o.eq(o_base)]
+        def flag(name: str) -> Signal:
+            return Signal(name=name)
 
-        def step_row() -> list:
-            return [n_row.eq(row_off + R), n_a.eq(a_base + a_step)]
+        # -- constants of the run (registered: m/k/n are steady before start) -----
+        c_tend = reg("c_tend")                    # position before a tile's last one
+        m.d.sync += c_tend.eq(stream_len + (overhead - 2))
+        if ws:
+            c_winend = reg("c_winend")            # last early-A position R + M - 2
+            m.d.sync += c_winend.eq(self.m + (R - 2))
+        else:
+            c_kend, c_kend2, c_dstart, c_dend, c_tcap = (reg(n) for n in (
+                "c_kend", "c_kend2", "c_dstart", "c_dend", "c_tcap"))
+            m.d.sync += [c_kend.eq(self.k - 1), c_kend2.eq(self.k - 2),
+                         c_dstart.eq(t_cap - 1), c_dend.eq(t_cap + (R - 1)),
+                         c_tcap.eq(t_cap)]
 
-        def step_col() -> list:
-            return [n_col.eq(col_off + C), n_b.eq(b_base + self.k), n_o.eq(o_base + self.m)]
+        # -- tiles: the one after the look-ahead tile, and its start values ---------
+        flags = ("lastrow", "lastcol", "bok", "bok2", "rownz", "wok")
 
-        reset_row = [n_row.eq(0), n_a.eq(0)]
-        reset_col = [n_col.eq(0), n_b.eq(0), n_o.eq(0)]
-        with m.If(~busy):
-            m.d.comb += [n_busy.eq(self.start), n_t.eq(0)] + reset_row + reset_col
-        with m.Elif(tile_end):
-            m.d.comb += n_t.eq(0)
+        def derive(row: object, col: object, a: object, b: object, o: object) -> dict:
+            """Start values of the look-ahead registers for the tile at (row, col)."""
+            d = {"lastrow": row + R >= row_limit, "lastcol": col + C >= self.n}
+            if ws:
+                d |= {"b": b + row + (R - 1), "bok": row + (R - 1) < self.k,
+                      "b2": b + row + (R - 2), "krow2": row + (R - 2),
+                      "bok2": row + (R - 2) < self.k, "a": a + (1 - R), "o": o - overhead,
+                      "o2": o + (1 - overhead), "rownz": row != 0}
+            else:
+                d |= {"a": a, "b": b, "a2": a + 1, "b2": b + 1, "wrow": row + R + t_cap,
+                      "ow": o + row + R + t_cap, "wok": row + R + t_cap < self.m}
+            return d
+
+        nxt = {n: reg(f"nxt_{n}") for n in ("row", "col", "a", "b", "o")}
+        first = derive(0, 0, 0, 0, 0)
+        dn = {}                                   # derive(nxt), one cycle behind nxt
+        for name, value in derive(**nxt).items():
+            dn[name] = flag(f"dn_{name}") if name in flags else reg(f"dn_{name}")
+            m.d.sync += dn[name].eq(value)
+
+        def step_into(row: object, col: object, a: object, b: object, o: object,
+                      last_row: object, last_col: object) -> None:
+            """``nxt`` <= the tile after (row, col) in fold order (tile 0 after the last)."""
+            adv_row = [nxt["row"].eq(row + R), nxt["a"].eq(a + a_step)]
+            adv_col = [nxt["col"].eq(col + C), nxt["b"].eq(b + self.k),
+                       nxt["o"].eq(o + self.m)]
+            keep_row = [nxt["row"].eq(row), nxt["a"].eq(a)]
+            keep_col = [nxt["col"].eq(col), nxt["b"].eq(b), nxt["o"].eq(o)]
+            zero_row = [nxt["row"].eq(0), nxt["a"].eq(0)]
+            zero_col = [nxt["col"].eq(0), nxt["b"].eq(0), nxt["o"].eq(0)]
             with m.If(self.order == 0):            # row fold innermost
                 with m.If(~last_row):
-                    m.d.comb += step_row()
+                    m.d.sync += adv_row + keep_col
                 with m.Elif(~last_col):
-                    m.d.comb += reset_row + step_col()
+                    m.d.sync += zero_row + adv_col
                 with m.Else():
-                    m.d.comb += [finish.eq(1), n_busy.eq(0)] + reset_row + reset_col
+                    m.d.sync += zero_row + zero_col
             with m.Else():                          # column fold innermost
                 with m.If(~last_col):
-                    m.d.comb += step_col()
+                    m.d.sync += keep_row + adv_col
                 with m.Elif(~last_row):
-                    m.d.comb += reset_col + step_row()
+                    m.d.sync += adv_row + zero_col
                 with m.Else():
-                    m.d.comb += [finish.eq(1), n_busy.eq(0)] + reset_row + reset_col
-        m.d.sync += [busy.eq(n_busy), t.eq(n_t), row_off.eq(n_row), col_off.eq(n_col),
-                     a_base.eq(n_a), b_base.eq(n_b), o_base.eq(n_o)]
+                    m.d.sync += zero_row + zero_col
 
-        # -- status ------------------------------------------------------------------
+        # -- look-ahead state: the schedule position of the next cycle --------------
+        # (names ending in 2 serve the early reads: the position one further ahead)
+        la_t, la_tend = reg("la_t"), flag("la_tend")
+        la_lastrow, la_lastcol = flag("la_lastrow"), flag("la_lastcol")
+        if ws:
+            la_pre2, la_bok2, la_win, la_accw, la_accw2, la_rownz = (flag(n) for n in (
+                "la_pre2", "la_bok2", "la_win", "la_accw", "la_accw2", "la_rownz"))
+            # one copy per array row: each drives that row's w_load register (the
+            # copies hold themselves, so synthesis cannot merge them into one)
+            la_pres = [flag(f"la_pre{r}") for r in range(R)]
+            la_krow2, la_b2, la_a, la_o, la_o2 = (reg(n) for n in (
+                "la_krow2", "la_b2", "la_a", "la_o", "la_o2"))
+            starts = {"krow2": la_krow2, "bok2": la_bok2, "b2": la_b2, "a": la_a, "o": la_o,
+                      "o2": la_o2, "rownz": la_rownz}
+        else:
+            la_win, la_win2, la_wwin, la_wok = (flag(n) for n in (
+                "la_win", "la_win2", "la_wwin", "la_wok"))
+            la_dwins = [flag(f"la_dwin{r}") for r in range(R)]     # per row, as la_pres
+            la_a2, la_b2, la_wrow, la_ow = (reg(n) for n in ("la_a2", "la_b2", "la_wrow",
+                                                             "la_ow"))
+            starts = {"a2": la_a2, "b2": la_b2, "wrow": la_wrow, "ow": la_ow, "wok": la_wok}
+        starts |= {"lastrow": la_lastrow, "lastcol": la_lastcol}
+
+        def tile_start(values: dict) -> None:
+            m.d.sync += [la_t.eq(0), la_tend.eq(0)]
+            m.d.sync += [sig.eq(values[name]) for name, sig in starts.items()]
+            if ws:
+                m.d.sync += [x.eq(1) for x in la_pres]
+                m.d.sync += [la_pre2.eq(R >= 2), la_win.eq(R == 1), la_accw.eq(0),
+                             la_accw2.eq(0)]
+            else:
+                m.d.sync += [x.eq(0) for x in la_dwins]
+                m.d.sync += [la_win.eq(1), la_win2.eq(self.k >= 2), la_wwin.eq(0)]
+
+        # -- status: busy of the next cycle decides whether the look-ahead advances --
+        primed = Signal()                         # start is ignored right after reset
+        busy, finish = Signal(), Signal()
+        start = self.start & primed
+        busy1 = Mux(busy, ~finish, start)         # busy in the next cycle
+        m.d.sync += [primed.eq(1), busy.eq(busy1),
+                     finish.eq(busy1 & la_tend & la_lastrow & la_lastcol)]
+        with m.If(~busy1):                         # next cycle idle: tile 0, position 0
+            tile_start(first)
+            step_into(0, 0, 0, 0, 0, first["lastrow"], first["lastcol"])
+        with m.Elif(la_tend):                      # next tile
+            tile_start(dn)
+            step_into(*(nxt[n] for n in ("row", "col", "a", "b", "o")),
+                      dn["lastrow"], dn["lastcol"])
+        with m.Else():                             # next position in the tile
+            m.d.sync += [la_t.eq(la_t + 1), la_tend.eq(la_t == c_tend)]
+            if ws:
+                win_opens = (la_t == R - 2) if R >= 2 else 0
+                m.d.sync += [x.eq(x & (la_t != R - 1)) for x in la_pres]
+                m.d.sync += [
+                    la_pre2.eq(la_pre2 & (la_t != R - 2) if R >= 2 else 0),
+                    la_krow2.eq(la_krow2 - 1), la_bok2.eq(la_krow2 <= self.k),
+                    la_b2.eq(la_b2 - 1),
+                    la_win.eq(win_opens | (la_win & (la_t != c_winend))), la_a.eq(la_a + 1),
+                    la_accw.eq(la_accw | (la_t == overhead - 1)), la_o.eq(la_o + 1),
+                    la_accw2.eq((la_accw2 | (la_t == overhead - 2)) & (la_t != c_tend)),
+                    la_o2.eq(la_o2 + 1)]
+            else:
+                m.d.sync += [
+                    la_win.eq(la_win & (la_t != c_kend)),
+                    la_win2.eq(la_win2 & (la_t != c_kend2)),
+                    la_a2.eq(la_a2 + 1), la_b2.eq(la_b2 + 1),
+                    la_wwin.eq(la_wwin | (la_t == c_tcap)),
+                    la_wrow.eq(la_wrow - 1), la_wok.eq(la_wrow <= self.m),
+                    la_ow.eq(la_ow - 1)]
+                m.d.sync += [x.eq((la_t == c_dstart) | (x & (la_t != c_dend)))
+                             for x in la_dwins]
+
         done, cycles = Signal(), Signal(CYCLE_COUNTER_BITS)
-        with m.If(~busy & self.start):
+        with m.If(~busy & start):
             m.d.sync += [done.eq(0), cycles.eq(0)]
         with m.Elif(busy):
             m.d.sync += cycles.eq(cycles + 1)
@@ -128,59 +244,38 @@ class Controller(wiring.Component):
         m.d.comb += [self.busy.eq(busy), self.done.eq(done), self.cycles.eq(cycles),
                      self.finish.eq(finish)]
 
+        # -- outputs: reads from the look-ahead state, this cycle's controls registered
+        def registered(**values: object) -> None:
+            for name, value in values.items():
+                port = getattr(self, name)
+                q = Signal.like(port, name=f"q_{name}")
+                m.d.sync += q.eq(value)
+                m.d.comb += port.eq(q)
+
         if ws:
-            self._ws_schedule(m, busy, t, row_off, o_base, n_busy, n_t, n_row, n_a, n_b, n_o)
+            # B two positions ahead: the next tile's first row at a tile end, tile 0's
+            # first row when the next cycle is idle (a start may follow)
+            b_ok = Mux(busy1, Mux(la_tend, dn["bok"], la_pre2 & la_bok2), first["bok"])
+            b_addr = Mux(busy1, Mux(la_tend, dn["b"], la_b2), first["b"])
+            acc_rd = la_accw2 & la_rownz
+            m.d.comb += [
+                self.b_addr.eq(Mux(b_ok, b_addr, 0)), self.a_addr.eq(Mux(la_win, la_a, 0)),
+                self.o_rd_en.eq(acc_rd), self.o_rd_addr.eq(Mux(acc_rd, la_o2, 0))]
+            zero1 = Signal()                       # w_zero goes with the word it masks
+            m.d.sync += zero1.eq(~b_ok)
+            registered(w_load=Cat(busy1 & x for x in la_pres), w_zero=zero1,
+                       o_wr_en=busy1 & la_accw,
+                       o_wr_addr=la_o, o_acc=la_rownz)
         else:
-            self._os_schedule(m, busy, t, row_off, o_base, n_busy, n_t, n_a, n_b,
-                              stream_len)
+            def early(start_addr: Signal, addr: Signal) -> object:
+                """The address two positions ahead: the next tile's first at a tile end."""
+                return Mux(busy1, Mux(la_tend, start_addr, Mux(la_win2, addr, 0)), 0)
+            m.d.comb += [self.a_addr.eq(early(dn["a"], la_a2)),
+                         self.b_addr.eq(early(dn["b"], la_b2)),
+                         self.o_rd_en.eq(0), self.o_rd_addr.eq(0), self.o_acc.eq(0)]
+            registered(valid=busy1 & la_win, drain=Cat(busy1 & x for x in la_dwins),
+                       o_wr_en=busy1 & la_wwin & la_wok, o_wr_addr=la_ow)
         return m
-
-    def _ws_schedule(self, m: Module, busy, t, row_off, o_base, n_busy, n_t, n_row,  # noqa: ANN001
-                     n_a, n_b, n_o) -> None:
-        p = self._p
-        R = p.rows
-        t0 = p.tile_overhead_cycles           # first output row: 2R + C - 1 + pr
-        # reads for the next cycle
-        pre = n_t < R
-        k_row = n_row + (R - 1) - n_t         # B row loaded at preload step n_t
-        b_ok = pre & (k_row < self.k)
-        win = (n_t >= R) & (n_t < R + self.m)
-        acc_rd = n_busy & (n_t >= t0) & (n_row != 0)
-        w_zero = Signal()
-        m.d.sync += w_zero.eq(~b_ok)
-        m.d.comb += [
-            self.b_addr.eq(Mux(b_ok, n_b + k_row, 0)),
-            self.a_addr.eq(Mux(win, n_a + (n_t - R), 0)),
-            self.o_rd_en.eq(acc_rd),
-            self.o_rd_addr.eq(Mux(acc_rd, n_o + (n_t - t0), 0)),
-            # this cycle's array and output-buffer controls
-            self.w_load.eq(busy & (t < R)),
-            self.w_zero.eq(w_zero),
-            self.o_wr_en.eq(busy & (t >= t0)),
-            self.o_wr_addr.eq(o_base + (t - t0)),
-            self.o_acc.eq(row_off != 0),
-        ]
-
-    def _os_schedule(self, m: Module, busy, t, row_off, o_base, n_busy, n_t,  # noqa: ANN001
-                     n_a, n_b, stream_len) -> None:
-        p = self._p
-        R, C, pr = p.rows, p.cols, p.pipeline
-        win = n_t < stream_len
-        valid = Signal()
-        m.d.sync += valid.eq(n_busy & win)
-        t_cap = stream_len + (R + C - 2 + pr)     # all accumulators final in this cycle
-        d = t - (t_cap + 1)                        # drain step of the row written now
-        row = row_off + (R - 1) - d
-        m.d.comb += [
-            self.a_addr.eq(Mux(win, n_a + n_t, 0)),
-            self.b_addr.eq(Mux(win, n_b + n_t, 0)),
-            self.o_rd_en.eq(0), self.o_rd_addr.eq(0),
-            self.valid.eq(valid),
-            self.drain.eq(busy & (t >= t_cap) & (t < t_cap + R)),
-            self.o_wr_en.eq(busy & (t > t_cap) & (row < self.m)),
-            self.o_wr_addr.eq(o_base + row),
-            self.o_acc.eq(0),
-        ]
 
 
 __all__ = ["Controller"]

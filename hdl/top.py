@@ -13,14 +13,20 @@ Ports (``amaranth.lib.stream`` streams become ``<name>__payload/valid/ready``):
 
 Protocol: with ``m/k/n`` set, send A and B (any interleaving, idle cycles allowed; the
 inputs are ready while idle and ``start`` is low), pulse ``start``, wait for ``done``,
-then read ``M * N`` outputs from ``o`` (backpressure allowed). A convolution runs as
+then read ``M * N`` outputs from ``o`` (backpressure allowed). ``start`` is ignored in
+the first cycle after reset.
+
+Timing structure (for Fmax; the cycle schedule is :mod:`hdl.controller`'s): every
+compute-phase buffer read is issued two cycles ahead and its data registered here
+before it reaches the array or an adder, the array's broadcast controls are one
+register per row, and the unloader reads through a FIFO. A convolution runs as
 its im2col GEMM, lowered on the host (:func:`hdl.golden.im2col`): A = the im2col
 matrix (output pixels x C*R*S), B = the filters reshaped to (C*R*S x K).
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,16 +62,22 @@ class GemmTop(wiring.Component):
         p = self._p
         ob, ab, R, C, dw = p.operand_bits, p.accumulator_bits, p.rows, p.cols, p.dim_bits
         ws = p.dataflow == "ws"
-        m.submodules.buf_a = buf_a = OperandBuffer(R, ob, p.depth_a)
-        m.submodules.buf_b = buf_b = OperandBuffer(C, ob, p.depth_b)
+        # the first B (OS: A and B) word is read in the cycle before start, which may be
+        # the cycle the loader writes the last operand: OS reads through transparent
+        # ports; WS patches the weights after the read register (see below)
+        m.submodules.buf_a = buf_a = OperandBuffer(R, ob, p.depth_a, transparent=not ws)
+        m.submodules.buf_b = buf_b = OperandBuffer(C, ob, p.depth_b, transparent=not ws)
         m.submodules.buf_o = buf_o = OperandBuffer(C, ab, p.depth_o)
         m.submodules.load_a = load_a = StreamLoader("col_lanes" if ws else "row_lanes", R,
                                                     ob, dw, buf_a.addr_bits)
         m.submodules.load_b = load_b = StreamLoader("col_lanes", C, ob, dw, buf_b.addr_bits)
-        m.submodules.unload = unload = StreamUnloader(C, ab, dw, buf_o.addr_bits)
+        # the unloader reads the output words through o_word (registered below)
+        m.submodules.unload = unload = StreamUnloader(C, ab, dw, buf_o.addr_bits,
+                                                      read_latency=2)
         m.submodules.ctrl = ctrl = Controller(p)
         array_cls = WSArray if ws else OSArray
-        m.submodules.array = arr = array_cls(R, C, ob, ab, p.product_register)
+        m.submodules.array = arr = array_cls(R, C, ob, ab, p.product_register,
+                                             per_row_control=True)
 
         idle = ~ctrl.busy & ~self.start
         wiring.connect(m, wiring.flipped(self.a), load_a.inp)
@@ -93,20 +105,47 @@ class GemmTop(wiring.Component):
             unload.arm.eq(ctrl.finish), unload.restart.eq(self.start & ~ctrl.busy),
             buf_o.r_addr.eq(Mux(ctrl.busy, ctrl.o_rd_addr, unload.r_addr)),
             buf_o.r_en.eq(Mux(ctrl.busy, ctrl.o_rd_en, unload.r_en)),
-            unload.r_data.eq(buf_o.r_data),
+
             buf_o.w_addr.eq(ctrl.o_wr_addr), buf_o.w_en.eq(Mux(ctrl.o_wr_en, -1, 0)),
         ]
         lane = lambda word, i, w: word[i * w:(i + 1) * w].as_signed()  # noqa: E731
+
+        def early(buf: OperandBuffer) -> Signal:
+            """Read data registered once more: the controller reads these words two
+            cycles ahead, as RAM clock-to-output is too slow to feed logic directly
+            (nothing may sit between the RAM and this register)."""
+            q = Signal.like(buf.r_data, name=f"{buf.r_data.name}_q", reset_less=True)
+            m.d.sync += q.eq(buf.r_data)
+            return q
+
+        a_word = early(buf_a)
+        b_word = early(buf_b)
+        o_word = early(buf_o)
+        m.d.comb += unload.r_data.eq(o_word)
+        if ws:
+            # A write and a read of one B word at the same edge return the old word (no
+            # transparency: its emulation would sit between the RAM and b_word). Replay
+            # the lanes that write stored, one stage later, inside the w_zero mux.
+            wr = [Signal.like(x, name=f"b_wr_{n}", reset_less=True) for n, x in
+                  (("addr", buf_b.w_addr), ("data", buf_b.w_data), ("en", buf_b.w_en))]
+            rd_addr = Signal.like(buf_b.r_addr, name="b_rd_addr", reset_less=True)
+            m.d.sync += [wr[0].eq(buf_b.w_addr), wr[1].eq(buf_b.w_data),
+                         wr[2].eq(buf_b.w_en), rd_addr.eq(buf_b.r_addr)]
+            patch = Signal(C, name="b_patch", reset_less=True)
+            patch_data = Signal.like(buf_b.w_data, name="b_patch_data", reset_less=True)
+            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
+            b_word = Cat(Mux(patch[c], lane(patch_data, c, ob), lane(b_word, c, ob))
+                         for c in range(C))
         for r in range(R):
-            m.d.comb += arr.a[r].eq(lane(buf_a.r_data, r, ob))
+            m.d.comb += arr.a[r].eq(lane(a_word, r, ob))
         results = []
         for c in range(C):
             if ws:
-                m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, lane(buf_b.r_data, c, ob)))
-                old = Mux(ctrl.o_acc, lane(buf_o.r_data, c, ab), 0)
+                m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, lane(b_word, c, ob)))
+                old = Mux(ctrl.o_acc, lane(o_word, c, ab), 0)
                 results.append((arr.out[c] + old)[:ab])
             else:
-                m.d.comb += arr.b[c].eq(lane(buf_b.r_data, c, ob))
+                m.d.comb += arr.b[c].eq(lane(b_word, c, ob))
                 results.append(arr.out[c].as_unsigned())
         m.d.comb += buf_o.w_data.eq(Cat(*results))
         if ws:
