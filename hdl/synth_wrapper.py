@@ -1,0 +1,115 @@
+"""A pin-reducing wrapper of :class:`~hdl.top.GemmTop` for small FPGA packages.
+
+The bare top needs ``2 + 3 (ob + 2) + (ab + 2) + 3 dim_bits + 36`` pins (``ob``
+operand bits, ``ab`` accumulator bits): 140 for 4x4 int8 -- fine for an ECP5 CABGA381
+(197+ I/O), far too many for an iCE40 UP5K SG48 (39). :class:`NarrowTop` puts the same
+engine behind ``ob + 22`` pins (30 for int8, 38 for int16):
+
+* ``inp`` (in stream): one operand per beat, ``payload.value`` (signed ``ob`` bits) and
+  ``payload.to_b`` (0: the beat belongs to A, 1: to B); A and B may interleave;
+* ``o`` (out stream): the outputs as bytes, ``ceil(ab / 8)`` beats per element, least
+  significant byte first, the last byte sign-extended;
+* ``cfg_shift``/``cfg_sdi``: a shift register holding ``{order, n, k, m}`` (``m`` in the
+  low ``dim_bits`` bits): each cycle with ``cfg_shift`` high shifts ``cfg_sdi`` in at
+  the top, so send the ``3 * dim_bits + 1`` bits least significant first;
+* ``cyc_shift``/``cyc_sdo``: the busy-cycle counter, captured every cycle while
+  ``cyc_shift`` is low and shifted out least significant bit first while it is high
+  (``cyc_sdo`` shows bit ``i`` after ``i`` shift cycles);
+* ``start``, ``busy``, ``done`` as on the bare top.
+
+The wrapper adds no cycle to the compute phase (``start`` to ``done``): the busy
+period is the engine's, so the cycle contract with ``sim`` holds unchanged.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.params import CYCLE_COUNTER_BITS, HdlParams
+from hdl.top import GemmTop
+
+#: Pins of the wrapper besides the operand payload: clk, rst, inp (to_b, valid, ready),
+#: o (8 + valid + ready), cfg (2), cycle readout (2), start/busy/done.
+NARROW_FIXED_PINS = 2 + 3 + 10 + 2 + 2 + 3
+
+
+def bare_pins(params: HdlParams) -> int:
+    """I/O pins of the bare :class:`~hdl.top.GemmTop` (clk and rst included)."""
+    ob, ab = params.operand_bits, params.accumulator_bits
+    return 2 + 2 * (ob + 2) + (ab + 2) + 3 * params.dim_bits + 1 + 3 + CYCLE_COUNTER_BITS
+
+
+def narrow_pins(params: HdlParams) -> int:
+    """I/O pins of :class:`NarrowTop` (clk and rst included)."""
+    return params.operand_bits + NARROW_FIXED_PINS
+
+
+class NarrowTop(wiring.Component):
+    """:class:`~hdl.top.GemmTop` behind ``operand_bits + 22`` pins (module docstring)."""
+
+    def __init__(self, params: HdlParams) -> None:
+        if not isinstance(params, HdlParams):
+            raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
+        self._p = params
+        beat = data.StructLayout({"value": signed(params.operand_bits), "to_b": 1})
+        super().__init__({"inp": In(stream.Signature(beat)), "o": Out(stream.Signature(8)),
+                          "cfg_shift": In(1), "cfg_sdi": In(1),
+                          "cyc_shift": In(1), "cyc_sdo": Out(1),
+                          "start": In(1), "busy": Out(1), "done": Out(1)})
+
+    @property
+    def params(self) -> HdlParams:
+        return self._p
+
+    @property
+    def cfg_bits(self) -> int:
+        """Length of the configuration shift register: ``3 * dim_bits + 1``."""
+        return 3 * self._p.dim_bits + 1
+
+    @property
+    def out_bytes(self) -> int:
+        """Bytes per output element on ``o``."""
+        return -(-self._p.accumulator_bits // 8)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        p, dw = self._p, self._p.dim_bits
+        m.submodules.core = core = GemmTop(p)
+
+        cfg = Signal(self.cfg_bits)
+        with m.If(self.cfg_shift):
+            m.d.sync += cfg.eq(Cat(cfg[1:], self.cfg_sdi))
+        to_b = self.inp.payload.to_b
+        m.d.comb += [
+            core.m.eq(cfg[:dw]), core.k.eq(cfg[dw:2 * dw]), core.n.eq(cfg[2 * dw:3 * dw]),
+            core.order.eq(cfg[3 * dw]),
+            core.start.eq(self.start), self.busy.eq(core.busy), self.done.eq(core.done),
+            core.a.payload.eq(self.inp.payload.value), core.b.payload.eq(self.inp.payload.value),
+            core.a.valid.eq(self.inp.valid & ~to_b), core.b.valid.eq(self.inp.valid & to_b),
+            self.inp.ready.eq(Mux(to_b, core.b.ready, core.a.ready)),
+        ]
+
+        # output serialiser: one element in, out_bytes bytes out
+        word = Signal(8 * self.out_bytes)
+        left = Signal(range(self.out_bytes + 1))
+        with m.If(left == 0):
+            m.d.comb += core.o.ready.eq(1)
+            with m.If(core.o.valid):
+                m.d.sync += [word.eq(core.o.payload), left.eq(self.out_bytes)]
+        with m.Else():
+            m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(word[:8])]
+            with m.If(self.o.ready):
+                m.d.sync += [word.eq(word >> 8), left.eq(left - 1)]
+
+        snap = Signal(CYCLE_COUNTER_BITS)
+        with m.If(self.cyc_shift):
+            m.d.sync += snap.eq(snap >> 1)
+        with m.Else():
+            m.d.sync += snap.eq(core.cycles)
+        m.d.comb += self.cyc_sdo.eq(snap[0])
+        return m
+
+
+__all__ = ["NARROW_FIXED_PINS", "NarrowTop", "bare_pins", "narrow_pins"]
