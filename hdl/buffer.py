@@ -5,12 +5,11 @@ A simple-dual-port RAM with a registered read (data one cycle after the address,
 held while ``r_en`` is low) and per-lane write enables is what FPGA block RAM
 implements, so synthesis infers BRAM. A read and a write of the same address in one
 cycle return the old word unless ``transparent`` (then the lanes being written read as
-their new values; synthesis emulates that with a comparator and a mux behind the RAM):
-the OS engine reads its first A and B words in the cycle before ``start``, which may be
-the cycle the last operand is written. Otherwise the engine never reads and writes one
-address in the same cycle, so the memory carries Yosys' ``no_rw_check`` attribute:
-without it Yosys emulates the old-data collision behaviour with about one LUT and two
-flip-flops per word bit (an 8x8 int8 engine: ~1k LUTs and ~1.5k FFs for nothing).
+their new values; synthesis emulates that with a comparator and a mux behind the RAM).
+The engine uses non-transparent ports and handles its one possible collision itself
+(:mod:`hdl.top`), so the memory carries Yosys' ``no_rw_check`` attribute: without it
+Yosys emulates the old-data collision behaviour with about one LUT and two flip-flops
+per word bit (an 8x8 int8 engine: ~1k LUTs and ~1.5k FFs for nothing).
 """
 
 from __future__ import annotations

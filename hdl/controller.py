@@ -40,8 +40,8 @@ address; when the next cycle is idle tile 0's first address, as ``start`` may fo
 and :mod:`hdl.top` registers the read data once more: the RAM's clock-to-output (5.8 ns
 on ECP5, plus the depth-cascade mux) leaves no time for logic and routing behind it.
 The first B (OS: A and B) word is thus read in the cycle before ``start``, possibly
-while the loader writes the last operand: OS reads A and B through transparent ports,
-WS replays the colliding write into the weights after the read register (hdl.top).
+while the loader writes the last operand: :mod:`hdl.top` replays such a colliding
+write into the word after the read register.
 Protocol consequences: ``m``, ``k``, ``n`` and ``order`` must be steady from at least
 one cycle before ``start`` until ``done`` (the top level requires them steady from
 loading on anyway), and ``start`` is ignored in the first cycle after reset.

@@ -62,11 +62,8 @@ class GemmTop(wiring.Component):
         p = self._p
         ob, ab, R, C, dw = p.operand_bits, p.accumulator_bits, p.rows, p.cols, p.dim_bits
         ws = p.dataflow == "ws"
-        # the first B (OS: A and B) word is read in the cycle before start, which may be
-        # the cycle the loader writes the last operand: OS reads through transparent
-        # ports; WS patches the weights after the read register (see below)
-        m.submodules.buf_a = buf_a = OperandBuffer(R, ob, p.depth_a, transparent=not ws)
-        m.submodules.buf_b = buf_b = OperandBuffer(C, ob, p.depth_b, transparent=not ws)
+        m.submodules.buf_a = buf_a = OperandBuffer(R, ob, p.depth_a)
+        m.submodules.buf_b = buf_b = OperandBuffer(C, ob, p.depth_b)
         m.submodules.buf_o = buf_o = OperandBuffer(C, ab, p.depth_o)
         m.submodules.load_a = load_a = StreamLoader("col_lanes" if ws else "row_lanes", R,
                                                     ob, dw, buf_a.addr_bits)
@@ -118,24 +115,34 @@ class GemmTop(wiring.Component):
             m.d.sync += q.eq(buf.r_data)
             return q
 
-        a_word = early(buf_a)
-        b_word = early(buf_b)
+        def replay(buf: OperandBuffer, word: Signal, tag: str) -> Signal:
+            """``word`` (the registered read) with the lanes of a write that hit the
+            same address at the read's edge replayed into it.
+
+            The first B word (OS: the first A and B words) is read in the cycle before
+            ``start``, which may be the cycle the loader writes the last operand, and a
+            read and a write of one word at the same edge return the old word. A
+            transparent port would fix that with a mux between the RAM and the read
+            register (and Yosys then absorbs the register into the RAM, leaving the
+            RAM's 5.8 ns clock-to-output in front of a multiplier); this mux comes one
+            stage later instead, behind registers only."""
+            wr = [Signal.like(x, name=f"{tag}_wr_{n}", reset_less=True) for n, x in
+                  (("addr", buf.w_addr), ("data", buf.w_data), ("en", buf.w_en))]
+            rd_addr = Signal.like(buf.r_addr, name=f"{tag}_rd_addr", reset_less=True)
+            m.d.sync += [wr[0].eq(buf.w_addr), wr[1].eq(buf.w_data), wr[2].eq(buf.w_en),
+                         rd_addr.eq(buf.r_addr)]
+            patch = Signal(buf.lanes, name=f"{tag}_patch", reset_less=True)
+            patch_data = Signal.like(buf.w_data, name=f"{tag}_patch_data", reset_less=True)
+            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
+            w = buf.lane_bits
+            return Cat(Mux(patch[i], patch_data[i * w:(i + 1) * w], word[i * w:(i + 1) * w])
+                       for i in range(buf.lanes))
+
+        # WS reads A only from position R >= 1 on: after the last load, no replay needed
+        a_word = early(buf_a) if ws else replay(buf_a, early(buf_a), "a")
+        b_word = replay(buf_b, early(buf_b), "b")
         o_word = early(buf_o)
         m.d.comb += unload.r_data.eq(o_word)
-        if ws:
-            # A write and a read of one B word at the same edge return the old word (no
-            # transparency: its emulation would sit between the RAM and b_word). Replay
-            # the lanes that write stored, one stage later, inside the w_zero mux.
-            wr = [Signal.like(x, name=f"b_wr_{n}", reset_less=True) for n, x in
-                  (("addr", buf_b.w_addr), ("data", buf_b.w_data), ("en", buf_b.w_en))]
-            rd_addr = Signal.like(buf_b.r_addr, name="b_rd_addr", reset_less=True)
-            m.d.sync += [wr[0].eq(buf_b.w_addr), wr[1].eq(buf_b.w_data),
-                         wr[2].eq(buf_b.w_en), rd_addr.eq(buf_b.r_addr)]
-            patch = Signal(C, name="b_patch", reset_less=True)
-            patch_data = Signal.like(buf_b.w_data, name="b_patch_data", reset_less=True)
-            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
-            b_word = Cat(Mux(patch[c], lane(patch_data, c, ob), lane(b_word, c, ob))
-                         for c in range(C))
         for r in range(R):
             m.d.comb += arr.a[r].eq(lane(a_word, r, ob))
         results = []
