@@ -40,11 +40,18 @@ def _positive_number(where: str, value: object) -> None:
 
 @dataclass(frozen=True)
 class PEConfig:
-    """PE datapath: widest operand it multiplies, accumulator width, pipeline depth."""
+    """PE datapath: widest operand it multiplies, accumulator width, pipeline depth, mode.
+
+    ``mode`` says what narrower operands buy (see :mod:`sim.datapath`): ``fixed`` -- a
+    full-width MAC per cycle whatever the operand widths; ``bitfusion`` -- the multiplier
+    decomposes (one 8x8 = four 4x4 = sixteen 2x2 products per cycle, summed);
+    ``bitserial`` -- one operand is fed one bit per cycle (cycles scale with its width).
+    """
 
     operand_bits: int = 8
     accumulator_bits: int = 32
     product_register: bool = False
+    mode: str = "fixed"
 
     def __post_init__(self) -> None:
         if self.operand_bits not in (2, 4, 8, 16, 32):
@@ -57,6 +64,49 @@ class PEConfig:
         if not isinstance(self.product_register, bool):
             raise SpecError(f"pe.product_register must be true or false, "
                             f"not {self.product_register!r}")
+        if self.mode not in PE_MODES:
+            raise SpecError(f"pe.mode must be one of {list(PE_MODES)}, not {self.mode!r}")
+
+
+#: PE datapath modes (:class:`PEConfig`).
+PE_MODES = ("fixed", "bitfusion", "bitserial")
+#: Sparse engine policies (:class:`SparseConfig`).
+SPARSE_POLICIES = ("none", "gating", "skipping")
+#: Compressed formats of sparse operands (:class:`SparseConfig`).
+SPARSE_FORMATS = ("dense", "bitmap", "csr", "csc", "rle", "nm")
+
+
+@dataclass(frozen=True)
+class SparseConfig:
+    """The sparse engine: what it does with zero operands and how they are stored.
+
+    ``policy``: ``none`` (dense: zeros cost like anything else), ``gating`` (a zero
+    operand skips the MAC's energy but not its cycle), ``skipping`` (zero work is
+    removed from the schedule; load imbalance across PEs follows). ``operands``: which
+    operands the engine exploits (``weight``, ``input``). ``format``: how those operands
+    are stored on chip and in DRAM (metadata bits counted by :mod:`sim.sparse`).
+    Invariant: ``policy == "none"`` implies ``format == "dense"``.
+    """
+
+    policy: str = "none"
+    operands: tuple[str, ...] = ("weight",)
+    format: str = "dense"
+
+    def __post_init__(self) -> None:
+        if self.policy not in SPARSE_POLICIES:
+            raise SpecError(f"sparse.policy must be one of {list(SPARSE_POLICIES)}, "
+                            f"not {self.policy!r}")
+        if self.format not in SPARSE_FORMATS:
+            raise SpecError(f"sparse.format must be one of {list(SPARSE_FORMATS)}, "
+                            f"not {self.format!r}")
+        object.__setattr__(self, "operands", tuple(self.operands))
+        bad = [o for o in self.operands if o not in ("weight", "input")]
+        if bad or not self.operands:
+            raise SpecError(f"sparse.operands must be a non-empty list of 'weight' and "
+                            f"'input', not {list(self.operands)!r}")
+        if self.policy == "none" and self.format != "dense":
+            raise SpecError(f"sparse.format {self.format!r} needs a sparse policy: set "
+                            f"sparse.policy to 'gating' or 'skipping', or format to 'dense'")
 
 
 @dataclass(frozen=True)
@@ -127,6 +177,7 @@ class Accelerator:
     dram: Buffer = field(default_factory=lambda: Buffer("dram", word_bits=64))
     energy: EnergyTable = field(default_factory=EnergyTable)
     description: str = ""
+    sparse: SparseConfig = field(default_factory=SparseConfig)
 
     def __post_init__(self) -> None:
         _positive_int("array.rows", self.rows, MAX_ARRAY_SIDE)

@@ -31,7 +31,7 @@ import yaml
 
 from dataflows.errors import CoforgeError
 from sim.energy import DEFAULT_MULT_PJ, EnergyTable
-from sim.spec import Accelerator, Buffer, PEConfig, SpecError
+from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig, SpecError
 
 #: Directory of the example specs shipped with coforge.
 SPECS_DIR = Path(__file__).parent / "specs"
@@ -127,7 +127,7 @@ def accelerator_from_dict(data: object, source: str = "<spec>") -> Accelerator:
 def _from_dict(data: object) -> Accelerator:
     data = _expect_map(data, "the spec")
     allowed = ["name", "description", "dataflow", "array", "clock_mhz", "pe", "rf", "glb",
-               "dram", "energy"]
+               "dram", "energy", "sparse"]
     _check_keys(data, allowed, "top level")
     for required in ("name", "array"):
         if required not in data:
@@ -165,6 +165,10 @@ def _from_dict(data: object) -> Accelerator:
         kwargs["dram"] = _buffer(data["dram"], "dram", _DEFAULT.dram)
     if "energy" in data:
         kwargs["energy"] = _energy(data["energy"])
+    if "sparse" in data:
+        kwargs["sparse"] = SparseConfig(**_typed(SparseConfig,
+                                                 _expect_map(data["sparse"], "sparse"),
+                                                 "sparse"))
     return Accelerator(**kwargs)
 
 
@@ -229,6 +233,8 @@ def dump_accelerator(accel: Accelerator) -> str:
         "energy": {"mult_pj": dict(accel.energy.mult_pj),
                    "add_pj_per_bit": accel.energy.add_pj_per_bit,
                    "dram_pj_per_bit": accel.energy.dram_pj_per_bit},
+        "sparse": {"policy": accel.sparse.policy, "operands": list(accel.sparse.operands),
+                   "format": accel.sparse.format},
     }
     return yaml.safe_dump(data, sort_keys=False)
 

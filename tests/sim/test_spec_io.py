@@ -288,3 +288,29 @@ def test_binary_file_is_a_spec_error(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfename: t\n")
     with pytest.raises(SpecError, match=rf"^{re.escape(str(path))}: "):
         load_accelerator(path)
+
+
+# -- PE mode and sparse engine sections --------------------------------------------------
+@pytest.mark.parametrize("section,message", [
+    ({"pe": {"mode": "serial"}}, "pe.mode must be one of ['fixed', 'bitfusion', 'bitserial']"),
+    ({"sparse": {"policy": "gate"}}, "sparse.policy must be one of"),
+    ({"sparse": {"policy": "skipping", "format": "coo"}}, "sparse.format must be one of"),
+    ({"sparse": {"format": "csr"}}, "needs a sparse policy"),
+    ({"sparse": {"policy": "gating", "operands": ["output"]}}, "sparse.operands must be"),
+    ({"sparse": {"policy": "gating", "bogus": 1}}, "sparse: unknown key 'bogus'"),
+])
+def test_pe_mode_and_sparse_sections_are_validated(section, message):
+    from sim.spec_io import accelerator_from_dict
+    with pytest.raises(SpecError, match=re.escape(message)):
+        accelerator_from_dict({"name": "x", "array": {"rows": 2, "cols": 2}, **section})
+
+
+def test_pe_mode_and_sparse_round_trip():
+    import yaml
+    from sim.spec_io import accelerator_from_dict, dump_accelerator
+    a = accelerator_from_dict({"name": "x", "array": {"rows": 2, "cols": 2},
+                               "pe": {"mode": "bitfusion"},
+                               "sparse": {"policy": "skipping", "format": "nm",
+                                          "operands": ["weight", "input"]}})
+    assert a.pe.mode == "bitfusion" and a.sparse.operands == ("weight", "input")
+    assert accelerator_from_dict(yaml.safe_load(dump_accelerator(a))) == a
