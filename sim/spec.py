@@ -85,12 +85,18 @@ class SparseConfig:
     removed from the schedule; load imbalance across PEs follows). ``operands``: which
     operands the engine exploits (``weight``, ``input``). ``format``: how those operands
     are stored on chip and in DRAM (metadata bits counted by :mod:`sim.sparse`).
+    ``nm_n``/``nm_m``: the ``nm`` format keeps at most N nonzeros in every group of M
+    consecutive reduction elements (2:4 by default). ``rle_run_bits``: width of the
+    zero-run field of the ``rle`` format (a longer run costs extra entries).
     Invariant: ``policy == "none"`` implies ``format == "dense"``.
     """
 
     policy: str = "none"
     operands: tuple[str, ...] = ("weight",)
     format: str = "dense"
+    nm_n: int = 2
+    nm_m: int = 4
+    rle_run_bits: int = 4
 
     def __post_init__(self) -> None:
         if self.policy not in SPARSE_POLICIES:
@@ -107,6 +113,12 @@ class SparseConfig:
         if self.policy == "none" and self.format != "dense":
             raise SpecError(f"sparse.format {self.format!r} needs a sparse policy: set "
                             f"sparse.policy to 'gating' or 'skipping', or format to 'dense'")
+        _positive_int("sparse.nm_m", self.nm_m, 64)
+        _positive_int("sparse.nm_n", self.nm_n)
+        if not 2 <= self.nm_m or self.nm_n >= self.nm_m:
+            raise SpecError(f"sparse.nm_n must be below sparse.nm_m (N:M keeps N of every M, "
+                            f"e.g. 2:4), not {self.nm_n}:{self.nm_m}")
+        _positive_int("sparse.rle_run_bits", self.rle_run_bits, 32)
 
 
 @dataclass(frozen=True)

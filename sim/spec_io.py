@@ -19,6 +19,8 @@ Schema (all sections but ``name`` and ``array`` are optional)::
          double_buffered: true}
     dram: {word_bits: 64, read_bytes_per_cycle: 8, write_bytes_per_cycle: 8}
     energy: {mult_pj: {8: 0.2}, add_pj_per_bit: 0.003125, dram_pj_per_bit: 20.3}
+    sparse: {policy: skipping, operands: [weight], format: nm,  # none | gating | skipping
+             nm_n: 2, nm_m: 4, rle_run_bits: 4}       # dense|bitmap|csr|csc|rle|nm
 """
 
 from __future__ import annotations
@@ -234,7 +236,8 @@ def dump_accelerator(accel: Accelerator) -> str:
                    "add_pj_per_bit": accel.energy.add_pj_per_bit,
                    "dram_pj_per_bit": accel.energy.dram_pj_per_bit},
         "sparse": {"policy": accel.sparse.policy, "operands": list(accel.sparse.operands),
-                   "format": accel.sparse.format},
+                   "format": accel.sparse.format, "nm_n": accel.sparse.nm_n,
+                   "nm_m": accel.sparse.nm_m, "rle_run_bits": accel.sparse.rle_run_bits},
     }
     return yaml.safe_dump(data, sort_keys=False)
 

@@ -298,6 +298,9 @@ def test_binary_file_is_a_spec_error(tmp_path: Path) -> None:
     ({"sparse": {"format": "csr"}}, "needs a sparse policy"),
     ({"sparse": {"policy": "gating", "operands": ["output"]}}, "sparse.operands must be"),
     ({"sparse": {"policy": "gating", "bogus": 1}}, "sparse: unknown key 'bogus'"),
+    ({"sparse": {"policy": "skipping", "format": "nm", "nm_n": 4, "nm_m": 4}},
+     "sparse.nm_n must be below sparse.nm_m"),
+    ({"sparse": {"policy": "skipping", "rle_run_bits": 0}}, "sparse.rle_run_bits must be"),
 ])
 def test_pe_mode_and_sparse_sections_are_validated(section, message):
     from sim.spec_io import accelerator_from_dict
@@ -311,6 +314,8 @@ def test_pe_mode_and_sparse_round_trip():
     a = accelerator_from_dict({"name": "x", "array": {"rows": 2, "cols": 2},
                                "pe": {"mode": "bitfusion"},
                                "sparse": {"policy": "skipping", "format": "nm",
-                                          "operands": ["weight", "input"]}})
+                                          "operands": ["weight", "input"], "nm_n": 1,
+                                          "nm_m": 8, "rle_run_bits": 3}})
+    assert (a.sparse.nm_n, a.sparse.nm_m, a.sparse.rle_run_bits) == (1, 8, 3)
     assert a.pe.mode == "bitfusion" and a.sparse.operands == ("weight", "input")
     assert accelerator_from_dict(yaml.safe_load(dump_accelerator(a))) == a
