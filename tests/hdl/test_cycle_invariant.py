@@ -1,6 +1,7 @@
 """THE invariant: busy cycles measured in RTL (cocotb + Icarus on the emitted Verilog,
 from ``start`` to ``done``) equal ``sim.analytic.evaluate(..., timing="native")
-.compute_cycles`` for the same GEMM layer and mapping -- exactly -- with bit-exact
+.compute_cycles`` and the cycle-approximate model's per-pass compute cycles
+(``sim.cycle.demand``) for the same GEMM layer and mapping -- exactly -- with bit-exact
 outputs. WS and OS, 2x2 .. 8x8, rows != cols, 4/8/16-bit operands, with and without
 the product register. The default run covers every axis; ``make rtl-regress`` runs
 the full cross product (``-m slow``)."""
@@ -15,6 +16,7 @@ from hdl.cocotb_run import run_cocotb
 from hdl.params import HdlParams
 from hdl.plan import sim_cycles
 from hdl.verify import compare
+from sim.cycle.demand import build_demand
 from hdl_helpers import cases_for, make_accel, needs_icarus, random_plans
 
 ACC = {4: 16, 8: 32, 16: 40}
@@ -53,6 +55,12 @@ def check_cycle_invariant(cfg: tuple, count: int) -> list[tuple[str, int, int]]:
                                      f"compute_cycles={expected}")
         assert rec["outputs_match"], f"{where}: outputs differ, max abs error " \
                                      f"{rec['max_abs_error']}"
+        # the cycle-approximate model, pass by pass (its fill + stream + drain per pass,
+        # summed; no memory stalls: the RTL's operands are in its buffers before start)
+        demand = build_demand(plan.layer(), accel, plan.mapping, "native")
+        per_pass = int(demand.pass_compute_cycles().sum())
+        assert per_pass == res.rtl_cycles, (f"{where}: rtl_cycles={res.rtl_cycles} but the "
+                                            f"cycle model's passes sum to {per_pass}")
         rows.append((where, res.rtl_cycles, expected))
     return rows
 
