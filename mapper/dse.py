@@ -7,6 +7,24 @@ design's numbers never depend on which worker evaluated it), and the design's
 latency (ms), energy (mJ), EDP (mJ x ms) and area (mm^2, :mod:`sim.area`) are
 stored in a :class:`~mapper.store.ResultStore` row as soon as they are known.
 
+With an FPGA ``target`` (``ecp5-85k``, ``ecp5-45k``, ``ice40-up5k``) each candidate
+is first checked against the part by :func:`sim.fpga_model.check_fit` (DSP blocks,
+block RAM, pins, predicted LUTs) and given the calibrated model's
+:func:`sim.fpga_model.estimate` (columns ``lut``, ``ff``, ``dsp``, ``bram``,
+``fmax_mhz``), which objectives and constraints may name. A candidate the RTL
+generator cannot build (dataflow not ws/os, ``pe.mode`` not fixed, operand bits not
+4/8/16) or that does not fit is stored infeasible with the reason, before any mapping
+search. On a target, latency uses ``clock_mhz = min(spec clock, predicted Fmax)``: the
+spec clock is what the user asked for, but the engine cannot be clocked above the
+Fmax the part reaches, and a design may not claim a latency its bitstream cannot
+run at; the clock used is stored (``clock_mhz``). Energy is per operation (pJ, no
+leakage term in :mod:`sim.energy`), so it does not depend on the clock.
+
+With a ``precision`` section in the space, each candidate's network is quantized per
+layer first (:meth:`~mapper.hw_space.HardwareSpace.quantized`); the chosen bits are part
+of the design key. Accuracy is not modelled: the allowed bit widths are user
+constraints, not an accuracy-aware search.
+
 Strategies over the hardware space: ``grid`` (every candidate, in order),
 ``random`` (distinct uniform candidates) and ``nsga2`` (pymoo's NSGA-II on integer
 parameter indices, constraints as inequality constraints). Designs run in parallel on
@@ -30,9 +48,16 @@ from mapper.hw_space import HardwareSpace
 from mapper.network_map import map_network
 from mapper.store import ResultStore
 from sim.area import area
+from sim.spec import Accelerator
 
 OBJECTIVE_COLUMNS: dict[str, str] = {"latency": "latency_ms", "energy": "energy_mj",
-                                     "edp": "edp", "area": "area_mm2"}
+                                     "edp": "edp", "area": "area_mm2", "lut": "lut",
+                                     "ff": "ff", "dsp": "dsp", "bram": "bram",
+                                     "fmax": "fmax_mhz"}
+#: Store columns that exist only with an FPGA target (from sim.fpga_model.estimate).
+FPGA_COLUMNS: tuple[str, ...] = ("lut", "ff", "dsp", "bram", "fmax_mhz")
+#: Columns to maximise (the search minimises their negation).
+MAXIMISE: frozenset[str] = frozenset({"fmax_mhz"})
 STRATEGIES: tuple[str, ...] = ("grid", "random", "nsga2")
 
 
@@ -85,6 +110,7 @@ class DseSettings:
     map_strategy: str = "annealing"
     map_evals: int = 2000
     timing: str = "native"
+    target: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -96,14 +122,34 @@ class DseSettings:
             raise DseError(f"strategy must be one of {list(STRATEGIES)}, not {self.strategy!r}")
         if self.max_designs < 1 or self.population < 2:
             raise DseError("max_designs must be >= 1 and population >= 2")
+        if self.target is not None:
+            from sim.fpga_model import get_target
+            get_target(self.target)
+        else:
+            fpga = [o for o in self.objectives if OBJECTIVE_COLUMNS[o] in FPGA_COLUMNS] + \
+                [f"{c.metric}{c.op}{c.value:g}" for c in self.constraints
+                 if c.metric in FPGA_COLUMNS]
+            if fpga:
+                raise DseError(f"{fpga[0]!r} is an FPGA resource: give a target (--target "
+                               f"ecp5-85k, ecp5-45k or ice40-up5k) or drop it")
 
     def meta(self, space: HardwareSpace) -> dict[str, Any]:
-        return {"network": self.network, "objectives": list(self.objectives),
-                "constraints": [f"{c.metric}{c.op}{c.value}" for c in self.constraints],
-                "strategy": self.strategy, "population": self.population, "seed": self.seed,
-                "map_strategy": self.map_strategy, "map_evals": self.map_evals,
-                "timing": self.timing, "base_spec_hash": space.base.spec_hash,
-                "parameters": [[n, list(v)] for n, v in space.parameters]} | self.extra
+        """The run's settings as stored (the same for a space before and after
+        :meth:`~mapper.hw_space.HardwareSpace.for_network`); with the base spec's YAML,
+        so a stored design can be rebuilt from the store alone (``mapper.validate``)."""
+        from sim.spec_io import dump_accelerator
+        out = {"network": self.network, "objectives": list(self.objectives),
+               "constraints": [f"{c.metric}{c.op}{c.value}" for c in self.constraints],
+               "strategy": self.strategy, "population": self.population, "seed": self.seed,
+               "map_strategy": self.map_strategy, "map_evals": self.map_evals,
+               "timing": self.timing, "base_spec_hash": space.base.spec_hash,
+               "base_spec": dump_accelerator(space.base),
+               "parameters": [[n, list(v)] for n, v in space.hardware_parameters]}
+        if space.precision is not None:
+            out["precision"] = space.precision.to_dict()
+        if self.target is not None:
+            out["target"] = self.target
+        return out | self.extra
 
 
 def design_seed(seed: int, key: str) -> int:
@@ -111,9 +157,38 @@ def design_seed(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}|{key}".encode()).digest()[:4], "little")
 
 
+def fpga_resources(accel: Accelerator, target: str) -> dict[str, Any]:
+    """``lut``/``ff``/``dsp``/``bram``/``fmax_mhz`` of ``accel``'s engine on ``target``.
+
+    Raises :class:`~sim.fpga_model.FpgaFitError` (a :class:`CoforgeError`) when the RTL
+    generator cannot build the spec or the engine does not fit the part."""
+    from sim.fpga_model import FpgaFitError, check_fit, estimate
+    if accel.pe.mode != "fixed":
+        raise FpgaFitError(f"accelerator {accel.name!r}: pe.mode must be 'fixed' for RTL "
+                           f"(the generator has no {accel.pe.mode} PE), not "
+                           f"{accel.pe.mode!r}")
+    check_fit(accel, target)
+    est = estimate(accel, target)
+    return {"lut": est.lut, "ff": est.ff, "dsp": est.dsp, "bram": est.bram,
+            "fmax_mhz": est.fmax_mhz}
+
+
+def check_precision(net: Network, accel: Accelerator) -> None:
+    """One-line :class:`DseError` if a layer's operands are wider than the PE's."""
+    for layer in net.layers():
+        p = layer.precision
+        if max(p.weight_bits, p.input_bits) > accel.pe.operand_bits:
+            raise DseError(f"layer {layer.name!r} has {p.weight_bits}-bit weights and "
+                           f"{p.input_bits}-bit inputs but pe.operand_bits is "
+                           f"{accel.pe.operand_bits}")
+
+
 def evaluate_design(space: HardwareSpace, index: tuple[int, ...], net: Network,
                     settings: DseSettings) -> dict[str, Any]:
-    """Map ``net`` on candidate ``index`` and return its store row (pure, picklable)."""
+    """Map ``net`` on candidate ``index`` and return its store row (pure, picklable).
+
+    ``space`` must be bound to ``net`` (:meth:`HardwareSpace.for_network`) when it has a
+    precision section; :func:`run_dse` does that."""
     from mapper.report import coforge_version
     key = space.key(index)
     start = time.perf_counter()
@@ -122,15 +197,23 @@ def evaluate_design(space: HardwareSpace, index: tuple[int, ...], net: Network,
     try:
         accel = space.accelerator(index)
         row["spec_hash"] = accel.spec_hash
-        res = map_network(net, accel, settings.map_strategy, "edp", settings.map_evals,
+        qnet = space.quantized(net, index)
+        check_precision(qnet, accel)
+        clock_mhz = accel.clock_mhz
+        if settings.target is not None:
+            row.update(fpga_resources(accel, settings.target))
+            clock_mhz = min(accel.clock_mhz, row["fmax_mhz"])
+        res = map_network(qnet, accel, settings.map_strategy, "edp", settings.map_evals,
                           None, design_seed(settings.seed, key), settings.timing,
                           progress=False).result
-        row.update(latency_ms=res.latency_ms, energy_mj=res.energy_pj / 1e9,
-                   area_mm2=area(accel).total_mm2, feasible=1, error=None)
+        row.update(latency_ms=res.total_cycles / (clock_mhz * 1e3),
+                   energy_mj=res.energy_pj / 1e9, area_mm2=area(accel).total_mm2,
+                   clock_mhz=clock_mhz, feasible=1, error=None)
         row["edp"] = row["latency_ms"] * row["energy_mj"]
     except CoforgeError as err:           # a candidate that cannot run: stored, infeasible
         row.update(latency_ms=None, energy_mj=None, edp=None, area_mm2=None, feasible=0,
                    error=" ".join(str(err).split()))
+        row.update({c: None for c in FPGA_COLUMNS})
     row["elapsed_s"] = time.perf_counter() - start
     return row
 
@@ -189,8 +272,10 @@ class _Runner:
 
 
 def _objective_matrix(rows: list[dict[str, Any]], settings: DseSettings) -> np.ndarray:
+    """Objectives to minimise (maximised columns negated; infeasible rows +inf)."""
     cols = [OBJECTIVE_COLUMNS[o] for o in settings.objectives]
-    return np.array([[r[c] if r["feasible"] else np.inf for c in cols] for r in rows],
+    return np.array([[(-r[c] if c in MAXIMISE else r[c]) if r["feasible"] else np.inf
+                      for c in cols] for r in rows],
                     dtype=float).reshape(len(rows), len(cols))
 
 
@@ -213,6 +298,7 @@ def run_dse(space: HardwareSpace, net: Network, settings: DseSettings, store: Re
     Returns the number of designs evaluated in this call (store hits excluded).
     """
     deadline = time.perf_counter() + time_budget_s if time_budget_s else None
+    space = space.for_network(net)
     runner = _Runner(space, net, settings, store, workers, scheduler, deadline, on_row)
     rng = np.random.default_rng(settings.seed)
     try:
@@ -280,7 +366,7 @@ def pareto_rows(rows: list[dict[str, Any]], settings: DseSettings) -> list[dict[
         dominated = np.any(np.all(f <= f[i], axis=1) & np.any(f < f[i], axis=1))
         if not dominated:
             keep.append(ok[i])
-    return sorted(keep, key=lambda r: [r[OBJECTIVE_COLUMNS[o]] for o in settings.objectives])
+    return sorted(keep, key=lambda r: list(_objective_matrix([r], settings)[0]))
 
 
 def hypervolume_curve(rows: list[dict[str, Any]], settings: DseSettings) -> list[float]:
@@ -292,7 +378,8 @@ def hypervolume_curve(rows: list[dict[str, Any]], settings: DseSettings) -> list
     if not ok_idx:
         return [0.0] * len(rows)
     f_all = _objective_matrix([rows[i] for i in ok_idx], settings)
-    lo, hi = f_all.min(axis=0), f_all.max(axis=0) * 1.1
+    lo, top = f_all.min(axis=0), f_all.max(axis=0)
+    hi = top + 0.1 * np.abs(top)                    # (negated maximised columns too)
     scale = np.where(hi > lo, hi - lo, 1.0)
     hv = HV(ref_point=np.ones(f_all.shape[1]))
     out, seen = [], []
@@ -303,5 +390,6 @@ def hypervolume_curve(rows: list[dict[str, Any]], settings: DseSettings) -> list
     return out
 
 
-__all__ = ["Constraint", "DseError", "DseSettings", "design_seed", "evaluate_design",
-           "hypervolume_curve", "pareto_rows", "run_dse"]
+__all__ = ["Constraint", "DseError", "DseSettings", "FPGA_COLUMNS", "MAXIMISE",
+           "OBJECTIVE_COLUMNS", "check_precision", "design_seed", "evaluate_design",
+           "fpga_resources", "hypervolume_curve", "pareto_rows", "run_dse"]

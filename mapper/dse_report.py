@@ -1,4 +1,11 @@
-"""Reports of a co-search: ``pareto.csv``, ``pareto.png`` and ``report.txt``."""
+"""Reports of a co-search: ``pareto.csv``, ``pareto.png`` and ``report.txt``.
+
+With an FPGA target the CSV and the text carry the predicted resources, Fmax and the
+clock the latency used; with per-layer precision the chosen ``w<W>a<A>`` of every
+layer (CSV columns ``bits:<layer>``; a ``bits`` line per design in the text). The
+bit widths are the user's allowed choices, picked for cost only: accuracy is not
+modelled.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,24 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from mapper.dse import OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve, pareto_rows
+from mapper.dse import (FPGA_COLUMNS, OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve,
+                        pareto_rows)
+from mapper.hw_space import BITS_PREFIX
 
 CSV_COLUMNS = ("key", "latency_ms", "energy_mj", "edp", "area_mm2", "spec_hash")
+
+
+def csv_columns(settings: DseSettings) -> tuple[str, ...]:
+    """The metric columns of ``pareto.csv`` (FPGA ones with a target)."""
+    return CSV_COLUMNS + ((*FPGA_COLUMNS, "clock_mhz") if settings.target else ())
+
+
+def describe(row: dict[str, Any]) -> tuple[str, str]:
+    """(hardware parameters, per-layer bits) of a stored design, as short text."""
+    p = json.loads(row["params"])
+    hw = {k: v for k, v in p.items() if not k.startswith(BITS_PREFIX)}
+    bits = {k[len(BITS_PREFIX):]: v for k, v in p.items() if k.startswith(BITS_PREFIX)}
+    return json.dumps(hw, sort_keys=True), " ".join(f"{k}={v}" for k, v in bits.items())
 
 
 def pareto_figure(rows: list[dict[str, Any]], front: list[dict[str, Any]],
@@ -48,10 +70,11 @@ def write_dse_reports(rows: list[dict[str, Any]], settings: DseSettings,
     with paths["csv"].open("w", newline="") as f:
         w = csv.writer(f)
         params = sorted(json.loads(front[0]["params"])) if front else []
-        w.writerow(list(CSV_COLUMNS) + params)
+        cols = csv_columns(settings)
+        w.writerow(list(cols) + params)
         for r in front:
             p = json.loads(r["params"])
-            w.writerow([r[c] for c in CSV_COLUMNS] + [p[k] for k in params])
+            w.writerow([r[c] for c in cols] + [p[k] for k in params])
     pareto_figure(rows, front, settings).savefig(paths["png"], dpi=100)
     infeasible = [r for r in rows if not r["feasible"]]
     lines = [f"co-search of {settings.network}: {len(rows)} designs stored "
@@ -60,9 +83,21 @@ def write_dse_reports(rows: list[dict[str, Any]], settings: DseSettings,
              f"objectives: {', '.join(settings.objectives)}; constraints: "
              f"{', '.join(f'{c.metric}{c.op}{c.value:g}' for c in settings.constraints) or 'none'}",
              f"Pareto front: {len(front)} designs"]
+    if settings.target:
+        lines.insert(2, f"FPGA target {settings.target}: resources and Fmax predicted by "
+                        f"sim.fpga_model; latency at min(spec clock, predicted Fmax)")
     for r in front:
-        lines.append(f"  {r['latency_ms']:10.4f} ms {r['energy_mj']:10.4f} mJ "
-                     f"{r['area_mm2']:8.3f} mm2  {r['params']}")
+        hw, bits = describe(r)
+        fpga = (f" LUT {r['lut']} FF {r['ff']} DSP {r['dsp']} BRAM {r['bram']} "
+                f"Fmax {r['fmax_mhz']:g} MHz (clock {r['clock_mhz']:g})"
+                if settings.target else "")
+        lines.append(f"  #{r.get('seq')} {r['latency_ms']:10.4f} ms {r['energy_mj']:10.4f} mJ "
+                     f"{r['area_mm2']:8.3f} mm2{fpga}  {hw}")
+        if bits:
+            lines.append(f"      bits (weight/input per layer): {bits}")
+    if any(k.startswith(BITS_PREFIX) for r in front[:1] for k in json.loads(r["params"])):
+        lines.append("bit widths: chosen among the space's allowed lists for cost only "
+                     "(accuracy is not modelled)")
     if infeasible:
         lines.append(f"first infeasible design: {infeasible[0]['params']}: "
                      f"{infeasible[0]['error']}")

@@ -18,18 +18,39 @@ one-line errors naming the file and the field)::
 A candidate is one value index per parameter; :meth:`HardwareSpace.accelerator` builds
 it by editing the base spec in memory (``dataclasses.replace``), so every candidate is
 validated exactly like a spec file.
+
+Per-layer operand precision (optional ``precision`` section)::
+
+    precision:
+      weight_bits: [4, 8]              # allowed for every compute layer
+      input_bits: [8]
+      first_last: {weight_bits: [8], input_bits: [8]}   # first and last compute layer
+      layers:                          # per-layer-name overrides (win over first_last)
+        fc: {weight_bits: [8]}
+
+Each compute layer may take any (weight, input) pair from its allowed lists; a layer
+with more than one pair becomes a search axis ``bits:<layer>`` whose values are
+``"w<W>a<A>"`` (:meth:`HardwareSpace.for_network` adds them once the network is known),
+a layer with one pair is fixed (still recorded in every design's key). The candidate's
+network is the input network with ``dataclasses.replace(layer, precision=...)`` per
+layer (output bits stay the layer's own). Accuracy is not modelled: the bit widths are
+the user's constraint on what is acceptable, and the search picks among them for
+latency/energy/area -- it is not an accuracy-aware quantization search.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dataflows.errors import CoforgeError
+from dataflows.layer import SUPPORTED_BITS, Layer, Precision
+from dataflows.network import Network
 from sim.spec import Accelerator
 from sim.spec_io import load_accelerator
 
@@ -41,8 +62,106 @@ PARAMETERS: dict[str, type] = {
 }
 
 
+#: Prefix of the per-layer precision axes (``bits:<layer name>``).
+BITS_PREFIX = "bits:"
+_CHOICE = re.compile(r"w(\d+)a(\d+)")
+
+
 class HardwareSpaceError(CoforgeError):
     """A design-space file or value breaks a rule."""
+
+
+def bits_choice(weight_bits: int, input_bits: int) -> str:
+    """The text value of one per-layer precision choice, e.g. ``"w4a8"``."""
+    return f"w{weight_bits}a{input_bits}"
+
+
+def parse_bits_choice(text: str) -> tuple[int, int]:
+    """``"w4a8"`` -> (weight bits 4, input bits 8); one-line error otherwise."""
+    m = _CHOICE.fullmatch(str(text))
+    if not m or int(m.group(1)) not in SUPPORTED_BITS or int(m.group(2)) not in SUPPORTED_BITS:
+        raise HardwareSpaceError(f"a layer precision must look like 'w4a8' with bits from "
+                                 f"{list(SUPPORTED_BITS)}, not {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class BitsRule:
+    """Allowed weight and input bits (empty tuple: inherit from the enclosing rule)."""
+
+    weight_bits: tuple[int, ...] = ()
+    input_bits: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("weight_bits", "input_bits"):
+            for b in getattr(self, name):
+                if isinstance(b, bool) or b not in SUPPORTED_BITS:
+                    raise HardwareSpaceError(f"precision {name} values must be from "
+                                             f"{list(SUPPORTED_BITS)}, not {b!r}")
+            if len(set(getattr(self, name))) != len(getattr(self, name)):
+                raise HardwareSpaceError(f"precision {name} lists a value twice: "
+                                         f"{list(getattr(self, name))}")
+
+    def over(self, base: "BitsRule") -> "BitsRule":
+        return BitsRule(self.weight_bits or base.weight_bits, self.input_bits or base.input_bits)
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {k: list(v) for k, v in (("weight_bits", self.weight_bits),
+                                          ("input_bits", self.input_bits)) if v}
+
+
+@dataclass(frozen=True)
+class PrecisionSpace:
+    """Per-layer operand bit widths a co-search may choose (see the module docstring).
+
+    ``default`` applies to every compute layer, ``first_last`` (if given) to the first
+    and last compute layer in topological order, ``layers`` to layers by name (it wins).
+    A list left empty inherits the enclosing one; a layer whose resulting list is empty
+    keeps its own precision for that operand.
+    """
+
+    default: BitsRule = BitsRule()
+    first_last: BitsRule | None = None
+    layers: tuple[tuple[str, BitsRule], ...] = ()
+
+    def choices(self, net: Network) -> dict[str, tuple[str, ...]]:
+        """Layer name -> its allowed ``"w<W>a<A>"`` choices, for every compute layer."""
+        layers = net.layers()
+        names = {layer.name for layer in layers}
+        unknown = sorted(n for n, _ in self.layers if n not in names)
+        if unknown:
+            raise HardwareSpaceError(f"precision.layers: network {net.name!r} has no compute "
+                                     f"layer {unknown[0]!r}")
+        override = dict(self.layers)
+        out = {}
+        for i, layer in enumerate(layers):
+            rule = self.default
+            if self.first_last is not None and i in (0, len(layers) - 1):
+                rule = self.first_last.over(rule)
+            if layer.name in override:
+                rule = override[layer.name].over(rule)
+            ws = rule.weight_bits or (layer.precision.weight_bits,)
+            ins = rule.input_bits or (layer.precision.input_bits,)
+            out[layer.name] = tuple(bits_choice(w, a) for w in ws for a in ins)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = self.default.to_dict()
+        if self.first_last is not None:
+            d["first_last"] = self.first_last.to_dict()
+        if self.layers:
+            d["layers"] = {n: r.to_dict() for n, r in self.layers}
+        return d
+
+
+def quantize(net: Network, bits: dict[str, str]) -> Network:
+    """``net`` with each named layer's weight/input bits set from its ``"w<W>a<A>"``."""
+    def one(layer: Layer) -> Layer:
+        if layer.name not in bits:
+            return layer
+        w, a = parse_bits_choice(bits[layer.name])
+        return replace(layer, precision=replace(layer.precision, weight_bits=w, input_bits=a))
+    return net.replace_layers(one)
 
 
 @dataclass(frozen=True)
@@ -51,9 +170,18 @@ class HardwareSpace:
 
     base: Accelerator
     parameters: tuple[tuple[str, tuple[Any, ...]], ...]
+    precision: PrecisionSpace | None = None
+    #: Per-layer precision of layers with a single choice (set by :meth:`for_network`).
+    fixed_bits: tuple[tuple[str, str], ...] = ()
+    #: Name of the network the ``bits:`` axes were made for (None: not bound yet).
+    network: str | None = field(default=None)
 
     def __post_init__(self) -> None:
         for name, values in self.parameters:
+            if name.startswith(BITS_PREFIX):
+                for v in values:
+                    parse_bits_choice(v)
+                continue
             if name not in PARAMETERS:
                 raise HardwareSpaceError(f"parameters: unknown parameter {name!r}; "
                                          f"allowed: {sorted(PARAMETERS)}")
@@ -88,12 +216,57 @@ class HardwareSpace:
         return {name: vals[i] for (name, vals), i in zip(self.parameters, index)}
 
     def key(self, index: tuple[int, ...]) -> str:
-        """A stable text key of the candidate (its values as sorted JSON)."""
-        return json.dumps(self.values(index), sort_keys=True)
+        """A stable text key of the candidate (its values, plus the fixed per-layer bits,
+        as sorted JSON)."""
+        return json.dumps(self.values(index) | {BITS_PREFIX + n: c for n, c in self.fixed_bits},
+                          sort_keys=True)
+
+    def index_of(self, values: dict[str, Any]) -> tuple[int, ...]:
+        """The candidate index of stored ``values`` (the inverse of :meth:`key`)."""
+        out = []
+        for name, allowed in self.parameters:
+            if name not in values or values[name] not in allowed:
+                raise HardwareSpaceError(f"design value {name}={values.get(name)!r} is not "
+                                         f"in the space's list {list(allowed)}")
+            out.append(allowed.index(values[name]))
+        return tuple(out)
+
+    @property
+    def hardware_parameters(self) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+        """The parameters without the per-layer ``bits:`` axes."""
+        return tuple((n, v) for n, v in self.parameters if not n.startswith(BITS_PREFIX))
+
+    def for_network(self, net: Network) -> "HardwareSpace":
+        """The space with one ``bits:<layer>`` axis per layer of ``net`` that has a
+        choice (itself when it has no precision section or is already bound)."""
+        if self.precision is None or self.network is not None:
+            return self
+        choices = self.precision.choices(net)
+        axes = tuple((BITS_PREFIX + n, c) for n, c in choices.items() if len(c) > 1)
+        fixed = tuple((n, c[0]) for n, c in choices.items() if len(c) == 1)
+        return HardwareSpace(self.base, self.parameters + axes, self.precision, fixed,
+                             net.name)
+
+    def layer_bits(self, index: tuple[int, ...]) -> dict[str, str]:
+        """Layer name -> chosen ``"w<W>a<A>"`` of candidate ``index`` (bound spaces)."""
+        chosen = {n[len(BITS_PREFIX):]: v for n, v in self.values(index).items()
+                  if n.startswith(BITS_PREFIX)}
+        return dict(self.fixed_bits) | chosen
+
+    def quantized(self, net: Network, index: tuple[int, ...]) -> Network:
+        """``net`` at candidate ``index``'s per-layer precision (``net`` itself without a
+        precision section)."""
+        if self.precision is None:
+            return net
+        if self.network != net.name:
+            raise HardwareSpaceError(f"the space's precision axes belong to network "
+                                     f"{self.network!r}, not {net.name!r}; call "
+                                     f"for_network(net) first")
+        return quantize(net, self.layer_bits(index))
 
     def accelerator(self, index: tuple[int, ...]) -> Accelerator:
         """The candidate as a validated :class:`Accelerator` (the base, edited)."""
-        v = self.values(index)
+        v = {k: x for k, x in self.values(index).items() if not k.startswith(BITS_PREFIX)}
         a = self.base
         kw: dict[str, Any] = {k: v[k] for k in ("rows", "cols", "dataflow", "clock_mhz")
                               if k in v}
@@ -127,10 +300,10 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
     try:
         if not isinstance(data, dict):
             raise HardwareSpaceError("the file must be a mapping with 'base' and 'parameters'")
-        unknown = sorted(set(data) - {"base", "parameters"})
+        unknown = sorted(set(data) - {"base", "parameters", "precision"})
         if unknown:
             raise HardwareSpaceError(f"unknown key {unknown[0]!r}; allowed: ['base', "
-                                     f"'parameters']")
+                                     f"'parameters', 'precision']")
         params = data.get("parameters")
         if not isinstance(params, dict) or not params:
             raise HardwareSpaceError("parameters must map parameter names to value lists")
@@ -140,6 +313,44 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
                 raise HardwareSpaceError(f"parameters.{name} must be a list of values")
             items.append((name, tuple(values)))
         base = load_accelerator(str(data.get("base", "edge_8x8_ws")))
-        return HardwareSpace(base, tuple(items))
+        prec = precision_from_dict(data["precision"]) if "precision" in data else None
+        return HardwareSpace(base, tuple(items), prec)
     except CoforgeError as err:
         raise HardwareSpaceError(f"{p}: {err}") from None
+
+
+def _rule(data: object, where: str) -> BitsRule:
+    if not isinstance(data, dict):
+        raise HardwareSpaceError(f"{where} must map weight_bits/input_bits to lists of bits")
+    unknown = sorted(set(data) - {"weight_bits", "input_bits"})
+    if unknown:
+        raise HardwareSpaceError(f"{where}: unknown key {unknown[0]!r}; allowed: "
+                                 f"['input_bits', 'weight_bits']")
+    for k, v in data.items():
+        if not isinstance(v, list) or not v:
+            raise HardwareSpaceError(f"{where}.{k} must be a non-empty list of bits, not {v!r}")
+    try:
+        return BitsRule(tuple(data.get("weight_bits", ())), tuple(data.get("input_bits", ())))
+    except HardwareSpaceError as err:
+        raise HardwareSpaceError(f"{where}: {err}") from None
+
+
+def precision_from_dict(data: object) -> PrecisionSpace:
+    """The ``precision`` section (see the module docstring), validated."""
+    if not isinstance(data, dict):
+        raise HardwareSpaceError("precision must be a mapping (weight_bits, input_bits, "
+                                 "first_last, layers)")
+    unknown = sorted(set(data) - {"weight_bits", "input_bits", "first_last", "layers"})
+    if unknown:
+        raise HardwareSpaceError(f"precision: unknown key {unknown[0]!r}; allowed: "
+                                 f"['first_last', 'input_bits', 'layers', 'weight_bits']")
+    default = _rule({k: data[k] for k in ("weight_bits", "input_bits") if k in data},
+                    "precision")
+    first_last = _rule(data["first_last"], "precision.first_last") \
+        if "first_last" in data else None
+    layers = data.get("layers", {})
+    if not isinstance(layers, dict):
+        raise HardwareSpaceError("precision.layers must map layer names to "
+                                 "{weight_bits, input_bits}")
+    return PrecisionSpace(default, first_last, tuple(
+        (str(n), _rule(r, f"precision.layers.{n}")) for n, r in layers.items()))

@@ -18,6 +18,10 @@ from typing import Any
 from dataflows.errors import CoforgeError
 
 METRICS: tuple[str, ...] = ("latency_ms", "energy_mj", "edp", "area_mm2")
+#: Columns filled only by runs with an FPGA target (None otherwise): predicted
+#: resources, Fmax and the clock the latency used (mapper.dse).
+FPGA_METRICS: dict[str, str] = {"lut": "INTEGER", "ff": "INTEGER", "dsp": "INTEGER",
+                                "bram": "INTEGER", "fmax_mhz": "REAL", "clock_mhz": "REAL"}
 
 
 class StoreError(CoforgeError):
@@ -42,6 +46,10 @@ class ResultStore:
                 "key TEXT UNIQUE NOT NULL, spec_hash TEXT, seed INTEGER, "
                 "coforge_version TEXT, params TEXT, latency_ms REAL, energy_mj REAL, "
                 "edp REAL, area_mm2 REAL, feasible INTEGER, error TEXT, elapsed_s REAL)")
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(designs)")}
+            for col, kind in FPGA_METRICS.items():      # stores written before they existed
+                if col not in have:
+                    self.db.execute(f"ALTER TABLE designs ADD COLUMN {col} {kind}")
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path}: not a coforge result store ({err})") from None
         stored = dict(self.db.execute("SELECT k, v FROM meta").fetchall())
@@ -63,7 +71,7 @@ class ResultStore:
     def put(self, row: dict[str, Any]) -> None:
         """Store one design (ignored if its key is already stored) and commit."""
         cols = ["key", "spec_hash", "seed", "coforge_version", "params", *METRICS,
-                "feasible", "error", "elapsed_s"]
+                *FPGA_METRICS, "feasible", "error", "elapsed_s"]
         self.db.execute(f"INSERT OR IGNORE INTO designs ({', '.join(cols)}) VALUES "
                         f"({', '.join('?' * len(cols))})", [row.get(c) for c in cols])
         self.db.commit()
