@@ -116,6 +116,9 @@ class HdlParams:
     def from_accelerator(cls, accel: Accelerator) -> "HdlParams":
         """Parameters of ``accel``; one-line :class:`HdlError` if the RTL cannot build it."""
         where = f"accelerator {accel.name!r}"
+        if accel.pe.mode != "fixed":
+            raise HdlError(f"{where}: pe.mode must be 'fixed' for RTL (the generator has no "
+                           f"bit-fusion or bit-serial PE), not {accel.pe.mode!r}")
         if accel.dataflow not in RTL_DATAFLOWS:
             raise HdlError(f"{where}: dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
                            f"not {accel.dataflow!r}")

@@ -5,6 +5,9 @@ as ``sim.simulate`` (so ``coforge map`` writes the ``simulate`` schema), each la
 ``mapping`` being the one the search chose, plus the per-shape search records.
 A wall-clock budget is shared among the distinct shapes in proportion to their MACs.
 A layer whose search finds nothing legal stops the run with an error naming it.
+Each layer is searched as its PE datapath plan's timing layer
+(:func:`sim.datapath.plan_datapath`: bit-fusion packs channels, bit-serial counts in
+steps) and its result read back as the true layer's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataflows.layer import Layer
 from dataflows.network import Network
 from mapper.objective import Objective
 from mapper.search import SearchResult, search
+from sim.datapath import plan_datapath
 from sim.result import NetworkResult
 from sim.spec import Accelerator
 
@@ -47,8 +51,11 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
     for key, layer in shapes.items():
         budget = None if time_budget_s is None else \
             max(0.05, time_budget_s * layer.macs / total_macs)
-        found[key] = search(layer, accel, strategy, objective, max_evals, budget, seed,
-                            timing, progress=progress)
+        # PE datapath (sim.datapath): search the timing layer, report the true layer.
+        plan = plan_datapath(layer, accel, timing)
+        sr = search(plan.layer, plan.accel, strategy, objective, max_evals, budget, seed,
+                    timing, progress=progress)
+        found[key] = replace(sr, result=plan.finish(sr.result))
     results = tuple(replace(found[_shape_key(layer)].result, layer=layer.name)
                     for layer in layers)
     res = NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,

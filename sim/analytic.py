@@ -46,6 +46,7 @@ from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, get_dataflow
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.mapping import LEVELS, Mapping
+from sim.datapath import mac_energy_pj, multiplier_bits
 from sim.result import Result
 from sim.spec import Accelerator
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
@@ -315,7 +316,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
 
     # -- legality: precision and capacity -----------------------------------------
     legal = np.ones(len(batch), dtype=bool)
-    if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
+    if multiplier_bits(layer) > accel.pe.operand_bits:    # narrow widths (sim.datapath)
         legal[:] = False
     # A GLB keeps an operand's level-1 tile only when the array reads it more often
     # than DRAM delivers it (reuse in the GLB); otherwise it streams through a window
@@ -360,7 +361,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
         total = busy + dram_int
 
     # -- energy ----------------------------------------------------------------------
-    e_mac = macs * accel.energy.mac_pj(max(prec.input_bits, prec.weight_bits), acc)
+    e_mac = mac_energy_pj(layer, accel)       # per pe.mode: see sim.datapath
     e_pe = sum(r + w for r, w in level_bits["pe"].values()) * accel.rf.pj_per_bit()
     e_glb = np.zeros(len(batch))
     for buf in accel.glb:
@@ -392,10 +393,9 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
 def _unfit_reasons(layer: Layer, accel: Accelerator, arr: dict[str, np.ndarray],
                    i: int = 0) -> list[str]:
     """Why row ``i`` of an :func:`evaluate_batch` output is not legal (empty if it is)."""
-    prec = layer.precision
     reasons = []
-    if max(prec.input_bits, prec.weight_bits) > accel.pe.operand_bits:
-        reasons.append(f"layer {layer.name!r} needs {max(prec.input_bits, prec.weight_bits)}-bit "
+    if multiplier_bits(layer) > accel.pe.operand_bits:
+        reasons.append(f"layer {layer.name!r} needs {multiplier_bits(layer)}-bit "
                        f"operands but pe.operand_bits is {accel.pe.operand_bits}")
     for buf in accel.glb:
         need = float(arr[f"glb_{buf.name}_need_bytes"][i])

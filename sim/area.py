@@ -13,6 +13,8 @@ Sources and assumptions (every default is named here):
   bit cells (decoders, sense amplifiers, I/O take the rest; CACTI reports 0.5-0.8 for
   the 8-256 KiB sizes used here). Register files up to ``RF_FLOP_MAX_BYTES`` are built
   from flip-flops (register-bit area), larger ones as SRAM.
+* Bit-fusion and bit-serial PEs (``pe.mode``): see :func:`pe_datapath_um2`; the
+  bit-fusion shift-add tree cost is an assumption (``FUSION_TREE_NODE_BITS_PER_B``).
 * DRAM is off chip: zero area.
 The numbers mix 40 and 45 nm; treat results as 40/45 nm estimates, for comparing
 designs rather than for sign-off.
@@ -30,6 +32,9 @@ REG_BIT_UM2 = 5.98
 SRAM_BITCELL_UM2 = 0.346
 SRAM_ARRAY_EFFICIENCY = 0.7
 RF_FLOP_MAX_BYTES = 64
+#: Bit-fusion shift-add tree node cost, in ``B``-bit adders per node (an assumption:
+#: a node adds two shifted partial sums about ``B`` bits wide and muxes the shift).
+FUSION_TREE_NODE_BITS_PER_B = 1
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,38 @@ class AreaBreakdown:
         return self.pe_datapath_mm2 + self.pe_rf_mm2 + self.glb_mm2
 
 
-def pe_datapath_um2(operand_bits: int, accumulator_bits: int, product_register: bool) -> float:
-    """One PE: multiplier, accumulator adder, operand/partial-sum/product registers."""
-    mult = MULT32_UM2 * (operand_bits / 32) ** 2
+def pe_datapath_um2(operand_bits: int, accumulator_bits: int, product_register: bool,
+                    mode: str = "fixed") -> float:
+    """One PE: multiplier, accumulator adder, operand/partial-sum/product registers.
+
+    ``mode`` (``pe.mode``, see :mod:`sim.datapath`), with ``B = operand_bits``:
+
+    * ``fixed``: a ``B x B`` multiplier, the accumulator adder, two ``B``-bit operand
+      registers, the accumulator register (+ a ``2B``-bit product register).
+    * ``bitfusion``: the ``(B/2)^2`` 2x2 BitBricks have the partial-product cells of the
+      ``B x B`` multiplier (counted as one); the fusion overhead is (a) operand registers
+      as wide as the widest fused word, ``B^2/2`` bits each (``(B/2)^2`` 2-bit lanes),
+      and (b) the mode-configurable shift-add tree, an *assumption*:
+      ``(B/2)^2 - 1`` nodes, each costed as one ``B``-bit adder
+      (:data:`FUSION_TREE_NODE_BITS_PER_B`).
+    * ``bitserial``: no multiplier; one ``B``-bit shift-add adder, the accumulator
+      adder, a ``B``-bit weight register, a ``B``-bit input shift register and the
+      accumulator register (+ the ``2B``-bit product register).
+    """
+    b = operand_bits
     add = ADD32_UM2 * accumulator_bits / 32
-    reg_bits = 2 * operand_bits + accumulator_bits + (2 * operand_bits if product_register else 0)
+    product_bits = 2 * b if product_register else 0
+    if mode == "bitserial":
+        shift_add = ADD32_UM2 * b / 32
+        return shift_add + add + (2 * b + accumulator_bits + product_bits) * REG_BIT_UM2
+    mult = MULT32_UM2 * (b / 32) ** 2
+    if mode == "bitfusion":
+        lanes = max(1, (b // 2) ** 2)
+        tree = (lanes - 1) * ADD32_UM2 * FUSION_TREE_NODE_BITS_PER_B * b / 32
+        operand_reg_bits = 2 * max(b, b * b // 2)
+        return mult + tree + add + (operand_reg_bits + accumulator_bits + product_bits) \
+            * REG_BIT_UM2
+    reg_bits = 2 * b + accumulator_bits + product_bits
     return mult + add + reg_bits * REG_BIT_UM2
 
 
@@ -64,7 +96,7 @@ def storage_um2(buf: Buffer) -> float:
 def area(accel: Accelerator) -> AreaBreakdown:
     """Area of ``accel``'s PE array and on-chip buffers (DRAM excluded)."""
     pe = pe_datapath_um2(accel.pe.operand_bits, accel.pe.accumulator_bits,
-                         accel.pe.product_register)
+                         accel.pe.product_register, accel.pe.mode)
     return AreaBreakdown(pe_datapath_mm2=accel.pes * pe / 1e6,
                          pe_rf_mm2=accel.pes * storage_um2(accel.rf) / 1e6,
                          glb_mm2=sum(storage_um2(b) for b in accel.glb) / 1e6)

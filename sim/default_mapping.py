@@ -29,6 +29,7 @@ from dataflows.dataflow import get_dataflow
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from sim.analytic import CostError, MappingBatch, capacity_report, evaluate_batch
+from sim.datapath import multiplier_bits
 from sim.spec import Accelerator
 
 
@@ -61,7 +62,7 @@ def _chunk_sizes(n: int) -> list[int]:
 def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
     """SCALE-Sim-like mapping of ``layer`` on ``accel`` that fits its buffers."""
     df = get_dataflow(accel.dataflow)
-    wide = max(layer.precision.input_bits, layer.precision.weight_bits)
+    wide = multiplier_bits(layer)             # narrow widths (sim.datapath)
     if wide > accel.pe.operand_bits:
         raise CostError(f"layer {layer.name!r} needs {wide}-bit operands but {accel.name!r} "
                         f"has pe.operand_bits {accel.pe.operand_bits}; widen the PE or "

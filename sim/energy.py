@@ -78,3 +78,20 @@ class EnergyTable:
             raise EnergyError(f"energy.mult_pj has no entry for {operand_bits}-bit operands; "
                               f"add one (have {sorted(self.mult_pj)})") from None
         return mult + self.add_pj_per_bit * accumulator_bits
+
+    def product_pj(self, a_bits: int, b_bits: int) -> float:
+        """One ``a_bits x b_bits`` multiply: the table's square entry at the wider width
+        scaled by ``narrow / wide`` -- an ``a x b`` array multiplier has ``a * b``
+        partial-product cells, the square one ``wide^2`` (the same law as the table's
+        own ``(bits/8)^2`` scaling). Equal widths give ``mult_pj[bits]`` exactly."""
+        wide, narrow = max(a_bits, b_bits), min(a_bits, b_bits)
+        try:
+            mult = self.mult_pj[wide]
+        except KeyError:
+            raise EnergyError(f"energy.mult_pj has no entry for {wide}-bit operands; "
+                              f"add one (have {sorted(self.mult_pj)})") from None
+        return mult * narrow / wide
+
+    def add_pj(self, bits: int) -> float:
+        """One ``bits``-wide add (ripple adder: energy linear in width)."""
+        return self.add_pj_per_bit * bits

@@ -30,6 +30,7 @@ from typing import Any
 from sim.analytic import evaluate
 from sim.cycle.engine import CycleRun, MemoryModel, TileBreakdown, simulate_cycle
 from sim.cycle.supply import BufferedMemory
+from sim.datapath import plan_datapath
 from sim.default_mapping import default_mapping
 from sim.result import NetworkResult, Result
 from sim.spec import Accelerator
@@ -49,16 +50,26 @@ def _shape_key(layer: Layer) -> tuple:
 
 def simulate_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None = None,
                    timing: str = "native") -> Result:
-    """Cost one layer (default mapping when ``mapping`` is None)."""
-    m = mapping if mapping is not None else default_mapping(layer, accel)
-    return evaluate(layer, accel, m, timing)
+    """Cost one layer (default mapping when ``mapping`` is None).
+
+    The layer runs through its PE datapath plan (:func:`sim.datapath.plan_datapath`):
+    the models cost the timing layer (a given ``mapping`` is the timing layer's) and the
+    result is read back as the true layer's."""
+    plan = plan_datapath(layer, accel, timing)
+    lay, acc = plan.layer, plan.accel
+    m = mapping if mapping is not None else default_mapping(lay, acc)
+    return plan.finish(evaluate(lay, acc, m, timing))
 
 
 def _cycle_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None, timing: str,
                  memory: MemoryModel | None) -> CycleRun:
+    plan = plan_datapath(layer, accel, timing)             # see simulate_layer
+    lay, acc, memory = plan.layer, plan.accel, plan.memory(memory)
     model = memory if memory is not None else BufferedMemory()
-    m = mapping if mapping is not None else model.mapping_for(layer, accel)
-    return simulate_cycle(layer, accel, m, timing, model)
+    m = mapping if mapping is not None else model.mapping_for(lay, acc)
+    run = simulate_cycle(lay, acc, m, timing, model)
+    return CycleRun(plan.finish(run.result),
+                    TileBreakdown(run.breakdown.layer, plan.finish_columns(run.breakdown.columns)))
 
 
 def simulate(workload: Layer | Network, accel: Accelerator,
