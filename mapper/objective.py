@@ -40,6 +40,9 @@ class Objective:
 
     def score(self, arr: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
         """Score per mapping (inf when invalid, illegal or over a cap)."""
-        ok = valid & arr["legal"] & (arr["total_cycles"] <= self.max_cycles) \
-            & (arr["energy_pj"] <= self.max_energy_pj)
-        return np.where(ok, arr[OBJECTIVES[self.name]].astype(np.float64), np.inf)
+        ok = valid & arr["legal"]
+        if self.max_cycles < math.inf:
+            ok &= arr["total_cycles"] <= self.max_cycles
+        if self.max_energy_pj < math.inf:
+            ok &= arr["energy_pj"] <= self.max_energy_pj
+        return np.where(ok, arr[OBJECTIVES[self.name]].astype(np.float64, copy=False), np.inf)

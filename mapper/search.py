@@ -36,7 +36,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from mapper.objective import Objective
-from mapper.space import GENOME_LEN, N_DIMS, MappingSpace
+from mapper.space import N_DIMS, MappingSpace
 from sim.analytic import evaluate, evaluate_batch
 from sim.result import Result
 from sim.spec import Accelerator
@@ -127,30 +127,41 @@ def _random(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> No
 
 
 def _mutate(space: MappingSpace, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One move per genome: resample a split (2/3) or swap two order keys (1/3)."""
+    """One move per genome, never a no-op: resample one dimension's split to a different
+    one (2/3) or swap two positions of the GLB or the DRAM loop order (1/3)."""
     out = genomes.copy()
     n = len(out)
+    if not n:
+        return out
     rows = np.arange(n)
-    movable = np.flatnonzero(space.split_counts > 1)
-    split_move = rng.random(n) < (2 / 3 if movable.size else 0.0)
-    if movable.size:
-        dim = movable[rng.integers(0, movable.size, n)]
-        out[rows[split_move], dim[split_move]] = rng.integers(
-            0, space.split_counts[dim[split_move]])
-    level = rng.integers(1, 3, n)                   # 1: GLB keys, 2: DRAM keys
-    a, b = rng.integers(0, N_DIMS, n), rng.integers(0, N_DIMS, n)
-    swap = ~split_move
+    movable = space.movable_dims
+    u = rng.random((4, n))
+    split_move = u[0] < (2 / 3 if movable.size else 0.0)
+    # split move: a movable dimension, then one of its other count - 1 splits
+    dim = movable[(u[1] * movable.size).astype(np.int64)] if movable.size else \
+        np.zeros(n, dtype=np.int64)
+    old = out[rows, dim]
+    new = np.minimum((u[2] * (space.split_counts[dim] - 1)).astype(np.int64),
+                     space.split_counts[dim] - 2)
+    new += new >= old
+    # swap move: level 1 (GLB) or 2 (DRAM) and two distinct positions a != b
+    pos = (u[3] * (2 * N_DIMS * (N_DIMS - 1))).astype(np.int64)
+    level, pair = pos // (N_DIMS * (N_DIMS - 1)) + 1, pos % (N_DIMS * (N_DIMS - 1))
+    a, b = pair // (N_DIMS - 1), pair % (N_DIMS - 1)
+    b += b >= a
     ia, ib = level * N_DIMS + a, level * N_DIMS + b
-    va, vb = out[rows, ia].copy(), out[rows, ib].copy()
-    out[rows[swap], ia[swap]] = vb[swap]
-    out[rows[swap], ib[swap]] = va[swap]
+    va, vb = out[rows, ia], out[rows, ib]
+    col_a = np.where(split_move, dim, ia)
+    out[rows, col_a] = np.where(split_move, new, vb)
+    out[rows, ib] = np.where(split_move, out[rows, ib], va)
     return out
 
 
 def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
     chains = min(BATCH, max(1, ev.left // 50))     # >= 50 steps per chain
     cur = space.random_genomes(rng, chains)
-    cur_s = ev(cur)
+    with np.errstate(divide="ignore"):
+        cur_log = np.log(ev(cur))                  # acceptance works on log(score)
     total = max(1, ev.left)
     t0, t1 = 1.0, 1e-3                              # on log(score): relative changes
     while ev.left:
@@ -159,32 +170,40 @@ def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) ->
         cand = _mutate(space, cur, rng)
         cand_s = ev(cand)
         k = len(cand_s)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            delta = np.nan_to_num(np.log(cand_s) - np.log(cur_s[:k]), nan=np.inf)
-            accept = (delta <= 0) | (rng.random(k) < np.exp(-np.clip(delta / temp, 0, 700)))
-        accept &= np.isfinite(cand_s) | ~np.isfinite(cur_s[:k])
-        cur[:k][accept], cur_s[:k][accept] = cand[:k][accept], cand_s[accept]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cand_log = np.log(cand_s)
+            # Metropolis: accept when rand < exp(-delta / temp), i.e. delta < -temp *
+            # log(rand) (always when delta <= 0). inf - inf is nan: an illegal move
+            # from an illegal point is refused, a legal one from an illegal point taken.
+            accept = cand_log - cur_log[:k] < -temp * np.log(rng.random(k))
+        np.copyto(cur[:k], cand[:k], where=accept[:, None])
+        np.copyto(cur_log[:k], cand_log, where=accept)
 
 
 def _genetic(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
     size = min(BATCH, max(8, ev.left // 50))       # >= 50 generations
     pop = space.random_genomes(rng, size)
     fit = ev(pop)
+    bit = 1 << np.arange(N_DIMS + 2)
     while ev.left:
         n = len(pop)
         a, b = rng.integers(0, n, (2, n)), rng.integers(0, n, (2, n))
         pa = np.where(fit[a[0]] <= fit[a[1]], a[0], a[1])
         pb = np.where(fit[b[0]] <= fit[b[1]], b[0], b[1])
-        mask = rng.random((n, GENOME_LEN)) < 0.5
-        child = np.where(mask, pop[pa], pop[pb])
-        mutate = rng.random(n) < 0.3
+        # uniform crossover: each split gene, and each level's whole loop order (a
+        # mixed permutation would not be one), from either parent
+        mask = (rng.integers(0, 1 << (N_DIMS + 2), n)[:, None] & bit) != 0
+        mask = np.concatenate([mask[:, :N_DIMS], np.repeat(mask[:, N_DIMS:], N_DIMS, axis=1)],
+                              axis=1)
+        child = np.where(mask, np.take(pop, pa, axis=0), np.take(pop, pb, axis=0))
+        mutate = np.flatnonzero(rng.random(n) < 0.3)
         child[mutate] = _mutate(space, child[mutate], rng)
         child_fit = ev(child)
         k = len(child_fit)
         merged = np.concatenate([pop, child[:k]])
         merged_fit = np.concatenate([fit, child_fit])
         keep = np.argsort(merged_fit, kind="stable")[:n]   # elitist (mu + lambda)
-        pop, fit = merged[keep], merged_fit[keep]
+        pop, fit = np.take(merged, keep, axis=0), merged_fit[keep]
 
 
 _STRATEGY_FNS: dict[str, Callable[[MappingSpace, _Evaluator, np.random.Generator], None]] = {

@@ -1,11 +1,11 @@
 """The mapping space of one layer on one accelerator, and its compact encoding.
 
-A point of the space is a *genome*: for every mapping dimension the index of a
-*split* -- its factors ``(rows, cols, pe, glb, dram)`` -- plus one random key per
-dimension for the GLB and the DRAM loop order (the order is the keys' argsort,
-outermost first). Genomes decode to :class:`sim.analytic.MappingBatch` arrays in
-bulk, so every search strategy evaluates whole populations with the vectorised
-analytic model.
+A point of the space is a *genome*, a row of int64: for every mapping dimension the
+index of a *split* -- its factors ``(rows, cols, pe, glb, dram)`` -- then the GLB and
+the DRAM loop order themselves (dimension indices, outermost first; the PE-level
+order is fixed). Genomes decode to :class:`sim.analytic.MappingBatch` arrays in bulk
+with a handful of table look-ups (no per-candidate Python, no sorting), so every
+search strategy evaluates whole populations with the vectorised analytic model.
 
 Splits of a dimension with bound ``b`` (``MappingSpace.splits[d]``):
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import permutations
 
 import numpy as np
@@ -39,8 +39,15 @@ from sim.analytic import MappingBatch
 from sim.spec import Accelerator
 
 N_DIMS = len(MAP_DIMS)
-#: Genome layout: [split index x 8 | GLB order keys x 8 | DRAM order keys x 8].
+#: Genome layout (int64): [split index x 8 | GLB loop order x 8 | DRAM loop order x 8],
+#: orders as dimension indices (``MAP_DIMS``), outermost first.
 GENOME_LEN = 3 * N_DIMS
+
+
+@cache
+def permutation_table() -> np.ndarray:
+    """All ``8!`` orders of the mapping dimensions, int64 [40320, 8] (lexicographic)."""
+    return np.array(list(permutations(range(N_DIMS))), dtype=np.int64)
 
 
 class SpaceError(CoforgeError):
@@ -110,28 +117,68 @@ class MappingSpace:
         n_orders = math.factorial(sum(1 for d in MAP_DIMS if self.bounds[d] > 1)) ** 2
         return int(np.prod(self.split_counts, dtype=object)) * n_orders
 
+    @cached_property
+    def movable_dims(self) -> np.ndarray:
+        """Indices of the dimensions with more than one split (the others stay at 0)."""
+        return np.flatnonzero(self.split_counts > 1)
+
+    @cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(offsets [8], factor table [5, S], level table [3 * S]) for decoding.
+
+        Every dimension's splits are concatenated: split ``i`` of dimension ``d`` is
+        column ``offsets[d] + i``; the level table is the (pe, glb, dram) rows of the
+        factor table one after another, so one ``take`` yields ``temporal`` directly.
+        """
+        counts = self.split_counts
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        table = np.ascontiguousarray(np.concatenate([self.splits[d] for d in MAP_DIMS]).T)
+        return offsets, table, table[2:].ravel().copy()
+
+    @cached_property
+    def _level_offsets(self) -> np.ndarray:
+        """Offsets of the pe/glb/dram rows in the level table, int64 [1, 3, 1]."""
+        s = int(self.split_counts.sum())
+        return np.arange(3, dtype=np.int64).reshape(1, 3, 1) * s
+
+    @cached_property
+    def _spatial_dims(self) -> tuple[list[int], list[int]]:
+        """Indices of the dimensions that may unroll over rows, and over columns."""
+        df = self.dataflow
+        return ([i for i, d in enumerate(MAP_DIMS) if d in df.row_dims],
+                [i for i, d in enumerate(MAP_DIMS) if d in df.col_dims])
+
     # -- genomes -----------------------------------------------------------------------
     def random_genomes(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` uniform random genomes, float64 [n, GENOME_LEN]."""
-        g = np.empty((n, GENOME_LEN))
-        g[:, :N_DIMS] = rng.integers(0, self.split_counts, size=(n, N_DIMS))
-        g[:, N_DIMS:] = rng.random((n, 2 * N_DIMS))
+        """``n`` uniform random genomes, int64 [n, GENOME_LEN]: split indices uniform per
+        dimension, each loop order uniform over the ``8!`` permutations."""
+        g = np.zeros((n, GENOME_LEN), dtype=np.int64)
+        movable = self.movable_dims
+        if movable.size:
+            g[:, movable] = rng.integers(0, self.split_counts[movable], size=(n, movable.size))
+        perms = permutation_table()
+        g[:, N_DIMS:] = np.take(perms, rng.integers(0, len(perms), size=2 * n),
+                                axis=0).reshape(n, 2 * N_DIMS)
         return g
 
     def decode(self, genomes: np.ndarray) -> tuple[MappingBatch, np.ndarray]:
         """(batch, valid): the mappings and whether their spatial factors fit the array."""
-        idx = genomes[:, :N_DIMS].astype(np.int64)
         n = len(genomes)
-        fac = np.empty((n, N_DIMS, 5), dtype=np.int64)
-        for i, d in enumerate(MAP_DIMS):
-            fac[:, i, :] = self.splits[d][idx[:, i]]
-        rows, cols = fac[:, :, 0], fac[:, :, 1]
-        temporal = np.ascontiguousarray(fac[:, :, 2:].transpose(0, 2, 1))
-        order = np.zeros((n, 3, N_DIMS), dtype=np.int64)
+        offsets, table, levels = self._tables
+        flat = genomes[:, :N_DIMS] + offsets
+        rows, cols = np.take(table[0], flat), np.take(table[1], flat)
+        temporal = np.take(levels, flat[:, None, :] + self._level_offsets)
+        order = np.empty((n, 3, N_DIMS), dtype=np.int64)
         order[:, 0, :] = np.arange(N_DIMS)
-        order[:, 1, :] = np.argsort(genomes[:, N_DIMS:2 * N_DIMS], axis=1)
-        order[:, 2, :] = np.argsort(genomes[:, 2 * N_DIMS:], axis=1)
-        valid = (rows.prod(axis=1) <= self.accel.rows) & (cols.prod(axis=1) <= self.accel.cols)
+        order[:, 1:, :] = genomes[:, N_DIMS:].reshape(n, 2, N_DIMS)
+        valid = np.ones(n, dtype=bool)
+        for factors, dims, size in ((rows, self._spatial_dims[0], self.accel.rows),
+                                    (cols, self._spatial_dims[1], self.accel.cols)):
+            if len(dims) > 1:               # one dimension alone never exceeds the side
+                prod = factors[:, dims[0]].copy()
+                for i in dims[1:]:
+                    prod *= factors[:, i]
+                valid &= prod <= size
         return MappingBatch(rows=rows, cols=cols, temporal=temporal, order=order), valid
 
     def to_mapping(self, genome: np.ndarray) -> Mapping:
@@ -171,29 +218,19 @@ class MappingSpace:
                              f"exceed the exhaustive limit {limit:,}; use a heuristic strategy")
         out = []
         for k, (gcode, dcode) in enumerate(groups):
-            pts = idx[inverse.ravel() == k].astype(np.float64)
+            pts = idx[inverse.ravel() == k]
             glb, dram = _orders_for(int(gcode)), _orders_for(int(dcode))
             n_o = len(glb) * len(dram)
-            keys = np.concatenate([np.repeat(glb, len(dram), axis=0),
-                                   np.tile(dram, (len(glb), 1))], axis=1)
+            orders = np.concatenate([np.repeat(glb, len(dram), axis=0),
+                                     np.tile(dram, (len(glb), 1))], axis=1)
             out.append(np.concatenate([np.repeat(pts, n_o, axis=0),
-                                       np.tile(keys, (len(pts), 1))], axis=1))
-        return np.concatenate(out) if out else np.empty((0, GENOME_LEN))
+                                       np.tile(orders, (len(pts), 1))], axis=1))
+        return np.concatenate(out) if out else np.empty((0, GENOME_LEN), dtype=np.int64)
 
 
 def _orders_for(code: int) -> np.ndarray:
-    """Order keys [n, 8] for every distinct order of the loops whose bit is set."""
-    return np.array(_orders(np.array([2 if code >> i & 1 else 1 for i in range(N_DIMS)])))
-
-
-def _orders(factors: np.ndarray) -> list[np.ndarray]:
-    """Order keys for every distinct order of the non-unit loops (unit loops last)."""
-    moving = [i for i in range(N_DIMS) if factors[i] > 1]
-    fixed = [i for i in range(N_DIMS) if factors[i] <= 1]
-    keys = []
-    for perm in permutations(moving):
-        k = np.empty(N_DIMS)
-        for rank, i in enumerate(list(perm) + fixed):
-            k[i] = rank
-        keys.append(k)
-    return keys
+    """Every distinct order [n, 8] of the loops whose bit is set (outermost first; the
+    unit loops follow in dimension order -- where they sit does not change the cost)."""
+    moving = [i for i in range(N_DIMS) if code >> i & 1]
+    fixed = [i for i in range(N_DIMS) if not code >> i & 1]
+    return np.array([list(perm) + fixed for perm in permutations(moving)], dtype=np.int64)
