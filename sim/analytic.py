@@ -30,6 +30,13 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
   ``t`` when every GLB is double-buffered, else adds to it. ``stall = total - compute``.
 * Energy: MACs at the energy table's cost + bits moved at each level times that
   level's pJ/bit.
+* Sparse engines (:mod:`sim.sparse`, statistical here: expected values of the
+  layer's densities, no tensors): weights/inputs the engine exploits move and occupy
+  their compressed stored bits per element (data + metadata of ``sparse.format``) at
+  DRAM and in the GLB (capacity checks included; the PE level stays dense); with
+  ``gating`` or ``skipping`` MAC energy is multiplied by the effectual fraction (the
+  product of the exploited densities). Cycles stay dense here: skipping's shorter
+  folds and their load imbalance are the cycle model's (:func:`sim.sparse.skip_schedule`).
 * Legality needing sizes: every GLB holds, within its usable capacity, the level-1
   tile of each operand it reuses (the array reads it more often than DRAM delivers
   it; outputs at accumulator width) and one array wavefront of each operand that
@@ -48,6 +55,7 @@ from dataflows.layer import Layer
 from dataflows.mapping import LEVELS, Mapping
 from sim.datapath import mac_energy_pj, multiplier_bits
 from sim.result import Result
+from sim.sparse.engine import SparseProfile, statistical_profile
 from sim.spec import Accelerator
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
 
@@ -201,7 +209,8 @@ CHUNK_ROWS = 16384
 
 
 def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
-                   timing: str = "native", detail: bool = True) -> dict[str, np.ndarray]:
+                   timing: str = "native", detail: bool = True,
+                   sparse: SparseProfile | None = None) -> dict[str, np.ndarray]:
     """Cost every mapping of ``batch`` (structurally legal ones; see Mapping.check).
 
     Returns arrays of length B: ``legal`` (capacity and precision), ``compute_cycles``,
@@ -212,12 +221,13 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
     the same model but returns only the per-mapping totals, not the 36 traffic arrays.
     """
     if len(batch) <= CHUNK_ROWS:
-        return _evaluate_chunk(layer, accel, batch, timing, detail)
+        return _evaluate_chunk(layer, accel, batch, timing, detail, sparse)
     out: dict[str, np.ndarray] = {}
     for i in range(0, len(batch), CHUNK_ROWS):
         part = _evaluate_chunk(layer, accel, MappingBatch(
             batch.rows[i:i + CHUNK_ROWS], batch.cols[i:i + CHUNK_ROWS],
-            batch.temporal[i:i + CHUNK_ROWS], batch.order[i:i + CHUNK_ROWS]), timing, detail)
+            batch.temporal[i:i + CHUNK_ROWS], batch.order[i:i + CHUNK_ROWS]), timing, detail,
+            sparse)
         if not out:
             out = {k: np.empty(len(batch), dtype=v.dtype) for k, v in part.items()}
         for k, v in part.items():
@@ -226,7 +236,8 @@ def evaluate_batch(layer: Layer, accel: Accelerator, batch: MappingBatch,
 
 
 def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
-                    timing: str, detail: bool) -> dict[str, np.ndarray]:
+                    timing: str, detail: bool,
+                    sparse: SparseProfile | None = None) -> dict[str, np.ndarray]:
     df = get_dataflow(accel.dataflow)
     check_timing(timing, df)
     view = df.map_view(layer)
@@ -294,16 +305,20 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     prec = layer.precision
     acc = accel.pe.accumulator_bits
     bits = {"weight": prec.weight_bits, "input": prec.input_bits}
+    # Sparse engine (sim.sparse): compressed operands move and occupy their stored bits
+    # (data + metadata) at DRAM and in the GLB; gated or skipped MACs spend no energy.
+    prof = sparse if sparse is not None else statistical_profile(layer, accel)
+    stored = prof.stored_bits
 
     def out_bits(reads: np.ndarray, writes: np.ndarray, final: int) -> tuple:
         """(read bits, write bits): psums at acc width, ``final`` outputs at out width."""
         return reads * acc, (writes - final) * acc + final * prec.output_bits
 
     level_bits: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    level_bits["dram"] = {op: (dram_r[op] * bits[op], dram_w[op] * bits[op])
+    level_bits["dram"] = {op: (dram_r[op] * stored[op], dram_w[op] * stored[op])
                           for op in ("weight", "input")}
     level_bits["dram"]["output"] = out_bits(dram_r["output"], dram_w["output"], distinct_out)
-    level_bits["glb"] = {op: (glb_r[op] * bits[op], glb_w[op] * bits[op])
+    level_bits["glb"] = {op: (glb_r[op] * stored[op], glb_w[op] * stored[op])
                          for op in ("weight", "input")}
     # GLB output reads: psums to the array + data written back to DRAM (final ones at
     # output width); writes: psums from the array + refills from DRAM.
@@ -321,7 +336,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     # A GLB keeps an operand's level-1 tile only when the array reads it more often
     # than DRAM delivers it (reuse in the GLB); otherwise it streams through a window
     # of one array wavefront. Outputs count at accumulator width.
-    tile_bits = {"weight": bits["weight"], "input": bits["input"], "output": acc}
+    tile_bits = {"weight": stored["weight"], "input": stored["input"], "output": acc}
     wave = {op: _footprint(op, np.minimum(spatial, bounds), view) for op in OPERANDS}
     reused = {"weight": to_array["weight"] > dram_r["weight"],
               "input": to_array["input"] > dram_r["input"],
@@ -362,6 +377,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
 
     # -- energy ----------------------------------------------------------------------
     e_mac = mac_energy_pj(layer, accel)       # per pe.mode: see sim.datapath
+    e_mac = e_mac * prof.effectual           # sparse: effectual MACs only (sim.sparse)
     e_pe = sum(r + w for r, w in level_bits["pe"].values()) * accel.rf.pj_per_bit()
     e_glb = np.zeros(len(batch))
     for buf in accel.glb:
@@ -417,11 +433,15 @@ def capacity_report(layer: Layer, accel: Accelerator, mapping: Mapping) -> list[
 
 
 def evaluate(layer: Layer, accel: Accelerator, mapping: Mapping,
-             timing: str = "native") -> Result:
-    """Cost one (layer, accelerator, mapping); raises a one-line error if illegal."""
+             timing: str = "native", sparse: SparseProfile | None = None) -> Result:
+    """Cost one (layer, accelerator, mapping); raises a one-line error if illegal.
+
+    ``sparse``: the layer's sparse profile (default: the statistical one from its
+    densities, :func:`sim.sparse.statistical_profile`)."""
     df = get_dataflow(accel.dataflow)
     mapping.check(layer, df, accel.rows, accel.cols, df.bounds(layer))
-    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing)
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing,
+                         sparse=sparse)
     reasons = _unfit_reasons(layer, accel, arr)
     if reasons:
         raise CostError(f"layer {layer.name!r} cannot run with this mapping on "

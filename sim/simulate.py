@@ -33,6 +33,7 @@ from sim.cycle.supply import BufferedMemory
 from sim.datapath import plan_datapath
 from sim.default_mapping import default_mapping
 from sim.result import NetworkResult, Result
+from sim.sparse.engine import check_tensors
 from sim.spec import Accelerator
 
 FIDELITIES: tuple[str, ...] = ("analytic", "cycle")
@@ -62,12 +63,13 @@ def simulate_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None = N
 
 
 def _cycle_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None, timing: str,
-                 memory: MemoryModel | None) -> CycleRun:
+                 memory: MemoryModel | None,
+                 tensors: dict[str, Any] | None = None) -> CycleRun:
     plan = plan_datapath(layer, accel, timing)             # see simulate_layer
     lay, acc, memory = plan.layer, plan.accel, plan.memory(memory)
     model = memory if memory is not None else BufferedMemory()
     m = mapping if mapping is not None else model.mapping_for(lay, acc)
-    run = simulate_cycle(lay, acc, m, timing, model)
+    run = simulate_cycle(lay, acc, m, timing, model, tensors=tensors)
     return CycleRun(plan.finish(run.result),
                     TileBreakdown(run.breakdown.layer, plan.finish_columns(run.breakdown.columns)))
 
@@ -80,17 +82,24 @@ def simulate(workload: Layer | Network, accel: Accelerator,
     """Simulate ``workload``; ``mapping`` may be one Mapping (single layer) or a dict
     from layer name to Mapping (others use the default).
 
-    ``trace`` (CSV path) and ``memory`` need ``fidelity="cycle"``; ``tensors`` (actual
-    weights/activations for sparsity) is reserved: only dense layers are modelled yet.
+    ``trace`` (CSV path) and ``memory`` need ``fidelity="cycle"``. ``tensors``
+    (``{layer_name: {"weight": ndarray, "input": ndarray}}``, either key optional; shapes
+    in :mod:`sim.sparse.engine`) gives layers' actual operands to the sparse engine:
+    stored bits, effectual MACs and the skipping schedule come from their nonzeros
+    (layers without tensors use their statistical densities). Tensors need
+    ``fidelity="cycle"``: the analytic model is the statistical one.
     """
     if fidelity not in FIDELITIES:
         raise SimulateError(f"fidelity must be one of {list(FIDELITIES)}, not {fidelity!r}")
     if fidelity != "cycle" and (trace is not None or memory is not None):
         raise SimulateError("trace and memory need fidelity='cycle' (the analytic model "
                             "has no per-tile timeline)")
-    if tensors is not None:
-        raise SimulateError("tensors are not modelled yet: the cycle model is dense "
-                            "(sparse engines come with a later increment); pass tensors=None")
+    if tensors is not None and fidelity != "cycle":
+        raise SimulateError("tensors need fidelity='cycle' (the analytic model uses the "
+                            "layers' statistical densities, see sim.sparse)")
+    if tensors is not None and accel.pe.mode == "bitfusion":
+        raise SimulateError("tensors with pe.mode 'bitfusion' are not modelled (fused "
+                            "words regroup the reduction); use pe.mode 'fixed' or drop tensors")
     if isinstance(workload, Layer):
         net = Network.chain(workload.name, [workload])
     else:
@@ -101,9 +110,10 @@ def simulate(workload: Layer | Network, accel: Accelerator,
                                 "{layer_name: Mapping} for a network")
         mapping = {net.layers()[0].name: mapping}
     mapping = mapping or {}
+    tensors = _checked_tensors(net, tensors or {})
     results = []
     if fidelity == "cycle":
-        runs = _cycle_runs(net, accel, mapping, timing, memory)
+        runs = _cycle_runs(net, accel, mapping, timing, memory, tensors)
         results = [r.result for r in runs]
         if trace is not None:
             with open(trace, "w", newline="", encoding="utf-8") as f:
@@ -125,14 +135,32 @@ def simulate(workload: Layer | Network, accel: Accelerator,
                          layers=tuple(results))
 
 
+def _checked_tensors(net: Network, tensors: Any) -> dict[str, dict[str, Any]]:
+    """``tensors`` validated against the network: known layer names, fitting shapes."""
+    if not isinstance(tensors, dict):
+        raise SimulateError(f"tensors must be a dict {{layer_name: {{'weight': array, "
+                            f"'input': array}}}}, not {type(tensors).__name__}")
+    layers = {layer.name: layer for layer in net.layers()}
+    for name, given in tensors.items():
+        if name not in layers:
+            raise SimulateError(f"tensors name layer {name!r}, which {net.name!r} does not "
+                                f"have; its layers: {sorted(layers)[:8]}")
+        check_tensors(layers[name], given)
+    return tensors
+
+
 def _cycle_runs(net: Network, accel: Accelerator, mapping: dict[str, Mapping], timing: str,
-                memory: MemoryModel | None) -> list[CycleRun]:
-    """Cycle runs per compute layer (identical shapes without a given mapping run once)."""
+                memory: MemoryModel | None,
+                tensors: dict[str, dict[str, Any]] | None = None) -> list[CycleRun]:
+    """Cycle runs per compute layer (identical shapes without a given mapping or
+    tensors run once)."""
     cache: dict[tuple, CycleRun] = {}
     runs = []
+    tensors = tensors or {}
     for layer in net.layers():
-        if layer.name in mapping:
-            runs.append(_cycle_layer(layer, accel, mapping[layer.name], timing, memory))
+        if layer.name in mapping or layer.name in tensors:
+            runs.append(_cycle_layer(layer, accel, mapping.get(layer.name), timing, memory,
+                                     tensors.get(layer.name)))
             continue
         key = _shape_key(layer)
         if key not in cache:

@@ -54,7 +54,12 @@ class Demand:
     """Per-pass and per-block demand of one (layer, accelerator, mapping, timing).
 
     Pass arrays have length ``passes``, block arrays length ``blocks``; element counts
-    are ints (``*_bits`` are bits). ``block_of[i]`` is the block of pass ``i``;
+    are ints (``*_bits`` are bits; ``bits`` per weight/input element are the stored
+    bits, fractional for a compressed sparse operand, see :mod:`sim.sparse`).
+    ``pass_start``/``pass_extent`` ([passes, 8], ``MAP_DIMS`` order) are the first
+    index and the extent of each pass's level-0 tile per dimension (extent 0: fully
+    padded), ``span0`` the indices one level-0 tile spans, ``bounds`` the loop bounds
+    (what :func:`sim.sparse.skip_schedule` needs). ``block_of[i]`` is the block of pass ``i``;
     ``first[j]``/``last[j]`` the first/last pass of block ``j``. ``workload`` and
     ``mapping`` are what it was built from (a supply may need the layer's geometry).
     """
@@ -80,9 +85,13 @@ class Demand:
     dram_writes: dict[str, np.ndarray]
     final_writes: np.ndarray
     loads: dict[str, np.ndarray]
-    bits: dict[str, int]
+    bits: dict[str, float]
     accumulator_bits: int
     output_bits: int
+    pass_start: np.ndarray
+    pass_extent: np.ndarray
+    span0: np.ndarray
+    bounds: np.ndarray
 
     @property
     def passes(self) -> int:
@@ -176,8 +185,12 @@ def _last_visit(idx: np.ndarray, loop_dims: list[int], facs: list[int], op: str)
 
 
 def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
-                 timing: str = "native") -> Demand:
-    """The array's demand for ``mapping`` (assumed legal; see ``Mapping.check``)."""
+                 timing: str = "native",
+                 stored_bits: dict[str, float] | None = None) -> Demand:
+    """The array's demand for ``mapping`` (assumed legal; see ``Mapping.check``).
+
+    ``stored_bits`` overrides the bits of a weight/input element (a compressed sparse
+    operand, :attr:`sim.sparse.SparseProfile.stored_bits`); default the precision's."""
     df = get_dataflow(accel.dataflow)
     check_timing(timing, df)
     view = df.map_view(layer)
@@ -288,8 +301,10 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
         glb_reads=glb_reads, glb_writes=glb_writes, wave_words=wave_words,
         first=first, last=last, dram_reads=dram_reads, dram_writes=dram_writes,
         final_writes=final, loads=loads,
-        bits={"weight": prec.weight_bits, "input": prec.input_bits},
-        accumulator_bits=accel.pe.accumulator_bits, output_bits=prec.output_bits)
+        bits=dict(stored_bits) if stored_bits is not None else
+        {"weight": prec.weight_bits, "input": prec.input_bits},
+        accumulator_bits=accel.pe.accumulator_bits, output_bits=prec.output_bits,
+        pass_start=start0.T, pass_extent=e0, span0=span0, bounds=bounds)
 
 
 __all__ = ["Demand", "build_demand"]

@@ -19,6 +19,13 @@ with ``compute_i = new_tile_i * (fill + drain) + stream_i``. So
 walk is per pass (one stationary tile's stream), never per cycle: its cost grows
 with the number of tiles, not with the cycle count.
 
+Sparse engines (:mod:`sim.sparse`): ``tensors`` or the layer's densities give a
+:class:`~sim.sparse.SparseProfile` (compressed stored bits, effectual MACs) that both
+the analytic costs and the demand use; with ``sparse.policy == "skipping"`` the
+passes follow :func:`sim.sparse.skip_schedule` (dropped folds, per-fold streams set by
+the slowest lane) and the slowest lane's excess is the stall cause ``imbalance``
+(charged inside the pass: ``compute_i`` above is then the real, slowest-lane time).
+
 The traffic is the analytic model's (the demand sums to its access counts), so the
 returned :class:`~sim.result.Result` carries the analytic accesses, bytes and energy
 with the cycle model's cycles, and ``fidelity="cycle"``.
@@ -51,6 +58,8 @@ from sim.analytic import MappingBatch, evaluate, evaluate_batch, result_from_arr
 from sim.cycle.demand import Demand, build_demand
 from sim.cycle.supply import CAUSES, BufferedMemory, Supply
 from sim.result import Result
+from sim.sparse.engine import (SparseProfile, skip_schedule, statistical_profile,
+                               tensor_profile)
 from sim.spec import Accelerator
 
 #: Columns of the per-pass breakdown and of the CSV trace (after ``layer``).
@@ -119,22 +128,39 @@ class CycleRun:
 
 
 def simulate_cycle(layer: Layer, accel: Accelerator, mapping: Mapping,
-                   timing: str = "native", memory: MemoryModel | None = None) -> CycleRun:
+                   timing: str = "native", memory: MemoryModel | None = None,
+                   tensors: dict[str, Any] | None = None) -> CycleRun:
     """Cost one (layer, accelerator, mapping) cycle-approximately.
 
     ``memory`` is the memory model (default :class:`BufferedMemory`: the spec's DRAM
     and GLB bandwidths, double buffering as the spec says, no latency, no banks).
-    Raises the analytic model's one-line errors for illegal or unfit mappings.
+    ``tensors`` (``{"weight": array, "input": array}``, either optional) gives the
+    layer's actual operands to the sparse engine (:mod:`sim.sparse`): stored bits,
+    effectual MACs and, with ``sparse.policy == "skipping"``, the per-fold schedule
+    come from their nonzeros; without them from ``layer.density``. A skipping
+    engine changes the passes (dropped folds, shorter streams); ``compute`` then
+    counts the balanced lanes and the slowest lane's excess is the stall cause
+    ``imbalance``. Raises the analytic model's one-line errors for illegal or unfit
+    mappings and :class:`sim.sparse.TensorError` for tensors that do not fit.
     """
     model = memory if memory is not None else BufferedMemory()
-    base = _shared_costs(layer, accel, mapping, timing, model)
-    demand = build_demand(layer, accel, mapping, timing)
+    profile = tensor_profile(layer, accel, tensors) if tensors is not None else \
+        statistical_profile(layer, accel)
+    base = _shared_costs(layer, accel, mapping, timing, model, profile)
+    demand = build_demand(layer, accel, mapping, timing, profile.stored_bits)
+    imbalance = np.zeros(demand.passes, dtype=np.int64)
+    skipping = accel.sparse.policy == "skipping"
+    if skipping:
+        sched = skip_schedule(demand, accel, profile)
+        demand = replace(demand, new_tile=sched.new_tile, stream_cycles=sched.stream_cycles)
+        imbalance = sched.imbalance_cycles
     sup = model.supply(accel, demand)
     compute = demand.pass_compute_cycles().tolist()
     n = demand.passes
     start, end = [0] * n, [0] * n
     stalls = {c: [0] * n for c in CAUSES}
     now = 0
+    stalls["imbalance"] = imbalance.tolist()
     for i in range(n):
         s, cause = sup.start(i, now)
         if s > now:
@@ -148,27 +174,30 @@ def simulate_cycle(layer: Layer, accel: Accelerator, mapping: Mapping,
     finish = sup.finish(now)
     stalls["final_write_back"][n - 1] += finish - now
     total = finish + demand.layer_offset_cycles
-    compute_total = demand.compute_cycles
-    assert compute_total == base.compute_cycles, "demand and analytic compute disagree"
+    compute_total = demand.compute_cycles - int(imbalance.sum())
+    assert skipping or compute_total == base.compute_cycles, \
+        "demand and analytic compute disagree"
     counted = total - demand.layer_offset_cycles       # cycles, not SCALE-Sim's last index
     result = replace(base, compute_cycles=compute_total, stall_cycles=total - compute_total,
                      total_cycles=total, fidelity="cycle",
-                     utilization=layer.macs / (counted * accel.rows * accel.cols))
+                     utilization=layer.macs * (profile.effectual if skipping else 1)
+                     / (counted * accel.rows * accel.cols))
     return CycleRun(result, _breakdown(demand, start, end, stalls))
 
 
 def _shared_costs(layer: Layer, accel: Accelerator, mapping: Mapping, timing: str,
-                  model: MemoryModel) -> Result:
+                  model: MemoryModel, profile: SparseProfile | None = None) -> Result:
     """The analytic model's Result for this mapping (traffic, energy, compute cycles).
 
     Raises its one-line errors for illegal or unfit mappings, except that a memory
     model streaming through its buffers (``fits_tiles = False``, SCALE-Sim's) does not
     need the GLB to hold whole tiles."""
     if getattr(model, "fits_tiles", True):
-        return evaluate(layer, accel, mapping, timing)
+        return evaluate(layer, accel, mapping, timing, sparse=profile)
     df = get_dataflow(accel.dataflow)
     mapping.check(layer, df, accel.rows, accel.cols, df.bounds(layer))
-    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing)
+    arr = evaluate_batch(layer, accel, MappingBatch.from_mappings([mapping]), timing,
+                         sparse=profile)
     return result_from_arrays(layer, arr, 0, timing, mapping)
 
 

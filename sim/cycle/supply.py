@@ -62,9 +62,10 @@ from sim.cycle.demand import Demand
 from sim.default_mapping import default_mapping
 from sim.spec import Accelerator
 
-#: Stall causes, in the order the breakdown and the trace list them.
+#: Stall causes, in the order the breakdown and the trace list them. ``imbalance`` is
+#: the array's own (a skipping engine's slowest lane, :mod:`sim.sparse`), not memory's.
 CAUSES: tuple[str, ...] = ("dram_read", "write_back", "glb_bandwidth", "bank_conflict",
-                           "final_write_back")
+                           "final_write_back", "imbalance")
 
 
 class MemoryModelError(CoforgeError):

@@ -14,6 +14,7 @@ from sim.cycle import COLUMNS, BufferedMemory, simulate_cycle
 from sim.default_mapping import default_mapping
 from sim.simulate import SimulateError, simulate
 from sim.spec_io import load_accelerator
+from sim.sparse import TensorError
 
 EDGE = load_accelerator("edge_8x8_ws")
 
@@ -64,8 +65,10 @@ def test_errors() -> None:
         simulate(layer, EDGE, trace="x.csv")
     with pytest.raises(SimulateError, match=r"^trace and memory need fidelity='cycle'"):
         simulate(layer, EDGE, memory=BufferedMemory())
-    with pytest.raises(SimulateError, match=r"^tensors are not modelled yet"):
+    with pytest.raises(TensorError, match=r"^layer 'g': tensors must be a dict with keys"):
         simulate(layer, EDGE, fidelity="cycle", tensors={"g": None})
+    with pytest.raises(SimulateError, match=r"^tensors need fidelity='cycle'"):
+        simulate(layer, EDGE, tensors={"g": {}})
 
 
 def test_resnet18_edge_totals_pinned() -> None:
