@@ -1,10 +1,12 @@
-"""The ``coforge map`` and ``coforge dse`` commands (registered by mapper.cli)."""
+"""The ``coforge map``, ``coforge dse`` and ``coforge validate`` commands (registered by
+mapper.cli)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from dataflows.errors import CoforgeError
@@ -44,14 +46,10 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _dse(args: argparse.Namespace) -> int:
-    from mapper.dse import Constraint, DseError, DseSettings, run_dse
+    from mapper.dse import Constraint, DseSettings, run_dse
     from mapper.dse_report import write_dse_reports
     from mapper.hw_space import load_hw_space
     from mapper.store import ResultStore
-    if args.target:
-        raise DseError(f"--target {args.target}: the calibrated FPGA resource model is not "
-                       f"available yet (it comes with the synthesis flow); drop --target to "
-                       f"co-search latency, energy and area")
     from dataflows import zoo
     net = zoo.load(args.network)
     space = load_hw_space(args.space)
@@ -59,7 +57,8 @@ def _dse(args: argparse.Namespace) -> int:
         network=args.network, objectives=tuple(o.strip() for o in args.objectives.split(",")),
         constraints=tuple(Constraint.parse(c) for c in args.constraint or []),
         strategy=args.strategy, max_designs=args.max_designs, population=args.population,
-        seed=args.seed, map_strategy=args.map_strategy, map_evals=args.map_evals)
+        seed=args.seed, map_strategy=args.map_strategy, map_evals=args.map_evals,
+        target=args.target)
     os.makedirs(args.out, exist_ok=True)
     store = ResultStore(os.path.join(args.out, "dse.sqlite"), settings.meta(space),
                         resume=args.resume)
@@ -67,8 +66,10 @@ def _dse(args: argparse.Namespace) -> int:
 
     def show(row: dict[str, Any]) -> None:
         if row["feasible"]:
+            fpga = (f" LUT {row['lut']} DSP {row['dsp']} BRAM {row['bram']} "
+                    f"Fmax {row['fmax_mhz']:g} MHz" if args.target else "")
             print(f"[{len(store)}] {row['latency_ms']:.4f} ms {row['energy_mj']:.4f} mJ "
-                  f"{row['area_mm2']:.3f} mm2  {row['params']}", flush=True)
+                  f"{row['area_mm2']:.3f} mm2{fpga}  {row['params']}", flush=True)
         else:
             print(f"[{len(store)}] cannot run: {row['params']}: {row['error']}", flush=True)
 
@@ -84,8 +85,38 @@ def _dse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from mapper.validate import (ValidateError, design_from_store, map_design, passed,
+                                 validate)
+    if (args.store is None) == (args.arch is None):
+        raise ValidateError("give either --store DIR --design ID (a co-search design) or "
+                            "--arch FILE --network NAME")
+    if args.target is not None:
+        from sim.fpga_model import get_target
+        get_target(args.target)
+    if args.store is not None:
+        if args.design is None:
+            raise ValidateError("--store needs --design ID (the #N of the run's report.txt)")
+        net = None
+        if args.network:
+            from dataflows import zoo
+            net = zoo.load(args.network)
+        design = design_from_store(args.store, args.design, net)
+    else:
+        if not args.network:
+            raise ValidateError("--arch needs --network NAME (a zoo network)")
+        from dataflows import zoo
+        from sim.spec_io import load_accelerator
+        design = map_design(load_accelerator(args.arch), zoo.load(args.network),
+                            args.map_strategy, args.map_evals, args.seed)
+    doc = validate(design, args.target, args.out, backend=args.backend, seed=args.seed)
+    print((Path(args.out) / "validate.txt").read_text(), end="")
+    print(f"wrote {Path(args.out) / 'validate.json'}, {Path(args.out) / 'validate.txt'}")
+    return 0 if passed(doc) else 1
+
+
 def add_search_commands(sub: Any, add_workload: Any) -> None:
-    """Register ``map`` and ``dse`` on the CLI's subparsers."""
+    """Register ``map``, ``dse`` and ``validate`` on the CLI's subparsers."""
     m = sub.add_parser("map", help="search a mapping for every layer of a network")
     add_workload(m)
     m.add_argument("--objective", choices=["edp", "latency", "energy"], default="edp")
@@ -105,11 +136,14 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     d.add_argument("--network", required=True, help="zoo network name")
     d.add_argument("--space", required=True, help="design-space YAML (see mapper/hw_space.py)")
     d.add_argument("--objectives", default="latency,energy,area",
-                   help="comma list from latency, energy, edp, area")
+                   help="comma list from latency, energy, edp, area (with --target also "
+                        "lut, ff, dsp, bram, fmax; fmax is maximised)")
     d.add_argument("--constraint", action="append",
                    help="e.g. area_mm2<=2 (repeatable; metrics latency_ms, energy_mj, edp, "
-                        "area_mm2)")
-    d.add_argument("--target", help="FPGA part for resource objectives (not yet available)")
+                        "area_mm2, and with --target lut, ff, dsp, bram, fmax_mhz)")
+    d.add_argument("--target", help="FPGA part (ecp5-85k, ecp5-45k, ice40-up5k): adds the "
+                                    "predicted lut, ff, dsp, bram, fmax_mhz columns; "
+                                    "latency at min(spec clock, predicted Fmax)")
     d.add_argument("--strategy", choices=["nsga2", "random", "grid"], default="nsga2")
     d.add_argument("--max-designs", type=int, default=64)
     d.add_argument("--population", type=int, default=16)
@@ -126,6 +160,25 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     d.add_argument("--out", required=True, help="directory for dse.sqlite, pareto.csv, "
                                                 "pareto.png, report.txt")
     d.set_defaults(func=_dse)
+
+    v = sub.add_parser("validate", help="check a design: analytic vs cycle model per layer, "
+                                        "RTL vs sim on a tile, synthesis vs FPGA model")
+    v.add_argument("--store", help="a `coforge dse` --out directory (or its dse.sqlite)")
+    v.add_argument("--design", type=int, help="design id in the store (#N in report.txt)")
+    v.add_argument("--arch", help="accelerator YAML or shipped spec name (instead of --store)")
+    v.add_argument("--network", help="zoo network name (with --store: the run's, by default)")
+    v.add_argument("--target", help="FPGA part to synthesize for (1-3 min per design): "
+                                    "ecp5-85k, ecp5-45k, ice40-up5k")
+    v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
+                   help="RTL simulator of the tile (default cocotb + Icarus)")
+    v.add_argument("--map-strategy", choices=["annealing", "genetic", "random"],
+                   default="annealing", help="with --arch: mapping search per layer shape")
+    v.add_argument("--map-evals", type=int, default=2000,
+                   help="with --arch: evaluations per layer shape")
+    v.add_argument("--seed", type=int, default=0, help="RTL operands (and --arch mapping)")
+    v.add_argument("--out", required=True, help="directory for validate.json, validate.txt, "
+                                                "rtl/ and synth/")
+    v.set_defaults(func=_validate)
 
 
 __all__ = ["add_search_commands", "parse_budget"]

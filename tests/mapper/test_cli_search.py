@@ -47,7 +47,9 @@ def test_dse_runs_resumes_and_reports(capsys, tmp_path: Path) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--target", "ecp5-85k"], "the calibrated FPGA resource model is not available yet"),
+    (["--target", "xc7a35t"], "target must be one of ['ecp5-45k', 'ecp5-85k', 'ice40-up5k']"),
+    (["--constraint", "lut<=2000"], "'lut<=2000' is an FPGA resource: give a target"),
+    (["--objectives", "latency,dsp"], "'dsp' is an FPGA resource: give a target"),
     (["--constraint", "area<2"], "metric must be one of"),
     (["--objectives", "speed"], "objectives must be a non-empty list"),
 ])
