@@ -13,6 +13,7 @@ one-line errors naming the file and the field)::
       operand_bits: [8, 16]
       accumulator_bits: [32]
       product_register: [false, true]
+      pe_mode: [fixed, bitfusion, bitserial]   # what narrow operands buy (sim.datapath)
       clock_mhz: [200, 400]
 
 A candidate is one value index per parameter; :meth:`HardwareSpace.accelerator` builds
@@ -58,7 +59,7 @@ from sim.spec_io import load_accelerator
 PARAMETERS: dict[str, type] = {
     "rows": int, "cols": int, "dataflow": str, "glb_kib": int,
     "dram_bytes_per_cycle": float, "operand_bits": int, "accumulator_bits": int,
-    "product_register": bool, "clock_mhz": float,
+    "product_register": bool, "pe_mode": str, "clock_mhz": float,
 }
 
 
@@ -272,6 +273,8 @@ class HardwareSpace:
                               if k in v}
         pe = {k: v[k] for k in ("operand_bits", "accumulator_bits", "product_register")
               if k in v}
+        if "pe_mode" in v:
+            pe["mode"] = v["pe_mode"]
         if pe:
             kw["pe"] = replace(a.pe, **pe)
         if "glb_kib" in v:

@@ -135,3 +135,27 @@ def test_bits_choice_text() -> None:
 def test_unbound_space_refuses_to_quantize(tmp_path: Path) -> None:
     with pytest.raises(HardwareSpaceError, match=r"call for_network\(net\) first"):
         _space(tmp_path).quantized(_net(), (0,))
+
+
+def test_pe_mode_axis_turns_narrow_bits_into_speed(tmp_path: Path) -> None:
+    text = ("base: edge_8x8_ws\nparameters: {pe_mode: [fixed, bitfusion]}\n"
+            "precision: {weight_bits: [4], input_bits: [4]}\n")
+    net = Network.chain("two", [conv("a", 16, 16, 8, 3), conv("b", 16, 16, 6, 3)])
+    space = _space(tmp_path, text).for_network(net)
+    assert space.accelerator((1,)).pe.mode == "bitfusion"
+    st = DseSettings(network="two", strategy="grid", map_evals=300)
+    fixed, fused = (evaluate_design(space, (i,), net, st) for i in (0, 1))
+    assert fixed["feasible"] == fused["feasible"] == 1
+    assert fused["latency_ms"] < fixed["latency_ms"]      # 4x4-bit products fused 4 per MAC
+
+
+def test_rtl_unbuildable_candidates_on_a_target_are_infeasible(tmp_path: Path) -> None:
+    text = "base: edge_8x8_ws\nparameters: {pe_mode: [bitserial], dataflow: [ws, rs]}\n"
+    net = Network.chain("one", [conv("a", 8, 8, 8, 3)])
+    space = _space(tmp_path, text)
+    st = DseSettings(network="one", strategy="grid", map_evals=100, target="ecp5-85k")
+    for ix in ((0, 0), (0, 1)):
+        row = evaluate_design(space, ix, net, st)
+        assert row["feasible"] == 0 and row["lut"] is None and row["latency_ms"] is None
+        assert "pe.mode must be 'fixed' for RTL (the generator has no bitserial PE)" \
+            in row["error"]
