@@ -150,10 +150,10 @@ def test_a_stored_design_is_rebuilt_and_reproduces_its_numbers(tmp_path: Path) -
 @needs_icarus
 def test_cli_validate_arch(capsys, tmp_path: Path) -> None:  # noqa: ANN001
     spec = tmp_path / "arch.yaml"
-    spec.write_text("name: v4\ndataflow: os\narray: {rows: 4, cols: 4}\n"
+    spec.write_text("name: v8\ndataflow: os\narray: {rows: 8, cols: 8}\n"
                     "pe: {operand_bits: 8, accumulator_bits: 32}\n"
                     "rf: {capacity_bytes: 8, word_bits: 8}\n"
-                    "glb:\n  - {name: glb, capacity_bytes: 16384, word_bits: 64}\n")
+                    "glb:\n  - {name: glb, capacity_bytes: 65536, word_bits: 64}\n")
     rc = main(["validate", "--arch", str(spec), "--network", "alexnet", "--map-evals", "100",
                "--backend", "amaranth", "--out", str(tmp_path / "v")])
     out = capsys.readouterr().out
