@@ -50,8 +50,9 @@ def pareto_figure(rows: list[dict[str, Any]], front: list[dict[str, Any]],
         ax.scatter([r[a] for r in front], [r[b] for r in front], s=22, c="C3", label="Pareto")
         ax.set_xlabel(a)
         ax.set_ylabel(b)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        for col, set_scale in ((a, ax.set_xscale), (b, ax.set_yscale)):
+            if ok and all(r[col] > 0 for r in ok):    # e.g. dsp can be 0: stay linear
+                set_scale("log")
         ax.legend(fontsize=7)
     hv = hypervolume_curve(rows, settings)
     axes[-1].plot(range(1, len(hv) + 1), hv)
