@@ -118,8 +118,10 @@ def run_coforge(hardware: Path, mapping: Path, objective: str, max_evals: int, s
     for _ in range(repeats):
         t0 = time.perf_counter()
         conv = load_zigzag(hardware, mapping)
+        # ZigZag keeps partial sums at 16 bits without an overflow model: reproduce it.
         mapped = map_network(net, conv.accelerator, "annealing", objective,
-                             max_evals=max_evals, seed=seed, progress=False)
+                             max_evals=max_evals, seed=seed, progress=False,
+                             check_accumulator=False)
         best = min(best, time.perf_counter() - t0)
     assert conv is not None and mapped is not None
     return conv, mapped, best

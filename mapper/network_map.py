@@ -40,8 +40,13 @@ def _shape_key(layer: Layer) -> tuple:
 def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                 objective: Objective | str = "edp", max_evals: int = 20_000,
                 time_budget_s: float | None = None, seed: int = 0,
-                timing: str = "native", progress: bool | None = None) -> NetworkMapping:
-    """Search a mapping for every distinct layer shape of ``net`` (see module doc)."""
+                timing: str = "native", progress: bool | None = None,
+                check_accumulator: bool = True) -> NetworkMapping:
+    """Search a mapping for every distinct layer shape of ``net`` (see module doc).
+
+    ``check_accumulator=False`` lets a configured accumulator narrower than a layer's
+    sum range through (see :func:`sim.datapath.plan_datapath`): only for reproducing a
+    peer model's convention, such as ZigZag's 16-bit partial sums."""
     layers = net.layers()
     shapes: dict[tuple, Layer] = {}
     for layer in layers:
@@ -52,7 +57,7 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
         budget = None if time_budget_s is None else \
             max(0.05, time_budget_s * layer.macs / total_macs)
         # PE datapath (sim.datapath): search the timing layer, report the true layer.
-        plan = plan_datapath(layer, accel, timing)
+        plan = plan_datapath(layer, accel, timing, check_accumulator)
         sr = search(plan.layer, plan.accel, strategy, objective, max_evals, budget, seed,
                     timing, progress=progress)
         found[key] = replace(sr, result=plan.finish(sr.result))

@@ -244,12 +244,16 @@ def _step_accel(accel: Accelerator, s: int) -> Accelerator:
     return replace(accel, glb=tuple(per_step(b) for b in accel.glb), dram=per_step(accel.dram))
 
 
-def plan_datapath(layer: Layer, accel: Accelerator, timing: str = "native") -> DatapathPlan:
+def plan_datapath(layer: Layer, accel: Accelerator, timing: str = "native",
+                  check_overflow: bool = True) -> DatapathPlan:
     """Check ``layer``'s widths and accumulator against ``accel.pe`` and build the plan.
 
     Raises :class:`DatapathError` (one line) when an operand is wider than
     ``pe.operand_bits``, the accumulator could overflow, or the mode does not support
-    ``timing``.
+    ``timing``. ``check_overflow=False`` skips the accumulator check, for reproducing a
+    peer model that stores partial sums narrower than their range (ZigZag's 16-bit
+    partial sums of 8-bit layers, :mod:`mapper.zigzag_import`); the numbers are then
+    those of that convention, not of a working datapath.
     """
     if isinstance(layer, DatapathLayer):
         raise DatapathError(f"layer {layer.name!r} is already a timing layer; plan the "
@@ -262,7 +266,8 @@ def plan_datapath(layer: Layer, accel: Accelerator, timing: str = "native") -> D
         raise DatapathError(f"layer {layer.name!r} needs {wide}-bit operands but "
                             f"{accel.name!r} has pe.operand_bits {pe.operand_bits}; widen "
                             f"the PE or quantize the layer")
-    check_accumulator(layer, accel)
+    if check_overflow:
+        check_accumulator(layer, accel)
     prec = layer.precision
     if pe.mode == "fixed":
         return DatapathPlan(layer, layer, accel)

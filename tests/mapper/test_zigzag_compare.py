@@ -125,7 +125,9 @@ def conversion() -> ZigzagConversion:
 
 @pytest.fixture(scope="module")
 def mapped(conversion: ZigzagConversion) -> NetworkMapping:
-    return map_network(load("resnet18"), conversion.accelerator, progress=False, **SEARCH)
+    # ZigZag keeps 8-bit layers' partial sums at 16 bits (no overflow model): reproduce it.
+    return map_network(load("resnet18"), conversion.accelerator, progress=False,
+                       check_accumulator=False, **SEARCH)
 
 
 def _by_level(layer: dict, conversion: ZigzagConversion, what: str) -> dict[str, float]:
