@@ -52,7 +52,7 @@ def _dse(args: argparse.Namespace) -> int:
     from mapper.store import ResultStore
     from dataflows import zoo
     net = zoo.load(args.network)
-    space = load_hw_space(args.space)
+    space = load_hw_space(args.space).for_network(net)    # per-layer precision axes
     settings = DseSettings(
         network=args.network, objectives=tuple(o.strip() for o in args.objectives.split(",")),
         constraints=tuple(Constraint.parse(c) for c in args.constraint or []),

@@ -329,7 +329,8 @@ def text_report(doc: dict[str, Any]) -> str:
                      f"{st['latency_ms']:.6g} ms (stored {st['stored_latency_ms']:.6g}), "
                      f"energy {st['energy_mj']:.6g} mJ (stored {st['stored_energy_mj']:.6g})"
                      f": {'reproduced' if st['reproduced'] else 'DIFFERENT'}")
-    lines += ["", "(a) cycles per layer: analytic vs cycle-approximate (same mappings)",
+    lines += ["", "(a) cycles per layer: analytic vs cycle-approximate (same mappings; "
+                  "diff = (analytic - cycle) / cycle)",
               f"  {'layer':<28}{'bits':>6}{'analytic':>14}{'cycle':>14}{'stall':>12}"
               f"{'diff':>10}"]
     for r in doc["layers"]:
