@@ -78,12 +78,24 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.trace and args.fidelity != "cycle":
         raise CliError("--trace needs --fidelity cycle (the analytic model has no per-tile "
                        "timeline)")
+    tensors = None
+    if args.layer_config:
+        from sim.layer_config import configure
+        conf = configure(args.layer_config, net, seed=args.seed)
+        net = conf.network
+        if conf.tensors and args.fidelity != "cycle":
+            layer, ops = next(iter(conf.origins.items()))
+            raise CliError(f"{args.layer_config}: {next(iter(ops.values()))} gives layer "
+                           f"{layer!r} a {next(iter(ops))} tensor (prune/tensors), which needs "
+                           f"--fidelity cycle (the analytic model uses statistical densities: "
+                           f"give density: instead)")
+        tensors = conf.tensors or None
     memory = None
     if args.fidelity == "cycle" and args.scalesim_config and timing == "scalesim":
         from sim.cycle import ScaleSimMemory     # SCALE-Sim's own USER/CALC memory
         memory = ScaleSimMemory.from_cfg(args.scalesim_config)
     res = simulate(net, accel, timing=timing, fidelity=args.fidelity, trace=args.trace,
-                   memory=memory)
+                   memory=memory, tensors=tensors)
     print(table(res))
     if args.trace:
         print(f"wrote trace {args.trace}")
@@ -172,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fidelity", choices=["analytic", "cycle"], default="analytic",
                    help="analytic (vectorised bound) or cycle (cycle-approximate, per tile)")
     s.add_argument("--trace", help="with --fidelity cycle: CSV with one row per tile pass")
+    s.add_argument("--layer-config", metavar="FILE.yaml",
+                   help="per-layer precision, density, pruning patterns and .npy tensors "
+                        "(schema in sim/layer_config.py; tensors need --fidelity cycle)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the random tensors that --layer-config prune patterns "
+                        "start from when no .npy is given (default 0)")
     s.add_argument("--out", help="directory for result.json, layers.csv, cycles_energy.png")
     s.set_defaults(func=_simulate)
 

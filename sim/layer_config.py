@@ -1,0 +1,470 @@
+"""Per-layer overrides of a network from a small YAML file (``coforge simulate
+--layer-config FILE``): operand bit widths, statistical densities, pruning patterns and
+actual tensors from ``.npy`` files.
+
+Schema (every key optional; anything else is an error naming the file and key path)::
+
+    defaults:                        # applied to every compute layer first
+      precision: {input_bits: 8, weight_bits: 8, output_bits: 8}
+    layers:                          # applied in file order: later entries win
+      conv1: {precision: {weight_bits: 8}}
+      "layer1.*":                    # fnmatch pattern (* ? [...]) over compute layer names
+        precision: {weight_bits: 4, input_bits: 4}
+        density: {weight: 0.5}       # statistical density in (0, 1] (weight, input)
+      fc:
+        prune: {weight: {pattern: "2:4"}}          # N:M along the reduction
+      layer2.0.conv1:
+        tensors: {weight: w.npy, input: x.npy}     # relative to this YAML file
+        prune: {weight: {pattern: magnitude, density: 0.3}}   # prunes w.npy
+
+``precision``: ``input_bits``/``weight_bits``/``output_bits``, each one of
+:data:`dataflows.layer.SUPPORTED_BITS`; unnamed fields keep the layer's. ``density``:
+``weight``/``input`` in (0, 1] -- the expected nonzero fraction the statistical sparse
+model uses (:func:`sim.sparse.statistical_profile`; no tensors are made). ``prune``: per
+operand (``weight``, ``input``) one pattern of :mod:`sim.sparse.pruning`:
+
+* ``{pattern: "N:M"}`` (e.g. ``"2:4"``; also accepted unquoted) -- :func:`prune_nm`;
+* ``{pattern: magnitude, density: d}`` -- :func:`prune_magnitude`;
+* ``{pattern: block, density: d, block: [rows, cols]}`` (block default ``[4, 4]``) --
+  :func:`prune_blocks`;
+* ``{pattern: row, density: d}`` -- :func:`prune_rows` (whole filters for weights).
+
+``tensors``: per operand a ``.npy`` file (``numpy.save``; shapes as
+:func:`sim.sparse.engine.check_tensors` accepts them: weights ``K x C/G x R x S``,
+inputs ``N x C x H x W``), read with ``allow_pickle=False``. A pruned operand starts from
+its file when one is given, else from a deterministic random tensor: standard normal
+values from ``numpy.random.default_rng([seed, crc32(layer name), operand])`` (operand
+0 = weight, 1 = input), so a run depends only on the file and ``seed`` (the CLI's
+``--seed``), never on the order layers are visited.
+
+Merging, per layer: ``precision`` fields override one by one. For each operand the
+*sparsity source* is either a ``density`` or a *tensor* (a file, a pruning pattern, or
+both: the file pruned); a later ``density.X`` replaces an earlier tensor of ``X`` and a
+later ``prune.X``/``tensors.X`` replaces an earlier ``density.X`` (a later file or
+pattern replaces only the earlier file or pattern). One entry may not give both
+``density.X`` and ``prune.X``/``tensors.X``. A layer name that is not a compute layer of
+the network, or a pattern that matches none, is an error (a typo would otherwise change
+nothing silently).
+
+:func:`apply_layer_config` returns the network with the overrides applied and the
+tensors dict of :func:`sim.simulate` (``{layer: {"weight": array, "input": array}}``).
+A layer with a tensor also gets its measured nonzero fraction as its statistical
+``density`` for that operand, so both views of the layer agree on the density. Tensors
+need ``fidelity="cycle"`` (the analytic model is the statistical one); the CLI says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dataflows.errors import CoforgeError
+from dataflows.layer import SUPPORTED_BITS, Layer
+from dataflows.network import Network
+from sim.sparse.engine import expected_shapes
+from sim.sparse.pruning import prune_blocks, prune_magnitude, prune_nm, prune_rows
+
+#: Operands a layer config may give densities, patterns or tensors for (index = rng key).
+OPERANDS: tuple[str, ...] = ("weight", "input")
+#: Named pruning patterns (besides ``"N:M"``).
+PATTERNS: tuple[str, ...] = ("magnitude", "block", "row")
+_PRECISION_KEYS = ("input_bits", "weight_bits", "output_bits")
+_ENTRY_KEYS = ("precision", "density", "prune", "tensors")
+_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+
+
+class LayerConfigError(CoforgeError):
+    """A layer config breaks a rule; the message names the file, the key path and the fix."""
+
+
+# -- typed form -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PruneSpec:
+    """One pruning pattern: ``nm`` (``n`` of every ``m``), ``magnitude``, ``block`` or
+    ``row`` (with ``density`` in (0, 1]; ``block`` = (rows, cols) for ``block``)."""
+
+    pattern: str
+    density: float = 1.0
+    n: int = 2
+    m: int = 4
+    block: tuple[int, int] = (4, 4)
+
+    def apply(self, tensor: np.ndarray) -> np.ndarray:
+        """The pruned copy of ``tensor`` (helpers of :mod:`sim.sparse.pruning`)."""
+        if self.pattern == "nm":
+            return prune_nm(tensor, self.n, self.m)
+        if self.pattern == "magnitude":
+            return prune_magnitude(tensor, self.density)
+        if self.pattern == "block":
+            return prune_blocks(tensor, self.density, self.block)
+        return prune_rows(tensor, self.density)
+
+    def describe(self) -> str:
+        if self.pattern == "nm":
+            return f"{self.n}:{self.m}"
+        extra = f" block {list(self.block)}" if self.pattern == "block" else ""
+        return f"{self.pattern} {self.density:g}{extra}"
+
+
+@dataclass(frozen=True)
+class Override:
+    """One entry of the file: what it sets on every layer ``key`` names or matches.
+
+    ``where``: its key path for messages (``layers['fc']``); ``tensors``: resolved paths.
+    """
+
+    key: str
+    where: str
+    precision: dict[str, int] = field(default_factory=dict)
+    density: dict[str, float] = field(default_factory=dict)
+    prune: dict[str, PruneSpec] = field(default_factory=dict)
+    tensors: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def is_pattern(self) -> bool:
+        return any(ch in self.key for ch in "*?[")
+
+    def matches(self, names: list[str]) -> list[str]:
+        """Compute-layer names this entry applies to (exact name, else fnmatch)."""
+        if self.key in names:
+            return [self.key]
+        if self.is_pattern:
+            return [n for n in names if fnmatch.fnmatchcase(n, self.key)]
+        return []
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """A parsed layer config: ``defaults`` (or None) then ``layers`` in file order."""
+
+    source: str
+    defaults: Override | None
+    layers: tuple[Override, ...]
+
+
+@dataclass(frozen=True)
+class ConfiguredNetwork:
+    """The result of :func:`apply_layer_config`.
+
+    ``network``: the overridden copy; ``tensors``: ``{layer: {operand: ndarray}}`` for
+    :func:`sim.simulate`; ``origins``: ``{layer: {operand: key path}}`` of the entry that
+    made each tensor; ``sources``: ``{layer: {operand: description}}`` (e.g.
+    ``"2:4 of random(seed 0)"``, ``"w.npy"``) for reports.
+    """
+
+    network: Network
+    tensors: dict[str, dict[str, np.ndarray]]
+    origins: dict[str, dict[str, str]]
+    sources: dict[str, dict[str, str]]
+
+
+# -- YAML ---------------------------------------------------------------------------------
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and reads ``2:4`` as a string (YAML 1.1
+    would read it as the base-60 integer 124)."""
+
+
+def _no_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise LayerConfigError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+def _int_or_ratio(loader: _Loader, node: yaml.ScalarNode) -> int | str:
+    if ":" in node.value:
+        return str(node.value)
+    return loader.construct_yaml_int(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_ratio)
+
+
+def _read(path: Path) -> object:
+    if not path.is_file():
+        raise LayerConfigError(f"{path}: no such file; give the layer-config YAML path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LayerConfigError(f"{path}: not a UTF-8 text file; give a YAML layer config") \
+            from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - strict safe loader
+    except LayerConfigError as err:
+        raise LayerConfigError(f"{path}: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "malformed YAML"
+        raise LayerConfigError(f"{path}: malformed YAML{line}: {problem}") from None
+
+
+def _mapping(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise LayerConfigError(f"{where} must be a mapping of keys to values, "
+                               f"not {type(value).__name__} {value!r}")
+    return value
+
+
+def _keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for k in data:
+        if k not in allowed:
+            raise LayerConfigError(f"{where}: unknown key {k!r}; allowed keys: {list(allowed)}")
+
+
+def _fraction(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0.0 < float(value) <= 1.0:
+        raise LayerConfigError(f"{where} must be a number in (0, 1], not {value!r}")
+    return float(value)
+
+
+def _prune(value: object, where: str) -> PruneSpec:
+    data = _mapping(value, where)
+    if "pattern" not in data:
+        raise LayerConfigError(f"{where}.pattern is required: \"N:M\" (e.g. \"2:4\") or one "
+                               f"of {list(PATTERNS)}")
+    pattern = data["pattern"]
+    nm = _NM.match(pattern) if isinstance(pattern, str) else None
+    if nm:
+        _keys(data, ("pattern",), where)
+        n, m = int(nm.group(1)), int(nm.group(2))
+        if not 1 <= n < m:
+            raise LayerConfigError(f"{where}.pattern {pattern!r} must keep N of every M with "
+                                   f"1 <= N < M, e.g. \"2:4\"")
+        return PruneSpec("nm", n=n, m=m)
+    if pattern not in PATTERNS:
+        raise LayerConfigError(f"{where}.pattern must be \"N:M\" (e.g. \"2:4\") or one of "
+                               f"{list(PATTERNS)}, not {pattern!r}")
+    _keys(data, ("pattern", "density", "block") if pattern == "block"
+          else ("pattern", "density"), where)
+    if "density" not in data:
+        raise LayerConfigError(f"{where}.density is required for pattern {pattern!r} "
+                               f"(the kept fraction, in (0, 1])")
+    density = _fraction(data["density"], f"{where}.density")
+    block = data.get("block", [4, 4])
+    if pattern == "block" and (not isinstance(block, list) or len(block) != 2 or any(
+            not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in block)):
+        raise LayerConfigError(f"{where}.block must be two positive integers [rows, cols], "
+                               f"not {block!r}")
+    return PruneSpec(pattern, density=density, block=(block[0], block[1]))
+
+
+def _entry(key: str, value: object, where: str, base: Path, defaults: bool) -> Override:
+    data = _mapping(value, where)
+    allowed = _ENTRY_KEYS[:3] if defaults else _ENTRY_KEYS
+    _keys(data, allowed, where)
+    precision: dict[str, int] = {}
+    if "precision" in data:
+        sec = _mapping(data["precision"], f"{where}.precision")
+        _keys(sec, _PRECISION_KEYS, f"{where}.precision")
+        for k, v in sec.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v not in SUPPORTED_BITS:
+                raise LayerConfigError(f"{where}.precision.{k} must be one of "
+                                       f"{list(SUPPORTED_BITS)}, not {v!r}")
+            precision[k] = v
+    density: dict[str, float] = {}
+    if "density" in data:
+        sec = _mapping(data["density"], f"{where}.density")
+        _keys(sec, OPERANDS, f"{where}.density")
+        density = {k: _fraction(v, f"{where}.density.{k}") for k, v in sec.items()}
+    prune: dict[str, PruneSpec] = {}
+    if "prune" in data:
+        sec = _mapping(data["prune"], f"{where}.prune")
+        _keys(sec, OPERANDS, f"{where}.prune")
+        prune = {k: _prune(v, f"{where}.prune.{k}") for k, v in sec.items()}
+    tensors: dict[str, Path] = {}
+    if "tensors" in data:
+        sec = _mapping(data["tensors"], f"{where}.tensors")
+        _keys(sec, OPERANDS, f"{where}.tensors")
+        for k, v in sec.items():
+            if not isinstance(v, str) or not v:
+                raise LayerConfigError(f"{where}.tensors.{k} must be a .npy file path "
+                                       f"(relative to the YAML file), not {v!r}")
+            tensors[k] = base / v
+    for op in density:
+        if op in prune or op in tensors:
+            other = "prune" if op in prune else "tensors"
+            raise LayerConfigError(f"{where}: density.{op} and {other}.{op} both set the "
+                                   f"{op} sparsity; keep one (a tensor's density is measured "
+                                   f"from it)")
+    return Override(key, where, precision, density, prune, tensors)
+
+
+def load_layer_config(path: str | Path) -> LayerConfig:
+    """Parse and validate a layer-config YAML (schema in the module docstring).
+
+    Checks that need the network (layer names, tensor shapes) happen in
+    :func:`apply_layer_config`."""
+    p = Path(path)
+    data = _read(p)
+    src = str(p)
+    try:
+        if data is None:
+            data = {}
+        data = _mapping(data, "the layer config")
+        _keys(data, ("defaults", "layers"), "top level")
+        defaults = None
+        if "defaults" in data:
+            defaults = _entry("*", data["defaults"], "defaults", p.parent, defaults=True)
+        layers: list[Override] = []
+        if "layers" in data:
+            sec = _mapping(data["layers"], "layers")
+            for key, value in sec.items():
+                where = f"layers[{key!r}]"
+                if not isinstance(key, str) or not key:
+                    raise LayerConfigError(f"{where}: a layer key must be a layer name or an "
+                                           f"fnmatch pattern string")
+                layers.append(_entry(key, value, where, p.parent, defaults=False))
+    except LayerConfigError as err:
+        raise LayerConfigError(f"{src}: {err}") from None
+    return LayerConfig(src, defaults, tuple(layers))
+
+
+# -- applying -----------------------------------------------------------------------------
+@dataclass
+class _Sparsity:
+    """The merged sparsity source of one operand of one layer (see the module docstring)."""
+
+    density: float | None = None
+    file: Path | None = None
+    prune: PruneSpec | None = None
+    where: str = ""
+
+
+def _random_tensor(shape: tuple[int, ...], seed: int, layer: str, op: str) -> np.ndarray:
+    rng = np.random.default_rng([seed, zlib.crc32(layer.encode()), OPERANDS.index(op)])
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def _load_npy(path: Path, where: str, cache: dict[Path, np.ndarray]) -> np.ndarray:
+    if path not in cache:
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise LayerConfigError(f"{where}: no such file {str(path)!r}; give a .npy path "
+                                   f"relative to the YAML file") from None
+        except (OSError, ValueError) as err:
+            reason = " ".join(str(err).split())[:120]
+            raise LayerConfigError(f"{where}: cannot read {str(path)!r} as a .npy array "
+                                   f"({reason}); write it with numpy.save") from None
+        if not isinstance(arr, np.ndarray):
+            raise LayerConfigError(f"{where}: {str(path)!r} is an .npz archive, not one "
+                                   f".npy array; write it with numpy.save")
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype,
+                                                                    np.complexfloating):
+            raise LayerConfigError(f"{where}: {str(path)!r} holds dtype {arr.dtype}; give "
+                                   f"real numbers")
+        cache[path] = arr
+    return cache[path]
+
+
+def _tensor(layer: Layer, op: str, sp: _Sparsity, seed: int,
+            cache: dict[Path, np.ndarray]) -> tuple[np.ndarray, str]:
+    """The operand's tensor in its canonical shape, and a description of where it came from."""
+    shapes = expected_shapes(layer)[op]
+    canon = shapes[0]
+    if sp.file is not None:
+        arr = _load_npy(sp.file, f"{sp.where}.tensors.{op}", cache)
+        if arr.shape not in shapes:
+            want = " or ".join(str(s) for s in shapes)
+            raise LayerConfigError(f"{sp.where}.tensors.{op}: {sp.file.name} has shape "
+                                   f"{arr.shape} but layer {layer.name!r} needs {want}")
+        if arr.shape != canon:            # GEMM forms: weights K x C, inputs P x C (= A)
+            arr = arr.T.reshape(canon) if op == "input" else arr.reshape(canon)
+        origin = sp.file.name
+    else:
+        arr = _random_tensor(canon, seed, layer.name, op)
+        origin = f"random(seed {seed})"
+    if sp.prune is not None:
+        arr = sp.prune.apply(arr)
+        origin = f"{sp.prune.describe()} of {origin}"
+    if not np.any(arr):
+        raise LayerConfigError(f"{sp.where}: the {op} tensor of layer {layer.name!r} ({origin}) "
+                               f"is all zeros; keep some nonzeros (density in (0, 1])")
+    return arr, origin
+
+
+def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0) -> ConfiguredNetwork:
+    """Apply ``config`` to ``net``: the overridden network and the operand tensors.
+
+    Raises :class:`LayerConfigError` naming the file and key path when an entry names
+    no compute layer of ``net``, a tensor file is unreadable or does not fit a layer it
+    applies to, or a pruned tensor ends all zeros."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise LayerConfigError(f"seed must be an integer >= 0, not {seed!r}")
+    names = [layer.name for layer in net.layers()]
+    precision: dict[str, dict[str, int]] = {n: {} for n in names}
+    sparsity: dict[str, dict[str, _Sparsity]] = {n: {} for n in names}
+    entries = ([config.defaults] if config.defaults is not None else []) + list(config.layers)
+    for entry in entries:
+        hits = names if entry is config.defaults else entry.matches(names)
+        if not hits:
+            what = "pattern" if entry.is_pattern else "name"
+            raise LayerConfigError(
+                f"{config.source}: {entry.where}: {what} {entry.key!r} matches no compute "
+                f"layer of {net.name!r} (e.g. {names[:4]}); use a name from `coforge zoo "
+                f"show` or an fnmatch pattern such as 'layer1.*'")
+        for name in hits:
+            precision[name].update(entry.precision)
+            for op in OPERANDS:
+                cur = sparsity[name].get(op)
+                if op in entry.density:
+                    sparsity[name][op] = _Sparsity(density=entry.density[op], where=entry.where)
+                elif op in entry.prune or op in entry.tensors:
+                    new = _Sparsity(where=entry.where) if cur is None or cur.density is not None \
+                        else replace(cur, where=entry.where)
+                    if op in entry.tensors:
+                        new.file = entry.tensors[op]
+                    if op in entry.prune:
+                        new.prune = entry.prune[op]
+                    sparsity[name][op] = new
+    tensors: dict[str, dict[str, np.ndarray]] = {}
+    origins: dict[str, dict[str, str]] = {}
+    sources: dict[str, dict[str, str]] = {}
+    cache: dict[Path, np.ndarray] = {}
+    new_layers: dict[str, Layer] = {}
+    try:
+        for layer in net.layers():
+            name = layer.name
+            out = layer
+            if precision[name]:
+                out = replace(out, precision=replace(out.precision, **precision[name]))
+            dens: dict[str, float] = {}
+            for op, sp in sparsity[name].items():
+                if sp.density is not None:
+                    dens[op] = sp.density
+                    continue
+                arr, origin = _tensor(layer, op, sp, seed, cache)
+                tensors.setdefault(name, {})[op] = arr
+                origins.setdefault(name, {})[op] = sp.where
+                sources.setdefault(name, {})[op] = origin
+                dens[op] = float(np.count_nonzero(arr)) / arr.size
+            if dens:
+                out = replace(out, density=replace(out.density, **dens))
+            if out is not layer:
+                new_layers[name] = out
+    except LayerConfigError as err:
+        raise LayerConfigError(f"{config.source}: {err}") from None
+    network = net.replace_layers(lambda layer: new_layers.get(layer.name, layer))
+    return ConfiguredNetwork(network, tensors, origins, sources)
+
+
+def configure(path: str | Path, net: Network, seed: int = 0) -> ConfiguredNetwork:
+    """:func:`load_layer_config` then :func:`apply_layer_config`."""
+    return apply_layer_config(load_layer_config(path), net, seed)
+
+
+__all__ = ["ConfiguredNetwork", "LayerConfig", "LayerConfigError", "OPERANDS", "Override",
+           "PATTERNS", "PruneSpec", "apply_layer_config", "configure", "load_layer_config"]
