@@ -4,8 +4,8 @@
 accelerator, the (per-layer quantized) network and every layer's mapping -- built from
 a stored Pareto point (:func:`design_from_store`: the store's meta holds the base spec,
 the space and the search settings, and the design is re-mapped with its stored seed,
-which reproduces the stored numbers exactly) or from a spec (:func:`map_design`), and
-reports side by side:
+which reproduces the stored numbers exactly), from a spec (:func:`map_design`) or from
+explicit per-layer mappings (:func:`design_from_mappings`), and reports side by side:
 
 (a) **analytic vs cycle-approximate**, per layer: ``sim.simulate(fidelity="analytic")``
     total cycles (the mapper's numbers) vs ``fidelity="cycle"`` (default
@@ -92,6 +92,19 @@ def map_design(accel: Accelerator, net: Network, strategy: str = "annealing",
     """A design from a spec: every layer mapped by ``mapper.network_map.map_network``."""
     result, mappings = _mapped(net, accel, strategy, max_evals, seed, timing)
     return Design(accel, net, mappings, result, label=accel.name, timing=timing)
+
+
+def design_from_mappings(accel: Accelerator, net: Network, mappings: dict[str, Mapping],
+                         timing: str = "native", label: str | None = None) -> Design:
+    """A design from given per-layer mappings (every compute layer of ``net`` needs one)."""
+    from sim.simulate import simulate
+    missing = [layer.name for layer in net.layers() if layer.name not in mappings]
+    if missing:
+        raise ValidateError(f"mappings: no mapping for layer {missing[0]!r} "
+                            f"({len(missing)} of {len(net.layers())} layers unmapped)")
+    result = simulate(net, accel, dict(mappings), timing)
+    return Design(accel, net, dict(mappings), result, label=label or accel.name,
+                  timing=timing)
 
 
 def _store_path(store: str | Path) -> Path:
@@ -371,5 +384,5 @@ def text_report(doc: dict[str, Any]) -> str:
 
 
 __all__ = ["Design", "RESOURCE_METRICS", "STREAM_CLIP", "ValidateError",
-           "design_from_store", "gemm_view", "map_design", "passed", "rel_error",
+           "design_from_mappings", "design_from_store", "gemm_view", "map_design", "passed", "rel_error",
            "representative_tile", "text_report", "validate"]

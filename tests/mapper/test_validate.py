@@ -16,8 +16,9 @@ from mapper.cli import main
 from mapper.dse import DseSettings, run_dse
 from mapper.hw_space import load_hw_space
 from mapper.store import ResultStore
-from mapper.validate import (ValidateError, design_from_store, gemm_view, map_design,
-                             passed, rel_error, representative_tile, validate)
+from mapper.validate import (ValidateError, design_from_mappings, design_from_store,
+                             gemm_view, map_design, passed, rel_error, representative_tile,
+                             validate)
 from sim.spec import Accelerator, Buffer, PEConfig
 
 needs_icarus = pytest.mark.skipif(not icarus_available(),
@@ -177,6 +178,52 @@ def test_cli_validate_errors_are_one_line(capsys, tmp_path: Path, argv: list[str
     assert rc == 2 and err.count("\n") == 1 and message in err
 
 
+def test_a_design_from_explicit_mappings_costs_them() -> None:
+    mapped = map_design(_accel(), _net(), max_evals=300)
+    again = design_from_mappings(_accel(), _net(), mapped.mappings)
+    assert again.analytic.total_cycles == mapped.analytic.total_cycles
+    assert again.analytic.energy_pj == mapped.analytic.energy_pj
+    with pytest.raises(ValidateError, match=r"no mapping for layer 'fc' \(1 of 3 layers"):
+        design_from_mappings(_accel(), _net(), {k: v for k, v in mapped.mappings.items()
+                                                if k != "fc"})
+
+
 def test_rel_error() -> None:
     assert rel_error(110, 100) == pytest.approx(0.1) and rel_error(0, 0) == 0.0
     assert rel_error(None, 3) is None and rel_error(2, 0) is None
+
+
+#: The FPGA model's own acceptance bounds (tests/sim/test_fpga_model.py): relative error
+#: of the prediction against the measurement; DSP and block-RAM counts are exact rules.
+ACCURACY = {"lut": 0.10, "ff": 0.10, "dsp": 0.0, "bram": 0.0, "fmax_mhz": 0.15}
+
+
+def _synth_case(tmp_path: Path, name: str) -> dict:
+    from hdl.synth_sweep import SWEEP
+    cfg = next(c for c in SWEEP if c.name == name)
+    design = map_design(cfg.accel(), _net(), max_evals=200)
+    doc = validate(design, cfg.target, tmp_path, rtl=False)
+    s = doc["synth"]
+    assert "skipped" not in s and "prediction_error" not in s
+    for metric, bound in ACCURACY.items():
+        assert abs(s["rel_error"][metric]) <= bound, (metric, s["predicted"], s["measured"])
+    fmax = s["measured"]["fmax_mhz"]
+    assert s["latency_ms_at_measured_fmax"] == \
+        design.analytic.total_cycles / (min(design.accel.clock_mhz, fmax) * 1e3)
+    assert Path(s["log"]).is_file()
+    txt = (tmp_path / "validate.txt").read_text()
+    assert f"(c) synthesis on {cfg.target}" in txt and "metric" in txt
+    return s
+
+
+@needs_yowasp
+def test_synthesis_against_the_fpga_model_ecp5_2x2(tmp_path: Path) -> None:
+    s = _synth_case(tmp_path, "ws-2x2-int8-8k@ecp5-85k")
+    assert s["measured"]["dsp"] == s["predicted"]["dsp"] == 4      # one MULT18X18D per PE
+
+
+@pytest.mark.slow
+@needs_yowasp
+def test_synthesis_against_the_fpga_model_ice40(tmp_path: Path) -> None:
+    s = _synth_case(tmp_path, "os-2x2-int8-4k@ice40-up5k")
+    assert s["top"] == "narrow"                    # 39 pins: the pin-reducing wrapper
