@@ -76,14 +76,14 @@ class Design:
 
 def _mapped(net: Network, accel: Accelerator, strategy: str, max_evals: int, seed: int,
             timing: str) -> tuple[NetworkResult, dict[str, Mapping]]:
-    from mapper.network_map import _shape_key, map_network
+    from mapper.network_map import map_network
     mapped = map_network(net, accel, strategy, "edp", max_evals, None, seed, timing,
                          progress=False)
-    by_name = {s.layer: s.mapping for s in mapped.searches}
-    first: dict[tuple, str] = {}
-    for layer in net.layers():
-        first.setdefault(_shape_key(layer), layer.name)
-    mappings = {layer.name: by_name[first[_shape_key(layer)]] for layer in net.layers()}
+    # each layer's result records its mapping as a dict; the search records the Mapping
+    # (of the layer the models cost: the datapath's timing layer, as simulate expects)
+    found = [(s.mapping.to_dict(), s.mapping) for s in mapped.searches]
+    mappings = {r.layer: next(m for d, m in found if d == r.mapping)
+                for r in mapped.result.layers}
     return mapped.result, mappings
 
 
