@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dataflows.layer import Precision, conv, gemm
 from dataflows.mapping import Mapping, MappingError
@@ -295,3 +297,40 @@ def test_cli_simulate_bitfusion_spec(capsys: pytest.CaptureFixture[str],
         assert lu["macs"] == lx["macs"]
         assert lu["compute_cycles"] < lx["compute_cycles"]
     assert fu["totals"]["compute_cycles"] < fx["totals"]["compute_cycles"] / 3
+
+
+# -- property: both fidelities agree on timing layers; bit-serial = s x fixed -------------
+@st.composite
+def _cases(draw: st.DrawFn) -> tuple:
+    dataflow = draw(st.sampled_from(["ws", "os", "is", "rs"]))
+    bits = Precision(draw(st.sampled_from([2, 4, 8])), draw(st.sampled_from([2, 4, 8])), 8)
+    if dataflow == "rs" or draw(st.booleans()):
+        groups = draw(st.sampled_from([1, 1, 2]))
+        layer = conv("c", groups * draw(st.integers(1, 20)), groups * draw(st.integers(1, 4)),
+                     draw(st.integers(3, 7)), draw(st.integers(1, 3)),
+                     stride=draw(st.integers(1, 2)), groups=groups, precision=bits)
+    else:
+        layer = gemm("g", draw(st.integers(1, 12)), draw(st.integers(1, 12)),
+                     draw(st.integers(1, 40)), precision=bits)
+    accel = Accelerator("h", draw(st.integers(1, 6)), draw(st.integers(1, 6)), dataflow,
+                        pe=PEConfig(8, 32, draw(st.booleans())),
+                        rf=Buffer("rf", capacity_bytes=64, word_bits=8))
+    return layer, accel
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_cases())
+def test_fidelities_agree_and_modes_scale(case: tuple) -> None:
+    layer, base = case
+    fixed = simulate(layer, base).layers[0]
+    for mode in ("bitfusion", "bitserial"):
+        accel = replace(base, pe=replace(base.pe, mode=mode))
+        a, c = _both(layer, accel)
+        assert (a.compute_cycles, a.total_cycles, a.energy_pj, a.macs) == \
+            (c.compute_cycles, c.total_cycles, c.energy_pj, c.macs)
+        assert a.macs == layer.macs and 0 < a.utilization <= 1 + 1e-12
+        assert a.stall_cycles == 0
+        if mode == "bitserial":
+            assert a.compute_cycles == layer.precision.input_bits * fixed.compute_cycles
+        else:
+            assert a.compute_cycles <= fixed.compute_cycles
