@@ -7,7 +7,8 @@ A wall-clock budget is shared among the distinct shapes in proportion to their M
 A layer whose search finds nothing legal stops the run with an error naming it.
 Each layer is searched as its PE datapath plan's timing layer
 (:func:`sim.datapath.plan_datapath`: bit-fusion packs channels, bit-serial counts in
-steps) and its result read back as the true layer's.
+steps) and its result read back as the true layer's; the search records (scores,
+history, mapping) stay the timing layer's.
 """
 
 from __future__ import annotations
