@@ -33,7 +33,7 @@ from sim.cycle.supply import BufferedMemory
 from sim.datapath import plan_datapath
 from sim.default_mapping import default_mapping
 from sim.result import NetworkResult, Result
-from sim.sparse.engine import check_tensors
+from sim.sparse.engine import check_tensors, with_measured_density
 from sim.spec import Accelerator
 
 FIDELITIES: tuple[str, ...] = ("analytic", "cycle")
@@ -65,6 +65,8 @@ def simulate_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None = N
 def _cycle_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None, timing: str,
                  memory: MemoryModel | None,
                  tensors: dict[str, Any] | None = None) -> CycleRun:
+    if tensors:              # the default mapping search sees the tensors' densities
+        layer = with_measured_density(layer, tensors)
     plan = plan_datapath(layer, accel, timing)             # see simulate_layer
     lay, acc, memory = plan.layer, plan.accel, plan.memory(memory)
     model = memory if memory is not None else BufferedMemory()

@@ -50,7 +50,11 @@ does, per dataflow (``rs`` keeps the conv view and is not modelled: an error):
   a group of columns needs ``max(1, ceil(max_j nnz_j / rows))`` reduction folds
   instead of ``ceil(T / rows)``; the later folds are dropped (no tile load, no
   stream). Optimism named: the selection network that routes inputs to the PEs is
-  assumed to keep the systolic rate; its area and energy are not modelled.
+  assumed to keep the systolic rate; its area and energy are not modelled. A dropped
+  fold keeps its share of the (compressed) GLB and DRAM traffic -- the kept folds
+  move those words -- so with a finite GLB bandwidth its port time still counts
+  (stall cause ``glb_bandwidth``); a fold past the layer's bound (padding) is never
+  dropped, as in the dense model.
 * *OS* (both operands stream; each PE owns its output): PE ``(p, k)`` processes the
   effectual reduction steps of the fold one per cycle -- those where its exploited
   operands are nonzero -- so the fold's stream is the busiest PE's count. Both
@@ -265,6 +269,15 @@ def tensor_profile(layer: Layer, accel: Accelerator, tensors: Any) -> SparseProf
     return _profile(layer, accel, dens, gemm_masks(layer, canon), views)
 
 
+def with_measured_density(layer: Layer, tensors: Any) -> Layer:
+    """``layer`` with the densities of the given tensors, so models that only see the
+    layer (the default mapping search, statistical fallbacks) match them. Density must
+    be > 0: an all-zero tensor counts as one nonzero (``1 / size``)."""
+    canon = check_tensors(layer, tensors)
+    dens = {op: max(1, int(np.count_nonzero(arr))) / arr.size for op, arr in canon.items()}
+    return layer.with_density(**dens)
+
+
 # -- the skipping schedule --------------------------------------------------------------
 @dataclass(frozen=True)
 class SkipSchedule:
@@ -403,4 +416,4 @@ def _lane_work(df: str, ops: tuple[str, ...], masks: GemmMasks, cum: np.ndarray 
 
 __all__ = ["GemmMasks", "SkipSchedule", "SparseModelError", "SparseProfile", "TensorError",
            "check_tensors", "expected_max_binomial", "expected_shapes", "gemm_masks",
-           "skip_schedule", "statistical_profile", "tensor_profile"]
+           "skip_schedule", "statistical_profile", "tensor_profile", "with_measured_density"]

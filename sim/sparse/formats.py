@@ -32,7 +32,8 @@ RLE the run before a nonzero is geometric, ``P(z = k) = (1-d)**k * d``, so
 ``E[floor(z / L)] = q**L / (1 - q**L)`` with ``q = 1 - d``, ``L = 2**r``, and
 ``E[entries] = d * n / (1 - q**L)`` (runs taken as unbounded: in a finite tensor
 they are cut at its start, so this slightly overcounts the extra entries).
-N:M with ``d > N/M`` cannot be stored: :class:`FormatError`.
+N:M above its densest pattern (``N/M``, a little more with a partial last group)
+cannot be stored: :class:`FormatError`.
 """
 
 from __future__ import annotations
@@ -153,11 +154,12 @@ def expected_bits(fmt: str, rows: int, cols: int, density: float, value_bits: in
         entries = nnz / (1.0 - q_l)
         return StoredBits(n, entries * value_bits, entries * params.run_bits)
     if fmt == "nm":
-        if density > params.n / params.m:
+        # the densest N:M row: N per full group, min(N, L) in a partial one of L
+        cap = (params.n * (cols // params.m) + min(params.n, cols % params.m)) / cols
+        if density > cap + 1e-12:
             raise FormatError(f"{what} has density {density:g}, above the {params.n}:"
-                              f"{params.m} format's {params.n / params.m:g}; set the layer's "
-                              f"density to <= {params.n / params.m:g}, prune the tensor, or "
-                              f"pick another sparse.format")
+                              f"{params.m} format's {cap:g}; set the layer's density to "
+                              f"<= {cap:g}, prune the tensor, or pick another sparse.format")
         data, meta = _nm_bits(rows, cols, value_bits, params)
         return StoredBits(n, data, meta)
     data, meta = _linear_bits(fmt, rows, cols, nnz, value_bits)

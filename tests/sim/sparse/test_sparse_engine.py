@@ -313,3 +313,20 @@ def test_simulate_with_tensors_end_to_end() -> None:
     res = simulate(layer, accel("ws", "skipping"), mapping=mapping, fidelity="cycle",
                    tensors={"g": {"weight": w}})
     assert res.total_cycles == 216
+
+
+def test_simulate_default_mapping_sees_the_tensors_density() -> None:
+    """A 7x7 conv with 2:4 weights in the nm format: the default mapping search runs on
+    the tensors' measured density (0.503 with the partial last group), not the layer's
+    dense 1.0 that the format could not store; with all-zero inputs gated the MAC
+    energy is 0."""
+    layer = conv("c1", in_ch=3, out_ch=8, in_hw=12, kernel=7, stride=2, padding=3)
+    w = prune_nm(np.random.default_rng(4).integers(1, 9, size=(8, 3, 7, 7)), 2, 4)
+    a = accel("ws", "skipping", fmt="nm")
+    res = simulate(layer, a, fidelity="cycle", tensors={"c1": {"weight": w}})
+    dense = simulate(layer, accel(), fidelity="cycle")
+    assert res.compute_cycles < dense.compute_cycles
+    gated = simulate(layer, accel("ws", "gating", ("input",)), fidelity="cycle",
+                     tensors={"c1": {"input": np.zeros((1, 3, 12, 12))}})
+    assert gated.layers[0].energy_pj_by_level["mac"] == 0.0
+    assert gated.total_cycles == dense.total_cycles

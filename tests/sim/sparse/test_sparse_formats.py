@@ -90,3 +90,13 @@ def test_expected_nm_rejects_density_above_n_over_m() -> None:
             "layer 'c' weight has density 0.6, above the 2:4 format's 0.5; set the layer's "
             "density to <= 0.5")):
         expected_bits("nm", 4, 8, 0.6, 8, FormatParams(2, 4), "layer 'c' weight")
+
+
+def test_expected_nm_cap_counts_a_partial_last_group() -> None:
+    """147 columns (a 3x7x7 filter) in 2:4: 36 full groups + one of 3 -> at most
+    (36 * 2 + 2) / 147 nonzeros per element, the density prune_nm leaves."""
+    cap = (36 * 2 + 2) / 147
+    got = expected_bits("nm", 2, 147, cap, 8, FormatParams(2, 4))
+    assert (got.data_bits, got.meta_bits) == (2 * 37 * 2 * 8, 2 * 37 * 2 * 2)
+    with pytest.raises(FormatError, match="above the 2:4 format's 0.503401"):
+        expected_bits("nm", 2, 147, 0.51, 8, FormatParams(2, 4))
