@@ -161,28 +161,50 @@ class _LoopsAbove:
 
     @classmethod
     def build(cls, batch: MappingBatch, level: int) -> "_LoopsAbove":
-        levels = range(level + 1, len(LEVELS))
-        order = np.concatenate([batch.order[:, lvl, ::-1] for lvl in levels], axis=1)
-        facs = np.concatenate([np.take_along_axis(batch.temporal[:, lvl, :],
-                                                  batch.order[:, lvl, ::-1], axis=1)
-                               for lvl in levels], axis=1)
-        prefix = np.ones((facs.shape[0], facs.shape[1] + 1), dtype=np.int64)
-        np.cumprod(facs, axis=1, out=prefix[:, 1:])
-        per_dim = batch.temporal[:, level + 1:, :].prod(axis=1)
-        return cls(facs, order.astype(np.uint8), prefix, per_dim, facs > 1)
+        b = len(batch)
+        order = batch.order[:, level + 1:, ::-1]            # [B, levels, 8], innermost first
+        facs = np.take_along_axis(batch.temporal[:, level + 1:, :], order,
+                                  axis=2).reshape(b, -1)
+        return cls(facs, order.reshape(b, -1).astype(np.uint8), _prefix(facs),
+                   _levels_product(batch.temporal, level + 1), facs > 1)
 
     def outer(self, batch: MappingBatch, level: int) -> "_LoopsAbove":
         """The loops above a higher ``level``: the outer columns of this table."""
         n = (len(LEVELS) - 1 - level) * len(MAP_DIMS)
         facs = self.facs[:, -n:]
-        prefix = np.ones((facs.shape[0], n + 1), dtype=np.int64)
-        np.cumprod(facs, axis=1, out=prefix[:, 1:])
-        return _LoopsAbove(facs, self.dims[:, -n:], prefix,
-                           batch.temporal[:, level + 1:, :].prod(axis=1), self.big[:, -n:])
+        return _LoopsAbove(facs, self.dims[:, -n:], _prefix(facs),
+                           _levels_product(batch.temporal, level + 1), self.big[:, -n:])
+
+
+def _prefix(facs: np.ndarray) -> np.ndarray:
+    """[B, n + 1] prefix products of ``facs`` [B, n] (column 0 is 1)."""
+    prefix = np.empty((facs.shape[0], facs.shape[1] + 1), dtype=np.int64)
+    prefix[:, 0] = 1
+    for j in range(facs.shape[1]):          # column by column: numpy's cumprod along a
+        np.multiply(prefix[:, j], facs[:, j], out=prefix[:, j + 1])   # short axis is slower
+    return prefix
+
+
+def _levels_product(temporal: np.ndarray, first: int) -> np.ndarray:
+    """Per dimension, the product of the temporal factors of levels ``first..`` ([B, 8])."""
+    out = temporal[:, first, :].copy()
+    for lvl in range(first + 1, temporal.shape[1]):
+        out *= temporal[:, lvl, :]
+    return out
+
+
+def _columns_product(a: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
+    """Product of the given columns of ``a`` [B, n] (a row-wise ``prod`` over them)."""
+    out = a[:, columns[0]].copy()
+    for j in columns[1:]:
+        out *= a[:, j]
+    return out
 
 
 _REL_MASK = {op: np.uint8(sum(1 << i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[op]))
              for op in OPERANDS}
+_REL_COLUMNS = {op: tuple(i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[op])
+                for op in OPERANDS}
 
 
 def _reuse(op: str, loops: _LoopsAbove, stays: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -194,14 +216,16 @@ def _reuse(op: str, loops: _LoopsAbove, stays: bool = True) -> tuple[np.ndarray,
     A tile is loaded ``total / reuse`` times; a separable operand moves
     ``distinct * irrelevant / reuse`` elements (partial tiles counted exactly).
     """
-    relevant = loops.per_dim[:, _REL[op]].prod(axis=1)
+    relevant = _columns_product(loops.per_dim, _REL_COLUMNS[op])
     irrelevant = loops.total // relevant
     if not stays:
         return np.ones_like(irrelevant), irrelevant
-    blocking = ((_REL_MASK[op] >> loops.dims) & 1).astype(bool) & loops.big
-    n = blocking.shape[1]
-    first = np.where(blocking.any(axis=1), blocking.argmax(axis=1), n)
-    return loops.prefix[np.arange(len(first)), first], irrelevant
+    b, n = loops.dims.shape
+    blocking = np.empty((b, n + 1), dtype=bool)
+    blocking[:, n] = True                   # sentinel: no blocking loop -> first == n
+    np.logical_and((_REL_MASK[op] >> loops.dims) & 1, loops.big, out=blocking[:, :n])
+    first = blocking.argmax(axis=1)
+    return np.take(loops.prefix, np.arange(0, b * (n + 1), n + 1) + first), irrelevant
 
 
 #: Rows costed at a time: keeps the working set in cache (about 1.5x faster at 1M).
@@ -241,7 +265,8 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     df = get_dataflow(accel.dataflow)
     check_timing(timing, df)
     view = df.map_view(layer)
-    bounds = np.array([df.bounds(layer)[d] for d in MAP_DIMS], dtype=np.int64)
+    layer_bounds = df.bounds(layer)
+    bounds = np.array([layer_bounds[d] for d in MAP_DIMS], dtype=np.int64)
     spatial = batch.rows * batch.cols
     t = batch.temporal
     ext = [np.minimum(spatial * t[:, 0, :], bounds)]
@@ -257,7 +282,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     above0, above1 = loops0.total, loops1.total
     # Temporal iterations past a bound are skipped, so every dimension takes exactly
     # ceil(bound / spatial) steps, however its temporal factors are split.
-    iterations = (-(-bounds // spatial)).prod(axis=1)
+    iterations = _columns_product(-(-bounds // spatial), tuple(range(len(MAP_DIMS))))
 
     out: dict[str, np.ndarray] = {}
     # Separable operands (every dimension indexes them directly) move exactly
@@ -337,7 +362,8 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     # than DRAM delivers it (reuse in the GLB); otherwise it streams through a window
     # of one array wavefront. Outputs count at accumulator width.
     tile_bits = {"weight": stored["weight"], "input": stored["input"], "output": acc}
-    wave = {op: _footprint(op, np.minimum(spatial, bounds), view) for op in OPERANDS}
+    wave_ext = np.minimum(spatial, bounds)
+    wave = {op: _footprint(op, wave_ext, view) for op in OPERANDS}
     reused = {"weight": to_array["weight"] > dram_r["weight"],
               "input": to_array["input"] > dram_r["input"],
               "output": out_up0 > out_up1}
