@@ -76,7 +76,7 @@ from typing import Any
 from dataflows.errors import CoforgeError
 from dataflows.layer import SUPPORTED_BITS, Layer, Precision
 from sim.result import Result
-from sim.spec import Accelerator
+from sim.spec import Accelerator, Buffer
 
 
 class DatapathError(CoforgeError):
@@ -238,7 +238,7 @@ def _timing_layer(layer: Layer, precision: Precision, c: int, lanes: int,
 
 def _step_accel(accel: Accelerator, s: int) -> Accelerator:
     """``accel`` with every GLB and DRAM bandwidth counted per ``s``-cycle step."""
-    def per_step(buf):  # type: ignore[no-untyped-def]
+    def per_step(buf: Buffer) -> Buffer:
         return replace(buf, read_bytes_per_cycle=buf.read_bytes_per_cycle * s,
                        write_bytes_per_cycle=buf.write_bytes_per_cycle * s)
     return replace(accel, glb=tuple(per_step(b) for b in accel.glb), dram=per_step(accel.dram))
