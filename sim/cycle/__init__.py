@@ -8,7 +8,10 @@ an engine that walks the tiles and accounts stalls by cause.
 * :mod:`sim.cycle.scalesim` -- :class:`ScaleSimMemory`, SCALE-Sim 3.0.0's USER
   interface-bandwidth memory system, for comparison with it;
 * :mod:`sim.cycle.engine` -- :func:`simulate_cycle`, returning the shared
-  :class:`~sim.result.Result` plus a per-pass :class:`TileBreakdown` (CSV trace).
+  :class:`~sim.result.Result` plus a per-pass :class:`TileBreakdown` (CSV trace);
+  with a sparse engine (``accel.sparse``) and optional ``tensors`` it applies
+  :mod:`sim.sparse` (compressed traffic, effectual MACs, skipping schedule with the
+  stall cause ``imbalance``).
 
 ``sim.simulate(..., fidelity="cycle", trace=path, memory=model)`` runs it over a
 network; for a SCALE-Sim ``.cfg`` (``--timing scalesim``) pass

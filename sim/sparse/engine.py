@@ -423,10 +423,10 @@ def _prefix(df: str, ops: tuple[str, ...], masks: GemmMasks) -> np.ndarray | Non
         return None
     shape = list(src.shape)
     shape[axis] += 1
-    cum = np.zeros(shape, dtype=np.int64)
+    cum = np.zeros(shape, dtype=np.int32)         # counts <= Sr or T: int32 halves memory
     sl = [slice(None)] * 3
     sl[axis] = slice(1, None)
-    np.cumsum(src, axis=axis, dtype=np.int64, out=cum[tuple(sl)])
+    np.cumsum(src, axis=axis, dtype=np.int32, out=cum[tuple(sl)])
     return cum
 
 
