@@ -79,8 +79,12 @@ class NetworkResult:
 
     @property
     def utilization(self) -> float:
-        """MACs / (total cycles x PEs) over the whole network."""
-        return self.macs / max(1, self.total_cycles * self.pes)
+        """The layers' utilizations averaged over their cycles: MACs / (total cycles x
+        PEs) for fixed-width PEs (native timing), and like each layer's utilization,
+        against the array's peak at that layer's precision for bit-fusion and bit-serial
+        PEs (:mod:`sim.datapath`), so it stays <= 1."""
+        return sum(r.utilization * r.total_cycles for r in self.layers) \
+            / max(1, self.total_cycles)
 
     @property
     def latency_ms(self) -> float:

@@ -373,3 +373,16 @@ def test_cli_map_bitfusion(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     # 16 fused steps; OS keeps 8 x 4 outputs in 2 row folds of the 4x4 array.
     assert layer["macs"] == 8 * 4 * 64
     assert layer["compute_cycles"] == 2 * 11 + 2 * 16
+
+
+def test_network_utilization_is_against_the_peak_at_each_precision() -> None:
+    net = Network.chain("n", [_gemm(4), gemm("h", 8, 4, 64, precision=Precision(2, 2, 8))])
+    for mode in ("fixed", "bitfusion", "bitserial"):
+        res = simulate(net, _accel("os", mode))
+        a, b = res.layers
+        assert res.utilization == pytest.approx(
+            (a.utilization * a.total_cycles + b.utilization * b.total_cycles)
+            / (a.total_cycles + b.total_cycles))
+        assert 0 < res.utilization <= 1
+    fixed = simulate(net, _accel("os", "fixed"))
+    assert fixed.utilization == pytest.approx(fixed.macs / (fixed.total_cycles * 16))
