@@ -403,7 +403,7 @@ def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0) -> Conf
     no compute layer of ``net``, a tensor file is unreadable or does not fit a layer it
     applies to, or a pruned tensor ends all zeros."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise LayerConfigError(f"seed must be an integer >= 0, not {seed!r}")
+        raise LayerConfigError(f"seed (--seed) must be an integer >= 0, not {seed!r}")
     names = [layer.name for layer in net.layers()]
     precision: dict[str, dict[str, int]] = {n: {} for n in names}
     sparsity: dict[str, dict[str, _Sparsity]] = {n: {} for n in names}

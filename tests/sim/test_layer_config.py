@@ -30,9 +30,6 @@ from sim.sparse import prune_nm
 from sim.spec import Accelerator, Buffer, SparseConfig
 from sim.spec_io import load_accelerator
 
-INF = float("inf")
-
-
 def net() -> Network:
     return Network.chain("t", [conv("a", in_ch=16, out_ch=32, in_hw=8, kernel=3, padding=1),
                                conv("b", in_ch=32, out_ch=32, in_hw=8, kernel=3, padding=1)])
@@ -125,7 +122,10 @@ def test_random_tensors_are_seeded_per_layer_and_operand(tmp_path: Path) -> None
     round(0.25 * 9216) = 2304 weights of b and round(0.5 * 2048) = 1024 inputs of b."""
     cfg = load_layer_config(write(tmp_path, """
 layers:
-  "*": {prune: {weight: {pattern: magnitude, density: 0.25}, input: {pattern: magnitude, density: 0.5}}}
+  "*":
+    prune:
+      weight: {pattern: magnitude, density: 0.25}
+      input: {pattern: magnitude, density: 0.5}
 """))
     one, again, other = (apply_layer_config(cfg, net(), seed=s).tensors for s in (0, 0, 1))
     for name in ("a", "b"):
@@ -283,6 +283,13 @@ def test_npy_errors(tmp_path: Path) -> None:
         with pytest.raises(LayerConfigError) as err:
             configure(cfg, net())
         assert str(err.value).startswith(f"{cfg}: {message}"), str(err.value)
+
+
+def test_bad_seed(tmp_path: Path) -> None:
+    cfg = load_layer_config(write(tmp_path, "layers: {}\n"))
+    with pytest.raises(LayerConfigError, match=re.escape(
+            "seed (--seed) must be an integer >= 0, not -1")):
+        apply_layer_config(cfg, net(), seed=-1)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
