@@ -291,4 +291,5 @@ def test_console_script(tmp_path: Path) -> None:
     assert fail.stdout == ""
     assert fail.stderr.splitlines() == [
         f"coforge: error: {bad}: top level: unknown key 'colour'; allowed keys: ['name', "
-        "'description', 'dataflow', 'array', 'clock_mhz', 'pe', 'rf', 'glb', 'dram', 'energy']"]
+        "'description', 'dataflow', 'array', 'clock_mhz', 'pe', 'rf', 'glb', 'dram', 'energy', "
+        "'sparse']"]
