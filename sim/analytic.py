@@ -46,6 +46,7 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -162,10 +163,10 @@ class _LoopsAbove:
     @classmethod
     def build(cls, batch: MappingBatch, level: int) -> "_LoopsAbove":
         b = len(batch)
-        order = batch.order[:, level + 1:, ::-1]            # [B, levels, 8], innermost first
-        facs = np.take_along_axis(batch.temporal[:, level + 1:, :], order,
-                                  axis=2).reshape(b, -1)
-        return cls(facs, order.reshape(b, -1).astype(np.uint8), _prefix(facs),
+        order = batch.order[:, level + 1:, ::-1].reshape(b, -1)   # innermost first
+        temporal = np.ascontiguousarray(batch.temporal)
+        facs = np.take(temporal.reshape(-1), order + _flat_offsets(b, level))
+        return cls(facs, order.astype(np.uint8), _prefix(facs),
                    _levels_product(batch.temporal, level + 1), facs > 1)
 
     def outer(self, batch: MappingBatch, level: int) -> "_LoopsAbove":
@@ -174,6 +175,16 @@ class _LoopsAbove:
         facs = self.facs[:, -n:]
         return _LoopsAbove(facs, self.dims[:, -n:], _prefix(facs),
                            _levels_product(batch.temporal, level + 1), self.big[:, -n:])
+
+
+@lru_cache(maxsize=16)
+def _flat_offsets(b: int, level: int) -> np.ndarray:
+    """[b, n] flat index of (row, level, dimension 0) in a C-contiguous [b, 3, 8]
+    ``temporal`` for each column of the loops above ``level`` (add the dimension)."""
+    levels = np.repeat(np.arange(level + 1, len(LEVELS)), len(MAP_DIMS)) * len(MAP_DIMS)
+    out = np.arange(b)[:, None] * (len(LEVELS) * len(MAP_DIMS)) + levels[None, :]
+    out.flags.writeable = False
+    return out
 
 
 def _prefix(facs: np.ndarray) -> np.ndarray:
