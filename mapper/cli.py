@@ -100,7 +100,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.trace:
         print(f"wrote trace {args.trace}")
     if args.out:
-        paths = write_reports(res, args.out)
+        run = {"seed": args.seed, "layer_config": args.layer_config,
+               "tensors": sorted(tensors) if tensors else []}
+        paths = write_reports(res, args.out, run)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -35,12 +35,16 @@ def coforge_version() -> str:
         return "0+unknown"
 
 
-def result_dict(res: NetworkResult) -> dict[str, Any]:
-    """The ``result.json`` document of a network result."""
-    return {"coforge_version": coforge_version(), "spec_hash": res.spec_hash,
-            "network": res.network, "arch": res.arch, "timing": res.timing,
-            "fidelity": res.fidelity, "clock_mhz": res.clock_mhz,
-            "layers": [r.to_dict() for r in res.layers], "totals": res.totals()}
+def result_dict(res: NetworkResult, run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``result.json`` document of a network result; ``run`` (e.g. the seed and
+    the options that produced it) is recorded under ``"run"`` when given."""
+    doc = {"coforge_version": coforge_version(), "spec_hash": res.spec_hash,
+           "network": res.network, "arch": res.arch, "timing": res.timing,
+           "fidelity": res.fidelity, "clock_mhz": res.clock_mhz,
+           "layers": [r.to_dict() for r in res.layers], "totals": res.totals()}
+    if run is not None:
+        doc["run"] = dict(run)
+    return doc
 
 
 def _dram_bytes(r: Any) -> int:
@@ -101,13 +105,15 @@ def table(res: NetworkResult) -> str:
     return "\n".join(lines)
 
 
-def write_reports(res: NetworkResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write result.json, layers.csv and cycles_energy.png into ``out_dir``."""
+def write_reports(res: NetworkResult, out_dir: str | Path,
+                  run: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write result.json (with ``run`` recorded, see :func:`result_dict`), layers.csv and
+    cycles_energy.png into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "result.json", "csv": out / "layers.csv",
              "png": out / "cycles_energy.png"}
-    paths["json"].write_text(json.dumps(result_dict(res), indent=1) + "\n")
+    paths["json"].write_text(json.dumps(result_dict(res, run), indent=1) + "\n")
     with paths["csv"].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
