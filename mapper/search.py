@@ -123,12 +123,12 @@ class _Evaluator:
 
 
 def _exhaustive(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
-    genomes = space.enumerate_genomes(EXHAUSTIVE_LIMIT)
-    ev.max_evals = min(ev.max_evals, len(genomes)) if ev.max_evals else len(genomes)
-    for i in range(0, len(genomes), BATCH):
+    total, chunks = space.genome_chunks(EXHAUSTIVE_LIMIT, EVAL_ROWS)
+    ev.max_evals = min(ev.max_evals, total) if ev.max_evals else total
+    for genomes in chunks:
         if not ev.left:
             return
-        ev(genomes[i:i + BATCH])
+        ev(genomes)
 
 
 def _random(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:

@@ -25,6 +25,7 @@ GLB x DRAM loop orders (only the relative order of non-unit loops matters).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import permutations
@@ -191,11 +192,21 @@ class MappingSpace:
 
     # -- exhaustive enumeration ---------------------------------------------------------
     def enumerate_genomes(self, limit: int) -> np.ndarray:
-        """Every distinct point as genomes (loop orders over non-unit loops only).
+        """Every distinct point as genomes (loop orders over non-unit loops only), in
+        the order :meth:`genome_chunks` yields them. Raises :class:`SpaceError` when the
+        space exceeds ``limit`` points."""
+        total, chunks = self.genome_chunks(limit)
+        out = list(chunks)
+        return np.concatenate(out) if out else np.empty((0, GENOME_LEN), dtype=np.int64)
+
+    def genome_chunks(self, limit: int, rows: int = 4096) -> tuple[int, Iterator[np.ndarray]]:
+        """(number of points, iterator over them in genome arrays of about ``rows``).
 
         Vectorised: split combinations that fit the array, grouped by which loops are
         non-unit at the GLB and DRAM levels, each group crossed with its distinct
-        orders. Raises :class:`SpaceError` when the space exceeds ``limit`` points.
+        orders; the points are produced lazily, so a space of millions never sits in
+        memory at once. Raises :class:`SpaceError` (before any point is produced) when
+        the space exceeds ``limit`` points.
         """
         counts = [int(c) for c in self.split_counts]
         combos = int(np.prod(counts, dtype=object))
@@ -210,22 +221,31 @@ class MappingSpace:
         weights = 1 << np.arange(N_DIMS)
         codes = np.stack([(fac[:, :, 3] > 1) @ weights, (fac[:, :, 4] > 1) @ weights], axis=1)
         groups, inverse = np.unique(codes, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
         sizes = [math.factorial(bin(g).count("1")) * math.factorial(bin(d).count("1"))
                  for g, d in groups]
-        total = int(np.dot(np.bincount(inverse.ravel(), minlength=len(groups)), sizes))
+        members = np.bincount(inverse, minlength=len(groups))
+        total = int(np.dot(members, sizes))
         if total > limit:
             raise SpaceError(f"layer {self.layer.name!r}: {total:,} mappings with loop orders "
                              f"exceed the exhaustive limit {limit:,}; use a heuristic strategy")
-        out = []
-        for k, (gcode, dcode) in enumerate(groups):
-            pts = idx[inverse.ravel() == k]
-            glb, dram = _orders_for(int(gcode)), _orders_for(int(dcode))
-            n_o = len(glb) * len(dram)
-            orders = np.concatenate([np.repeat(glb, len(dram), axis=0),
-                                     np.tile(dram, (len(glb), 1))], axis=1)
-            out.append(np.concatenate([np.repeat(pts, n_o, axis=0),
-                                       np.tile(orders, (len(pts), 1))], axis=1))
-        return np.concatenate(out) if out else np.empty((0, GENOME_LEN), dtype=np.int64)
+        # the split combinations of each group, in enumeration order
+        by_group = np.split(idx[np.argsort(inverse, kind="stable")], np.cumsum(members)[:-1])
+
+        def chunks() -> Iterator[np.ndarray]:
+            for (gcode, dcode), pts in zip(groups, by_group):
+                glb, dram = _orders_for(int(gcode)), _orders_for(int(dcode))
+                orders = np.concatenate([np.repeat(glb, len(dram), axis=0),
+                                         np.tile(dram, (len(glb), 1))], axis=1)
+                per = max(1, rows // len(orders))         # split combinations per chunk
+                for i in range(0, len(pts), per):
+                    part = pts[i:i + per]
+                    g = np.empty((len(part) * len(orders), GENOME_LEN), dtype=np.int64)
+                    g[:, :N_DIMS] = np.repeat(part, len(orders), axis=0)
+                    g[:, N_DIMS:] = np.tile(orders, (len(part), 1))
+                    yield g
+
+        return total, chunks()
 
 
 def _orders_for(code: int) -> np.ndarray:
