@@ -7,17 +7,23 @@ numpy settings and clean timings), with its output streamed as it goes:
 * ``bench_analytic.py`` -- evaluate_batch throughput (target >= 1,000,000 evaluations/s);
 * ``bench_scalesim.py`` -- ResNet-18 vs SCALE-Sim 3.0.0 (identical compute cycles,
   target speed-up >= 1000x; SCALE-Sim needs a few minutes);
+* ``bench_cycle.py`` -- the cycle-approximate model on ResNet-50 with USER-bandwidth
+  stalls vs SCALE-Sim 3.0.0 (total and stall cycles within 5 %, target speed-up
+  >= 100x; SCALE-Sim needs 10-60 minutes) and how its wall time scales;
 * ``bench_mapper.py`` -- search-loop throughput, ResNet-50 mapping time, heuristics
   vs the exhaustive optimum;
 * ``bench_zigzag.py`` -- ResNet-18 mapped by coforge and by ZigZag 3.9.1 side by side.
 
 Exit status: 0 when every benchmark ran and validated (a MISS against a performance
 target is reported, not fatal); 1 when a validation failed (illegal generated mapping,
-batch/scalar disagreement, or compute cycles differing from SCALE-Sim).
+batch/scalar disagreement, compute cycles differing from SCALE-Sim, or cycle-model
+total/stall cycles more than 5 % from SCALE-Sim's).
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only analytic|scalesim|mapper|zigzag]
+    .venv/bin/python benchmarks/run_all.py [--quick]
+        [--only analytic|scalesim|cycle|mapper|zigzag]
 
-``--quick`` shrinks both (200,000 mappings; the first 3 ResNet-18 layers).
+``--quick`` shrinks them (200,000 mappings; the first 3 ResNet-18 layers; the first 2
+ResNet-50 layers and smaller scaling sets for the cycle model; ...).
 """
 
 from __future__ import annotations
@@ -49,12 +55,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
-    ap.add_argument("--only", choices=("analytic", "scalesim", "mapper", "zigzag"),
+    ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag"),
                     help="run one benchmark")
     args = ap.parse_args()
 
     plan = [("analytic", "bench_analytic.py", ["--batch", "200000"] if args.quick else []),
             ("scalesim", "bench_scalesim.py", ["--layers", "3"] if args.quick else []),
+            ("cycle", "bench_cycle.py", ["--layers", "2", "--quick"] if args.quick else []),
             ("mapper", "bench_mapper.py", ["--quick"] if args.quick else []),
             ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
