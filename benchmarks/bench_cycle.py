@@ -350,21 +350,22 @@ def bench_scaling(cfg_text: str, wd: Path, quick: bool) -> dict[str, Any]:
     cfg = wd / "scale_user.cfg"
     cfg.write_text(cfg_text, encoding="utf-8")
     base = load_scalesim_config(cfg)
-    repeats = 3 if quick else 5
+    repeats = 5
     fixed = conv("c128_28", in_ch=128, out_ch=128, in_hw=30, kernel=3)
-    arrays = ARRAYS[1:4] if quick else ARRAYS
+    arrays = (8, 32, 128) if quick else ARRAYS
     by_array = [time_point(fixed, replace(base, rows=n, cols=n), BufferedMemory(), repeats)
                 for n in arrays]
     print_points(f"native cycle model, {fixed.name} (3x3, 128->128, 28x28 out) on "
                  f"{arrays[0]}x{arrays[0]} .. {arrays[-1]}x{arrays[-1]} "
                  f"(best of {repeats}):", by_array)
-    sizes = OUT_HW[:3] if quick else OUT_HW
+    sizes = (14, 56, 112) if quick else OUT_HW
     layers = [conv(f"c64_{hw}", in_ch=64, out_ch=64, in_hw=hw + 2, kernel=3) for hw in sizes]
     by_layer = [time_point(lay, base, BufferedMemory(), repeats) for lay in layers]
     print_points(f"native cycle model, 3x3 64->64 conv at {sizes[0]}x{sizes[0]} .. "
                  f"{sizes[-1]}x{sizes[-1]} output on 32x32 (best of {repeats}):", by_layer)
     ss_mem = ScaleSimMemory.from_cfg(cfg)
-    ss_layer = [time_point(lay, base, ss_mem, 1 if quick else 2) for lay in layers]
+    ss_layer = [time_point(lay, base, ss_mem, 1 if quick else 2) for lay in layers
+                if not quick or lay.P <= 56]
     print_points("SCALE-Sim compatibility model (ScaleSimMemory, USER bandwidth), same "
                  "layers on 32x32:", ss_layer)
 
@@ -377,14 +378,19 @@ def bench_scaling(cfg_text: str, wd: Path, quick: bool) -> dict[str, Any]:
           f"(max/min), per cycle {s_c:.1f}x; least squares wall = {a_p * 1e3:.2f} ms + "
           f"{b_p * 1e6:.2f} us/pass (largest residual {e_p:.0%}) vs wall = {a_c * 1e3:.2f} ms"
           f" + {b_c * 1e9:.3f} ns/cycle (largest residual {e_c:.0%})")
-    growth = [(q["seconds"] / p["seconds"]) / (q["total_cycles"] / p["total_cycles"])
-              for p, q in zip(by_layer, by_layer[1:])]
-    print(f"  layer series: wall-time growth / cycle growth per step "
-          f"{', '.join(f'{g:.2f}' for g in growth)} (1.00 would be per-cycle simulation)")
+    steps = list(zip(by_layer, by_layer[1:]))
+    by_cycles = [(q["seconds"] / p["seconds"]) / (q["total_cycles"] / p["total_cycles"])
+                 for p, q in steps]
+    by_passes = [(q["seconds"] / p["seconds"]) / (q["passes"] / p["passes"]) for p, q in steps]
+    print(f"  layer series, per step: wall-time growth / cycle growth "
+          f"{', '.join(f'{g:.2f}' for g in by_cycles)}; wall-time growth / pass growth "
+          f"{', '.join(f'{g:.2f}' for g in by_passes)} (1.00: proportional)")
+    per_pass = [p["seconds"] / p["passes"] * 1e6 for p in native]
     if holds:
-        print("  => the native cycle model's wall time follows the pass count, not the cycle "
-              "count: one engine step per array pass (~10-30 us) plus a setup per layer "
-              "('setup ms': the analytic traffic and the numpy demand arrays)")
+        print(f"  => the native cycle model's wall time follows the pass count, not the cycle "
+              f"count: one engine step per array pass ({min(per_pass):.0f}-"
+              f"{max(per_pass):.0f} us/pass, setup included) plus a setup per layer "
+              f"('setup ms': the analytic traffic and the numpy demand arrays)")
     else:
         print("  => the native wall time does NOT follow the pass count more closely than the "
               "cycle count on these points: see 'setup ms' (per-layer analytic traffic and "
@@ -396,6 +402,8 @@ def bench_scaling(cfg_text: str, wd: Path, quick: bool) -> dict[str, Any]:
           f"design (sim/cycle/scalesim.py); the native model above does not", flush=True)
     return {"by_array": by_array, "by_layer": by_layer, "scalesim_by_layer": ss_layer,
             "spread_per_pass": s_p, "spread_per_cycle": s_c,
+            "layer_steps_wall_over_cycle_growth": by_cycles,
+            "layer_steps_wall_over_pass_growth": by_passes,
             "fit_passes": {"fixed_s": a_p, "per_pass_s": b_p, "max_rel_residual": e_p},
             "fit_cycles": {"fixed_s": a_c, "per_cycle_s": b_c, "max_rel_residual": e_c},
             "follows_passes": holds}
@@ -414,7 +422,8 @@ def main() -> int:
     ap.add_argument("--skip-scalesim", action="store_true",
                     help="do not run SCALE-Sim (coforge figures only)")
     ap.add_argument("--skip-scaling", action="store_true", help="skip part 2")
-    ap.add_argument("--quick", action="store_true", help="smaller scaling sets")
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller scaling sets (arrays 8/32/128, outputs 14/56/112)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
     if args.layers < 0:
