@@ -95,3 +95,42 @@ def test_time_budget_stops_early() -> None:
     res = search(conv("c", 64, 64, 28, 3, padding=1), load_accelerator("edge_8x8_ws"),
                  "random", max_evals=10**9, time_budget_s=0.2, progress=False)
     assert 0 < res.evaluations < 10**9 and np.isfinite(res.best_score)
+
+
+def test_a_mutation_is_exactly_one_real_move() -> None:
+    from mapper.search import _mutate
+    from mapper.space import MappingSpace
+    space = MappingSpace(conv("c", 16, 32, 14, 3, padding=1), load_accelerator("edge_8x8_ws"))
+    g = space.random_genomes(np.random.default_rng(0), 3000)
+    m = _mutate(space, g, np.random.default_rng(1))
+    diff = m != g
+    split = diff[:, :8].any(axis=1)
+    # a split move changes one split gene to another of its splits; nothing else
+    assert (diff[split, :8].sum(axis=1) == 1).all() and not diff[split, 8:].any()
+    assert ((m[:, :8] >= 0) & (m[:, :8] < space.split_counts)).all()
+    # a swap move exchanges two positions of one level's order; orders stay permutations
+    swap = ~split
+    assert (diff[swap].sum(axis=1) == 2).all()
+    assert (diff[swap, 8:16].sum(axis=1) % 2 == 0).all()
+    for lo in (8, 16):
+        assert (np.sort(m[:, lo:lo + 8], axis=1) == np.arange(8)).all()
+    assert 0.6 < split.mean() < 0.73                 # 2/3 split moves
+    assert diff.any(axis=1).all()                     # never a no-op
+
+
+def test_scores_do_not_depend_on_the_slice_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mapper.search as search_mod
+    from mapper.space import MappingSpace
+    from sim import evaluate_batch
+    accel, layer = load_accelerator("edge_8x8_ws"), conv("c", 16, 32, 14, 3, padding=1)
+    space = MappingSpace(layer, accel, True)
+    g = space.random_genomes(np.random.default_rng(2), 1000)
+    batch, valid = space.decode(g)
+    arr = evaluate_batch(layer, accel, batch, detail=False)
+    want = np.where(valid & arr["legal"], arr["edp"], np.inf)
+    for rows in (4096, 7):
+        monkeypatch.setattr(search_mod, "EVAL_ROWS", rows)
+        ev = search_mod._Evaluator(space, Objective("edp"), "native", 10**6, None, False)
+        assert np.array_equal(ev(g), want)
+        assert ev.evals == 1000 and ev.best_score == want.min()
+    assert np.isfinite(want).sum() > 100
