@@ -2,45 +2,54 @@
 for FPGA targets, a pure function of an :class:`~sim.spec.Accelerator` and a target.
 
 :func:`estimate` predicts what ``coforge synth`` measures (LUT4 slots, flip-flops, DSP
-blocks, block RAMs, Fmax); :func:`check_fit` turns the parts that are *exact* (DSPs,
-block RAMs, pins) plus the predicted LUTs into a go/no-go with one-line
+blocks, block RAMs, Fmax); :func:`check_fit` turns the rule-based parts (DSPs, block
+RAMs, pins) plus the predicted LUTs into a go/no-go with one-line
 :class:`FpgaFitError` messages that carry the numbers, before any tool runs.
 
 How each quantity is obtained:
 
-* **DSP** -- exact rule: one multiplier per PE; it goes to a DSP block when the
-  product is wide enough for Yosys to map it (ECP5 ``MULT18X18D``: operands <= 18 bits;
+* **DSP** -- exact rule (all 28 sweep configurations): one multiplier per PE; it goes
+  to a DSP block when the product is wide enough for Yosys to map it (ECP5 ``MULT18X18D``: operands <= 18 bits;
   iCE40 ``SB_MAC16``: product >= 11 bits, i.e. not int4) and, on iCE40, when all of
   them fit the part (``synth_ice40 -dsp`` maps every multiplier or none); otherwise
   the multipliers are built from LUTs.
-* **BRAM** -- exact rule: each operand buffer (one RAM of ``depth`` words of ``lanes``
-  lanes, lane-granular writes) takes the cheapest block geometry, as Yosys'
-  ``memory_libmap`` picks it: ECP5 ``DP16KD`` as 2048x9/1024x18/512x36 with 9-bit
-  byte enables or 4096x4/8192x2/16384x1 with one enable; iCE40 ``SB_RAM40_4K`` as
-  256x16 with a bit mask or 512x8/1024x4/2048x2 with one enable.
+* **BRAM** -- rule: each operand buffer (one RAM of ``depth`` words; A and B written
+  one lane at a time, O a whole word at once) takes the cheapest block geometry, as
+  Yosys' ``memory_libmap`` picks it: ECP5 ``DP16KD`` as 2048x9/1024x18/512x36 with
+  9-bit byte enables or 4096x4/8192x2/16384x1 with one enable; iCE40 ``SB_RAM40_4K``
+  with a 256x16 bit-masked write port and a 256x16/512x8/1024x4/2048x2 read port, or
+  512x8/1024x4/2048x2 with one enable. Against the calibration sweep: equal on 26 of
+  28 configurations (all held-out ones), one block off on two (int4 lanes on ECP5:
+  +1; 40-bit accumulators on ECP5: -1).
 * **LUT, FF** -- a linear model over bit counts derived from the RTL structure, fitted
-  by least squares on a calibration sweep (``FIT_FORM`` below; coefficients in
-  :data:`COEFFICIENTS`, one set per FPGA family)::
+  by least squares on a calibration sweep (features in :func:`features`; coefficients
+  in :data:`COEFFICIENTS`, one set per FPGA family)::
 
       FF  = a_pe * pe_reg_bits + a_edge * edge_reg_bits + a_dim * dim_bits + a_0
       LUT = b_pe * pe_lut_bits + b_edge * edge_lut_bits + b_dim * dim_bits + b_0
 
   ``pe_reg_bits``: registers of all PEs (operands passing through, the stationary
   value, the accumulator, the product register); ``edge_reg_bits``: registers around
-  the array (input skew, output de-skew / OS output row, the registered early reads);
+  the array (input skew, output de-skew / OS output row, the registered early reads,
+  the replay of a write colliding with the first read);
   ``pe_lut_bits``: per-PE logic (the accumulator adder, OS's drain mux, LUT
   multipliers when no DSP takes them); ``edge_lut_bits``: array-edge logic (WS
-  partial-sum adders and output lane mux, OS transparency bypass, block-RAM depth
-  cascade muxes); ``dim_bits``: width of the runtime GEMM sizes, which sets every
-  counter of the controller and the stream walkers. Why this form: a PE array is
+  partial-sum adders and output lane mux, the replay muxes and address comparators,
+  block-RAM depth cascade muxes); ``dim_bits``: width of the runtime GEMM sizes, which
+  sets every counter of the controller and the stream walkers (on iCE40 it also
+  carries the pin-reducing wrapper's configuration shift register). Why this form: a PE array is
   ``R*C`` copies of one datapath plus a ring of edge logic plus a controller whose size
   follows its counter width; each term is a count the generator fixes exactly, and the
   coefficients only absorb how the tools pack bits (carry cells, shared sign bits, FFs
-  merged or dropped). Four numbers per metric stay explainable and cannot overfit ten
-  configurations.
-* **Fmax** -- ``1 / Fmax = t_0 + t_mac * [no product register] + t_route * log2(R*C)``
-  (ns): a fixed register-to-register budget, the multiplier-plus-adder path that the
-  product register splits, and routing that lengthens as the array spreads out.
+  merged or dropped; Yosys trims a one- or two-row WS partial-sum chain to its real
+  width, which :func:`features` counts). Four numbers per metric, fitted on 12 ECP5 and
+  6 iCE40 training configurations; held-out worst errors (10 configurations): LUT
+  6.0 %, FF 8.0 %, DSP 0, Fmax 11.2 %.
+* **Fmax** -- ECP5: ``1 / Fmax = t_0 + t_mac * [no product register] + t_route *
+  log2(R*C)`` (ns): a fixed register-to-register budget, the multiplier-plus-adder path
+  that the product register splits, and routing that lengthens as the array spreads
+  out (the critical path of the 8x8 engines is a PE's DSP with ~7 ns of routing to
+  and from it). iCE40: one constant period (:data:`FAMILY_FEATURES`).
 
 Calibration: ``tests/data/fpga_baselines/<tool versions>/sweep.json`` (run by
 ``python -m hdl.synth_sweep``); :func:`fit` reproduces :data:`COEFFICIENTS` from its
@@ -139,10 +148,13 @@ class EngineGeometry:
         return biggest.bit_length() + 1
 
     def buffers(self) -> tuple[tuple[int, int, int], ...]:
-        """(lanes, lane bits, depth) of the A, B and O buffers."""
+        """(write-enable lanes, lane bits, depth) of the A, B and O buffers.
+
+        The loaders write A and B one lane (operand) at a time; the controller writes a
+        whole O word at once (one enable), so O counts as a single lane."""
         ob, ab = self.operand_bits, self.accumulator_bits
         return ((self.rows, ob, self.depth_a), (self.cols, ob, self.depth_b),
-                (self.cols, ab, self.depth_o))
+                (1, self.cols * ab, self.depth_o))
 
 
 def geometry(accel: Accelerator) -> EngineGeometry:
@@ -215,7 +227,11 @@ def bram_blocks(lanes: int, lane_bits: int, depth: int, family: str) -> tuple[in
             options.append((_ceil(nbytes, per_block) * _ceil(depth, d), _ceil(depth, d)))
         narrow = ((4, 4096), (2, 8192), (1, 16384))
     else:
-        options.append((_ceil(lanes * lane_bits, 16) * _ceil(depth, 256), _ceil(depth, 256)))
+        # the 256x16 write port has a per-bit mask; the read port may be narrower and
+        # deeper (Yosys maps mixed-width ports: write 256x16 masked, read 512x8, ...)
+        bits = lanes * lane_bits
+        for width, d in ((16, 256), (8, 512), (4, 1024), (2, 2048)):
+            options.append((_ceil(bits, width) * _ceil(depth, d), _ceil(depth, d)))
         narrow = ((8, 512), (4, 1024), (2, 2048))
     for width, d in narrow:                                 # one write enable per block
         options.append((lanes * _ceil(lane_bits, width) * _ceil(depth, d), _ceil(depth, d)))
@@ -235,6 +251,16 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "lut": ("pe_lut_bits", "edge_lut_bits", "dim_bits", "one"),
     "period_ns": ("one", "no_product_register", "log2_pes"),
 }
+#: Per-family exceptions to :data:`FEATURES`. iCE40: the engine's critical path is the
+#: controller's and the stream walkers' LUT logic (the multiplier sits in an SB_MAC16 or,
+#: for int4, in a few LUTs), so its period is one constant: across the sweep's iCE40
+#: configurations Fmax spans 30-37 MHz with no trend in size or product register.
+FAMILY_FEATURES: dict[str, dict[str, tuple[str, ...]]] = {"ice40": {"period_ns": ("one",)}}
+
+
+def features_of(family: str, metric: str) -> tuple[str, ...]:
+    """Feature names of ``metric``'s model on ``family``."""
+    return FAMILY_FEATURES.get(family, {}).get(metric, FEATURES[metric])
 
 
 def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
@@ -243,29 +269,61 @@ def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
     ob, ab, pr = g.operand_bits, g.accumulator_bits, int(g.product_register)
     ws = g.dataflow == "ws"
     tri_r, tri_c = R * (R - 1) // 2, C * (C - 1) // 2
+    addr = {op: max(1, (d - 1).bit_length()) for op, d in
+            (("a", g.depth_a), ("b", g.depth_b))}
+    early_reg = R * ob + C * ob + C * ab            # registered A, B, O reads (hdl.top)
+
+    def replay(lanes: int, op: str) -> tuple[int, int]:
+        """(FF, LUT bits) of hdl.top's replay of a colliding write into the read word:
+        registered write address/data/enable and read address, patch mask and data; a
+        lane mux and an address comparator."""
+        return 2 * lanes * ob + 2 * lanes + 2 * addr[op], lanes * ob + addr[op]
     if ws:   # stationary weight, passing operand, partial sum, product register
-        pe_reg = 2 * ob + ab + pr * 2 * ob
-        edge_reg = ob * tri_r + ab * tri_c + R * ob + C * ab   # skew, de-skew, early A, O
-        pe_lut = ab                                            # partial-sum adder
-        edge_lut = 2 * C * ab                                  # psum adders + output mux
+        # Yosys trims the partial-sum chain of a one- or two-row array to what it can
+        # hold (row r adds a signed 2*ob-bit product to row r-1's sum: 2*ob + r bits),
+        # de-skew included; from three rows on it keeps the full accumulator width
+        # (measured: the de-skew registers of every R >= 3 configuration of the sweep
+        # are ab bits wide, those of R <= 2 are 2*ob + R - 1)
+        psum = [min(ab, 2 * ob + r) if R <= 2 else ab for r in range(R)]
+        rb_reg, rb_lut = replay(C, "b")
+        edge_reg = ob * tri_r + psum[-1] * tri_c + early_reg + rb_reg  # skew, de-skew, reads
+        pe_reg_total = C * sum(2 * ob + w + pr * 2 * ob for w in psum)
+        pe_lut_total = P * ab                                  # partial-sum adders
+        edge_lut = 2 * C * ab + rb_lut                         # psum adders + output mux
     else:    # two passing operands + valid, accumulator, product register (+ valid)
         pe_reg = 2 * ob + 1 + ab + pr * (2 * ob + 1)
-        edge_reg = (ob + 1) * tri_r + ob * tri_c + C * ab + 2 * (R + C) * ob
-        pe_lut = 2 * ab                                        # adder + drain mux
-        edge_lut = C * ab + (R + C) * ob                       # output mux + bypass
+        ra_reg, ra_lut = replay(R, "a")
+        rb_reg, rb_lut = replay(C, "b")
+        edge_reg = (ob + 1) * tri_r + ob * tri_c + C * ab + early_reg + ra_reg + rb_reg
+        pe_reg_total = P * pe_reg
+        pe_lut_total = P * 2 * ab                              # adder + drain mux
+        edge_lut = C * ab + ra_lut + rb_lut                    # output mux + replays
     if not dsp_multipliers(g, target):
-        pe_lut += ob * ob                                      # LUT multiplier
+        pe_lut_total += P * ob * ob                            # LUT multipliers
     edge_lut += sum(bram_blocks(lanes, bits, depth, target.family)[1]
                     for lanes, bits, depth in g.buffers())
-    return {"pe_reg_bits": P * pe_reg, "edge_reg_bits": edge_reg, "pe_lut_bits": P * pe_lut,
+    return {"pe_reg_bits": pe_reg_total, "edge_reg_bits": edge_reg,
+            "pe_lut_bits": pe_lut_total,
             "edge_lut_bits": edge_lut, "dim_bits": g.dim_bits, "one": 1.0,
             "no_product_register": 1.0 - pr, "log2_pes": math.log2(P)}
 
 
 #: Fitted coefficients per family and metric, in FEATURES order (see :func:`fit`).
 #: Calibration: tests/data/fpga_baselines/<CALIBRATION[family]>/sweep.json, train split.
-COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {}
-CALIBRATION: dict[str, str] = {}
+COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
+    "ecp5": {
+        "ff": (0.919975, 0.778626, 22.702, 162.519),
+        "lut": (1.11071, 0.566478, 48.7718, 1109.21),
+        "period_ns": (5.9087, 1.7805, 0.846808),
+    },
+    "ice40": {
+        "ff": (0.395222, 1.27981, -27.6758, 903.368),
+        "lut": (1.16088, 0.917484, 44.3799, 949.993),
+        "period_ns": (29.3619,),
+    },
+}
+_SWEEP_KEY = "yosys-0.70.0.0.post1259_nextpnr-0.11.1.0.post826"
+CALIBRATION: dict[str, str] = {"ecp5": _SWEEP_KEY, "ice40": _SWEEP_KEY}
 
 
 @dataclass(frozen=True)
@@ -299,7 +357,7 @@ def _predict(family: str, metric: str, feats: Mapping[str, float]) -> float:
     coef = COEFFICIENTS.get(family, {}).get(metric)
     if coef is None:
         raise FpgaFitError(f"no calibrated {metric} model for the {family} family")
-    return float(sum(c * feats[name] for c, name in zip(coef, FEATURES[metric])))
+    return float(sum(c * feats[name] for c, name in zip(coef, features_of(family, metric))))
 
 
 def estimate(accel: Accelerator, target: str | FpgaTarget) -> FpgaEstimate:
@@ -385,7 +443,8 @@ def fit(rows: Iterable[Measurement]) -> dict[str, dict[str, tuple[float, ...]]]:
         feats = [features(geometry(r.accel), t) for r, t in zip(mine, _targets_of(mine))]
         out[family] = {}
         for metric in FEATURES:
-            x = np.array([[f[n] for n in FEATURES[metric]] for f in feats], dtype=float)
+            x = np.array([[f[n] for n in features_of(family, metric)] for f in feats],
+                         dtype=float)
             if metric == "period_ns":
                 y = np.array([1000.0 / r.fmax_mhz for r in mine])
             else:
