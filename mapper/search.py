@@ -9,18 +9,25 @@ best-so-far curve). With a fixed seed and ``max_evals`` the result is determinis
 
 Strategies (all minimise the objective's score, ``inf`` = illegal):
 
-* ``exhaustive`` -- every (split, distinct loop order) point, for small spaces;
+* ``exhaustive`` -- every (split, distinct loop order) point, for small spaces,
+  enumerated lazily (:meth:`~mapper.space.MappingSpace.genome_chunks`);
 * ``random`` -- uniform genomes;
 * ``annealing`` -- parallel Metropolis chains (up to 16384, at least 50 steps each)
-  on log(score); a move resamples one
-  dimension's split or swaps two loop-order keys; temperature decays geometrically;
+  on log(score); a move resamples one dimension's split to a different one or swaps
+  two positions of the GLB or DRAM loop order; temperature decays geometrically;
 * ``exact`` -- the CoSA-style integer program of :mod:`mapper.exact`, solved to proven
   optimality on its log-space surrogate by HiGHS, loop orders then costed exhaustively;
 * ``genetic`` -- a population of up to 16384 (at least 50 generations), tournament
-  selection, uniform crossover, the same mutation, (mu + lambda) elitism.
+  selection, uniform crossover (per split gene and per level's whole loop order), the
+  same mutation, (mu + lambda) elitism.
 
 Heuristics are hand-rolled on the genome (tens of lines each, vectorised over the
 population) rather than borrowed: their move set is specific to the split encoding.
+
+Throughput (``benchmarks/bench_mapper.py``): populations are decoded, costed and
+scored ``EVAL_ROWS`` rows at a time so the working set stays in cache, the layer's
+sparse profile is computed once per search, and :func:`retain_freed_memory` stops
+glibc from returning the loop's temporaries to the kernel between slices.
 """
 
 from __future__ import annotations
