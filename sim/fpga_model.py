@@ -44,7 +44,7 @@ How each quantity is obtained:
   merged or dropped; Yosys trims a one- or two-row WS partial-sum chain to its real
   width, which :func:`features` counts). Four numbers per metric, fitted on 12 ECP5 and
   6 iCE40 training configurations; held-out worst errors (10 configurations): LUT
-  6.0 %, FF 8.0 %, DSP 0, Fmax 11.2 %.
+  8.7 %, FF 8.0 %, DSP 0, Fmax 11.2 %.
 * **Fmax** -- ECP5: ``1 / Fmax = t_0 + t_mac * [no product register] + t_route *
   log2(R*C)`` (ns): a fixed register-to-register budget, the multiplier-plus-adder path
   that the product register splits, and routing that lengthens as the array spreads
@@ -251,6 +251,12 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "lut": ("pe_lut_bits", "edge_lut_bits", "dim_bits", "one"),
     "period_ns": ("one", "no_product_register", "log2_pes"),
 }
+#: LUT4s of one signed ``n x n`` multiplier built from logic (no DSP), by operand width:
+#: measured by synthesizing a registered multiplier alone with ``synth_ice40`` (yowasp-
+#: yosys 0.70: 37 / 176 / 776 SB_LUT4 for 4 / 8 / 16 bits). Added to the LUT model as an
+#: exact term (coefficient 1), so the fit need not extrapolate from the int4 engines of
+#: the sweep to 8- and 16-bit LUT multipliers.
+LUT_MULTIPLIER_LUT4: dict[int, int] = {4: 37, 8: 176, 16: 776}
 #: Per-family exceptions to :data:`FEATURES`. iCE40: the engine's critical path is the
 #: controller's and the stream walkers' LUT logic (the multiplier sits in an SB_MAC16 or,
 #: for int4, in a few LUTs), so its period is one constant: across the sweep's iCE40
@@ -298,14 +304,14 @@ def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
         pe_reg_total = P * pe_reg
         pe_lut_total = P * 2 * ab                              # adder + drain mux
         edge_lut = C * ab + ra_lut + rb_lut                    # output mux + replays
-    if not dsp_multipliers(g, target):
-        pe_lut_total += P * ob * ob                            # LUT multipliers
+    lut_mult = 0 if dsp_multipliers(g, target) else P * LUT_MULTIPLIER_LUT4[ob]
     edge_lut += sum(bram_blocks(lanes, bits, depth, target.family)[1]
                     for lanes, bits, depth in g.buffers())
     return {"pe_reg_bits": pe_reg_total, "edge_reg_bits": edge_reg,
             "pe_lut_bits": pe_lut_total,
             "edge_lut_bits": edge_lut, "dim_bits": g.dim_bits, "one": 1.0,
-            "no_product_register": 1.0 - pr, "log2_pes": math.log2(P)}
+            "no_product_register": 1.0 - pr, "log2_pes": math.log2(P),
+            "lut_multiplier_luts": float(lut_mult)}
 
 
 #: Fitted coefficients per family and metric, in FEATURES order (see :func:`fit`).
@@ -318,10 +324,11 @@ COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
     },
     "ice40": {
         "ff": (0.395222, 1.27981, -27.6758, 903.368),
-        "lut": (1.16088, 0.917484, 44.3799, 949.993),
+        "lut": (1.33426, 1.51411, -3.45404, 1350.66),
         "period_ns": (29.3619,),
     },
 }
+
 _SWEEP_KEY = "yosys-0.70.0.0.post1259_nextpnr-0.11.1.0.post826"
 CALIBRATION: dict[str, str] = {"ecp5": _SWEEP_KEY, "ice40": _SWEEP_KEY}
 
@@ -357,7 +364,9 @@ def _predict(family: str, metric: str, feats: Mapping[str, float]) -> float:
     coef = COEFFICIENTS.get(family, {}).get(metric)
     if coef is None:
         raise FpgaFitError(f"no calibrated {metric} model for the {family} family")
-    return float(sum(c * feats[name] for c, name in zip(coef, features_of(family, metric))))
+    fixed = feats["lut_multiplier_luts"] if metric == "lut" else 0.0
+    return fixed + float(sum(c * feats[name]
+                             for c, name in zip(coef, features_of(family, metric))))
 
 
 def estimate(accel: Accelerator, target: str | FpgaTarget) -> FpgaEstimate:
@@ -446,10 +455,13 @@ def fit(rows: Iterable[Measurement]) -> dict[str, dict[str, tuple[float, ...]]]:
             x = np.array([[f[n] for n in features_of(family, metric)] for f in feats],
                          dtype=float)
             if metric == "period_ns":
-                y = np.array([1000.0 / r.fmax_mhz for r in mine])
+                meas = np.array([1000.0 / r.fmax_mhz for r in mine])
             else:
-                y = np.array([float(getattr(r, metric)) for r in mine])
-            w = 1.0 / y
+                meas = np.array([float(getattr(r, metric)) for r in mine])
+            y = meas.copy()
+            if metric == "lut":           # the exact LUT-multiplier term is not fitted
+                y -= np.array([f["lut_multiplier_luts"] for f in feats])
+            w = 1.0 / meas
             coef, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
             out[family][metric] = tuple(float(f"{c:.6g}") for c in coef)
     return out
