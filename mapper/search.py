@@ -178,15 +178,25 @@ def _random(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> No
         ev(space.random_genomes(rng, min(EVAL_ROWS, ev.left)))
 
 
-def _mutate(space: MappingSpace, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _mutate(space: MappingSpace, genomes: np.ndarray, rng: np.random.Generator,
+            rows: np.ndarray | None = None) -> np.ndarray:
     """One move per genome, never a no-op: resample one dimension's split to a different
-    one (2/3) or swap two positions of the GLB or the DRAM loop order (1/3)."""
-    out = np.array(genomes, dtype=np.int64)      # a C-contiguous copy
-    n = len(out)
+    one (2/3) or swap two positions of the GLB or the DRAM loop order (1/3).
+
+    Returns mutated copies; with ``rows`` (indices into a C-contiguous int64
+    ``genomes``), mutates those rows in place instead and returns ``genomes``.
+    """
+    if rows is None:
+        out = np.array(genomes, dtype=np.int64)      # a C-contiguous copy
+        base = np.arange(0, out.size, GENOME_LEN)
+    else:
+        out = genomes
+        assert out.flags.c_contiguous and out.dtype == np.int64   # mutated through a view
+        base = rows * GENOME_LEN
+    n = len(base)
     if not n:
         return out
     flat = out.reshape(-1)
-    base = np.arange(0, n * GENOME_LEN, GENOME_LEN)
     movable = space.movable_dims
     u = rng.random((4, n))
     split_move = u[0] < (2 / 3 if movable.size else 0.0)
@@ -265,8 +275,7 @@ def _genetic(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> N
             # mix of two permutations is not one), from either parent
             mask = (rng.integers(0, 1 << (N_DIMS + 2), m)[:, None] & bit) != 0
             child = np.where(mask, np.take(pop, pa, axis=0), np.take(pop, pb, axis=0))
-            mutate = np.flatnonzero(rng.random(m) < 0.3)
-            child[mutate] = _mutate(space, child[mutate], rng)
+            _mutate(space, child, rng, rows=np.flatnonzero(rng.random(m) < 0.3))
             child_fit = ev(child)
             k = len(child_fit)
             kids[bred:bred + k], kid_fit[bred:bred + k] = child[:k], child_fit
