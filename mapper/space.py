@@ -48,7 +48,9 @@ GENOME_LEN = 3 * N_DIMS
 @cache
 def permutation_table() -> np.ndarray:
     """All ``8!`` orders of the mapping dimensions, int64 [40320, 8] (lexicographic)."""
-    return np.array(list(permutations(range(N_DIMS))), dtype=np.int64)
+    table = np.array(list(permutations(range(N_DIMS))), dtype=np.int64)
+    table.flags.writeable = False                 # shared by every space
+    return table
 
 
 class SpaceError(CoforgeError):
@@ -195,8 +197,7 @@ class MappingSpace:
         """Every distinct point as genomes (loop orders over non-unit loops only), in
         the order :meth:`genome_chunks` yields them. Raises :class:`SpaceError` when the
         space exceeds ``limit`` points."""
-        total, chunks = self.genome_chunks(limit)
-        out = list(chunks)
+        out = list(self.genome_chunks(limit)[1])
         return np.concatenate(out) if out else np.empty((0, GENOME_LEN), dtype=np.int64)
 
     def genome_chunks(self, limit: int, rows: int = 4096) -> tuple[int, Iterator[np.ndarray]]:
