@@ -286,7 +286,9 @@ class HardwareSpace:
             kw["dram"] = replace(a.dram, read_bytes_per_cycle=bw, write_bytes_per_cycle=bw)
         name = a.name + "+" + ",".join(f"{k}={v[k]}" for k in sorted(v))
         try:
-            return replace(a, name=name, **kw)
+            desc = (f"{a.name} with " + ", ".join(f"{k}={v[k]}" for k in sorted(v))
+                    if v else a.description)   # the base's prose would describe the base
+            return replace(a, name=name, description=desc, **kw)
         except CoforgeError as err:
             raise HardwareSpaceError(f"candidate {self.key(index)}: {err}") from None
 
