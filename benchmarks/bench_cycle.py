@@ -46,8 +46,10 @@ or the tools see different layers; a speed-up below target is a ``MISS``, not fa
     .venv/bin/python benchmarks/bench_cycle.py [--layers N] [--bandwidth 10]
         [--repeats 3] [--skip-scaling] [--skip-scalesim] [--json OUT]
 
-SCALE-Sim needs 10-60 minutes for all 54 layers with USER bandwidth (about 1-2 minutes
-per 56x56 layer); ``--layers N`` keeps the first N.
+With USER bandwidth SCALE-Sim needs 11-20 minutes for the first 44 layers (Conv1 ..
+CB5a_1; 10-60 s per layer) and then more than 11 minutes for CB5a_2 alone (172 M cycles,
+nearly all stalls), so the whole 54-layer network takes hours; ``--layers N`` keeps the
+first N (``run_all.py`` uses ``--layers 44``).
 """
 
 from __future__ import annotations
