@@ -93,6 +93,12 @@ def main() -> int:
         else:
             with tempfile.TemporaryDirectory(prefix="bench_rtl_") as tmp:
                 doc["synth"] = bench_synth(args.quick, Path(tmp))
+    parts = [f"RTL sim {s['array']} {s['cycles_per_s']:,} cycles/s "
+             f"({s['wall_s_incl_generate_build']} s incl. build)" for s in doc.get("sim", [])]
+    parts += [f"{r['config']} {r['fmax_mhz']:.1f} MHz {r.get('verdict', '')}".rstrip()
+              + f" (synth+P&R {r['wall_s']:.0f} s)" for r in doc.get("synth", [])]
+    doc["summary"] = "; ".join(parts)
+    print(doc["summary"])
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
     return 0

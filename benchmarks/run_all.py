@@ -21,7 +21,7 @@ batch/scalar disagreement, compute cycles differing from SCALE-Sim, or cycle-mod
 total/stall cycles more than 5 % from SCALE-Sim's).
 
     .venv/bin/python benchmarks/run_all.py [--quick]
-        [--only analytic|scalesim|cycle|mapper|zigzag]
+        [--only analytic|scalesim|cycle|mapper|zigzag|rtl]
 
 ``--quick`` shrinks them (200,000 mappings; the first 3 ResNet-18 layers; the first 2
 ResNet-50 layers and smaller scaling sets for the cycle model; ...).
@@ -56,7 +56,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
-    ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag"),
+    ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag",
+                                       "rtl"),
                     help="run one benchmark")
     args = ap.parse_args()
 
@@ -65,7 +66,8 @@ def main() -> int:
             ("cycle", "bench_cycle.py",
              ["--layers", "2", "--quick"] if args.quick else ["--layers", "44"]),
             ("mapper", "bench_mapper.py", ["--quick"] if args.quick else []),
-            ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else [])]
+            ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else []),
+            ("rtl", "bench_rtl.py", ["--quick"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:

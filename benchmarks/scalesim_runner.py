@@ -48,11 +48,13 @@ def read_report(path):
 
 
 def write_topology(src, dst, layers):
-    """Copy the header and the first ``layers`` (all when 0) non-empty rows, each with
+    """Copy the header and the first ``layers`` (all when 0) named rows, each with
     the trailing comma SCALE-Sim's parser needs (it drops the last field)."""
     with open(src) as f:
         lines = [ln.rstrip("\r\n") for ln in f]
-    header, rows = lines[0], [ln for ln in lines[1:] if ln.strip()]
+    # skip blank lines and unnamed rows (Resnet50.csv ends with ",,,,,,,,,,,,")
+    header = lines[0]
+    rows = [ln for ln in lines[1:] if ln.strip() and ln.split(",")[0].strip()]
     if layers:
         rows = rows[:layers]
     with open(dst, "w") as f:
