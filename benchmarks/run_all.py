@@ -13,7 +13,9 @@ numpy settings and clean timings), with its output streamed as it goes:
   stage-5 layers take it more than 11 minutes each) and how its wall time scales;
 * ``bench_mapper.py`` -- search-loop throughput, ResNet-50 mapping time, heuristics
   vs the exhaustive optimum;
-* ``bench_zigzag.py`` -- ResNet-18 mapped by coforge and by ZigZag 3.9.1 side by side.
+* ``bench_zigzag.py`` -- ResNet-18 mapped by coforge and by ZigZag 3.9.1 side by side;
+* ``bench_rtl.py`` -- RTL simulation speed, synthesis + P&R time and Fmax on ECP5-85k
+  (target: 8x8 int8 WS >= 100 MHz).
 
 Exit status: 0 when every benchmark ran and validated (a MISS against a performance
 target is reported, not fatal); 1 when a validation failed (illegal generated mapping,
