@@ -20,18 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dataflows.errors import CoforgeError
+# What the generator implements (dataflows, operand widths, largest side, deepest buffer,
+# cycle-counter width) is defined once in sim.fpga_model, which sizes the same engine.
+from sim.fpga_model import (CYCLE_COUNTER_BITS, MAX_DEPTH, MAX_RTL_SIDE, RTL_DATAFLOWS,
+                            RTL_OPERAND_BITS)
 from sim.spec import Accelerator
-
-#: Dataflows the generator implements.
-RTL_DATAFLOWS: tuple[str, ...] = ("ws", "os")
-#: Operand widths the PE supports (signed integers).
-RTL_OPERAND_BITS: tuple[int, ...] = (4, 8, 16)
-#: Largest array side the generator accepts (simulation and synthesis stay tractable).
-MAX_RTL_SIDE = 64
-#: Deepest buffer generated (words); larger spec capacities are clamped to it.
-MAX_DEPTH = 1 << 16
-#: Width of the busy-cycle counter port.
-CYCLE_COUNTER_BITS = 32
 
 
 class HdlError(CoforgeError):
@@ -115,37 +108,15 @@ class HdlParams:
     @classmethod
     def from_accelerator(cls, accel: Accelerator) -> "HdlParams":
         """Parameters of ``accel``; one-line :class:`HdlError` if the RTL cannot build it."""
-        where = f"accelerator {accel.name!r}"
-        if accel.pe.mode != "fixed":
-            raise HdlError(f"{where}: pe.mode must be 'fixed' for RTL (the generator has no "
-                           f"bit-fusion or bit-serial PE), not {accel.pe.mode!r}")
-        if accel.dataflow not in RTL_DATAFLOWS:
-            raise HdlError(f"{where}: dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
-                           f"not {accel.dataflow!r}")
-        if accel.pe.operand_bits not in RTL_OPERAND_BITS:
-            raise HdlError(f"{where}: pe.operand_bits must be one of {list(RTL_OPERAND_BITS)} "
-                           f"for RTL, not {accel.pe.operand_bits!r}")
-        for side in ("rows", "cols"):
-            if getattr(accel, side) > MAX_RTL_SIDE:
-                raise HdlError(f"{where}: array {side} must be <= {MAX_RTL_SIDE} for RTL, "
-                               f"not {getattr(accel, side)}")
-        ob, ab = accel.pe.operand_bits, accel.pe.accumulator_bits
-        word_bits = {"input": accel.rows * ob, "weight": accel.cols * ob,
-                     "output": accel.cols * ab}
-        depth = {}
-        for op, bits in word_bits.items():
-            buf = accel.glb_for(op)
-            share_bytes = buf.usable_bytes / len(buf.operands)
-            words = int(share_bytes * 8 // bits)
-            if words < 1:
-                raise HdlError(f"{where}: glb buffer {buf.name!r} gives the {op} buffer "
-                               f"{int(share_bytes)} B, less than one {bits}-bit word "
-                               f"(one array {'row' if op == 'input' else 'column'} set)")
-            depth[op] = min(words, MAX_DEPTH)
-        return cls(dataflow=accel.dataflow, rows=accel.rows, cols=accel.cols,
-                   operand_bits=ob, accumulator_bits=ab,
-                   product_register=accel.pe.product_register,
-                   depth_a=depth["input"], depth_b=depth["weight"], depth_o=depth["output"])
+        from sim.fpga_model import FpgaFitError, geometry
+        try:                                # the one source of what the RTL can build
+            g = geometry(accel)
+        except FpgaFitError as err:
+            raise HdlError(str(err)) from None
+        return cls(dataflow=g.dataflow, rows=g.rows, cols=g.cols,
+                   operand_bits=g.operand_bits, accumulator_bits=g.accumulator_bits,
+                   product_register=g.product_register,
+                   depth_a=g.depth_a, depth_b=g.depth_b, depth_o=g.depth_o)
 
 
 __all__ = ["CYCLE_COUNTER_BITS", "HdlError", "HdlParams", "MAX_DEPTH", "RTL_DATAFLOWS",

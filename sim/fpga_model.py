@@ -67,11 +67,16 @@ import numpy as np
 from dataflows.errors import CoforgeError
 from sim.spec import Accelerator
 
-# -- what the RTL generator builds (mirrors hdl.params; sim must not import hdl) ----------
-RTL_DATAFLOWS = ("ws", "os")
-RTL_OPERAND_BITS = (4, 8, 16)
+# -- what the RTL generator builds (hdl.params imports these; sim must not import hdl) -----
+#: Dataflows the generator implements.
+RTL_DATAFLOWS: tuple[str, ...] = ("ws", "os")
+#: Operand widths the PE supports (signed integers).
+RTL_OPERAND_BITS: tuple[int, ...] = (4, 8, 16)
+#: Largest array side the generator accepts (simulation and synthesis stay tractable).
 MAX_RTL_SIDE = 64
+#: Deepest buffer generated (words); larger spec capacities are clamped to it.
 MAX_DEPTH = 1 << 16
+#: Width of the busy-cycle counter port.
 CYCLE_COUNTER_BITS = 32
 
 
@@ -158,8 +163,14 @@ class EngineGeometry:
 
 
 def geometry(accel: Accelerator) -> EngineGeometry:
-    """The engine ``hdl`` generates for ``accel``; :class:`FpgaFitError` if it cannot."""
+    """The engine ``hdl`` generates for ``accel``; :class:`FpgaFitError` if it cannot.
+
+    The single source of what the RTL generator can build: ``hdl.params.HdlParams
+    .from_accelerator`` is built from this geometry (and re-raises its errors)."""
     where = f"accelerator {accel.name!r}"
+    if accel.pe.mode != "fixed":
+        raise FpgaFitError(f"{where}: pe.mode must be 'fixed' for RTL (the generator has no "
+                           f"bit-fusion or bit-serial PE), not {accel.pe.mode!r}")
     if accel.dataflow not in RTL_DATAFLOWS:
         raise FpgaFitError(f"{where}: dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
                            f"not {accel.dataflow!r}")
@@ -176,10 +187,12 @@ def geometry(accel: Accelerator) -> EngineGeometry:
     depth = {}
     for op, bits in word_bits.items():
         buf = accel.glb_for(op)
-        words = int(buf.usable_bytes / len(buf.operands) * 8 // bits)
+        share_bytes = buf.usable_bytes / len(buf.operands)
+        words = int(share_bytes * 8 // bits)
         if words < 1:
-            raise FpgaFitError(f"{where}: glb buffer {buf.name!r} holds less than one "
-                               f"{bits}-bit {op} word")
+            raise FpgaFitError(f"{where}: glb buffer {buf.name!r} gives the {op} buffer "
+                               f"{int(share_bytes)} B, less than one {bits}-bit word "
+                               f"(one array {'row' if op == 'input' else 'column'} set)")
         depth[op] = min(words, MAX_DEPTH)
     return EngineGeometry(accel.dataflow, accel.rows, accel.cols, ob, ab,
                           accel.pe.product_register, depth["input"], depth["weight"],
