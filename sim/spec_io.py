@@ -11,7 +11,8 @@ Schema (all sections but ``name`` and ``array`` are optional)::
     dataflow: ws                      # ws | os | is | rs
     array: {rows: 8, cols: 8}
     clock_mhz: 200
-    pe: {operand_bits: 8, accumulator_bits: 32, product_register: false}
+    pe: {operand_bits: 8, accumulator_bits: 32, product_register: false,
+         mode: fixed}                 # fixed | bitfusion | bitserial (sim/datapath.py)
     rf: {capacity_bytes: 4, word_bits: 8}                   # per PE
     glb:                                                    # one or more buffers
       - {name: glb, operands: [weight, input, output], capacity_bytes: 65536,
