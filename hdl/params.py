@@ -23,7 +23,7 @@ from dataflows.errors import CoforgeError
 # What the generator implements (dataflows, operand widths, largest side, deepest buffer,
 # cycle-counter width) is defined once in sim.fpga_model, which sizes the same engine.
 from sim.fpga_model import (CYCLE_COUNTER_BITS, MAX_DEPTH, MAX_RTL_SIDE, RTL_DATAFLOWS,
-                            RTL_OPERAND_BITS)
+                            RTL_OPERAND_BITS, EngineGeometry)
 from sim.spec import Accelerator
 
 
@@ -37,22 +37,14 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> None:
 
 
 @dataclass(frozen=True)
-class HdlParams:
-    """Everything a generator needs. Invariant: validated on construction.
+class HdlParams(EngineGeometry):
+    """Everything a generator needs: the engine's geometry (fields of
+    :class:`sim.fpga_model.EngineGeometry`, which sizes the same engine for the FPGA
+    model), validated on construction.
 
     ``depth_a``/``depth_b``/``depth_o`` are buffer depths in words (A word =
     ``rows`` operands, B word = ``cols`` operands, O word = ``cols`` accumulators).
     """
-
-    dataflow: str
-    rows: int
-    cols: int
-    operand_bits: int
-    accumulator_bits: int
-    product_register: bool
-    depth_a: int
-    depth_b: int
-    depth_o: int
 
     def __post_init__(self) -> None:
         if self.dataflow not in RTL_DATAFLOWS:
@@ -85,12 +77,6 @@ class HdlParams:
     def b_lanes(self) -> int:
         """Operands per B word (one per array column)."""
         return self.cols
-
-    @property
-    def dim_bits(self) -> int:
-        """Width of the runtime GEMM-size ports ``m``, ``k``, ``n`` (and their counters)."""
-        biggest = max(self.depth_a, self.depth_b, self.depth_o) * max(self.rows, self.cols)
-        return biggest.bit_length() + 1
 
     @property
     def tile_overhead_cycles(self) -> int:

@@ -131,7 +131,7 @@ def get_target(name: str) -> FpgaTarget:
 # -- the engine's geometry, from the spec -------------------------------------------------
 @dataclass(frozen=True)
 class EngineGeometry:
-    """Sizes of the generated engine (the same numbers as ``hdl.params.HdlParams``)."""
+    """Sizes of the generated engine (``hdl.params.HdlParams`` is this, validated)."""
 
     dataflow: str
     rows: int
@@ -149,6 +149,7 @@ class EngineGeometry:
 
     @property
     def dim_bits(self) -> int:
+        """Width of the runtime GEMM-size ports ``m``, ``k``, ``n`` (and their counters)."""
         biggest = max(self.depth_a, self.depth_b, self.depth_o) * max(self.rows, self.cols)
         return biggest.bit_length() + 1
 
