@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scalesim_case_files import CONV_HEADER, topology_row, write_case_files
 
 from dataflows.layer import Layer, gemm
 from dataflows.network import Network
@@ -37,50 +38,6 @@ USER = [c for c in CASES if c["interface_bandwidth"] == "USER"]
 RESNET_RUN = "resnet18_32x32_ws"
 RESNET = [c for c in CASES if c.get("run") == RESNET_RUN]
 PEERS = Path(DATA["runs"].get(RESNET_RUN, {}).get("peers_dir", "/work/shared/peers/scalesim"))
-
-# The .cfg the generator gives SCALE-Sim (every section is required by SCALE-Sim).
-CFG = """[general]
-run_name = {run_name}
-
-[architecture_presets]
-ArrayHeight:    {rows}
-ArrayWidth:     {cols}
-IfmapSramSzkB:   {ifmap}
-FilterSramSzkB:  {filter}
-OfmapSramSzkB:   {ofmap}
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
-Bandwidth : {bandwidth}
-Dataflow : {dataflow}
-MemoryBanks:   1
-ReadRequestBuffer: 32
-WriteRequestBuffer: 32
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: {bank}
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: {bank}
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
-
-[run_presets]
-InterfaceBandwidth: {iface}
-UseRamulatorTrace: False
-"""
-
-CONV_HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
-               "Channels, Num Filter, Strides,\n")
 
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -104,26 +61,9 @@ def _direct_accel(case: dict[str, Any]) -> Accelerator:
                    dataflow=case["dataflow"])
 
 
-def _topology_row(spec: dict[str, Any], name: str = "L0") -> str:
-    if spec["kind"] == "gemm":
-        return f"{name}, {spec['M']}, {spec['N']}, {spec['K']},\n"
-    return (f"{name}, {spec['ifmap_h']}, {spec['ifmap_w']}, {spec['filter_h']}, "
-            f"{spec['filter_w']}, {spec['channels']}, {spec['num_filter']}, {spec['stride']},\n")
-
-
 def _write_case(case: dict[str, Any], tmp_path: Path) -> tuple[Network, Accelerator]:
     """The case as SCALE-Sim files in ``tmp_path``, read back through sim.scalesim_io."""
-    cfg = tmp_path / "run.cfg"
-    cfg.write_text(CFG.format(
-        run_name="run", rows=case["array_rows"], cols=case["array_cols"],
-        ifmap=case["sram_kib"]["ifmap"], filter=case["sram_kib"]["filter"],
-        ofmap=case["sram_kib"]["ofmap"], bandwidth=case["bandwidth"],
-        dataflow=case["dataflow"], bank=case["sram_bank_bandwidth"],
-        iface=case["interface_bandwidth"]))
-    is_gemm = case["layer"]["kind"] == "gemm"
-    topo = tmp_path / "topo.csv"
-    topo.write_text(("Layer Name, M, N, K,\n" if is_gemm else CONV_HEADER)
-                    + _topology_row(case["layer"]))
+    cfg, topo, is_gemm = write_case_files(case, tmp_path)
     return load_scalesim_topology(topo, gemm_format=is_gemm), load_scalesim_config(cfg)
 
 
@@ -169,7 +109,7 @@ def test_resnet18_whole_network_total(tmp_path: Path) -> None:
     assert len(RESNET) == 21
     assert sum(c["compute_cycles"] for c in RESNET) == run["compute_cycles_sum"]
     topo = tmp_path / "Resnet18.csv"
-    topo.write_text(CONV_HEADER + "".join(_topology_row(c["layer"], c["layer_name"])
+    topo.write_text(CONV_HEADER + "".join(topology_row(c["layer"], c["layer_name"])
                                           for c in RESNET))
     net = load_scalesim_topology(topo)
     res = simulate(net, _direct_accel(RESNET[0]), timing="scalesim")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scalesim_case_files import write_case_files
 
 from dataflows.layer import Layer, gemm
 from dataflows.network import Network
@@ -77,46 +78,6 @@ PINNED = {
     "user_bw16_is_8x8_sram2k_g64_32_48": (2591, 2591, 2591),
 }
 
-CFG = """[general]
-run_name = run
-
-[architecture_presets]
-ArrayHeight:    {rows}
-ArrayWidth:     {cols}
-IfmapSramSzkB:   {ifmap}
-FilterSramSzkB:  {filter}
-OfmapSramSzkB:   {ofmap}
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
-Bandwidth : {bandwidth}
-Dataflow : {dataflow}
-MemoryBanks:   1
-ReadRequestBuffer: 32
-WriteRequestBuffer: 32
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: {bank}
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: {bank}
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
-
-[run_presets]
-InterfaceBandwidth: {iface}
-UseRamulatorTrace: False
-"""
-
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
     return [c["id"] for c in cases]
@@ -124,23 +85,8 @@ def _ids(cases: list[dict[str, Any]]) -> list[str]:
 
 def _from_files(case: dict[str, Any], tmp: Path) -> tuple[Layer, Accelerator, ScaleSimMemory]:
     """The case as SCALE-Sim would read it: .cfg and one-line topology, read back."""
-    cfg = tmp / "run.cfg"
-    cfg.write_text(CFG.format(
-        rows=case["array_rows"], cols=case["array_cols"], ifmap=case["sram_kib"]["ifmap"],
-        filter=case["sram_kib"]["filter"], ofmap=case["sram_kib"]["ofmap"],
-        bandwidth=case["bandwidth"], dataflow=case["dataflow"],
-        bank=case["sram_bank_bandwidth"], iface=case["interface_bandwidth"]))
-    spec = case["layer"]
-    topo = tmp / "topo.csv"
-    if spec["kind"] == "gemm":
-        topo.write_text(f"Layer Name, M, N, K,\nL0, {spec['M']}, {spec['N']}, {spec['K']},\n")
-    else:
-        topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
-                        "Channels, Num Filter, Strides,\n"
-                        f"L0, {spec['ifmap_h']}, {spec['ifmap_w']}, {spec['filter_h']}, "
-                        f"{spec['filter_w']}, {spec['channels']}, {spec['num_filter']}, "
-                        f"{spec['stride']},\n")
-    net = load_scalesim_topology(topo, gemm_format=spec["kind"] == "gemm")
+    cfg, topo, is_gemm = write_case_files(case, tmp)
+    net = load_scalesim_topology(topo, gemm_format=is_gemm)
     return net.layers()[0], load_scalesim_config(cfg), ScaleSimMemory.from_cfg(cfg)
 
 
