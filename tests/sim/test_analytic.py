@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from mapping_strategies import mappings
 
 from dataflows.dataflow import MAP_DIMS, OPERANDS, get_dataflow
 from dataflows.layer import Layer, Precision, conv, fc, gemm
-from dataflows.mapping import LEVELS, Mapping, MappingError
+from dataflows.mapping import Mapping, MappingError
 from sim.analytic import (CostError, MappingBatch, capacity_report, evaluate, evaluate_batch,
                           result_from_arrays)
 from sim.default_mapping import default_mapping
@@ -94,41 +95,6 @@ def cases(draw: st.DrawFn) -> tuple[Layer, Accelerator, str]:
     if timing == "scalesim" and dataflow == "os" and accel.rows == accel.cols == 1:
         accel = replace(accel, cols=2)  # the 1x1 OS corner: see test_scalesim_os_1x1_*
     return layer, accel, timing
-
-
-def _split(draw: st.DrawFn, remaining: int, allowed: bool) -> tuple[int, int]:
-    """A factor in [1, remaining] (1 unless allowed) and what it leaves to cover."""
-    f = draw(st.integers(1, remaining)) if allowed and remaining > 1 else 1
-    return f, ceil(remaining / f)
-
-
-@st.composite
-def mappings(draw: st.DrawFn, layer: Layer, accel: Accelerator) -> Mapping:
-    """A legal mapping: each bound split over spatial / pe / glb / dram factors.
-
-    Each factor is at most what is left to cover (ceiling), so the product covers the
-    bound and the outermost factor never has a fully idle last iteration.
-    """
-    df = get_dataflow(accel.dataflow)
-    b = df.bounds(layer)
-    spatial: dict[str, dict[str, int]] = {}
-    for axis, dims, side in (("rows", df.row_dims, accel.rows), ("cols", df.col_dims, accel.cols)):
-        spatial[axis], left = {}, side
-        for d in dims:
-            f = draw(st.integers(1, max(1, min(b[d], left))))
-            spatial[axis][d] = f
-            left //= f
-    levels: dict[str, dict[str, int]] = {"pe": {}, "glb": {}, "dram": {}}
-    for d in MAP_DIMS:
-        rem = ceil(b[d] / (spatial["rows"].get(d, 1) * spatial["cols"].get(d, 1)))
-        levels["pe"][d], rem = _split(draw, rem, d in df.stream_dims)
-        levels["glb"][d], rem = _split(draw, rem, True)
-        levels["dram"][d] = rem
-    order = {lvl: list(draw(st.permutations(MAP_DIMS))) for lvl in LEVELS}
-    m = Mapping.build(rows=spatial["rows"], cols=spatial["cols"], pe=levels["pe"],
-                      glb=levels["glb"], dram=levels["dram"], order=order)
-    m.check(layer, df, accel.rows, accel.cols, b)  # the strategy only makes legal ones
-    return m
 
 
 # -- the invariants -----------------------------------------------------------------------

@@ -18,10 +18,11 @@ from math import ceil
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from mapping_strategies import mappings
 
-from dataflows.dataflow import MAP_DIMS, OPERANDS, get_dataflow
+from dataflows.dataflow import OPERANDS, get_dataflow
 from dataflows.layer import Layer, conv, fc, gemm
-from dataflows.mapping import LEVELS, Mapping
+from dataflows.mapping import Mapping
 from sim.analytic import CostError, evaluate
 from sim.cycle import CAUSES, build_demand, simulate_cycle
 from sim.result import Result
@@ -75,37 +76,6 @@ def accelerators(draw: st.DrawFn, dataflow: str, buffering: str) -> Accelerator:
         dataflow=dataflow, pe=PEConfig(product_register=draw(st.booleans())),
         rf=Buffer("rf", capacity_bytes=16, word_bits=8), glb=glb,
         dram=Buffer("dram", read_bytes_per_cycle=draw(bw), write_bytes_per_cycle=draw(bw)))
-
-
-def _split(draw: st.DrawFn, remaining: int, allowed: bool) -> tuple[int, int]:
-    f = draw(st.integers(1, remaining)) if allowed and remaining > 1 else 1
-    return f, ceil(remaining / f)
-
-
-@st.composite
-def mappings(draw: st.DrawFn, layer: Layer, accel: Accelerator) -> Mapping:
-    """A legal mapping: every bound split over spatial / pe / glb / dram factors (ceiling
-    splits, so partial and fully padded tiles occur), random loop orders."""
-    df = get_dataflow(accel.dataflow)
-    b = df.bounds(layer)
-    spatial: dict[str, dict[str, int]] = {}
-    for axis, dims, side in (("rows", df.row_dims, accel.rows), ("cols", df.col_dims, accel.cols)):
-        spatial[axis], left = {}, side
-        for d in dims:
-            f = draw(st.integers(1, max(1, min(b[d], left))))
-            spatial[axis][d] = f
-            left //= f
-    levels: dict[str, dict[str, int]] = {"pe": {}, "glb": {}, "dram": {}}
-    for d in MAP_DIMS:
-        rem = ceil(b[d] / (spatial["rows"].get(d, 1) * spatial["cols"].get(d, 1)))
-        levels["pe"][d], rem = _split(draw, rem, d in df.stream_dims)
-        levels["glb"][d], rem = _split(draw, rem, True)
-        levels["dram"][d] = rem
-    order = {lvl: list(draw(st.permutations(MAP_DIMS))) for lvl in LEVELS}
-    m = Mapping.build(rows=spatial["rows"], cols=spatial["cols"], pe=levels["pe"],
-                      glb=levels["glb"], dram=levels["dram"], order=order)
-    m.check(layer, df, accel.rows, accel.cols, b)
-    return m
 
 
 @st.composite
