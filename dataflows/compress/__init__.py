@@ -1,0 +1,1 @@
+"""Compression operators: pure functions on tensors and layers (quantize, prune, factorize)."""
