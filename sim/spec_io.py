@@ -27,6 +27,7 @@ Schema (all sections but ``name`` and ``array`` are optional)::
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ def _typed(cls: type, data: dict[str, Any], where: str, skip: tuple[str, ...] = 
         label = f"{where}.{key}" if where else key
         if kind.startswith("int") and (not isinstance(value, int) or isinstance(value, bool)):
             raise SpecError(f"{label} must be an integer, not {value!r}")
+        if kind.startswith("int") and abs(value) > MAX_INT:
+            raise SpecError(f"{label} must be an integer <= 2**53, not {value!r}")
         if kind.startswith("float") and (isinstance(value, bool)
                                          or not isinstance(value, (int, float))):
             if value is None and "None" in kind:
@@ -102,8 +105,44 @@ def _typed(cls: type, data: dict[str, Any], where: str, skip: tuple[str, ...] = 
             value = tuple(value)
         if isinstance(value, int) and kind.startswith("float") and not isinstance(value, bool):
             value = float(value)
+        if isinstance(value, float):
+            bandwidth = key.endswith("_bytes_per_cycle")
+            _finite(value, label, unlimited=bandwidth,
+                    low=MIN_BYTES_PER_CYCLE if bandwidth else None,
+                    high=MAX_PJ if key.endswith("_pj") else None)
         out[key] = value
     return out
+
+
+#: Bounds that keep every derived count finite (cycles and energies stay far below
+#: float and int64 overflow): integers, bandwidths, clock and per-operation energies.
+MAX_INT = 2**53
+MIN_BYTES_PER_CYCLE = 1e-3
+CLOCK_MHZ_RANGE = (1e-3, 1e6)
+MAX_PJ = 1e6
+
+
+def _finite(value: float, label: str, unlimited: bool = False,
+            low: float | None = None, high: float | None = None) -> None:
+    """Refuse NaN, infinity unless the field means "unlimited" by it (bandwidths), and
+    finite values outside ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return              # the spec's own rule names the type
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise SpecError(f"{label} must be a number <= 2**53, not {value!r}")
+        value = float(value)
+    if math.isinf(value) and unlimited and value > 0:
+        return
+    if math.isnan(value) or math.isinf(value):
+        allowed = "a finite number or .inf (unlimited)" if unlimited else "a finite number"
+        raise SpecError(f"{label} must be {allowed}, not {value!r}")
+    if value <= 0:
+        return              # the spec's own rule names the sign (e.g. "a number >= 0")
+    if low is not None and value < low:
+        raise SpecError(f"{label} must be >= {low:g} (or .inf), not {value!r}")
+    if high is not None and value > high:
+        raise SpecError(f"{label} must be <= {high:g}, not {value!r}")
 
 
 def _buffer(data: object, where: str, base: Buffer) -> Buffer:
@@ -150,7 +189,14 @@ def _from_dict(data: object) -> Accelerator:
                 raise SpecError(f"{key} must be a string, not {data[key]!r}")
             kwargs[key] = data[key]
     if "clock_mhz" in data:
-        kwargs["clock_mhz"] = data["clock_mhz"]
+        clock = data["clock_mhz"]
+        if isinstance(clock, bool) or not isinstance(clock, (int, float)):
+            raise SpecError(f"clock_mhz must be a number of MHz > 0, not {clock!r}")
+        _finite(clock, "clock_mhz")
+        if not CLOCK_MHZ_RANGE[0] <= clock <= CLOCK_MHZ_RANGE[1] and clock > 0:
+            raise SpecError(f"clock_mhz must be between {CLOCK_MHZ_RANGE[0]:g} and "
+                            f"{CLOCK_MHZ_RANGE[1]:g} MHz, not {clock!r}")
+        kwargs["clock_mhz"] = clock
     if "pe" in data:
         kwargs["pe"] = PEConfig(**_typed(PEConfig, _expect_map(data["pe"], "pe"), "pe"))
     if "rf" in data:
@@ -181,9 +227,12 @@ def _energy(data: object) -> EnergyTable:
     kwargs: dict[str, Any] = {}
     if "mult_pj" in data:
         table = _expect_map(data["mult_pj"], "energy.mult_pj")
+        for bits, pj in table.items():
+            _finite(pj, f"energy.mult_pj[{bits!r}] (pJ per multiply)", high=MAX_PJ)
         kwargs["mult_pj"] = dict(DEFAULT_MULT_PJ) | table
     for key in ("add_pj_per_bit", "dram_pj_per_bit"):
         if key in data:
+            _finite(data[key], f"energy.{key}", high=MAX_PJ)
             kwargs[key] = data[key]
     return EnergyTable(**kwargs)
 
@@ -210,8 +259,10 @@ def load_accelerator(path: str | Path) -> Accelerator:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "malformed YAML"
-        raise SpecError(f"{p}: malformed YAML{line}: {problem}") from None
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None)
+        detail = f": {problem}" if problem else ""
+        raise SpecError(f"{p}: malformed YAML{line}{detail}; give a YAML mapping "
+                        f"(schema in sim/spec_io.py)") from None
     return accelerator_from_dict(data, str(p))
 
 

@@ -223,7 +223,7 @@ def test_cols_missing(tmp_path: Path) -> None:
      "dram: read_bytes_per_cycle must be a number > 0 (.inf for unlimited), not 0.0"),
     (MINIMAL + "pe: {operand_bits: 8, product_register: 1}\n",
      "pe.product_register must be true or false, not 1"),
-    (MINIMAL + "clock_mhz: .inf\n", "clock_mhz must be finite"),
+    (MINIMAL + "clock_mhz: .inf\n", "clock_mhz must be a finite number, not inf"),
     (MINIMAL + "energy: {mult_pj: {8: -1}}\n",
      "energy.mult_pj entries must be <bits>: <pJ >= 0>, got 8: -1"),
 ])
