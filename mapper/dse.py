@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ FPGA_COLUMNS: tuple[str, ...] = ("lut", "ff", "dsp", "bram", "fmax_mhz")
 #: Columns to maximise (the search minimises their negation).
 MAXIMISE: frozenset[str] = frozenset({"fmax_mhz"})
 STRATEGIES: tuple[str, ...] = ("grid", "random", "nsga2")
+#: Constraint operators, in the order parsing tries them (``<=`` before ``<``).
+CONSTRAINT_OPS: tuple[str, ...] = ("<=", ">=", "<", ">")
 
 
 class DseError(CoforgeError):
@@ -67,15 +70,30 @@ class DseError(CoforgeError):
 
 @dataclass(frozen=True)
 class Constraint:
-    """``metric op value`` with metric a store column (e.g. ``area_mm2<=2``)."""
+    """``metric op value`` with metric a store column (e.g. ``area_mm2<=2``,
+    ``fmax_mhz>=100``).
+
+    ``<=`` and ``>=`` admit a value on the bound, ``<`` and ``>`` do not.
+    """
 
     metric: str
     op: str
     value: float
 
+    def __post_init__(self) -> None:
+        if self.op not in CONSTRAINT_OPS:
+            raise DseError(f"constraint operator must be one of {list(CONSTRAINT_OPS)}, "
+                           f"not {self.op!r}")
+        if self.metric not in OBJECTIVE_COLUMNS.values():
+            raise DseError(f"constraint metric must be one of "
+                           f"{sorted(OBJECTIVE_COLUMNS.values())}, not {self.metric!r}")
+        if math.isnan(self.value):
+            raise DseError(f"constraint {self.metric}{self.op}: the bound must be a "
+                           f"number, not {self.value!r}")
+
     @classmethod
     def parse(cls, text: str) -> "Constraint":
-        for op in ("<=", ">=", "<", ">"):
+        for op in CONSTRAINT_OPS:                   # two-character operators first
             if op in text:
                 metric, value = (s.strip() for s in text.split(op, 1))
                 break
@@ -86,14 +104,29 @@ class Constraint:
             raise DseError(f"constraint {text!r}: metric must be one of "
                            f"{sorted(OBJECTIVE_COLUMNS.values())}, not {metric!r}")
         try:
-            return cls(metric, op, float(value))
+            number = float(value)
         except ValueError:
             raise DseError(f"constraint {text!r}: {value!r} is not a number") from None
+        return cls(metric, op, number)
 
     def violation(self, row: dict[str, Any]) -> float:
-        """<= 0 when satisfied (pymoo's convention), else by how much it is broken."""
-        x = row[self.metric]
-        return x - self.value if self.op in ("<=", "<") else self.value - x
+        """<= 0 when satisfied (pymoo's convention), else by how much it is broken.
+
+        A strict bound is the non-strict one on the nearest float inside it
+        (``x < v`` is ``x <= nextafter(v, -inf)``), so a value on the bound breaks it
+        by one ulp."""
+        x = float(row[self.metric])
+        if self.op == "<=":
+            return x - self.value
+        if self.op == "<":
+            return x - math.nextafter(self.value, -math.inf)
+        if self.op == ">=":
+            return self.value - x
+        return math.nextafter(self.value, math.inf) - x
+
+    def satisfied(self, row: dict[str, Any]) -> bool:
+        """Whether ``row`` meets the constraint."""
+        return self.violation(row) <= 0
 
 
 @dataclass(frozen=True)
@@ -356,28 +389,46 @@ def _nsga2(space: HardwareSpace, settings: DseSettings, runner: _Runner) -> None
         algorithm.tell(infills=pop)
 
 
+def _admissible(rows: list[dict[str, Any]], settings: DseSettings) -> list[int]:
+    """Indices of the feasible rows that meet every constraint."""
+    return [i for i, r in enumerate(rows) if r["feasible"]
+            and all(c.satisfied(r) for c in settings.constraints)]
+
+
 def pareto_rows(rows: list[dict[str, Any]], settings: DseSettings) -> list[dict[str, Any]]:
-    """Feasible rows meeting every constraint that no other such row dominates."""
-    ok = [r for r in rows if r["feasible"]
-          and all(c.violation(r) <= 0 for c in settings.constraints)]
+    """Feasible rows meeting every constraint that no other such row weakly dominates,
+    sorted by their objective vectors.
+
+    A row is dropped when another is no worse in every objective and better in one
+    (pymoo's non-dominated sorting, i.e. Pareto dominance). Rows with exactly the same
+    objective vector (distinct designs that tie everywhere) weakly dominate each
+    other: the front keeps one of them, the first in ``rows`` (store order).
+    """
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+    ok = [rows[i] for i in _admissible(rows, settings)]
+    if not ok:
+        return []
     f = _objective_matrix(ok, settings)
-    keep = []
-    for i in range(len(ok)):
-        dominated = np.any(np.all(f <= f[i], axis=1) & np.any(f < f[i], axis=1))
-        if not dominated:
-            keep.append(ok[i])
-    return sorted(keep, key=lambda r: list(_objective_matrix([r], settings)[0]))
+    _, first = np.unique(f, axis=0, return_index=True)     # one row per objective vector
+    first = np.sort(first)
+    front = first[NonDominatedSorting().do(f[first], only_non_dominated_front=True)]
+    return [ok[i] for i in sorted(front.tolist(), key=lambda i: tuple(f[i]))]
 
 
 def hypervolume_curve(rows: list[dict[str, Any]], settings: DseSettings) -> list[float]:
-    """Hypervolume of the feasible front after each stored design (objectives scaled
-    to [0, 1] by the final front's ideal and the worst feasible point x 1.1)."""
+    """Hypervolume of the admissible designs (feasible, meeting every constraint)
+    among the first ``i + 1`` stored rows, for each ``i``.
+
+    Objectives are scaled to [0, 1] by the final set's ideal point ``lo`` and the
+    reference point ``hi = worst + 0.1 |worst|`` per objective (maximised columns
+    negated first); the reference point is 1 in each scaled objective. The curve never
+    decreases: a design added to a set cannot shrink the region the set dominates.
+    """
     from pymoo.indicators.hv import HV
-    ok_idx = [i for i, r in enumerate(rows) if r["feasible"]
-              and all(c.violation(r) <= 0 for c in settings.constraints)]
+    ok_idx = set(_admissible(rows, settings))
     if not ok_idx:
         return [0.0] * len(rows)
-    f_all = _objective_matrix([rows[i] for i in ok_idx], settings)
+    f_all = _objective_matrix([rows[i] for i in sorted(ok_idx)], settings)
     lo, top = f_all.min(axis=0), f_all.max(axis=0)
     hi = top + 0.1 * np.abs(top)                    # (negated maximised columns too)
     scale = np.where(hi > lo, hi - lo, 1.0)
