@@ -92,7 +92,7 @@ class Constraint:
                            f"number, not {self.value!r}")
 
     @classmethod
-    def parse(cls, text: str) -> "Constraint":
+    def parse(cls, text: str) -> Constraint:
         for op in CONSTRAINT_OPS:                   # two-character operators first
             if op in text:
                 metric, value = (s.strip() for s in text.split(op, 1))

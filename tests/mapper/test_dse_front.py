@@ -8,15 +8,24 @@ brute-force dominance check written below (or listed by hand), hypervolumes by h
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from dataflows import Network, conv
-from mapper.dse import Constraint, DseError, DseSettings, hypervolume_curve, pareto_rows
-from mapper.dse import run_dse
+from mapper.dse import (
+    Constraint,
+    DseError,
+    DseSettings,
+    hypervolume_curve,
+    pareto_rows,
+    run_dse,
+)
 from mapper.hw_space import load_hw_space
 from mapper.store import ResultStore
 
@@ -115,7 +124,7 @@ def test_hypervolume_curve_never_decreases(points: list[tuple[float, float, bool
     rows = [_row(str(i), a, b, feasible=int(ok)) for i, (a, b, ok) in enumerate(points)]
     curve = hypervolume_curve(rows, _two())
     assert len(curve) == len(rows)
-    assert all(b >= a for a, b in zip(curve, curve[1:]))
+    assert all(b >= a for a, b in pairwise(curve))
     assert all(0.0 <= v <= 1.0 for v in curve)
 
 
@@ -155,8 +164,9 @@ def test_constraint_parse_and_validation() -> None:
 def test_lower_and_strict_bounds_filter_the_front() -> None:
     rows = [_row("a", 1, 9, fmax_mhz=80), _row("b", 2, 5, fmax_mhz=100),
             _row("c", 3, 3, fmax_mhz=120), _row("d", 4, 1, fmax_mhz=100)]
-    fp = dict(target="ecp5-85k")
-    front = lambda *cs: [r["key"] for r in pareto_rows(rows, _two(constraints=cs, **fp))]  # noqa: E731
+    def front(*cs: Constraint) -> list[str]:
+        return [r["key"] for r in pareto_rows(rows, _two(constraints=cs, target="ecp5-85k"))]
+
     assert front() == ["a", "b", "c", "d"]
     assert front(Constraint.parse("fmax_mhz>=100")) == ["b", "c", "d"]   # 100 is on the bound
     assert front(Constraint.parse("fmax_mhz>100")) == ["c"]
@@ -192,4 +202,4 @@ def test_run_dse_front_respects_bounds_on_the_value_of_a_stored_design(
         assert sorted(r["key"] for r in front) == \
             sorted(allowed[i]["key"] for i in _brute_front(pts)), op
         curve = hypervolume_curve(rows, st_)
-        assert all(b >= a for a, b in zip(curve, curve[1:]))
+        assert all(b >= a for a, b in pairwise(curve))
