@@ -42,6 +42,7 @@ latency/energy/area -- it is not an accuracy-aware quantization search.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,14 +53,33 @@ import yaml
 from dataflows.errors import CoforgeError
 from dataflows.layer import SUPPORTED_BITS, Layer, Precision
 from dataflows.network import Network
-from sim.spec import Accelerator
-from sim.spec_io import load_accelerator
+from sim.spec import DATAFLOWS, MAX_ARRAY_SIDE, PE_MODES, Accelerator
+from sim.spec_io import CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator, read_strict_yaml
 
 #: Parameter name -> allowed Python type of its values.
 PARAMETERS: dict[str, type] = {
     "rows": int, "cols": int, "dataflow": str, "glb_kib": int,
     "dram_bytes_per_cycle": float, "operand_bits": int, "accumulator_bits": int,
     "product_register": bool, "pe_mode": str, "clock_mhz": float,
+}
+
+
+#: Parameter name -> (rule of one value, as text; the check). Checked at load, so a typo
+#: is an error before the search instead of a space of designs that "cannot run".
+_RULES: dict[str, tuple[str, Any]] = {
+    "rows": (f"integers from 1 to {MAX_ARRAY_SIDE}", lambda v: 1 <= v <= MAX_ARRAY_SIDE),
+    "cols": (f"integers from 1 to {MAX_ARRAY_SIDE}", lambda v: 1 <= v <= MAX_ARRAY_SIDE),
+    "dataflow": (f"one of {sorted(DATAFLOWS)}", lambda v: v in DATAFLOWS),
+    "glb_kib": ("integers >= 1 (KiB of total GLB) and <= 2**43", lambda v: 1 <= v <= 2**43),
+    "dram_bytes_per_cycle": (f"numbers >= {MIN_BYTES_PER_CYCLE:g} or .inf (unlimited)",
+                             lambda v: v == math.inf or MIN_BYTES_PER_CYCLE <= v < math.inf),
+    "operand_bits": ("one of [2, 4, 8, 16, 32]", lambda v: v in (2, 4, 8, 16, 32)),
+    "accumulator_bits": ("integers from 1 to 64", lambda v: 1 <= v <= 64),
+    "product_register": ("true or false", lambda v: True),
+    "pe_mode": (f"one of {list(PE_MODES)}", lambda v: v in PE_MODES),
+    "clock_mhz": (f"finite numbers of MHz from {CLOCK_MHZ_RANGE[0]:g} to "
+                  f"{CLOCK_MHZ_RANGE[1]:g}",
+                  lambda v: CLOCK_MHZ_RANGE[0] <= v <= CLOCK_MHZ_RANGE[1]),
 }
 
 
@@ -193,9 +213,20 @@ class HardwareSpace:
                 ok = isinstance(v, bool) if kind is bool else (
                     isinstance(v, (int, float)) and not isinstance(v, bool)
                     if kind is float else isinstance(v, kind) and not isinstance(v, bool))
+                rule, check = _RULES[name]
+                if ok and isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+                    ok = False                       # beyond exact floats: not a size
                 if not ok:
-                    raise HardwareSpaceError(f"parameters.{name} values must be "
-                                             f"{kind.__name__}, not {v!r}")
+                    hint = " (YAML reads yes/no/on/off as true/false)" \
+                        if isinstance(v, bool) else ""
+                    raise HardwareSpaceError(f"parameters.{name} values must be {rule}, "
+                                             f"not {v!r}{hint}")
+                if (isinstance(v, float) and math.isnan(v)) or not check(v):
+                    raise HardwareSpaceError(f"parameters.{name} values must be {rule}, "
+                                             f"not {v!r}")
+            if len(set(values)) != len(values):
+                raise HardwareSpaceError(f"parameters.{name} lists a value twice: "
+                                         f"{list(values)}; keep each once")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -296,28 +327,46 @@ class HardwareSpace:
 def load_hw_space(path: str | Path) -> HardwareSpace:
     """Load and validate a design-space YAML file."""
     p = Path(path)
-    if not p.is_file():
-        raise HardwareSpaceError(f"{p}: no such design-space file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise HardwareSpaceError(f"{p}: malformed YAML ({type(err).__name__})") from None
+    if not p.exists():
+        raise HardwareSpaceError(f"{p}: no such design-space file; give a YAML path "
+                                 f"(schema in mapper/hw_space.py)")
+    data = read_strict_yaml(p, HardwareSpaceError,
+                            "a design-space YAML (schema in mapper/hw_space.py)")
     try:
         if not isinstance(data, dict):
-            raise HardwareSpaceError("the file must be a mapping with 'base' and 'parameters'")
-        unknown = sorted(set(data) - {"base", "parameters", "precision"})
+            raise HardwareSpaceError("the file must be a mapping with 'base' and 'parameters' "
+                                     "(schema in mapper/hw_space.py)")
+        unknown = sorted(set(data) - {"base", "parameters", "precision"}, key=str)
         if unknown:
             raise HardwareSpaceError(f"unknown key {unknown[0]!r}; allowed: ['base', "
                                      f"'parameters', 'precision']")
+        if "base" not in data:
+            raise HardwareSpaceError("base is required: the spec the parameters edit, a "
+                                     "shipped spec name (e.g. base: edge_8x8_ws) or a spec "
+                                     "YAML path")
+        if not isinstance(data["base"], str) or not data["base"]:
+            raise HardwareSpaceError(f"base must be a shipped spec name or a spec YAML path, "
+                                     f"not {data['base']!r}")
         params = data.get("parameters")
         if not isinstance(params, dict) or not params:
             raise HardwareSpaceError("parameters must map parameter names to value lists")
         items = []
         for name, values in params.items():
+            if not isinstance(name, str):
+                raise HardwareSpaceError(f"parameters: a parameter name must be one of "
+                                         f"{sorted(PARAMETERS)}, not {name!r}")
             if not isinstance(values, list):
-                raise HardwareSpaceError(f"parameters.{name} must be a list of values")
+                raise HardwareSpaceError(f"parameters.{name} must be a list of values, "
+                                         f"not {values!r} (e.g. {name}: [{values}])")
             items.append((name, tuple(values)))
-        base = load_accelerator(str(data.get("base", "edge_8x8_ws")))
+        base_path = Path(data["base"])
+        if not base_path.is_absolute() and not base_path.exists() \
+                and (p.parent / base_path).is_file():
+            base_path = p.parent / base_path           # a spec beside the space file
+        try:
+            base = load_accelerator(base_path)
+        except CoforgeError as err:
+            raise HardwareSpaceError(f"base: {err}") from None
         prec = precision_from_dict(data["precision"]) if "precision" in data else None
         return HardwareSpace(base, tuple(items), prec)
     except CoforgeError as err:

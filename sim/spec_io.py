@@ -237,11 +237,26 @@ def _energy(data: object) -> EnergyTable:
     return EnergyTable(**kwargs)
 
 
-def _read_text(p: Path) -> str:
+def read_strict_yaml(p: Path, error: type[CoforgeError] = SpecError,
+                     what: str = "a YAML spec (schema in sim/spec_io.py)") -> object:
+    """Parse ``p`` with duplicate keys refused; every failure is one ``error`` line that
+    starts with the path and ends with what to give instead (``what``)."""
+    if p.is_dir():
+        raise error(f"{p}: is a directory; give {what}")
     try:
-        return p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise SpecError(f"{p}: not a UTF-8 text file; give a YAML spec") from None
+        raise error(f"{p}: not a UTF-8 text file; give {what}") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except SpecError as err:                # duplicate key
+        raise error(f"{p}: {err}; keep one") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None)
+        detail = f": {problem}" if problem else ""
+        raise error(f"{p}: malformed YAML{line}{detail}; give {what}") from None
 
 
 def load_accelerator(path: str | Path) -> Accelerator:
@@ -252,18 +267,7 @@ def load_accelerator(path: str | Path) -> Accelerator:
     if not p.exists():
         shipped = sorted(f.stem for f in SPECS_DIR.glob("*.yaml"))
         raise SpecError(f"{path}: no such file; give a YAML path or one of {shipped}")
-    try:
-        data = yaml.load(_read_text(p), Loader=_StrictLoader)  # noqa: S506 - strict safe loader
-    except SpecError as err:
-        raise SpecError(f"{p}: {err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or getattr(err, "reason", None)
-        detail = f": {problem}" if problem else ""
-        raise SpecError(f"{p}: malformed YAML{line}{detail}; give a YAML mapping "
-                        f"(schema in sim/spec_io.py)") from None
-    return accelerator_from_dict(data, str(p))
+    return accelerator_from_dict(read_strict_yaml(p), str(p))
 
 
 def shipped_specs() -> list[str]:
@@ -295,4 +299,4 @@ def dump_accelerator(accel: Accelerator) -> str:
 
 
 __all__ = ["DEFAULT_SPEC", "SPECS_DIR", "accelerator_from_dict", "dump_accelerator",
-           "load_accelerator", "shipped_specs"]
+           "load_accelerator", "read_strict_yaml", "shipped_specs"]

@@ -141,12 +141,14 @@ def test_setting_errors() -> None:
 
 
 def test_a_candidate_that_cannot_run_is_stored_infeasible(tmp_path: Path) -> None:
-    space = _space(tmp_path, "base: edge_8x8_ws\nparameters: {glb_kib: [0]}\n")
+    # each value is legal alone (checked at load); the pair is not: 16-bit products
+    space = _space(tmp_path, "base: edge_8x8_ws\nparameters: {operand_bits: [16], "
+                             "accumulator_bits: [24]}\n")
     st = _settings(max_designs=1)
     store = ResultStore(tmp_path / "s.sqlite", st.meta(space), resume=False)
     run_dse(space, _net(), st, store)
     (row,) = store.rows()
-    assert row["feasible"] == 0 and "no legal mapping found" in row["error"]
+    assert row["feasible"] == 0 and "accumulator_bits (24) must be at least" in row["error"]
 
 
 def test_dask_cluster_gives_the_same_designs(tmp_path: Path) -> None:

@@ -172,12 +172,12 @@ def test_second_glb_unknown_key_names_index(tmp_path: Path) -> None:
 
 def test_duplicate_top_level_key(tmp_path: Path) -> None:
     msg = _load_error(tmp_path, MINIMAL + "array: {rows: 4, cols: 4}\n")
-    assert msg == "duplicate key 'array' (line 3)"
+    assert msg == "duplicate key 'array' (line 3); keep one"
 
 
 def test_duplicate_nested_key(tmp_path: Path) -> None:
     msg = _load_error(tmp_path, "name: t\narray: {rows: 8, rows: 4, cols: 8}\n")
-    assert msg == "duplicate key 'rows' (line 2)"
+    assert msg == "duplicate key 'rows' (line 2); keep one"
 
 
 def test_rows_wrong_type(tmp_path: Path) -> None:
