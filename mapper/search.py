@@ -15,8 +15,11 @@ Strategies (all minimise the objective's score, ``inf`` = illegal):
 * ``annealing`` -- parallel Metropolis chains (up to 4096, at least 50 steps each)
   on log(score); a move resamples one dimension's split to a different one or swaps
   two positions of the GLB or DRAM loop order; temperature decays geometrically;
-* ``exact`` -- the CoSA-style integer program of :mod:`mapper.exact`, solved to proven
-  optimality on its log-space surrogate by HiGHS, loop orders then costed exhaustively;
+* ``exact`` -- the proven optimum of the real model for the chosen objective
+  (:mod:`mapper.exact`): every split that fits the array, crossed with one loop order
+  per class of orders of equal cost; ignores ``max_evals``, refuses spaces beyond
+  :data:`mapper.exact.EXACT_LIMIT`; ``proven_optimal`` is False only when
+  ``time_budget_s`` stopped it;
 * ``genetic`` -- a population of up to 4096 (at least 50 generations), tournament
   selection, uniform crossover (per split gene and per level's whole loop order), the
   same mutation, (mu + lambda) elitism.
@@ -26,8 +29,10 @@ population) rather than borrowed: their move set is specific to the split encodi
 
 Throughput (``benchmarks/bench_mapper.py``): populations are decoded, costed and
 scored ``EVAL_ROWS`` rows at a time so the working set stays in cache, the layer's
-sparse profile is computed once per search, and :func:`retain_freed_memory` stops
-glibc from returning the loop's temporaries to the kernel between slices.
+sparse profile is computed once per search. :func:`retain_freed_memory` (an explicit,
+process-wide opt-in, never called by this module: the ``coforge map``/``dse`` commands
+and the benchmarks call it) stops glibc from returning the loop's temporaries to the
+kernel between slices.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import numpy as np
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
+from mapper.exact import exact_chunks
 from mapper.objective import Objective
 from mapper.space import GENOME_LEN, N_DIMS, MappingSpace
 from sim.analytic import evaluate, evaluate_batch
@@ -79,8 +85,10 @@ def retain_freed_memory(trim_bytes: int = 128 << 20, mmap_bytes: int = 32 << 20)
     so every slice page-faults its memory back in (~750 faults per 4096 mappings, about
     a third of the loop's CPU time on this machine). Raising ``M_TRIM_THRESHOLD`` to
     ``trim_bytes`` and ``M_MMAP_THRESHOLD`` to ``mmap_bytes`` (glibc's maximum) keeps
-    that memory in the process. Process-wide and idempotent; no result changes. Called
-    by :func:`search` (only the first call acts); False where libc is not glibc.
+    that memory in the process. Process-wide and idempotent (only the first call acts);
+    no result changes; returns False where libc is not glibc. An explicit opt-in: the
+    library never calls it (a process-global libc setting is not the library's to
+    change); ``coforge map``/``coforge dse`` and ``benchmarks/bench_mapper.py`` do.
     """
     global _allocator_tuned
     if _allocator_tuned is None:
@@ -114,6 +122,10 @@ class SearchResult:
     mapping: Mapping
     result: Result
     history: tuple[tuple[int, float], ...] = field(default_factory=tuple)
+    #: True when the whole space was costed (``exhaustive`` without a cap, ``exact``
+    #: unless a time budget stopped it): ``best_score`` is then the model's optimum for
+    #: the objective; False when stopped early; None for the heuristics.
+    proven_optimal: bool | None = None
 
 
 class _Evaluator:
@@ -128,6 +140,7 @@ class _Evaluator:
             time.perf_counter() + time_budget_s if time_budget_s else None)
         self.evals, self.best_score, self.best = 0, np.inf, None
         self.history: list[tuple[int, float]] = []
+        self.space_points: int | None = None   # set by the complete strategies
         self.bar = None
         if progress:
             from tqdm import tqdm
@@ -166,7 +179,17 @@ class _Evaluator:
 
 def _exhaustive(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
     total, chunks = space.genome_chunks(EXHAUSTIVE_LIMIT, EVAL_ROWS)
+    ev.space_points = total
     ev.max_evals = min(ev.max_evals, total) if ev.max_evals else total
+    for genomes in chunks:
+        if not ev.left:
+            return
+        ev(genomes)
+
+
+def _exact(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
+    total, chunks = exact_chunks(space, rows=EVAL_ROWS)
+    ev.space_points = ev.max_evals = total    # the proof needs every point, whatever the cap
     for genomes in chunks:
         if not ev.left:
             return
@@ -293,7 +316,7 @@ def _genetic(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> N
 
 _STRATEGY_FNS: dict[str, Callable[[MappingSpace, _Evaluator, np.random.Generator], None]] = {
     "exhaustive": _exhaustive, "random": _random, "annealing": _annealing,
-    "genetic": _genetic,
+    "genetic": _genetic, "exact": _exact,
 }
 
 
@@ -313,10 +336,7 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
     if not isinstance(max_evals, int) or max_evals < 1:
         raise SearchError(f"max_evals must be a positive integer, not {max_evals!r}")
     obj = Objective(objective) if isinstance(objective, str) else objective
-    if strategy == "exact":
-        return _exact(layer, accel, obj, seed, timing)
     space = MappingSpace(layer, accel, imperfect)
-    retain_freed_memory()
     show = sys.stderr.isatty() if progress is None else progress
     start = time.perf_counter()
     ev = _Evaluator(space, obj, timing, max_evals, time_budget_s, show)
@@ -333,21 +353,5 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
         layer=layer.name, strategy=strategy, objective=obj.name, seed=seed,
         evaluations=ev.evals, space_size=space.size, elapsed_s=time.perf_counter() - start,
         best_score=ev.best_score, mapping=mapping,
-        result=evaluate(layer, accel, mapping, timing), history=tuple(ev.history))
-
-
-def _exact(layer: Layer, accel: Accelerator, obj: Objective, seed: int,
-           timing: str) -> SearchResult:
-    from mapper.exact import best_order, solve
-    start = time.perf_counter()
-    sol = solve(layer, accel)
-    mapping, score, n = best_order(layer, accel, sol, obj.score)
-    if not np.isfinite(score):
-        raise SearchError(f"layer {layer.name!r}: the exact solution does not fit "
-                          f"{accel.name!r} under the real model (shared-buffer split or a "
-                          f"constraint); use a heuristic strategy")
-    return SearchResult(
-        layer=layer.name, strategy="exact", objective=obj.name, seed=seed, evaluations=n,
-        space_size=len(sol.candidates), elapsed_s=time.perf_counter() - start,
-        best_score=score, mapping=mapping, result=evaluate(layer, accel, mapping, timing),
-        history=((n, score),))
+        result=evaluate(layer, accel, mapping, timing), history=tuple(ev.history),
+        proven_optimal=None if ev.space_points is None else ev.evals == ev.space_points)
