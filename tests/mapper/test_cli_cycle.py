@@ -37,9 +37,7 @@ def test_trace_needs_cycle_fidelity(capsys) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("fidelity", ["analytic", "cycle"])
 def test_scalesim_inputs_at_both_fidelities(capsys, fidelity: str) -> None:  # noqa: ANN001
-    peers = Path("/work/shared/peers/scalesim")
-    if not peers.is_dir():
-        pytest.skip("SCALE-Sim peer inputs not present")
+    peers = Path(__file__).parents[1] / "data" / "scalesim"  # SCALE-Sim's files, vendored
     rc = main(["simulate", "--topology", str(peers / "topologies/conv_nets/Resnet18.csv"),
                "--scalesim-config", str(peers / "configs/scale.cfg"), "--fidelity", fidelity])
     out = capsys.readouterr().out
