@@ -17,7 +17,8 @@ the JSON is rewritten after every case. ``--fresh`` starts over. The ResNet-18 r
 (a few minutes) is done last; ``--skip-resnet`` leaves it out.
 
 SCALE-Sim's config and topology files are not in its wheel; they are read from
-``--peers-dir`` (default: $SCALESIM_PEERS_DIR or /work/shared/peers/scalesim).
+``--peers-dir`` (default: $SCALESIM_PEERS_DIR or the copies vendored in
+``tests/data/scalesim``, see its README.md).
 
 This script must not import coforge.
 """
@@ -37,7 +38,8 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join(REPO_ROOT, "tests", "data", "scalesim_3.0.0_reference.json")
-DEFAULT_PEERS = os.environ.get("SCALESIM_PEERS_DIR", "/work/shared/peers/scalesim")
+DEFAULT_PEERS = os.environ.get("SCALESIM_PEERS_DIR",
+                               os.path.join(REPO_ROOT, "tests", "data", "scalesim"))
 COMMAND = ("build/peers/scalesim-venv/bin/python tests/peers/gen_scalesim_reference.py"
            "  (venv: python3.11 -m venv build/peers/scalesim-venv && "
            "build/peers/scalesim-venv/bin/pip install scalesim==3.0.0 'numpy<2.4')")
@@ -569,7 +571,11 @@ def run_resnet(data, args, id_order):
         data["cases"].append(case)
     data["runs"][run_id] = {
         "config": "configs/scale.cfg", "topology": "topologies/conv_nets/Resnet18.csv",
-        "layout": "layouts/conv_nets/resnet18.csv", "peers_dir": args.peers_dir,
+        "layout": "layouts/conv_nets/resnet18.csv",
+        # repo-relative when the vendored copies were used (no machine path recorded)
+        "peers_dir": (os.path.relpath(args.peers_dir, REPO_ROOT)
+                      if os.path.abspath(args.peers_dir).startswith(REPO_ROOT + os.sep)
+                      else args.peers_dir),
         "wall_time_s": round(wall, 2),
         "compute_cycles_sum": sum(c["compute_cycles"] for c in data["cases"]
                                   if c.get("run") == run_id),
