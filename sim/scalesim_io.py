@@ -21,6 +21,7 @@ from __future__ import annotations
 import configparser
 import csv
 import math
+import re
 from pathlib import Path
 
 from dataflows.errors import CoforgeError
@@ -30,6 +31,17 @@ from sim.spec import Accelerator, Buffer
 
 #: SCALE-Sim has no clock; this one makes ``latency_ms`` read as mega-cycles.
 SCALESIM_CLOCK_MHZ = 1000.0
+#: Largest size a topology cell may give (2**24: far past any real layer).
+MAX_DIM = 2**24
+#: Largest MAC count of one layer (2**53: cycle and access counts stay exact in float64
+#: and far below int64 overflow).
+MAX_MACS = 2**53
+
+#: Columns of each topology format after the layer name (SCALE-Sim's header names).
+CONV_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
+                "Num Filter", "Strides")
+GEMM_COLUMNS = ("M", "N", "K")
+_INTEGER = re.compile(r"\+?\d+")
 
 
 class ScaleSimFormatError(CoforgeError):
@@ -47,13 +59,13 @@ def _get(cfg: configparser.ConfigParser, path: Path, section: str, key: str) -> 
 
 def _int(cfg: configparser.ConfigParser, path: Path, section: str, key: str) -> int:
     raw = _get(cfg, path, section, key)
-    try:
-        value = int(raw)
-    except ValueError:
+    if not _INTEGER.fullmatch(raw.lstrip("-")):
         raise ScaleSimFormatError(f"{path}: [{section}] {key} must be an integer, "
-                                  f"not {raw!r}") from None
-    if value < 1:
-        raise ScaleSimFormatError(f"{path}: [{section}] {key} must be >= 1, not {value}")
+                                  f"not {raw!r}")
+    value = int(raw)
+    if not 1 <= value <= MAX_DIM:
+        raise ScaleSimFormatError(f"{path}: [{section}] {key} must be an integer from 1 to "
+                                  f"{MAX_DIM}, not {value}")
     return value
 
 
@@ -97,6 +109,8 @@ def load_scalesim_config(path: str | Path) -> Accelerator:
 
 
 def _rows(path: Path) -> list[list[str]]:
+    """Every line's cells, stripped, with trailing empty cells dropped (the customary
+    trailing comma); line 1 is the header. Empty cells *inside* a row are kept."""
     if not path.is_file():
         raise ScaleSimFormatError(f"{path}: no such topology file")
     try:
@@ -107,29 +121,74 @@ def _rows(path: Path) -> list[list[str]]:
                                   f"topology CSV") from None
     except csv.Error as err:
         raise ScaleSimFormatError(f"{path}: malformed CSV: {err}") from None
-    rows = [[c for c in row if c != ""] for row in rows]
-    return [row for row in rows[1:] if row]          # drop the header and blank lines
+    for row in rows:
+        while row and row[-1] == "":
+            row.pop()
+    return rows
+
+
+def _check_header(path: Path, header: list[str], gemm_format: bool) -> None:
+    """Refuse a header of the other format (a conv topology read as GEMMs, or the
+    reverse) and a first line that is data rather than a header."""
+    if not header:
+        raise ScaleSimFormatError(f"{path}: line 1 is empty; a SCALE-Sim topology starts "
+                                  f"with a header row (layer name, then its columns)")
+    text = " ".join(header).lower()
+    if len(header) > 1 and all(_INTEGER.fullmatch(c) for c in header[1:]):
+        raise ScaleSimFormatError(f"{path}: line 1 holds sizes, not the header; add the "
+                                  f"header row SCALE-Sim expects (layer name, then columns)")
+    is_conv = "ifmap" in text or "filter" in text
+    is_gemm = [c.lower() for c in header[1:4]] == ["m", "n", "k"]
+    if gemm_format and is_conv:
+        raise ScaleSimFormatError(f"{path}: line 1 is a conv topology header "
+                                  f"({', '.join(header[1:3])}, ...) but --gemm reads M, N, K "
+                                  f"rows; drop --gemm")
+    if not gemm_format and is_gemm:
+        raise ScaleSimFormatError(f"{path}: line 1 is a GEMM topology header "
+                                  f"({', '.join(header[:4])}); pass --gemm")
 
 
 def load_scalesim_topology(path: str | Path, gemm_format: bool = False) -> Network:
-    """A :class:`Network` (a chain) from a SCALE-Sim conv or GEMM topology CSV."""
+    """A :class:`Network` (a chain) from a SCALE-Sim conv or GEMM topology CSV.
+
+    Each data line needs the layer name and every column of its format (cells after
+    them, such as Resnet50's sparsity columns, are ignored); every size is a decimal
+    integer from 1 to :data:`MAX_DIM`, never truncated or shifted."""
     p = Path(path)
     layers: list[Layer] = []
-    want = 4 if gemm_format else 8
-    for i, row in enumerate(_rows(p), start=2):
+    columns = GEMM_COLUMNS if gemm_format else CONV_COLUMNS
+    want = 1 + len(columns)
+    rows = _rows(p)
+    if rows:
+        _check_header(p, rows[0], gemm_format)
+    for i, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue                                  # a blank line
         if len(row) < want:
             fields = "name, M, N, K" if gemm_format else \
                 "name, IFMAP H, IFMAP W, Filter H, Filter W, Channels, Num Filter, Stride"
             raise ScaleSimFormatError(f"{p}: line {i} has {len(row)} fields, needs {want}: "
                                       f"{fields} (pass --gemm for M,N,K topologies)")
-        try:
-            nums = [int(float(v)) for v in row[1:want]]
-        except ValueError:
-            raise ScaleSimFormatError(f"{p}: line {i}: sizes must be integers, "
-                                      f"got {row[1:want]}") from None
-        if min(nums) < 1:
-            raise ScaleSimFormatError(f"{p}: line {i}: every size must be >= 1, got {nums}")
+        if not row[0]:
+            raise ScaleSimFormatError(f"{p}: line {i}: the layer name (column 1) is empty; "
+                                      f"give every layer a name")
+        nums = []
+        for col, cell in zip(columns, row[1:want]):
+            if cell == "":
+                raise ScaleSimFormatError(f"{p}: line {i}: {col} is empty; give an integer "
+                                          f">= 1 (columns are not shifted)")
+            if not _INTEGER.fullmatch(cell.lstrip("-")):
+                raise ScaleSimFormatError(f"{p}: line {i}: {col} must be an integer, not "
+                                          f"{cell!r} (sizes are never rounded)")
+            value = int(cell)
+            if not 1 <= value <= MAX_DIM:
+                raise ScaleSimFormatError(f"{p}: line {i}: {col} must be an integer from 1 "
+                                          f"to {MAX_DIM}, not {value}")
+            nums.append(value)
         name = row[0] if row[0] not in {layer.name for layer in layers} else f"{row[0]}_{i}"
+        if math.prod(nums[:-1] if not gemm_format else nums) > MAX_MACS:
+            raise ScaleSimFormatError(f"{p}: line {i}: the sizes {nums} make more than "
+                                      f"2**53 MACs; give a smaller layer")
         if gemm_format:
             m, n, k = nums
             layers.append(gemm(name, M=m, N=n, K=k))
@@ -143,5 +202,6 @@ def load_scalesim_topology(path: str | Path, gemm_format: bool = False) -> Netwo
             Q=math.ceil((w - s + stride) / stride), R=r, S=s, H=h, W=w,
             stride_h=stride, stride_w=stride))
     if not layers:
-        raise ScaleSimFormatError(f"{p}: the topology has no layers")
+        raise ScaleSimFormatError(f"{p}: the topology has no layers; add one line per layer "
+                                  f"after the header")
     return Network.chain(p.stem, layers)
