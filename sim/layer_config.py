@@ -366,6 +366,13 @@ def _load_npy(path: Path, where: str, cache: dict[Path, np.ndarray]) -> np.ndarr
                                                                     np.complexfloating):
             raise LayerConfigError(f"{where}: {str(path)!r} holds dtype {arr.dtype}; give "
                                    f"real numbers")
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad = np.argwhere(~finite)[0]
+            raise LayerConfigError(
+                f"{where}: {str(path)!r} holds {int(arr.size - finite.sum())} non-finite "
+                f"values (first {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}); "
+                f"give finite numbers (replace NaN/inf, e.g. numpy.nan_to_num)")
         cache[path] = arr
     return cache[path]
 
@@ -388,7 +395,17 @@ def _tensor(layer: Layer, op: str, sp: _Sparsity, seed: int,
         arr = _random_tensor(canon, seed, layer.name, op)
         origin = f"random(seed {seed})"
     if sp.prune is not None:
-        arr = sp.prune.apply(arr)
+        rows, cols = arr.shape[0], arr.size // max(arr.shape[0], 1)   # the 2-D view pruned
+        spec = sp.prune
+        if spec.pattern == "nm" and spec.m > cols:
+            raise LayerConfigError(f"{sp.where}.prune.{op}: pattern {spec.n}:{spec.m} needs M "
+                                   f"<= {cols} (the {op} tensor of layer {layer.name!r} has "
+                                   f"{cols} values per row); give a smaller M")
+        if spec.pattern == "block" and (spec.block[0] > rows or spec.block[1] > cols):
+            raise LayerConfigError(f"{sp.where}.prune.{op}.block {list(spec.block)} is larger "
+                                   f"than the {rows} x {cols} {op} matrix of layer "
+                                   f"{layer.name!r}; give a block within it")
+        arr = spec.apply(arr)
         origin = f"{sp.prune.describe()} of {origin}"
     if not np.any(arr):
         raise LayerConfigError(f"{sp.where}: the {op} tensor of layer {layer.name!r} ({origin}) "
