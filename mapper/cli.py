@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from mapper.cli_search import add_search_commands
     add_search_commands(sub, _add_workload)
+    from mapper.cli_accuracy import add_accuracy_command
+    add_accuracy_command(sub)
     return p
 
 
