@@ -5,8 +5,12 @@ elementwise ops that join two different activations (a residual ``Add``) become 
 nodes; every other supported op (activations, normalisation, reshapes, bias adds, ...)
 is transparent: edges are rewired through it so the DAG stays connected.
 
-Shapes come from ``onnx.shape_inference``; a symbolic dimension (a dynamic batch) counts
-as 1. Sizes follow the :mod:`dataflows.layer` vocabulary: a ``MatMul`` with a constant
+Shapes come from ``onnx.shape_inference``. Only the batch dimension may be symbolic:
+a name given to axis 0 of a graph input (and wherever inference carries that name)
+counts as 1; any other symbolic, unknown or zero dimension is an error, as are a weight
+whose channels do not match its input, a ``MatMul``/``Gemm`` whose inner dimensions
+differ, a non-positive stride, dilation or output size, an empty file and a graph with
+no ``Conv``/``Gemm``/``MatMul`` node (nothing to cost). Sizes follow the :mod:`dataflows.layer` vocabulary: a ``MatMul`` with a constant
 operand is an ``fc`` layer with every batch dimension folded into ``P``; a batched
 ``MatMul`` of two activations is an attention matmul whose last batch dimension is the
 head count ``G`` and whose leading batch dimensions multiply into ``N``.
@@ -54,7 +58,8 @@ SHAPE_OPS = frozenset({
 _METADATA_OPS = frozenset({"Shape", "Size", "Constant"})
 SUPPORTED_OPS = COMPUTE_OPS | POOL_OPS | ELEMENTWISE_OPS | SHAPE_OPS
 
-Shape = list[int | None]
+#: A dimension as read from the file: a size, a symbolic name, or None (unknown).
+Shape = list[int | str | None]
 
 
 def _load(source: str | PathLike[str] | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
@@ -64,11 +69,19 @@ def _load(source: str | PathLike[str] | onnx.ModelProto) -> tuple[onnx.ModelProt
     path = Path(source)
     if not path.is_file():
         raise OnnxImportError(f"{path}: no such ONNX file")
+    if path.stat().st_size == 0:
+        raise OnnxImportError(f"{path}: the file is empty (0 bytes); give an ONNX model "
+                              f"(e.g. exported with torch.onnx.export)")
     try:
-        return onnx.load(str(path)), str(path)
-    except (DecodeError, OSError, ValueError) as err:
+        model = onnx.load(str(path))
+    except (DecodeError, OSError, ValueError, RuntimeError) as err:
         raise OnnxImportError(
-            f"{path}: not a readable ONNX model ({type(err).__name__})") from None
+            f"{path}: not a readable ONNX model ({type(err).__name__}); give a .onnx file "
+            f"(e.g. exported with torch.onnx.export)") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise OnnxImportError(f"{path}: not an ONNX model with a graph (no nodes); give a "
+                              f".onnx file (e.g. exported with torch.onnx.export)")
+    return model, str(path)
 
 
 class _Importer:
@@ -81,8 +94,13 @@ class _Importer:
         for info in [*self.graph.value_info, *self.graph.input, *self.graph.output]:
             tensor_type = info.type.tensor_type
             if tensor_type.HasField("shape"):
-                self.shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None
-                                          for d in tensor_type.shape.dim]
+                self.shapes[info.name] = [
+                    d.dim_value if d.HasField("dim_value") else d.dim_param or None
+                    for d in tensor_type.shape.dim]
+        inits = {i.name for i in self.graph.initializer}
+        #: Symbolic names of the batch: axis 0 of a graph input.
+        self.batch_names = {d for i in self.graph.input if i.name not in inits
+                            for d in self.shapes.get(i.name, [])[:1] if isinstance(d, str)}
         self.const: set[str] = set()
         for init in self.graph.initializer:
             self.shapes[init.name] = list(init.dims)
@@ -101,11 +119,33 @@ class _Importer:
         return OnnxImportError(f"{self.label}: node {name} (op {node.op_type}) {why}")
 
     def shape(self, node: onnx.NodeProto, tensor: str) -> list[int]:
-        """Static shape of ``tensor`` (symbolic dims as 1); raises when unknown."""
+        """Static shape of ``tensor`` (the symbolic batch as 1); raises when unknown, zero
+        or symbolic otherwise."""
         if tensor not in self.shapes:
             raise self.fail(node, f"has input/output {tensor!r} of unknown shape after shape "
                                   "inference; export the model with static shapes")
-        return [d if d else 1 for d in self.shapes[tensor]]
+        out = []
+        for axis, d in enumerate(self.shapes[tensor]):
+            if isinstance(d, str) and d in self.batch_names:
+                out.append(1)                       # the dynamic batch: one sample
+            elif isinstance(d, int) and d > 0:
+                out.append(d)
+            elif isinstance(d, int):
+                raise self.fail(node, f"has tensor {tensor!r} with dimension {axis} of size "
+                                      f"{d}; every size must be >= 1 (fix the export)")
+            else:
+                what = f"symbolic ({d!r})" if d else "unknown"
+                raise self.fail(node, f"has tensor {tensor!r} whose dimension {axis} is "
+                                      f"{what}; only the batch (axis 0 of a graph input) may "
+                                      f"be symbolic: export the other dimensions as integers")
+        return out
+
+    def static(self, tensor: str) -> list[int] | None:
+        """The shape of ``tensor`` when every dimension is a size >= 1, else None."""
+        dims = self.shapes.get(tensor)
+        if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
+            return None
+        return [int(d) for d in dims]  # type: ignore[arg-type]
 
     def is_const(self, tensor: str) -> bool:
         return tensor == "" or tensor in self.const
@@ -164,28 +204,54 @@ class _Importer:
                 if isinstance(err, OnnxImportError):
                     raise
                 raise self.fail(node, f"cannot be modelled: {err}") from None
+        if not self.net.layers():
+            found = sorted({n.op_type for n in self.graph.node})
+            raise OnnxImportError(f"{self.label}: the graph has no Conv, Gemm or MatMul node "
+                                  f"with an activation input (ops: {found}); nothing to cost "
+                                  f"-- give a model with compute layers")
         return self.net
 
     def conv(self, node: onnx.NodeProto, name: str) -> Layer:
         x, w = self.shape(node, node.input[0]), self.shape(node, node.input[1])
         if len(x) not in (3, 4):
             raise self.fail(node, f"has {len(x) - 2} spatial dims; only 1-D and 2-D are supported")
+        if len(w) != len(x):
+            raise self.fail(node, f"has weight {node.input[1]!r} of shape {w} for input "
+                                  f"{node.input[0]!r} of shape {x}; a weight is K x C/group "
+                                  f"x kernel with the input's number of spatial dims")
         a = self.attrs(node)
         if len(x) == 3:  # 1-D: a row of width L
             x, w = [x[0], x[1], 1, x[2]], [w[0], w[1], 1, w[2]]
         n, c, h, wd = x
-        k, _, r, s = w
+        k, w_c, r, s = w
         group = int(a.get("group", 1))
+        if group < 1 or c % group or k % group or w_c * group != c:
+            raise self.fail(node, f"has weight {node.input[1]!r} with {w_c} input channels "
+                                  f"per group and {k} filters, but input {node.input[0]!r} "
+                                  f"has {c} channels and group={group}; the weight must be "
+                                  f"K x {c // group if group > 0 and c % group == 0 else 'C/group'}"
+                                  f" x R x S with K and C divisible by group")
+        for attr, default in (("strides", [1, 1]), ("dilations", [1, 1])):
+            values = list(a.get(attr, default))
+            if any(int(v) < 1 for v in values):
+                raise self.fail(node, f"has {attr}={values}; every {attr[:-1]} must be an "
+                                      f"integer >= 1")
         (sh, sw), (dh, dw) = _hw(a.get("strides", [1, 1])), _hw(a.get("dilations", [1, 1]))
         pads = list(a.get("pads", [0] * 2 * (len(x) - 2)))
+        if any(int(v) < 0 for v in pads):
+            raise self.fail(node, f"has pads={pads}; pads must be >= 0")
         if len(pads) == 2:
             pads = [0, pads[0], 0, pads[1]]
-        out = self.shapes.get(node.output[0])
-        if out and all(out) and len(out) == len(self.shapes[node.input[0]]):
+        out = self.static(node.output[0])
+        if out and len(out) == len(self.shapes[node.input[0]]):
             p, q = (1, out[2]) if len(out) == 3 else (out[2], out[3])
         else:
             p = (h + pads[0] + pads[2] - dh * (r - 1) - 1) // sh + 1
             q = (wd + pads[1] + pads[3] - dw * (s - 1) - 1) // sw + 1
+        if p < 1 or q < 1:
+            raise self.fail(node, f"has an empty output ({p} x {q}): the {r}x{s} kernel "
+                                  f"(dilation {dh}x{dw}) is larger than the padded {h}x{wd} "
+                                  f"input; fix pads or the kernel")
         auto_pad = a.get("auto_pad", b"NOTSET")
         auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -210,6 +276,16 @@ class _Importer:
         a = [1, a[0]] if len(a) == 1 else a[-2:]
         b = [b[0], 1] if len(b) == 1 else b[-2:]
         m, red, n_out = a[0], a[1], b[1]
+        if red != b[0]:
+            raise self.fail(node, f"multiplies {a_name!r} (... x {m} x {red}) by {b_name!r} "
+                                  f"({b[0]} x {n_out}): the inner dimensions {red} and {b[0]} "
+                                  f"must be equal (fix the shapes or transA/transB)")
+        bad = [(x, y) for x, y in zip(a_batch[::-1], b_batch[::-1]) if 1 not in (x, y)
+               and x != y]
+        if bad:
+            raise self.fail(node, f"has batch dimensions {a_batch} and {b_batch} that do not "
+                                  f"broadcast ({bad[0][0]} vs {bad[0][1]}); make them equal "
+                                  f"or 1")
         batch = _broadcast(a_batch, b_batch)
         a_const, b_const = self.is_const(a_name), self.is_const(b_name)
         if b_const and not a_const and math.prod(b_batch) == 1:
