@@ -25,8 +25,16 @@ import numpy as np
 
 from dataflows.layer import Density, Layer, Precision, fc, passive
 from dataflows.network import Network
-from dataflows.onnx_model import (Add, AveragePool, Conv, Gemm, GlobalAveragePool, MaxPool,
-                                  Model, Softmax)
+from dataflows.onnx_model import (
+    Add,
+    AveragePool,
+    Conv,
+    Gemm,
+    GlobalAveragePool,
+    MaxPool,
+    Model,
+    Softmax,
+)
 
 __all__ = ["model_network"]
 

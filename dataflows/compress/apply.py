@@ -44,12 +44,28 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dataflows.compress.lowrank import spatial_separate, svd_factorize, tucker2_factorize
+from dataflows.compress.lowrank import (
+    spatial_separate,
+    svd_factorize,
+    tucker2_factorize,
+)
 from dataflows.compress.plan import CompressionPlan, LayerCompression
 from dataflows.compress.prune import select_filters
 from dataflows.errors import CoforgeError
-from dataflows.onnx_model import (AveragePool, Clip, Conv, Flatten, Gemm, GlobalAveragePool,
-                                  MaxPool, Model, Node, Relu, Reshape, mac_nodes)
+from dataflows.onnx_model import (
+    AveragePool,
+    Clip,
+    Conv,
+    Flatten,
+    Gemm,
+    GlobalAveragePool,
+    MaxPool,
+    Model,
+    Node,
+    Relu,
+    Reshape,
+    mac_nodes,
+)
 
 __all__ = ["CompressionError", "compress_model", "lowrank_method"]
 
@@ -232,11 +248,11 @@ def _factorize(g: _Graph, node: Conv | Gemm, lc: LayerCompression) -> list[Node]
         last = i == count - 1
         k = wi.shape[0]
         bias = node.bias if last else np.zeros(k, node.bias.dtype)
-        common = dict(name=names[i], inputs=inputs[i], output=outs[i],
-                      weight=_ro(wi, dt), bias=_ro(bias, node.bias.dtype),
-                      layer_name=f"{node.layer_name}.lr{i}",
-                      folded_bn=node.folded_bn if last else None,
-                      folded_add=node.folded_add if last else None)
+        common = {"name": names[i], "inputs": inputs[i], "output": outs[i],
+                      "weight": _ro(wi, dt), "bias": _ro(bias, node.bias.dtype),
+                      "layer_name": f"{node.layer_name}.lr{i}",
+                      "folded_bn": node.folded_bn if last else None,
+                      "folded_add": node.folded_add if last else None}
         if isinstance(node, Gemm):
             new.append(replace(node, out_shape=(*node.out_shape[:-1], k), **common))
             continue

@@ -37,9 +37,15 @@ from types import MappingProxyType
 
 import numpy as np
 
-from dataflows.compress.prune import (prune_blocks, prune_groups, prune_kernel_rows,
-                                      prune_magnitude, prune_nm, prune_rows,
-                                      prune_tile_blocks)
+from dataflows.compress.prune import (
+    prune_blocks,
+    prune_groups,
+    prune_kernel_rows,
+    prune_magnitude,
+    prune_nm,
+    prune_rows,
+    prune_tile_blocks,
+)
 from dataflows.errors import CoforgeError
 
 __all__ = ["LOWRANK_CHOICES", "PRUNE_PATTERNS", "CompressionPlan", "LayerCompression",
