@@ -246,8 +246,8 @@ def test_filters_of_a_gemm_and_combined_plans(mlp: Model, cnn: Model,
     ("cnn", {"conv3": LayerCompression(prune="2:4")},
      r"the plan names no layer 'conv3'; known layers: conv1, conv2, fc$"),
     ("cnn", {"pool": LayerCompression(prune="2:4")},
-     r"layer 'pool' is a MaxPool, not a MAC layer \(Conv/Gemm\); compressible layers: "
-     r"conv1, conv2, fc$"),
+     (r"layer 'pool' is a MaxPool, not a MAC layer \(Conv/Gemm\); compressible layers: "
+     r"conv1, conv2, fc$")),
     ("cnn", {"fc": LayerCompression(filters=0.5)},
      r"layer 'fc': filter pruning removes channels of the graph output 'logits'"),
     ("cnn", {"fc": LayerCompression(prune="kernel_row")},
