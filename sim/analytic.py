@@ -9,8 +9,9 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
 
 * Tile footprints: at level ``l`` a dimension's extent is the product of its spatial
   factors and temporal factors at levels ``<= l`` (capped at the bound). Weights span
-  G,K,C,R,S; outputs G,N,K,P,Q; inputs G,N,C and the halo
-  ``(p-1)*stride + (r-1)*dilation + 1`` rows (likewise columns). For a conv
+  G,K,C,R,S; outputs G,N,K,P,Q; inputs G,N,C and the distinct rows the windows read
+  (likewise columns): the halo ``(p-1)*stride + (r-1)*dilation + 1`` when they are
+  contiguous, fewer when a stride or dilation skips rows (:func:`_window_rows`). For a conv
   lowered to im2col, the GLB tile of inputs (what DRAM moves and what the GLB holds)
   is the conv window the tile touches (:func:`_conv_input_footprint`); the array
   side streams the im2col matrix.
@@ -101,9 +102,24 @@ def _footprint(op: str, e: np.ndarray, layer: Layer) -> np.ndarray:
         return g * k * c * r * s
     if op == "output":
         return g * n * k * p * q
-    h = np.minimum((p - 1) * layer.stride_h + (r - 1) * layer.dilation_h + 1, layer.needed_in_h)
-    w = np.minimum((q - 1) * layer.stride_w + (s - 1) * layer.dilation_w + 1, layer.needed_in_w)
+    h = np.minimum(_window_rows(p, r, layer.stride_h, layer.dilation_h), layer.needed_in_h)
+    w = np.minimum(_window_rows(q, s, layer.stride_w, layer.dilation_w), layer.needed_in_w)
     return g * n * c * h * w
+
+
+def _window_rows(p: np.ndarray, r: np.ndarray, stride: int, dilation: int) -> np.ndarray:
+    """Distinct input rows ``i * stride + j * dilation`` of ``p`` consecutive outputs
+    and ``r`` consecutive kernel rows (``0 <= i < p``, ``0 <= j < r``).
+
+    The halo ``(p - 1) * stride + (r - 1) * dilation + 1`` when the rows are contiguous;
+    fewer when a stride or dilation skips rows. With ``g = gcd(stride, dilation)``,
+    ``s = stride / g``, ``d = dilation / g``: ``(i, j)`` and ``(i - d, j + s)`` read the
+    same row, so the distinct rows are the pairs with ``i < d`` or ``j >= r - s``:
+    ``p * r - max(0, p - d) * max(0, r - s)``.
+    """
+    g = np.gcd(stride, dilation)
+    s, d = stride // g, dilation // g
+    return p * r - np.maximum(0, p - d) * np.maximum(0, r - s)
 
 
 def _conv_input_footprint(e: np.ndarray, layer: Layer) -> np.ndarray:
