@@ -19,21 +19,19 @@ from math import ceil
 import numpy as np
 
 from hdl.params import HdlParams
+from sim import intref
 
 
 def wrap(x: np.ndarray | int, bits: int) -> np.ndarray | int:
-    """Two's-complement wrap of integers to ``bits`` (numpy int64 or Python int)."""
-    half = 1 << (bits - 1)
-    if isinstance(x, (int, np.integer)):
-        return ((int(x) + half) % (1 << bits)) - half
-    arr = np.asarray(x, dtype=object)
-    return ((arr + half) % (1 << bits) - half).astype(np.int64)
+    """Two's-complement wrap of integers to ``bits`` (numpy int64 or Python int):
+    :func:`sim.intref.wrap`, the integer engine's."""
+    return intref.wrap(x, bits)
 
 
 def gemm_ref(a: np.ndarray, b: np.ndarray, accumulator_bits: int) -> np.ndarray:
-    """``A . B`` wrapped at ``accumulator_bits`` (exact: Python integers, no overflow)."""
-    exact = np.asarray(a, dtype=object) @ np.asarray(b, dtype=object)
-    return np.asarray(wrap(exact, accumulator_bits))
+    """``A . B`` wrapped at ``accumulator_bits``, exactly: :func:`sim.intref.int_gemm`
+    (the one integer engine accuracy evaluation also runs)."""
+    return intref.int_gemm(a, b, accumulator_bits)
 
 
 def ws_array_ref(a: np.ndarray, w: np.ndarray, accumulator_bits: int) -> np.ndarray:
