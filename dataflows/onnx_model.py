@@ -63,10 +63,33 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import PASSIVE_KINDS
 
 __all__ = [
-    "Add", "AveragePool", "Clip", "Compute", "Conv", "Flatten", "Gemm", "GlobalAveragePool",
-    "MaxPool", "Model", "ModelError", "Node", "Relu", "Reshape", "Softmax", "SUPPORTED_OPS",
-    "avg_pool2d", "conv2d", "execute", "float_compute", "layer_names", "load_model",
-    "mac_nodes", "max_pool2d", "patches", "run_float", "trace",
+    "SUPPORTED_OPS",
+    "Add",
+    "AveragePool",
+    "Clip",
+    "Compute",
+    "Conv",
+    "Flatten",
+    "Gemm",
+    "GlobalAveragePool",
+    "MaxPool",
+    "Model",
+    "ModelError",
+    "Node",
+    "Relu",
+    "Reshape",
+    "Softmax",
+    "avg_pool2d",
+    "conv2d",
+    "execute",
+    "float_compute",
+    "layer_names",
+    "load_model",
+    "mac_nodes",
+    "max_pool2d",
+    "patches",
+    "run_float",
+    "trace",
 ]
 
 
@@ -427,11 +450,13 @@ class _Loader:
         """File index of each Conv/Gemm/MatMul -> the Layer name ``from_onnx`` gives it."""
         from dataflows.onnx_import import from_onnx  # the one source of layer names
 
+        macs = [i for i, n in enumerate(self.graph.node)
+                if n.op_type in ("Conv", "Gemm", "MatMul")]
+        if not macs:  # nothing to cost (from_onnx refuses such graphs)
+            return {}
         net = from_onnx(self.proto if self.label.startswith("<") else self.label)
         computes = [net.graph.nodes[n]["layer"].name for n in net.graph.nodes
                     if net.graph.nodes[n]["layer"].kind not in PASSIVE_KINDS]
-        macs = [i for i, n in enumerate(self.graph.node)
-                if n.op_type in ("Conv", "Gemm", "MatMul")]
         if len(computes) != len(macs):
             raise ModelError(f"{self.label}: from_onnx finds {len(computes)} compute layers "
                              f"but the graph has {len(macs)} Conv/Gemm/MatMul nodes")
@@ -684,8 +709,9 @@ class _Loader:
                                              "export with ceil_mode=0 (or pad explicitly)")
         if p < 1 or q < 1:
             raise self.fail(node, index, f"has an empty output ({p}x{q}) for input {h}x{w}")
-        return x, dict(kernel=kernel, strides=strides, pads=pads, dilations=dilations,
-                       out_shape=(c, p, q), count_include_pad=bool(a.get("count_include_pad", 0)))
+        return x, {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dilations,
+                   "out_shape": (c, p, q),
+                   "count_include_pad": bool(a.get("count_include_pad", 0))}
 
     def op_MaxPool(self, node: onnx.NodeProto, index: int) -> None:
         x, p = self.pool(node, index)
@@ -820,38 +846,63 @@ def load_model(path: str | PathLike[str] | onnx.ModelProto) -> Model:
 
 # -- numpy primitives (dtype-preserving) ----------------------------------------------------
 
-def patches(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
-            pads: tuple[int, int, int, int], dilations: tuple[int, int] = (1, 1),
-            pad_value: float | int = 0) -> np.ndarray:
-    """Sliding windows of ``x`` (N x C x H x W) as a view ``N x C x P x Q x R x S``."""
+def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
+             pads: tuple[int, int, int, int], dilations: tuple[int, int],
+             pad_value: float) -> np.ndarray:
+    """Sliding windows of ``x`` (N x C x H x W) as a view ``C x P x Q x N x R x S``.
+
+    The batch goes last (one transposing copy of ``x``) so that every window tap is a
+    run of ``Q * N`` contiguous elements: im2col copies and tap loops then move long
+    runs instead of 3-element rows.
+    """
+    n, c, h, w = x.shape
     t, left, b, right = pads
-    if any(pads):
-        x = np.pad(x, ((0, 0), (0, 0), (t, b), (left, right)), constant_values=pad_value)
+    xt = np.full((c, h + t + b, w + left + right, n), pad_value, x.dtype)
+    xt[:, t:t + h, left:left + w, :] = x.transpose(1, 2, 3, 0)
     r, s = kernel
     dh, dw = dilations
     win = np.lib.stride_tricks.sliding_window_view(
-        x, ((r - 1) * dh + 1, (s - 1) * dw + 1), axis=(2, 3))
-    return win[:, :, ::strides[0], ::strides[1], ::dh, ::dw]
+        xt, ((r - 1) * dh + 1, (s - 1) * dw + 1), axis=(1, 2))  # C P' Q' N R' S'
+    return win[:, ::strides[0], ::strides[1], :, ::dh, ::dw]
+
+
+def patches(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
+            pads: tuple[int, int, int, int], dilations: tuple[int, int] = (1, 1),
+            pad_value: float = 0) -> np.ndarray:
+    """Sliding windows of ``x`` (N x C x H x W) as a view ``N x C x P x Q x R x S``."""
+    return _windows(x, kernel, strides, pads, dilations, pad_value).transpose(3, 0, 1, 2, 4, 5)
+
+
+def _to_nchw(out_cpqn: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(out_cpqn.transpose(3, 0, 1, 2))
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
            strides: tuple[int, int] = (1, 1), pads: tuple[int, int, int, int] = (0, 0, 0, 0),
            dilations: tuple[int, int] = (1, 1), groups: int = 1) -> np.ndarray:
-    """Grouped 2-D convolution by im2col + batched matmul; keeps the operands' dtype.
+    """Grouped 2-D convolution by im2col + one (batched over groups) matmul.
 
-    ``x`` is N x C x H x W, ``weight`` K x C/G x R x S; returns N x K x P x Q.
+    ``x`` is N x C x H x W, ``weight`` K x C/G x R x S; returns N x K x P x Q in the
+    operands' dtype (integer arrays give exact integer sums).
     """
-    n, c = x.shape[:2]
     k, cg, r, s = weight.shape
-    win = patches(x, (r, s), strides, pads, dilations)  # N C P Q R S
-    p, q = win.shape[2:4]
-    cols = win.reshape(n, groups, cg, p, q, r, s).transpose(0, 1, 3, 4, 2, 5, 6)
-    cols = cols.reshape(n, groups, p * q, cg * r * s)  # the copy im2col makes
-    w = weight.reshape(groups, k // groups, cg * r * s).transpose(0, 2, 1)
-    out = np.matmul(cols, w)  # N G PQ K/G
-    out = out.transpose(0, 1, 3, 2).reshape(n, k, p, q)
+    win = _windows(x, (r, s), strides, pads, dilations, 0)  # C P Q N R S
+    _, p, q, n = win.shape[:4]
+    if cg == 1 and k == groups:  # depthwise: a multiply-add per tap, no im2col copy
+        out = np.zeros((k, p, q, n), np.result_type(x.dtype, weight.dtype))
+        for i in range(r):
+            for j in range(s):
+                out += weight[:, 0, i, j].reshape(k, 1, 1, 1) * win[..., i, j]
+        out = _to_nchw(out)
+        if bias is not None:
+            out += bias.reshape(1, k, 1, 1).astype(out.dtype, copy=False)
+        return out
+    cols = np.ascontiguousarray(win.transpose(0, 4, 5, 1, 2, 3))  # C R S P Q N: the copy
+    cols = cols.reshape(groups, cg * r * s, p * q * n)
+    out = np.matmul(weight.reshape(groups, k // groups, cg * r * s), cols)  # G K/G PQN
+    out = _to_nchw(out.reshape(k, p, q, n))
     if bias is not None:
-        out = out + bias.reshape(1, k, 1, 1)
+        out += bias.reshape(1, k, 1, 1).astype(out.dtype, copy=False)
     return out
 
 
@@ -860,18 +911,31 @@ def max_pool2d(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
                ) -> np.ndarray:
     """Max over each window; padding never wins (``-inf``, or the dtype's minimum)."""
     low = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
-    return patches(x, kernel, strides, pads, dilations, low).max(axis=(4, 5))
+    win = _windows(x, kernel, strides, pads, dilations, low)
+    out = win[..., 0, 0].copy()
+    for i in range(kernel[0]):  # a loop over the window's taps, each a whole-tensor op
+        for j in range(kernel[1]):
+            np.maximum(out, win[..., i, j], out=out)
+    return _to_nchw(out)
 
 
 def avg_pool2d(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
                pads: tuple[int, int, int, int], count_include_pad: bool) -> np.ndarray:
     """Mean over each window (float result); padding counts only with ``count_include_pad``."""
-    total = patches(x, kernel, strides, pads).sum(axis=(4, 5))
+    def window_sum(a: np.ndarray) -> np.ndarray:
+        win = _windows(a, kernel, strides, pads, (1, 1), 0)
+        total = win[..., 0, 0].astype(np.result_type(a.dtype, np.float32))
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                if i or j:
+                    total += win[..., i, j]
+        return total
+
+    total = window_sum(x)
     if count_include_pad or not any(pads):
-        return total / (kernel[0] * kernel[1])
-    ones = np.ones((1, 1, *x.shape[2:]), x.dtype)
-    count = patches(ones, kernel, strides, pads).sum(axis=(4, 5))
-    return total / count
+        return _to_nchw(total / (kernel[0] * kernel[1]))
+    count = window_sum(np.ones((1, 1, *x.shape[2:]), x.dtype))  # 1 x P x Q x 1
+    return _to_nchw(total / count)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -949,10 +1013,20 @@ def execute(model: Model, x: np.ndarray, compute: Compute = float_compute) -> np
     return values[model.output_name]
 
 
-def run_float(model: Model, x: np.ndarray) -> np.ndarray:
-    """The numpy float reference: float32 or float64, following ``x``'s dtype."""
+def run_float(model: Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The numpy float reference: float32 or float64, following ``x``'s dtype.
+
+    Runs ``batch_size`` samples at a time (small working tensors stay in cache; the
+    result does not depend on it).
+    """
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
         raise ModelError(f"{model.source}: input {model.input_name!r} has dtype {x.dtype}; "
                          "give float32 or float64 data")
-    return execute(model, x, float_compute)
+    if batch_size < 1:
+        raise ModelError(f"run_float: batch_size must be >= 1, not {batch_size}")
+    _check_input(model, x)
+    if len(x) <= batch_size:
+        return execute(model, x, float_compute)
+    return np.concatenate([execute(model, x[i:i + batch_size], float_compute)
+                           for i in range(0, len(x), batch_size)])
