@@ -9,8 +9,8 @@ Shapes come from ``onnx.shape_inference``. Only the batch dimension may be symbo
 a name given to axis 0 of a graph input (and wherever inference carries that name)
 counts as 1; any other symbolic, unknown or zero dimension is an error, as are a weight
 whose channels do not match its input, a ``MatMul``/``Gemm`` whose inner dimensions
-differ, a non-positive stride, dilation or output size, an empty file and a graph with
-no ``Conv``/``Gemm``/``MatMul`` node (nothing to cost). Sizes follow the :mod:`dataflows.layer` vocabulary: a ``MatMul`` with a constant
+differ, a non-positive stride, dilation or output size, and an empty file. A graph with
+no compute node imports as a Network of passive nodes; ``coforge`` refuses to cost it. Sizes follow the :mod:`dataflows.layer` vocabulary: a ``MatMul`` with a constant
 operand is an ``fc`` layer with every batch dimension folded into ``P``; a batched
 ``MatMul`` of two activations is an attention matmul whose last batch dimension is the
 head count ``G`` and whose leading batch dimensions multiply into ``N``.
@@ -97,10 +97,6 @@ class _Importer:
                 self.shapes[info.name] = [
                     d.dim_value if d.HasField("dim_value") else d.dim_param or None
                     for d in tensor_type.shape.dim]
-        inits = {i.name for i in self.graph.initializer}
-        #: Symbolic names of the batch: axis 0 of a graph input.
-        self.batch_names = {d for i in self.graph.input if i.name not in inits
-                            for d in self.shapes.get(i.name, [])[:1] if isinstance(d, str)}
         self.const: set[str] = set()
         for init in self.graph.initializer:
             self.shapes[init.name] = list(init.dims)
@@ -119,16 +115,14 @@ class _Importer:
         return OnnxImportError(f"{self.label}: node {name} (op {node.op_type}) {why}")
 
     def shape(self, node: onnx.NodeProto, tensor: str) -> list[int]:
-        """Static shape of ``tensor`` (the symbolic batch as 1); raises when unknown, zero
-        or symbolic otherwise."""
+        """Static shape of ``tensor``; raises when unknown, zero or symbolic (the symbolic
+        batch was bound to 1 before shape inference: :func:`_bind_batch`)."""
         if tensor not in self.shapes:
             raise self.fail(node, f"has input/output {tensor!r} of unknown shape after shape "
                                   "inference; export the model with static shapes")
         out = []
         for axis, d in enumerate(self.shapes[tensor]):
-            if isinstance(d, str) and d in self.batch_names:
-                out.append(1)                       # the dynamic batch: one sample
-            elif isinstance(d, int) and d > 0:
+            if isinstance(d, int) and d > 0:
                 out.append(d)
             elif isinstance(d, int):
                 raise self.fail(node, f"has tensor {tensor!r} with dimension {axis} of size "
@@ -204,11 +198,6 @@ class _Importer:
                 if isinstance(err, OnnxImportError):
                     raise
                 raise self.fail(node, f"cannot be modelled: {err}") from None
-        if not self.net.layers():
-            found = sorted({n.op_type for n in self.graph.node})
-            raise OnnxImportError(f"{self.label}: the graph has no Conv, Gemm or MatMul node "
-                                  f"with an activation input (ops: {found}); nothing to cost "
-                                  f"-- give a model with compute layers")
         return self.net
 
     def conv(self, node: onnx.NodeProto, name: str) -> Layer:
@@ -339,6 +328,25 @@ def _broadcast(a: list[int], b: list[int]) -> list[int]:
     return [max(x, y) for x, y in zip(a, b)]
 
 
+def _bind_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` with the symbolic batch (the name of axis 0 of a graph input)
+    set to 1 wherever it appears, so shape inference derives every batch-dependent size
+    (a ``Reshape`` to ``[N, -1]``, ...) instead of leaving unknown dimensions."""
+    inits = {i.name for i in model.graph.initializer}
+    names = {i.type.tensor_type.shape.dim[0].dim_param for i in model.graph.input
+             if i.name not in inits and i.type.tensor_type.shape.dim
+             and i.type.tensor_type.shape.dim[0].dim_param}
+    if not names:
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for info in [*out.graph.input, *out.graph.output, *out.graph.value_info]:
+        for d in info.type.tensor_type.shape.dim:
+            if d.dim_param in names:
+                d.dim_value = 1
+    return out
+
+
 def from_onnx(path_or_model: str | PathLike[str] | onnx.ModelProto, name: str | None = None,
               precision: Precision | None = None) -> Network:
     """Import an ONNX model (a file path or a loaded ``ModelProto``) as a Network.
@@ -348,7 +356,7 @@ def from_onnx(path_or_model: str | PathLike[str] | onnx.ModelProto, name: str | 
     """
     model, label = _load(path_or_model)
     try:
-        model = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        model = shape_inference.infer_shapes(_bind_batch(model), strict_mode=False, data_prop=True)
     except (shape_inference.InferenceError, onnx.checker.ValidationError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OnnxImportError(f"{label}: shape inference failed: {first}") from None

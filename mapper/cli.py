@@ -52,7 +52,11 @@ def _load_workload(args: argparse.Namespace):  # noqa: ANN202 - returns Network
         return zoo.load(args.network)
     if args.onnx:
         from dataflows.onnx_io import from_onnx
-        return from_onnx(args.onnx)
+        net = from_onnx(args.onnx)
+        if not net.layers():
+            raise CliError(f"{args.onnx}: the graph has no Conv, Gemm or MatMul node on an "
+                           f"activation; nothing to cost -- give a model with compute layers")
+        return net
     from sim.scalesim_io import load_scalesim_topology
     return load_scalesim_topology(args.topology, gemm_format=args.gemm)
 
@@ -68,7 +72,7 @@ def _load_arch(args: argparse.Namespace):  # noqa: ANN202 - returns Accelerator
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from mapper.report import table, write_reports
+    from mapper.report import layer_bounds, table, write_reports
     from sim.simulate import simulate
     if args.gemm and not args.topology:
         raise CliError("--gemm applies to a SCALE-Sim --topology CSV only")
@@ -96,13 +100,14 @@ def _simulate(args: argparse.Namespace) -> int:
         memory = ScaleSimMemory.from_cfg(args.scalesim_config)
     res = simulate(net, accel, timing=timing, fidelity=args.fidelity, trace=args.trace,
                    memory=memory, tensors=tensors)
-    print(table(res))
+    bounds = layer_bounds(res, accel, net)      # what bounds each layer, and the summary
+    print(table(res, bounds))
     if args.trace:
         print(f"wrote trace {args.trace}")
     if args.out:
         run = {"seed": args.seed, "layer_config": args.layer_config,
                "tensors": sorted(tensors) if tensors else []}
-        paths = write_reports(res, args.out, run)
+        paths = write_reports(res, args.out, run, bounds)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -140,6 +145,7 @@ def _synth(args: argparse.Namespace) -> int:
     print(f"{report.target}: LUT {report.lut} FF {report.ff} DSP {report.dsp} "
           f"BRAM {report.bram} Fmax {report.fmax_mhz} MHz ({report.top} top, "
           f"{report.io_pins} pins; synth {report.synth_s} s, P&R {report.pnr_s} s)")
+    print(report.timing_line())
     print(f"wrote {path}")
     return 0
 
