@@ -16,6 +16,21 @@ class BudgetError(CoforgeError):
     """A malformed --time-budget."""
 
 
+#: Seeds are what every random source of coforge accepts: numpy's default_rng and
+#: pymoo (numpy.random.seed) take integers 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
+
+
+def parse_seed(text: str) -> int:
+    """The ``--seed`` argument type: an integer from 0 to 2**32 - 1 (a one-line usage
+    error otherwise, never a traceback)."""
+    value = str(text).strip()
+    if not re.fullmatch(r"\+?\d+", value) or int(value) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED} "
+                                         f"(2**32 - 1), not {text!r}")
+    return int(value)
+
+
 def parse_budget(text: str | None) -> float | None:
     """'30s', '10m', '1.5h' or plain seconds -> seconds (None stays None)."""
     if text is None:
@@ -60,16 +75,31 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _dse(args: argparse.Namespace) -> int:
-    from mapper.dse import Constraint, DseSettings, run_dse
+    from mapper.dse import AccuracyTask, Constraint, DseSettings, run_dse
     from mapper.dse_report import write_dse_reports
     from mapper.hw_space import load_hw_space
     from mapper.store import ResultStore
     from dataflows import zoo
     _tune_allocator(args)
-    net = zoo.load(args.network)
+    if (args.network is None) == (args.onnx is None):
+        raise BudgetError("give exactly one workload: --network NAME or --onnx MODEL")
+    task = None
+    if args.onnx:
+        from pathlib import Path as _Path
+
+        from dataflows.onnx_io import from_onnx
+        net = from_onnx(args.onnx)
+        if args.data:
+            task = AccuracyTask(args.onnx, args.data, args.calib or args.data)
+        name = _Path(args.onnx).stem
+    else:
+        if args.data or args.calib:
+            raise BudgetError("--data/--calib measure a model's accuracy: give --onnx MODEL")
+        net = zoo.load(args.network)
+        name = args.network
     space = load_hw_space(args.space).for_network(net)    # per-layer precision axes
     settings = DseSettings(
-        network=args.network, objectives=tuple(o.strip() for o in args.objectives.split(",")),
+        network=name, accuracy=task, objectives=tuple(o.strip() for o in args.objectives.split(",")),
         constraints=tuple(Constraint.parse(c) for c in args.constraint or []),
         strategy=args.strategy, max_designs=args.max_designs, population=args.population,
         seed=args.seed, map_strategy=args.map_strategy, map_evals=args.map_evals,
@@ -83,8 +113,9 @@ def _dse(args: argparse.Namespace) -> int:
         if row["feasible"]:
             fpga = (f" LUT {row['lut']} DSP {row['dsp']} BRAM {row['bram']} "
                     f"Fmax {row['fmax_mhz']:g} MHz" if args.target else "")
+            acc = f" top-1 {row['accuracy']:.4f}" if row.get("accuracy") is not None else ""
             print(f"[{len(store)}] {row['latency_ms']:.4f} ms {row['energy_mj']:.4f} mJ "
-                  f"{row['area_mm2']:.3f} mm2{fpga}  {row['params']}", flush=True)
+                  f"{row['area_mm2']:.3f} mm2{fpga}{acc}  {row['params']}", flush=True)
         else:
             print(f"[{len(store)}] cannot run: {row['params']}: {row['error']}", flush=True)
 
@@ -143,7 +174,7 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     m.add_argument("--max-evals", type=int, default=20_000,
                    help="evaluations per distinct layer shape (default 20000)")
     m.add_argument("--time-budget", help="wall-clock cap for the whole network, e.g. 30s")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=parse_seed, default=0)
     m.add_argument("--timing", choices=["native", "scalesim"], default="native")
     m.add_argument("--out", help="directory for result.json (with each layer's mapping), "
                                  "layers.csv, cycles_energy.png")
@@ -153,18 +184,27 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     m.set_defaults(func=_map)
 
     d = sub.add_parser("dse", help="co-search hardware and mappings: Pareto front")
-    d.add_argument("--network", required=True, help="zoo network name")
+    d.add_argument("--network", help="zoo network name (or --onnx)")
+    d.add_argument("--onnx", help="ONNX model (with --data: accuracy is measured per design "
+                   "by the integer engine and may be an objective or constraint)")
+    d.add_argument("--data", help=".npz (x, y) the accuracy is measured on (needs --onnx)")
+    d.add_argument("--calib", help=".npz calibration inputs (default: --data)")
     d.add_argument("--space", required=True, help="design-space YAML (see mapper/hw_space.py)")
     d.add_argument("--objectives", default="latency,energy,area",
-                   help="comma list from latency, energy, edp, area (with --target also "
-                        "lut, ff, dsp, bram, fmax; fmax is maximised)")
+                   help="comma list from latency, energy, edp, area, size (weight bytes), "
+                        "accuracy (with --data; maximised) and with --target lut, ff, dsp, "
+                        "bram, fmax (maximised)")
     d.add_argument("--constraint", action="append",
-                   help="e.g. area_mm2<=2 (repeatable; metrics latency_ms, energy_mj, edp, "
-                        "area_mm2, and with --target lut, ff, dsp, bram, fmax_mhz)")
+                   help="e.g. area_mm2<=2 or accuracy>=0.95 (repeatable; metrics latency_ms, "
+                        "energy_mj, edp, area_mm2, weight_bytes, accuracy, accuracy_proxy, "
+                        "and with --target lut, ff, dsp, bram, fmax_mhz)")
     d.add_argument("--target", help="FPGA part (ecp5-85k, ecp5-45k, ice40-up5k): adds the "
                                     "predicted lut, ff, dsp, bram, fmax_mhz columns; "
                                     "latency at min(spec clock, predicted Fmax)")
-    d.add_argument("--strategy", choices=["nsga2", "random", "grid"], default="nsga2")
+    d.add_argument("--strategy", choices=["nsga2", "random", "grid", "milp", "greedy"],
+                   default="nsga2", help="milp: HAWQ-V3 integer program, greedy: HAQ-style "
+                   "budgeted greedy -- per-layer bits under the first latency_ms/energy_mj/"
+                   "weight_bytes <= constraint, per hardware candidate (need --data)")
     d.add_argument("--max-designs", type=int, default=64)
     d.add_argument("--population", type=int, default=16)
     d.add_argument("--map-strategy", choices=["annealing", "genetic", "random"],
@@ -179,7 +219,7 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     d.add_argument("--retain-freed-memory", action=argparse.BooleanOptionalAction,
                    default=True, help="tune glibc malloc to keep freed memory in the "
                    "process (faster search loop; process-wide; default on)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=parse_seed, default=0)
     d.add_argument("--out", required=True, help="directory for dse.sqlite, pareto.csv, "
                                                 "pareto.png, report.txt")
     d.set_defaults(func=_dse)
@@ -198,10 +238,11 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                    default="annealing", help="with --arch: mapping search per layer shape")
     v.add_argument("--map-evals", type=int, default=2000,
                    help="with --arch: evaluations per layer shape")
-    v.add_argument("--seed", type=int, default=0, help="RTL operands (and --arch mapping)")
+    v.add_argument("--seed", type=parse_seed, default=0,
+                   help="RTL operands (and --arch mapping)")
     v.add_argument("--out", required=True, help="directory for validate.json, validate.txt, "
                                                 "rtl/ and synth/")
     v.set_defaults(func=_validate)
 
 
-__all__ = ["add_search_commands", "parse_budget"]
+__all__ = ["MAX_SEED", "add_search_commands", "parse_budget", "parse_seed"]

@@ -16,24 +16,30 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from mapper.dse import (FPGA_COLUMNS, OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve,
+from mapper.dse import (ACCURACY_COLUMNS, FPGA_COLUMNS, OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve,
                         pareto_rows)
-from mapper.hw_space import BITS_PREFIX
+from mapper.hw_space import BITS_PREFIX, LAYER_PREFIXES
 
 CSV_COLUMNS = ("key", "latency_ms", "energy_mj", "edp", "area_mm2", "spec_hash")
 
 
 def csv_columns(settings: DseSettings) -> tuple[str, ...]:
     """The metric columns of ``pareto.csv`` (FPGA ones with a target)."""
-    return CSV_COLUMNS + ((*FPGA_COLUMNS, "clock_mhz") if settings.target else ())
+    return CSV_COLUMNS + ((*FPGA_COLUMNS, "clock_mhz") if settings.target else ()) + \
+        (ACCURACY_COLUMNS if settings.accuracy is not None else ())
 
 
 def describe(row: dict[str, Any]) -> tuple[str, str]:
     """(hardware parameters, per-layer bits) of a stored design, as short text."""
     p = json.loads(row["params"])
-    hw = {k: v for k, v in p.items() if not k.startswith(BITS_PREFIX)}
+    hw = {k: v for k, v in p.items() if not k.startswith(LAYER_PREFIXES)}
     bits = {k[len(BITS_PREFIX):]: v for k, v in p.items() if k.startswith(BITS_PREFIX)}
-    return json.dumps(hw, sort_keys=True), " ".join(f"{k}={v}" for k, v in bits.items())
+    comp = {k: v for k, v in p.items() if k.startswith(LAYER_PREFIXES[1:])
+            and v not in ("none", None)}
+    text = " ".join(f"{k}={v}" for k, v in bits.items())
+    if comp:
+        text += ("; " if text else "") + " ".join(f"{k}={v}" for k, v in comp.items())
+    return json.dumps(hw, sort_keys=True), text
 
 
 def pareto_figure(rows: list[dict[str, Any]], front: list[dict[str, Any]],
@@ -92,13 +98,28 @@ def write_dse_reports(rows: list[dict[str, Any]], settings: DseSettings,
         fpga = (f" LUT {r['lut']} FF {r['ff']} DSP {r['dsp']} BRAM {r['bram']} "
                 f"Fmax {r['fmax_mhz']:g} MHz (clock {r['clock_mhz']:g})"
                 if settings.target else "")
+        acc = ""
+        if r.get("accuracy") is not None:
+            acc = f" top-1 {r['accuracy']:.4f}"
+            if r.get("accuracy_proxy") is not None:
+                acc += f" (proxy {r['accuracy_proxy']:.4f})"
         lines.append(f"  #{r.get('seq')} {r['latency_ms']:10.4f} ms {r['energy_mj']:10.4f} mJ "
-                     f"{r['area_mm2']:8.3f} mm2{fpga}  {hw}")
+                     f"{r['area_mm2']:8.3f} mm2{fpga}{acc}  {hw}")
         if bits:
             lines.append(f"      bits (weight/input per layer): {bits}")
-    if any(k.startswith(BITS_PREFIX) for r in front[:1] for k in json.loads(r["params"])):
+    if settings.accuracy is not None:
+        lines.append(f"accuracy: integer-engine top-1 of {settings.accuracy.onnx} on "
+                     f"{settings.accuracy.data} (calibrated on {settings.accuracy.calib}), "
+                     "measured exactly for every design")
+        both = [r for r in rows if r.get("accuracy") is not None
+                and r.get("accuracy_proxy") is not None]
+        if both:
+            gap = [abs(r["accuracy"] - r["accuracy_proxy"]) for r in both]
+            lines.append(f"additive sensitivity proxy vs measured top-1 over {len(both)} "
+                         f"designs: mean |gap| {sum(gap) / len(gap):.4f}, max {max(gap):.4f}")
+    elif any(k.startswith(BITS_PREFIX) for r in front[:1] for k in json.loads(r["params"])):
         lines.append("bit widths: chosen among the space's allowed lists for cost only "
-                     "(accuracy is not modelled)")
+                     "(accuracy not measured: give --onnx MODEL --data D.npz)")
     if infeasible:
         lines.append(f"first infeasible design: {infeasible[0]['params']}: "
                      f"{infeasible[0]['error']}")

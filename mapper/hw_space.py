@@ -85,6 +85,10 @@ _RULES: dict[str, tuple[str, Any]] = {
 
 #: Prefix of the per-layer precision axes (``bits:<layer name>``).
 BITS_PREFIX = "bits:"
+#: Prefixes of the per-layer compression axes (``prune:<layer>``, ``rank:<layer>``).
+PRUNE_PREFIX = "prune:"
+RANK_PREFIX = "rank:"
+LAYER_PREFIXES: tuple[str, ...] = (BITS_PREFIX, PRUNE_PREFIX, RANK_PREFIX)
 _CHOICE = re.compile(r"w(\d+)a(\d+)")
 
 
@@ -196,6 +200,8 @@ class HardwareSpace:
     fixed_bits: tuple[tuple[str, str], ...] = ()
     #: Name of the network the ``bits:`` axes were made for (None: not bound yet).
     network: str | None = field(default=None)
+    #: Per-layer pruning / low-rank choices (optional ``compression`` section).
+    compression: "CompressionSpace | None" = None
 
     def __post_init__(self) -> None:
         for name, values in self.parameters:
@@ -203,6 +209,8 @@ class HardwareSpace:
                 for v in values:
                     parse_bits_choice(v)
                 continue
+            if name.startswith((PRUNE_PREFIX, RANK_PREFIX)):
+                continue                       # validated by CompressionSpace
             if name not in PARAMETERS:
                 raise HardwareSpaceError(f"parameters: unknown parameter {name!r}; "
                                          f"allowed: {sorted(PARAMETERS)}")
@@ -266,24 +274,40 @@ class HardwareSpace:
     @property
     def hardware_parameters(self) -> tuple[tuple[str, tuple[Any, ...]], ...]:
         """The parameters without the per-layer ``bits:`` axes."""
-        return tuple((n, v) for n, v in self.parameters if not n.startswith(BITS_PREFIX))
+        return tuple((n, v) for n, v in self.parameters if not n.startswith(LAYER_PREFIXES))
 
     def for_network(self, net: Network) -> "HardwareSpace":
         """The space with one ``bits:<layer>`` axis per layer of ``net`` that has a
         choice (itself when it has no precision section or is already bound)."""
-        if self.precision is None or self.network is not None:
+        if (self.precision is None and self.compression is None) or self.network is not None:
             return self
-        choices = self.precision.choices(net)
-        axes = tuple((BITS_PREFIX + n, c) for n, c in choices.items() if len(c) > 1)
-        fixed = tuple((n, c[0]) for n, c in choices.items() if len(c) == 1)
+        axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+        fixed: tuple[tuple[str, str], ...] = ()
+        if self.precision is not None:
+            choices = self.precision.choices(net)
+            axes = tuple((BITS_PREFIX + n, c) for n, c in choices.items() if len(c) > 1)
+            fixed = tuple((n, c[0]) for n, c in choices.items() if len(c) == 1)
+        if self.compression is not None:
+            axes += self.compression.axes(net)
         return HardwareSpace(self.base, self.parameters + axes, self.precision, fixed,
-                             net.name)
+                             net.name, self.compression)
 
     def layer_bits(self, index: tuple[int, ...]) -> dict[str, str]:
         """Layer name -> chosen ``"w<W>a<A>"`` of candidate ``index`` (bound spaces)."""
         chosen = {n[len(BITS_PREFIX):]: v for n, v in self.values(index).items()
                   if n.startswith(BITS_PREFIX)}
         return dict(self.fixed_bits) | chosen
+
+    def layer_compression(self, index: tuple[int, ...]) -> dict[str, dict[str, Any]]:
+        """Layer name -> ``{"prune": text, "rank": int}`` chosen by candidate ``index``
+        (only layers with a prune other than ``none`` or a rank)."""
+        out: dict[str, dict[str, Any]] = {}
+        for n, v in self.values(index).items():
+            if n.startswith(PRUNE_PREFIX) and v != "none":
+                out.setdefault(n[len(PRUNE_PREFIX):], {})["prune"] = v
+            elif n.startswith(RANK_PREFIX) and v is not None:
+                out.setdefault(n[len(RANK_PREFIX):], {})["rank"] = v
+        return out
 
     def quantized(self, net: Network, index: tuple[int, ...]) -> Network:
         """``net`` at candidate ``index``'s per-layer precision (``net`` itself without a
@@ -298,7 +322,7 @@ class HardwareSpace:
 
     def accelerator(self, index: tuple[int, ...]) -> Accelerator:
         """The candidate as a validated :class:`Accelerator` (the base, edited)."""
-        v = {k: x for k, x in self.values(index).items() if not k.startswith(BITS_PREFIX)}
+        v = {k: x for k, x in self.values(index).items() if not k.startswith(LAYER_PREFIXES)}
         a = self.base
         kw: dict[str, Any] = {k: v[k] for k in ("rows", "cols", "dataflow", "clock_mhz")
                               if k in v}
@@ -336,10 +360,11 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
         if not isinstance(data, dict):
             raise HardwareSpaceError("the file must be a mapping with 'base' and 'parameters' "
                                      "(schema in mapper/hw_space.py)")
-        unknown = sorted(set(data) - {"base", "parameters", "precision"}, key=str)
+        unknown = sorted(set(data) - {"base", "parameters", "precision", "compression"},
+                         key=str)
         if unknown:
             raise HardwareSpaceError(f"unknown key {unknown[0]!r}; allowed: ['base', "
-                                     f"'parameters', 'precision']")
+                                     f"'compression', 'parameters', 'precision']")
         if "base" not in data:
             raise HardwareSpaceError("base is required: the spec the parameters edit, a "
                                      "shipped spec name (e.g. base: edge_8x8_ws) or a spec "
@@ -368,7 +393,8 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
         except CoforgeError as err:
             raise HardwareSpaceError(f"base: {err}") from None
         prec = precision_from_dict(data["precision"]) if "precision" in data else None
-        return HardwareSpace(base, tuple(items), prec)
+        comp = compression_from_dict(data["compression"]) if "compression" in data else None
+        return HardwareSpace(base, tuple(items), prec, compression=comp)
     except CoforgeError as err:
         raise HardwareSpaceError(f"{p}: {err}") from None
 
@@ -408,3 +434,100 @@ def precision_from_dict(data: object) -> PrecisionSpace:
                                  "{weight_bits, input_bits}")
     return PrecisionSpace(default, first_last, tuple(
         (str(n), _rule(r, f"precision.layers.{n}")) for n, r in layers.items()))
+
+
+@dataclass(frozen=True)
+class CompressionSpace:
+    """Per-layer pruning and low-rank choices a co-search may make (``compression``).
+
+    ``prune``: text forms of :class:`dataflows.compress.plan.Prune` (``none``, ``"2:4"``,
+    ``"magnitude:0.5"``, ...), a default list for every MAC layer and per-layer lists;
+    ``rank``: per-layer lists of ranks (``null``: not factorized). A layer with more than
+    one choice becomes an axis ``prune:<layer>`` / ``rank:<layer>``. Compression needs
+    the model's weights: the co-search must be given ``--onnx`` and ``--data``.
+    """
+
+    prune_default: tuple[str, ...] = ()
+    prune_layers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rank_layers: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
+
+    def __post_init__(self) -> None:
+        from dataflows.compress.plan import Prune
+        for where, values in [("compression.prune.default", self.prune_default)] + [
+                (f"compression.prune.layers.{n}", v) for n, v in self.prune_layers]:
+            for v in values:
+                try:
+                    Prune.parse(str(v))
+                except CoforgeError as err:
+                    raise HardwareSpaceError(f"{where}: {err}") from None
+        for n, values in self.rank_layers:
+            for v in values:
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                    raise HardwareSpaceError(f"compression.rank.layers.{n} values must be "
+                                             f"positive integers or null, not {v!r}")
+
+    def axes(self, net: Network) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+        """The ``prune:``/``rank:`` axes of ``net``'s compute layers."""
+        names = [layer.name for layer in net.layers() if layer.kind not in ("pool", "add")]
+        known = set(names)
+        for n, _ in self.prune_layers + self.rank_layers:   # type: ignore[operator]
+            if n not in known:
+                raise HardwareSpaceError(f"compression: network {net.name!r} has no compute "
+                                         f"layer {n!r}")
+        per = dict(self.prune_layers)
+        out: list[tuple[str, tuple[Any, ...]]] = []
+        for n in names:
+            choices = per.get(n, self.prune_default)
+            if len(choices) > 1:
+                out.append((PRUNE_PREFIX + n, tuple(choices)))
+        for n, ranks in self.rank_layers:
+            if len(ranks) > 1:
+                out.append((RANK_PREFIX + n, tuple(ranks)))
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.prune_default or self.prune_layers:
+            d["prune"] = {"default": list(self.prune_default),
+                          "layers": {n: list(v) for n, v in self.prune_layers}}
+        if self.rank_layers:
+            d["rank"] = {"layers": {n: list(v) for n, v in self.rank_layers}}
+        return d
+
+
+def compression_from_dict(data: object) -> CompressionSpace:
+    """The ``compression`` section (see :class:`CompressionSpace`), validated."""
+    if not isinstance(data, dict):
+        raise HardwareSpaceError("compression must be a mapping with prune and/or rank")
+    unknown = sorted(set(data) - {"prune", "rank"}, key=str)
+    if unknown:
+        raise HardwareSpaceError(f"compression: unknown key {unknown[0]!r}; allowed: "
+                                 "['prune', 'rank']")
+
+    def section(key: str, allowed: set[str]) -> dict[str, Any]:
+        sec = data.get(key, {})
+        if not isinstance(sec, dict) or set(sec) - allowed:
+            raise HardwareSpaceError(f"compression.{key} must be a mapping with keys "
+                                     f"{sorted(allowed)}")
+        return sec
+
+    def lists(sec: dict[str, Any], where: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+        layers = sec.get("layers", {})
+        if not isinstance(layers, dict):
+            raise HardwareSpaceError(f"{where}.layers must map layer names to value lists")
+        out = []
+        for n, v in layers.items():
+            if not isinstance(v, list) or not v:
+                raise HardwareSpaceError(f"{where}.layers.{n} must be a non-empty list")
+            out.append((str(n), tuple(v)))
+        return tuple(out)
+
+    prune = section("prune", {"default", "layers"})
+    default = prune.get("default", [])
+    if not isinstance(default, list):
+        raise HardwareSpaceError("compression.prune.default must be a list of patterns")
+    rank = section("rank", {"layers"})
+    return CompressionSpace(tuple(str(v) for v in default),
+                            tuple((n, tuple(str(x) for x in v))
+                                  for n, v in lists(prune, "compression.prune")),
+                            lists(rank, "compression.rank"))

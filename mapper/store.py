@@ -24,6 +24,13 @@ FPGA_METRICS: dict[str, str] = {"lut": "INTEGER", "ff": "INTEGER", "dsp": "INTEG
                                 "bram": "INTEGER", "fmax_mhz": "REAL", "clock_mhz": "REAL"}
 
 
+#: Columns filled only by runs that measure accuracy (``coforge dse --onnx M --data D``):
+#: the integer engine's top-1, the additive proxy (when a sensitivity table exists) and
+#: the compressed weight bytes (mapper.accuracy).
+ACCURACY_METRICS: dict[str, str] = {"accuracy": "REAL", "accuracy_proxy": "REAL",
+                                    "weight_bytes": "INTEGER"}
+
+
 class StoreError(CoforgeError):
     """The store cannot be opened or belongs to a different run."""
 
@@ -47,7 +54,7 @@ class ResultStore:
                 "coforge_version TEXT, params TEXT, latency_ms REAL, energy_mj REAL, "
                 "edp REAL, area_mm2 REAL, feasible INTEGER, error TEXT, elapsed_s REAL)")
             have = {r[1] for r in self.db.execute("PRAGMA table_info(designs)")}
-            for col, kind in FPGA_METRICS.items():      # stores written before they existed
+            for col, kind in (FPGA_METRICS | ACCURACY_METRICS).items():  # older stores
                 if col not in have:
                     self.db.execute(f"ALTER TABLE designs ADD COLUMN {col} {kind}")
         except sqlite3.DatabaseError as err:
@@ -71,7 +78,7 @@ class ResultStore:
     def put(self, row: dict[str, Any]) -> None:
         """Store one design (ignored if its key is already stored) and commit."""
         cols = ["key", "spec_hash", "seed", "coforge_version", "params", *METRICS,
-                *FPGA_METRICS, "feasible", "error", "elapsed_s"]
+                *FPGA_METRICS, *ACCURACY_METRICS, "feasible", "error", "elapsed_s"]
         self.db.execute(f"INSERT OR IGNORE INTO designs ({', '.join(cols)}) VALUES "
                         f"({', '.join('?' * len(cols))})", [row.get(c) for c in cols])
         self.db.commit()
