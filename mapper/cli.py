@@ -168,6 +168,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
+    from mapper.cli_search import parse_seed
     p = _Parser(prog="coforge", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layer-config", metavar="FILE.yaml",
                    help="per-layer precision, density, pruning patterns and .npy tensors "
                         "(schema in sim/layer_config.py; tensors need --fidelity cycle)")
-    s.add_argument("--seed", type=int, default=0,
+    s.add_argument("--seed", type=parse_seed, default=0,
                    help="seed of the random tensors that --layer-config prune patterns "
                         "start from when no .npy is given (default 0)")
     s.add_argument("--out", help="directory for result.json, layers.csv, cycles_energy.png")
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "compare cycles with sim and outputs with numpy")
     v.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
     v.add_argument("--gemm", required=True, help="M,K,N of O[MxN] = A[MxK] . B[KxN]")
-    v.add_argument("--seed", type=int, default=0, help="operand and stimulus seed")
+    v.add_argument("--seed", type=parse_seed, default=0, help="operand and stimulus seed")
     v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
                    help="cocotb + Icarus on the Verilog (default) or Amaranth's simulator")
     v.set_defaults(func=_verify)
@@ -219,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
     y.add_argument("--target", required=True, choices=sorted(TARGETS), help="FPGA part")
     y.add_argument("--out", required=True, help="output directory (tool files, synth.json)")
-    y.add_argument("--seed", type=int, default=1, help="placement seed")
+    y.add_argument("--seed", type=parse_seed, default=1, help="placement seed")
     y.set_defaults(func=_synth)
 
     from mapper.cli_search import add_search_commands
