@@ -16,9 +16,10 @@ Conventions (each one a pure integer operation the RTL can implement as stated):
   wrapped result.
 * **Exactness of the fast paths** (:func:`int_gemm`, :func:`int_conv2d`): with
   ``bound = T * max|a| * max|b|`` (``T`` the reduction length) every partial sum of
-  any summation order is an integer of magnitude ``<= bound``. If ``bound <= 2**53``
-  the products are summed by float64 BLAS, exactly (every intermediate is an
-  integer representable in a double; the order does not matter). Otherwise the GEMM
+  any summation order is an integer of magnitude ``<= bound``. If ``bound <= 2**24``
+  (``2**53``) the products are summed by float32 (float64) BLAS, exactly (every
+  intermediate is an integer the float represents; the order does not matter, FMA
+  included). Otherwise the GEMM
   runs in ``uint64`` arithmetic, which is exact modulo ``2**64``; since
   ``accumulator_bits <= 64`` the wrapped result is exact too. No path can overflow
   silently, and no object arithmetic is needed for GEMMs.
@@ -80,6 +81,8 @@ MAX_SHIFT = 63
 DEFAULT_MULTIPLIER_BITS = 31
 #: Largest integer every double represents exactly (float64 GEMM path bound).
 _FLOAT_EXACT = 1 << 53
+#: ... and every float32 (float32 paths).
+_FLOAT32_EXACT = 1 << 24
 _INT64_MAX = (1 << 63) - 1
 
 
@@ -201,12 +204,14 @@ def _absmax(x: np.ndarray) -> int:
 def _matmul_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` (int64, batched like ``np.matmul``), exact or exact modulo ``2**64``.
 
-    float64 BLAS when ``T * max|a| * max|b| <= 2**53`` (exact), else uint64 (exact
-    modulo ``2**64``; the caller wraps to <= 64 bits).
+    With ``bound = T * max|a| * max|b|``: float32 BLAS if ``bound <= 2**24``, float64 if
+    ``<= 2**53`` (exact), else uint64 (exact modulo ``2**64``; the caller wraps to <= 64
+    bits).
     """
-    t = a.shape[-1]
-    if t * _absmax(a) * _absmax(b) <= _FLOAT_EXACT:
-        return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+    bound = a.shape[-1] * _absmax(a) * _absmax(b)
+    for limit, ftype in ((_FLOAT32_EXACT, np.float32), (_FLOAT_EXACT, np.float64)):
+        if bound <= limit:
+            return np.matmul(a.astype(ftype), b.astype(ftype)).astype(np.int64)
     return np.matmul(a.view(np.uint64), b.view(np.uint64)).view(np.int64)
 
 
@@ -218,8 +223,8 @@ def int_gemm(a: Any, b: Any, accumulator_bits: int, a_zero_point: Any = 0,
     per row of ``a``; ``b_zero_point`` a scalar or one per column of ``b`` (as
     ``MatMulInteger``). With zero points 0 this is exactly :func:`hdl.golden.gemm_ref`:
     the RTL's product of the raw operands in wrapping accumulators. Exact for any
-    integer operands fitting int64 (module docstring: float64 BLAS within ``2**53``,
-    else uint64 modulo ``2**64``).
+    integer operands fitting int64 (module docstring: float BLAS within ``2**24`` /
+    ``2**53``, else uint64 modulo ``2**64``).
     """
     acc = _check_bits("accumulator_bits", accumulator_bits)
     a_ = _int_array(a, "a")
@@ -322,8 +327,10 @@ def int_conv2d(x: Any, w: Any, stride: Any = 1, padding: Any = 0, dilation: Any 
     with the padded input ``x_pad`` equal to ``x_zero_point`` outside ``x`` (real
     integer pipelines pad with the zero point, so a padded tap contributes 0 and the
     zero-point correction is a per-channel constant). Computed as the engine runs it:
-    the im2col GEMM of the raw ``x_pad`` with ``B = w - w_zero_point`` (per channel:
-    shape ``(K,)``), plus ``bias - x_zero_point * sum(B)`` per output channel
+    the im2col GEMM (:func:`im2col`) of the raw ``x_pad`` with ``B = w - w_zero_point``
+    (``w_zero_point`` a scalar or shape ``(K,)``) -- its sums accumulated one kernel tap
+    at a time, the same integers -- plus ``bias - x_zero_point * sum(B)`` per output
+    channel
     (``bias``: shape ``(K,)``, integers in accumulator precision, i.e. fitting signed
     ``accumulator_bits``), all modulo ``2**accumulator_bits`` (exact: module docstring).
     """
@@ -345,10 +352,8 @@ def int_conv2d(x: Any, w: Any, stride: Any = 1, padding: Any = 0, dilation: Any 
     if zw.ndim and zw.shape != (k,):
         raise IntRefError(f"w_zero_point must be a scalar or have shape ({k},), "
                           f"not {zw.shape}")
-    cols = im2col(x_, (r, s), stride, padding, dilation, g, pad_value=zx)
-    bmat = w_ - (zw.reshape(k, 1, 1, 1) if zw.ndim else zw)
-    bmat = bmat.reshape(g, k // g, cg * r * s).transpose(0, 2, 1)   # (G, T, K/G)
-    out = _matmul_mod(cols, bmat)                                   # (G, NPQ, K/G)
+    bmat = w_ - (zw.reshape(k, 1, 1, 1) if zw.ndim else zw)          # the engine's B
+    out = _conv_sums(x_, bmat, stride, padding, dilation, g, zx)      # (N, K, P, Q)
     corr = np.zeros(k, dtype=np.int64)
     if bias is not None:
         b_ = _int_array(bias, "bias")
@@ -361,25 +366,58 @@ def int_conv2d(x: Any, w: Any, stride: Any = 1, padding: Any = 0, dilation: Any 
         corr = b_.copy()
     if zx:
         # -zx * sum(B) per output channel, modulo 2**64 (uint64: no overflow trap)
-        colsum = bmat.transpose(0, 2, 1).reshape(k, -1).view(np.uint64).sum(
-            axis=1, dtype=np.uint64)
+        colsum = bmat.reshape(k, -1).view(np.uint64).sum(axis=1, dtype=np.uint64)
         corr = (corr.view(np.uint64) - np.uint64(zx % (1 << 64)) * colsum).view(np.int64)
-    out = out.reshape(g, n, -1, k // g)
-    p_q = out.shape[2]
-    res = out.transpose(1, 0, 3, 2).reshape(n, k, p_q)
     if np.any(corr):
-        res = (res.view(np.uint64) + corr.view(np.uint64)[None, :, None]).view(np.int64)
-    p, q = _conv_out_hw(x_.shape, (r, s), stride, padding, dilation)
-    return wrap(res.reshape(n, k, p, q), acc)
+        out = (out.view(np.uint64) + corr.view(np.uint64)[None, :, None, None]).view(np.int64)
+    return wrap(out, acc)
 
 
-def _conv_out_hw(shape: tuple[int, ...], kernel: tuple[int, int], stride: Any, padding: Any,
-                 dilation: Any) -> tuple[int, int]:
+def _conv_sums(x: np.ndarray, bmat: np.ndarray, stride: Any, padding: Any, dilation: Any,
+               g: int, pad_value: int) -> np.ndarray:
+    """``sum_{c,r,s} x_pad * B`` (N, K, P, Q) int64, exact or exact modulo ``2**64``.
+
+    The same sums as the im2col GEMM (:func:`im2col`), accumulated one kernel tap
+    ``(r, s)`` at a time (a GEMM of the shifted input, channels-last, with ``B[:, :, r,
+    s]``; an elementwise product when ``C/G == 1``) so the im2col matrix is never built.
+    Arithmetic: float32 if ``T * max|x_pad| * max|B| <= 2**24``, float64 if ``<= 2**53``
+    (every partial sum, in any order, is an integer within the bound: exact), else
+    uint64 (exact modulo ``2**64``).
+    """
+    n, c, h, w = x.shape
+    k, cg, r, s = bmat.shape
+    kg = k // g
     sh, sw = _pair("stride", stride)
     dh, dw = _pair("dilation", dilation)
     pads = _pair("padding", padding, 4, 0)
-    return (_out_size(shape[2], pads[0], pads[2], kernel[0], sh, dh, "H"),
-            _out_size(shape[3], pads[1], pads[3], kernel[1], sw, dw, "W"))
+    p = _out_size(h, pads[0], pads[2], r, sh, dh, "H")
+    q = _out_size(w, pads[1], pads[3], s, sw, dw, "W")
+    bound = cg * r * s * max(_absmax(x), abs(pad_value)) * _absmax(bmat)
+    dtype = np.float32 if bound <= _FLOAT32_EXACT else \
+        np.float64 if bound <= _FLOAT_EXACT else np.uint64
+    xl = np.ascontiguousarray(_pad(x, pads, pad_value).transpose(0, 2, 3, 1))  # N,Hp,Wp,C
+    xl = xl.view(np.uint64) if dtype == np.uint64 else xl.astype(dtype)
+    wl = bmat.view(np.uint64) if dtype == np.uint64 else bmat.astype(dtype)
+    wl = wl.reshape(g, kg, cg, r, s)
+    if cg == 1:
+        out = np.zeros((n, p, q, g, kg), dtype=dtype)
+    else:
+        out = np.zeros((g, n * p * q, kg), dtype=dtype)
+    for i in range(r):
+        for j in range(s):
+            xs = xl[:, i * dh:i * dh + sh * (p - 1) + 1:sh, j * dw:j * dw + sw * (q - 1) + 1:sw]
+            if cg == 1:                                       # depthwise (x multiplier)
+                out += xs[..., None] * wl[:, :, 0, i, j]
+            elif g == 1:
+                out[0] += xs.reshape(n * p * q, c) @ wl[0, :, :, i, j].T
+            else:
+                xg = xs.reshape(n * p * q, g, cg).transpose(1, 0, 2)
+                out += np.matmul(xg, wl[:, :, :, i, j].transpose(0, 2, 1))
+    if cg == 1:
+        res = out.reshape(n, p, q, k).transpose(0, 3, 1, 2)
+    else:
+        res = out.reshape(g, n, p, q, kg).transpose(1, 0, 4, 2, 3).reshape(n, k, p, q)
+    return res.view(np.int64) if dtype == np.uint64 else res.astype(np.int64)
 
 
 def add_bias(acc: Any, bias: Any, accumulator_bits: int, axis: int = 1) -> np.ndarray:
