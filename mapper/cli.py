@@ -71,6 +71,31 @@ def _load_arch(args: argparse.Namespace):  # noqa: ANN202 - returns Accelerator
     return load_accelerator(args.arch or DEFAULT_SPEC)
 
 
+def _check_outputs(trace: str | None, out: str | None) -> None:
+    """Refuse before the run what would fail after it: an ``--out`` that is a file, a
+    ``--trace`` that is a directory or whose directory is missing or read-only. A trace
+    inside ``--out`` gets its directory made (``--out`` is made anyway)."""
+    import os
+    from pathlib import Path
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise CliError(f"--out {out}: exists and is not a directory; give a directory path")
+    if trace is None:
+        return
+    path = Path(trace)
+    if path.is_dir():
+        raise CliError(f"--trace {trace}: is a directory; give a CSV file path")
+    parent = path.parent.resolve()
+    if not parent.exists():
+        root = Path(out).resolve() if out is not None else None
+        if root is None or (parent != root and root not in parent.parents):
+            raise CliError(f"--trace {trace}: directory {path.parent} does not exist; create "
+                           f"it or give a path inside --out")
+        parent.mkdir(parents=True, exist_ok=True)
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CliError(f"--trace {trace}: cannot write in {path.parent}; give a path in a "
+                       f"writable directory")
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from mapper.report import table, write_reports
     from sim.simulate import simulate
@@ -82,6 +107,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.trace and args.fidelity != "cycle":
         raise CliError("--trace needs --fidelity cycle (the analytic model has no per-tile "
                        "timeline)")
+    _check_outputs(args.trace, args.out)
     tensors = None
     if args.layer_config:
         from sim.layer_config import configure
