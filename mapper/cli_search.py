@@ -50,7 +50,8 @@ def _tune_allocator(args: argparse.Namespace) -> None:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from mapper.cli import _load_arch, _load_workload
+    from mapper.cli import _check_outputs, _load_arch, _load_workload
+    _check_outputs(None, args.out)            # before the search, not after it
     from mapper.network_map import map_network
     from mapper.report import table, write_reports
     _tune_allocator(args)
