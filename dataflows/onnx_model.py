@@ -202,7 +202,10 @@ class Flatten(Node):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Reshape(Node):
-    """Reshape each sample to ``out_shape`` (the batch dimension is kept)."""
+    """Reshape each sample to ``out_shape`` (the batch dimension is kept).
+
+    In a model exported with a fixed batch ``B``, a target shape starting with ``B``
+    reads as "keep the batch", so the model runs on any batch size."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -348,6 +351,9 @@ class _Loader:
                                  "export the other dimensions as positive integers")
             dims.append(int(d.dim_value))
         self.shapes[info.name] = tuple(dims)
+        first = ttype.shape.dim[0]
+        #: The batch size fixed in the file (None when symbolic).
+        self.fixed_batch = int(first.dim_value) if first.HasField("dim_value") else None
         return info.name, tuple(dims)
 
     def resolve(self, tensor: str) -> str:
@@ -488,7 +494,10 @@ class _Loader:
         out, bn_name, add_name = node.output[0], None, None
         k = weight.shape[0]
         nxt = self.only_consumer(out, ("BatchNormalization", "Add"))
-        if nxt is not None and self.graph.node[nxt].op_type == "BatchNormalization":
+        # BN normalises axis 1: the channels of a conv output, the features of N x K only
+        bn_axis_ok = weight.ndim == 4 or len(self.shapes[self.resolve(node.input[0])]) == 1
+        if nxt is not None and self.graph.node[nxt].op_type == "BatchNormalization" \
+                and bn_axis_ok:
             bn = self.graph.node[nxt]
             a = _attrs(bn)
             if a.get("training_mode", 0):
@@ -564,7 +573,7 @@ class _Loader:
                                          "channels; the weight must be K x C/group x R x S")
         if "kernel_shape" in a and tuple(a["kernel_shape"]) != (r, s):
             raise self.fail(node, index, f"has kernel_shape {list(a['kernel_shape'])} but "
-                                         f"weight {r}x{s}")
+                                         f"weight {r}x{s}; drop kernel_shape or fix the weight")
         if b is None:
             b = np.zeros(k, w.dtype)
         elif b.shape != (k,):
@@ -777,6 +786,8 @@ class _Loader:
         if _attrs(node).get("allowzero", 0) and 0 in target:
             raise self.fail(node, index, "has allowzero=1 with a 0 in its shape; zero-size "
                                          "tensors are not supported")
+        if target and self.fixed_batch is not None and target[0] == self.fixed_batch:
+            target[0] = 0  # a model exported with a fixed batch: its leading dim is the batch
         outs = []
         for batch in (2, 3):  # the batch must stay the first dimension for any batch size
             full = (batch, *shape)

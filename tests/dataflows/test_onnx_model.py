@@ -13,8 +13,19 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dataflows.dataset import load_npz, shipped
 from dataflows.onnx_import import from_onnx
-from dataflows.onnx_model import (Conv, Gemm, ModelError, Node, execute, float_compute,
-                                  layer_names, load_model, mac_nodes, run_float, trace)
+from dataflows.onnx_model import (
+    Conv,
+    Gemm,
+    ModelError,
+    Node,
+    execute,
+    float_compute,
+    layer_names,
+    load_model,
+    mac_nodes,
+    run_float,
+    trace,
+)
 
 SHIPPED = ["digits_cnn.onnx", "digits_dwsep.onnx", "digits_mlp.onnx"]
 RNG = np.random.default_rng(7)
@@ -383,3 +394,35 @@ def test_mac_nodes_are_conv_and_gemm_in_graph_order() -> None:
     model = load_model(shipped("digits_dwsep.onnx"))
     assert [n.name for n in mac_nodes(model)] == ["stem", "dw1", "pw1", "dw2", "pw2", "fc"]
     assert all(isinstance(n, (Conv, Gemm)) for n in mac_nodes(model))
+
+
+def test_fixed_batch_model_runs_on_any_batch() -> None:
+    inits = {"shape": np.array([1, 16], np.int64), "w": _w(3, 16)}
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="r"),
+             helper.make_node("Reshape", ["r", "shape"], ["f"], name="rs"),
+             helper.make_node("Gemm", ["f", "w"], ["y"], name="fc", transB=1)]
+    proto = _model(nodes, [1, 4, 2, 2], inits)
+    model = load_model(proto)
+    x = RNG.standard_normal((5, 4, 2, 2)).astype(np.float32)
+    ref = np.concatenate([_ort(proto, x[i:i + 1]) for i in range(5)])  # ORT needs batch 1
+    np.testing.assert_allclose(run_float(model, x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_zoo_resnet18_with_random_weights_equals_onnxruntime(tmp_path: Path) -> None:
+    from dataflows import zoo
+    from dataflows.onnx_export import to_onnx
+
+    to_onnx(zoo.load("resnet18"), tmp_path / "r18.onnx")
+    proto = onnx.load(str(tmp_path / "r18.onnx"))
+    rng = np.random.default_rng(3)
+    for init in proto.graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32:
+            fan_in = max(int(np.prod(a.shape[1:])), 1)
+            init.CopyFrom(numpy_helper.from_array(
+                (rng.standard_normal(a.shape) / np.sqrt(fan_in)).astype(np.float32), init.name))
+    model = load_model(proto)
+    assert len(mac_nodes(model)) == 21
+    x = rng.standard_normal((1, *model.input_shape)).astype(np.float32)
+    ref = _ort(proto, x)
+    np.testing.assert_allclose(run_float(model, x), ref, rtol=1e-5, atol=1e-4)
