@@ -261,6 +261,23 @@ def test_gemm_16_on_4x4_ws_native_by_hand() -> None:
     # DRAM energy: 256 + 256 + 256 bytes at 8 bits, 1300/64 pJ/bit
     assert res.energy_pj_by_level["dram"] == pytest.approx(768 * 8 * 1300 / 64)
     assert res.energy_pj_by_level["mac"] == pytest.approx(4096 * 0.3)
+    # GLB: three 64 KiB SRAMs of 8-bit words: 10 pJ x 8/64 x sqrt(64 KiB / 8 KiB) per
+    # access (sim.energy's square-root law) = 0.4419 pJ/bit. Bits by hand: weights 256
+    # in from DRAM + 256 out to the array, inputs 256 in + 1024 out, at 8 bits; outputs
+    # 1024 psum writes from the array and 768 psum reads back at 32 bits, plus the 256
+    # finals read out to DRAM at 8 bits.
+    glb_pj_per_bit = 10 * 8 / 64 * math.sqrt(65536 / 8192) / 8
+    glb_bits = (256 + 256) * 8 + (256 + 1024) * 8 + (1024 + 768) * 32 + 256 * 8
+    assert glb_bits == 73728
+    assert res.energy_pj_by_level["glb"] == pytest.approx(glb_bits * glb_pj_per_bit)
+    # PE registers (4 B of 8-bit words: 10 x 8/64 x sqrt(4 / 8192) pJ per access): every
+    # MAC reads its weight, input (8 bits) and psum (32 bits) and writes the psum; the
+    # registers are written with what the GLB sends (256 weights, 1024 inputs).
+    rf_pj_per_bit = 10 * 8 / 64 * math.sqrt(4 / 8192) / 8
+    pe_bits = 4096 * (8 + 8 + 32 + 32) + (256 + 1024) * 8
+    assert res.energy_pj_by_level["pe"] == pytest.approx(pe_bits * rf_pj_per_bit)
+    assert res.energy_pj == pytest.approx(768 * 8 * 1300 / 64 + 4096 * 0.3
+                                          + glb_bits * glb_pj_per_bit + pe_bits * rf_pj_per_bit)
     # the same numbers under SCALE-Sim's convention (SCALE-Sim 3.0.0 reports 415)
     assert evaluate(layer, accel, _ws_gemm_mapping(16, 16, 16, 4), "scalesim").compute_cycles \
         == 16 * (2 * 4 + 4 - 2) + 256 - 1 == 415
@@ -319,6 +336,31 @@ def test_psum_spills_at_dram(dram_order: list[str], writes: int, reads: int) -> 
     assert res.bytes["dram"]["output"] == {"reads": reads * 4,
                                            "writes": (writes - 64) * 4 + 64}
     assert res.compute_cycles == 4 * 11 + 8 * 2 * 2       # tiles unchanged by the order
+
+
+@pytest.mark.parametrize("dram_order, inputs", [
+    # K innermost: the input tile (8 pixels x 4 channels) serves both filter folds
+    # before C moves on: each of the 2 input tiles is loaded once, 64 elements
+    (["C", "K"], 64),
+    # C innermost: the input tiles cycle through C inside each filter fold, so every
+    # input tile is loaded again for the second K fold: 2 x 64 = 128
+    (["K", "C"], 128),
+])
+def test_dram_reuse_per_operand_by_hand(dram_order: list[str], inputs: int) -> None:
+    """GEMM 8x8x8 on 4x4 WS, K and C in two folds each at the DRAM level (4 GLB
+    tiles). Weights depend on both K and C: every one of the 4 weight tiles (16
+    elements) is loaded once in either order, 64. Inputs do not depend on K (reuse
+    when K is inside C), outputs do not depend on C (see test_psum_spills_at_dram).
+    Array side: the 16-weight stationary tile once per DRAM iteration (64) and the
+    streamed 8 x 4 input tile every iteration (4 x 32 = 128), whatever the order.
+    Swapping the input's and weight's reuse at either level breaks these counts."""
+    layer = gemm("g", 8, 8, 8)
+    res = evaluate(layer, _scalesim_like(4, 4),
+                   _ws_gemm_mapping(8, 8, 8, 4, level="dram", order=dram_order))
+    a = res.accesses
+    assert (a["dram"]["weight"]["reads"], a["dram"]["input"]["reads"]) == (64, inputs)
+    assert (a["glb"]["weight"]["reads"], a["glb"]["input"]["reads"]) == (64, 128)
+    assert (a["glb"]["weight"]["writes"], a["glb"]["input"]["writes"]) == (64, inputs)
 
 
 def _dram_time(res: Result, bw_read: float, bw_write: float) -> int:
