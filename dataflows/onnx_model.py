@@ -47,6 +47,7 @@ layer config written against the Network's names applies to the model.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -317,7 +318,6 @@ class _Loader:
             self.consts[init.name] = numpy_helper.to_array(init)
         self.shapes: dict[str, tuple[int, ...]] = {}  # activation -> shape without batch
         self.alias: dict[str, str] = {}  # Identity/Dropout output -> its input
-        self.names: dict[int, str] = {}  # node index in the file -> record name
         self.nodes: list[Node] = []
         self.index_of: dict[str, int] = {}  # record name -> node index in the file
         self.input_name, self.input_shape = self._graph_input()
@@ -400,20 +400,26 @@ class _Loader:
         """Indices of the file's nodes in a topological order (file order where legal)."""
         nodes = list(self.graph.node)
         producer = {t: i for i, n in enumerate(nodes) for t in n.output if t}
-        deps = [{producer[t] for t in n.input if t in producer and producer[t] != i}
-                for i, n in enumerate(nodes)]
-        done: set[int] = set()
+        waiting = [len({producer[t] for t in n.input if t in producer and producer[t] != i})
+                   for i, n in enumerate(nodes)]
+        readers: dict[int, set[int]] = {}
+        for i, n in enumerate(nodes):
+            for t in n.input:
+                if t in producer and producer[t] != i:
+                    readers.setdefault(producer[t], set()).add(i)
+        ready = [i for i, w in enumerate(waiting) if w == 0]
+        heapq.heapify(ready)
         out: list[int] = []
-        pending = list(range(len(nodes)))
-        while pending:
-            ready = [i for i in pending if deps[i] <= done]
-            if not ready:
-                i = pending[0]
-                raise self.fail(nodes[i], i, "is part of a cycle; ONNX graphs must be acyclic")
-            i = ready[0]
+        while ready:
+            i = heapq.heappop(ready)
             out.append(i)
-            done.add(i)
-            pending.remove(i)
+            for j in readers.get(i, ()):
+                waiting[j] -= 1
+                if waiting[j] == 0:
+                    heapq.heappush(ready, j)
+        if len(out) < len(nodes):
+            i = min(set(range(len(nodes))) - set(out))
+            raise self.fail(nodes[i], i, "is part of a cycle; ONNX graphs must be acyclic")
         return out
 
     def run(self) -> Model:

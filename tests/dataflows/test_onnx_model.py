@@ -426,3 +426,23 @@ def test_zoo_resnet18_with_random_weights_equals_onnxruntime(tmp_path: Path) -> 
     x = rng.standard_normal((1, *model.input_shape)).astype(np.float32)
     ref = _ort(proto, x)
     np.testing.assert_allclose(run_float(model, x), ref, rtol=1e-5, atol=1e-4)
+
+
+def test_nodes_out_of_file_order_are_sorted() -> None:
+    nodes, shape, inits, *_ = CASES["conv_bn_relu"]()
+    ordered = _model(nodes, shape, inits)
+    shuffled = onnx.ModelProto()
+    shuffled.CopyFrom(ordered)
+    del shuffled.graph.node[:]
+    shuffled.graph.node.extend(list(ordered.graph.node)[::-1])
+    model = load_model(shuffled)
+    assert [n.op for n in model.nodes] == ["Conv", "Relu"]
+    x = RNG.standard_normal((2, *shape[1:])).astype(np.float32)
+    np.testing.assert_allclose(run_float(model, x), _ort(ordered, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_cycle_is_rejected() -> None:
+    nodes = [helper.make_node("Relu", ["x2"], ["x1"], name="a"),
+             helper.make_node("Relu", ["x1"], ["x2"], name="b"),
+             helper.make_node("Relu", ["x"], ["y"], name="c")]
+    _one_line_error(_model(nodes, ["N", 3]), r"node a \(op Relu\) is part of a cycle")
