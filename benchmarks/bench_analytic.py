@@ -4,9 +4,22 @@
 Generates a batch (default 1,000,000) of random *legal* mappings of one ResNet-50
 layer (default ``layer3.0.conv2``, a 3x3 stride-2 conv; im2col GEMM 196 x 2304 x 256)
 directly as numpy arrays, checks a random sample of them against ``Mapping.check`` and
-the scalar ``sim.analytic.evaluate``, then times ``evaluate_batch`` on the whole batch
-(best of 3, one process, BLAS/OpenMP threads pinned to 1) and a scalar ``evaluate()``
-loop on 2,000 of the same mappings as the baseline.
+the one-mapping entry point ``sim.analytic.evaluate``, then times ``evaluate_batch`` on
+the whole batch (best of 3, one process, BLAS/OpenMP threads pinned to 1) and, as the
+baseline, a Python loop calling ``evaluate()`` on 2,000 of the same mappings.
+
+What is timed: only the ``evaluate_batch`` call on the prebuilt batch (a hot loop:
+mapping generation, the legality re-check and validation are outside the timer; the
+process start-up and imports are not included). ``evaluate_batch`` keeps no results
+between calls (its only cache is an index table keyed by batch size and level), so
+the three repeats each cost the whole batch.
+
+The baseline is **not an independent scalar implementation**: ``evaluate()`` is
+``Mapping.check`` + ``evaluate_batch`` on a ``MappingBatch`` of one mapping + a
+``Result``, so the "batch-of-one" rate measures the same vectorised code paying
+numpy's per-call overhead once per mapping, and the printed speed-up is what batching
+buys, not a second algorithm. Likewise the validation's "``evaluate()`` equals its
+batch row" checks that a row does not depend on the rest of the batch (same code).
 
 It times both outputs of ``evaluate_batch``: ``detail=True`` (every per-level,
 per-operand traffic array) and ``detail=False`` (the same model returning only the
@@ -15,7 +28,7 @@ latter, and the two are checked equal on every total.
 
 Target: >= 1,000,000 evaluations/s. The script reports PASS or MISS and exits 0 either
 way; it exits 1 only when the validation fails (a generated mapping is illegal or the
-batch and scalar models disagree).
+batch of one and the big batch disagree on a row).
 
     .venv/bin/python benchmarks/bench_analytic.py [--batch N] [--spec NAME] [--json OUT]
 """
@@ -206,7 +219,8 @@ def main() -> int:
     ap.add_argument("--layer", default="layer3.0.conv2")
     ap.add_argument("--timing", default="native", choices=("native", "scalesim"))
     ap.add_argument("--repeats", type=int, default=3, help="timed runs (best is kept)")
-    ap.add_argument("--scalar", type=int, default=2000, help="mappings for the scalar loop")
+    ap.add_argument("--scalar", type=int, default=2000,
+                    help="mappings for the batch-of-one evaluate() loop")
     ap.add_argument("--validate", type=int, default=200, help="mappings checked one by one")
     ap.add_argument("--seed", type=int, default=20250521)
     ap.add_argument("--json", help="also write the figures to this JSON file")
@@ -220,7 +234,8 @@ def main() -> int:
 
     print("bench_analytic: sim.analytic.evaluate_batch throughput")
     print(f"  python {platform.python_version()}, numpy {np.__version__}, "
-          f"threads pinned to 1, {platform.machine()}")
+          f"threads pinned to 1, {platform.machine()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} (the figures are wall time: other jobs slow them)")
     print(f"  layer  {layer.name} from {source}: {layer.kind} K={layer.K} C={layer.C} "
           f"{layer.P}x{layer.Q} R={layer.R} S={layer.S} stride {layer.stride_h}, "
           f"{layer.macs:,} MACs")
@@ -271,35 +286,40 @@ def main() -> int:
             if not np.array_equal(v, arr[k][sample]):
                 raise AssertionError(f"evaluate_batch on a sub-batch differs in {k!r}")
         print(f"  validation: {len(sample)} sampled mappings pass Mapping.check; "
-              f"{compared} evaluate() results equal their evaluate_batch rows exactly, "
-              f"{capacity} raise CostError (capacity) and are marked illegal in the batch")
+              f"{compared} evaluate() results (each a batch of one) equal their rows of "
+              f"the big batch exactly, {capacity} raise CostError (capacity) and are "
+              "marked illegal in the batch")
     except Exception as err:  # noqa: BLE001 - report any validation failure and fail
         ok = False
         print(f"  VALIDATION FAILED: {type(err).__name__}: {err}")
     print(f"  capacity-legal in the batch: {legal_frac:.1%}")
 
-    # -- timed: the scalar baseline -----------------------------------------------------
-    n_scalar = min(args.scalar, len(batch))
-    scalar_maps = [to_mapping(batch, i) for i in range(n_scalar)]
+    # -- timed: the batch-of-one baseline (evaluate() = evaluate_batch on 1 mapping) ----
+    n_one = min(args.scalar, len(batch))
+    one_maps = [to_mapping(batch, i) for i in range(n_one)]
 
-    def run_scalar() -> None:
-        for m in scalar_maps:
+    def run_batches_of_one() -> None:
+        for m in one_maps:
             try:
                 evaluate(layer, accel, m, args.timing)
             except CostError:
                 pass
 
-    scalar_s = best_of(run_scalar, args.repeats)
-    scalar_rate = n_scalar / scalar_s
-    speedup = rate / scalar_rate
+    one_s = best_of(run_batches_of_one, args.repeats)
+    one_rate = n_one / one_s
+    speedup = rate / one_rate
 
+    print("  timed: the evaluate_batch call alone on the prebuilt batch (hot loop; "
+          "generation, checks and start-up excluded; no result cache)")
     print(f"  evaluate_batch (detail=True, all traffic arrays): {len(batch):,} mappings in "
           f"{detail_s:.3f} s (best of {args.repeats}) = {detail_rate:,.0f} evaluations/s")
     print(f"  evaluate_batch (detail=False, mapper inner loop): {len(batch):,} mappings in "
           f"{batch_s:.3f} s (best of {args.repeats}) = {rate:,.0f} evaluations/s")
-    print(f"  scalar evaluate() loop: {n_scalar:,} mappings in {scalar_s:.3f} s (best of "
-          f"{args.repeats}) = {scalar_rate:,.0f} evaluations/s")
-    print(f"  vectorised / scalar speed-up: {speedup:,.0f}x")
+    print(f"  batch-of-one baseline: a Python loop of evaluate() -- Mapping.check + "
+          f"evaluate_batch on a batch of 1 + Result, the same vectorised code, not a "
+          f"separate scalar model -- {n_one:,} prebuilt Mappings in {one_s:.3f} s "
+          f"(best of {args.repeats}) = {one_rate:,.0f} evaluations/s")
+    print(f"  batching speed-up (batch of {len(batch):,} / batches of 1): {speedup:,.0f}x")
     print(f"  ratio to target {TARGET_PER_S:,}/s: {rate / TARGET_PER_S:.2f}")
     verdict = "PASS" if rate >= TARGET_PER_S else "MISS"
     print(f"{verdict}: evaluate_batch {rate:,.0f} evaluations/s vs target "
@@ -316,8 +336,11 @@ def main() -> int:
                        "evaluations_per_s": rate, "target_per_s": TARGET_PER_S,
                        "detail_seconds": detail_s, "detail_evaluations_per_s": detail_rate,
                        "ratio_to_target": rate / TARGET_PER_S, "verdict": verdict,
-                       "scalar_mappings": n_scalar, "scalar_seconds": scalar_s,
-                       "scalar_per_s": scalar_rate, "speedup_vs_scalar": speedup,
+                       "timed": "evaluate_batch call only (hot loop), no result cache",
+                       "batch_of_one_mappings": n_one,
+                       "batch_of_one_seconds": one_s,
+                       "batch_of_one_per_s": one_rate,
+                       "speedup_vs_batch_of_one": speedup,
                        "capacity_legal_fraction": legal_frac, "validated": ok}, f, indent=1)
     return 0 if ok else 1
 

@@ -191,8 +191,9 @@ def bench_resnet(args: argparse.Namespace, wd: Path) -> tuple[dict[str, Any], bo
     shapes = len({(lay.H, lay.W, lay.R, lay.S, lay.C, lay.K, lay.stride_h)
                   for lay in net.layers()})
     print(f"  coforge cycle model (ScaleSimMemory): {len(res.layers)} layers ({shapes} "
-          f"distinct shapes) in {co_s:.3f} s (simulate, best of {args.repeats}); "
-          f"{sum(alone):.3f} s with every layer simulated on its own; {with_io:.3f} s "
+          f"distinct shapes) in {co_s:.3f} s (one simulate call, shape cache on: each "
+          f"distinct shape costed once; best of {args.repeats}); {sum(alone):.3f} s with "
+          f"the cache off (every layer in its own simulate call, once); {with_io:.3f} s "
           f"once including reading the files (load average {load_before:.1f})", flush=True)
 
     slow = max(range(len(alone)), key=alone.__getitem__)
@@ -269,12 +270,13 @@ def bench_resnet(args: argparse.Namespace, wd: Path) -> tuple[dict[str, Any], bo
     per_layer = [p["wall_s"] / a for p, a in zip(peer_rows, alone)]
     verdict = "PASS" if speedup >= TARGET_SPEEDUP else "MISS"
     print()
-    print(f"  coforge wall time:   {co_s:.3f} s (simulate, best of {args.repeats}, the slower "
-          f"of before/after SCALE-Sim); {sum(alone):.3f} s with every layer simulated on "
-          f"its own")
+    print(f"  coforge wall time:   {co_s:.3f} s (simulate with its shape cache, best of "
+          f"{args.repeats}, the slower of before/after SCALE-Sim); {sum(alone):.3f} s with "
+          f"every layer simulated on its own (no shape cache)")
     print(f"  SCALE-Sim wall time: {peer_s:.1f} s (sum of run_scale); {peer_proc_s:.1f} s "
           f"for the subprocesses incl. interpreter start and imports")
-    print(f"  speed-up: {speedup:,.0f}x (SCALE-Sim run_scale / coforge simulate); "
+    print(f"  speed-up: {speedup:,.0f}x (SCALE-Sim run_scale / coforge simulate, shape "
+          f"cache on); "
           f"{peer_s / sum(alone):,.0f}x with every layer simulated (no shape cache); "
           f"per layer {min(per_layer):,.0f}x .. {max(per_layer):,.0f}x")
     print(f"  cycles: largest per-layer relative difference {worst:.2%} (total or stall; "
@@ -286,7 +288,8 @@ def bench_resnet(args: argparse.Namespace, wd: Path) -> tuple[dict[str, Any], bo
           f"double-buffered, DRAM at {args.bandwidth} B/cycle, default mapping -- so its "
           f"stalls are not SCALE-Sim's: {sum(r.stall_cycles for r in native.layers):,} vs "
           f"{ss_stall:,})")
-    print(f"{verdict}: speed-up {speedup:,.0f}x vs target {TARGET_SPEEDUP:,.0f}x with "
+    print(f"{verdict}: speed-up {speedup:,.0f}x (shape cache on; "
+          f"{peer_s / sum(alone):,.0f}x off) vs target {TARGET_SPEEDUP:,.0f}x with "
           f"stalls modelled (SCALE-Sim compatibility mode); cycles "
           f"{'MATCH' if ok else 'MISMATCH'} (max diff {worst:.2%})", flush=True)
     figures |= {"scalesim_version": version, "coforge_seconds_before": co_first,

@@ -12,6 +12,13 @@
   (64 KiB double-buffered GLB), the 8x8 with and without the product register: wall
   time of each tool, LUT/FF/DSP/BRAM and the achieved Fmax.
 
+What is timed (wall clock, one process): for simulation, the cocotb testbench loop
+alone (cycles/s; Verilog generation and the Icarus build excluded) and, separately,
+generate + build + run of the whole one-GEMM regression (nothing reused between the
+two engines); for synthesis, each tool's subprocess (yosys, nextpnr) and the whole
+``synthesize`` call, with YoWASP's WebAssembly compile cache on (``build/yowasp-cache``,
+warm after the first run) and no cache of synthesis results.
+
 **Target:** the 8x8 int8 WS engine on ECP5-85k closes at >= 100 MHz (``PASS``/``MISS``;
 the product register is the pipeline stage outside the DSP that the spec offers, and
 ``sim`` counts its cycle). ``--quick`` skips the 8x8 syntheses. Times need a warm YoWASP
@@ -86,8 +93,12 @@ def main() -> int:
     args = ap.parse_args()
     doc: dict[str, object] = {}
     if args.only in (None, "sim"):
+        print("timed: the cocotb testbench loop alone (generate + Icarus build excluded) for "
+              "cycles/s; generate + build + run for the regression wall time", flush=True)
         doc["sim"] = bench_sim()
     if args.only in (None, "synth"):
+        print("timed: each tool's subprocess and the whole synthesize call, YoWASP compile "
+              "cache on (cold: +1-2 min per tool), no synthesis-result cache", flush=True)
         if args.work:
             doc["synth"] = bench_synth(args.quick, Path(args.work))
         else:
