@@ -4,7 +4,9 @@ runs at 1 s precision and the 10 ns clock fails).
 
 Build products go under ``<build root>/hdl/<verilog hash>/``: the Verilog once per
 configuration, the Icarus build and the case/result files per process (parallel
-pytest workers never share a simulator build directory).
+pytest workers never share a simulator build directory). The build root is the
+caller's ``build_dir`` (``coforge validate``: under its ``--out``), else
+:func:`build_root` -- never the source tree, so a read-only install works.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -26,14 +29,21 @@ _RUN_IDS = count()
 
 
 def build_root() -> Path:
-    """``$COFORGE_BUILD_DIR``, else ``build/`` of the source checkout, else ``./build``."""
+    """``$COFORGE_BUILD_DIR``, else the user cache ``$XDG_CACHE_HOME/coforge/build``
+    (``~/.cache/coforge/build``), else -- when that cannot be written -- a per-user
+    directory in the system temporary directory. Never the source tree."""
     env = os.environ.get("COFORGE_BUILD_DIR")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[1]
-    if (repo / "pyproject.toml").exists():
-        return repo / "build"
-    return Path.cwd() / "build"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = cache / "coforge" / "build"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"coforge-build-{os.getuid()}"
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,10 @@ def icarus_available() -> bool:
     return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 
 
-def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False) -> CocotbRun:
-    """Simulate ``cases`` back to back on the Verilog of ``params`` under Icarus."""
+def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
+               build_dir: Path | None = None) -> CocotbRun:
+    """Simulate ``cases`` back to back on the Verilog of ``params`` under Icarus
+    (build products under ``build_dir``, default :func:`build_root`)."""
     if not icarus_available():
         raise HdlError("Icarus Verilog (iverilog, vvp) is not on PATH; install it with "
                        "`apt-get install iverilog` (make system-deps)")
@@ -62,8 +74,13 @@ def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False) ->
 
     text = generate_verilog(params)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    cfg_dir = build_root() / "hdl" / digest
-    cfg_dir.mkdir(parents=True, exist_ok=True)
+    cfg_dir = (Path(build_dir) if build_dir is not None else build_root()) / "hdl" / digest
+    try:
+        cfg_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HdlError(f"{cfg_dir}: cannot create the simulator build directory "
+                       f"({err.strerror}); set COFORGE_BUILD_DIR to a writable directory") \
+            from None
     v_path = cfg_dir / f"{TOP_NAME}.v"
     if not v_path.exists():
         tmp = cfg_dir / f".{TOP_NAME}.{os.getpid()}.v"

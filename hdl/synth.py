@@ -111,9 +111,11 @@ def baseline_key(versions: dict[str, str]) -> str:
 
 
 def default_cache_dir() -> Path | None:
-    """``build/yowasp-cache`` of the source tree (None when installed elsewhere)."""
-    root = Path(__file__).resolve().parents[1]
-    return root / "build" / "yowasp-cache" if (root / "pyproject.toml").exists() else None
+    """``build/yowasp-cache`` of a source checkout when it already exists and is writable
+    (``make`` creates it), else None: YoWASP then uses its own user cache
+    (``~/.cache/YoWASP``), so an installed or read-only tree is never written."""
+    cache = Path(__file__).resolve().parents[1] / "build" / "yowasp-cache"
+    return cache if cache.is_dir() and os.access(cache, os.W_OK) else None
 
 
 def _tool_env() -> dict[str, str]:

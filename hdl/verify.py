@@ -12,6 +12,8 @@ The returned record::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from dataflows.mapping import Mapping
@@ -49,8 +51,10 @@ def compare(a: list[list[int]], b: list[list[int]], result: RunResult,
 
 def verify(accel: Accelerator, m: int, k: int, n: int, seed: int = 0,
            mapping: Mapping | None = None, backend: str = "cocotb",
-           idle: float = 0.3, backpressure: float = 0.3) -> dict[str, object]:
-    """Run one random ``M x K x N`` GEMM (operands from ``seed``) and compare."""
+           idle: float = 0.3, backpressure: float = 0.3,
+           build_dir: Path | None = None) -> dict[str, object]:
+    """Run one random ``M x K x N`` GEMM (operands from ``seed``) and compare; cocotb
+    builds under ``build_dir`` (default :func:`hdl.cocotb_run.build_root`)."""
     if backend not in BACKENDS:
         raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
     params = HdlParams.from_accelerator(accel)
@@ -59,7 +63,7 @@ def verify(accel: Accelerator, m: int, k: int, n: int, seed: int = 0,
     case = random_case(params, plan, seed, idle=idle, backpressure=backpressure)
     if backend == "cocotb":
         from hdl.cocotb_run import run_cocotb
-        result = run_cocotb(params, [case]).results[0]
+        result = run_cocotb(params, [case], build_dir=build_dir).results[0]
     else:
         from hdl.sim_amaranth import run_amaranth
         result = run_amaranth(params, [case])[0]

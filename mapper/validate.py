@@ -213,7 +213,8 @@ def _rtl(design: Design, out: Path | None, backend: str, seed: int) -> dict[str,
     plan = plan_gemm(params, m, k, n)
     rec["cycle_model_cycles"] = simulate(plan.layer(), accel, plan.mapping,
                                          fidelity="cycle").layers[0].compute_cycles
-    rec |= verify(accel, m, k, n, seed=seed, backend=backend)
+    rec |= verify(accel, m, k, n, seed=seed, backend=backend,     # build under --out
+                  build_dir=out / "rtl" / "build" if out is not None else None)
     rec["cycles_match"] = bool(rec["cycles_match"]
                                and rec["cycle_model_cycles"] == rec["rtl_cycles"])
     return rec
