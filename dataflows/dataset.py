@@ -105,11 +105,11 @@ def from_arrays(x: np.ndarray, y: np.ndarray, model: Model | None = None,
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DatasetError(f"{source}: array 'x' has {int(bad.sum())} non-finite values "
                            f"(first at {list(where)}: {x[where]}); remove or fix those samples")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y))
-                and np.isfinite(y).all()):
-            raise DatasetError(f"{source}: array 'y' has dtype {y.dtype} with non-integer "
-                               "values; give integer class indices")
+    if not np.issubdtype(y.dtype, np.integer) and not (
+            np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all()
+            and np.all(y == np.round(y))):
+        raise DatasetError(f"{source}: array 'y' has dtype {y.dtype} with non-integer "
+                           "values; give integer class indices")
     y = y.astype(np.int64)
     if y.min() < 0:
         raise DatasetError(f"{source}: array 'y' has label {int(y.min())}; labels are class "
