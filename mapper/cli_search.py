@@ -68,7 +68,7 @@ def _map(args: argparse.Namespace) -> int:
     if proven:
         print(f"{sum(proven)} of {len(mapped.searches)} layer shapes proven optimal for "
               f"{args.objective} on the analytic model" + (
-                  "" if all(proven) else "; the others were stopped by --time-budget"))
+                  "" if all(proven) else "; --max-evals or --time-budget cut the others"))
     if args.out:
         paths = write_reports(mapped.result, args.out)
         print("wrote " + ", ".join(str(p) for p in paths.values()))

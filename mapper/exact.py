@@ -33,7 +33,7 @@ DRAM classes; on a weight-stationary GEMM (K, C, P) the 36 orders per split shri
 result against brute force over the full space.
 
 The enumeration is complete, so the result is proven optimal when it finishes;
-``search`` reports ``proven_optimal=False`` if a time budget stopped it first. Its
+``search`` raises rather than return an unproven point if a time budget stops it. Its
 cost is ``split combinations x classes`` evaluations (for ResNet-50 on a 16x16
 weight-stationary array, up to about 10 M per layer, seconds at the model's
 ~1 M/s); spaces beyond :data:`EXACT_LIMIT` are refused with a clear error rather

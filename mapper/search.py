@@ -18,8 +18,8 @@ Strategies (all minimise the objective's score, ``inf`` = illegal):
 * ``exact`` -- the proven optimum of the real model for the chosen objective
   (:mod:`mapper.exact`): every split that fits the array, crossed with one loop order
   per class of orders of equal cost; ignores ``max_evals``, refuses spaces beyond
-  :data:`mapper.exact.EXACT_LIMIT`; ``proven_optimal`` is False only when
-  ``time_budget_s`` stopped it;
+  :data:`mapper.exact.EXACT_LIMIT` and raises :class:`SearchError` rather than return
+  an unproven point when ``time_budget_s`` runs out first;
 * ``genetic`` -- a population of up to 4096 (at least 50 generations), tournament
   selection, uniform crossover (per split gene and per level's whole loop order), the
   same mutation, (mu + lambda) elitism.
@@ -122,9 +122,9 @@ class SearchResult:
     mapping: Mapping
     result: Result
     history: tuple[tuple[int, float], ...] = field(default_factory=tuple)
-    #: True when the whole space was costed (``exhaustive`` without a cap, ``exact``
-    #: unless a time budget stopped it): ``best_score`` is then the model's optimum for
-    #: the objective; False when stopped early; None for the heuristics.
+    #: True when the whole space was costed (always for ``exact``; ``exhaustive`` when
+    #: neither ``max_evals`` nor the time budget cut it): ``best_score`` is then the
+    #: model's optimum for the objective; False when cut; None for the heuristics.
     proven_optimal: bool | None = None
 
 
@@ -192,7 +192,9 @@ def _exact(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> Non
     ev.space_points = ev.max_evals = total    # the proof needs every point, whatever the cap
     for genomes in chunks:
         if not ev.left:
-            return
+            raise SearchError(f"layer {space.layer.name!r}: exact was stopped by the time "
+                              f"budget after {ev.evals:,} of {total:,} points, so no optimum "
+                              f"is proven; give it more time (or none), or use annealing")
         ev(genomes)
 
 

@@ -202,3 +202,11 @@ def test_too_large_a_space_is_refused_not_searched_partially() -> None:
     space = MappingSpace(layer, load_accelerator("eyeriss_12x14_rs"), imperfect=True)
     with pytest.raises(SpaceError, match=r"exceed the exact limit .*cannot be proven"):
         exact_chunks(space, limit=min(EXACT_LIMIT, 10**6))
+
+
+def test_a_time_budget_that_cuts_the_proof_is_an_error_not_an_unproven_optimum() -> None:
+    from mapper.search import SearchError
+    spec, layer = CASES["ws-conv"]
+    with pytest.raises(SearchError, match=r"exact was stopped by the time budget after 0 "
+                                          r"of 27,556 points, so no optimum is proven"):
+        search(layer, load_accelerator(spec), "exact", time_budget_s=1e-9, progress=False)
