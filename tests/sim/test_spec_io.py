@@ -15,8 +15,9 @@ from sim.spec import Accelerator, Buffer, PEConfig, SpecError
 from sim.spec_io import (DEFAULT_SPEC, SPECS_DIR, accelerator_from_dict, dump_accelerator,
                          load_accelerator, shipped_specs)
 
-SHIPPED = ["edge_8x8_ws", "eyeriss_12x14_rs", "os_32x32", "scalesim_32x32_ws",
-           "tpu_128x128_ws"]
+SHIPPED = ["edge_8x8_ws", "edge_npu_16x16_ws", "edge_npu_4x4_ws_ecp5", "edge_npu_8x8_ws_ecp5",
+           "eyeriss_12x14_rs", "gemmini_16x16_ws", "os_32x32", "scalesim_32x32_ws",
+           "tpu1_256x256_ws", "tpu_128x128_ws"]  # sources: tests/sim/test_shipped_specs.py
 
 MINIMAL = "name: t\narray: {rows: 8, cols: 8}\n"
 
