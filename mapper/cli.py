@@ -97,7 +97,7 @@ def _check_outputs(trace: str | None, out: str | None) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from mapper.report import table, write_reports
+    from mapper.report import layer_bounds, table, write_reports
     from sim.simulate import simulate
     if args.gemm and not args.topology:
         raise CliError("--gemm applies to a SCALE-Sim --topology CSV only")
@@ -126,13 +126,14 @@ def _simulate(args: argparse.Namespace) -> int:
         memory = ScaleSimMemory.from_cfg(args.scalesim_config)
     res = simulate(net, accel, timing=timing, fidelity=args.fidelity, trace=args.trace,
                    memory=memory, tensors=tensors)
-    print(table(res))
+    bounds = layer_bounds(res, accel, net)      # what bounds each layer, and the summary
+    print(table(res, bounds))
     if args.trace:
         print(f"wrote trace {args.trace}")
     if args.out:
         run = {"seed": args.seed, "layer_config": args.layer_config,
                "tensors": sorted(tensors) if tensors else []}
-        paths = write_reports(res, args.out, run)
+        paths = write_reports(res, args.out, run, bounds)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -170,6 +171,7 @@ def _synth(args: argparse.Namespace) -> int:
     print(f"{report.target}: LUT {report.lut} FF {report.ff} DSP {report.dsp} "
           f"BRAM {report.bram} Fmax {report.fmax_mhz} MHz ({report.top} top, "
           f"{report.io_pins} pins; synth {report.synth_s} s, P&R {report.pnr_s} s)")
+    print(report.timing_line())
     print(f"wrote {path}")
     return 0
 

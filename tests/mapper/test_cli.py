@@ -100,7 +100,7 @@ def test_simulate_network_writes_reports(capsys: pytest.CaptureFixture[str],
     assert (rc, err) == (0, "")
     assert "TOTAL" in out and "timing native" in out and "wrote " in out
     doc = json.loads((out_dir / "result.json").read_text())
-    assert set(doc) == RESULT_KEYS | {"run"}
+    assert set(doc) == RESULT_KEYS | {"run", "bounds", "bottleneck"}   # bounds: mapper/report.py
     assert doc["run"] == {"seed": 0, "layer_config": None, "tensors": []}
     assert (doc["network"], doc["arch"], doc["timing"], doc["fidelity"]) == \
         ("resnet18", "edge_8x8_ws", "native", "analytic")
@@ -125,7 +125,7 @@ def test_simulate_network_writes_reports(capsys: pytest.CaptureFixture[str],
 def test_simulate_without_out_prints_table_only(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = _run(capsys, "simulate", "--network", "alexnet", "--arch", "os_32x32")
     assert rc == 0
-    assert "wrote" not in out and "TOTAL" in out and out.count("\n") == 8 + 5
+    assert "wrote" not in out and "TOTAL" in out and out.count("\n") == 8 + 6  # + bottleneck
 
 
 def _scalesim_inputs(tmp_path: Path) -> tuple[Path, Path, int]:
