@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 install: system-deps $(STAMP)
 
 demo: install
-	$(BIN)/coforge simulate --network resnet18 --arch edge_8x8_ws --out out/demo
+	$(BIN)/coforge simulate --network resnet18 --arch edge_npu_16x16_ws --out out/demo
 
 test: install
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
