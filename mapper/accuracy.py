@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,11 @@ def measure(model: Model, data: Dataset, calib: Dataset, settings: QuantSettings
     """Exact top-1 (and NLL) of ``model`` compressed by ``plan`` and quantized by
     ``settings`` on ``data``, calibrated on ``calib`` (module docstring)."""
     cm = _compress(model, plan)
+    if cm is not model:      # a factor "fc.lr0" takes the quantization of "fc"
+        names = [n.layer_name for n in mac_nodes(cm)]
+        settings = replace(settings, layers={
+            n: settings.layers[n.split(".lr")[0]] for n in names
+            if n.split(".lr")[0] in settings.layers})
     qm = quantize_model(cm, calib.x, settings, observers=observers)
     out = run_integer(qm, data.x)
     rows = []

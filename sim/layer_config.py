@@ -16,6 +16,7 @@ Schema (every key optional; anything else is an error naming the file and key pa
       layer2.0.conv1:
         tensors: {weight: w.npy, input: x.npy}     # relative to this YAML file
         prune: {weight: {pattern: magnitude, density: 0.3}}   # prunes w.npy
+      fc: {rank: 4}                  # low-rank factorization (coforge accuracy only)
 
 ``precision``: ``input_bits``/``weight_bits``/``output_bits``, each one of
 :data:`dataflows.layer.SUPPORTED_BITS`; unnamed fields keep the layer's. ``density``:
@@ -76,7 +77,7 @@ OPERANDS: tuple[str, ...] = ("weight", "input")
 #: Named pruning patterns (besides ``"N:M"``).
 PATTERNS: tuple[str, ...] = ("magnitude", "block", "row")
 _PRECISION_KEYS = ("input_bits", "weight_bits", "output_bits")
-_ENTRY_KEYS = ("precision", "density", "prune", "tensors")
+_ENTRY_KEYS = ("precision", "density", "prune", "rank", "tensors")
 _NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
 
@@ -126,6 +127,9 @@ class Override:
     density: dict[str, float] = field(default_factory=dict)
     prune: dict[str, PruneSpec] = field(default_factory=dict)
     tensors: dict[str, Path] = field(default_factory=dict)
+    rank: int | None = None
+    """Low-rank factorization rank (``coforge accuracy``; the cost model of
+    ``simulate`` does not read it: factorize with dataflows.compress first)."""
 
     @property
     def is_pattern(self) -> bool:
@@ -263,7 +267,7 @@ def _prune(value: object, where: str) -> PruneSpec:
 
 def _entry(key: str, value: object, where: str, base: Path, defaults: bool) -> Override:
     data = _mapping(value, where)
-    allowed = _ENTRY_KEYS[:3] if defaults else _ENTRY_KEYS
+    allowed = ("precision", "density", "prune") if defaults else _ENTRY_KEYS
     _keys(data, allowed, where)
     precision: dict[str, int] = {}
     if "precision" in data:
@@ -299,7 +303,14 @@ def _entry(key: str, value: object, where: str, base: Path, defaults: bool) -> O
             raise LayerConfigError(f"{where}: density.{op} and {other}.{op} both set the "
                                    f"{op} sparsity; keep one (a tensor's density is measured "
                                    f"from it)")
-    return Override(key, where, precision, density, prune, tensors)
+    rank = data.get("rank")
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise LayerConfigError(f"{where}.rank must be a positive integer (the low-rank "
+                               f"factorization rank), not {rank!r}")
+    if rank is not None and ("prune" in data or "tensors" in data):
+        raise LayerConfigError(f"{where}: rank and prune/tensors both set the weight; keep "
+                               f"one (factorizing a pruned weight loses its pattern)")
+    return Override(key, where, precision, density, prune, tensors, rank)
 
 
 def load_layer_config(path: str | Path) -> LayerConfig:
@@ -426,6 +437,11 @@ def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0) -> Conf
     sparsity: dict[str, dict[str, _Sparsity]] = {n: {} for n in names}
     entries = ([config.defaults] if config.defaults is not None else []) + list(config.layers)
     for entry in entries:
+        if entry.rank is not None:
+            raise LayerConfigError(
+                f"{config.source}: {entry.where}.rank: simulate costs the network's layers "
+                f"as they are; a factorized layer is measured by `coforge accuracy` and "
+                f"costed by `coforge dse` with a compression.rank axis")
         hits = names if entry is config.defaults else entry.matches(names)
         if not hits:
             what = "pattern" if entry.is_pattern else "name"

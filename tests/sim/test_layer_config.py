@@ -202,7 +202,7 @@ layers:
 @pytest.mark.parametrize("text,message", [
     ("bits: 4\n", "top level: unknown key 'bits'; allowed keys: ['defaults', 'layers']"),
     ("layers:\n  b: {bits: 4}\n", "layers['b']: unknown key 'bits'; allowed keys: "
-     "['precision', 'density', 'prune', 'tensors']"),
+     "['precision', 'density', 'prune', 'rank', 'tensors']"),
     ("defaults: {tensors: {weight: w.npy}}\n", "defaults: unknown key 'tensors'; allowed "
      "keys: ['precision', 'density', 'prune']"),
     ("layers:\n  b: {precision: {weight: 4}}\n", "layers['b'].precision: unknown key "
