@@ -48,13 +48,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dataflows.errors import CoforgeError
 from dataflows.layer import SUPPORTED_BITS, Layer, Precision
 from dataflows.network import Network
 from sim.spec import DATAFLOWS, MAX_ARRAY_SIDE, PE_MODES, Accelerator
-from sim.spec_io import CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator, read_strict_yaml
+from sim.spec_io import (CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator,
+                         read_strict_yaml)
 
 #: Parameter name -> allowed Python type of its values.
 PARAMETERS: dict[str, type] = {
@@ -77,8 +76,8 @@ _RULES: dict[str, tuple[str, Any]] = {
     "accumulator_bits": ("integers from 1 to 64", lambda v: 1 <= v <= 64),
     "product_register": ("true or false", lambda v: True),
     "pe_mode": (f"one of {list(PE_MODES)}", lambda v: v in PE_MODES),
-    "clock_mhz": (f"finite numbers of MHz from {CLOCK_MHZ_RANGE[0]:g} to "
-                  f"{CLOCK_MHZ_RANGE[1]:g}",
+    "clock_mhz": ((f"finite numbers of MHz from {CLOCK_MHZ_RANGE[0]:g} to "
+                   f"{CLOCK_MHZ_RANGE[1]:g}"),
                   lambda v: CLOCK_MHZ_RANGE[0] <= v <= CLOCK_MHZ_RANGE[1]),
 }
 
