@@ -53,8 +53,8 @@ def test_unreadable_file(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "junk.onnx"
     path.write_bytes(data)
     message = _error(path)
-    assert message.startswith(f"{path}: not a readable ONNX model (") \
-        or message.startswith(f"{path}: not an ONNX model with a graph"), message
+    assert message.startswith((f"{path}: not a readable ONNX model (",
+                               f"{path}: not an ONNX model with a graph")), message
     assert message.endswith("give a .onnx file (e.g. exported with torch.onnx.export)")
 
 

@@ -54,8 +54,8 @@ def _error(tmp_path: Path, text: str) -> str:
     (MINIMAL + "energy: {mult_pj: {8: 1.0e+300}}\n",
      "energy.mult_pj[8] (pJ per multiply) must be <= 1e+06, not 1e+300"),
     (MINIMAL + "energy: {mult_pj: {8: 100000000000000000000000}}\n",
-     "energy.mult_pj[8] (pJ per multiply) must be a number <= 2**53, "
-     "not 100000000000000000000000"),
+     ("energy.mult_pj[8] (pJ per multiply) must be a number <= 2**53, "
+      "not 100000000000000000000000")),
     (MINIMAL + GLB + "access_pj: 1.0e+300}\n", "glb[0].access_pj must be <= 1e+06, not 1e+300"),
     (MINIMAL + "glb: {name: g, capacity_bytes: 100000000000000000000}\n",
      "glb[0].capacity_bytes must be an integer <= 2**53, not 100000000000000000000"),
@@ -82,8 +82,8 @@ def test_negative_values_keep_the_spec_rule(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("data, expected", [
-    (b"\x00\x01", "malformed YAML: special characters are not allowed; give a YAML spec "
-                  "(schema in sim/spec_io.py)"),
+    (b"\x00\x01", ("malformed YAML: special characters are not allowed; give a YAML spec "
+                   "(schema in sim/spec_io.py)")),
     (b"\xff\xfe", "not a UTF-8 text file; give a YAML spec (schema in sim/spec_io.py)"),
 ])
 def test_binary_files(tmp_path: Path, data: bytes, expected: str) -> None:
