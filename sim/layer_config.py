@@ -33,7 +33,8 @@ operand (``weight``, ``input``) one pattern of :mod:`sim.sparse.pruning`:
 ``tensors``: per operand a ``.npy`` file (``numpy.save``; shapes as
 :func:`sim.sparse.engine.check_tensors` accepts them: weights ``K x C/G x R x S``,
 inputs ``N x C x H x W``), read with ``allow_pickle=False``. A pruned operand starts from
-its file when one is given, else from a deterministic random tensor: standard normal
+its file when one is given, else (weights of ``simulate --onnx M``) from the model's own
+weight, else from a deterministic random tensor: standard normal
 values from ``numpy.random.default_rng([seed, crc32(layer name), operand])`` (operand
 0 = weight, 1 = input), so a run depends only on the file and ``seed`` (the CLI's
 ``--seed``), never on the order layers are visited.
@@ -389,7 +390,8 @@ def _load_npy(path: Path, where: str, cache: dict[Path, np.ndarray]) -> np.ndarr
 
 
 def _tensor(layer: Layer, op: str, sp: _Sparsity, seed: int,
-            cache: dict[Path, np.ndarray]) -> tuple[np.ndarray, str]:
+            cache: dict[Path, np.ndarray],
+            weights: "dict[str, np.ndarray] | None" = None) -> tuple[np.ndarray, str]:
     """The operand's tensor in its canonical shape, and a description of where it came from."""
     shapes = expected_shapes(layer)[op]
     canon = shapes[0]
@@ -402,6 +404,13 @@ def _tensor(layer: Layer, op: str, sp: _Sparsity, seed: int,
         if arr.shape != canon:            # GEMM forms: weights K x C, inputs P x C (= A)
             arr = arr.T.reshape(canon) if op == "input" else arr.reshape(canon)
         origin = sp.file.name
+    elif op == "weight" and weights is not None and layer.name in weights:
+        arr = np.asarray(weights[layer.name], dtype=np.float32)
+        if arr.size != int(np.prod(canon)):
+            raise LayerConfigError(f"{sp.where}: the model's weight of layer {layer.name!r} "
+                                   f"has shape {arr.shape}, the layer needs {canon}")
+        arr = arr.reshape(canon)
+        origin = "model weights"
     else:
         arr = _random_tensor(canon, seed, layer.name, op)
         origin = f"random(seed {seed})"
@@ -424,8 +433,12 @@ def _tensor(layer: Layer, op: str, sp: _Sparsity, seed: int,
     return arr, origin
 
 
-def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0) -> ConfiguredNetwork:
+def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0,
+                       weights: "dict[str, np.ndarray] | None" = None) -> ConfiguredNetwork:
     """Apply ``config`` to ``net``: the overridden network and the operand tensors.
+
+    ``weights`` (layer name -> the model's real weight, e.g. from an ONNX file's
+    initializers) replace the seeded random weight a pruning pattern starts from.
 
     Raises :class:`LayerConfigError` naming the file and key path when an entry names
     no compute layer of ``net``, a tensor file is unreadable or does not fit a layer it
@@ -479,7 +492,7 @@ def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0) -> Conf
                 if sp.density is not None:
                     dens[op] = sp.density
                     continue
-                arr, origin = _tensor(layer, op, sp, seed, cache)
+                arr, origin = _tensor(layer, op, sp, seed, cache, weights)
                 tensors.setdefault(name, {})[op] = arr
                 origins.setdefault(name, {})[op] = sp.where
                 sources.setdefault(name, {})[op] = origin
@@ -494,9 +507,10 @@ def apply_layer_config(config: LayerConfig, net: Network, seed: int = 0) -> Conf
     return ConfiguredNetwork(network, tensors, origins, sources)
 
 
-def configure(path: str | Path, net: Network, seed: int = 0) -> ConfiguredNetwork:
+def configure(path: str | Path, net: Network, seed: int = 0,
+              weights: "dict[str, np.ndarray] | None" = None) -> ConfiguredNetwork:
     """:func:`load_layer_config` then :func:`apply_layer_config`."""
-    return apply_layer_config(load_layer_config(path), net, seed)
+    return apply_layer_config(load_layer_config(path), net, seed, weights)
 
 
 __all__ = ["ConfiguredNetwork", "LayerConfig", "LayerConfigError", "OPERANDS", "Override",
