@@ -96,6 +96,18 @@ def _check_outputs(trace: str | None, out: str | None) -> None:
                        f"writable directory")
 
 
+def _model_weights(path: str) -> dict | None:
+    """Layer name -> weight of every MAC layer of an ONNX file (None when the file has no
+    executable weights, e.g. a cost-only export: pruning then starts from seeded random
+    weights, and the report's tensor sources say so)."""
+    from dataflows.onnx_model import ModelError, load_model, mac_nodes
+    try:
+        model = load_model(path)
+    except ModelError:
+        return None
+    return {n.layer_name: n.weight for n in mac_nodes(model)}
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from mapper.report import layer_bounds, table, write_reports
     from sim.simulate import simulate
@@ -109,9 +121,11 @@ def _simulate(args: argparse.Namespace) -> int:
                        "timeline)")
     _check_outputs(args.trace, args.out)
     tensors = None
+    sources: dict = {}
     if args.layer_config:
         from sim.layer_config import configure
-        conf = configure(args.layer_config, net, seed=args.seed)
+        conf = configure(args.layer_config, net, seed=args.seed,
+                         weights=_model_weights(args.onnx) if args.onnx else None)
         net = conf.network
         if conf.tensors and args.fidelity != "cycle":
             layer, ops = next(iter(conf.origins.items()))
@@ -120,6 +134,7 @@ def _simulate(args: argparse.Namespace) -> int:
                            f"--fidelity cycle (the analytic model uses statistical densities: "
                            f"give density: instead)")
         tensors = conf.tensors or None
+        sources = conf.sources
     memory = None
     if args.fidelity == "cycle" and args.scalesim_config and timing == "scalesim":
         from sim.cycle import ScaleSimMemory     # SCALE-Sim's own USER/CALC memory
@@ -132,7 +147,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"wrote trace {args.trace}")
     if args.out:
         run = {"seed": args.seed, "layer_config": args.layer_config,
-               "tensors": sorted(tensors) if tensors else []}
+               "tensors": sorted(tensors) if tensors else [],
+               "tensor_sources": sources}
         paths = write_reports(res, args.out, run, bounds)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
