@@ -27,9 +27,9 @@ is invisible to the model. What matters is:
 
 Each run is realised by one order: the run's loops innermost, then a loop outside
 its class to end it, then the rest (:func:`class_orders`). A level with ``n``
-non-unit loops has ``n!`` orders but at most ``2**3 + 1`` GLB and ``3 * 2**3``
+non-unit loops has ``n!`` orders but at most ``2**3`` GLB and ``3 * (2**3 - 1) + 1``
 DRAM classes; on a weight-stationary GEMM (K, C, P) the 36 orders per split shrink to
-8. ``tests/mapper/test_exact.py`` checks the claim against every order, and the
+2 x 3 = 6. ``tests/mapper/test_exact.py`` checks the claim against every order, and the
 result against brute force over the full space.
 
 The enumeration is complete, so the result is proven optimal when it finishes;
@@ -62,16 +62,31 @@ _IRRELEVANT: dict[str, frozenset[int]] = {
     for op in OPERANDS}
 
 
+def _run_of(order: list[int], classes: tuple[frozenset[int], ...]) -> tuple | None:
+    """(class index, loops) of the innermost run of ``order`` (innermost first), or
+    None when its innermost loop is in none of ``classes`` (or it has no loops)."""
+    for c, cls in enumerate(classes):
+        if order and order[0] in cls:
+            run = []
+            for d in order:
+                if d not in cls:
+                    break
+                run.append(d)
+            return c, frozenset(run)
+    return None
+
+
 def _runs(moving: tuple[int, ...], classes: tuple[frozenset[int], ...]) -> list[list[int]]:
     """Orders of ``moving`` (innermost first), one for every innermost run of a loop
-    class in ``classes`` (a subset of the class's loops, possibly empty), deduplicated.
+    class in ``classes`` that some order has (a subset of the class's loops, or none).
 
     The run ``S`` of class ``A`` is followed by every loop outside ``A`` (the first of
     them ends the run), then by ``A``'s remaining loops; a proper subset of ``A``'s
-    loops cannot be a run when no loop outside ``A`` exists to end it.
+    loops cannot be a run when no loop outside ``A`` exists to end it. Orders with the
+    same actual run (:func:`_run_of`) are kept once.
     """
     out: list[list[int]] = []
-    seen: set[tuple[int, ...]] = set()
+    seen: set[tuple | None] = set()
     for cls in classes:
         members = [d for d in moving if d in cls]
         others = [d for d in moving if d not in cls]
@@ -81,8 +96,9 @@ def _runs(moving: tuple[int, ...], classes: tuple[frozenset[int], ...]) -> list[
                 if rest and not others:
                     continue                     # nothing can end a shorter run
                 order = list(run) + others + rest
-                if tuple(order) not in seen:
-                    seen.add(tuple(order))
+                key = _run_of(order, classes)
+                if key not in seen:
+                    seen.add(key)
                     out.append(order)
     return out
 

@@ -208,5 +208,5 @@ def test_a_time_budget_that_cuts_the_proof_is_an_error_not_an_unproven_optimum()
     from mapper.search import SearchError
     spec, layer = CASES["ws-conv"]
     with pytest.raises(SearchError, match=r"exact was stopped by the time budget after 0 "
-                                          r"of 27,556 points, so no optimum is proven"):
+                                          r"of [\d,]+ points, so no optimum is proven"):
         search(layer, load_accelerator(spec), "exact", time_budget_s=1e-9, progress=False)
