@@ -42,18 +42,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 MODELS = ("digits_cnn", "digits_dwsep", "digits_mlp")
 TOLERANCE = 0.01
@@ -110,8 +110,8 @@ def bench_engines(repeat: int) -> tuple[dict[str, dict[str, float]], bool]:
         feed = {sess.get_inputs()[0].name: x}
         y_int = run_integer(qm, data.x)
         y_ort = sess.run(None, feed)[0]
-        t_int = _best(lambda: run_integer(qm, data.x), repeat)
-        t_ort = _best(lambda: sess.run(None, feed), repeat)
+        t_int = _best(lambda qm=qm, x=data.x: run_integer(qm, x), repeat)
+        t_ort = _best(lambda sess=sess, feed=feed: sess.run(None, feed), repeat)
         a_int, a_ort = top1(y_int, data.y), top1(y_ort, data.y)
         good = abs(a_int - a_ort) <= TOLERANCE
         ok &= good
@@ -124,16 +124,16 @@ def bench_engines(repeat: int) -> tuple[dict[str, dict[str, float]], bool]:
 
 
 def bench_front(max_designs: int) -> tuple[dict[str, float], bool]:
-    import mapper.dse as dse
     from dataflows.dataset import shipped
     from dataflows.onnx_import import from_onnx
+    from mapper import dse
     from mapper.hw_space import load_hw_space
     from mapper.store import ResultStore
 
     task = dse.AccuracyTask(str(shipped("digits_cnn.onnx")), str(shipped("digits_test.npz")),
                             str(shipped("digits_calib.npz")))
-    common = dict(network="digits_cnn", target="ecp5-85k", strategy="grid",
-                  max_designs=max_designs, population=8, map_evals=100, seed=0)
+    common = {"network": "digits_cnn", "target": "ecp5-85k", "strategy": "grid",
+              "max_designs": max_designs, "population": 8, "map_evals": 100, "seed": 0}
     runs = {"accuracy": dse.DseSettings(accuracy=task,
                                         objectives=("accuracy", "latency", "energy"), **common),
             "cost only": dse.DseSettings(objectives=("latency", "energy"), **common)}
@@ -163,8 +163,8 @@ def bench_front(max_designs: int) -> tuple[dict[str, float], bool]:
                   f"({sum(r['feasible'] for r in rows)} feasible) in {secs[label]:.1f} s, "
                   f"{secs[label] / max(n, 1):.2f} s/design, front {len(f)}")
     accs = sorted({round(r["accuracy"], 9) for r in front})
-    from dataflows.onnx_model import load_model
     from dataflows.dataset import load_npz
+    from dataflows.onnx_model import load_model
     from mapper.accuracy import float_outputs_ort, top1
     model = load_model(task.onnx)
     data = load_npz(task.data, model)
