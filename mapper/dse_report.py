@@ -4,7 +4,8 @@ With an FPGA target the CSV and the text carry the predicted resources, Fmax and
 clock the latency used; with per-layer precision the chosen ``w<W>a<A>`` of every
 layer (CSV columns ``bits:<layer>``; a ``bits`` line per design in the text). The
 bit widths are the user's allowed choices, picked for cost only: accuracy is not
-modelled.
+modelled. Text cells of ``pareto.csv`` that a spreadsheet would run as a formula (leading
+``= + - @``, tab or CR) get a leading ``'`` (:func:`mapper.report.csv_safe`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from mapper.dse import (ACCURACY_COLUMNS, FPGA_COLUMNS, OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve,
                         pareto_rows)
 from mapper.hw_space import BITS_PREFIX, LAYER_PREFIXES
+from mapper.report import csv_safe
 
 CSV_COLUMNS = ("key", "latency_ms", "energy_mj", "edp", "area_mm2", "spec_hash")
 
@@ -78,10 +80,10 @@ def write_dse_reports(rows: list[dict[str, Any]], settings: DseSettings,
         w = csv.writer(f)
         params = sorted(json.loads(front[0]["params"])) if front else []
         cols = csv_columns(settings)
-        w.writerow(list(cols) + params)
-        for r in front:
+        w.writerow([csv_safe(c) for c in list(cols) + params])
+        for r in front:        # text cells a spreadsheet would run are escaped (OWASP)
             p = json.loads(r["params"])
-            w.writerow([r[c] for c in cols] + [p[k] for k in params])
+            w.writerow([csv_safe(v) for v in [r[c] for c in cols] + [p[k] for k in params]])
     pareto_figure(rows, front, settings).savefig(paths["png"], dpi=100)
     infeasible = [r for r in rows if not r["feasible"]]
     lines = [f"co-search of {settings.network}: {len(rows)} designs stored "

@@ -22,8 +22,10 @@ model's ``total = max(compute, slowest GLB port)`` then ``max(., DRAM)`` (every 
 double-buffered) or ``+ DRAM`` (otherwise) combines (:mod:`sim.analytic`). The layer is
 bound by the busiest resource: ``compute`` or ``fill/drain`` (whichever part of
 ``compute_cycles`` is larger), ``GLB port`` (with the buffer's name) or ``DRAM``. The
-stall split follows the same formula: ``glb_stall = max(compute, GLB ports) - compute``,
-``dram_stall = stall - glb_stall``. Both fidelities move the same traffic, so the bound
+stall split follows the same formula: with every GLB double-buffered the whole stall
+belongs to the one resource that sets ``max(busy, DRAM)`` (a GLB port hidden behind a
+longer DRAM time stalls nothing); otherwise ``glb_stall = busy - compute`` and
+``dram_stall`` is the DRAM time added after it. Both fidelities move the same traffic, so the bound
 is the same for a cycle-model result; its stall split per cause (first-tile fills,
 write-backs, ...) is the cycle model's trace (``--trace``), not this report.
 
@@ -159,6 +161,9 @@ def layer_bound(r: Result, accel: Accelerator, step_cycles: int = 1) -> LayerBou
                                 accel.dram.write_bytes_per_cycle)
     glb_busy = max((v for k, v in busy.items() if k.startswith("glb:")), default=0.0)
     glb_stall = min(r.stall_cycles, max(0, math.ceil(glb_busy) - r.compute_cycles))
+    if all(b.double_buffered for b in accel.glb) and \
+            math.ceil(busy["dram"]) >= r.compute_cycles + glb_stall:
+        glb_stall = 0                   # total = max(busy, DRAM) = DRAM: DRAM's stall
     winner = max(busy, key=lambda k: busy[k])      # first of equals: compute wins ties
     buffer = None
     if winner == "compute":
