@@ -4,9 +4,9 @@ This is the script that made every ``digits_*.onnx`` and ``digits_*.npz`` file b
 it; coforge itself never imports torch and tests never retrain. It ran, from the repo
 root, in a separate venv (torch is not a coforge dependency):
 
-    python3.11 -m venv /work/torchvenv
-    /work/torchvenv/bin/pip install torch==2.13.0 numpy scikit-learn onnx onnxruntime
-    /work/torchvenv/bin/python dataflows/models/train_digits.py dataflows/models
+    python3.11 -m venv build/torchvenv
+    build/torchvenv/bin/pip install torch==2.13.0 numpy scikit-learn onnx onnxruntime
+    build/torchvenv/bin/python dataflows/models/train_digits.py dataflows/models
 
 with torch 2.13.0+cpu, numpy 2.4.6, scikit-learn 1.9.1, onnx 1.23.2 (onnxruntime 1.32.0
 for the export check). Deterministic: ``SEED`` seeds the split, torch and the batch
