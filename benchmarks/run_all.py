@@ -19,6 +19,9 @@ what it times (whole process or hot loop, caches on or off):
   vs the exhaustive optimum;
 * ``bench_zigzag.py`` -- ResNet-18 mapped by coforge and by ZigZag 3.9.1 side by side,
   coforge's numbers checked against bounds and against ZigZag's recorded ones;
+* ``bench_accuracy.py`` -- integer-engine images/s vs onnxruntime float on the shipped
+  digits models (hot loop), time to an accuracy-aware front, sensitivity-table cost;
+  checks int8 top-1 within 1 % of float and the front's accuracies.
 * ``bench_rtl.py`` -- RTL simulation speed, synthesis + P&R time and Fmax on ECP5-85k
   (target: 8x8 int8 WS >= 100 MHz).
 
@@ -77,7 +80,8 @@ def main() -> int:
              ["--layers", "2", "--quick"] if args.quick else ["--layers", "44"]),
             ("mapper", "bench_mapper.py", ["--quick"] if args.quick else []),
             ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else []),
-            ("rtl", "bench_rtl.py", ["--quick"] if args.quick else [])]
+            ("rtl", "bench_rtl.py", ["--quick"] if args.quick else []),
+            ("accuracy", "bench_accuracy.py", ["--quick"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:
