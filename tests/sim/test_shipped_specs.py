@@ -29,6 +29,7 @@ from dataflows.network import Network
 from mapper.network_map import map_network
 from mapper.report import layer_bounds
 from sim.fpga_model import check_fit
+from sim.result import NetworkResult
 from sim.simulate import simulate
 from sim.spec import Accelerator
 from sim.spec_io import SPECS_DIR, dump_accelerator, load_accelerator, shipped_specs
@@ -93,7 +94,7 @@ def test_alexnet_conv_workload_matches_the_paper() -> None:
 
 
 @pytest.fixture(scope="module")
-def eyeriss_alexnet():  # noqa: ANN201 - (accelerator, mapped network result)
+def eyeriss_alexnet() -> tuple[Accelerator, NetworkResult]:
     """AlexNet CONV1-5, batch 4, on eyeriss_12x14_rs with its accumulator widened to 44
     bits (the chip truncates psums to 16 b; coforge refuses an accumulator that can
     overflow: 16 + 16 + ceil(log2(256 * 9)) = 44 for CONV3), each layer mapped by
@@ -111,7 +112,8 @@ EYERISS_POWER_W = 0.278
 EYERISS_DRAM_PER_MAC = 0.0029
 
 
-def test_eyeriss_alexnet_array_time_matches_the_published_rate(eyeriss_alexnet) -> None:  # noqa: ANN001
+def test_eyeriss_alexnet_array_time_matches_the_published_rate(
+        eyeriss_alexnet: tuple[Accelerator, NetworkResult]) -> None:
     """The array's processing time (compute cycles: folds of the RS mapping plus per-tile
     preload/fill) of the latency-mapped layers against the published 34.7 frames/s.
 
@@ -124,7 +126,8 @@ def test_eyeriss_alexnet_array_time_matches_the_published_rate(eyeriss_alexnet) 
     assert fps == pytest.approx(EYERISS_FPS, rel=0.25)
 
 
-def test_eyeriss_alexnet_total_rate_gap_is_the_stated_one(eyeriss_alexnet) -> None:  # noqa: ANN001
+def test_eyeriss_alexnet_total_rate_gap_is_the_stated_one(
+        eyeriss_alexnet: tuple[Accelerator, NetworkResult]) -> None:
     """With stalls coforge predicts about half the published rate: measured 17.5 frames/s
     vs 34.7 (0.51x) and 0.0094 vs 0.0029 DRAM accesses/MAC (3.2x). Reasons: the spec's
     GLB is single-buffered, so DRAM time adds to compute (the chip overlaps them); the
@@ -132,7 +135,7 @@ def test_eyeriss_alexnet_total_rate_gap_is_the_stated_one(eyeriss_alexnet) -> No
     ifmaps/psums and filters, neither expressible in coforge; and one 8 B/cycle DRAM
     port at the core clock is an assumption. Asserted: coforge is pessimistic, never
     optimistic, by at most the stated factors (0.35x rate, 6x DRAM traffic)."""
-    a, res = eyeriss_alexnet
+    _, res = eyeriss_alexnet
     fps = 4 / (res.latency_ms / 1e3)
     assert 0.35 * EYERISS_FPS <= fps <= EYERISS_FPS
     dram = sum(v["reads"] + v["writes"] for r in res.layers
@@ -140,7 +143,8 @@ def test_eyeriss_alexnet_total_rate_gap_is_the_stated_one(eyeriss_alexnet) -> No
     assert EYERISS_DRAM_PER_MAC <= dram / res.macs <= 6 * EYERISS_DRAM_PER_MAC
 
 
-def test_eyeriss_alexnet_chip_energy_gap_is_the_stated_one(eyeriss_alexnet) -> None:  # noqa: ANN001
+def test_eyeriss_alexnet_chip_energy_gap_is_the_stated_one(
+        eyeriss_alexnet: tuple[Accelerator, NetworkResult]) -> None:
     """Published chip energy for the batch: 278 mW x 4 / 34.7 fps = 32.0 mJ (hand
     arithmetic; the chip's power excludes DRAM). coforge's MAC + RF + GLB energy:
     measured 19.8 mJ (0.62x). Reason: the energy table (sim/energy.py: 45 nm MAC and
@@ -277,3 +281,39 @@ def test_fpga_variant_meets_timing_when_synthesized(name: str, target: str, fmax
     rep = synthesize(load_accelerator(name), target, tmp_path)
     assert rep.meets_timing and rep.spec_clock_mhz == load_accelerator(name).clock_mhz
     assert rep.fmax_mhz == pytest.approx(fmax_mhz, rel=0.05)
+
+
+# -- the design spaces the README's `coforge dse` examples use ----------------------------
+def test_readme_dse_examples_name_shipped_spaces_that_load() -> None:
+    """Every `--space mapper/spaces/*.yaml` in the README exists and loads (the examples
+    run as written from the checkout); the FPGA space's base spec is RTL-buildable."""
+    import re
+
+    from mapper.hw_space import load_hw_space
+    root = Path(__file__).resolve().parents[2]
+    named = sorted(set(re.findall(r"--space (mapper/spaces/\S+\.yaml)",
+                                  (root / "README.md").read_text())))
+    assert {"mapper/spaces/edge_hw.yaml", "mapper/spaces/edge_hw_precision.yaml",
+            "mapper/spaces/ecp5_85k.yaml"} <= set(named)
+    for rel in named:
+        load_hw_space(root / rel)            # raises a one-line error naming the file
+    prec = load_hw_space(root / "mapper/spaces/edge_hw_precision.yaml")
+    assert prec.precision is not None
+    hw = load_hw_space(root / "mapper/spaces/edge_hw.yaml")
+    assert hw.precision is None and hw.size == 3 * 3 * 2 * 3 * 2 * 2
+    fpga = load_hw_space(root / "mapper/spaces/ecp5_85k.yaml")
+    check_fit(fpga.base, "ecp5-85k")
+
+
+@pytest.mark.parametrize("clock, fmax, meets", [(100.0, 101.93, True), (120.0, 120.0, True),
+                                                (200.0, 111.99, False)])
+def test_timing_statement_says_when_the_clock_is_above_fmax(clock: float, fmax: float,
+                                                            meets: bool) -> None:
+    """`coforge synth`/`validate` print this line and store ``meets_timing``; the 200 vs
+    111.99 MHz case is a 2x2 WS engine measured on ECP5-85F (issue 13 item 6: the
+    default edge_8x8_ws says 200 MHz and closes near 80)."""
+    from hdl.synth import meets_timing, timing_statement
+    assert meets_timing(clock, fmax) is meets
+    line = timing_statement(clock, fmax)
+    assert f"{clock:g} MHz" in line and f"{fmax:g} MHz" in line
+    assert line.startswith("meets timing" if meets else "DOES NOT MEET TIMING")
