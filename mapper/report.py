@@ -25,9 +25,10 @@ bound by the busiest resource: ``compute`` or ``fill/drain`` (whichever part of
 stall split follows the same formula: with every GLB double-buffered the whole stall
 belongs to the one resource that sets ``max(busy, DRAM)`` (a GLB port hidden behind a
 longer DRAM time stalls nothing); otherwise ``glb_stall = busy - compute`` and
-``dram_stall`` is the DRAM time added after it. Both fidelities move the same traffic, so the bound
-is the same for a cycle-model result; its stall split per cause (first-tile fills,
-write-backs, ...) is the cycle model's trace (``--trace``), not this report.
+``dram_stall`` is the DRAM time added after it. Both fidelities move the same traffic,
+so a cycle-model result's bound is decided from the same resource times; its stalls
+split per cause (first-tile fills, write-backs, ...) are in the cycle model's trace
+(``--trace``), not in this report (the split fields are None there).
 
 CSV cells that are text and start with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 are prefixed with ``'`` (OWASP "CSV Injection": a spreadsheet would run them as
