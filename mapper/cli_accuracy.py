@@ -72,14 +72,7 @@ def resolve_compression(config_path: str, layer_names: list[str]) -> dict[str, d
 def _prune_of(spec: Any) -> Any:
     """A :class:`sim.layer_config.PruneSpec` as a :class:`dataflows.compress.plan.Prune`."""
     from dataflows.compress.plan import Prune
-    return Prune.parse(spec.describe_plan() if hasattr(spec, "describe_plan")
-                       else _prune_text(spec))
-
-
-def _prune_text(spec: Any) -> str:
-    if spec.pattern == "nm":
-        return f"{spec.n}:{spec.m}"
-    return f"{spec.pattern}:{spec.density:g}"
+    return Prune.parse(spec.plan_text)
 
 
 def _layer_row(row: dict[str, Any], compression: dict[str, Any]) -> dict[str, Any]:

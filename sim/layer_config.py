@@ -28,7 +28,11 @@ operand (``weight``, ``input``) one pattern of :mod:`sim.sparse.pruning`:
 * ``{pattern: magnitude, density: d}`` -- :func:`prune_magnitude`;
 * ``{pattern: block, density: d, block: [rows, cols]}`` (block default ``[4, 4]``) --
   :func:`prune_blocks`;
-* ``{pattern: row, density: d}`` -- :func:`prune_rows` (whole filters for weights).
+* ``{pattern: row, density: d}`` -- :func:`prune_rows` (whole filters for weights);
+* ``{pattern: kernel_row, keep: 1}`` -- one (``keep``) row per R x S kernel;
+* ``{pattern: group, density: d, group: 4}`` -- Scalpel SIMD groups;
+* ``{pattern: tile, density: d, tile: [filters, channels]}`` -- buffer-tile blocks
+  (the last three: :mod:`dataflows.compress.prune`).
 
 ``tensors``: per operand a ``.npy`` file (``numpy.save``; shapes as
 :func:`sim.sparse.engine.check_tensors` accepts them: weights ``K x C/G x R x S``,
@@ -76,7 +80,7 @@ from sim.sparse.pruning import prune_blocks, prune_magnitude, prune_nm, prune_ro
 #: Operands a layer config may give densities, patterns or tensors for (index = rng key).
 OPERANDS: tuple[str, ...] = ("weight", "input")
 #: Named pruning patterns (besides ``"N:M"``).
-PATTERNS: tuple[str, ...] = ("magnitude", "block", "row")
+PATTERNS: tuple[str, ...] = ("magnitude", "block", "row", "kernel_row", "group", "tile")
 _PRECISION_KEYS = ("input_bits", "weight_bits", "output_bits")
 _ENTRY_KEYS = ("precision", "density", "prune", "rank", "tensors")
 _NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
@@ -97,22 +101,53 @@ class PruneSpec:
     n: int = 2
     m: int = 4
     block: tuple[int, int] = (4, 4)
+    keep: int = 1
+    """``kernel_row``: kernel rows kept per R x S kernel."""
+    group: int = 4
+    """``group``: Scalpel group size (consecutive weights along the reduction)."""
+    tile: tuple[int, int] = (1, 1)
+    """``tile``: (filters, channels) of one buffer tile."""
 
     def apply(self, tensor: np.ndarray) -> np.ndarray:
-        """The pruned copy of ``tensor`` (helpers of :mod:`sim.sparse.pruning`)."""
+        """The pruned copy of ``tensor`` (helpers of :mod:`dataflows.compress.prune`)."""
+        from dataflows.compress import prune as cp
         if self.pattern == "nm":
             return prune_nm(tensor, self.n, self.m)
         if self.pattern == "magnitude":
             return prune_magnitude(tensor, self.density)
         if self.pattern == "block":
             return prune_blocks(tensor, self.density, self.block)
+        if self.pattern == "kernel_row":
+            return cp.prune_kernel_rows(tensor, self.keep)
+        if self.pattern == "group":
+            return cp.prune_groups(tensor, self.density, self.group)
+        if self.pattern == "tile":
+            return cp.prune_tile_blocks(tensor, self.density, *self.tile)
         return prune_rows(tensor, self.density)
 
     def describe(self) -> str:
         if self.pattern == "nm":
             return f"{self.n}:{self.m}"
-        extra = f" block {list(self.block)}" if self.pattern == "block" else ""
+        if self.pattern == "kernel_row":
+            return f"kernel_row {self.keep}"
+        extra = {"block": f" block {list(self.block)}", "group": f" group {self.group}",
+                 "tile": f" tile {list(self.tile)}"}.get(self.pattern, "")
         return f"{self.pattern} {self.density:g}{extra}"
+
+    @property
+    def plan_text(self) -> str:
+        """The same pattern in :class:`dataflows.compress.plan.Prune`'s text form."""
+        if self.pattern == "nm":
+            return f"{self.n}:{self.m}"
+        if self.pattern == "kernel_row":
+            return f"kernel_row:{self.keep}"
+        if self.pattern == "block":
+            return f"block:{self.density!r}:{self.block[0]}x{self.block[1]}"
+        if self.pattern == "group":
+            return f"group:{self.density!r}:{self.group}"
+        if self.pattern == "tile":
+            return f"tile:{self.density!r}:{self.tile[0]}x{self.tile[1]}"
+        return f"{self.pattern}:{self.density!r}"
 
 
 @dataclass(frozen=True)
@@ -252,12 +287,32 @@ def _prune(value: object, where: str) -> PruneSpec:
     if pattern not in PATTERNS:
         raise LayerConfigError(f"{where}.pattern must be \"N:M\" (e.g. \"2:4\") or one of "
                                f"{list(PATTERNS)}, not {pattern!r}")
-    _keys(data, ("pattern", "density", "block") if pattern == "block"
-          else ("pattern", "density"), where)
+    if pattern == "kernel_row":
+        _keys(data, ("pattern", "keep"), where)
+        keep = data.get("keep", 1)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise LayerConfigError(f"{where}.keep must be a positive integer (kernel rows "
+                                   f"kept per kernel), not {keep!r}")
+        return PruneSpec("kernel_row", keep=keep)
+    extra = {"block": ("block",), "group": ("group",), "tile": ("tile",)}.get(pattern, ())
+    _keys(data, ("pattern", "density") + extra, where)
     if "density" not in data:
         raise LayerConfigError(f"{where}.density is required for pattern {pattern!r} "
                                f"(the kept fraction, in (0, 1])")
     density = _fraction(data["density"], f"{where}.density")
+    if pattern == "group":
+        group = data.get("group", 4)
+        if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+            raise LayerConfigError(f"{where}.group must be a positive integer (weights per "
+                                   f"group), not {group!r}")
+        return PruneSpec("group", density=density, group=group)
+    if pattern == "tile":
+        tile = data.get("tile")
+        if not isinstance(tile, list) or len(tile) != 2 or any(
+                not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in tile):
+            raise LayerConfigError(f"{where}.tile must be two positive integers "
+                                   f"[filters, channels] (one buffer tile), not {tile!r}")
+        return PruneSpec("tile", density=density, tile=(tile[0], tile[1]))
     block = data.get("block", [4, 4])
     if pattern == "block" and (not isinstance(block, list) or len(block) != 2 or any(
             not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in block)):

@@ -46,3 +46,23 @@ def test_cli_records_the_weight_source(tmp_path) -> None:
     kept = conf.tensors["fc"]["weight"].reshape(-1)
     w = weights["fc"].reshape(-1)
     assert np.abs(w[kept != 0]).min() >= np.abs(w[kept == 0]).max()   # the largest |w| kept
+
+
+def test_layer_config_reaches_the_kernel_row_group_and_tile_patterns(tmp_path) -> None:
+    lc = tmp_path / "lc.yaml"
+    lc.write_text("layers:\n"
+                  "  conv2: {prune: {weight: {pattern: kernel_row}}}\n"
+                  "  fc: {prune: {weight: {pattern: group, density: 0.5, group: 8}}}\n"
+                  "  conv1: {prune: {weight: {pattern: tile, density: 0.5, tile: [4, 1]}}}\n")
+    weights = {n.layer_name: n.weight for n in mac_nodes(load_model(MODEL))}
+    conf = configure(lc, from_onnx(MODEL), weights=weights)
+    w2 = conf.tensors["conv2"]["weight"]                  # 16 x 8 x 3 x 3
+    rows_kept = (w2 != 0).any(axis=3).sum(axis=2)        # kernel rows kept per (k, c)
+    assert rows_kept.max() == 1
+    fc = conf.tensors["fc"]["weight"].reshape(10, -1)    # 256 per row = 32 groups of 8
+    groups = (fc.reshape(10, 32, 8) != 0).any(axis=2)
+    assert groups.sum() == 160                           # round(0.5 * 320) groups kept
+    assert np.array_equal((fc.reshape(10, 32, 8) != 0).all(axis=2), groups)  # whole groups
+    c1 = conf.tensors["conv1"]["weight"].reshape(8, -1)  # tiles of 4 filters x 1 channel
+    kept = [(c1[i:i + 4] != 0).any() for i in (0, 4)]
+    assert kept.count(True) == 1                         # round(0.5 * 2) tiles
