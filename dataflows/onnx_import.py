@@ -58,6 +58,12 @@ SHAPE_OPS = frozenset({
 _METADATA_OPS = frozenset({"Shape", "Size", "Constant"})
 SUPPORTED_OPS = COMPUTE_OPS | POOL_OPS | ELEMENTWISE_OPS | SHAPE_OPS
 
+#: Largest dimension and largest MAC count of one layer coforge costs (int32 sizes, as
+#: exporters write them; 2**53 MACs keep every count exact in float64 and far from int64
+#: overflow -- larger sizes would hang the model or overflow, not cost a real network).
+MAX_DIM = 2**31 - 1
+MAX_MACS = 2**53
+
 #: A dimension as read from the file: a size, a symbolic name, or None (unknown).
 Shape = list[int | str | None]
 
@@ -122,8 +128,11 @@ class _Importer:
                                   "inference; export the model with static shapes")
         out = []
         for axis, d in enumerate(self.shapes[tensor]):
-            if isinstance(d, int) and d > 0:
+            if isinstance(d, int) and 0 < d <= MAX_DIM:
                 out.append(d)
+            elif isinstance(d, int) and d > MAX_DIM:
+                raise self.fail(node, f"has tensor {tensor!r} with dimension {axis} of size "
+                                      f"{d}; coforge costs sizes up to 2**31 - 1")
             elif isinstance(d, int):
                 raise self.fail(node, f"has tensor {tensor!r} with dimension {axis} of size "
                                       f"{d}; every size must be >= 1 (fix the export)")
@@ -161,6 +170,9 @@ class _Importer:
         return name
 
     def emit(self, node: onnx.NodeProto, layer: Layer, inputs: list[str]) -> None:
+        if layer.macs > MAX_MACS:
+            raise self.fail(node, f"has {layer.macs:.3g} MACs; coforge costs layers of up to "
+                                  f"2**53 MACs (give smaller input sizes)")
         self.net.add(layer, self.sources(inputs))
         for t in node.output:
             self.producers[t] = (layer.name,)

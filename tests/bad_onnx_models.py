@@ -67,6 +67,10 @@ BAD_MODELS: dict[str, tuple[onnx.ModelProto, tuple[str, ...]]] = {
         model([helper.make_node("MatMul", ["x", "z"], ["y"], name="bmm")],
               {"x": [2, 4, 16], "z": [3, 16, 8]}),
         ("batch dimensions [2] and [3]", "do not broadcast")),
+    "huge_dimension": (model([_conv()], {"x": [1, 3, 2**31, 8]}, W),
+                       ("dimension 2 of size 2147483648", "up to 2**31 - 1")),
+    "huge_layer": (model([_conv()], {"x": [1, 3, 2**30, 2**30]}, W),
+                   ("1.25e+20 MACs", "up to 2**53 MACs")),
 }
 
 #: A graph without a compute node: imports (passive nodes), but the CLI refuses to cost it.
