@@ -101,7 +101,8 @@ def test_simulate_network_writes_reports(capsys: pytest.CaptureFixture[str],
     assert "TOTAL" in out and "timing native" in out and "wrote " in out
     doc = json.loads((out_dir / "result.json").read_text())
     assert set(doc) == RESULT_KEYS | {"run", "bounds", "bottleneck"}   # bounds: mapper/report.py
-    assert doc["run"] == {"seed": 0, "layer_config": None, "tensors": []}
+    assert doc["run"] == {"seed": 0, "layer_config": None, "tensors": [],
+                          "tensor_sources": {}}
     assert (doc["network"], doc["arch"], doc["timing"], doc["fidelity"]) == \
         ("resnet18", "edge_8x8_ws", "native", "analytic")
     assert len(doc["spec_hash"]) == 16 and doc["clock_mhz"] == 200.0

@@ -102,7 +102,7 @@ def test_operands_wider_than_the_pe_are_infeasible_with_the_reason(tmp_path: Pat
     assert "has 8-bit weights and 4-bit inputs but pe.operand_bits is 4" in bad[0]["error"]
     txt = write_dse_reports(rows, st, tmp_path)["txt"].read_text()
     assert "bits (weight/input per layer): a=w" in txt
-    assert "accuracy is not modelled" in txt
+    assert "accuracy not measured: give --onnx MODEL --data D.npz" in txt
     header = (tmp_path / "pareto.csv").read_text().splitlines()[0].split(",")
     assert {"bits:a", "bits:b"} <= set(header)
 
