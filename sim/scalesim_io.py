@@ -27,7 +27,7 @@ from pathlib import Path
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer, gemm
 from dataflows.network import Network
-from sim.spec import Accelerator, Buffer
+from sim.spec import MAX_ARRAY_SIDE, Accelerator, Buffer
 
 #: SCALE-Sim has no clock; this one makes ``latency_ms`` read as mega-cycles.
 SCALESIM_CLOCK_MHZ = 1000.0
@@ -57,15 +57,16 @@ def _get(cfg: configparser.ConfigParser, path: Path, section: str, key: str) -> 
     return cfg.get(section, key).strip()
 
 
-def _int(cfg: configparser.ConfigParser, path: Path, section: str, key: str) -> int:
+def _int(cfg: configparser.ConfigParser, path: Path, section: str, key: str,
+         limit: int = MAX_DIM) -> int:
     raw = _get(cfg, path, section, key)
     if not _INTEGER.fullmatch(raw.lstrip("-")):
         raise ScaleSimFormatError(f"{path}: [{section}] {key} must be an integer, "
                                   f"not {raw!r}")
     value = int(raw)
-    if not 1 <= value <= MAX_DIM:
+    if not 1 <= value <= limit:
         raise ScaleSimFormatError(f"{path}: [{section}] {key} must be an integer from 1 to "
-                                  f"{MAX_DIM}, not {value}")
+                                  f"{limit}, not {value}")
     return value
 
 
@@ -84,7 +85,8 @@ def load_scalesim_config(path: str | Path) -> Accelerator:
         raise ScaleSimFormatError(f"{p}: malformed .cfg: {err.message.splitlines()[0]}") \
             from None
     sec = "architecture_presets"
-    rows, cols = _int(cfg, p, sec, "ArrayHeight"), _int(cfg, p, sec, "ArrayWidth")
+    rows = _int(cfg, p, sec, "ArrayHeight", MAX_ARRAY_SIDE)
+    cols = _int(cfg, p, sec, "ArrayWidth", MAX_ARRAY_SIDE)
     dataflow = _get(cfg, p, sec, "Dataflow").lower()
     if dataflow not in ("ws", "os", "is"):
         raise ScaleSimFormatError(f"{p}: [{sec}] Dataflow must be ws, os or is, "

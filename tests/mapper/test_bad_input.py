@@ -174,6 +174,25 @@ def test_topologies(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: st
                     str(path), *words)
 
 
+@pytest.mark.parametrize("line, words", [
+    ("ArrayHeight: 2000", ("ArrayHeight must be an integer from 1 to 1024, not 2000",)),
+    ("ArrayWidth: yes", ("ArrayWidth must be an integer, not 'yes'",)),
+    ("IfmapSramSzkB: 8.5", ("IfmapSramSzkB must be an integer, not '8.5'",)),
+    ("Bandwidth : inf", ("Bandwidth must be an integer, not 'inf'",)),
+    ("Dataflow : xx", ("Dataflow must be ws, os or is, not 'xx'",)),
+])
+def test_scalesim_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str,
+                          words: tuple[str, ...]) -> None:
+    base = Path(__file__).resolve().parents[1] / "data" / "scalesim" / "configs" / "google.cfg"
+    key = line.split(":")[0].strip()
+    text = "\n".join(line if raw.split(":")[0].strip() == key else raw
+                     for raw in base.read_text().splitlines())
+    cfg = tmp_path / "run.cfg"
+    cfg.write_text(text + "\n")
+    _one_line_error(capsys, ["simulate", "--network", "alexnet", "--scalesim-config",
+                             str(cfg)], str(cfg), "[architecture_presets]", *words)
+
+
 # -- design spaces, validated at load ----------------------------------------------------
 @pytest.mark.parametrize("text, words", [
     (SPACE + "parameters: {rows: [0, 4]}\n", ("parameters.rows", "from 1 to 1024", "not 0")),
