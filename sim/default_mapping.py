@@ -98,7 +98,8 @@ def default_mapping(layer: Layer, accel: Accelerator) -> Mapping:
     for d in sorted(stream, key=lambda x: -stream[x]):
         sizes = _chunk_sizes(stream[d])
 
-        def build(chunk: int, order: tuple[str, ...]) -> Mapping:
+        def build(chunk: int, order: tuple[str, ...], d: str = d) -> Mapping:
+            # `d` bound now (B023); build is only called in this iteration anyway
             return Mapping.build(rows=rows, cols=cols, pe=dict(stream) | {d: chunk},
                                  dram=dram | {d: ceil(stream[d] / chunk)},
                                  order={"dram": list(order)})
