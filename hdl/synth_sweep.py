@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdl.synth import SynthReport, baseline_key, synthesize, tool_versions
-from sim.fpga_model import Measurement, fit, get_target
+from sim.fpga_model import Measurement, fit
 from sim.spec import Accelerator, Buffer, PEConfig
 
 #: Relative tolerance per metric when a new run is compared with the stored baseline of

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from math import ceil
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
