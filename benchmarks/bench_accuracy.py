@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np
+import numpy as np  # noqa: E402 -- after the *_NUM_THREADS settings above
 
 MODELS = ("digits_cnn", "digits_dwsep", "digits_mlp")
 TOLERANCE = 0.01

@@ -181,11 +181,11 @@ def validate(layer: Layer, accel: Accelerator, df: Dataflow, batch: MappingBatch
         m.check(layer, df, accel.rows, accel.cols, bounds)       # raises MappingError
         try:
             res = evaluate(layer, accel, m, timing)
-        except CostError:
+        except CostError as err:
             capacity += 1
             if arr["legal"][i]:
                 raise AssertionError(f"mapping {i}: evaluate() raised CostError but "
-                                     f"evaluate_batch marks it legal: {m.to_dict()}")
+                                     f"evaluate_batch marks it legal: {m.to_dict()}") from err
             continue
         if not arr["legal"][i]:
             raise AssertionError(f"mapping {i}: evaluate() accepts it but evaluate_batch "

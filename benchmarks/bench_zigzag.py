@@ -307,7 +307,8 @@ def main() -> int:
                      "recorded_energy_ratio": res.energy_pj / rz["energy_pj"]})
         print(f"  {name:<20} {z['latency_cycles']:>11,.0f} {res.total_cycles:>11,} "
               f"{lat_ratio:>6.3f}   {z['energy_pj'] / 1e6:>9.2f} {res.energy_pj / 1e6:>10.2f} "
-              f"{en_ratio:>6.3f}   {'same' if same else 'DIFFERENT (%d vs %d)' % (co_dram, zz_dram)}")
+              f"{en_ratio:>6.3f}   "
+              f"{'same' if same else 'DIFFERENT (%d vs %d)' % (co_dram, zz_dram)}")
     zt = run["total"]
     lat_total = mapped.result.total_cycles / zt["latency_cycles"]
     en_total = mapped.result.energy_pj / zt["energy_pj"]

@@ -357,7 +357,7 @@ def run_scalesim(cfg, topo, layout, gemm_input, outdir, stamp_layers=False):
     if stamp_layers:
         starts = stream.layer_starts
         layer_times = []
-        for i, (lid, ts) in enumerate(starts):
+        for i, (_lid, ts) in enumerate(starts):
             end = starts[i + 1][1] if i + 1 < len(starts) else t1
             layer_times.append(round(end - ts, 3))
     return reports, t1 - t0, layer_times
