@@ -74,7 +74,8 @@ def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
 
     text = generate_verilog(params)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    cfg_dir = (Path(build_dir) if build_dir is not None else build_root()) / "hdl" / digest
+    root = Path(build_dir) if build_dir is not None else build_root()
+    cfg_dir = root.resolve() / "hdl" / digest   # absolute: cocotb refuses relative paths
     try:
         cfg_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
