@@ -9,6 +9,7 @@ from dataflows.network import Network, NetworkError
 from dataflows import zoo
 
 __all__ = [
-    "CoforgeError", "DATAFLOWS", "DIMS", "Dataflow", "Mapping", "MappingError", "Density", "Layer", "LayerError", "Network", "NetworkError", "Precision",
+    "CoforgeError", "DATAFLOWS", "DIMS", "Dataflow", "Mapping", "MappingError", "Density",
+    "Layer", "LayerError", "Network", "NetworkError", "Precision",
     "attention_av", "attention_qk", "conv", "fc", "gemm", "get_dataflow", "passive", "zoo",
 ]

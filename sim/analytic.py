@@ -26,9 +26,10 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
 * Cycles: ``compute = tiles * overhead + iterations + offset`` (see
   :mod:`sim.timing`), ``iterations = prod_d ceil(bound_d / spatial_d)`` (partial
   temporal tiles are skipped; padded ones only count towards ``tiles`` and traffic,
-  an upper bound for imperfect multi-level splits); memory time per buffer is ``max(read_bytes / read_bw,
-  write_bytes / write_bw)``; ``t = max(compute, slowest GLB)``; DRAM time overlaps
-  ``t`` when every GLB is double-buffered, else adds to it. ``stall = total - compute``.
+  an upper bound for imperfect multi-level splits); memory time per buffer is
+  ``max(read_bytes / read_bw, write_bytes / write_bw)``; ``t = max(compute, slowest GLB)``;
+  DRAM time overlaps ``t`` when every GLB is double-buffered, else adds to it.
+  ``stall = total - compute``.
 * Energy: MACs at the energy table's cost + bits moved at each level times that
   level's pJ/bit.
 * Sparse engines (:mod:`sim.sparse`, statistical here: expected values of the

@@ -9,9 +9,9 @@ RAMs, pins) plus the predicted LUTs into a go/no-go with one-line
 How each quantity is obtained:
 
 * **DSP** -- exact rule (all 28 sweep configurations): one multiplier per PE; it goes
-  to a DSP block when the product is wide enough for Yosys to map it (ECP5 ``MULT18X18D``: operands <= 18 bits;
-  iCE40 ``SB_MAC16``: product >= 11 bits, i.e. not int4) and, on iCE40, when all of
-  them fit the part (``synth_ice40 -dsp`` maps every multiplier or none); otherwise
+  to a DSP block when the product is wide enough for Yosys to map it (ECP5 ``MULT18X18D``:
+  operands <= 18 bits; iCE40 ``SB_MAC16``: product >= 11 bits, i.e. not int4) and, on iCE40,
+  when all of them fit the part (``synth_ice40 -dsp`` maps every multiplier or none); otherwise
   the multipliers are built from LUTs.
 * **BRAM** -- rule: each operand buffer (one RAM of ``depth`` words; A and B written
   one lane at a time, O a whole word at once) takes the cheapest block geometry, as
