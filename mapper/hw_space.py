@@ -1,9 +1,14 @@
 """Hardware design spaces: which accelerator parameters a co-search may change.
 
-A space is YAML, validated on load (unknown keys, empty or ill-typed value lists are
-one-line errors naming the file and the field)::
+A space is YAML, validated on load: unknown or duplicate keys, a missing ``base``, empty,
+ill-typed or repeated value lists, and any value outside its parameter's range (rows and
+cols 1..1024, a known dataflow and PE mode, glb_kib >= 1, a finite clock, a bandwidth
+>= 0.001 or .inf) are one-line errors naming the file and the field -- before any design
+runs. Combinations (accumulator narrower than two operands) are checked per candidate,
+which is then stored as one that cannot run::
 
-    base: edge_8x8_ws                  # a shipped spec name or a spec YAML path
+    base: edge_8x8_ws                  # required: a shipped spec name or a spec YAML
+                                       # path (relative paths also beside this file)
     parameters:                        # each a list of allowed values
       rows: [4, 8, 16]
       cols: [4, 8, 16]
