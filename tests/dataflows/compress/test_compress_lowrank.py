@@ -53,7 +53,8 @@ def test_svd_error_is_the_dropped_spectrum() -> None:
 def test_full_rank_svd_of_a_strided_padded_1x1_conv() -> None:
     rng = np.random.default_rng(2)
     layer = conv("pw", in_ch=4, out_ch=6, in_hw=5, kernel=1, stride=2, padding=1)
-    w, b, x = rng.standard_normal((6, 4, 1, 1)), rng.standard_normal(6), rng.standard_normal((4, 5, 5))
+    w, b, x = (rng.standard_normal((6, 4, 1, 1)), rng.standard_normal(6),
+               rng.standard_normal((4, 5, 5)))
     w1, w2 = svd_factorize(w, 4)
     assert w1.shape == (4, 4, 1, 1) and w2.shape == (6, 4, 1, 1)
     l1, l2 = factorized_layers(layer, 4)
@@ -64,7 +65,8 @@ def test_full_rank_tucker2_reproduces_a_conv() -> None:
     rng = np.random.default_rng(3)
     layer = conv("c", in_ch=3, out_ch=5, in_hw=(6, 7), kernel=3, stride=(2, 1), padding=1,
                  dilation=(1, 2))
-    w, b, x = rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5), rng.standard_normal((3, 6, 7))
+    w, b, x = (rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5),
+               rng.standard_normal((3, 6, 7)))
     first, core, last = tucker2_factorize(w, 3, 5)
     assert (first.shape, core.shape, last.shape) == ((3, 3, 1, 1), (5, 3, 3, 3), (5, 5, 1, 1))
     la, lb, lc = factorized_layers(layer, (3, 5))
@@ -76,7 +78,8 @@ def test_full_rank_spatial_separation_reproduces_a_conv() -> None:
     rng = np.random.default_rng(4)
     layer = conv("c", in_ch=2, out_ch=3, in_hw=(7, 6), kernel=(3, 2), stride=(1, 2),
                  padding=(1, 1), dilation=(2, 1))
-    w, b, x = rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3), rng.standard_normal((2, 7, 6))
+    w, b, x = (rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3),
+               rng.standard_normal((2, 7, 6)))
     vertical, horizontal = spatial_separate(w, 6)              # min(C*R, K*S) = min(6, 6)
     assert vertical.shape == (6, 2, 3, 1) and horizontal.shape == (3, 6, 1, 2)
     lv, lh = factorized_layers(layer, 6)
@@ -144,15 +147,19 @@ def test_pure_and_deterministic() -> None:
 @pytest.mark.parametrize("call,message", [
     (lambda: svd_factorize(np.ones((3, 4)), 4), "rank must be an integer in [1, 3], not 4"),
     (lambda: svd_factorize(np.ones((3, 4, 3, 3)), 1), "w_fc must be N_out x N_in or a 1x1 conv"),
-    (lambda: tucker2_factorize(np.ones((4, 3, 3, 3)), 0, 2), "rank_in must be an integer in [1, 3], not 0"),
-    (lambda: spatial_separate(np.ones((4, 3)), 1), "w must be a non-empty 4-D array, not shape (4, 3)"),
+    (lambda: tucker2_factorize(np.ones((4, 3, 3, 3)), 0, 2),
+     "rank_in must be an integer in [1, 3], not 0"),
+    (lambda: spatial_separate(np.ones((4, 3)), 1),
+     "w must be a non-empty 4-D array, not shape (4, 3)"),
     (lambda: factorized_layers(conv("d", 8, 8, 6, 3, groups=8), 2),
-     "layer 'd': kind must be conv, fc or gemm with G=1 to factorize, not kind 'depthwise' with G=8"),
+     "layer 'd': kind must be conv, fc or gemm with G=1 to factorize, "
+     "not kind 'depthwise' with G=8"),
     (lambda: factorized_layers(conv("c", 8, 8, 6, 3), [2]),
      "layer 'c': ranks must be (rank_in, rank_out) for tucker2, not [2]"),
     (lambda: factorized_layers(fc("f", 8, 4), 2, method="spatial"),
      "layer 'f': a fc layer factorizes by svd only, not method 'spatial'"),
-    (lambda: factorized_layers(conv("c", 8, 8, 6, 3), 2, method="svd"), "layer 'c': svd needs R = S = 1"),
+    (lambda: factorized_layers(conv("c", 8, 8, 6, 3), 2, method="svd"),
+     "layer 'c': svd needs R = S = 1"),
     (lambda: factorized_layers(conv("c", 8, 8, 6, 3), 2, method="cp"), "method must be one of"),
 ])
 def test_errors_name_the_argument_and_the_allowed_values(call, message: str) -> None:

@@ -164,11 +164,14 @@ def test_pure_and_deterministic() -> None:
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda: prune_kernel_rows(np.ones((2, 2, 3, 3)), 4), "keep must be in [1, R=3] kernel rows, not 4"),
-    (lambda: prune_kernel_rows(np.ones((2, 9)), 1), "tensor must be a K x C x R x S weight (4-D), not shape (2, 9)"),
+    (lambda: prune_kernel_rows(np.ones((2, 2, 3, 3)), 4),
+     "keep must be in [1, R=3] kernel rows, not 4"),
+    (lambda: prune_kernel_rows(np.ones((2, 9)), 1),
+     "tensor must be a K x C x R x S weight (4-D), not shape (2, 9)"),
     (lambda: prune_groups(np.ones((2, 8)), 0.5, 0), "group must be a positive integer, not 0"),
     (lambda: tile_block((4, 4, 3), 2, 2), "weight_shape must be K x C or K x C x R x S"),
-    (lambda: select_filters(np.ones((4, 2)), 0.0, 2), "keep_fraction must be a number in (0, 1], not 0.0"),
+    (lambda: select_filters(np.ones((4, 2)), 0.0, 2),
+     "keep_fraction must be a number in (0, 1], not 0.0"),
     (lambda: select_filters(np.ones((4, 2)), 0.5, 0), "multiple must be a positive integer, not 0"),
     (lambda: shrink_conv_pair(np.ones((4, 2)), None, np.ones((3, 5)), np.array([0, 1])),
      "w2 must have 4 input channels (axis 1) to follow w1, not 5"),
@@ -177,8 +180,10 @@ def test_pure_and_deterministic() -> None:
     (lambda: shrink_conv_pair(np.ones((4, 2, 1, 1)), None, np.ones((2, 2, 1, 1)),
                               np.array([0, 1]), w2_groups=2),
      "kept must keep the same number of channels in each of the 2 groups of w2, not [2, 0]"),
-    (lambda: shrink_layer(conv("c", 4, 8, 4, 1), k=9), "layer 'c': k must be in [1, 8] (shrinking only), not 9"),
-    (lambda: shrink_layer(conv("g", 4, 8, 4, 1, groups=2), k=5), "layer 'g': k and c must be multiples of G=2"),
+    (lambda: shrink_layer(conv("c", 4, 8, 4, 1), k=9),
+     "layer 'c': k must be in [1, 8] (shrinking only), not 9"),
+    (lambda: shrink_layer(conv("g", 4, 8, 4, 1, groups=2), k=5),
+     "layer 'g': k and c must be multiples of G=2"),
 ])
 def test_errors_name_the_argument_and_the_allowed_values(call, message: str) -> None:
     with pytest.raises(PruningError, match=f"^{re.escape(message)}"):
