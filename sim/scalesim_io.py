@@ -14,6 +14,11 @@ Formats (as SCALE-Sim 3.0.0 reads them; checked by running it):
   no padding and SCALE-Sim rounds the output size *up*:
   ``P = ceil((H - R + stride) / stride)``; coforge does the same here.
 * GEMM topology (``--gemm``): header, then ``name, M, N, K,`` per row.
+
+Every size cell is a decimal integer from 1 to :data:`MAX_DIM` (``8.7``, ``inf`` or an
+empty cell is an error naming the line and column, never rounded or shifted); a header
+of the other format (a conv topology read with ``--gemm``, or the reverse) and a first
+line of sizes instead of a header are errors too.
 """
 
 from __future__ import annotations
