@@ -2,7 +2,10 @@
 
 The loader rejects duplicate keys, unknown keys and wrong types, and every error is
 one line naming the file, the field and what is allowed, e.g.
-``specs/x.yaml: glb[0].capacity_bytes must be an integer >= 0, not -4``.
+``specs/x.yaml: glb[0].capacity_bytes must be an integer >= 0, not -4``. Numbers are
+finite (``.inf`` only for a bandwidth: unlimited) and in range -- integers <= 2**53,
+``clock_mhz`` in [0.001, 1e6], bandwidths >= 0.001 bytes/cycle, energies <= 1e6 pJ --
+so no result derived from a spec holds NaN or Infinity.
 
 Schema (all sections but ``name`` and ``array`` are optional)::
 
