@@ -48,7 +48,7 @@ from dataflows.errors import CoforgeError
 from dataflows.network import Network
 from mapper.hw_space import HardwareSpace
 from mapper.network_map import map_network
-from mapper.store import ResultStore
+from mapper.store import DesignRecord, ResultStore, fields_of
 from sim.area import area
 from sim.spec import Accelerator
 
@@ -57,12 +57,14 @@ OBJECTIVE_COLUMNS: dict[str, str] = {"latency": "latency_ms", "energy": "energy_
                                      "ff": "ff", "dsp": "dsp", "bram": "bram",
                                      "fmax": "fmax_mhz", "accuracy": "accuracy",
                                      "size": "weight_bytes"}
-#: Store columns that exist only with an FPGA target (from sim.fpga_model.estimate).
-FPGA_COLUMNS: tuple[str, ...] = ("lut", "ff", "dsp", "bram", "fmax_mhz")
+#: Store columns filled only with an FPGA target (from sim.fpga_model.estimate and the
+#: clock the latency used): the ``fpga`` group of :class:`~mapper.store.DesignRecord`.
+FPGA_COLUMNS: tuple[str, ...] = fields_of("fpga")
 #: Columns to maximise (the search minimises their negation).
 MAXIMISE: frozenset[str] = frozenset({"fmax_mhz", "accuracy"})
-#: Store columns that exist only when accuracy is measured (an AccuracyTask).
-ACCURACY_COLUMNS: tuple[str, ...] = ("accuracy", "accuracy_proxy", "weight_bytes")
+#: Store columns filled only when accuracy is measured (an AccuracyTask): the
+#: ``accuracy`` group of :class:`~mapper.store.DesignRecord`.
+ACCURACY_COLUMNS: tuple[str, ...] = fields_of("accuracy")
 STRATEGIES: tuple[str, ...] = ("grid", "random", "nsga2", "milp", "greedy")
 #: Strategies that allocate per-layer bits under a budget (mapper.allocate).
 ALLOCATORS: tuple[str, ...] = ("milp", "greedy")
@@ -257,15 +259,18 @@ def check_precision(net: Network, accel: Accelerator) -> None:
 
 def evaluate_design(space: HardwareSpace, index: tuple[int, ...], net: Network,
                     settings: DseSettings) -> dict[str, Any]:
-    """Map ``net`` on candidate ``index`` and return its store row (pure, picklable).
+    """Map ``net`` on candidate ``index`` and return its store row (pure, picklable):
+    a dict of every :class:`~mapper.store.DesignRecord` field, checked by building the
+    record (a misspelt or mistyped column is an error here, not in the store).
 
     ``space`` must be bound to ``net`` (:meth:`HardwareSpace.for_network`) when it has a
     precision section; :func:`run_dse` does that."""
     from mapper.report import coforge_version
     key = space.key(index)
     start = time.perf_counter()
-    row: dict[str, Any] = {"key": key, "seed": settings.seed, "params": key,
-                           "coforge_version": coforge_version()}
+    ident: dict[str, Any] = {"key": key, "seed": settings.seed, "params": key,
+                             "coforge_version": coforge_version()}
+    row = dict(ident)
     try:
         accel = space.accelerator(index)
         row["spec_hash"] = accel.spec_hash
@@ -289,12 +294,11 @@ def evaluate_design(space: HardwareSpace, index: tuple[int, ...], net: Network,
                    clock_mhz=clock_mhz, feasible=1, error=None)
         row["edp"] = row["latency_ms"] * row["energy_mj"]
     except CoforgeError as err:           # a candidate that cannot run: stored, infeasible
-        row.update(latency_ms=None, energy_mj=None, edp=None, area_mm2=None, feasible=0,
-                   error=" ".join(str(err).split()))
-        row.update({c: None for c in FPGA_COLUMNS})
-        row.update({c: None for c in ACCURACY_COLUMNS})
+        # only what identifies the design survives: no metric of a design that cannot run
+        row = {**ident, "spec_hash": row.get("spec_hash"), "feasible": 0,
+               "error": " ".join(str(err).split())}
     row["elapsed_s"] = time.perf_counter() - start
-    return row
+    return DesignRecord.from_row(row).as_row()
 
 
 #: Per-process memo of loaded accuracy tasks and of measured accuracies. Pure caches of

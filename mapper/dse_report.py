@@ -17,18 +17,23 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from mapper.dse import (ACCURACY_COLUMNS, FPGA_COLUMNS, OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve,
-                        pareto_rows)
+from mapper.dse import OBJECTIVE_COLUMNS, DseSettings, hypervolume_curve, pareto_rows
 from mapper.hw_space import BITS_PREFIX, LAYER_PREFIXES
 from mapper.report import csv_safe
+from mapper.store import fields_of
 
-CSV_COLUMNS = ("key", "latency_ms", "energy_mj", "edp", "area_mm2", "spec_hash")
+#: The metric columns of every ``pareto.csv``: the ``csv`` fields of the ``always`` group
+#: of :class:`~mapper.store.DesignRecord`.
+CSV_COLUMNS: tuple[str, ...] = fields_of("always", csv=True)
 
 
 def csv_columns(settings: DseSettings) -> tuple[str, ...]:
-    """The metric columns of ``pareto.csv`` (FPGA ones with a target)."""
-    return CSV_COLUMNS + ((*FPGA_COLUMNS, "clock_mhz") if settings.target else ()) + \
-        (ACCURACY_COLUMNS if settings.accuracy is not None else ())
+    """The metric columns of ``pareto.csv``: the ``csv`` fields of
+    :class:`~mapper.store.DesignRecord`'s ``always`` group, its ``fpga`` group with a
+    target and its ``accuracy`` group when accuracy is measured."""
+    groups = ("always", *(("fpga",) if settings.target else ()),
+              *(("accuracy",) if settings.accuracy is not None else ()))
+    return tuple(c for g in groups for c in fields_of(g, csv=True))
 
 
 def describe(row: dict[str, Any]) -> tuple[str, str]:

@@ -128,19 +128,22 @@ def design_from_store(store: str | Path, design_id: int,
     energy."""
     from mapper.dse import design_seed
     from mapper.hw_space import HardwareSpace, precision_from_dict
+    from mapper.store import StoreError, StoreReader
     from sim.spec_io import accelerator_from_dict
     path = _store_path(store)
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        meta = {k: json.loads(v) for k, v in db.execute("SELECT k, v FROM meta")}
-        cur = db.execute("SELECT * FROM designs WHERE seq = ?", (int(design_id),))
-        found = cur.fetchone()
-        row = dict(zip([c[0] for c in cur.description], found)) if found else None
-        db.close()
+        reader = StoreReader(path)
+        try:
+            meta, record = reader.meta(), reader.record_at(int(design_id))
+        finally:
+            reader.close()
+    except StoreError as err:
+        raise ValidateError(str(err)) from None
     except sqlite3.DatabaseError as err:
         raise ValidateError(f"{path}: not a coforge result store ({err})") from None
-    if row is None:
+    if record is None:
         raise ValidateError(f"{path}: no design #{design_id} (ids are the #N of report.txt)")
+    row = record.as_row()
     if not row["feasible"]:
         raise ValidateError(f"design #{design_id} could not run: {row['error']}")
     if "base_spec" not in meta:
