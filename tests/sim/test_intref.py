@@ -403,8 +403,9 @@ def test_requantized_conv_within_one_lsb_of_onnxruntime_qlinearconv() -> None:
     f, u8, i8, i32 = TensorProto.FLOAT, TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32
     sess = ort_session(node, [("x", u8), ("sx", f), ("zx", u8), ("w", i8), ("sw", f),
                               ("zw", i8), ("sy", f), ("zy", u8), ("b", i32)], u8)
-    (want,) = sess.run(None, {"x": x.astype(np.uint8), "sx": np.array(sx), "zx": np.array(zx, np.uint8),
-                              "w": wt.astype(np.int8), "sw": sw, "zw": np.zeros(k, np.int8),
+    (want,) = sess.run(None, {"x": x.astype(np.uint8), "sx": np.array(sx),
+                              "zx": np.array(zx, np.uint8), "w": wt.astype(np.int8), "sw": sw,
+                              "zw": np.zeros(k, np.int8),
                               "sy": np.array(sy), "zy": np.array(zy, np.uint8), "b": bias})
     acc = int_conv2d(x, wt, (1, 2), (1, 0, 2, 1), 1, 1, 32, x_zero_point=zx, bias=bias)
     m, s = quantize_multipliers(float(sx) * sw.astype(np.float64) / float(sy))

@@ -222,8 +222,8 @@ layers:
     ("layers:\n  b: {prune: {weight: {pattern: 4:2}}}\n", "layers['b'].prune.weight.pattern "
      "'4:2' must keep N of every M with 1 <= N < M, e.g. \"2:4\""),
     ("layers:\n  b: {prune: {weight: {pattern: lottery}}}\n", "layers['b'].prune.weight."
-     "pattern must be \"N:M\" (e.g. \"2:4\") or one of ['magnitude', 'block', 'row', 'kernel_row', 'group', 'tile'], "
-     "not 'lottery'"),
+     "pattern must be \"N:M\" (e.g. \"2:4\") or one of "
+     "['magnitude', 'block', 'row', 'kernel_row', 'group', 'tile'], not 'lottery'"),
     ("layers:\n  b: {prune: {weight: {density: 0.5}}}\n", "layers['b'].prune.weight.pattern "
      "is required"),
     ("layers:\n  b: {prune: {weight: {pattern: magnitude}}}\n", "layers['b'].prune.weight."

@@ -94,7 +94,8 @@ def test_missing_config_file(tmp_path: Path) -> None:
     (_good().replace("ArrayWidth: 4\n", ""), r"\[architecture_presets\] is missing ArrayWidth$"),
     (_good(rows="eight"), r"\[architecture_presets\] ArrayHeight must be an integer, "
                           r"not 'eight'$"),
-    (_good(cols=0), r"\[architecture_presets\] ArrayWidth must be an integer from 1 to 1024, not 0$"),
+    (_good(cols=0), r"\[architecture_presets\] ArrayWidth must be an integer from 1 to 1024, "
+                    r"not 0$"),
     (_good(dataflow="rs"), r"\[architecture_presets\] Dataflow must be ws, os or is, "
                            r"not 'rs'$"),
     (_good(iface="AUTO"), r"\[run_presets\] InterfaceBandwidth must be CALC or USER, "
