@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh Debian machine:
 #   make demo   -- install, then simulate ResNet-18 on the default accelerator
-#   make test   -- install, then run the test suite (incl. the notebooks)
+#   make test   -- install, lint (ruff check), then run the test suite (incl. the notebooks)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -31,6 +31,7 @@ demo: install
 	$(BIN)/coforge simulate --network resnet18 --arch edge_npu_16x16_ws --out out/demo
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 bench: install
