@@ -10,7 +10,8 @@ a name given to axis 0 of a graph input (and wherever inference carries that nam
 counts as 1; any other symbolic, unknown or zero dimension is an error, as are a weight
 whose channels do not match its input, a ``MatMul``/``Gemm`` whose inner dimensions
 differ, a non-positive stride, dilation or output size, and an empty file. A graph with
-no compute node imports as a Network of passive nodes; ``coforge`` refuses to cost it. Sizes follow the :mod:`dataflows.layer` vocabulary: a ``MatMul`` with a constant
+no compute node imports as a Network of passive nodes; ``coforge`` refuses to cost it.
+Sizes follow the :mod:`dataflows.layer` vocabulary: a ``MatMul`` with a constant
 operand is an ``fc`` layer with every batch dimension folded into ``P``; a batched
 ``MatMul`` of two activations is an attention matmul whose last batch dimension is the
 head count ``G`` and whose leading batch dimensions multiply into ``N``.

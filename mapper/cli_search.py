@@ -100,7 +100,8 @@ def _dse(args: argparse.Namespace) -> int:
         name = args.network
     space = load_hw_space(args.space).for_network(net)    # per-layer precision axes
     settings = DseSettings(
-        network=name, accuracy=task, objectives=tuple(o.strip() for o in args.objectives.split(",")),
+        network=name, accuracy=task,
+        objectives=tuple(o.strip() for o in args.objectives.split(",")),
         constraints=tuple(Constraint.parse(c) for c in args.constraint or []),
         strategy=args.strategy, max_designs=args.max_designs, population=args.population,
         seed=args.seed, map_strategy=args.map_strategy, map_evals=args.map_evals,

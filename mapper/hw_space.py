@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from dataflows.errors import CoforgeError
-from dataflows.layer import SUPPORTED_BITS, Layer, Precision
+from dataflows.layer import SUPPORTED_BITS, Layer
 from dataflows.network import Network
 from sim.spec import DATAFLOWS, MAX_ARRAY_SIDE, PE_MODES, Accelerator
 from sim.spec_io import (CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator,
