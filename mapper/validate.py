@@ -394,5 +394,5 @@ def text_report(doc: dict[str, Any]) -> str:
 
 
 __all__ = ["Design", "RESOURCE_METRICS", "STREAM_CLIP", "ValidateError",
-           "design_from_mappings", "design_from_store", "gemm_view", "map_design", "passed", "rel_error",
-           "representative_tile", "text_report", "validate"]
+           "design_from_mappings", "design_from_store", "gemm_view", "map_design", "passed",
+           "rel_error", "representative_tile", "text_report", "validate"]
