@@ -30,6 +30,10 @@ class Result:
     timing: str
     fidelity: str = "analytic"
     mapping: dict[str, Any] = field(default_factory=dict)
+    #: Stall cycles per cause (:data:`sim.cycle.supply.CAUSES`) when a cycle run recorded
+    #: them (``sim.simulate`` with ``fidelity="cycle"``); None otherwise. Not in
+    #: :meth:`to_dict` (``mapper.report`` writes it beside the layer's entry).
+    stall_cycles_by_cause: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The per-layer entry of ``result.json``."""

@@ -72,8 +72,9 @@ def _cycle_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None, timi
     model = memory if memory is not None else BufferedMemory()
     m = mapping if mapping is not None else model.mapping_for(lay, acc)
     run = simulate_cycle(lay, acc, m, timing, model, tensors=tensors)
-    return CycleRun(plan.finish(run.result),
-                    TileBreakdown(run.breakdown.layer, plan.finish_columns(run.breakdown.columns)))
+    breakdown = TileBreakdown(run.breakdown.layer, plan.finish_columns(run.breakdown.columns))
+    return CycleRun(replace(plan.finish(run.result),   # causes in cycles, as the breakdown
+                            stall_cycles_by_cause=breakdown.stall_by_cause()), breakdown)
 
 
 def simulate(workload: Layer | Network, accel: Accelerator,
