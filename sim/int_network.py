@@ -58,7 +58,7 @@ from sim.intref import IntegerDatapath
 
 __all__ = ["LayerQuant", "QuantSettings", "QuantizedLayer", "QuantizedModel",
            "IntNetworkError", "observe", "quantize_model", "quantize_input", "run_integer",
-           "integer_trace", "with_layers"]
+           "integer_trace", "mac_input", "run_node", "with_layers"]
 
 
 class IntNetworkError(CoforgeError):
@@ -386,6 +386,21 @@ def _step(qm: QuantizedModel, node: Node, inputs: list[np.ndarray]) -> np.ndarra
     else:                                             # pragma: no cover
         raise IntNetworkError(f"node {node.name} (op {node.op}) has no integer implementation")
     return _rescale(y, qp_in, qp_out, dp)
+
+
+def run_node(qm: QuantizedModel, node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """One node of the integer graph on integer ``inputs`` (its output tensor's codes);
+    a MAC node runs its whole layer here (the host's reference of one step)."""
+    return _step(qm, node, inputs)
+
+
+def mac_input(qm: QuantizedModel, node: Conv | Gemm, x: np.ndarray) -> np.ndarray:
+    """The integer operand a MAC node multiplies (``<node>.in`` of :func:`integer_trace`):
+    ``x`` requantized to the layer's input view where that is narrower."""
+    if (node.name, 0) in qm.reader_qp:
+        return _rescale(x, qm.tensor_qp[node.inputs[0]], qm.reader_qp[(node.name, 0)],
+                        qm.settings.datapath)
+    return x
 
 
 def quantize_input(qm: QuantizedModel, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,356 @@
+"""A whole quantized network run layer by layer on the generated RTL (issue 12 item 4).
+
+:func:`run_network_on_rtl` takes a :class:`sim.int_network.QuantizedModel`, an
+accelerator spec and ``N`` samples, and runs every node of the integer graph in graph
+order. The input of each node is what the *previous RTL layers* produced (never the
+reference's tensors), so one wrong bit anywhere propagates to the end:
+
+* **MAC nodes** (Conv, Gemm) are lowered to GEMMs on the host and the GEMMs run on the
+  engine (:mod:`hdl.sim_amaranth` or cocotb + Icarus, :mod:`hdl.cocotb_run`):
+
+  - Conv: im2col of the integer input padded with the input zero point
+    (:func:`sim.intref.im2col`; rows are output pixels ``(n, p, q)`` of all samples,
+    columns ``(c, r, s)``), ``B = w.reshape(K, -1).T``. A grouped/depthwise conv is
+    **one GEMM per group** (``N*P*Q x C/G*R*S x K/G``), not a block-diagonal GEMM:
+    the block-diagonal form would multiply ``G - 1`` of every ``G`` weights as zeros
+    and cost ``G`` times the cycles.
+  - Gemm: ``A = x`` (``N x C``), ``B = weight_q.T``.
+  - A GEMM the engine's buffers or size ports refuse (:func:`hdl.plan.plan_gemm`) is
+    split by :func:`split_gemm` into engine-sized calls: M and N freely (disjoint
+    output blocks), K into parts whose raw products the host adds in wrapping
+    ``accumulator_bits`` arithmetic (wrapping is reduction modulo ``2**bits``, so the
+    sum of wrapped partials wrapped again equals the wrapped whole). The split chosen
+    has the fewest calls, then the fewest busy cycles; parts are balanced.
+  - All calls of one layer go to ONE simulator run (a list of cases), with no idle
+    input cycles and no output backpressure.
+  - The engine computes the raw ``A . B`` (no zero point); the host adds
+    ``bias - z_x * colsum(B)`` per output channel, wraps at the accumulator, and
+    requantizes with the layer's multiplier, shift, output zero point and fused clamp
+    (:func:`sim.intref.requantize`).
+* **Other nodes** (pooling, Add, Flatten, Relu/Clip not fused, Softmax at the end) run
+  on the host with the integer engine's own step (:func:`sim.int_network.run_node`).
+
+Every tensor (each MAC layer's input, accumulator and output, every other node's
+output) is compared with :func:`sim.int_network.integer_trace` on the same samples.
+
+Cycles per MAC layer: ``rtl_cycles`` is the sum over its GEMM calls of the cycles the
+DUT's own counter measured from start to done; ``sim_cycles`` is the sum over the same
+calls of :func:`hdl.plan.sim_cycles` (``sim.analytic.evaluate(..., timing="native")
+.compute_cycles`` of each call's GEMM with the engine's canonical mapping). Host work
+(im2col, corrections, requantization, non-MAC nodes) and the operand/result streaming
+are not counted in either.
+
+Top-1 is the fraction of samples whose largest final output (first on ties) equals the
+label, for the RTL pipeline (``rtl_top1``) and the integer reference (``sim_top1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataflows.onnx_model import Conv, Gemm
+from hdl.driver import GemmCase, RunResult
+from hdl.golden import busy_cycles
+from hdl.params import HdlError, HdlParams
+from hdl.plan import GemmPlan, gemm_fits, plan_gemm, sim_cycles
+from sim import intref
+from sim.int_network import QuantizedModel, integer_trace, mac_input, quantize_input, run_node
+from sim.spec import Accelerator
+
+BACKENDS: tuple[str, ...] = ("cocotb", "amaranth")
+
+
+@dataclass(frozen=True)
+class GemmTile:
+    """One engine call of a split GEMM: the block starting at ``(m0, k0, n0)``."""
+
+    m0: int
+    k0: int
+    n0: int
+    plan: GemmPlan
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.m0, self.m0 + self.plan.m)
+
+    @property
+    def depth(self) -> slice:
+        return slice(self.k0, self.k0 + self.plan.k)
+
+    @property
+    def cols(self) -> slice:
+        return slice(self.n0, self.n0 + self.plan.n)
+
+
+def _part_sizes(x: int) -> list[int]:
+    """Distinct balanced part sizes ``ceil(x / s)``, largest first."""
+    out: list[int] = []
+    for s in range(1, x + 1):
+        v = ceil(x / s)
+        if not out or v < out[-1]:
+            out.append(v)
+    return out
+
+
+def _max_m(params: HdlParams, m: int, k: int, n: int) -> int:
+    """Largest ``mt <= m`` the engine accepts with ``k`` and ``n`` (0 if none); the
+    limits of :func:`plan_gemm` only grow with M."""
+    if not gemm_fits(params, 1, k, n):
+        return 0
+    lo, hi = 1, m
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if gemm_fits(params, mid, k, n):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _parts(x: int, size: int) -> list[tuple[int, int]]:
+    """``x`` in ``ceil(x / size)`` balanced parts: (start, length)."""
+    count = ceil(x / size)
+    base, extra = divmod(x, count)
+    out, start = [], 0
+    for i in range(count):
+        length = base + (i < extra)
+        out.append((start, length))
+        start += length
+    return out
+
+
+def split_gemm(params: HdlParams, m: int, k: int, n: int) -> list[GemmTile]:
+    """An ``M x K x N`` GEMM as engine-sized calls (one call if :func:`plan_gemm`
+    accepts it whole): fewest calls, then fewest busy cycles; :class:`HdlError` if not
+    even a ``1 x 1 x 1`` GEMM fits."""
+    if gemm_fits(params, m, k, n):
+        return [GemmTile(0, 0, 0, plan_gemm(params, m, k, n))]
+    best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
+    for kt in _part_sizes(k):
+        pk = ceil(k / kt)
+        for nt in _part_sizes(n):
+            pn = ceil(n / nt)
+            if best is not None and pk * pn > best[0][0]:
+                break
+            mt = _max_m(params, m, kt, nt)
+            if mt == 0:
+                continue
+            sizes = [(ml, kl, nl) for _, ml in _parts(m, mt) for _, kl in _parts(k, kt)
+                     for _, nl in _parts(n, nt)]
+            cost = (len(sizes), sum(busy_cycles(params, *s) for s in sizes))
+            if best is None or cost < best[0]:
+                best = (cost, (mt, kt, nt))
+    if best is None:
+        raise HdlError(f"GEMM {m}x{k}x{n} (MxKxN): the engine cannot take even a 1x1x1 "
+                       "part of it; enlarge the GLB")
+    mt, kt, nt = best[1]
+    return [GemmTile(m0, k0, n0, plan_gemm(params, ml, kl, nl))
+            for m0, ml in _parts(m, mt) for k0, kl in _parts(k, kt)
+            for n0, nl in _parts(n, nt)]
+
+
+def _simulate(params: HdlParams, cases: list[GemmCase], backend: str,
+              build_dir: Path | None) -> list[RunResult]:
+    if backend == "cocotb":
+        from hdl.cocotb_run import run_cocotb
+        return run_cocotb(params, cases, build_dir=build_dir).results
+    from hdl.sim_amaranth import run_amaranth
+    return run_amaranth(params, cases)
+
+
+def assemble(tiles: list[GemmTile], outputs: list[np.ndarray], m: int, n: int,
+             accumulator_bits: int) -> np.ndarray:
+    """The ``M x N`` raw product from the calls' raw outputs: K parts added modulo
+    ``2**accumulator_bits`` (uint64 adds, then one wrap)."""
+    out = np.zeros((m, n), dtype=np.uint64)
+    for tile, raw in zip(tiles, outputs):
+        out[tile.rows, tile.cols] += np.asarray(raw, dtype=np.int64).view(np.uint64)
+    return np.asarray(intref.wrap(out.view(np.int64), accumulator_bits))
+
+
+def _lower(qm: QuantizedModel, node: Conv | Gemm, x: np.ndarray
+           ) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[int, ...]]:
+    """(A, B) per group, and the conv output geometry (N, P, Q) (empty for Gemm)."""
+    ql = qm.layers[node.name]
+    w = ql.weight_q
+    if isinstance(node, Gemm):
+        return [(x.reshape(x.shape[0], -1), w.T)], ()
+    zx = int(ql.input_qp.zero_point)
+    g = node.groups
+    cols = intref.im2col(x, w.shape[2:], node.strides, node.pads, node.dilations, g,
+                         pad_value=zx)                         # G x NPQ x C/G*R*S
+    kg = w.shape[0] // g
+    gemms = [(cols[i], w[i * kg:(i + 1) * kg].reshape(kg, -1).T) for i in range(g)]
+    return gemms, (x.shape[0], *node.out_shape[1:])
+
+
+@dataclass
+class _LayerRun:
+    name: str
+    layer: str
+    gemm_calls: int
+    rtl_cycles: int
+    sim_cycles: int
+    cycles_match: bool
+    acc: np.ndarray
+    out: np.ndarray
+
+
+def run_mac_layer(qm: QuantizedModel, node: Conv | Gemm, x: np.ndarray, accel: Accelerator,
+                  backend: str = "amaranth", build_dir: Path | None = None,
+                  _cycle_cache: dict[tuple[int, int, int], int] | None = None) -> _LayerRun:
+    """One MAC layer on the RTL from its integer input ``x`` (module docstring)."""
+    params = HdlParams.from_accelerator(accel)
+    ql = qm.layers[node.name]
+    bits = params.accumulator_bits
+    zx = int(ql.input_qp.zero_point)
+    gemms, geom = _lower(qm, node, x)
+    cases: list[GemmCase] = []
+    splits: list[list[GemmTile]] = []
+    for a, b in gemms:
+        intref.check_int_range(a, params.operand_bits, True, f"{node.name} input (A)")
+        intref.check_int_range(b, params.operand_bits, True, f"{node.name} weights (B)")
+        tiles = split_gemm(params, a.shape[0], a.shape[1], b.shape[1])
+        splits.append(tiles)
+        cases += [GemmCase(t.plan.m, t.plan.k, t.plan.n, a[t.rows, t.depth].tolist(),
+                           b[t.depth, t.cols].tolist(), t.plan.order) for t in tiles]
+    results = _simulate(params, cases, backend, build_dir)
+    cache = {} if _cycle_cache is None else _cycle_cache
+    rtl = sim = 0
+    match = True
+    accs = []
+    i = 0
+    for gi, ((a, b), tiles) in enumerate(zip(gemms, splits)):
+        res = results[i:i + len(tiles)]
+        i += len(tiles)
+        for t, r in zip(tiles, res):
+            key = (t.plan.m, t.plan.k, t.plan.n)
+            if key not in cache:
+                cache[key] = sim_cycles(t.plan, accel)
+            rtl += r.rtl_cycles
+            sim += cache[key]
+            match = match and r.rtl_cycles == r.busy_cycles == cache[key]
+        raw = assemble(tiles, [np.array(r.outputs, dtype=np.int64) for r in res],
+                       a.shape[0], b.shape[1], bits)
+        kg = b.shape[1]
+        bias = ql.bias_q[gi * kg:(gi + 1) * kg]
+        # bias - z_x * colsum(B), modulo 2**64 then wrapped with the raw product
+        corr = (bias.view(np.uint64) - np.uint64(zx % (1 << 64))
+                * b.view(np.uint64).sum(axis=0, dtype=np.uint64)).view(np.int64)
+        accs.append(np.asarray(intref.wrap((raw.view(np.uint64) + corr.view(np.uint64)[None])
+                                           .view(np.int64), bits)))
+    acc = np.concatenate(accs, axis=1)                         # M x K (all groups)
+    if geom:
+        nb, p, q = geom
+        acc = acc.reshape(nb, p, q, -1).transpose(0, 3, 1, 2)
+    dp = qm.settings.datapath
+    y = intref.requantize(acc, ql.multiplier, ql.shift, int(ql.output_qp.zero_point),
+                          ql.output_qp.bits, True, dp.rounding, axis=1, clamp=ql.clamp)
+    return _LayerRun(node.name, node.layer_name, len(cases), rtl, sim, match, acc, y)
+
+
+def _top1(out: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(np.asarray(out).reshape(len(labels), -1), axis=1)
+                         == labels))
+
+
+def run_network_on_rtl(qm: QuantizedModel, accel: Accelerator, x: np.ndarray,
+                       y: np.ndarray, backend: str = "amaranth",
+                       build_dir: Path | None = None) -> dict[str, Any]:
+    """Run the float inputs ``x`` (labels ``y``) through ``qm`` with every MAC layer on
+    the RTL of ``accel`` (module docstring). Returns ``{samples, rtl_top1, sim_top1,
+    outputs_match, cycles_match, backend, layers: [{name, layer, rtl_cycles, sim_cycles,
+    gemm_calls, cycles_match, outputs_match}], tensors_mismatched}``."""
+    if backend not in BACKENDS:
+        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    x = np.asarray(x)
+    labels = np.asarray(y).reshape(-1)
+    if len(x) == 0 or len(x) != len(labels):
+        raise HdlError(f"need one label per sample and at least one sample, not {len(x)} "
+                       f"inputs and {len(labels)} labels")
+    model = qm.model
+    ref = integer_trace(qm, x)
+    values: dict[str, np.ndarray] = {model.input_name: quantize_input(qm, x)}
+    layers: list[dict[str, Any]] = []
+    bad: list[str] = []
+    cache: dict[tuple[int, int, int], int] = {}
+
+    def check(name: str, got: np.ndarray) -> bool:
+        ok = np.array_equal(np.asarray(got), ref[name])
+        if not ok:
+            bad.append(name)
+        return ok
+
+    for node in model.nodes:
+        ins = [values[t] for t in node.inputs]
+        if isinstance(node, (Conv, Gemm)):
+            xin = mac_input(qm, node, ins[0])
+            ok = check(node.name + ".in", xin)
+            run = run_mac_layer(qm, node, xin, accel, backend, build_dir, cache)
+            ok = check(node.name + ".acc", run.acc) and ok
+            ok = check(node.output, run.out) and ok
+            values[node.output] = run.out
+            layers.append({"name": run.name, "layer": run.layer,
+                           "rtl_cycles": run.rtl_cycles, "sim_cycles": run.sim_cycles,
+                           "gemm_calls": run.gemm_calls, "cycles_match": run.cycles_match,
+                           "outputs_match": ok})
+        else:
+            values[node.output] = run_node(qm, node, ins)
+            check(node.output, values[node.output])
+    out = values[model.output_name]
+    return {"samples": int(len(x)), "backend": backend,
+            "rtl_top1": _top1(out, labels), "sim_top1": _top1(ref[model.output_name], labels),
+            "predictions_match": bool(np.array_equal(
+                np.argmax(out.reshape(len(x), -1), axis=1),
+                np.argmax(ref[model.output_name].reshape(len(x), -1), axis=1))),
+            "outputs_match": not bad, "tensors_mismatched": bad,
+            "cycles_match": all(r["cycles_match"] for r in layers),
+            "rtl_cycles": sum(r["rtl_cycles"] for r in layers),
+            "sim_cycles": sum(r["sim_cycles"] for r in layers),
+            "layers": layers}
+
+
+def network_on_rtl(onnx: str | Path, data: str | Path, calib: str | Path,
+                   accel: Accelerator, samples: int, backend: str = "amaranth",
+                   build_dir: Path | None = None) -> dict[str, Any]:
+    """Load an ONNX classifier and its data, quantize it on the spec's datapath
+    (default :class:`sim.int_network.QuantSettings`: int8 per-channel weights, int8
+    activations, calibrated on ``calib``) and run the first ``samples`` of ``data`` on
+    the RTL (:func:`run_network_on_rtl`); the record also names the files."""
+    from dataflows.dataset import load_npz
+    from dataflows.onnx_model import load_model
+    from sim.int_network import QuantSettings, quantize_model
+    from sim.intref import IntegerDatapath
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise HdlError(f"--rtl-samples must be a positive integer, not {samples!r}")
+    model = load_model(str(onnx))
+    test = load_npz(data, model)
+    cal = load_npz(calib, model)
+    qm = quantize_model(model, cal.x, QuantSettings(datapath=IntegerDatapath.from_spec(accel)))
+    n = min(samples, len(test.x))
+    doc = run_network_on_rtl(qm, accel, test.x[:n], test.y[:n], backend, build_dir)
+    return {"onnx": str(onnx), "data": str(data), "calib": str(calib),
+            "requested_samples": samples, **doc}
+
+
+def text_lines(doc: dict[str, Any]) -> list[str]:
+    """The ``validate.txt`` section of a :func:`network_on_rtl` record."""
+    lines = [f"(d) whole network on the RTL ({doc['backend']}), {doc['samples']} samples: "
+             f"top-1 RTL {doc['rtl_top1']:.4f}, integer reference {doc['sim_top1']:.4f}; "
+             f"every tensor {'matches' if doc['outputs_match'] else 'DIFFERS'}"
+             + ("" if doc["outputs_match"] else f" ({', '.join(doc['tensors_mismatched'])})"),
+             f"  {'layer':<20}{'calls':>7}{'RTL cycles':>14}{'sim cycles':>14}"]
+    for r in doc["layers"]:
+        lines.append(f"  {r['name']:<20}{r['gemm_calls']:>7}{r['rtl_cycles']:>14,}"
+                     f"{r['sim_cycles']:>14,}"
+                     + ("" if r["cycles_match"] and r["outputs_match"] else "  DIFFERENT"))
+    return lines
+
+
+__all__ = ["BACKENDS", "GemmTile", "assemble", "network_on_rtl", "run_mac_layer",
+           "run_network_on_rtl", "split_gemm", "text_lines"]
