@@ -20,6 +20,8 @@ from dataclasses import replace
 
 from dataflows.errors import CoforgeError
 from dataflows.layer import attention_av, attention_qk, conv, fc, passive
+from dataflows.llm import CONFIGS as _LLM_CONFIGS
+from dataflows.llm import ZOO_PROMPT_TOKENS, DecoderConfig, prefill_network
 from dataflows.network import Network
 
 
@@ -232,14 +234,26 @@ _BUILDERS: dict[str, Callable[[int], Network]] = {
     "vit_b16": _vit_b16,
 }
 
-#: The names :func:`load` accepts.
+#: The CNNs and encoders (each with a published MAC count in :data:`PUBLISHED_GMACS`).
 ZOO_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+#: The decoder LLMs (:mod:`dataflows.llm`); :func:`load` gives their prefill phase of
+#: ``ZOO_PROMPT_TOKENS`` tokens, :func:`llm_config` their config.
+LLM_NAMES: tuple[str, ...] = tuple(_LLM_CONFIGS)
+#: Every name :func:`load` accepts.
+ALL_NAMES: tuple[str, ...] = ZOO_NAMES + LLM_NAMES
+
+
+def llm_config(name: str) -> DecoderConfig | None:
+    """The decoder config of an LLM zoo name, None for the other networks."""
+    return _LLM_CONFIGS.get(name)
 
 
 def load(name: str, batch: int = 1) -> Network:
     """Build the zoo network ``name`` at ``batch``; raises :class:`ZooError` if unknown."""
-    if name not in _BUILDERS:
-        raise ZooError(f"unknown network {name!r}; available: {', '.join(ZOO_NAMES)}")
+    if name not in _BUILDERS and name not in _LLM_CONFIGS:
+        raise ZooError(f"unknown network {name!r}; available: {', '.join(ALL_NAMES)}")
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ZooError(f"batch must be a positive integer, not {batch!r}")
+    if name in _LLM_CONFIGS:
+        return prefill_network(_LLM_CONFIGS[name], ZOO_PROMPT_TOKENS, batch)
     return _BUILDERS[name](batch)

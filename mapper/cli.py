@@ -33,6 +33,10 @@ def _zoo_show(args: argparse.Namespace) -> int:
         doc = {"network": args.name, "total_macs": net.total_macs,
                "layers": [{"name": layer.name, "type": layer.kind, "macs": layer.macs,
                            "dims": layer.dims} for layer in net.layers()]}
+        cfg = zoo.llm_config(args.name)
+        if cfg is not None:            # an LLM: its prefill phase, and its exact size
+            from dataflows.llm import parameters
+            doc["parameters"] = parameters(cfg)
         print(json.dumps(doc, indent=1))
         return 0
     for layer in net.layers():

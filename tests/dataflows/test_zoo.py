@@ -140,7 +140,8 @@ def test_passive_nodes_have_no_macs() -> None:
 def test_unknown_name() -> None:
     with pytest.raises(ZooError, match=r"^unknown network 'resnet19'; available: alexnet, "
                                        r"vgg16, resnet18, resnet50, mobilenet_v1, "
-                                       r"mobilenet_v2, bert_base, vit_b16$"):
+                                       r"mobilenet_v2, bert_base, vit_b16, qwen2\.5_0\.5b, "
+                                       r"llama3\.2_1b, tinyllama_1\.1b$"):
         load("resnet19")
     assert issubclass(ZooError, CoforgeError)
 
