@@ -153,7 +153,7 @@ def _simulate(args: argparse.Namespace) -> int:
         run = {"seed": args.seed, "layer_config": args.layer_config,
                "tensors": sorted(tensors) if tensors else [],
                "tensor_sources": sources}
-        paths = write_reports(res, args.out, run, bounds)
+        paths = write_reports(res, args.out, run, bounds, accel)   # with the full spec
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -53,13 +53,18 @@ def _map(args: argparse.Namespace) -> int:
     from mapper.cli import _check_outputs, _load_arch, _load_workload
     _check_outputs(None, args.out)            # before the search, not after it
     from mapper.network_map import map_network
-    from mapper.report import table, write_reports
+    from mapper.report import gain_line, gain_over_default, layer_bounds, table, write_reports
+    from sim.simulate import simulate
     _tune_allocator(args)
     net = _load_workload(args)
     accel = _load_arch(args)
     mapped = map_network(net, accel, args.strategy, args.objective, args.max_evals,
                          parse_budget(args.time_budget), args.seed, args.timing)
-    print(table(mapped.result))
+    bounds = layer_bounds(mapped.result, accel, net)
+    print(table(mapped.result, bounds))
+    # the gain over what `coforge simulate` runs: the same network, default mapping
+    gain = gain_over_default(mapped.result, simulate(net, accel, timing=args.timing))
+    print(gain_line(gain))
     evals = sum(s.evaluations for s in mapped.searches)
     secs = sum(s.elapsed_s for s in mapped.searches)
     print(f"{len(mapped.searches)} distinct layer shapes searched ({args.strategy}, "
@@ -70,7 +75,10 @@ def _map(args: argparse.Namespace) -> int:
               f"{args.objective} on the analytic model" + (
                   "" if all(proven) else "; --max-evals or --time-budget cut the others"))
     if args.out:
-        paths = write_reports(mapped.result, args.out)
+        paths = write_reports(mapped.result, args.out, {"seed": args.seed,
+                              "strategy": args.strategy, "objective": args.objective,
+                              "max_evals": args.max_evals, "time_budget": args.time_budget},
+                              bounds, accel, gain)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

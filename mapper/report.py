@@ -7,10 +7,24 @@
      "total_cycles", "utilization", "energy_pj", "energy_pj_by_level", "accesses",
      "bytes", "tiles", "iterations", "mapping"}...],
      "totals": {"macs", "compute_cycles", "stall_cycles", "total_cycles", "utilization",
-                "energy_pj", "latency_ms"},
+                "energy_pj", "latency_ms", "energy_pj_by_level", "stall_cycles_by_cause",
+                "stall_causes_from"},
+     "run": {...},                                                           # with run
      "bounds": [{"name", "bound", "glb_buffer", "stream_cycles", "fill_drain_cycles",
                  "glb_stall_cycles", "dram_stall_cycles", "busy_cycles"}...],  # with bounds
-     "bottleneck": "bottleneck: compute-bound on 19/21 layers; ..."}         # with bounds
+     "bottleneck": "bottleneck: compute-bound on 19/21 layers; ...",         # with bounds
+     "spec": {...},             # with accel: the full spec (sim.spec_io.dump_accelerator)
+     "gain_over_default": {...}}                    # coforge map: :func:`gain_over_default`
+
+Each layer entry also has ``stall_cycles_by_cause`` (None when not known). Stalls by
+cause (:func:`stall_by_cause`) depend on the fidelity, and ``totals.stall_causes_from``
+says which: a cycle-model run records its own causes (:data:`CYCLE_STALL_CAUSES`:
+DRAM reads waited for, write-backs, GLB bandwidth, bank conflicts, the final
+write-back, sparse imbalance); the analytic model has no stall timeline, so its split is
+its two bound terms (:data:`ANALYTIC_STALL_CAUSES`: ``glb_port``, the slowest GLB port's
+time beyond compute, and ``dram``, the DRAM time beyond that; see below), known only
+with ``bounds``. ``layers.csv`` has one ``stall_<cause>_cycles`` column per cause of
+both vocabularies, empty for the causes the run's fidelity does not have.
 
 What bounds a layer (:func:`layer_bounds`) comes from the model's own decomposition of
 its cycles, never from a guess. Every resource has a busy time over the layer: the
@@ -27,8 +41,9 @@ belongs to the one resource that sets ``max(busy, DRAM)`` (a GLB port hidden beh
 longer DRAM time stalls nothing); otherwise ``glb_stall = busy - compute`` and
 ``dram_stall`` is the DRAM time added after it. Both fidelities move the same traffic,
 so a cycle-model result's bound is decided from the same resource times; its stalls
-split per cause (first-tile fills, write-backs, ...) are in the cycle model's trace
-(``--trace``), not in this report (the split fields are None there).
+split per cause (first-tile fills, write-backs, ...) comes from the cycle run itself
+(``Result.stall_cycles_by_cause``; per pass in its ``--trace``), and the analytic split
+fields of :class:`LayerBound` are None there.
 
 CSV cells that are text and start with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 are prefixed with ``'`` (OWASP "CSV Injection": a spreadsheet would run them as
@@ -51,13 +66,22 @@ from matplotlib.figure import Figure
 from dataflows.dataflow import OPERANDS
 from dataflows.errors import CoforgeError
 from dataflows.network import Network
+from sim.cycle.supply import CAUSES as CYCLE_STALL_CAUSES
 from sim.datapath import plan_datapath
 from sim.result import NetworkResult, Result
 from sim.spec import Accelerator
 
+#: Levels of ``Result.energy_pj_by_level``, in report order.
+ENERGY_LEVELS: tuple[str, ...] = ("mac", "pe", "glb", "dram")
+#: The analytic model's stall split: its bound terms (:func:`layer_bound`).
+ANALYTIC_STALL_CAUSES: tuple[str, ...] = ("glb_port", "dram")
+#: Every stall cause a report can show (analytic bound terms, then the cycle model's).
+STALL_CAUSES: tuple[str, ...] = ANALYTIC_STALL_CAUSES + tuple(CYCLE_STALL_CAUSES)
+
 CSV_COLUMNS = ("name", "macs", "compute_cycles", "stall_cycles", "total_cycles",
                "utilization", "energy_pj", "mac_pj", "pe_pj", "glb_pj", "dram_pj",
-               "dram_bytes", "tiles", "bound")
+               "dram_bytes", "tiles", "bound",
+               *(f"stall_{c}_cycles" for c in STALL_CAUSES))
 
 #: What can bound a layer (:func:`layer_bounds`), in the order the summary lists them.
 BOUNDS: tuple[str, ...] = ("compute", "fill/drain", "GLB port", "DRAM")
@@ -217,6 +241,79 @@ def bottleneck_summary(bounds: list[LayerBound]) -> str:
     return "bottleneck: " + "; ".join(parts)
 
 
+def stall_by_cause(r: Result, bound: LayerBound | None = None) -> dict[str, int] | None:
+    """Stall cycles of layer result ``r`` by cause (module docstring): the cycle run's
+    own causes when it recorded them, the analytic bound terms ``glb_port``/``dram`` of
+    ``bound`` (:func:`layer_bound`) for an analytic result, else None."""
+    if r.stall_cycles_by_cause is not None:
+        return {c: int(v) for c, v in r.stall_cycles_by_cause.items()}
+    if r.fidelity == "analytic" and bound is not None and bound.glb_stall_cycles is not None:
+        return {"glb_port": int(bound.glb_stall_cycles),
+                "dram": int(bound.dram_stall_cycles or 0)}
+    return None
+
+
+def _layer_causes(res: NetworkResult,
+                  bounds: list[LayerBound] | None) -> list[dict[str, int] | None]:
+    return [stall_by_cause(r, bounds[i] if bounds is not None else None)
+            for i, r in enumerate(res.layers)]
+
+
+def causes_from(res: NetworkResult, bounds: list[LayerBound] | None = None) -> str | None:
+    """Where the stall split comes from: ``"cycle model"``, ``"analytic bound terms"``
+    or None when no layer's split is known."""
+    causes = _layer_causes(res, bounds)
+    if not causes or any(c is None for c in causes):
+        return None
+    return "cycle model" if res.fidelity == "cycle" else "analytic bound terms"
+
+
+def totals_by_level(res: NetworkResult, bounds: list[LayerBound] | None = None
+                    ) -> tuple[dict[str, float], dict[str, int] | None]:
+    """Network energy (pJ) per level and stall cycles per cause (None unless every
+    layer's split is known, see :func:`stall_by_cause`)."""
+    energy = {lv: sum(r.energy_pj_by_level.get(lv, 0.0) for r in res.layers)
+              for lv in ENERGY_LEVELS}
+    causes = _layer_causes(res, bounds)
+    if not causes or any(c is None for c in causes):
+        return energy, None
+    total: dict[str, int] = {}
+    for c in causes:
+        for k, v in (c or {}).items():
+            total[k] = total.get(k, 0) + v
+    return energy, total
+
+
+def gain_over_default(searched: NetworkResult, default: NetworkResult) -> dict[str, Any]:
+    """``coforge map``'s gain: the searched network against the same network under the
+    default mapping (:mod:`sim.default_mapping`). Ratios are default / searched (> 1:
+    the search is better); None where the searched figure is 0."""
+    def ratio(a: float, b: float) -> float | None:
+        return a / b if b else None
+    d_edp = default.total_cycles * default.energy_pj
+    s_edp = searched.total_cycles * searched.energy_pj
+    return {"default_total_cycles": default.total_cycles,
+            "default_energy_pj": default.energy_pj,
+            "default_latency_ms": default.latency_ms,
+            "total_cycles": searched.total_cycles, "energy_pj": searched.energy_pj,
+            "latency_ms": searched.latency_ms,
+            "cycles_gain": ratio(default.total_cycles, searched.total_cycles),
+            "energy_gain": ratio(default.energy_pj, searched.energy_pj),
+            "edp_gain": ratio(d_edp, s_edp)}
+
+
+def gain_line(gain: dict[str, Any]) -> str:
+    """One line of :func:`gain_over_default`, e.g. ``gain over the default mapping:
+    cycles 1.52x (12,000 -> 7,900), energy 1.10x (1.2000 -> 1.0900 mJ), EDP 1.67x``."""
+    def x(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}x"
+    return (f"gain over the default mapping (default / searched, > 1 is better): cycles "
+            f"{x(gain['cycles_gain'])} ({gain['default_total_cycles']:,} -> "
+            f"{gain['total_cycles']:,}), energy {x(gain['energy_gain'])} "
+            f"({gain['default_energy_pj'] / 1e9:.4f} -> {gain['energy_pj'] / 1e9:.4f} mJ), "
+            f"EDP {x(gain['edp_gain'])}")
+
+
 def coforge_version() -> str:
     """Installed coforge version (``0+unknown`` when run from a bare checkout)."""
     try:
@@ -225,20 +322,74 @@ def coforge_version() -> str:
         return "0+unknown"
 
 
+#: How ``result.json``'s ``"spec"`` writes an unlimited (``.inf``) bandwidth: strict JSON
+#: has no infinity.
+UNLIMITED = "inf"
+
+
+def _map_floats(value: Any, fn: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _map_floats(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_floats(v, fn) for v in value]
+    return fn(value)
+
+
+def spec_dict(accel: Accelerator) -> dict[str, Any]:
+    """The full spec as plain data: :func:`sim.spec_io.dump_accelerator`'s YAML, parsed,
+    with an unlimited bandwidth as the string :data:`UNLIMITED` (:func:`spec_from_dict`
+    builds the same spec, same hash, back from it)."""
+    import yaml
+
+    from sim.spec_io import dump_accelerator
+    return _map_floats(yaml.safe_load(dump_accelerator(accel)),
+                       lambda v: UNLIMITED if isinstance(v, float) and math.isinf(v)
+                       and v > 0 else v)
+
+
+def spec_from_dict(data: dict[str, Any], source: str = "result.json spec") -> Accelerator:
+    """The :class:`Accelerator` of a ``result.json`` ``"spec"`` (:func:`spec_dict`)."""
+    from sim.spec_io import accelerator_from_dict
+    data = _map_floats(data, lambda v: math.inf if v == UNLIMITED else v)
+    energy = data.get("energy") if isinstance(data, dict) else None
+    if isinstance(energy, dict) and isinstance(energy.get("mult_pj"), dict):
+        # JSON object keys are text; the spec's multiplier table is keyed by bits
+        energy["mult_pj"] = {int(k) if isinstance(k, str) and k.isdigit() else k: v
+                             for k, v in energy["mult_pj"].items()}
+    return accelerator_from_dict(data, source)
+
+
 def result_dict(res: NetworkResult, run: dict[str, Any] | None = None,
-                bounds: list[LayerBound] | None = None) -> dict[str, Any]:
+                bounds: list[LayerBound] | None = None,
+                accel: Accelerator | None = None,
+                gain: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``result.json`` document of a network result; ``run`` (e.g. the seed and
     the options that produced it) is recorded under ``"run"`` when given, ``bounds``
-    (:func:`layer_bounds`) under ``"bounds"`` with the ``"bottleneck"`` line."""
+    (:func:`layer_bounds`) under ``"bounds"`` with the ``"bottleneck"`` line (and they
+    give an analytic result its stalls by cause), the spec ``accel`` it ran on under
+    ``"spec"`` and ``gain`` (:func:`gain_over_default`) under ``"gain_over_default"``."""
+    if accel is not None and accel.spec_hash != res.spec_hash:
+        raise ReportError(f"the results were simulated on {res.arch!r} (spec "
+                          f"{res.spec_hash}), not on {accel.name!r} ({accel.spec_hash})")
+    causes = _layer_causes(res, bounds)
+    energy, stalls = totals_by_level(res, bounds)
     doc = {"coforge_version": coforge_version(), "spec_hash": res.spec_hash,
            "network": res.network, "arch": res.arch, "timing": res.timing,
            "fidelity": res.fidelity, "clock_mhz": res.clock_mhz,
-           "layers": [r.to_dict() for r in res.layers], "totals": res.totals()}
+           "layers": [r.to_dict() | {"stall_cycles_by_cause": c}
+                      for r, c in zip(res.layers, causes)],
+           "totals": res.totals() | {"energy_pj_by_level": energy,
+                                     "stall_cycles_by_cause": stalls,
+                                     "stall_causes_from": causes_from(res, bounds)}}
     if run is not None:
         doc["run"] = dict(run)
     if bounds is not None:
         doc["bounds"] = [b.to_dict() for b in bounds]
         doc["bottleneck"] = bottleneck_summary(bounds)
+    if accel is not None:
+        doc["spec"] = spec_dict(accel)
+    if gain is not None:
+        doc["gain_over_default"] = dict(gain)
     return doc
 
 
@@ -249,10 +400,13 @@ def _dram_bytes(r: Any) -> int:
 def csv_rows(res: NetworkResult,
              bounds: list[LayerBound] | None = None) -> list[dict[str, Any]]:
     """One row per layer with the :data:`CSV_COLUMNS` (``bound`` empty without
-    ``bounds``); text cells pass through :func:`csv_safe`."""
+    ``bounds``, a ``stall_<cause>_cycles`` cell empty where the cause is not the run's,
+    see :func:`stall_by_cause`); text cells pass through :func:`csv_safe`."""
     labels = [b.label for b in bounds] if bounds is not None else [""] * len(res.layers)
+    causes = _layer_causes(res, bounds)
     return [{k: csv_safe(v) for k, v in row.items()}
-            for row in _plain_rows(res, labels)]
+            | {f"stall_{c}_cycles": (cause or {}).get(c, "") for c in STALL_CAUSES}
+            for row, cause in zip(_plain_rows(res, labels), causes)]
 
 
 def _plain_rows(res: NetworkResult, labels: list[str]) -> list[dict[str, Any]]:
@@ -291,25 +445,61 @@ def cycles_energy_figure(res: NetworkResult) -> Figure:
     return fig
 
 
+def _top_cause(causes: dict[str, int] | None, stall: int) -> str:
+    """The largest stall cause and its share of the stall, ``-`` without a stall."""
+    if not stall:
+        return "-"
+    if not causes:
+        return "?"
+    name = max(causes, key=lambda k: causes[k])
+    return f"{name} {causes[name] / stall:.0%}"
+
+
+def _split_line(title: str, parts: dict[str, float], total: float, fmt: str,
+                zeros: bool = True) -> str:
+    shown = [f"{k} {format(v, fmt)} ({v / total:.1%})" if total else f"{k} {format(v, fmt)}"
+             for k, v in parts.items() if v or zeros]
+    return f"{title}: " + (", ".join(shown) if shown else "none")
+
+
 def table(res: NetworkResult, bounds: list[LayerBound] | None = None) -> str:
-    """A fixed-width per-layer table with a totals line; with ``bounds``
+    """A fixed-width per-layer table with a totals line: cycles, utilization, energy and
+    its split per level (uJ), the largest stall cause; then latency, the network's
+    energy per level and stalls by cause (:func:`stall_by_cause`); with ``bounds``
     (:func:`layer_bounds`) a ``bound`` column and the bottleneck line at the end."""
     head = (f"{'layer':<24}{'MACs':>14}{'compute':>12}{'stall':>12}{'total':>12}"
-            f"{'util':>7}{'energy uJ':>12}")
-    if bounds is not None:
-        head += "  bound"
+            f"{'util':>7}{'energy uJ':>12}"
+            + "".join(f"{lv + ' uJ':>10}" for lv in ENERGY_LEVELS)
+            + f"  {'top stall cause':<22}")
+    head = head + "bound" if bounds is not None else head.rstrip()
     lines = [head, "-" * len(head)]
+    causes = _layer_causes(res, bounds)
     for i, r in enumerate(res.layers):
-        lines.append(f"{r.layer[:23]:<24}{r.macs:>14,}{r.compute_cycles:>12,}"
-                     f"{r.stall_cycles:>12,}{r.total_cycles:>12,}{r.utilization:>7.1%}"
-                     f"{r.energy_pj / 1e6:>12.2f}"
-                     + (f"  {bounds[i].label}" if bounds is not None else ""))
+        row = (f"{r.layer[:23]:<24}{r.macs:>14,}{r.compute_cycles:>12,}"
+               f"{r.stall_cycles:>12,}{r.total_cycles:>12,}{r.utilization:>7.1%}"
+               f"{r.energy_pj / 1e6:>12.2f}"
+               + "".join(f"{r.energy_pj_by_level.get(lv, 0.0) / 1e6:>10.2f}"
+                         for lv in ENERGY_LEVELS)
+               + f"  {_top_cause(causes[i], r.stall_cycles):<22}"
+               + (bounds[i].label if bounds is not None else ""))
+        lines.append(row.rstrip())
     lines.append("-" * len(head))
+    energy, stalls = totals_by_level(res, bounds)
     lines.append(f"{'TOTAL':<24}{res.macs:>14,}{res.compute_cycles:>12,}"
                  f"{res.stall_cycles:>12,}{res.total_cycles:>12,}{res.utilization:>7.1%}"
-                 f"{res.energy_pj / 1e6:>12.2f}")
+                 f"{res.energy_pj / 1e6:>12.2f}"
+                 + "".join(f"{energy[lv] / 1e6:>10.2f}" for lv in ENERGY_LEVELS))
     lines.append(f"latency {res.latency_ms:.4f} ms at {res.clock_mhz:g} MHz, "
                  f"energy {res.energy_pj / 1e9:.4f} mJ, timing {res.timing}")
+    lines.append(_split_line("energy by level (mJ)", {k: v / 1e9 for k, v in energy.items()},
+                             res.energy_pj / 1e9, ".4f"))
+    source = causes_from(res, bounds)
+    if stalls is None:
+        lines.append("stall by cause: not known (an analytic result needs its bounds: the "
+                     "split is its GLB-port and DRAM bound terms)")
+    else:
+        lines.append(_split_line(f"stall by cause ({source}, cycles)", stalls,
+                                 res.stall_cycles, ",", zeros=False))
     if bounds is not None:
         lines.append(bottleneck_summary(bounds))
     return "\n".join(lines)
@@ -317,13 +507,16 @@ def table(res: NetworkResult, bounds: list[LayerBound] | None = None) -> str:
 
 def write_reports(res: NetworkResult, out_dir: str | Path,
                   run: dict[str, Any] | None = None,
-                  bounds: list[LayerBound] | None = None) -> dict[str, Path]:
-    """Write result.json (with ``run`` and ``bounds`` recorded, see :func:`result_dict`),
-    layers.csv (with each layer's bound) and cycles_energy.png into ``out_dir``.
+                  bounds: list[LayerBound] | None = None,
+                  accel: Accelerator | None = None,
+                  gain: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write result.json (with ``run``, ``bounds``, the spec ``accel`` and ``gain``
+    recorded, see :func:`result_dict`), layers.csv (with each layer's bound and stalls by
+    cause) and cycles_energy.png into ``out_dir``.
 
     A non-finite number in the results is a :class:`ReportError` before any file is
     written."""
-    text = strict_json(result_dict(res, run, bounds)) + "\n"
+    text = strict_json(result_dict(res, run, bounds, accel, gain)) + "\n"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "result.json", "csv": out / "layers.csv",

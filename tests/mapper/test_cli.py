@@ -22,11 +22,14 @@ COFORGE = Path(sys.executable).parent / "coforge"
 
 RESULT_KEYS = {"coforge_version", "spec_hash", "network", "arch", "timing", "fidelity",
                "clock_mhz", "layers", "totals"}
+# issue 14 item 4: each layer and the totals also give stalls by cause, the totals energy
+# per level (and where the stall split comes from); simulate --out embeds the spec
 LAYER_KEYS = {"name", "macs", "compute_cycles", "stall_cycles", "total_cycles", "utilization",
               "energy_pj", "energy_pj_by_level", "accesses", "bytes", "tiles", "iterations",
-              "mapping"}
+              "mapping", "stall_cycles_by_cause"}
 TOTALS_KEYS = {"macs", "compute_cycles", "stall_cycles", "total_cycles", "utilization",
-               "energy_pj", "latency_ms"}
+               "energy_pj", "latency_ms", "energy_pj_by_level", "stall_cycles_by_cause",
+               "stall_causes_from"}
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -100,7 +103,7 @@ def test_simulate_network_writes_reports(capsys: pytest.CaptureFixture[str],
     assert (rc, err) == (0, "")
     assert "TOTAL" in out and "timing native" in out and "wrote " in out
     doc = json.loads((out_dir / "result.json").read_text())
-    assert set(doc) == RESULT_KEYS | {"run", "bounds", "bottleneck"}   # bounds: mapper/report.py
+    assert set(doc) == RESULT_KEYS | {"run", "bounds", "bottleneck", "spec"}   # mapper/report.py
     assert doc["run"] == {"seed": 0, "layer_config": None, "tensors": [],
                           "tensor_sources": {}}
     assert (doc["network"], doc["arch"], doc["timing"], doc["fidelity"]) == \
@@ -126,7 +129,9 @@ def test_simulate_network_writes_reports(capsys: pytest.CaptureFixture[str],
 def test_simulate_without_out_prints_table_only(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = _run(capsys, "simulate", "--network", "alexnet", "--arch", "os_32x32")
     assert rc == 0
-    assert "wrote" not in out and "TOTAL" in out and out.count("\n") == 8 + 6  # + bottleneck
+    # 8 layers + header, rules, TOTAL, latency, energy by level, stall by cause (issue 14
+    # item 4), bottleneck
+    assert "wrote" not in out and "TOTAL" in out and out.count("\n") == 8 + 8
 
 
 def _scalesim_inputs(tmp_path: Path) -> tuple[Path, Path, int]:

@@ -31,8 +31,14 @@ def test_result_dict_schema(res: NetworkResult) -> None:
     doc = result_dict(res)
     assert list(doc) == ["coforge_version", "spec_hash", "network", "arch", "timing",
                          "fidelity", "clock_mhz", "layers", "totals"]
-    assert doc["layers"] == [r.to_dict() for r in res.layers]
-    assert doc["totals"] == res.totals()
+    # issue 14 item 4: each layer adds its stalls by cause (None for an analytic result
+    # without bounds), the totals add energy per level and stalls by cause
+    assert doc["layers"] == [r.to_dict() | {"stall_cycles_by_cause": None}
+                             for r in res.layers]
+    assert doc["totals"] == res.totals() | {
+        "energy_pj_by_level": {lv: sum(r.energy_pj_by_level[lv] for r in res.layers)
+                               for lv in ("mac", "pe", "glb", "dram")},
+        "stall_cycles_by_cause": None, "stall_causes_from": None}
     assert doc["coforge_version"] == coforge_version()
     assert json.loads(json.dumps(doc)) == doc   # plain JSON data
 
@@ -51,8 +57,10 @@ def test_csv_rows(res: NetworkResult) -> None:
 
 def test_table(res: NetworkResult) -> None:
     lines = table(res).splitlines()
+    # issue 14 item 4: energy per level and the largest stall cause are columns too
     assert lines[0].split() == ["layer", "MACs", "compute", "stall", "total", "util",
-                                "energy", "uJ"]
+                                "energy", "uJ", "mac", "uJ", "pe", "uJ", "glb", "uJ",
+                                "dram", "uJ", "top", "stall", "cause"]
     assert [line.split()[0] for line in lines[2:4]] == ["c1", "fc"]
     assert lines[5].startswith("TOTAL") and f"{res.total_cycles:,}" in lines[5]
     assert lines[6].startswith("latency ") and lines[6].endswith("timing native")
