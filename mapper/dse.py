@@ -48,6 +48,7 @@ from dataflows.errors import CoforgeError
 from dataflows.network import Network
 from mapper.hw_space import HardwareSpace
 from mapper.network_map import map_network
+from mapper.run_control import deferred, kill_processes, signals_blocked, worker_init
 from mapper.store import DesignRecord, ResultStore, fields_of
 from sim.area import area
 from sim.spec import Accelerator
@@ -394,8 +395,11 @@ class _Runner:
             from distributed import Client
             self.client = Client(scheduler)
         elif workers > 1:
+            import os
             from concurrent.futures import ProcessPoolExecutor
-            self.pool = ProcessPoolExecutor(max_workers=workers)
+            # workers ignore SIGINT/SIGTERM and die with this process (even kill -9)
+            self.pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init,
+                                            initargs=(os.getpid(),))
 
     @property
     def out_of_time(self) -> bool:
@@ -415,20 +419,30 @@ class _Runner:
             done = (f.result() for f in as_completed(futures))
         elif self.pool is not None:
             from concurrent.futures import as_completed as local_completed
-            futures = [self.pool.submit(evaluate_design, self.space, ix, self.net,
-                                        self.settings) for ix in args]
+            with signals_blocked():      # workers are forked on the first submit
+                futures = [self.pool.submit(evaluate_design, self.space, ix, self.net,
+                                            self.settings) for ix in args]
             done = (f.result() for f in local_completed(futures))
         else:
             done = (evaluate_design(self.space, ix, self.net, self.settings) for ix in args)
         for row in done:
-            self.store.put(row)
-            self.evaluated += 1
-            self.on_row(row)
+            with deferred():             # a stop signal never cuts a row from its report
+                self.store.put(row)
+                self.evaluated += 1
+                self.on_row(row)
         return [self.store.get(self.space.key(ix)) for ix in indices]
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Release the workers: wait for them, or with ``abort`` (a stop signal, an
+        error) cancel what is queued and kill the local workers at once (what they
+        were evaluating is lost; everything stored stays)."""
         if self.pool is not None:
-            self.pool.shutdown()
+            if abort:
+                procs = list((getattr(self.pool, "_processes", None) or {}).values())
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                kill_processes(procs)
+            else:
+                self.pool.shutdown()
         if self.client is not None:
             self.client.close()
 
@@ -458,6 +472,13 @@ def run_dse(space: HardwareSpace, net: Network, settings: DseSettings, store: Re
     """Run the co-search until ``max_designs`` are stored or time runs out.
 
     Returns the number of designs evaluated in this call (store hits excluded).
+
+    Local workers (``workers > 1``) never outlive this process, however it ends
+    (:func:`mapper.run_control.worker_init`). Any exception ending the run early
+    (:class:`~mapper.run_control.RunStopped` from a stop signal under
+    :func:`~mapper.run_control.stop_on_signals`, KeyboardInterrupt, an error) kills the
+    workers at once and propagates; every design stored so far stays stored, and a
+    ``resume=True`` store continues the run.
     """
     deadline = time.perf_counter() + time_budget_s if time_budget_s else None
     space = space.for_network(net)
@@ -491,8 +512,10 @@ def run_dse(space: HardwareSpace, net: Network, settings: DseSettings, store: Re
             _allocate(space, net, settings, runner)
         else:
             _nsga2(space, settings, runner)
-    finally:
-        runner.close()
+    except BaseException:        # a stop signal (RunStopped), Ctrl-C, an error: no waiting
+        runner.close(abort=True)
+        raise
+    runner.close()
     return runner.evaluated
 
 
