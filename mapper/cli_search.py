@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,35 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _dse(args: argparse.Namespace) -> int:
+    """SIGINT/SIGTERM stop the run within moments (the workers are killed), the report is
+    written from what is stored, one line goes to stderr and the exit status is 130/143;
+    ``--resume`` continues the run (mapper.run_control)."""
+    from mapper.run_control import RunStopped, signal_name, stop_on_signals
+    with stop_on_signals():
+        state: dict[str, Any] = {}
+        try:
+            return _dse_run(args, state)
+        except RunStopped as stop:
+            store, settings = state.get("store"), state.get("settings")
+            if store is None or settings is None:
+                print(f"coforge: stopped by {signal_name(stop.signum)} before the run "
+                      f"started: nothing stored", file=sys.stderr, flush=True)
+                return stop.exit_code
+            from mapper.dse_report import write_dse_reports
+            paths = write_dse_reports(store.rows(), settings, args.out)
+            print(f"coforge: stopped by {signal_name(stop.signum)}: {len(store)} designs "
+                  f"stored in {store.path}; wrote "
+                  f"{', '.join(p.name for p in paths.values())} from them; continue with "
+                  f"--resume", file=sys.stderr, flush=True)
+            return stop.exit_code
+        finally:
+            if state.get("store") is not None:
+                state["store"].close()
+
+
+def _dse_run(args: argparse.Namespace, state: dict[str, Any]) -> int:
+    """The body of ``coforge dse``; ``state`` receives the store and settings as soon as
+    they exist (so a stopped run's report can be written from them)."""
     from mapper.dse import AccuracyTask, Constraint, DseSettings, run_dse
     from mapper.dse_report import write_dse_reports
     from mapper.hw_space import load_hw_space
@@ -117,6 +147,7 @@ def _dse(args: argparse.Namespace) -> int:
     os.makedirs(args.out, exist_ok=True)
     store = ResultStore(os.path.join(args.out, "dse.sqlite"), settings.meta(space),
                         resume=args.resume)
+    state.update(store=store, settings=settings)
     before = len(store)
 
     def show(row: dict[str, Any]) -> None:
@@ -137,7 +168,6 @@ def _dse(args: argparse.Namespace) -> int:
           f"space size {space.size}")
     print(paths["txt"].read_text(), end="")
     print("wrote " + ", ".join(str(p) for p in [store.path, *paths.values()]))
-    store.close()
     return 0
 
 
