@@ -9,6 +9,14 @@ Each layer is searched as its PE datapath plan's timing layer
 (:func:`sim.datapath.plan_datapath`: bit-fusion packs channels, bit-serial counts in
 steps) and its result read back as the true layer's; the search records (scores,
 history, mapping) stay the timing layer's.
+
+Fidelity (:mod:`mapper.rerank`): ``rerank="cycle"`` keeps each shape's ``top`` best
+distinct mappings by the analytic objective, costs them with the cycle-approximate
+model and chooses the best by the cycle model's value of the same objective; the
+network's layers then carry the chosen mappings (``result``: their analytic costs,
+``cycle``: their cycle-model costs) while ``searches`` stay the searches' own records
+(the analytic best). ``cycle_check=True`` (or any rerank) also costs the chosen mappings
+with the cycle model, for the analytic-vs-cycle gap (:attr:`NetworkMapping.cycle`).
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from dataclasses import dataclass, replace
 from dataflows.layer import Layer
 from dataflows.network import Network
 from mapper.objective import Objective
+from mapper.rerank import DEFAULT_TOP, Rerank, check_rerank, cycle_result
+from mapper.rerank import rerank as rerank_top
 from mapper.search import SearchResult, search
+from sim.analytic import evaluate
 from sim.datapath import plan_datapath
 from sim.result import NetworkResult
 from sim.spec import Accelerator
@@ -26,10 +37,24 @@ from sim.spec import Accelerator
 
 @dataclass(frozen=True)
 class NetworkMapping:
-    """The mapped network and one search record per distinct layer shape."""
+    """The mapped network and one search record per distinct layer shape.
+
+    ``result`` is the analytic model's cost of the chosen mappings; ``cycle`` the cycle
+    model's of the same mappings (None unless ``cycle_check`` or a rerank); ``reranks``
+    one :class:`~mapper.rerank.Rerank` per distinct shape when re-ranked (else empty)."""
 
     result: NetworkResult
     searches: tuple[SearchResult, ...]
+    cycle: NetworkResult | None = None
+    reranks: tuple[Rerank, ...] = ()
+    rerank: str | None = None
+    top: int | None = None
+
+    @property
+    def chosen(self) -> NetworkResult:
+        """The result the choice was made on: ``cycle`` when re-ranked, else ``result``."""
+        return self.cycle if self.rerank is not None and self.cycle is not None \
+            else self.result
 
 
 def _shape_key(layer: Layer) -> tuple:
@@ -42,29 +67,52 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                 objective: Objective | str = "edp", max_evals: int = 20_000,
                 time_budget_s: float | None = None, seed: int = 0,
                 timing: str = "native", progress: bool | None = None,
-                check_accumulator: bool = True) -> NetworkMapping:
+                check_accumulator: bool = True, rerank: str | None = None,
+                top: int = DEFAULT_TOP, cycle_check: bool = False) -> NetworkMapping:
     """Search a mapping for every distinct layer shape of ``net`` (see module doc).
+
+    ``rerank`` (None or ``"cycle"``) re-ranks each shape's ``top`` best analytic
+    mappings with the cycle model; ``cycle_check`` costs the chosen mappings with the
+    cycle model too (always done when re-ranking).
 
     ``check_accumulator=False`` lets a configured accumulator narrower than a layer's
     sum range through (see :func:`sim.datapath.plan_datapath`): only for reproducing a
     peer model's convention, such as ZigZag's 16-bit partial sums."""
+    check_rerank(rerank, top)
     layers = net.layers()
     shapes: dict[tuple, Layer] = {}
     for layer in layers:
         shapes.setdefault(_shape_key(layer), layer)
     total_macs = sum(layer.macs for layer in shapes.values())
     found: dict[tuple, SearchResult] = {}
+    chosen: dict[tuple, tuple] = {}        # key -> (analytic result, cycle result | None)
+    reranks: list[Rerank] = []
     for key, layer in shapes.items():
         budget = None if time_budget_s is None else \
             max(0.05, time_budget_s * layer.macs / total_macs)
         # PE datapath (sim.datapath): search the timing layer, report the true layer.
         plan = plan_datapath(layer, accel, timing, check_accumulator)
         sr = search(plan.layer, plan.accel, strategy, objective, max_evals, budget, seed,
-                    timing, progress=progress)
+                    timing, progress=progress, top_k=top if rerank else 1)
         found[key] = replace(sr, result=plan.finish(sr.result))
-    results = tuple(replace(found[_shape_key(layer)].result, layer=layer.name)
-                    for layer in layers)
-    res = NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
-                        timing=timing, fidelity="analytic", clock_mhz=accel.clock_mhz,
-                        pes=accel.pes, layers=results)
-    return NetworkMapping(result=res, searches=tuple(found.values()))
+        if rerank:
+            rr = rerank_top(layer.name, plan, sr.top, objective, timing)
+            reranks.append(rr)
+            ana = found[key].result if rr.chosen == 0 else \
+                plan.finish(evaluate(plan.layer, plan.accel, rr.mapping, timing))
+            chosen[key] = (ana, rr.cycle_results[rr.chosen])
+        else:
+            chosen[key] = (found[key].result,
+                           cycle_result(plan, sr.mapping, timing) if cycle_check else None)
+
+    def network(index: int, fidelity: str) -> NetworkResult:
+        results = tuple(replace(chosen[_shape_key(layer)][index], layer=layer.name)
+                        for layer in layers)
+        return NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
+                             timing=timing, fidelity=fidelity, clock_mhz=accel.clock_mhz,
+                             pes=accel.pes, layers=results)
+
+    return NetworkMapping(result=network(0, "analytic"), searches=tuple(found.values()),
+                          cycle=network(1, "cycle") if rerank or cycle_check else None,
+                          reranks=tuple(reranks), rerank=rerank, top=top if rerank else None)
+

@@ -33,6 +33,12 @@ sparse profile is computed once per search. :func:`retain_freed_memory` (an expl
 process-wide opt-in, never called by this module: the ``coforge map``/``dse`` commands
 and the benchmarks call it) stops glibc from returning the loop's temporaries to the
 kernel between slices.
+
+``top_k`` > 1 also keeps the ``top_k`` best distinct mappings seen (by the same
+analytic score; two genomes that differ only in the order of unit loops are one
+mapping) in :attr:`SearchResult.top`, for a re-rank by a slower model
+(:mod:`mapper.rerank`). The inner loop pays one comparison per row against the
+current k-th score; only rows below it are decoded again for the distinctness key.
 """
 
 from __future__ import annotations
@@ -126,14 +132,25 @@ class SearchResult:
     #: neither ``max_evals`` nor the time budget cut it): ``best_score`` is then the
     #: model's optimum for the objective; False when cut; None for the heuristics.
     proven_optimal: bool | None = None
+    #: The ``top_k`` best distinct mappings as (analytic score, mapping), best first;
+    #: ``top[0]`` is always (``best_score``, ``mapping``); fewer when the search saw fewer
+    #: distinct legal mappings.
+    top: tuple[tuple[float, Mapping], ...] = ()
 
 
 class _Evaluator:
     """Scores genome batches, counts evaluations, tracks the best, honours budgets."""
 
     def __init__(self, space: MappingSpace, objective: Objective, timing: str,
-                 max_evals: int, time_budget_s: float | None, progress: bool) -> None:
+                 max_evals: int, time_budget_s: float | None, progress: bool,
+                 top_k: int = 1) -> None:
         self.space, self.objective, self.timing = space, objective, timing
+        # top-k keeping (top_k > 1): (score, arrival, genome) of distinct mappings, the
+        # distinctness keys held, and the k-th score a new row must beat
+        self.top_k, self.top_kth = top_k, np.inf
+        self.top: list[tuple[float, int, np.ndarray, bytes]] = []
+        self.top_keys: set[bytes] = set()
+        self._arrivals = 0
         # per-layer constant of the model, computed once instead of once per batch
         self.sparse = statistical_profile(space.layer, space.accel)
         self.max_evals, self.deadline = max_evals, (
@@ -162,6 +179,8 @@ class _Evaluator:
                                  detail=False, sparse=self.sparse)
             scores[i:i + EVAL_ROWS] = self.objective.score(arr, valid)
         self.evals += len(genomes)
+        if self.top_k > 1 and len(scores):
+            self._keep_top(genomes, scores)
         if len(scores):
             i = int(np.argmin(scores))
             if scores[i] < self.best_score:
@@ -171,6 +190,46 @@ class _Evaluator:
             self.bar.update(len(genomes))
             self.bar.set_postfix(best=f"{self.best_score:.4g}", refresh=False)
         return scores
+
+    def _keep_top(self, genomes: np.ndarray, scores: np.ndarray) -> None:
+        """Merge this batch's rows that beat the k-th best into the top-k list."""
+        cand = np.flatnonzero(scores < self.top_kth)      # inf (illegal) never enters
+        if not cand.size:
+            return
+        limit = 2 * self.top_k                 # a few spare for duplicates of each other
+        if cand.size > limit:
+            cand = np.sort(cand[np.argpartition(scores[cand], limit - 1)[:limit]])
+        for i, key in zip(cand.tolist(), self._keys(genomes[cand])):
+            score = float(scores[i])
+            if key in self.top_keys:
+                continue
+            self.top_keys.add(key)
+            self.top.append((score, self._arrivals, genomes[i].copy(), key))
+            self._arrivals += 1
+        self.top.sort(key=lambda t: (t[0], t[1]))
+        self.top_keys.difference_update(t[3] for t in self.top[self.top_k:])
+        del self.top[self.top_k:]
+        if len(self.top) == self.top_k:
+            self.top_kth = self.top[-1][0]
+
+    def _keys(self, genomes: np.ndarray) -> list[bytes]:
+        """A distinctness key per genome: its factors and, per level, the order of its
+        non-unit loops only (the order of unit loops changes no cost)."""
+        batch, _ = self.space.decode(genomes)
+        unit = np.take_along_axis(batch.temporal == 1, batch.order, axis=2)  # [n, 3, dims]
+        order = np.where(unit, -1, batch.order)       # unit loops out, the rest in order
+        order = np.take_along_axis(order, np.argsort(unit, axis=2, kind="stable"), axis=2)
+        parts = np.concatenate([batch.rows, batch.cols, batch.temporal.reshape(len(genomes), -1),
+                                order.reshape(len(genomes), -1)], axis=1)
+        return [row.tobytes() for row in np.ascontiguousarray(parts, dtype=np.int64)]
+
+    def top_mappings(self) -> tuple[tuple[float, Mapping], ...]:
+        """(score, mapping) of the best (first) and the other kept distinct mappings."""
+        assert self.best is not None
+        best_key = self._keys(self.best[None, :])[0]
+        out = [(self.best_score, self.space.to_mapping(self.best))]
+        out += [(s, self.space.to_mapping(g)) for s, _, g, key in self.top if key != best_key]
+        return tuple(out[:self.top_k])
 
     def close(self) -> None:
         if self.bar is not None:
@@ -325,23 +384,27 @@ _STRATEGY_FNS: dict[str, Callable[[MappingSpace, _Evaluator, np.random.Generator
 def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
            objective: Objective | str = "edp", max_evals: int = 20_000,
            time_budget_s: float | None = None, seed: int = 0, timing: str = "native",
-           imperfect: bool = True, progress: bool | None = None) -> SearchResult:
+           imperfect: bool = True, progress: bool | None = None,
+           top_k: int = 1) -> SearchResult:
     """Search the mapping space of ``layer`` on ``accel``; see the module docstring.
 
     ``max_evals`` caps the evaluations (``exhaustive`` ignores a larger cap);
     ``imperfect`` admits padded spatial factors (a partly used last fold), as every
     systolic array runs them -- without it a 36-deep reduction cannot fill 8 rows;
-    ``progress`` shows a tqdm bar (default: when stderr is a terminal).
+    ``progress`` shows a tqdm bar (default: when stderr is a terminal); ``top_k`` > 1
+    keeps that many best distinct mappings in :attr:`SearchResult.top`.
     """
     if strategy not in STRATEGIES:
         raise SearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if not isinstance(max_evals, int) or max_evals < 1:
         raise SearchError(f"max_evals must be a positive integer, not {max_evals!r}")
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise SearchError(f"top_k must be a positive integer, not {top_k!r}")
     obj = Objective(objective) if isinstance(objective, str) else objective
     space = MappingSpace(layer, accel, imperfect)
     show = sys.stderr.isatty() if progress is None else progress
     start = time.perf_counter()
-    ev = _Evaluator(space, obj, timing, max_evals, time_budget_s, show)
+    ev = _Evaluator(space, obj, timing, max_evals, time_budget_s, show, top_k)
     try:
         _STRATEGY_FNS[strategy](space, ev, np.random.default_rng(seed))
     finally:
@@ -351,9 +414,11 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
                           f"by {strategy} in {ev.evals:,} evaluations (capacity, array size "
                           f"or a constraint rules them all out)")
     mapping = space.to_mapping(ev.best)
+    top = ev.top_mappings() if top_k > 1 else ((ev.best_score, mapping),)
     return SearchResult(
         layer=layer.name, strategy=strategy, objective=obj.name, seed=seed,
         evaluations=ev.evals, space_size=space.size, elapsed_s=time.perf_counter() - start,
         best_score=ev.best_score, mapping=mapping,
         result=evaluate(layer, accel, mapping, timing), history=tuple(ev.history),
-        proven_optimal=None if ev.space_points is None else ev.evals == ev.space_points)
+        proven_optimal=None if ev.space_points is None else ev.evals == ev.space_points,
+        top=top)
