@@ -87,7 +87,8 @@ class DecoderConfig:
     ffn: int
     vocab: int
     head_dim: int | None = None
-    """Per-head size; ``None`` means ``hidden // heads``."""
+    """Per-head size as given; ``None`` means ``hidden // heads`` (see :attr:`head_size`;
+    kept as given so that ``dataclasses.replace(cfg, heads=...)`` re-derives it)."""
     ffn_kind: str = "swiglu"
     """``swiglu`` (gate, up, down) or ``gelu`` (fc1, fc2)."""
     tied_embeddings: bool = False
@@ -112,8 +113,8 @@ class DecoderConfig:
             if self.hidden % self.heads:
                 raise LLMError(f"{where}: heads ({self.heads}) must divide hidden "
                                f"({self.hidden}), or give head_dim")
-            object.__setattr__(self, "head_dim", self.hidden // self.heads)
-        _positive(f"{where}: head_dim", self.head_dim)
+        else:
+            _positive(f"{where}: head_dim", self.head_dim)
         if self.heads % self.kv_heads:
             raise LLMError(f"{where}: kv_heads ({self.kv_heads}) must divide heads "
                            f"({self.heads})")
@@ -137,14 +138,19 @@ class DecoderConfig:
                            f"not {self.top_k!r}")
 
     @property
+    def head_size(self) -> int:
+        """Per-head size: ``head_dim`` if given, else ``hidden // heads``."""
+        return self.head_dim if self.head_dim is not None else self.hidden // self.heads
+
+    @property
     def q_dim(self) -> int:
-        """Width of the query projection output: ``heads * head_dim``."""
-        return self.heads * self.head_dim  # type: ignore[operator]
+        """Width of the query projection output: ``heads * head_size``."""
+        return self.heads * self.head_size
 
     @property
     def kv_dim(self) -> int:
-        """Width of each of the K and V projection outputs: ``kv_heads * head_dim``."""
-        return self.kv_heads * self.head_dim  # type: ignore[operator]
+        """Width of each of the K and V projection outputs: ``kv_heads * head_size``."""
+        return self.kv_heads * self.head_size
 
     @property
     def group(self) -> int:
@@ -287,9 +293,7 @@ def _attention(name: str, kind: str, cfg: DecoderConfig, batch: int, queries: in
                keys: int, prec: Precision) -> Layer:
     """QK (reduction head_dim, N = keys) or AV (reduction keys, N = head_dim), one group
     per (sequence, KV head), the group's query heads stacked on M."""
-    g = batch * cfg.kv_heads
-    d = cfg.head_dim
-    assert d is not None
+    g, d = batch * cfg.kv_heads, cfg.head_size
     if kind == "matmul_qk":
         return Layer(name=name, kind=kind, K=g * keys, C=g * d, P=cfg.group * queries, G=g,
                      precision=prec)
@@ -454,15 +458,18 @@ def from_hf_config(path: str | Path, name: str | None = None) -> DecoderConfig:
     experts = doc.get("num_local_experts", doc.get("num_experts", 0)) or 0
     top_k = doc.get("num_experts_per_tok", 0) if experts else 0
     head_dim = doc.get("head_dim")
+    hidden = _hf_int(doc, "hidden_size", where)
     if head_dim is not None:
         head_dim = _hf_int(doc, "head_dim", where)
+        if head_dim * heads == hidden:        # the derived size: keep configs comparable
+            head_dim = None
     model_type = doc.get("model_type", "")
     label = name or (str(model_type) or Path(path).stem)
     try:
         return DecoderConfig(
             label,
             layers=_hf_int(doc, "num_hidden_layers", where),
-            hidden=_hf_int(doc, "hidden_size", where), heads=heads,
+            hidden=hidden, heads=heads,
             kv_heads=_hf_int(doc, "num_key_value_heads", where, default=heads),
             ffn=_hf_int(doc, "intermediate_size", where),
             vocab=_hf_int(doc, "vocab_size", where), head_dim=head_dim, ffn_kind=ffn_kind,
