@@ -196,6 +196,15 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from mapper.compare import compare, comparison_text, write_comparison
+    c = compare(args.results)
+    print(comparison_text(c))
+    paths = write_comparison(c, args.out)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def _add_workload(p: argparse.ArgumentParser) -> None:
     """The workload and accelerator options shared by ``simulate`` and ``map``."""
     p.add_argument("--network", help="zoo network name (see `coforge zoo list`)")
@@ -270,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--out", required=True, help="output directory (tool files, synth.json)")
     y.add_argument("--seed", type=parse_seed, default=1, help="placement seed")
     y.set_defaults(func=_synth)
+
+    c = sub.add_parser("compare", help="compare result.json files: totals and per-layer "
+                                       "ratios against the first, and a plot")
+    c.add_argument("results", nargs="+", metavar="RESULT",
+                   help="result.json files (or simulate/map --out directories); the first "
+                        "is the baseline A, at least two")
+    c.add_argument("--out", default=".",
+                   help="directory for compare.png and compare.json (default: %(default)s)")
+    c.set_defaults(func=_compare)
 
     from mapper.cli_search import add_search_commands
     add_search_commands(sub, _add_workload)
