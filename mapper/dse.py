@@ -172,6 +172,11 @@ class DseSettings:
     map_evals: int = 2000
     timing: str = "native"
     target: str | None = None
+    #: None, or ``"cycle"``: each design's layer mappings are re-ranked by the cycle
+    #: model (mapper.rerank, the ``rerank_top`` best per shape) and its stored
+    #: latency/energy are then the cycle model's, with the analytic-vs-cycle cycles.
+    rerank: str | None = None
+    rerank_top: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
     accuracy: AccuracyTask | None = None
     #: Per-layer sensitivity table of the bits choices (mapper.accuracy.sensitivity_table;
@@ -187,6 +192,8 @@ class DseSettings:
             raise DseError(f"strategy must be one of {list(STRATEGIES)}, not {self.strategy!r}")
         if self.max_designs < 1 or self.population < 2:
             raise DseError("max_designs must be >= 1 and population >= 2")
+        from mapper.rerank import check_rerank
+        check_rerank(self.rerank, self.rerank_top)
         wants_acc = [o for o in self.objectives if OBJECTIVE_COLUMNS[o] in ACCURACY_COLUMNS] + \
             [c.metric for c in self.constraints if c.metric in ACCURACY_COLUMNS] + \
             [s for s in (self.strategy,) if s in ALLOCATORS]
@@ -224,6 +231,10 @@ class DseSettings:
             out["compression"] = space.compression.to_dict()
         if self.accuracy is not None:
             out["accuracy"] = self.accuracy.to_dict()
+        if self.rerank is not None:       # absent when off: older stores resume unchanged
+            out.update(rerank=self.rerank, rerank_top=self.rerank_top,
+                       metrics_model="latency_ms and energy_mj are the cycle model's "
+                                     "(mappings re-ranked by it)")
         return out | self.extra
 
 
@@ -287,9 +298,13 @@ def evaluate_design(space: HardwareSpace, index: tuple[int, ...], net: Network,
         if settings.target is not None:
             row.update(fpga_resources(accel, settings.target))
             clock_mhz = min(accel.clock_mhz, row["fmax_mhz"])
-        res = map_network(qnet, accel, settings.map_strategy, "edp", settings.map_evals,
-                          None, design_seed(settings.seed, key), settings.timing,
-                          progress=False).result
+        mapped = map_network(qnet, accel, settings.map_strategy, "edp", settings.map_evals,
+                             None, design_seed(settings.seed, key), settings.timing,
+                             progress=False, rerank=settings.rerank, top=settings.rerank_top)
+        res = mapped.chosen              # the cycle model's with a rerank, else analytic
+        if mapped.cycle is not None:
+            row.update(analytic_cycles=mapped.result.total_cycles,
+                       cycle_cycles=mapped.cycle.total_cycles)
         row.update(latency_ms=res.total_cycles / (clock_mhz * 1e3),
                    energy_mj=res.energy_pj / 1e9, area_mm2=area(accel).total_mm2,
                    clock_mhz=clock_mhz, feasible=1, error=None)
@@ -627,6 +642,7 @@ def _nsga2(space: HardwareSpace, settings: DseSettings, runner: _Runner) -> None
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.repair.rounding import RoundingRepair
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.core.termination import NoTermination
 
     n_constr = max(1, len(settings.constraints))
     problem = Problem(n_var=len(space.sizes), n_obj=len(settings.objectives),
@@ -636,15 +652,35 @@ def _nsga2(space: HardwareSpace, settings: DseSettings, runner: _Runner) -> None
                       crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
                       mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
                       eliminate_duplicates=True)
-    algorithm.setup(problem, seed=settings.seed, verbose=False)
-    proposed = 0
-    while proposed < settings.max_designs and not runner.out_of_time:
+    # max_designs ends the run, not pymoo's default convergence test (which can stop a
+    # small space's search after two generations)
+    algorithm.setup(problem, termination=NoTermination(), seed=settings.seed, verbose=False)
+    # max_designs is exact: count distinct designs (a repeat of an earlier generation's
+    # is a store hit) and cut the last generation at the max_designs-th one
+    limit = min(settings.max_designs, space.size)
+    seen: set[tuple[int, ...]] = set()
+    idle = 0                                        # generations with no new design
+    while len(seen) < limit and not runner.out_of_time and idle < 20:
         pop = algorithm.ask()
-        if pop is None or len(pop) == 0:            # no new candidates (space exhausted)
+        if pop is None:
             break
-        x = np.clip(np.round(pop.get("X")), 0, problem.xu).astype(int)
-        rows = runner.run([tuple(r) for r in x])
-        proposed += len(rows)
+        if len(pop) == 0:           # mating found nothing new this generation: try again
+            idle += 1
+            algorithm.tell(infills=pop)
+            continue
+        x = [tuple(r) for r in np.clip(np.round(pop.get("X")), 0, problem.xu)
+             .astype(int).tolist()]
+        before, keep = len(seen), len(x)
+        for i, ix in enumerate(x):
+            if ix not in seen:
+                if len(seen) == limit:
+                    keep = i
+                    break
+                seen.add(ix)
+        idle = idle + 1 if len(seen) == before else 0
+        rows = runner.run(x[:keep])
+        if len(seen) >= limit:                      # the budget is spent: nothing to tell
+            break
         pop.set("F", _objective_matrix(rows, settings), "G", _violations(rows, settings))
         algorithm.tell(infills=pop)
 
