@@ -293,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_commands(sub, _add_workload)
     from mapper.cli_accuracy import add_accuracy_command
     add_accuracy_command(sub)
+    from mapper.cli_llm import add_llm_command
+    add_llm_command(sub)
     return p
 
 

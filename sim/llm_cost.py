@@ -101,6 +101,12 @@ class LLMCost:
     dram_roofline_tokens_per_s: tuple[float, ...]
     compute_roofline_tokens_per_s: tuple[float, ...]
     prefill_compute_bound_ms: float
+    prefill_macs: int
+    prefill_dram_read_bytes: int
+    """Weights, scales and activations read from DRAM by prefill."""
+    decode_macs_per_step: tuple[int, ...]
+    decode_dram_read_bytes_per_step: tuple[float, ...]
+    """Cost-model DRAM reads of each step (attention interpolated like its cycles)."""
     attention_samples: tuple[int, ...]
     """Key counts at which the attention matmuls were costed."""
     attention_interpolation_error: float
@@ -212,7 +218,7 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
     keys = np.arange(gen_tokens, dtype=np.int64) + ctx0 + 1      # keys of step s
     n = min(samples, gen_tokens)
     picks = np.unique(np.round(np.linspace(keys[0], keys[-1], n)).astype(np.int64))
-    s_cycles, s_energy, s_bound = [], [], []
+    s_cycles, s_energy, s_bound, s_dram = [], [], [], []
     for k in picks:
         net = decode_step_network(cfg, int(k) - 1, batch, quant)
         att = [lay for lay in net.layers() if lay.kind in ATTENTION_KINDS][:2]  # one layer
@@ -220,11 +226,16 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
                        timing=timing, fidelity=fidelity)
         s_cycles.append(cfg.layers * res.total_cycles)
         s_energy.append(cfg.layers * res.energy_pj)
+        # With the cache on chip the variant spec's "DRAM" is the GLB: no DRAM reads.
+        s_dram.append(cfg.layers * _dram_read_bytes(res) if kv_home == "dram" else 0)
         s_bound.append(cfg.layers * _compute_bound_cycles(att, accel, timing))
     xs = picks.astype(float)
     att_cycles = np.interp(keys, xs, s_cycles)
     att_energy = np.interp(keys, xs, s_energy)
     att_bound = np.interp(keys, xs, s_bound)
+    att_dram = np.interp(keys, xs, s_dram)
+    # Attention MACs are exactly 2 x layers x batch x heads x head_size x keys.
+    step_macs = lin.macs + 2 * cfg.layers * batch * cfg.q_dim * keys
     err = 0.0
     if len(picks) > 2:
         line = np.interp(xs, xs[[0, -1]], np.asarray(s_cycles)[[0, -1]])
@@ -275,6 +286,10 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
         dram_roofline_tokens_per_s=tuple(float(x) for x in dram_roof),
         compute_roofline_tokens_per_s=tuple(float(x) for x in comp_roof),
         prefill_compute_bound_ms=pre_bound / clock_hz * 1e3,
+        prefill_macs=pre.macs, prefill_dram_read_bytes=_dram_read_bytes(pre) + pre_scales,
+        decode_macs_per_step=tuple(int(x) for x in step_macs),
+        decode_dram_read_bytes_per_step=tuple(float(x) for x in
+                                              att_dram + _dram_read_bytes(lin) + step_scales),
         attention_samples=tuple(int(k) for k in picks),
         attention_interpolation_error=err, breakdown=breakdown)
 
