@@ -216,3 +216,34 @@ def test_bad_phase_and_quant_arguments() -> None:
         LLMQuant(weight_bits=2)
     with pytest.raises(LLMError, match=r"^unknown LLM 'gpt5'; available: qwen2.5_0.5b"):
         load_config("gpt5")
+
+
+def test_moe_decode_runs_the_routed_experts() -> None:
+    moe = replace(TINY, experts=8, top_k=2)
+    one = decode_step_network(moe, 10, batch=1)
+    names = [lay.name for lay in one]
+    assert "layers.0.router" in names and one["layers.0.router"].K == 8
+    # Batch 1, top-2: two experts run one row each; batch 8 reaches all 8 experts.
+    assert sum(n.endswith("down_proj") for n in names) == 2
+    assert one["layers.0.experts.1.up_proj"].P == 1
+    eight = decode_step_network(moe, 10, batch=8)
+    assert sum(lay.name.endswith("down_proj") for lay in eight) == 8
+    assert eight["layers.0.experts.7.gate_proj"].P == 2            # 8 x 2 / 8 rows each
+
+
+def test_gelu_mlp_and_layernorm_counts() -> None:
+    gpt = DecoderConfig("gelu", layers=2, hidden=128, heads=2, kv_heads=2, ffn=512, vocab=100,
+                        ffn_kind="gelu", norm="layernorm", qkv_bias=True, o_bias=True,
+                        mlp_bias=True, tied_embeddings=True)
+    per_layer = 4 * (128 * 128 + 128) + (128 * 512 + 512) + (512 * 128 + 128) + 2 * 256
+    assert parameters(gpt) == 2 * per_layer + 100 * 128 + 256
+    net = decode_step_network(gpt, 5)
+    assert net["layers.1.mlp.fc1"].K == 512 and net["layers.1.mlp.fc2"].K == 128
+
+
+def test_from_hf_config_reads_moe_fields(tmp_path: Path) -> None:
+    doc = TINYLLAMA_HF | {"num_local_experts": 8, "num_experts_per_tok": 2}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(doc))
+    cfg = from_hf_config(path)
+    assert (cfg.experts, cfg.top_k) == (8, 2)
