@@ -60,7 +60,8 @@ def _map(args: argparse.Namespace) -> int:
     net = _load_workload(args)
     accel = _load_arch(args)
     mapped = map_network(net, accel, args.strategy, args.objective, args.max_evals,
-                         parse_budget(args.time_budget), args.seed, args.timing)
+                         parse_budget(args.time_budget), args.seed, args.timing,
+                         rerank=args.rerank, top=args.top, cycle_check=True)
     bounds = layer_bounds(mapped.result, accel, net)
     print(table(mapped.result, bounds))
     # the gain over what `coforge simulate` runs: the same network, default mapping
@@ -75,13 +76,60 @@ def _map(args: argparse.Namespace) -> int:
         print(f"{sum(proven)} of {len(mapped.searches)} layer shapes proven optimal for "
               f"{args.objective} on the analytic model" + (
                   "" if all(proven) else "; --max-evals or --time-budget cut the others"))
+    _print_fidelity(mapped, args)
     if args.out:
         paths = write_reports(mapped.result, args.out, {"seed": args.seed,
                               "strategy": args.strategy, "objective": args.objective,
                               "max_evals": args.max_evals, "time_budget": args.time_budget},
                               bounds, accel, gain)
+        _add_fidelity_gap(paths["json"], mapped)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _print_fidelity(mapped: Any, args: argparse.Namespace) -> None:
+    """The re-rank summary (with ``--rerank``) and the analytic-vs-cycle gap lines."""
+    from mapper.rerank import gap_text
+    if mapped.reranks:
+        changed = sum(r.chosen != 0 for r in mapped.reranks)
+        before = sum(r.cycle_results[0].total_cycles for r in mapped.reranks)
+        after = sum(r.cycle_results[r.chosen].total_cycles for r in mapped.reranks)
+        print(f"re-ranked the top {args.top} mappings of each shape by the {args.rerank} "
+              f"model's {args.objective}: {changed} of {len(mapped.reranks)} shapes changed; "
+              f"cycle-model cycles per distinct shape {before:,} -> {after:,} "
+              f"({after / max(1, before) - 1:+.1%})")
+    print(gap_text(mapped.result, mapped.cycle))
+
+
+def _add_fidelity_gap(path: Path, mapped: Any) -> None:
+    """Record the gap (and the re-rank) as ``fidelity_gap`` in ``result.json``."""
+    import json
+
+    from mapper.report import strict_json
+    from mapper.rerank import gap_doc
+    doc = json.loads(Path(path).read_text())
+    doc["fidelity_gap"] = gap_doc(mapped.result, mapped.cycle, mapped.rerank, mapped.top)
+    if mapped.reranks:
+        doc["fidelity_gap"]["shapes"] = [r.to_dict() for r in mapped.reranks]
+    Path(path).write_text(strict_json(doc) + "\n")
+
+
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (a one-line usage error otherwise)."""
+    if not re.fullmatch(r"\s*\+?\d+\s*", str(text)) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return int(text)
+
+
+def _add_rerank_args(p: Any) -> None:
+    """``--rerank`` and ``--top`` (shared by ``map`` and ``dse``)."""
+    from mapper.rerank import DEFAULT_TOP, RERANK_MODELS
+    p.add_argument("--rerank", choices=list(RERANK_MODELS), default=None,
+                   help="re-rank each layer shape's --top best mappings (by the analytic "
+                        "objective) with the cycle-approximate model and keep the best by "
+                        "its value of the same objective (default: off)")
+    p.add_argument("--top", type=_positive_int, default=DEFAULT_TOP,
+                   help=f"mappings per layer shape to re-rank (default {DEFAULT_TOP})")
 
 
 def _dse(args: argparse.Namespace) -> int:
@@ -143,7 +191,7 @@ def _dse_run(args: argparse.Namespace, state: dict[str, Any]) -> int:
         constraints=tuple(Constraint.parse(c) for c in args.constraint or []),
         strategy=args.strategy, max_designs=args.max_designs, population=args.population,
         seed=args.seed, map_strategy=args.map_strategy, map_evals=args.map_evals,
-        target=args.target)
+        target=args.target, rerank=args.rerank, rerank_top=args.top)
     os.makedirs(args.out, exist_ok=True)
     store = ResultStore(os.path.join(args.out, "dse.sqlite"), settings.meta(space),
                         resume=args.resume)
@@ -221,6 +269,7 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     m.add_argument("--retain-freed-memory", action=argparse.BooleanOptionalAction,
                    default=True, help="tune glibc malloc to keep freed memory in the "
                    "process (faster search loop; process-wide; default on)")
+    _add_rerank_args(m)
     m.set_defaults(func=_map)
 
     d = sub.add_parser("dse", help="co-search hardware and mappings: Pareto front")
@@ -259,6 +308,7 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     d.add_argument("--retain-freed-memory", action=argparse.BooleanOptionalAction,
                    default=True, help="tune glibc malloc to keep freed memory in the "
                    "process (faster search loop; process-wide; default on)")
+    _add_rerank_args(d)
     d.add_argument("--seed", type=parse_seed, default=0)
     d.add_argument("--out", required=True, help="directory for dse.sqlite, pareto.csv, "
                                                 "pareto.png, report.txt")

@@ -172,6 +172,11 @@ class DseSettings:
     map_evals: int = 2000
     timing: str = "native"
     target: str | None = None
+    #: None, or ``"cycle"``: each design's layer mappings are re-ranked by the cycle
+    #: model (mapper.rerank, the ``rerank_top`` best per shape) and its stored
+    #: latency/energy are then the cycle model's, with the analytic-vs-cycle cycles.
+    rerank: str | None = None
+    rerank_top: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
     accuracy: AccuracyTask | None = None
     #: Per-layer sensitivity table of the bits choices (mapper.accuracy.sensitivity_table;
@@ -187,6 +192,8 @@ class DseSettings:
             raise DseError(f"strategy must be one of {list(STRATEGIES)}, not {self.strategy!r}")
         if self.max_designs < 1 or self.population < 2:
             raise DseError("max_designs must be >= 1 and population >= 2")
+        from mapper.rerank import check_rerank
+        check_rerank(self.rerank, self.rerank_top)
         wants_acc = [o for o in self.objectives if OBJECTIVE_COLUMNS[o] in ACCURACY_COLUMNS] + \
             [c.metric for c in self.constraints if c.metric in ACCURACY_COLUMNS] + \
             [s for s in (self.strategy,) if s in ALLOCATORS]
@@ -224,6 +231,10 @@ class DseSettings:
             out["compression"] = space.compression.to_dict()
         if self.accuracy is not None:
             out["accuracy"] = self.accuracy.to_dict()
+        if self.rerank is not None:       # absent when off: older stores resume unchanged
+            out.update(rerank=self.rerank, rerank_top=self.rerank_top,
+                       metrics_model="latency_ms and energy_mj are the cycle model's "
+                                     "(mappings re-ranked by it)")
         return out | self.extra
 
 
@@ -287,9 +298,13 @@ def evaluate_design(space: HardwareSpace, index: tuple[int, ...], net: Network,
         if settings.target is not None:
             row.update(fpga_resources(accel, settings.target))
             clock_mhz = min(accel.clock_mhz, row["fmax_mhz"])
-        res = map_network(qnet, accel, settings.map_strategy, "edp", settings.map_evals,
-                          None, design_seed(settings.seed, key), settings.timing,
-                          progress=False).result
+        mapped = map_network(qnet, accel, settings.map_strategy, "edp", settings.map_evals,
+                             None, design_seed(settings.seed, key), settings.timing,
+                             progress=False, rerank=settings.rerank, top=settings.rerank_top)
+        res = mapped.chosen              # the cycle model's with a rerank, else analytic
+        if mapped.cycle is not None:
+            row.update(analytic_cycles=mapped.result.total_cycles,
+                       cycle_cycles=mapped.cycle.total_cycles)
         row.update(latency_ms=res.total_cycles / (clock_mhz * 1e3),
                    energy_mj=res.energy_pj / 1e9, area_mm2=area(accel).total_mm2,
                    clock_mhz=clock_mhz, feasible=1, error=None)

@@ -96,14 +96,15 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                     timing, progress=progress, top_k=top if rerank else 1)
         found[key] = replace(sr, result=plan.finish(sr.result))
         if rerank:
-            rr = rerank_top(layer.name, plan, sr.top, objective, timing)
+            rr = rerank_top(layer, accel, sr.top, objective, timing)
             reranks.append(rr)
             ana = found[key].result if rr.chosen == 0 else \
                 plan.finish(evaluate(plan.layer, plan.accel, rr.mapping, timing))
             chosen[key] = (ana, rr.cycle_results[rr.chosen])
         else:
             chosen[key] = (found[key].result,
-                           cycle_result(plan, sr.mapping, timing) if cycle_check else None)
+                           cycle_result(layer, accel, sr.mapping, timing) if cycle_check
+                           else None)
 
     def network(index: int, fidelity: str) -> NetworkResult:
         results = tuple(replace(chosen[_shape_key(layer)][index], layer=layer.name)

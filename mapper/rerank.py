@@ -14,7 +14,8 @@ figures). Ties keep the analytic order, so with K = 1 re-ranking changes nothing
 :func:`cycle_result` is the cycle model of one (layer, accelerator, mapping) exactly as
 ``sim.simulate(layer, accel, mapping, fidelity="cycle")`` computes it, through the
 layer's PE datapath plan (the mapping is the timing layer's, the result the true
-layer's). :class:`LayerGap` / :func:`gap_doc` are the report of the gap:
+layer's; the accumulator-range check always applies there). :class:`LayerGap` and
+:func:`gap_doc` are the report of the gap:
 ``gap = cycle_cycles / analytic_cycles - 1`` (positive: the analytic model promised
 fewer cycles than the cycle model delivers).
 """
@@ -29,10 +30,9 @@ import numpy as np
 from dataflows.errors import CoforgeError
 from dataflows.mapping import Mapping
 from mapper.objective import Objective
-from sim.cycle.engine import simulate_cycle
-from sim.cycle.supply import BufferedMemory
-from sim.datapath import DatapathPlan
+from dataflows.layer import Layer
 from sim.result import NetworkResult, Result
+from sim.spec import Accelerator
 
 #: Models a search can re-rank with (``--rerank``).
 RERANK_MODELS: tuple[str, ...] = ("cycle",)
@@ -53,13 +53,13 @@ def check_rerank(rerank: str | None, top: int) -> None:
         raise RerankError(f"top (--top) must be a positive integer, not {top!r}")
 
 
-def cycle_result(plan: DatapathPlan, mapping: Mapping, timing: str = "native") -> Result:
-    """The cycle model's result of ``plan``'s true layer under ``mapping`` (a mapping of
-    the plan's timing layer), as ``sim.simulate(..., fidelity="cycle")`` computes it."""
-    memory = plan.memory(None)
-    run = simulate_cycle(plan.layer, plan.accel, mapping, timing,
-                         memory if memory is not None else BufferedMemory())
-    return plan.finish(run.result)
+def cycle_result(layer: Layer, accel: Accelerator, mapping: Mapping,
+                 timing: str = "native") -> Result:
+    """The cycle model's result of ``layer`` on ``accel`` under ``mapping`` (a mapping of
+    the layer's datapath timing layer): the very code ``sim.simulate(layer, accel,
+    mapping, fidelity="cycle")`` runs, so the two can never differ."""
+    from sim.simulate import _cycle_layer     # simulate's own per-layer cycle run
+    return _cycle_layer(layer, accel, mapping, timing, None).result
 
 
 def scores(objective: Objective, results: list[Result]) -> np.ndarray:
@@ -95,19 +95,19 @@ class Rerank:
                 "cycle_total_cycles": [r.total_cycles for r in self.cycle_results]}
 
 
-def rerank(layer_name: str, plan: DatapathPlan, top: tuple[tuple[float, Mapping], ...],
+def rerank(layer: Layer, accel: Accelerator, top: tuple[tuple[float, Mapping], ...],
            objective: Objective | str, timing: str = "native") -> Rerank:
     """Cost every (analytic score, mapping) of ``top`` with the cycle model and choose
     the best cycle-model score of ``objective`` (first in analytic order on ties)."""
     obj = Objective(objective) if isinstance(objective, str) else objective
     if not top:
-        raise RerankError(f"layer {layer_name!r}: nothing to re-rank")
-    results = [cycle_result(plan, m, timing) for _, m in top]
+        raise RerankError(f"layer {layer.name!r}: nothing to re-rank")
+    results = [cycle_result(layer, accel, m, timing) for _, m in top]
     cyc = scores(obj, results)
     chosen = int(np.argmin(cyc))             # first minimum: the analytic order on ties
     if not np.isfinite(cyc[chosen]):
         chosen = 0                           # every candidate over a cap: keep the analytic
-    return Rerank(layer=layer_name, candidates=tuple(m for _, m in top),
+    return Rerank(layer=layer.name, candidates=tuple(m for _, m in top),
                   analytic_scores=tuple(float(s) for s, _ in top),
                   cycle_scores=tuple(float(s) for s in cyc),
                   cycle_results=tuple(results), chosen=chosen)

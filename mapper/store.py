@@ -88,6 +88,10 @@ class DesignRecord:
                                                   "(None without a sensitivity table or "
                                                   "with pruning)", csv=True)
     weight_bytes: int | None = _f("accuracy", "compressed weight storage (bytes)", csv=True)
+    analytic_cycles: int | None = _f("always", "network cycles of the chosen mappings on "
+                                               "the analytic model (runs with --rerank)")
+    cycle_cycles: int | None = _f("always", "the same mappings' cycles on the cycle model "
+                                            "(runs with --rerank)")
 
     def __post_init__(self) -> None:
         for name, (kind, optional) in _kinds().items():
