@@ -91,9 +91,9 @@ def _llm(args: argparse.Namespace) -> int:
         raise LLMCliError(f"--out {out}: exists and is not a directory; give a directory path")
     cfg = load_config(args.model) if args.model else from_hf_config(args.hf_config)
     accel = load_accelerator(args.arch or DEFAULT_SPEC)
-    act = args.act_bits or (16 if args.weight_bits < 8 or args.weight_bits == 16 else 8)
+    act = args.act_bits or (16 if accel.pe.operand_bits >= 16 else 8)   # the PE's width
     quant = LLMQuant(weight_bits=args.weight_bits, act_bits=act, group_size=args.group_size,
-                     kv_bits=args.kv_bits)
+                     kv_bits=args.kv_bits or act)
     cost = cost_generation(cfg, accel, args.prompt_tokens, args.gen_tokens, args.batch, quant,
                            fidelity=args.fidelity, samples=args.samples)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,13 +134,14 @@ def add_llm_command(sub: Any) -> None:
     p.add_argument("--weight-bits", type=int, choices=[4, 8, 16], default=8,
                    help="weight width (default 8)")
     p.add_argument("--act-bits", type=int, choices=[8, 16],
-                   help="activation width (default: 8 with 8-bit weights (W8A8), else 16; "
-                        "16 needs a 16-bit PE)")
+                   help="activation width (default: the PE's operand width, 8 or 16: "
+                        "W4A8/W8A8 on int8 arrays, W4A16/W8A16 on 16-bit PEs)")
     p.add_argument("--group-size", type=_positive_int,
                    help="weight-only quantization group (default: one scale per row)")
-    p.add_argument("--kv-bits", type=int, choices=[4, 8, 16], default=16,
-                   help="KV-cache width (default 16)")
-    p.add_argument("--fidelity", choices=["analytic", "cycle"], default="analytic")
+    p.add_argument("--kv-bits", type=int, choices=[4, 8, 16],
+                   help="KV-cache width (default: the activation width)")
+    p.add_argument("--fidelity", choices=["analytic", "cycle"], default="analytic",
+                   help="cost model: analytic or cycle-approximate (default: %(default)s)")
     p.add_argument("--samples", type=_positive_int, default=5,
                    help="contexts at which attention is costed, interpolated between "
                         "(default 5; >= gen-tokens costs every step)")

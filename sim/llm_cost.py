@@ -183,6 +183,11 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
         raise LLMCostError(f"samples must be >= 2 to interpolate over {gen_tokens} decode "
                            f"steps, not {samples!r}")
     quant = quant or LLMQuant()
+    wide = max(quant.act_bits, quant.kv_bits, quant.weight_bits)
+    if accel.pe.operand_bits < wide:
+        raise LLMCostError(f"{quant.label} needs {wide}-bit operands but {accel.name!r} has "
+                           f"pe.operand_bits {accel.pe.operand_bits}; lower act_bits/kv_bits/"
+                           f"weight_bits to {accel.pe.operand_bits} or widen the PE")
     clock_hz = accel.clock_mhz * 1e6
     dram_bw = accel.dram.read_bytes_per_cycle            # bytes/cycle (inf = unlimited)
     dram_pj_bit = accel.energy.dram_pj_per_bit

@@ -140,8 +140,10 @@ def test_four_bit_weights_decode_faster_when_memory_bound() -> None:
     ({"gen_tokens": 0}, r"^gen_tokens must be a positive integer, not 0$"),
     ({"prompt_tokens": -3}, r"^prompt_tokens must be a positive integer, not -3$"),
     ({"samples": 1}, r"^samples must be >= 2 to interpolate over 8 decode steps, not 1$"),
+    ({"quant": LLMQuant(8, 8, kv_bits=16)}, r"^W8A8 KV16 needs 16-bit operands but "
+                                            r"'edge_8x8_ws' has pe.operand_bits 8; lower "),
 ])
 def test_bad_arguments_are_one_line_errors(kwargs: dict, match: str) -> None:
-    args = {"prompt_tokens": 8, "gen_tokens": 8} | kwargs
+    args = {"prompt_tokens": 8, "gen_tokens": 8, "quant": W8A8} | kwargs
     with pytest.raises(LLMCostError, match=match):
-        cost_generation(TINY, load_accelerator("edge_8x8_ws"), quant=W8A8, **args)
+        cost_generation(TINY, load_accelerator("edge_8x8_ws"), **args)
