@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
     zsub.add_parser("list", help="list the zoo").set_defaults(func=_zoo_list)
     show = zsub.add_parser("show", help="show one network's layers")
-    show.add_argument("name")
+    show.add_argument("name", help="zoo network name (see `coforge zoo list`)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=_zoo_show)
 
@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timing convention (default: scalesim with --scalesim-config, "
                         "else native)")
     s.add_argument("--fidelity", choices=["analytic", "cycle"], default="analytic",
-                   help="analytic (vectorised bound) or cycle (cycle-approximate, per tile)")
+                   help="analytic (vectorised bound) or cycle (cycle-approximate, per tile; "
+                        "default: %(default)s)")
     s.add_argument("--trace", help="with --fidelity cycle: CSV with one row per tile pass")
     s.add_argument("--layer-config", metavar="FILE.yaml",
                    help="per-layer precision, density, pruning patterns and .npy tensors "
@@ -266,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "compare cycles with sim and outputs with numpy")
     v.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
     v.add_argument("--gemm", required=True, help="M,K,N of O[MxN] = A[MxK] . B[KxN]")
-    v.add_argument("--seed", type=parse_seed, default=0, help="operand and stimulus seed")
+    v.add_argument("--seed", type=parse_seed, default=0,
+                   help="operand and stimulus seed (default: %(default)s)")
     v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
                    help="cocotb + Icarus on the Verilog (default) or Amaranth's simulator")
     v.set_defaults(func=_verify)
@@ -277,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--arch", required=True, help="accelerator YAML or shipped spec name")
     y.add_argument("--target", required=True, choices=sorted(TARGETS), help="FPGA part")
     y.add_argument("--out", required=True, help="output directory (tool files, synth.json)")
-    y.add_argument("--seed", type=parse_seed, default=1, help="placement seed")
+    y.add_argument("--seed", type=parse_seed, default=1,
+                   help="placement seed (default: %(default)s)")
     y.set_defaults(func=_synth)
 
     c = sub.add_parser("compare", help="compare result.json files: totals and per-layer "

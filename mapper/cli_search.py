@@ -253,17 +253,23 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     """Register ``map``, ``dse`` and ``validate`` on the CLI's subparsers."""
     m = sub.add_parser("map", help="search a mapping for every layer of a network")
     add_workload(m)
-    m.add_argument("--objective", choices=["edp", "latency", "energy"], default="edp")
+    m.add_argument("--objective", choices=["edp", "latency", "energy"], default="edp",
+                   help="what the search minimises per layer shape on the analytic model "
+                        "(default: %(default)s)")
     m.add_argument("--strategy", choices=["annealing", "genetic", "random", "exhaustive",
                                           "exact"],
                    default="annealing",
-                   help="exact: the proven optimum of the analytic model for --objective "
-                        "(ignores --max-evals; refuses layers whose space is too large)")
+                   help="search strategy (default: %(default)s); exact: the proven optimum "
+                        "of the analytic model for --objective (ignores --max-evals; refuses "
+                        "layers whose space is too large)")
     m.add_argument("--max-evals", type=int, default=20_000,
-                   help="evaluations per distinct layer shape (default 20000)")
-    m.add_argument("--time-budget", help="wall-clock cap for the whole network, e.g. 30s")
-    m.add_argument("--seed", type=parse_seed, default=0)
-    m.add_argument("--timing", choices=["native", "scalesim"], default="native")
+                   help="evaluations per distinct layer shape (default: %(default)s)")
+    m.add_argument("--time-budget", help="wall-clock cap for the whole network, e.g. 30s, "
+                                         "10m, 1h (default: none, --max-evals decides)")
+    m.add_argument("--seed", type=parse_seed, default=0,
+                   help="seed of the search (default: %(default)s)")
+    m.add_argument("--timing", choices=["native", "scalesim"], default="native",
+                   help="timing convention (default: %(default)s)")
     m.add_argument("--out", help="directory for result.json (with each layer's mapping), "
                                  "layers.csv, cycles_energy.png")
     m.add_argument("--retain-freed-memory", action=argparse.BooleanOptionalAction,
@@ -282,7 +288,7 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     d.add_argument("--objectives", default="latency,energy,area",
                    help="comma list from latency, energy, edp, area, size (weight bytes), "
                         "accuracy (with --data; maximised) and with --target lut, ff, dsp, "
-                        "bram, fmax (maximised)")
+                        "bram, fmax (maximised) (default: %(default)s)")
     d.add_argument("--constraint", action="append",
                    help="e.g. area_mm2<=2 or accuracy>=0.95 (repeatable; metrics latency_ms, "
                         "energy_mj, edp, area_mm2, weight_bytes, accuracy, accuracy_proxy, "
@@ -291,15 +297,22 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                                     "predicted lut, ff, dsp, bram, fmax_mhz columns; "
                                     "latency at min(spec clock, predicted Fmax)")
     d.add_argument("--strategy", choices=["nsga2", "random", "grid", "milp", "greedy"],
-                   default="nsga2", help="milp: HAWQ-V3 integer program, greedy: HAQ-style "
+                   default="nsga2", help="hardware search strategy (default: %(default)s); "
+                   "milp: HAWQ-V3 integer program, greedy: HAQ-style "
                    "budgeted greedy -- per-layer bits under the first latency_ms/energy_mj/"
                    "weight_bytes <= constraint, per hardware candidate (need --data)")
-    d.add_argument("--max-designs", type=int, default=64)
-    d.add_argument("--population", type=int, default=16)
+    d.add_argument("--max-designs", type=int, default=64,
+                   help="designs to evaluate, exactly (fewer only when the space or "
+                        "--time-budget runs out; default: %(default)s)")
+    d.add_argument("--population", type=int, default=16,
+                   help="NSGA-II population and the batch size of grid/random "
+                        "(default: %(default)s)")
     d.add_argument("--map-strategy", choices=["annealing", "genetic", "random"],
-                   default="annealing")
+                   default="annealing",
+                   help="mapping search per layer shape per design (default: %(default)s)")
     d.add_argument("--map-evals", type=int, default=2000,
-                   help="mapping evaluations per layer shape per design")
+                   help="mapping evaluations per layer shape per design "
+                        "(default: %(default)s)")
     d.add_argument("--time-budget", help="wall-clock cap, e.g. 10m")
     d.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     d.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -309,7 +322,8 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                    default=True, help="tune glibc malloc to keep freed memory in the "
                    "process (faster search loop; process-wide; default on)")
     _add_rerank_args(d)
-    d.add_argument("--seed", type=parse_seed, default=0)
+    d.add_argument("--seed", type=parse_seed, default=0,
+                   help="seed of the hardware and mapping searches (default: %(default)s)")
     d.add_argument("--out", required=True, help="directory for dse.sqlite, pareto.csv, "
                                                 "pareto.png, report.txt")
     d.set_defaults(func=_dse)
@@ -325,11 +339,13 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
                    help="RTL simulator of the tile (default cocotb + Icarus)")
     v.add_argument("--map-strategy", choices=["annealing", "genetic", "random"],
-                   default="annealing", help="with --arch: mapping search per layer shape")
+                   default="annealing", help="with --arch: mapping search per layer shape "
+                                             "(default: %(default)s)")
     v.add_argument("--map-evals", type=int, default=2000,
-                   help="with --arch: evaluations per layer shape")
+                   help="with --arch: evaluations per layer shape (default: %(default)s)")
     v.add_argument("--seed", type=parse_seed, default=0,
-                   help="RTL operands (and --arch mapping)")
+                   help="seed of the RTL operands (and the --arch mapping search; "
+                        "default: %(default)s)")
     v.add_argument("--out", required=True, help="directory for validate.json, validate.txt, "
                                                 "rtl/ and synth/")
     v.set_defaults(func=_validate)
