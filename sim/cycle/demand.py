@@ -22,6 +22,15 @@ order. It says nothing about memory speed (that is :mod:`sim.cycle.supply`):
   partial sums (accumulator width), and ``loads``: the ordinal of each operand's
   GLB tile, which tells double buffering which buffer half a tile occupies.
 
+A :class:`Demand` may cover a contiguous range of passes only (``passes=(p0, p1)``;
+:func:`demand_chunks` yields consecutive ranges): its pass arrays are then those
+passes', its block arrays those of the blocks the range touches, and every index in it
+(``block_of``, ``first``, ``last``) stays global; ``pass0``/``block0`` say where it
+starts. Each entry is a closed form of the pass or block number (a tile relevant to the
+loops changes where the pass number crosses a multiple of the product of the loops
+inside its innermost relevant one), so a range costs memory in proportion to its
+length, whatever the layer's tile count, and the ranges concatenate to the whole.
+
 The counts follow the analytic model's reuse rules exactly (a tile is reloaded when
 a loop relevant to it changes, reuse only across the irrelevant loops inside the
 innermost relevant one; separable operands move their exact partial tiles; inputs with
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from typing import Iterator
 
 import numpy as np
 
@@ -62,6 +72,10 @@ class Demand:
     (what :func:`sim.sparse.skip_schedule` needs). ``block_of[i]`` is the block of pass ``i``;
     ``first[j]``/``last[j]`` the first/last pass of block ``j``. ``workload`` and
     ``mapping`` are what it was built from (a supply may need the layer's geometry).
+    ``evict[j]``: the output tile leaves the GLB after block ``j`` (written back).
+    ``pass0``/``block0``: global number of the first pass/block here (0 for a whole
+    layer); ``total_passes``/``total_blocks``: the layer's (``passes``/``blocks`` are
+    this range's).
     """
 
     layer: str
@@ -92,6 +106,11 @@ class Demand:
     pass_extent: np.ndarray
     span0: np.ndarray
     bounds: np.ndarray
+    evict: np.ndarray
+    pass0: int = 0
+    block0: int = 0
+    total_passes: int = 0
+    total_blocks: int = 0
 
     @property
     def passes(self) -> int:
@@ -108,7 +127,8 @@ class Demand:
 
     @property
     def compute_cycles(self) -> int:
-        """Stall-free cycles: tiles x overhead + wavefronts + the layer offset."""
+        """Stall-free cycles: tiles x overhead + wavefronts + the layer offset (for a
+        range of passes: its tiles and wavefronts plus the whole layer's offset)."""
         return (int(self.new_tile.sum()) * self.overhead_cycles
                 + int(self.stream_cycles.sum()) + self.layer_offset_cycles)
 
@@ -136,17 +156,16 @@ class Demand:
                 + final * self.output_bits)
 
 
-def _carry(idx: np.ndarray) -> np.ndarray:
-    """Outermost loop position whose index changes at each iteration (0 for the first).
+#: Passes per :class:`Demand` range in a chunked run (:func:`demand_chunks`): a few tens
+#: of MB of pass arrays and timeline at most, whatever the layer's tile count.
+CHUNK_PASSES = 1 << 15
 
-    ``idx`` is [loops, n] (outermost loop first); positions count from 0 outermost.
-    """
-    n = idx.shape[1]
-    out = np.zeros(n, dtype=np.int64)
-    if n > 1 and idx.shape[0]:
-        changed = idx[:, 1:] != idx[:, :-1]
-        out[1:] = changed.argmax(axis=0)
-    return out
+
+def _digits(numbers: np.ndarray, facs: list[int]) -> np.ndarray:
+    """Loop indices [len(facs), n] of iterations ``numbers`` (outermost loop first)."""
+    if not facs:
+        return np.zeros((0, len(numbers)), dtype=np.int64)
+    return np.array(np.unravel_index(numbers, facs), dtype=np.int64).reshape(len(facs), -1)
 
 
 def _innermost(loop_dims: list[int], op: str) -> int:
@@ -155,16 +174,13 @@ def _innermost(loop_dims: list[int], op: str) -> int:
     return rel[-1] if rel else -1
 
 
-def _changes(carry: np.ndarray, inner: int) -> np.ndarray:
-    """Where a tile relevant to the loops changes: the carry reaches its innermost loop."""
-    out = carry <= inner
-    out[0] = True
-    return out
+def _period(facs: list[int], loop_dims: list[int], op: str) -> int:
+    """Iterations between changes of ``op``'s tile: the product of the loops inside its
+    innermost relevant one (all of them when none is relevant: it never changes).
 
-
-def _ordinal(change: np.ndarray) -> np.ndarray:
-    """0, 0, 1, 1, 1, 2, ...: which load each iteration uses."""
-    return np.cumsum(change) - 1
+    Iteration ``i`` uses tile ``i // period`` and loads a new one where ``i % period
+    == 0``: the tile changes exactly when a relevant loop or one outside it does."""
+    return prod(facs[_innermost(loop_dims, op) + 1:])
 
 
 def _first_visit(idx: np.ndarray, loop_dims: list[int], op: str) -> np.ndarray:
@@ -184,13 +200,29 @@ def _last_visit(idx: np.ndarray, loop_dims: list[int], facs: list[int], op: str)
     return (idx[irr] == last).all(axis=0)
 
 
+def _loops(mapping: Mapping) -> list[tuple[int, int]]:
+    """Loops above the PE level, outermost first: (level, dimension) of the DRAM loops,
+    then the GLB loops (unit loops left out)."""
+    t = mapping.temporal
+    return [(2, _DIM[d]) for d in mapping.order[2] if t[2][_DIM[d]] > 1] + \
+           [(1, _DIM[d]) for d in mapping.order[1] if t[1][_DIM[d]] > 1]
+
+
+def pass_count(mapping: Mapping) -> int:
+    """Passes of ``mapping``: the product of its GLB- and DRAM-level loops."""
+    return prod(mapping.temporal[lvl][d] for lvl, d in _loops(mapping))
+
+
 def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
                  timing: str = "native",
-                 stored_bits: dict[str, float] | None = None) -> Demand:
+                 stored_bits: dict[str, float] | None = None,
+                 passes: tuple[int, int] | None = None) -> Demand:
     """The array's demand for ``mapping`` (assumed legal; see ``Mapping.check``).
 
     ``stored_bits`` overrides the bits of a weight/input element (a compressed sparse
-    operand, :attr:`sim.sparse.SparseProfile.stored_bits`); default the precision's."""
+    operand, :attr:`sim.sparse.SparseProfile.stored_bits`); default the precision's.
+    ``passes=(p0, p1)`` builds passes ``p0 .. p1 - 1`` only (and the blocks they touch);
+    default all of them."""
     df = get_dataflow(accel.dataflow)
     check_timing(timing, df)
     view = df.map_view(layer)
@@ -200,21 +232,22 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
     span0 = spatial * t[0]               # indices one level-0 tile spans per dimension
     span1 = span0 * t[1]                 # ... one level-1 (GLB) tile
 
-    # Loops above the PE level, outermost first: DRAM loops, then GLB loops.
-    loops = [(2, _DIM[d]) for d in mapping.order[2] if t[2, _DIM[d]] > 1] + \
-            [(1, _DIM[d]) for d in mapping.order[1] if t[1, _DIM[d]] > 1]
+    loops = _loops(mapping)
     facs = [int(t[lvl, d]) for lvl, d in loops]
     dims = [d for _, d in loops]
     n_dram = sum(1 for lvl, _ in loops if lvl == 2)
-    idx = np.indices(facs, dtype=np.int64).reshape(len(facs), -1) if facs else \
-        np.zeros((0, 1), dtype=np.int64)
-    n = idx.shape[1]
+    total = prod(facs)
+    per_block = prod(facs[n_dram:])
+    p0, p1 = (0, total) if passes is None else passes
+    if not 0 <= p0 < p1 <= total:
+        raise ValueError(f"passes {passes} outside the layer's 0..{total}")
+    pnum = np.arange(p0, p1, dtype=np.int64)
+    idx = _digits(pnum, facs)
+    n = p1 - p0
     dram_idx = np.zeros((8, n), dtype=np.int64)
     glb_idx = np.zeros((8, n), dtype=np.int64)
     for p, (lvl, d) in enumerate(loops):
         (dram_idx if lvl == 2 else glb_idx)[d] = idx[p]
-    per_block = prod(facs[n_dram:])
-    nb = n // per_block
 
     # Level-0 extents per pass: partial at the bound, 0 when fully padded.
     start0 = (dram_idx * t[1][:, None] + glb_idx) * span0[:, None]
@@ -222,15 +255,22 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
     steps = -(-e0 // spatial)
     stream = steps.prod(axis=1)
 
-    # Level-1 (GLB tile) extents per block (first pass of each block).
-    first = np.arange(nb, dtype=np.int64) * per_block
+    # Blocks the passes touch; level-1 (GLB tile) extents per block.
+    bnum = np.arange(p0 // per_block, (p1 - 1) // per_block + 1, dtype=np.int64)
+    nb = len(bnum)
+    first = bnum * per_block
     last = first + per_block - 1
-    start1 = dram_idx[:, first] * span1[:, None]
+    bdims, bfacs = dims[:n_dram], facs[:n_dram]
+    bidx = _digits(bnum, bfacs)          # the DRAM loops' indices at each block
+    block_dram = np.zeros((8, nb), dtype=np.int64)
+    for p, d in enumerate(bdims):
+        block_dram[d] = bidx[p]
+    start1 = block_dram * span1[:, None]
     e1 = np.clip(bounds[:, None] - start1, 0, span1[:, None]).T         # [nb, 8]
 
     stat = df.stationary
-    carry0 = _carry(idx)
-    new_tile = _changes(carry0, _innermost(dims, stat))
+    stat_period = _period(facs, dims, stat)
+    new_tile = pnum % stat_period == 0
     separable_in = view.R == view.S == view.stride_h == view.stride_w == 1
 
     glb_reads: dict[str, np.ndarray] = {}
@@ -247,7 +287,7 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
     if stat == "output":
         # The output stays in the PEs for a whole tile: written up at its last pass,
         # its psums read back at its first when it was visited before.
-        tile_end = np.append(new_tile[1:], True)
+        tile_end = (pnum + 1) % stat_period == 0
         glb_writes["output"] = np.where(tile_end, out_size, 0)
         glb_reads["output"] = np.where(new_tile & ~_first_visit(idx, dims, "output"),
                                        out_size, 0)
@@ -256,12 +296,10 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
         glb_reads["output"] = np.where(_first_visit(idx, dims, "output"), 0, out_size)
 
     # Block level: GLB tiles change when a DRAM loop relevant to them changes.
-    bidx = idx[:n_dram][:, first]
-    bdims, bfacs = dims[:n_dram], facs[:n_dram]
-    carry1 = _carry(bidx)
     dram_reads: dict[str, np.ndarray] = {}
     loads: dict[str, np.ndarray] = {}
-    change = {op: _changes(carry1, _innermost(bdims, op)) for op in OPERANDS}
+    period = {op: _period(bfacs, bdims, op) for op in OPERANDS}
+    change = {op: bnum % period[op] == 0 for op in OPERANDS}
     for op in ("weight", "input"):
         if op == "input" and (view is not layer or not separable_in):
             full = np.minimum(span1, bounds)[None]
@@ -271,12 +309,12 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
         else:
             size = _footprint(op, e1, view)
         dram_reads[op] = np.where(change[op], size, 0)
-        loads[op] = _ordinal(change[op])
+        loads[op] = bnum // period[op]
     out1 = _footprint("output", e1, view)
     dram_reads["output"] = np.where(change["output"] & ~_first_visit(bidx, bdims, "output"),
                                     out1, 0)
-    loads["output"] = _ordinal(change["output"])
-    evict = np.append(change["output"][1:], True)
+    loads["output"] = bnum // period["output"]
+    evict = (bnum + 1) % period["output"] == 0
     dram_writes = {"weight": np.zeros(nb, dtype=np.int64), "input": np.zeros(nb, dtype=np.int64),
                    "output": np.where(evict, out1, 0)}
     final = np.where(evict & _last_visit(bidx, bdims, bfacs, "output"), out1, 0)
@@ -297,14 +335,29 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
         stationary=stat,
         fill_cycles=fill, drain_cycles=overhead - fill,
         layer_offset_cycles=layer_offset_cycles(timing) * view.G,
-        new_tile=new_tile, stream_cycles=stream, block_of=np.arange(n) // per_block,
+        new_tile=new_tile, stream_cycles=stream, block_of=pnum // per_block,
         glb_reads=glb_reads, glb_writes=glb_writes, wave_words=wave_words,
         first=first, last=last, dram_reads=dram_reads, dram_writes=dram_writes,
         final_writes=final, loads=loads,
         bits=dict(stored_bits) if stored_bits is not None else
         {"weight": prec.weight_bits, "input": prec.input_bits},
         accumulator_bits=accel.pe.accumulator_bits, output_bits=prec.output_bits,
-        pass_start=start0.T, pass_extent=e0, span0=span0, bounds=bounds)
+        pass_start=start0.T, pass_extent=e0, span0=span0, bounds=bounds, evict=evict,
+        pass0=p0, block0=int(bnum[0]), total_passes=total, total_blocks=total // per_block)
 
 
-__all__ = ["Demand", "build_demand"]
+def demand_chunks(layer: Layer, accel: Accelerator, mapping: Mapping,
+                  timing: str = "native", stored_bits: dict[str, float] | None = None,
+                  chunk_passes: int | None = CHUNK_PASSES) -> Iterator[Demand]:
+    """The demand in consecutive ranges of at most ``chunk_passes`` passes, in execution
+    order (``None``: one range, the whole layer); see :func:`build_demand`."""
+    total = pass_count(mapping)
+    step = total if chunk_passes is None else chunk_passes
+    if step < 1:
+        raise ValueError(f"chunk_passes must be >= 1, not {chunk_passes!r}")
+    for p0 in range(0, total, step):
+        yield build_demand(layer, accel, mapping, timing, stored_bits,
+                           (p0, min(total, p0 + step)))
+
+
+__all__ = ["CHUNK_PASSES", "Demand", "build_demand", "demand_chunks", "pass_count"]

@@ -47,7 +47,8 @@ import csv
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from itertools import repeat
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -55,7 +56,7 @@ from dataflows.dataflow import OPERANDS, get_dataflow
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from sim.analytic import MappingBatch, evaluate, evaluate_batch, result_from_arrays
-from sim.cycle.demand import Demand, build_demand
+from sim.cycle.demand import CHUNK_PASSES, Demand, demand_chunks
 from sim.cycle.supply import CAUSES, BufferedMemory, Supply
 from sim.result import Result
 from sim.sparse.engine import (SparseProfile, skip_schedule, statistical_profile,
@@ -81,7 +82,8 @@ class MemoryModel(Protocol):
 
 @dataclass(frozen=True)
 class TileBreakdown:
-    """One row per pass (array tile pass) of one layer; ``columns`` as in :data:`COLUMNS`.
+    """One row per pass (array tile pass) of one layer, or of a range of its passes (what
+    ``simulate_cycle(..., trace=...)`` hands over); ``columns`` as in :data:`COLUMNS`.
 
     Cycles are absolute (``start_cycle``/``end_cycle``) or per pass (``*_cycles``);
     a block's DRAM reads are listed at its first pass, its write-back at its last.
@@ -109,27 +111,36 @@ class TileBreakdown:
             with open(out, "w", newline="", encoding="utf-8") as f:
                 self.write_csv(f, header)
             return
-        writer = csv.DictWriter(out, fieldnames=("layer",) + COLUMNS)
+        writer = csv.writer(out)
         if header:
-            writer.writeheader()
-        writer.writerows(self.rows())
+            writer.writerow(("layer",) + COLUMNS)
+        name = self.layer
+        writer.writerows(zip(repeat(name), *(self.columns[k].tolist() for k in COLUMNS)))
 
 
 @dataclass(frozen=True)
 class CycleRun:
-    """A cycle-approximate run of one layer: the shared :class:`Result` and the
-    per-pass breakdown."""
+    """A cycle-approximate run of one layer: the shared :class:`Result`, the per-pass
+    breakdown (None when the run kept none, ``simulate_cycle(..., breakdown=False)``)
+    and the stall cycles by cause (from the breakdown when not given)."""
 
     result: Result
-    breakdown: TileBreakdown
+    breakdown: TileBreakdown | None = None
+    stalls: dict[str, int] | None = None
 
     def stall_by_cause(self) -> dict[str, int]:
+        if self.stalls is not None:
+            return dict(self.stalls)
+        if self.breakdown is None:
+            raise ValueError("this cycle run kept neither its breakdown nor its stalls")
         return self.breakdown.stall_by_cause()
 
 
 def simulate_cycle(layer: Layer, accel: Accelerator, mapping: Mapping,
                    timing: str = "native", memory: MemoryModel | None = None,
-                   tensors: dict[str, Any] | None = None) -> CycleRun:
+                   tensors: dict[str, Any] | None = None, *, breakdown: bool = True,
+                   trace: Callable[[TileBreakdown], None] | None = None,
+                   chunk_passes: int | None = CHUNK_PASSES) -> CycleRun:
     """Cost one (layer, accelerator, mapping) cycle-approximately.
 
     ``memory`` is the memory model (default :class:`BufferedMemory`: the spec's DRAM
@@ -142,47 +153,98 @@ def simulate_cycle(layer: Layer, accel: Accelerator, mapping: Mapping,
     counts the balanced lanes and the slowest lane's excess is the stall cause
     ``imbalance``. Raises the analytic model's one-line errors for illegal or unfit
     mappings and :class:`sim.sparse.TensorError` for tensors that do not fit.
+
+    Memory: the walk takes the passes ``chunk_passes`` at a time
+    (:func:`sim.cycle.demand.demand_chunks`; ``None``: all at once) when the memory
+    model streams (``streams_demand``, :class:`BufferedMemory` does) and keeps only
+    running totals, so with ``breakdown=False`` its peak memory does not grow with the
+    tile count; ``breakdown=True`` (default) also keeps every pass's row in
+    ``CycleRun.breakdown``. ``trace``, if given, is called with each range's rows
+    (a :class:`TileBreakdown` with global pass numbers) in execution order as they
+    are produced (write them to a CSV file and drop them). Every ``chunk_passes``
+    gives the same result, stalls and rows.
     """
     model = memory if memory is not None else BufferedMemory()
     profile = tensor_profile(layer, accel, tensors) if tensors is not None else \
         statistical_profile(layer, accel)
     base = _shared_costs(layer, accel, mapping, timing, model, profile)
-    demand = build_demand(layer, accel, mapping, timing, profile.stored_bits)
-    imbalance = np.zeros(demand.passes, dtype=np.int64)
     skipping = accel.sparse.policy == "skipping"
-    if skipping:
-        sched = skip_schedule(demand, accel, profile)
-        demand = replace(demand, new_tile=sched.new_tile, stream_cycles=sched.stream_cycles)
-        imbalance = sched.imbalance_cycles
-    sup = model.supply(accel, demand)
-    compute = demand.pass_compute_cycles().tolist()
-    n = demand.passes
-    start, end = [0] * n, [0] * n
-    stalls = {c: [0] * n for c in CAUSES}
-    now = 0
-    stalls["imbalance"] = imbalance.tolist()
-    for i in range(n):
-        s, cause = sup.start(i, now)
-        if s > now:
-            stalls[cause][i] += s - now
-        dur, extra = sup.busy(i, compute[i])
-        for c, v in extra.items():
-            stalls[c][i] += v
-        now = s + dur
-        sup.end(i, now)
-        start[i], end[i] = s, now
+    step = chunk_passes if getattr(model, "streams_demand", False) else None
+    stalls = dict.fromkeys(CAUSES, 0)
+    kept: list[TileBreakdown] = []
+
+    def emit(part: TileBreakdown) -> None:
+        for c in CAUSES:
+            stalls[c] += int(part.columns[f"stall_{c}_cycles"].sum())
+        if breakdown:
+            kept.append(part)
+        if trace is not None:
+            trace(part)
+
+    sup: Any = None
+    held: TileBreakdown | None = None       # the last range waits for the final write-back
+    now = tiles = streams = 0
+    imbalance = 0
+    offset = 0
+    for d in demand_chunks(layer, accel, mapping, timing, profile.stored_bits, step):
+        imb = np.zeros(d.passes, dtype=np.int64)
+        if skipping:
+            sched = skip_schedule(d, accel, profile)
+            d = replace(d, new_tile=sched.new_tile, stream_cycles=sched.stream_cycles)
+            imb = sched.imbalance_cycles
+        if sup is None:
+            sup = model.supply(accel, d)
+        else:
+            sup.feed(d)
+        now, part = _walk(d, sup, now, imb)
+        tiles += int(d.new_tile.sum())
+        streams += int(d.stream_cycles.sum())
+        imbalance += int(imb.sum())
+        offset, overhead = d.layer_offset_cycles, d.overhead_cycles
+        if held is not None:
+            emit(held)
+        held = part
+    assert held is not None
     finish = sup.finish(now)
-    stalls["final_write_back"][n - 1] += finish - now
-    total = finish + demand.layer_offset_cycles
-    compute_total = demand.compute_cycles - int(imbalance.sum())
+    for col in ("stall_final_write_back_cycles", "stall_cycles"):
+        held.columns[col][-1] += finish - now
+    emit(held)
+    total = finish + offset
+    compute_total = tiles * overhead + streams + offset - imbalance
     assert skipping or compute_total == base.compute_cycles, \
         "demand and analytic compute disagree"
-    counted = total - demand.layer_offset_cycles       # cycles, not SCALE-Sim's last index
+    counted = total - offset                   # cycles, not SCALE-Sim's last index
     result = replace(base, compute_cycles=compute_total, stall_cycles=total - compute_total,
                      total_cycles=total, fidelity="cycle",
                      utilization=layer.macs * (profile.effectual if skipping else 1)
                      / (counted * accel.rows * accel.cols))
-    return CycleRun(result, _breakdown(demand, start, end, stalls))
+    rows = None
+    if breakdown:
+        rows = kept[0] if len(kept) == 1 else TileBreakdown(layer.name, {
+            k: np.concatenate([p.columns[k] for p in kept]) for k in kept[0].columns})
+    return CycleRun(result, rows, stalls)
+
+
+def _walk(d: Demand, sup: Supply, now: int, imbalance: np.ndarray) -> tuple[int, TileBreakdown]:
+    """Walk the passes of ``d`` from cycle ``now``; the cycle the last one ends and
+    their rows."""
+    compute = d.pass_compute_cycles().tolist()
+    n, p0 = d.passes, d.pass0
+    start, end = [0] * n, [0] * n
+    stalls = {c: [0] * n for c in CAUSES}
+    stalls["imbalance"] = imbalance.tolist()
+    for k in range(n):
+        i = p0 + k
+        s, cause = sup.start(i, now)
+        if s > now:
+            stalls[cause][k] += s - now
+        dur, extra = sup.busy(i, compute[k])
+        for c, v in extra.items():
+            stalls[c][k] += v
+        now = s + dur
+        sup.end(i, now)
+        start[k], end[k] = s, now
+    return now, _breakdown(d, start, end, stalls)
 
 
 def _shared_costs(layer: Layer, accel: Accelerator, mapping: Mapping, timing: str,
@@ -203,14 +265,21 @@ def _shared_costs(layer: Layer, accel: Accelerator, mapping: Mapping, timing: st
 
 def _breakdown(d: Demand, start: list[int], end: list[int],
                stalls: dict[str, list[int]]) -> TileBreakdown:
-    n = d.passes
+    """The rows of ``d``'s passes (a block's DRAM traffic at its first/last pass, when
+    that pass is in ``d``)."""
+    n, p0 = d.passes, d.pass0
     stall_cols = {f"stall_{c}_cycles": np.array(v, dtype=np.int64) for c, v in stalls.items()}
     dram_r = np.zeros(n)
     dram_w = np.zeros(n)
-    dram_r[d.first] = np.sum([d.dram_read_bits(op) for op in OPERANDS], axis=0) / 8
-    dram_w[d.last] = d.dram_write_bits() / 8
+    first, last = d.first - p0, d.last - p0
+    at_first = (first >= 0) & (first < n)
+    at_last = (last >= 0) & (last < n)
+    dram_r[first[at_first]] = (np.sum([d.dram_read_bits(op) for op in OPERANDS], axis=0)
+                               / 8)[at_first]
+    dram_w[last[at_last]] = (d.dram_write_bits() / 8)[at_last]
     cols: dict[str, np.ndarray] = {
-        "pass": np.arange(n), "block": d.block_of, "new_tile": d.new_tile.astype(np.int64),
+        "pass": np.arange(p0, p0 + n), "block": d.block_of,
+        "new_tile": d.new_tile.astype(np.int64),
         "start_cycle": np.array(start, dtype=np.int64), "end_cycle": np.array(end, dtype=np.int64),
         "fill_cycles": d.new_tile * d.fill_cycles, "stream_cycles": d.stream_cycles,
         "drain_cycles": d.new_tile * d.drain_cycles,

@@ -14,6 +14,11 @@ pass, in execution order, and one at the end:
   written back;
 * ``finish(cycle)`` -- when the last write-back completes.
 
+A model whose class sets ``streams_demand = True`` builds its supply from the first
+range of passes and takes the next ones with ``feed(demand)``
+(:func:`sim.cycle.demand.demand_chunks`): the engine then never holds more than one
+range; any other model is built from the whole layer's demand.
+
 :class:`BufferedMemory` is the physical model built from the accelerator spec:
 
 * DRAM: one read and one write channel (``dram.read/write_bytes_per_cycle``), each
@@ -120,6 +125,9 @@ class BufferedMemory:
 
     dram_latency_cycles: int = 0
     banking: dict[str, Banking] = field(default_factory=dict)
+    #: Its supply takes the demand range by range (``BufferedSupply.feed``): the engine
+    #: runs it in bounded memory (a model without this gets the whole layer at once).
+    streams_demand = True
 
     def __post_init__(self) -> None:
         lat = self.dram_latency_cycles
@@ -143,51 +151,84 @@ class BufferedMemory:
 
 
 class BufferedSupply:
-    """State of :class:`BufferedMemory` during one run (see the module docstring)."""
+    """State of :class:`BufferedMemory` during one run (see the module docstring).
+
+    Built from the run's first range of passes (or the whole layer, see
+    :func:`sim.cycle.demand.demand_chunks`) and given the next ranges in order with
+    :meth:`feed`; pass and block numbers stay global. Between ranges it keeps the DRAM
+    channels' clocks and the last few GLB tiles' release times only, so its memory
+    follows the range, not the layer's tile count."""
 
     def __init__(self, model: BufferedMemory, accel: Accelerator, demand: Demand) -> None:
         self.latency = model.dram_latency_cycles
         self.rd_bw = accel.dram.read_bytes_per_cycle
         self.wr_bw = accel.dram.write_bytes_per_cycle
+        self.depth = {op: 2 if accel.glb_for(op).double_buffered else 1 for op in OPERANDS}
+        # Per buffer: the operands it holds and its bank-conflict cycles per wavefront.
+        self.buffers = []
+        for buf in accel.glb:
+            ops = [op for op in OPERANDS if op in buf.operands]
+            streamed = [op for op in ops if op != demand.stationary]
+            words = sum(demand.wave_words[op] for op in streamed)
+            bank = model.banking.get(buf.name)
+            conflict = bank.wavefront_cycles(words) - 1 if bank is not None and words else 0
+            self.buffers.append((buf, ops, conflict))
+        self.bank_extra = max((c for _, _, c in self.buffers), default=0)
+        self.rd_free = 0
+        self.wr_free = 0
+        self.issued = -1                       # last block whose fills are issued
+        self.fill_done = 0                     # when that block's fills have arrived
+        self.half_wait = 0                     # when its output half is free
+        self.issued_load = dict.fromkeys(OPERANDS, -1)   # that block's GLB tile per operand
+        # When the last pass using each recent GLB tile ended / each output tile was
+        # written back (the last three: a load takes the half of the one two before).
+        self.use_end: dict[str, dict[int, int]] = {op: {} for op in OPERANDS}
+        self.wb_done: dict[int, int] = {}
+        self.feed(demand)
+
+    def feed(self, demand: Demand) -> None:
+        """Take the run's next range of passes (the one after the last given)."""
         d = demand
+        self.p0, self.b0 = d.pass0, d.block0
         self.block_of = d.block_of.tolist()
         self.first = d.first.tolist()
         self.last = d.last.tolist()
         self.loads = {op: d.loads[op].tolist() for op in OPERANDS}
+        self.evict = d.evict.tolist()
         self.fill_bits = {op: d.dram_read_bits(op).tolist() for op in OPERANDS}
         self.wb_bits = d.dram_write_bits().tolist()
-        self.depth = {op: 2 if accel.glb_for(op).double_buffered else 1 for op in OPERANDS}
-        # Per-pass port cycles (array side) and per-block DRAM-side port bits, per buffer.
-        self.buffers = []
-        for buf in accel.glb:
-            ops = [op for op in OPERANDS if op in buf.operands]
+        # Per pass: GLB port cycles (array side, plus a block's DRAM fills at its first
+        # pass and its write-back read-out at its last), max over buffers.
+        n = d.passes
+        at_first = d.first - d.pass0
+        at_last = d.last - d.pass0
+        in_first = (at_first >= 0) & (at_first < n)
+        in_last = (at_last >= 0) & (at_last < n)
+        port = np.zeros(n, dtype=np.int64)
+        for buf, ops, _ in self.buffers:
             rd = np.sum([d.glb_read_bits(op) for op in ops], axis=0)
             wr = np.sum([d.glb_write_bits(op) for op in ops], axis=0)
             fill = np.sum([d.dram_read_bits(op) for op in ops], axis=0)
             wb = d.dram_write_bits() if "output" in ops else np.zeros_like(d.first)
-            streamed = [op for op in ops if op != d.stationary]
-            words = sum(d.wave_words[op] for op in streamed)
-            bank = model.banking.get(buf.name)
-            conflict = bank.wavefront_cycles(words) - 1 if bank is not None and words else 0
-            self.buffers.append((buf, rd.tolist(), wr.tolist(), fill.tolist(), wb.tolist(),
-                                 conflict))
-        self.stream = d.stream_cycles.tolist()
-        self.rd_free = 0
-        self.wr_free = 0
-        self.issued = -1                       # last block whose fills are issued
-        self.fill_done = [0] * d.blocks        # when each block's fills have arrived
-        self.half_wait = [0] * d.blocks        # when the output half of each block is free
-        self.use_end: dict[str, dict[int, int]] = {op: {} for op in OPERANDS}
-        self.wb_done: dict[int, int] = {}
+            wr = wr + np.zeros(1, dtype=np.result_type(wr, fill))
+            rd = rd + np.zeros(1, dtype=np.result_type(rd, wb))
+            wr[at_first[in_first]] += fill[in_first]
+            rd[at_last[in_last]] += wb[in_last]
+            port = np.maximum(port, np.maximum(_transfer_array(rd, buf.read_bytes_per_cycle),
+                                               _transfer_array(wr, buf.write_bytes_per_cycle)))
+        self.port = port.tolist()
+        self.conflict = (self.bank_extra * d.stream_cycles).tolist()
 
     # -- DRAM -> GLB ------------------------------------------------------------------
     def _issue(self, j: int) -> None:
         """Put block ``j``'s tile loads on the read channel (FIFO, in program order)."""
+        jl = j - self.b0
         done, free_out = 0, 0
         for op in OPERANDS:
-            m = self.loads[op][j]
-            if j and m == self.loads[op][j - 1]:
+            m = self.loads[op][jl]
+            if j and m == self.issued_load[op]:
                 continue                       # the GLB tile stays: nothing to load
+            self.issued_load[op] = m
             prev = m - self.depth[op]          # the load whose half this one takes
             if prev < 0:
                 free = 0
@@ -197,41 +238,32 @@ class BufferedSupply:
                 free = self.use_end[op][prev]
             if op == "output":
                 free_out = free
-            bits = self.fill_bits[op][j]
+            bits = self.fill_bits[op][jl]
             if bits:
                 begin = max(self.rd_free, free)
                 self.rd_free = begin + transfer_cycles(bits, self.rd_bw)
                 done = max(done, self.rd_free + self.latency)
             else:
                 done = max(done, free if op != "output" else 0)
-        self.fill_done[j] = done
-        self.half_wait[j] = free_out
+        self.fill_done = done
+        self.half_wait = free_out
         self.issued = j
 
     def start(self, i: int, now: int) -> tuple[int, str]:
-        j = self.block_of[i]
-        if i != self.first[j]:
+        j = self.block_of[i - self.p0]
+        if i != self.first[j - self.b0]:
             return now, ""
         while self.issued < j:
             self._issue(self.issued + 1)
-        ready = max(now, self.fill_done[j], self.half_wait[j])
+        ready = max(now, self.fill_done, self.half_wait)
         if ready == now:
             return now, ""
-        return ready, "dram_read" if self.fill_done[j] >= self.half_wait[j] else "write_back"
+        return ready, "dram_read" if self.fill_done >= self.half_wait else "write_back"
 
     # -- GLB ports and banks ------------------------------------------------------------
     def busy(self, i: int, compute: int) -> tuple[int, dict[str, int]]:
-        j = self.block_of[i]
-        port, conflict = 0, 0
-        for buf, rd, wr, fill, wb, bank_extra in self.buffers:
-            r, w = rd[i], wr[i]
-            if i == self.first[j]:
-                w += fill[j]
-            if i == self.last[j]:
-                r += wb[j]
-            port = max(port, transfer_cycles(r, buf.read_bytes_per_cycle),
-                       transfer_cycles(w, buf.write_bytes_per_cycle))
-            conflict = max(conflict, bank_extra * self.stream[i])
+        il = i - self.p0
+        port, conflict = self.port[il], self.conflict[il]
         dur = max(compute + conflict, port)
         extra = {}
         if conflict:
@@ -240,19 +272,33 @@ class BufferedSupply:
             extra["glb_bandwidth"] = dur - compute - conflict
         return dur, extra
 
-    # -- after a pass: free halves, write outputs back --------------------------------
+    # -- after a block: free halves, write outputs back -------------------------------
     def end(self, i: int, cycle: int) -> None:
-        j = self.block_of[i]
+        jl = self.block_of[i - self.p0] - self.b0
+        if i != self.last[jl]:
+            return                  # tiles are per block: only its last pass frees them
         for op in OPERANDS:
-            self.use_end[op][self.loads[op][j]] = cycle
-        if i == self.last[j] and (j + 1 == len(self.first)
-                                  or self.loads["output"][j + 1] != self.loads["output"][j]):
+            m = self.loads[op][jl]
+            self.use_end[op][m] = cycle
+            self.use_end[op].pop(m - 3, None)
+        if self.evict[jl]:
+            m = self.loads["output"][jl]
             begin = max(self.wr_free, cycle)
-            self.wr_free = begin + transfer_cycles(self.wb_bits[j], self.wr_bw)
-            self.wb_done[self.loads["output"][j]] = self.wr_free
+            self.wr_free = begin + transfer_cycles(self.wb_bits[jl], self.wr_bw)
+            self.wb_done[m] = self.wr_free
+            self.wb_done.pop(m - 3, None)
 
     def finish(self, cycle: int) -> int:
         return max(cycle, self.wr_free)
+
+
+def _transfer_array(bits: np.ndarray, bytes_per_cycle: float) -> np.ndarray:
+    """:func:`transfer_cycles` of every entry of ``bits`` (int64)."""
+    if bytes_per_cycle == math.inf:
+        return np.zeros(len(bits), dtype=np.int64)
+    out = np.ceil(bits / 8 / bytes_per_cycle)
+    out[bits <= 0] = 0
+    return out.astype(np.int64)
 
 
 __all__ = ["Banking", "BufferedMemory", "BufferedSupply", "CAUSES", "MemoryModelError",
