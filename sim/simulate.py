@@ -9,15 +9,19 @@ are costed once. Layers run one after another (cycles add).
 memory model ``memory`` (default :class:`sim.cycle.BufferedMemory`: the spec's
 bandwidths and double buffering; its default mapping is the heuristic one);
 ``trace`` names a CSV file that receives one row per tile pass of every layer
-(:data:`sim.cycle.COLUMNS`). The CLI's ``--fidelity cycle --trace FILE`` maps onto
-exactly these arguments; with an accelerator read from a SCALE-Sim ``.cfg`` and
-``--timing scalesim`` it should also pass ``memory=ScaleSimMemory.from_cfg(cfg)``
-(SCALE-Sim's USER-mode memory, its own fold order), which reproduces SCALE-Sim's
-cycle and stall counts.
+(:data:`sim.cycle.COLUMNS`), written as the passes are walked: a cycle run keeps
+running totals only, so its memory does not grow with the tile count (the trace
+grows on disk instead; a failed run leaves no trace file). The CLI's ``--fidelity
+cycle --trace FILE`` maps onto exactly these arguments; with an accelerator read
+from a SCALE-Sim ``.cfg`` and ``--timing scalesim`` it should also pass
+``memory=ScaleSimMemory.from_cfg(cfg)`` (SCALE-Sim's USER-mode memory, its own fold
+order), which reproduces SCALE-Sim's cycle and stall counts.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections import Counter
 from dataclasses import replace
 
 from dataflows.errors import CoforgeError
@@ -25,10 +29,12 @@ from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from dataflows.network import Network
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable, TextIO
+
+import numpy as np
 
 from sim.analytic import evaluate
-from sim.cycle.engine import CycleRun, MemoryModel, TileBreakdown, simulate_cycle
+from sim.cycle.engine import COLUMNS, CycleRun, MemoryModel, TileBreakdown, simulate_cycle
 from sim.cycle.supply import BufferedMemory
 from sim.datapath import plan_datapath
 from sim.default_mapping import default_mapping
@@ -64,17 +70,26 @@ def simulate_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None = N
 
 def _cycle_layer(layer: Layer, accel: Accelerator, mapping: Mapping | None, timing: str,
                  memory: MemoryModel | None,
-                 tensors: dict[str, Any] | None = None) -> CycleRun:
+                 tensors: dict[str, Any] | None = None,
+                 sink: Callable[[TileBreakdown], None] | None = None) -> CycleRun:
+    """One layer's cycle run; no per-pass rows are kept (bounded memory): ``sink``, if
+    given, receives them range by range, in cycles."""
     if tensors:              # the default mapping search sees the tensors' densities
         layer = with_measured_density(layer, tensors)
     plan = plan_datapath(layer, accel, timing)             # see simulate_layer
     lay, acc, memory = plan.layer, plan.accel, plan.memory(memory)
     model = memory if memory is not None else BufferedMemory()
     m = mapping if mapping is not None else model.mapping_for(lay, acc)
-    run = simulate_cycle(lay, acc, m, timing, model, tensors=tensors)
-    breakdown = TileBreakdown(run.breakdown.layer, plan.finish_columns(run.breakdown.columns))
-    return CycleRun(replace(plan.finish(run.result),   # causes in cycles, as the breakdown
-                            stall_cycles_by_cause=breakdown.stall_by_cause()), breakdown)
+
+    def rows(part: TileBreakdown) -> None:
+        if sink is not None:
+            sink(TileBreakdown(part.layer, plan.finish_columns(part.columns)))
+
+    run = simulate_cycle(lay, acc, m, timing, model, tensors=tensors, breakdown=False,
+                         trace=rows if sink is not None else None)
+    stalls = {c: v * plan.step_cycles for c, v in run.stall_by_cause().items()}
+    return CycleRun(replace(plan.finish(run.result),   # causes in cycles, as the trace
+                            stall_cycles_by_cause=stalls), None, stalls)
 
 
 def simulate(workload: Layer | Network, accel: Accelerator,
@@ -115,13 +130,17 @@ def simulate(workload: Layer | Network, accel: Accelerator,
     mapping = mapping or {}
     tensors = _checked_tensors(net, tensors or {})
     results = []
-    if fidelity == "cycle":
-        runs = _cycle_runs(net, accel, mapping, timing, memory, tensors)
-        results = [r.result for r in runs]
-        if trace is not None:
+    if fidelity == "cycle" and trace is not None:
+        try:
             with open(trace, "w", newline="", encoding="utf-8") as f:
-                for i, r in enumerate(runs):
-                    r.breakdown.write_csv(f, header=i == 0)
+                runs = _cycle_runs(net, accel, mapping, timing, memory, tensors, _Trace(f))
+        except BaseException:      # no half-written trace (a failed layer, Ctrl-C)
+            if Path(trace).is_file():
+                Path(trace).unlink()
+            raise
+        results = [r.result for r in runs]
+    elif fidelity == "cycle":
+        results = [r.result for r in _cycle_runs(net, accel, mapping, timing, memory, tensors)]
     else:
         cache: dict[tuple, Result] = {}
         for layer in net.layers():
@@ -152,23 +171,74 @@ def _checked_tensors(net: Network, tensors: Any) -> dict[str, dict[str, Any]]:
     return tensors
 
 
+class _Trace:
+    """The ``trace`` CSV, written range by range as the cycle model walks the passes
+    (header before the first row). Rows of a layer shape that recurs are also spooled
+    to a temporary file (binary columns) and replayed under the later layers' names,
+    so neither the trace nor a repeated shape is ever held in memory."""
+
+    def __init__(self, f: TextIO) -> None:
+        self.f = f
+        self.header = True
+        self.spools: dict[tuple, tuple[IO[bytes], list[int]]] = {}
+
+    def write(self, part: TileBreakdown) -> None:
+        part.write_csv(self.f, header=self.header)
+        self.header = False
+
+    def sink(self, key: tuple | None) -> Callable[[TileBreakdown], None]:
+        """Where one layer's rows go: the file, and the spool of ``key`` if given."""
+        if key is None:
+            return self.write
+        spool, parts = self.spools[key] = (tempfile.TemporaryFile(), [])
+
+        def both(part: TileBreakdown) -> None:
+            self.write(part)
+            for k in COLUMNS:
+                np.save(spool, part.columns[k], allow_pickle=False)
+            parts.append(len(part))
+        return both
+
+    def replay(self, key: tuple, layer: str) -> None:
+        spool, parts = self.spools[key]
+        spool.seek(0)
+        for _ in parts:
+            cols = {k: np.load(spool, allow_pickle=False) for k in COLUMNS}
+            self.write(TileBreakdown(layer, cols))
+
+    def close(self) -> None:
+        for spool, _ in self.spools.values():
+            spool.close()
+
+
 def _cycle_runs(net: Network, accel: Accelerator, mapping: dict[str, Mapping], timing: str,
                 memory: MemoryModel | None,
-                tensors: dict[str, dict[str, Any]] | None = None) -> list[CycleRun]:
+                tensors: dict[str, dict[str, Any]] | None = None,
+                trace: _Trace | None = None) -> list[CycleRun]:
     """Cycle runs per compute layer (identical shapes without a given mapping or
-    tensors run once)."""
+    tensors run once); ``trace`` receives every layer's rows, in layer order."""
     cache: dict[tuple, CycleRun] = {}
     runs = []
     tensors = tensors or {}
-    for layer in net.layers():
-        if layer.name in mapping or layer.name in tensors:
-            runs.append(_cycle_layer(layer, accel, mapping.get(layer.name), timing, memory,
-                                     tensors.get(layer.name)))
-            continue
-        key = _shape_key(layer)
-        if key not in cache:
-            cache[key] = _cycle_layer(layer, accel, None, timing, memory)
-        run = cache[key]
-        runs.append(CycleRun(replace(run.result, layer=layer.name),
-                             TileBreakdown(layer.name, run.breakdown.columns)))
+    shared = [layer for layer in net.layers()
+              if layer.name not in mapping and layer.name not in tensors]
+    recurs = {k for k, n in Counter(_shape_key(layer) for layer in shared).items() if n > 1}
+    try:
+        for layer in net.layers():
+            if layer.name in mapping or layer.name in tensors:
+                runs.append(_cycle_layer(layer, accel, mapping.get(layer.name), timing,
+                                         memory, tensors.get(layer.name),
+                                         trace.sink(None) if trace else None))
+                continue
+            key = _shape_key(layer)
+            if key not in cache:
+                cache[key] = _cycle_layer(layer, accel, None, timing, memory, sink=trace.sink(
+                    key if key in recurs else None) if trace else None)
+            elif trace is not None:
+                trace.replay(key, layer.name)
+            run = cache[key]
+            runs.append(CycleRun(replace(run.result, layer=layer.name), None, run.stalls))
+    finally:
+        if trace is not None:
+            trace.close()
     return runs
