@@ -52,9 +52,17 @@ def _env() -> dict[str, str]:
 
 
 def _count(out: Path) -> int:
+    """Designs stored so far. Read-only: a plain connect would create an empty
+    dse.sqlite before the run does, and the run would then refuse it (no --resume)."""
+    path = out / "dse.sqlite"
+    if not path.exists():
+        return 0
     try:
-        with sqlite3.connect(out / "dse.sqlite", timeout=1) as db:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
             return int(db.execute("SELECT COUNT(*) FROM designs").fetchone()[0])
+        finally:
+            db.close()
     except sqlite3.Error:
         return 0
 
@@ -104,8 +112,10 @@ def _start(space: Path, out: Path, workers: int) -> tuple[subprocess.Popen, dict
         workers_seen = _children(proc.pid)
         assert len(workers_seen) == (workers if workers > 1 else 0), workers_seen
     except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+        print(stderr, file=sys.stderr)          # why the run ended, in pytest's report
         raise
     return proc, workers_seen
 
