@@ -41,9 +41,17 @@ def _rows(out: Path) -> list[tuple]:
 
 
 def _count(out: Path) -> int:
+    """Rows stored so far, read-only: a plain connect would create an empty dse.sqlite
+    before the run does, which the run then (rightly) refuses without --resume."""
+    path = out / "dse.sqlite"
+    if not path.exists():
+        return 0
     try:
-        with sqlite3.connect(out / "dse.sqlite", timeout=1) as db:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
             return int(db.execute("SELECT COUNT(*) FROM designs").fetchone()[0])
+        finally:
+            db.close()
     except sqlite3.Error:
         return 0
 
