@@ -177,7 +177,9 @@ def _rtl(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from hdl.verify import parse_gemm, verify
     from sim.spec_io import load_accelerator
+    from mapper.progress import stage
     m, k, n = parse_gemm(args.gemm)
+    stage(f"generate the RTL, run a {m}x{k}x{n} GEMM under {args.backend}", 1, 1)
     res = verify(load_accelerator(args.arch), m, k, n, seed=args.seed, backend=args.backend)
     print(json.dumps(res))
     return 0 if res["cycles_match"] and res["outputs_match"] else 1

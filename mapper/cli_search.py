@@ -198,15 +198,19 @@ def _dse_run(args: argparse.Namespace, state: dict[str, Any]) -> int:
     state.update(store=store, settings=settings)
     before = len(store)
 
+    from mapper.progress import Progress
+    bar = Progress(min(settings.max_designs, space.size), start=before)
+
     def show(row: dict[str, Any]) -> None:
+        tag = bar.tick()
         if row["feasible"]:
             fpga = (f" LUT {row['lut']} DSP {row['dsp']} BRAM {row['bram']} "
                     f"Fmax {row['fmax_mhz']:g} MHz" if args.target else "")
             acc = f" top-1 {row['accuracy']:.4f}" if row.get("accuracy") is not None else ""
-            print(f"[{len(store)}] {row['latency_ms']:.4f} ms {row['energy_mj']:.4f} mJ "
+            print(f"[{tag}] {row['latency_ms']:.4f} ms {row['energy_mj']:.4f} mJ "
                   f"{row['area_mm2']:.3f} mm2{fpga}{acc}  {row['params']}", flush=True)
         else:
-            print(f"[{len(store)}] cannot run: {row['params']}: {row['error']}", flush=True)
+            print(f"[{tag}] cannot run: {row['params']}: {row['error']}", flush=True)
 
     n = run_dse(space, net, settings, store, workers=args.workers, scheduler=args.scheduler,
                 time_budget_s=parse_budget(args.time_budget), on_row=show)

@@ -309,7 +309,15 @@ def validate(design: Design, target: str | None = None, out_dir: str | Path | No
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    from mapper.progress import stage
+    steps = 1 + int(rtl) + int(target is not None)
+    stage(f"analytic vs cycle model on {len(design.network.layers())} layers", 1, steps)
     layers = _layers(design)
+    if rtl:
+        stage(f"RTL tile under {backend}", 2, steps)
+    rtl_doc = _rtl(design, out, backend, seed) if rtl else {"skipped": "not requested"}
+    if target is not None:
+        stage(f"synthesis for {target} (1-3 min)", steps, steps)
     doc: dict[str, Any] = {
         "design": design.label, "network": design.network.name, "arch": design.accel.name,
         "spec_hash": design.accel.spec_hash, "coforge_version": coforge_version(),
@@ -319,7 +327,7 @@ def validate(design: Design, target: str | None = None, out_dir: str | Path | No
         "store": _stored_check(design), "layers": layers,
         "totals": {"analytic_cycles": sum(r["analytic_cycles"] for r in layers),
                    "cycle_cycles": sum(r["cycle_cycles"] for r in layers)},
-        "rtl": _rtl(design, out, backend, seed) if rtl else {"skipped": "not requested"},
+        "rtl": rtl_doc,
         "synth": _synth(design, target, out) if target is not None and out is not None
         else None,
     }
