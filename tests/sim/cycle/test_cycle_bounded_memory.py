@@ -152,7 +152,6 @@ def test_failed_run_leaves_no_trace(tmp_path: Path) -> None:
 _PEAK = textwrap.dedent("""
     import json, resource, sys, time
     from dataflows.layer import gemm
-from dataflows.mapping import MappingError
     from sim.cycle.demand import pass_count
     from sim.default_mapping import default_mapping
     from sim.simulate import simulate
