@@ -20,7 +20,8 @@ reference's tensors), so one wrong bit anywhere propagates to the end:
     output blocks), K into parts whose raw products the host adds in wrapping
     ``accumulator_bits`` arithmetic (wrapping is reduction modulo ``2**bits``, so the
     sum of wrapped partials wrapped again equals the wrapped whole). The split chosen
-    has the fewest calls, then the fewest busy cycles; parts are balanced.
+    has the fewest calls, then the fewest busy cycles, among part sizes that are
+    balanced or multiples of the array dimension the part is unrolled on.
   - All calls of one layer go to ONE simulator run (a list of cases), with no idle
     input cycles and no output backpressure.
   - The engine computes the raw ``A . B`` (no zero point); the host adds
@@ -56,7 +57,7 @@ import numpy as np
 from dataflows.onnx_model import Conv, Gemm
 from hdl.driver import GemmCase, RunResult
 from hdl.golden import busy_cycles
-from hdl.params import HdlError, HdlParams
+from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
 from hdl.plan import GemmPlan, gemm_fits, plan_gemm, sim_cycles
 from sim import intref
 from sim.int_network import QuantizedModel, integer_trace, mac_input, quantize_input, run_node
@@ -87,19 +88,34 @@ class GemmTile:
         return slice(self.n0, self.n0 + self.plan.n)
 
 
-def _part_sizes(x: int) -> list[int]:
-    """Distinct balanced part sizes ``ceil(x / s)``, largest first."""
-    out: list[int] = []
-    for s in range(1, x + 1):
-        v = ceil(x / s)
-        if not out or v < out[-1]:
-            out.append(v)
-    return out
+def _part_sizes(x: int, unit: int) -> list[int]:
+    """Candidate part sizes of a dimension of ``x``: the balanced ``ceil(x / s)`` and
+    the multiples of the array's ``unit`` along it, largest first."""
+    sizes = {ceil(x / s) for s in range(1, x + 1)} | set(range(unit, x, unit))
+    return sorted(sizes, reverse=True)
+
+
+def _max_m_bound(params: HdlParams, m: int, k: int, n: int) -> int:
+    """Largest ``mt <= m`` that :func:`plan_gemm`'s limits (buffer words, size ports,
+    cycle counter) admit with ``k`` and ``n``, in closed form (0 if none)."""
+    top = (1 << params.dim_bits) - 1
+    cycles = (1 << CYCLE_COUNTER_BITS) - 1
+    cf = ceil(n / params.cols)
+    if k > top or n > top or cf * k > params.depth_b:
+        return 0
+    if params.dataflow == "ws":
+        rf = ceil(k / params.rows)
+        bound = min(params.depth_a // rf, params.depth_o // cf,
+                    cycles // (rf * cf) - params.tile_overhead_cycles)
+    else:
+        row_folds = min(params.depth_a // k, cycles // (cf * (k + params.tile_overhead_cycles)))
+        bound = min(row_folds * params.rows, params.depth_o // cf)
+    return max(0, min(m, top, bound))
 
 
 def _max_m(params: HdlParams, m: int, k: int, n: int) -> int:
-    """Largest ``mt <= m`` the engine accepts with ``k`` and ``n`` (0 if none); the
-    limits of :func:`plan_gemm` only grow with M."""
+    """Largest ``mt <= m`` :func:`plan_gemm` accepts with ``k`` and ``n`` (0 if none),
+    by bisection (its limits only grow with M)."""
     if not gemm_fits(params, 1, k, n):
         return 0
     lo, hi = 1, m
@@ -113,43 +129,72 @@ def _max_m(params: HdlParams, m: int, k: int, n: int) -> int:
 
 
 def _parts(x: int, size: int) -> list[tuple[int, int]]:
-    """``x`` in ``ceil(x / size)`` balanced parts: (start, length)."""
-    count = ceil(x / size)
-    base, extra = divmod(x, count)
-    out, start = [], 0
-    for i in range(count):
-        length = base + (i < extra)
-        out.append((start, length))
-        start += length
-    return out
+    """``x`` in chunks of ``size`` (the last one shorter): (start, length)."""
+    return [(start, min(size, x - start)) for start in range(0, x, size)]
+
+
+def _chunks(x: int, size: int) -> list[tuple[int, int]]:
+    """The distinct chunk lengths of :func:`_parts` with their counts."""
+    full, rest = divmod(x, size)
+    return [(size, full)] + ([(rest, 1)] if rest else [])
 
 
 def split_gemm(params: HdlParams, m: int, k: int, n: int) -> list[GemmTile]:
     """An ``M x K x N`` GEMM as engine-sized calls (one call if :func:`plan_gemm`
-    accepts it whole): fewest calls, then fewest busy cycles; :class:`HdlError` if not
-    even a ``1 x 1 x 1`` GEMM fits."""
+    accepts it whole): among part sizes that are balanced or multiples of the array
+    dimension they unroll on, the fewest calls, then the fewest busy cycles
+    (:func:`hdl.golden.busy_cycles`); :class:`HdlError` if not even a ``1 x 1 x 1``
+    GEMM fits."""
     if gemm_fits(params, m, k, n):
         return [GemmTile(0, 0, 0, plan_gemm(params, m, k, n))]
-    best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
-    for kt in _part_sizes(k):
-        pk = ceil(k / kt)
-        for nt in _part_sizes(n):
-            pn = ceil(n / nt)
-            if best is not None and pk * pn > best[0][0]:
-                break
-            mt = _max_m(params, m, kt, nt)
-            if mt == 0:
-                continue
-            sizes = [(ml, kl, nl) for _, ml in _parts(m, mt) for _, kl in _parts(k, kt)
-                     for _, nl in _parts(n, nt)]
-            cost = (len(sizes), sum(busy_cycles(params, *s) for s in sizes))
-            if best is None or cost < best[0]:
-                best = (cost, (mt, kt, nt))
-    if best is None:
+    sizes = _best_sizes(params, m, k, n, _max_m_bound)
+    tiles = _tiles(params, m, k, n, sizes)
+    if tiles is None:               # the closed form disagrees with plan_gemm: bisect
+        tiles = _tiles(params, m, k, n, _best_sizes(params, m, k, n, _max_m))
+    if tiles is None:
         raise HdlError(f"GEMM {m}x{k}x{n} (MxKxN): the engine cannot take even a 1x1x1 "
                        "part of it; enlarge the GLB")
-    mt, kt, nt = best[1]
-    return [GemmTile(m0, k0, n0, plan_gemm(params, ml, kl, nl))
+    return tiles
+
+
+def _best_sizes(params: HdlParams, m: int, k: int, n: int, max_m: Any
+                ) -> tuple[int, int, int] | None:
+    ws = params.dataflow == "ws"
+    unit_m, unit_k = (1, params.rows) if ws else (params.rows, 1)
+    best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
+    for kt in _part_sizes(k, unit_k):
+        pk = ceil(k / kt)
+        if best is not None and pk > best[0][0]:
+            break
+        for nt in _part_sizes(n, params.cols):
+            if best is not None and pk * ceil(n / nt) > best[0][0]:
+                break
+            top = max_m(params, m, kt, nt)
+            for mt in {top, top // unit_m * unit_m} - {0}:
+                groups = [_chunks(m, mt), _chunks(k, kt), _chunks(n, nt)]
+                cost = (pk * ceil(n / nt) * ceil(m / mt),
+                        sum(cm * ck * cn * busy_cycles(params, ml, kl, nl)
+                            for ml, cm in groups[0] for kl, ck in groups[1]
+                            for nl, cn in groups[2]))
+                if best is None or cost < best[0]:
+                    best = (cost, (mt, kt, nt))
+    return None if best is None else best[1]
+
+
+def _tiles(params: HdlParams, m: int, k: int, n: int,
+           sizes: tuple[int, int, int] | None) -> list[GemmTile] | None:
+    if sizes is None:
+        return None
+    mt, kt, nt = sizes
+    plans: dict[tuple[int, int, int], GemmPlan] = {}
+    try:
+        for ml, _ in _chunks(m, mt):
+            for kl, _ in _chunks(k, kt):
+                for nl, _ in _chunks(n, nt):
+                    plans[ml, kl, nl] = plan_gemm(params, ml, kl, nl)
+    except HdlError:
+        return None
+    return [GemmTile(m0, k0, n0, plans[ml, kl, nl])
             for m0, ml in _parts(m, mt) for k0, kl in _parts(k, kt)
             for n0, nl in _parts(n, nt)]
 
