@@ -241,13 +241,25 @@ def _validate(args: argparse.Namespace) -> int:
             net = zoo.load(args.network)
         design = design_from_store(args.store, args.design, net)
     else:
-        if not args.network:
-            raise ValidateError("--arch needs --network NAME (a zoo network)")
-        from dataflows import zoo
+        if (args.network is None) == (args.onnx is None):
+            raise ValidateError("--arch needs --network NAME (a zoo network) or --onnx MODEL")
         from sim.spec_io import load_accelerator
-        design = map_design(load_accelerator(args.arch), zoo.load(args.network),
+        if args.onnx:
+            from dataflows.onnx_io import from_onnx
+            net = from_onnx(args.onnx)
+        else:
+            from dataflows import zoo
+            net = zoo.load(args.network)
+        design = map_design(load_accelerator(args.arch), net,
                             args.map_strategy, args.map_evals, args.seed)
+    if args.rtl_samples and not (args.onnx and args.data and args.arch):
+        raise ValidateError("--rtl-samples N runs a model on the RTL: give --arch SPEC "
+                            "--onnx MODEL --data D.npz (--calib C.npz, default --data)")
     doc = validate(design, args.target, args.out, backend=args.backend, seed=args.seed)
+    if args.rtl_samples:
+        from mapper.validate import add_network_on_rtl
+        doc = add_network_on_rtl(doc, design, args.onnx, args.data, args.calib or args.data,
+                                 args.rtl_samples, args.backend, args.out)
     print((Path(args.out) / "validate.txt").read_text(), end="")
     print(f"wrote {Path(args.out) / 'validate.json'}, {Path(args.out) / 'validate.txt'}")
     return 0 if passed(doc) else 1
@@ -338,6 +350,13 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     v.add_argument("--design", type=int, help="design id in the store (#N in report.txt)")
     v.add_argument("--arch", help="accelerator YAML or shipped spec name (instead of --store)")
     v.add_argument("--network", help="zoo network name (with --store: the run's, by default)")
+    v.add_argument("--onnx", help="ONNX model (with --arch, instead of --network)")
+    v.add_argument("--data", help=".npz (x, y) of --onnx for --rtl-samples")
+    v.add_argument("--calib", help=".npz calibration inputs of --onnx (default: --data)")
+    v.add_argument("--rtl-samples", type=int, default=0,
+                   help="run the first N samples of --data through the quantized --onnx "
+                        "model layer by layer on the RTL (--backend): network_on_rtl in "
+                        "validate.json (default: %(default)s, not run)")
     v.add_argument("--target", help="FPGA part to synthesize for (1-3 min per design): "
                                     "ecp5-85k, ecp5-45k, ice40-up5k")
     v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",

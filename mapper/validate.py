@@ -30,6 +30,10 @@ explicit per-layer mappings (:func:`design_from_mappings`), and reports side by 
     ``meets_timing`` (measured Fmax >= ``spec_clock_mhz``) and a ``timing`` line that
     says plainly when the spec's clock is above what the bitstream closes at.
 
+(d) **whole network on the RTL** (only with :func:`add_network_on_rtl`, ``coforge
+    validate --onnx M --data D --rtl-samples N``): N samples through the quantized
+    model layer by layer on the engine (:mod:`hdl.network_rtl`), ``network_on_rtl``.
+
 It writes ``validate.json`` (everything above) and ``validate.txt`` (a short table).
 A part that cannot run for this design (the RTL generator cannot build it, the part
 cannot fit it, the FPGA model is not calibrated) is recorded with its reason instead.
@@ -339,10 +343,35 @@ def validate(design: Design, target: str | None = None, out_dir: str | Path | No
     return doc
 
 
+def add_network_on_rtl(doc: dict[str, Any], design: Design, onnx: str | Path,
+                       data: str | Path, calib: str | Path, samples: int,
+                       backend: str = "cocotb", out_dir: str | Path | None = None
+                       ) -> dict[str, Any]:
+    """``doc`` with ``network_on_rtl``: ``samples`` of ``data`` through the quantized
+    ``onnx`` model layer by layer on the design's RTL (:func:`hdl.network_rtl
+    .network_on_rtl`; cocotb builds under ``out_dir/rtl/build``); rewrites
+    ``validate.json`` and ``validate.txt`` in ``out_dir`` when given."""
+    from hdl.network_rtl import network_on_rtl
+    out = Path(out_dir) if out_dir is not None else None
+    try:
+        rec = network_on_rtl(onnx, data, calib, design.accel, samples, backend,
+                             out / "rtl" / "build" if out is not None else None)
+    except CoforgeError as err:
+        rec = {"skipped": " ".join(str(err).split())}
+    doc = {**doc, "network_on_rtl": rec}
+    if out is not None:
+        (out / "validate.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (out / "validate.txt").write_text(text_report(doc))
+    return doc
+
+
 def passed(doc: dict[str, Any]) -> bool:
-    """RTL cycles equal sim's and outputs match (True when RTL did not run)."""
+    """RTL cycles equal sim's and outputs match (True when RTL did not run); with
+    ``network_on_rtl``, also every tensor and every layer's cycles of the network run."""
     r = doc["rtl"]
-    return "skipped" in r or bool(r["cycles_match"] and r["outputs_match"])
+    net = doc.get("network_on_rtl")
+    net_ok = net is None or bool(net.get("outputs_match") and net.get("cycles_match"))
+    return net_ok and ("skipped" in r or bool(r["cycles_match"] and r["outputs_match"]))
 
 
 def _pct(x: float | None) -> str:
@@ -398,9 +427,14 @@ def text_report(doc: dict[str, Any]) -> str:
                          f"{s['latency_ms_at_measured_fmax']:.6g} ms")
             if "timing" in s:
                 lines.append(f"  {s['timing']}")
+    net = doc.get("network_on_rtl")
+    if net is not None:
+        from hdl.network_rtl import text_lines
+        lines += [""] + ([f"(d) whole network on the RTL: not run: {net['skipped']}"]
+                         if "skipped" in net else text_lines(net))
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Design", "RESOURCE_METRICS", "STREAM_CLIP", "ValidateError",
+__all__ = ["Design", "RESOURCE_METRICS", "STREAM_CLIP", "ValidateError", "add_network_on_rtl",
            "design_from_mappings", "design_from_store", "gemm_view", "map_design", "passed",
            "rel_error", "representative_tile", "text_report", "validate"]
