@@ -229,6 +229,9 @@ def _validate(args: argparse.Namespace) -> int:
     if (args.store is None) == (args.arch is None):
         raise ValidateError("give either --store DIR --design ID (a co-search design) or "
                             "--arch FILE --network NAME")
+    if args.rtl_samples and not (args.onnx and args.data and args.arch):
+        raise ValidateError("--rtl-samples N runs a model on the RTL: give --arch SPEC "
+                            "--onnx MODEL --data D.npz (--calib C.npz, default --data)")
     if args.target is not None:
         from sim.fpga_model import get_target
         get_target(args.target)
@@ -252,9 +255,6 @@ def _validate(args: argparse.Namespace) -> int:
             net = zoo.load(args.network)
         design = map_design(load_accelerator(args.arch), net,
                             args.map_strategy, args.map_evals, args.seed)
-    if args.rtl_samples and not (args.onnx and args.data and args.arch):
-        raise ValidateError("--rtl-samples N runs a model on the RTL: give --arch SPEC "
-                            "--onnx MODEL --data D.npz (--calib C.npz, default --data)")
     doc = validate(design, args.target, args.out, backend=args.backend, seed=args.seed)
     if args.rtl_samples:
         from mapper.validate import add_network_on_rtl
