@@ -22,6 +22,8 @@ what it times (whole process or hot loop, caches on or off):
 * ``bench_accuracy.py`` -- integer-engine images/s vs onnxruntime float on the shipped
   digits models (hot loop), time to an accuracy-aware front, sensitivity-table cost;
   checks int8 top-1 within 1 % of float and the front's accuracies.
+* ``bench_cycle_memory.py`` -- peak RSS of the cycle model against the tile count (fresh
+  process per point) and the 10^12-MAC GEMM at cycle fidelity; checks < 1 GiB.
 * ``bench_rtl.py`` -- RTL simulation speed, synthesis + P&R time and Fmax on ECP5-85k
   (target: 8x8 int8 WS >= 100 MHz).
 
@@ -70,7 +72,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
     ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag",
-                                       "rtl"),
+                                       "rtl", "accuracy", "cycle_memory"),
                     help="run one benchmark")
     args = ap.parse_args()
 
@@ -81,7 +83,8 @@ def main() -> int:
             ("mapper", "bench_mapper.py", ["--quick"] if args.quick else []),
             ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else []),
             ("rtl", "bench_rtl.py", ["--quick"] if args.quick else []),
-            ("accuracy", "bench_accuracy.py", ["--quick"] if args.quick else [])]
+            ("accuracy", "bench_accuracy.py", ["--quick"] if args.quick else []),
+            ("cycle_memory", "bench_cycle_memory.py", ["--quick"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:
