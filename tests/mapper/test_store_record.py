@@ -44,7 +44,8 @@ def _full(key: str = '{"rows": 8}') -> DesignRecord:
                         params=key, feasible=1, error="none", elapsed_s=0.5,
                         lut=np.int64(1200), ff=900, dsp=np.int32(16), bram=4,
                         fmax_mhz=110.5, clock_mhz=100, accuracy=0.875,
-                        accuracy_proxy=0.86, weight_bytes=4096)
+                        accuracy_proxy=0.86, weight_bytes=4096, analytic_cycles=1000,
+                        cycle_cycles=np.int64(1100))
 
 
 def _old_store(path: Path, altered: bool) -> None:
@@ -95,7 +96,8 @@ def test_put_then_get_preserves_every_field_and_type(tmp_path: Path) -> None:
             "area_mm2": float, "spec_hash": str, "seed": int, "coforge_version": str,
             "params": str, "feasible": int, "error": str, "elapsed_s": float, "lut": int,
             "ff": int, "dsp": int, "bram": int, "fmax_mhz": float, "clock_mhz": float,
-            "accuracy": float, "accuracy_proxy": float, "weight_bytes": int}
+            "accuracy": float, "accuracy_proxy": float, "weight_bytes": int,
+            "analytic_cycles": int, "cycle_cycles": int}
     assert {k: type(v) for k, v in store.get(rec.key).items()} == want
     assert got.clock_mhz == 100.0 and got.lut == 1200
     rows = store.rows()
