@@ -114,6 +114,22 @@ def write_dse_reports(rows: list[dict[str, Any]], settings: DseSettings,
                      f"{r['area_mm2']:8.3f} mm2{fpga}{acc}  {hw}")
         if bits:
             lines.append(f"      bits (weight/input per layer): {bits}")
+        if r.get("analytic_cycles") and r.get("cycle_cycles"):
+            a, c = r["analytic_cycles"], r["cycle_cycles"]
+            lines.append(f"      analytic {a:,} vs cycle model {c:,} cycles "
+                         f"({100 * (c - a) / a:+.1f} %)")
+    if settings.rerank:
+        gaps = [(r["cycle_cycles"] - r["analytic_cycles"]) / r["analytic_cycles"]
+                for r in front if r.get("analytic_cycles") and r.get("cycle_cycles")]
+        if gaps:
+            lines.append(f"re-ranked with the cycle model (top {settings.rerank_top} per "
+                         f"layer shape): stored latency/energy are the cycle model's; "
+                         f"analytic-vs-cycle gap on the front {100 * min(gaps):+.1f} % .. "
+                         f"{100 * max(gaps):+.1f} %")
+    else:
+        lines.append("latency/energy: analytic model (mapper's inner loop); --rerank cycle "
+                     "re-ranks each layer's best mappings with the cycle model and reports "
+                     "the analytic-vs-cycle gap")
     if settings.accuracy is not None:
         lines.append(f"accuracy: integer-engine top-1 of {settings.accuracy.onnx} on "
                      f"{settings.accuracy.data} (calibrated on {settings.accuracy.calib}), "
