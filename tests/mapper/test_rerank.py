@@ -198,9 +198,10 @@ def test_dse_report_shows_the_gap_of_a_reranked_run(tmp_path) -> None:
     space = tmp_path / "s.yaml"
     space.write_text("base: edge_8x8_ws\nparameters: {rows: [4, 8]}\n")
     out = tmp_path / "o"
-    assert main(["dse", "--network", "alexnet", "--space", str(space), "--strategy", "grid",
-                 "--max-designs", "2", "--map-evals", "30", "--workers", "1", "--rerank",
-                 "cycle", "--top", "2", "--out", str(out)]) == 0
+    from dataflows.dataset import shipped
+    assert main(["dse", "--onnx", str(shipped("digits_cnn.onnx")), "--space", str(space),
+                 "--strategy", "grid", "--max-designs", "2", "--map-evals", "30",
+                 "--workers", "1", "--rerank", "cycle", "--top", "2", "--out", str(out)]) == 0
     import sqlite3
     db = sqlite3.connect(out / "dse.sqlite")
     rows = db.execute("SELECT analytic_cycles, cycle_cycles FROM designs").fetchall()
