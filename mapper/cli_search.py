@@ -359,8 +359,9 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                         "validate.json (default: %(default)s, not run)")
     v.add_argument("--target", help="FPGA part to synthesize for (1-3 min per design): "
                                     "ecp5-85k, ecp5-45k, ice40-up5k")
-    v.add_argument("--backend", choices=["cocotb", "amaranth"], default="cocotb",
-                   help="RTL simulator of the tile (default cocotb + Icarus)")
+    v.add_argument("--backend", choices=["cocotb", "icarus", "verilator", "amaranth"],
+                   default="cocotb", help="RTL simulator of the tile (default cocotb + "
+                                          "Icarus; verilator: cocotb + Verilator)")
     v.add_argument("--map-strategy", choices=["annealing", "genetic", "random"],
                    default="annealing", help="with --arch: mapping search per layer shape "
                                              "(default: %(default)s)")
