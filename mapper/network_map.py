@@ -33,6 +33,7 @@ from sim.analytic import evaluate
 from sim.datapath import plan_datapath
 from sim.result import NetworkResult
 from sim.spec import Accelerator
+from sim.vector import vector_unit_line, with_vector_layers
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
     def network(index: int, fidelity: str) -> NetworkResult:
         results = tuple(replace(chosen[_shape_key(layer)][index], layer=layer.name)
                         for layer in layers)
+        results = with_vector_layers(net, accel, results, fidelity, timing)  # non-GEMM nodes
         return NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
                              timing=timing, fidelity=fidelity, clock_mhz=accel.clock_mhz,
-                             pes=accel.pes, layers=results)
+                             pes=accel.pes, layers=results,
+                             vector_unit=vector_unit_line(accel))
 
     return NetworkMapping(result=network(0, "analytic"), searches=tuple(found.values()),
                           cycle=network(1, "cycle") if rerank or cycle_check else None,

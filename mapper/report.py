@@ -14,7 +14,12 @@
                  "glb_stall_cycles", "dram_stall_cycles", "busy_cycles"}...],  # with bounds
      "bottleneck": "bottleneck: compute-bound on 19/21 layers; ...",         # with bounds
      "spec": {...},             # with accel: the full spec (sim.spec_io.dump_accelerator)
-     "gain_over_default": {...}}                    # coforge map: :func:`gain_over_default`
+     "gain_over_default": {...},                    # coforge map: :func:`gain_over_default`
+     "vector_unit": "none: non-GEMM operators not costed"}  # or the unit (sim/vector.py)
+
+With a vector unit in the spec, the passive nodes (pooling, adds, softmax, norms,
+activations) are layers too, in graph order, each with ``kind`` and ``vector_ops``, and
+energy level ``vector`` (in the totals, the table and the ``vector_pj`` CSV column).
 
 Each layer entry also has ``stall_cycles_by_cause`` (None when not known). Stalls by
 cause (:func:`stall_by_cause`) depend on the fidelity, and ``totals.stall_causes_from``
@@ -80,7 +85,7 @@ STALL_CAUSES: tuple[str, ...] = ANALYTIC_STALL_CAUSES + tuple(CYCLE_STALL_CAUSES
 
 CSV_COLUMNS = ("name", "macs", "compute_cycles", "stall_cycles", "total_cycles",
                "utilization", "energy_pj", "mac_pj", "pe_pj", "glb_pj", "dram_pj",
-               "dram_bytes", "tiles", "bound",
+               "vector_pj", "dram_bytes", "tiles", "bound",
                *(f"stall_{c}_cycles" for c in STALL_CAUSES))
 
 #: What can bound a layer (:func:`layer_bounds`), in the order the summary lists them.
@@ -273,7 +278,7 @@ def totals_by_level(res: NetworkResult, bounds: list[LayerBound] | None = None
     """Network energy (pJ) per level and stall cycles per cause (None unless every
     layer's split is known, see :func:`stall_by_cause`)."""
     energy = {lv: sum(r.energy_pj_by_level.get(lv, 0.0) for r in res.layers)
-              for lv in ENERGY_LEVELS}
+              for lv in _levels(res)}
     causes = _layer_causes(res, bounds)
     if not causes or any(c is None for c in causes):
         return energy, None
@@ -282,6 +287,12 @@ def totals_by_level(res: NetworkResult, bounds: list[LayerBound] | None = None
         for k, v in (c or {}).items():
             total[k] = total.get(k, 0) + v
     return energy, total
+
+
+def _levels(res: NetworkResult) -> tuple[str, ...]:
+    """:data:`ENERGY_LEVELS`, plus ``vector`` when a layer ran on the vector unit."""
+    vector = any("vector" in r.energy_pj_by_level for r in res.layers)
+    return ENERGY_LEVELS + (("vector",) if vector else ())
 
 
 def gain_over_default(searched: NetworkResult, default: NetworkResult) -> dict[str, Any]:
@@ -390,6 +401,7 @@ def result_dict(res: NetworkResult, run: dict[str, Any] | None = None,
         doc["spec"] = spec_dict(accel)
     if gain is not None:
         doc["gain_over_default"] = dict(gain)
+    doc["vector_unit"] = res.vector_unit
     return doc
 
 
@@ -417,6 +429,7 @@ def _plain_rows(res: NetworkResult, labels: list[str]) -> list[dict[str, Any]]:
              "pe_pj": round(r.energy_pj_by_level["pe"], 3),
              "glb_pj": round(r.energy_pj_by_level["glb"], 3),
              "dram_pj": round(r.energy_pj_by_level["dram"], 3),
+             "vector_pj": round(r.energy_pj_by_level.get("vector", 0.0), 3),
              "dram_bytes": _dram_bytes(r), "tiles": r.tiles, "bound": label}
             for r, label in zip(res.layers, labels)]
 
@@ -435,8 +448,8 @@ def cycles_energy_figure(res: NetworkResult) -> Figure:
                    f"{res.total_cycles:,} cycles, {res.energy_pj / 1e9:.3f} mJ")
     ax_c.legend()
     bottom = [0.0] * len(res.layers)
-    for level in ("mac", "pe", "glb", "dram"):
-        vals = [r.energy_pj_by_level[level] / 1e6 for r in res.layers]
+    for level in _levels(res):
+        vals = [r.energy_pj_by_level.get(level, 0.0) / 1e6 for r in res.layers]
         ax_e.bar(x, vals, bottom=bottom, label=level)
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax_e.set_ylabel("energy (uJ)")
@@ -469,7 +482,7 @@ def table(res: NetworkResult, bounds: list[LayerBound] | None = None) -> str:
     (:func:`layer_bounds`) a ``bound`` column and the bottleneck line at the end."""
     head = (f"{'layer':<24}{'MACs':>14}{'compute':>12}{'stall':>12}{'total':>12}"
             f"{'util':>7}{'energy uJ':>12}"
-            + "".join(f"{lv + ' uJ':>10}" for lv in ENERGY_LEVELS)
+            + "".join(f"{lv + ' uJ':>10}" for lv in _levels(res))
             + f"  {'top stall cause':<22}")
     head = head + "bound" if bounds is not None else head.rstrip()
     lines = [head, "-" * len(head)]
@@ -479,7 +492,7 @@ def table(res: NetworkResult, bounds: list[LayerBound] | None = None) -> str:
                f"{r.stall_cycles:>12,}{r.total_cycles:>12,}{r.utilization:>7.1%}"
                f"{r.energy_pj / 1e6:>12.2f}"
                + "".join(f"{r.energy_pj_by_level.get(lv, 0.0) / 1e6:>10.2f}"
-                         for lv in ENERGY_LEVELS)
+                         for lv in _levels(res))
                + f"  {_top_cause(causes[i], r.stall_cycles):<22}"
                + (bounds[i].label if bounds is not None else ""))
         lines.append(row.rstrip())
@@ -488,11 +501,12 @@ def table(res: NetworkResult, bounds: list[LayerBound] | None = None) -> str:
     lines.append(f"{'TOTAL':<24}{res.macs:>14,}{res.compute_cycles:>12,}"
                  f"{res.stall_cycles:>12,}{res.total_cycles:>12,}{res.utilization:>7.1%}"
                  f"{res.energy_pj / 1e6:>12.2f}"
-                 + "".join(f"{energy[lv] / 1e6:>10.2f}" for lv in ENERGY_LEVELS))
+                 + "".join(f"{energy[lv] / 1e6:>10.2f}" for lv in _levels(res)))
     lines.append(f"latency {res.latency_ms:.4f} ms at {res.clock_mhz:g} MHz, "
                  f"energy {res.energy_pj / 1e9:.4f} mJ, timing {res.timing}")
     lines.append(_split_line("energy by level (mJ)", {k: v / 1e9 for k, v in energy.items()},
-                             res.energy_pj / 1e9, ".4f"))
+                             res.energy_pj / 1e9, ".4f")
+                 + f"; vector unit: {res.vector_unit}")
     source = causes_from(res, bounds)
     if stalls is None:
         lines.append("stall by cause: not known (an analytic result needs its bounds: the "

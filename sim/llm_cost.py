@@ -32,8 +32,13 @@ either fidelity) on the phase networks of :mod:`dataflows.llm`:
 * **Rooflines** per decode step: DRAM -- the weight, scale and (DRAM-home) KV bytes a
   step must read over the DRAM read bandwidth; compute -- each layer's MACs over the
   array's peak at its precision (``sim.datapath``: bit-fusion lanes, bit-serial steps).
-  The vector unit (norms, softmax, RoPE, activations) is not costed here (issue 10
-  item 3): ``vector`` in the breakdown says so.
+* **Vector unit** (norms, softmax over the scores, RoPE, SiLU/GELU, residual adds;
+  :mod:`sim.vector`): when the spec has one, prefill's passive nodes are costed with
+  its layers (norm nodes as ``cfg.norm``) and each decode step's at the same sampled
+  contexts as attention (softmax grows with the keys), interpolated the same way and
+  added to the step's cycles and energy; ``breakdown["vector"]`` has their totals.
+  Without one, ``breakdown["vector"]`` is :data:`sim.vector.NO_VECTOR_UNIT`. The
+  rooflines count array work and DRAM bytes only.
 
 Units: cycles, pJ inside; ``*_ms``, ``*_mj``, ``*_bytes``, tokens/s at the spec clock.
 """
@@ -62,6 +67,7 @@ from sim.datapath import plan_datapath
 from sim.result import NetworkResult
 from sim.simulate import simulate
 from sim.spec import Accelerator
+from sim.vector import NO_VECTOR_UNIT, network_vector
 
 ATTENTION_KINDS = frozenset({"matmul_qk", "matmul_av"})
 
@@ -156,10 +162,17 @@ def _dram_read_bytes(res: NetworkResult) -> int:
 
 def _classes(res: NetworkResult, net: Network) -> dict[str, dict[str, Any]]:
     """GEMM / attention totals of one phase result, with what bounds them."""
-    kinds = {lay.name: lay.kind for lay in net.layers()}
+    kinds = {lay.name: lay.kind for lay in net.nodes()}
+
+    def cls_of(r: Any) -> str:
+        if r.vector_ops is not None:
+            return "vector"
+        return "attention" if kinds[r.layer] in ATTENTION_KINDS else "gemm"
     out: dict[str, dict[str, Any]] = {}
-    for cls in ("gemm", "attention"):
-        rs = [r for r in res.layers if (kinds[r.layer] in ATTENTION_KINDS) == (cls == "attention")]
+    classes = ("gemm", "attention") + (("vector",) if any(r.vector_ops is not None
+                                                          for r in res.layers) else ())
+    for cls in classes:
+        rs = [r for r in res.layers if cls_of(r) == cls]
         comp = sum(r.compute_cycles for r in rs)
         stall = sum(r.stall_cycles for r in rs)
         out[cls] = {"macs": sum(r.macs for r in rs), "compute_cycles": comp,
@@ -194,7 +207,7 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
 
     # -- prefill ------------------------------------------------------------------
     pre_net = prefill_network(cfg, prompt_tokens, batch, quant)
-    pre = simulate(pre_net, accel, timing=timing, fidelity=fidelity)
+    pre = simulate(pre_net, accel, timing=timing, fidelity=fidelity, norm=cfg.norm)
     pre_gemms = [lay for lay in pre_net.layers() if lay.kind not in ATTENTION_KINDS]
     pre_scales = _scale_bytes_of(pre_gemms, quant)
     pre_cycles = pre.total_cycles + pre_scales / dram_bw
@@ -223,9 +236,13 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
     keys = np.arange(gen_tokens, dtype=np.int64) + ctx0 + 1      # keys of step s
     n = min(samples, gen_tokens)
     picks = np.unique(np.round(np.linspace(keys[0], keys[-1], n)).astype(np.int64))
-    s_cycles, s_energy, s_bound, s_dram = [], [], [], []
+    s_cycles, s_energy, s_bound, s_dram, v_cycles, v_energy = [], [], [], [], [], []
     for k in picks:
         net = decode_step_network(cfg, int(k) - 1, batch, quant)
+        if accel.vector is not None:      # every passive node of the step, on the unit
+            vec = network_vector(net, accel, fidelity, timing, norm=cfg.norm).values()
+            v_cycles.append(sum(r.total_cycles for r in vec))
+            v_energy.append(sum(r.energy_pj for r in vec))
         att = [lay for lay in net.layers() if lay.kind in ATTENTION_KINDS][:2]  # one layer
         res = simulate(Network.chain(f"{cfg.name}.decode.attention@{k}", att), att_accel,
                        timing=timing, fidelity=fidelity)
@@ -246,9 +263,11 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
         line = np.interp(xs, xs[[0, -1]], np.asarray(s_cycles)[[0, -1]])
         err = float(np.max(np.abs(line - s_cycles) / np.maximum(s_cycles, 1)))
 
-    step_cycles = lin_cycles + att_cycles
+    vec_cycles = np.interp(keys, xs, v_cycles) if v_cycles else np.zeros(gen_tokens)
+    vec_energy = np.interp(keys, xs, v_energy) if v_energy else np.zeros(gen_tokens)
+    step_cycles = lin_cycles + att_cycles + vec_cycles
     step_seconds = step_cycles / clock_hz
-    step_energy = lin_energy + att_energy
+    step_energy = lin_energy + att_energy + vec_energy
     contexts = keys - 1
     # The cached positions read each step: kv_cache_bytes(cfg, context), vectorised.
     kv_read_steps = (2 * cfg.layers * cfg.kv_dim * contexts * quant.kv_bits * batch + 7) // 8 \
@@ -274,8 +293,11 @@ def cost_generation(cfg: DecoderConfig, accel: Accelerator, prompt_tokens: int,
             "bound": "memory" if float(np.mean(dram_roof)) < float(np.mean(comp_roof))
             else "compute",
         },
-        "vector": "not costed: this model has no vector unit (issue 10 item 3); norms, "
-                  "softmax, RoPE, activations and residual adds are zero-cost nodes",
+        "vector": NO_VECTOR_UNIT if accel.vector is None else {
+            "prefill_cycles": _classes(pre, pre_net).get("vector", {}).get("total_cycles", 0),
+            "decode_cycles_first_step": float(vec_cycles[0]),
+            "decode_cycles_last_step": float(vec_cycles[-1]),
+            "decode_energy_pj_total": float(vec_energy.sum())},
     }
     return LLMCost(
         model=cfg.name, arch=accel.name, spec_hash=accel.spec_hash, quant=quant.label,

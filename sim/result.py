@@ -34,9 +34,17 @@ class Result:
     #: them (``sim.simulate`` with ``fidelity="cycle"``); None otherwise. Not in
     #: :meth:`to_dict` (``mapper.report`` writes it beside the layer's entry).
     stall_cycles_by_cause: dict[str, int] | None = None
+    #: For a non-GEMM node costed on the vector unit (:mod:`sim.vector`): its layer kind
+    #: (``elementwise``/``pool``) and the operator kinds it ran as; None for array layers.
+    kind: str | None = None
+    vector_ops: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The per-layer entry of ``result.json``."""
+        """The per-layer entry of ``result.json`` (a vector-unit node adds ``kind`` and
+        ``vector_ops``)."""
+        extra: dict[str, Any] = {}
+        if self.vector_ops is not None:
+            extra = {"kind": self.kind, "vector_ops": list(self.vector_ops)}
         return {
             "name": self.layer, "macs": self.macs, "compute_cycles": self.compute_cycles,
             "stall_cycles": self.stall_cycles, "total_cycles": self.total_cycles,
@@ -44,7 +52,7 @@ class Result:
             "energy_pj_by_level": dict(self.energy_pj_by_level),
             "accesses": self.accesses, "bytes": self.bytes,
             "tiles": self.tiles, "iterations": self.iterations, "mapping": self.mapping,
-        }
+        } | extra
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class NetworkResult:
     clock_mhz: float
     pes: int
     layers: tuple[Result, ...]
+    vector_unit: str = "none: non-GEMM operators not costed"
+    """How non-GEMM operators were costed (:func:`sim.vector.vector_unit_line`): the
+    vector unit, or ``none: ...`` when the spec has none (they are not in ``layers``)."""
 
     @property
     def macs(self) -> int:

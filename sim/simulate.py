@@ -41,6 +41,7 @@ from sim.default_mapping import default_mapping
 from sim.result import NetworkResult, Result
 from sim.sparse.engine import check_tensors, with_measured_density
 from sim.spec import Accelerator
+from sim.vector import vector_unit_line, with_vector_layers
 
 FIDELITIES: tuple[str, ...] = ("analytic", "cycle")
 
@@ -96,9 +97,17 @@ def simulate(workload: Layer | Network, accel: Accelerator,
              mapping: Mapping | dict[str, Mapping] | None = None, timing: str = "native",
              fidelity: str = "analytic", trace: str | Path | None = None,
              tensors: dict[str, Any] | None = None,
-             memory: MemoryModel | None = None) -> NetworkResult:
+             memory: MemoryModel | None = None,
+             vector_ops: dict[str, tuple[str, ...]] | None = None,
+             norm: str = "layernorm") -> NetworkResult:
     """Simulate ``workload``; ``mapping`` may be one Mapping (single layer) or a dict
     from layer name to Mapping (others use the default).
+
+    With a vector unit in the spec (``accel.vector``) the passive nodes (pooling,
+    residual adds, softmax, norms, activations) are costed on it in closed form, the
+    same in both fidelities (:mod:`sim.vector`; ``vector_ops`` overrides the operator
+    kinds of named nodes, ``norm`` is the kind of norm nodes) and appear among the
+    layers in graph order; without one they are left out and ``vector_unit`` says so.
 
     ``trace`` (CSV path) and ``memory`` need ``fidelity="cycle"``. ``tensors``
     (``{layer_name: {"weight": ndarray, "input": ndarray}}``, either key optional; shapes
@@ -151,10 +160,11 @@ def simulate(workload: Layer | Network, accel: Accelerator,
             if key not in cache:
                 cache[key] = simulate_layer(layer, accel, None, timing)
             results.append(replace(cache[key], layer=layer.name))
+    results = with_vector_layers(net, accel, results, fidelity, timing, vector_ops, norm)
     return NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
                          timing=timing, fidelity=fidelity, clock_mhz=accel.clock_mhz,
                          pes=accel.pes,
-                         layers=tuple(results))
+                         layers=tuple(results), vector_unit=vector_unit_line(accel))
 
 
 def _checked_tensors(net: Network, tensors: Any) -> dict[str, dict[str, Any]]:

@@ -173,6 +173,72 @@ class Buffer:
         return pj / self.word_bits
 
 
+#: Operator kinds of the vector unit (:class:`VectorUnit`, costed by :mod:`sim.vector`).
+VECTOR_OPS: tuple[str, ...] = ("add", "mul", "relu", "gelu", "silu", "softmax", "layernorm",
+                               "rmsnorm", "rope", "pool", "copy")
+#: Default cycles per element per lane. Stated assumptions (no published unit behind
+#: them): one pipelined lane does one simple operation per cycle -- ``add``, ``mul``,
+#: ``relu`` (compare/select), ``copy`` (move) and ``pool`` (one compare or add per
+#: input element of the window) take 1; ``rope`` 3 (x*cos, rot(x)*sin, add);
+#: ``silu`` 3 (exp by table lookup, 1 + e, reciprocal-multiply); ``gelu`` 4 (tanh
+#: form: cube, multiply-add, tanh lookup, multiply); ``softmax`` 4 (a max pass, an exp
+#: + sum pass counted 2, a scale pass); ``layernorm`` 4 (mean, variance, normalise,
+#: gamma/beta); ``rmsnorm`` 3 (sum of squares, normalise, gamma). Per-row reciprocals
+#: and square roots are not counted (one per row, not per element).
+DEFAULT_VECTOR_CYCLES: dict[str, float] = {
+    "add": 1.0, "mul": 1.0, "relu": 1.0, "gelu": 4.0, "silu": 3.0, "softmax": 4.0,
+    "layernorm": 4.0, "rmsnorm": 3.0, "rope": 3.0, "pool": 1.0, "copy": 1.0}
+#: Default energy per element (pJ), from fp16 arithmetic at 45 nm (M. Horowitz, ISSCC
+#: 2014: fp16 add 0.4 pJ, fp16 multiply 1.1 pJ; an exp = 2 multiplies + 1 add = 2.6;
+#: a compare/select ~ an 8-bit add, 0.03; a move 0). add 0.4, mul 1.1, relu 0.03,
+#: pool 0.4 (a compare/add), rope 2 mul + 1 add = 2.6, silu exp + add + reciprocal
+#: (~ mul) + mul = 5.2, gelu cube (2 mul) + mul-add + tanh (~exp) + mul + add = 7.9,
+#: softmax max 0.4 + exp 2.6 + sum 0.4 + scale 1.1 = 4.5, layernorm mean 0.4 + sub 0.4
+#: + square-add 1.5 + normalise 1.1 + gamma/beta 1.5 = 4.9, rmsnorm square-add 1.5 +
+#: normalise 1.1 + gamma 1.1 = 3.7.
+DEFAULT_VECTOR_PJ: dict[str, float] = {
+    "add": 0.4, "mul": 1.1, "relu": 0.03, "gelu": 7.9, "silu": 5.2, "softmax": 4.5,
+    "layernorm": 4.9, "rmsnorm": 3.7, "rope": 2.6, "pool": 0.4, "copy": 0.0}
+
+
+@dataclass(frozen=True)
+class VectorUnit:
+    """The vector unit that runs non-GEMM operators (:mod:`sim.vector`): ``lanes``
+    elements per cycle, ``cycles_per_element[op]`` cycles per element per lane,
+    ``energy_pj_per_op[op]`` pJ per element. It reads its operands from the GLB holding
+    ``input`` and writes results to the GLB holding ``output``, at those buffers'
+    bandwidth and energy per bit. Tables given partially keep the defaults
+    (:data:`DEFAULT_VECTOR_CYCLES`, :data:`DEFAULT_VECTOR_PJ`) for the other kinds."""
+
+    lanes: int = 16
+    cycles_per_element: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_VECTOR_CYCLES))
+    energy_pj_per_op: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VECTOR_PJ))
+
+    def __post_init__(self) -> None:
+        _positive_int("vector.lanes", self.lanes, 65536)
+        for table, default in (("cycles_per_element", DEFAULT_VECTOR_CYCLES),
+                               ("energy_pj_per_op", DEFAULT_VECTOR_PJ)):
+            given = getattr(self, table)
+            if not isinstance(given, dict):
+                raise SpecError(f"vector.{table} must be a mapping of operator kinds "
+                                f"{list(VECTOR_OPS)} to numbers, not {given!r}")
+            bad = [k for k in given if k not in VECTOR_OPS]
+            if bad:
+                raise SpecError(f"vector.{table}: unknown operator kind {bad[0]!r}; "
+                                f"allowed: {list(VECTOR_OPS)}")
+            merged = dict(default) | given
+            for op, v in merged.items():
+                ok = not isinstance(v, bool) and isinstance(v, (int, float)) \
+                    and math.isfinite(v) and (v > 0 if table == "cycles_per_element"
+                                              else v >= 0)
+                if not ok:
+                    rule = "> 0" if table == "cycles_per_element" else ">= 0"
+                    raise SpecError(f"vector.{table}.{op} must be a finite number {rule}, "
+                                    f"not {v!r}")
+            object.__setattr__(self, table, {op: float(merged[op]) for op in VECTOR_OPS})
+
+
 @dataclass(frozen=True)
 class Accelerator:
     """A complete accelerator. Invariant: every operand is held by exactly one GLB."""
@@ -190,6 +256,9 @@ class Accelerator:
     energy: EnergyTable = field(default_factory=EnergyTable)
     description: str = ""
     sparse: SparseConfig = field(default_factory=SparseConfig)
+    vector: VectorUnit | None = None
+    """The vector unit for non-GEMM operators; None: they are not costed (and reports
+    say so, :data:`sim.vector.NO_VECTOR_UNIT`)."""
 
     def __post_init__(self) -> None:
         _positive_int("array.rows", self.rows, MAX_ARRAY_SIDE)
@@ -214,6 +283,8 @@ class Accelerator:
         names = [b.name for b in self.glb]
         if len(set(names)) != len(names):
             raise SpecError(f"glb: buffer names must be distinct, got {names}")
+        if self.vector is not None and not isinstance(self.vector, VectorUnit):
+            raise SpecError(f"vector must be a VectorUnit or None, not {self.vector!r}")
 
     def glb_for(self, operand: str) -> Buffer:
         """The global buffer that holds ``operand``."""
@@ -230,8 +301,12 @@ class Accelerator:
         return self.rows * self.cols
 
     def to_dict(self) -> dict[str, object]:
-        """Plain-data form (the YAML schema; ``inf`` stays a float)."""
-        return asdict(self)
+        """Plain-data form (the YAML schema; ``inf`` stays a float). Without a vector unit
+        the ``vector`` key is left out, so the hashes of specs without one do not change."""
+        d = asdict(self)
+        if self.vector is None:
+            del d["vector"]
+        return d
 
     @property
     def spec_hash(self) -> str:

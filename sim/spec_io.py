@@ -25,6 +25,9 @@ Schema (all sections but ``name`` and ``array`` are optional)::
     energy: {mult_pj: {8: 0.2}, add_pj_per_bit: 0.003125, dram_pj_per_bit: 20.3}
     sparse: {policy: skipping, operands: [weight], format: nm,  # none | gating | skipping
              nm_n: 2, nm_m: 4, rle_run_bits: 4}       # dense|bitmap|csr|csc|rle|nm
+    vector: {lanes: 16,                     # non-GEMM operators (sim/vector.py); absent:
+             cycles_per_element: {softmax: 4, add: 1},   # not costed, and reports say so
+             energy_pj_per_op: {softmax: 4.5}}  # kinds: sim.spec.VECTOR_OPS; rest default
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import yaml
 
 from dataflows.errors import CoforgeError
 from sim.energy import DEFAULT_MULT_PJ, EnergyTable
-from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig, SpecError
+from sim.spec import (VECTOR_OPS, Accelerator, Buffer, PEConfig, SparseConfig, SpecError,
+                      VectorUnit)
 
 #: Directory of the example specs shipped with coforge.
 SPECS_DIR = Path(__file__).parent / "specs"
@@ -172,7 +176,7 @@ def accelerator_from_dict(data: object, source: str = "<spec>") -> Accelerator:
 def _from_dict(data: object) -> Accelerator:
     data = _expect_map(data, "the spec")
     allowed = ["name", "description", "dataflow", "array", "clock_mhz", "pe", "rf", "glb",
-               "dram", "energy", "sparse"]
+               "dram", "energy", "sparse", "vector"]
     _check_keys(data, allowed, "top level")
     for required in ("name", "array"):
         if required not in data:
@@ -221,7 +225,30 @@ def _from_dict(data: object) -> Accelerator:
         kwargs["sparse"] = SparseConfig(**_typed(SparseConfig,
                                                  _expect_map(data["sparse"], "sparse"),
                                                  "sparse"))
+    if "vector" in data:
+        kwargs["vector"] = _vector(data["vector"])
     return Accelerator(**kwargs)
+
+
+def _vector(data: object) -> VectorUnit:
+    data = _expect_map(data, "vector")
+    _check_keys(data, ["lanes", "cycles_per_element", "energy_pj_per_op"], "vector")
+    kwargs: dict[str, Any] = {}
+    if "lanes" in data:
+        lanes = data["lanes"]
+        if not isinstance(lanes, int) or isinstance(lanes, bool):
+            raise SpecError(f"vector.lanes must be an integer, not {lanes!r}")
+        kwargs["lanes"] = lanes
+    for key in ("cycles_per_element", "energy_pj_per_op"):
+        if key in data:
+            table = _expect_map(data[key], f"vector.{key}")
+            _check_keys(table, list(VECTOR_OPS), f"vector.{key}")
+            for op, v in table.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise SpecError(f"vector.{key}.{op} must be a number, not {v!r}")
+                _finite(v, f"vector.{key}.{op}", high=MAX_PJ)
+            kwargs[key] = {op: float(v) for op, v in table.items()}
+    return VectorUnit(**kwargs)
 
 
 def _energy(data: object) -> EnergyTable:
@@ -298,6 +325,10 @@ def dump_accelerator(accel: Accelerator) -> str:
                    "format": accel.sparse.format, "nm_n": accel.sparse.nm_n,
                    "nm_m": accel.sparse.nm_m, "rle_run_bits": accel.sparse.rle_run_bits},
     }
+    if accel.vector is not None:
+        data["vector"] = {"lanes": accel.vector.lanes,
+                          "cycles_per_element": dict(accel.vector.cycles_per_element),
+                          "energy_pj_per_op": dict(accel.vector.energy_pj_per_op)}
     return yaml.safe_dump(data, sort_keys=False)
 
 

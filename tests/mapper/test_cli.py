@@ -21,7 +21,7 @@ PEERS = Path(__file__).parents[1] / "data" / "scalesim"  # SCALE-Sim's files, ve
 COFORGE = Path(sys.executable).parent / "coforge"
 
 RESULT_KEYS = {"coforge_version", "spec_hash", "network", "arch", "timing", "fidelity",
-               "clock_mhz", "layers", "totals"}
+               "clock_mhz", "layers", "totals", "vector_unit"}
 # issue 14 item 4: each layer and the totals also give stalls by cause, the totals energy
 # per level (and where the stall split comes from); simulate --out embeds the spec
 LAYER_KEYS = {"name", "macs", "compute_cycles", "stall_cycles", "total_cycles", "utilization",
@@ -286,4 +286,4 @@ def test_console_script(tmp_path: Path) -> None:
     assert fail.stderr.splitlines() == [
         f"coforge: error: {bad}: top level: unknown key 'colour'; allowed keys: ['name', "
         "'description', 'dataflow', 'array', 'clock_mhz', 'pe', 'rf', 'glb', 'dram', 'energy', "
-        "'sparse']"]
+        "'sparse', 'vector']"]

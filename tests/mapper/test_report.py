@@ -30,7 +30,7 @@ def res() -> NetworkResult:
 def test_result_dict_schema(res: NetworkResult) -> None:
     doc = result_dict(res)
     assert list(doc) == ["coforge_version", "spec_hash", "network", "arch", "timing",
-                         "fidelity", "clock_mhz", "layers", "totals"]
+                         "fidelity", "clock_mhz", "layers", "totals", "vector_unit"]
     # issue 14 item 4: each layer adds its stalls by cause (None for an analytic result
     # without bounds), the totals add energy per level and stalls by cause
     assert doc["layers"] == [r.to_dict() | {"stall_cycles_by_cause": None}

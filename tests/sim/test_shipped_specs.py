@@ -238,7 +238,10 @@ def test_demo_resnet18_is_not_bound_by_a_glb_port() -> None:
     channels, little reuse per DRAM byte), fc fill/drain-bound (512 K MACs)."""
     a = load_accelerator("edge_npu_16x16_ws")
     res = simulate(zoo.load("resnet18"), a)
-    bounds = layer_bounds(res, a)
+    # The spec's vector unit adds the 10 pooling/add nodes as layers (sim/vector.py);
+    # the pins below are about the array layers.
+    bounds = [b for b, r in zip(layer_bounds(res, a), res.layers) if r.vector_ops is None]
+    assert len(bounds) == 21
     glb_stall = sum(b.glb_stall_cycles for b in bounds)
     assert glb_stall < DEMO_MAX_GLB_STALL * res.total_cycles
     assert not [b.layer for b in bounds if b.bound == "GLB port"]
