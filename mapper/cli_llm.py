@@ -3,6 +3,24 @@
 Writes ``DIR/llm.json`` (the :class:`sim.llm_cost.LLMCost` record plus the run's
 version, spec hash and arguments), ``DIR/roofline.png`` (prefill and decode on the
 DRAM/compute roofline) and ``DIR/decode_rate.png`` (decode tokens/s against context).
+
+``--compare-dataflows`` (issue 10 item 6) also costs one decode step (context = the
+prompt length) on the spec with its dataflow replaced by ws, os and is (everything else
+kept), with the default mapping and with the mapper's (annealing, latency objective,
+``--compare-evals`` evaluations per distinct layer shape), analytic model, and writes
+``dataflows: [{dataflow, decode_step_cycles_default, decode_step_cycles_mapped,
+decode_step_cycles, utilization, gemv_utilization}]`` to llm.json and a line
+``decode suits <df>: ...``. ``decode_step_cycles`` is the better of the two mappings and
+the winner is its argmin (first in ws, os, is order on a tie). Cycles are the array
+layers' plus the vector unit's (norm kind of the model's config; the same for every
+dataflow); the KV cache is read as the attention's weight operand, as from DRAM (no
+GLB-home or scale adjustments: those are the same for every dataflow).
+``utilization`` is the step's array MACs over (PEs x array cycles) of the mapped step;
+``gemv_utilization`` the same over its GEMV layers (projections, FFN, LM head: ``M =
+batch``). On a WS array only the streamed dims (P, Q, N) may loop inside the PE, so a
+GEMV's stationary tile serves ``M = batch`` input rows: per tile ``R x C x batch`` MACs
+at most in ``batch + 2R + C - 1`` cycles (native timing), i.e. ``gemv_utilization <=
+batch / (batch + 2R + C - 1)``, ``1 / (2R + C) <= 1/R`` at batch 1.
 """
 
 from __future__ import annotations
@@ -79,6 +97,47 @@ def decode_rate_figure(cost: Any) -> Figure:
     return fig
 
 
+DATAFLOW_CHOICES: tuple[str, ...] = ("ws", "os", "is")
+
+
+def compare_dataflows(cfg: Any, accel: Any, context: int, batch: int, quant: Any,
+                      max_evals: int = 300, seed: int = 0) -> list[dict[str, Any]]:
+    """One decode step at ``context`` on ``accel`` with each of ws/os/is (module doc)."""
+    from dataclasses import replace
+
+    from dataflows.llm import decode_step_network
+    from mapper.network_map import map_network
+    from sim.llm_cost import ATTENTION_KINDS
+    from sim.simulate import simulate
+    from sim.vector import network_vector
+    net = decode_step_network(cfg, context, batch, quant)
+    kinds = {lay.name: lay.kind for lay in net.nodes()}
+
+    def array(res: Any, gemv_only: bool = False) -> list[Any]:
+        return [r for r in res.layers if r.vector_ops is None
+                and not (gemv_only and kinds[r.layer] in ATTENTION_KINDS)]
+
+    def util(rs: list[Any]) -> float:
+        return sum(r.macs for r in rs) / (accel.pes * max(1, sum(r.total_cycles for r in rs)))
+    rows = []
+    for df in DATAFLOW_CHOICES:
+        acc = replace(accel, dataflow=df)
+        vec = 0 if acc.vector is None else sum(
+            r.total_cycles for r in network_vector(net, acc, "analytic", norm=cfg.norm).values())
+        default = simulate(net, acc)
+        mapped = map_network(net, acc, "annealing", objective="latency",
+                             max_evals=max_evals, seed=seed, progress=False).result
+        cyc_d = sum(r.total_cycles for r in array(default)) + vec
+        cyc_m = sum(r.total_cycles for r in array(mapped)) + vec
+        rows.append({"dataflow": df, "context": context, "batch": batch,
+                     "decode_step_cycles_default": int(cyc_d),
+                     "decode_step_cycles_mapped": int(cyc_m),
+                     "decode_step_cycles": int(min(cyc_d, cyc_m)),
+                     "utilization": util(array(mapped)),
+                     "gemv_utilization": util(array(mapped, gemv_only=True))})
+    return rows
+
+
 def _llm(args: argparse.Namespace) -> int:
     from dataflows.llm import LLMQuant, config_dict, from_hf_config, load_config
     from mapper.report import coforge_version
@@ -103,6 +162,9 @@ def _llm(args: argparse.Namespace) -> int:
                             "group_size": quant.group_size, "kv_bits": quant.kv_bits,
                             "scale_bits": quant.scale_bits, "zero_point": quant.zero_point},
            } | cost.to_dict()
+    if args.compare_dataflows:
+        doc["dataflows"] = compare_dataflows(cfg, accel, args.prompt_tokens, args.batch,
+                                             quant, args.compare_evals)
     path = out / "llm.json"
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     roofline_figure(cost, accel).savefig(out / "roofline.png", dpi=110)
@@ -116,6 +178,13 @@ def _llm(args: argparse.Namespace) -> int:
           f"{max(cost.dram_roofline_tokens_per_s):.2f}); "
           f"{cost.energy_per_token_mj:.2f} mJ/token; peak memory "
           f"{cost.peak_memory_bytes / 2**20:.1f} MiB")
+    if args.compare_dataflows:
+        rows = doc["dataflows"]
+        best = min(rows, key=lambda r: r["decode_step_cycles"])
+        each = ", ".join(f"{r['dataflow']} {r['decode_step_cycles']:,} cycles "
+                         f"(GEMV utilization {r['gemv_utilization']:.4f})" for r in rows)
+        print(f"decode suits {best['dataflow']}: one decode step at context "
+              f"{args.prompt_tokens}, batch {args.batch}: {each}")
     print(f"wrote {path}, {out / 'roofline.png'}, {out / 'decode_rate.png'}")
     return 0
 
@@ -145,8 +214,16 @@ def add_llm_command(sub: Any) -> None:
     p.add_argument("--samples", type=_positive_int, default=5,
                    help="contexts at which attention is costed, interpolated between "
                         "(default 5; >= gen-tokens costs every step)")
+    p.add_argument("--compare-dataflows", action="store_true",
+                   help="also cost one decode step (context = prompt length) with the "
+                        "spec's dataflow set to ws, os and is, default and mapped, and "
+                        "say which suits decode (llm.json 'dataflows')")
+    p.add_argument("--compare-evals", type=_positive_int, default=300,
+                   help="mapper evaluations per distinct layer shape for "
+                        "--compare-dataflows (default %(default)s)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_llm)
 
 
-__all__ = ["add_llm_command", "decode_rate_figure", "roofline_figure"]
+__all__ = ["DATAFLOW_CHOICES", "add_llm_command", "compare_dataflows", "decode_rate_figure",
+           "roofline_figure"]
