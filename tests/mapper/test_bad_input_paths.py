@@ -111,7 +111,8 @@ def test_unwritable_build_dir_is_a_one_line_hdl_error(tmp_path: Path) -> None:
     from hdl.plan import plan_gemm
     from sim.spec_io import load_accelerator
     if not cocotb_run.icarus_available():
-        pytest.skip("needs Icarus Verilog")
+        pytest.fail("Icarus Verilog (iverilog, vvp) is not on PATH; install it with: "
+                    "make install (apt-get install iverilog)")
     params = HdlParams.from_accelerator(load_accelerator("edge_8x8_ws"))
     case = random_case(params, plan_gemm(params, 2, 2, 2), 0)
     blocker = tmp_path / "file"

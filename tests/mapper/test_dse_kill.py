@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from store_poll import stored_designs
 
 SPACE = """base: edge_8x8_ws
 parameters:
@@ -40,22 +41,6 @@ def _rows(out: Path) -> list[tuple]:
         return sorted(db.execute(f"SELECT {', '.join(keep)} FROM designs").fetchall())
 
 
-def _count(out: Path) -> int:
-    """Rows stored so far, read-only: a plain connect would create an empty dse.sqlite
-    before the run does, which the run then (rightly) refuses without --resume."""
-    path = out / "dse.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM designs").fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
@@ -65,12 +50,12 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
     proc = subprocess.Popen(_args(space, cut), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 600
-    while _count(cut) < 3 and proc.poll() is None and time.monotonic() < deadline:
+    while stored_designs(cut) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed: make it longer"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    killed_at = _count(cut)
+    killed_at = stored_designs(cut)
     assert 3 <= killed_at < DESIGNS
     res = subprocess.run(_args(space, cut) + ["--resume"], capture_output=True, text=True,
                          env=env, timeout=900)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from mapper import run_control
+from store_poll import stored_designs
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = """base: edge_8x8_ws
@@ -49,22 +49,6 @@ def _args(space: Path, out: Path, workers: int) -> list[str]:
 
 def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT))
-
-
-def _count(out: Path) -> int:
-    """Designs stored so far. Read-only: a plain connect would create an empty
-    dse.sqlite before the run does, and the run would then refuse it (no --resume)."""
-    path = out / "dse.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM designs").fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -105,10 +89,10 @@ def _start(space: Path, out: Path, workers: int) -> tuple[subprocess.Popen, dict
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while _count(out) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        while stored_designs(out) < 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be signalled"
-        assert _count(out) >= 1
+        assert stored_designs(out) >= 1
         workers_seen = _children(proc.pid)
         assert len(workers_seen) == (workers if workers > 1 else 0), workers_seen
     except BaseException:
@@ -151,7 +135,7 @@ def test_signal_stops_the_run_writes_the_report_and_resume_completes(
     assert len(lines) == 1, stderr                              # one line, no traceback
     assert "Traceback" not in stderr + stdout
     assert lines[0].startswith(f"coforge: stopped by {signum.name}: "), lines[0]
-    stored = _count(out)
+    stored = stored_designs(out)
     assert 1 <= stored < DESIGNS
     assert f"{stored} designs stored" in lines[0] and "--resume" in lines[0]
     for name in ("pareto.csv", "report.txt", "pareto.png"):
@@ -163,7 +147,7 @@ def test_signal_stops_the_run_writes_the_report_and_resume_completes(
                          text=True, env=_env(), timeout=600)
     assert res.returncode == 0, res.stderr
     assert f"{stored} resumed from the store" in res.stdout, res.stdout
-    assert _count(out) == DESIGNS
+    assert stored_designs(out) == DESIGNS
     assert f"{DESIGNS} designs stored" in (out / "report.txt").read_text()
 
 
