@@ -127,6 +127,7 @@ def bench_front(max_designs: int) -> tuple[dict[str, float], bool]:
     from dataflows.dataset import shipped
     from dataflows.onnx_import import from_onnx
     from mapper import dse
+    from mapper.dse_accuracy import clear_caches
     from mapper.hw_space import load_hw_space
     from mapper.store import ResultStore
 
@@ -146,8 +147,7 @@ def bench_front(max_designs: int) -> tuple[dict[str, float], bool]:
         (Path(tmp) / "space.yaml").write_text(SPACE)
         space = load_hw_space(Path(tmp) / "space.yaml")
         for label, settings in runs.items():
-            dse._TASKS.clear()
-            dse._MEASURED.clear()
+            clear_caches()
             store = ResultStore(Path(tmp) / f"{label.replace(' ', '_')}.sqlite",
                                 settings.meta(space), resume=False)
             net = from_onnx(task.onnx)
