@@ -125,12 +125,13 @@ def measure(model: Model, data: Dataset, calib: Dataset, settings: QuantSettings
             plan: Any = None, observers: Mapping[str, Any] | None = None) -> Measurement:
     """Exact top-1 (and NLL) of ``model`` compressed by ``plan`` and quantized by
     ``settings`` on ``data``, calibrated on ``calib`` (module docstring)."""
+    from dataflows.compress.lowrank import source_layer
     cm = _compress(model, plan)
     if cm is not model:      # a factor "fc.lr0" takes the quantization of "fc"
         names = [n.layer_name for n in mac_nodes(cm)]
         settings = replace(settings, layers={
-            n: settings.layers[n.split(".lr")[0]] for n in names
-            if n.split(".lr")[0] in settings.layers})
+            n: settings.layers[source_layer(n)] for n in names
+            if source_layer(n) in settings.layers})
     qm = quantize_model(cm, calib.x, settings, observers=observers)
     out = run_integer(qm, data.x)
     rows = []

@@ -78,7 +78,8 @@ def _prune_of(spec: Any) -> Any:
 def _layer_row(row: dict[str, Any], compression: dict[str, Any]) -> dict[str, Any]:
     """A measured layer row with the plan's prune/rank of the layer it came from (a
     factor ``fc.lr0`` reports the plan of ``fc``)."""
-    source = row["layer"].split(".lr")[0]
+    from dataflows.compress.lowrank import source_layer
+    source = source_layer(row["layer"])
     c = compression.get(source)
     return dict(row, source_layer=source,
                 prune=c.prune.text if c is not None and c.prune is not None else None,

@@ -59,12 +59,13 @@ def design_quant(space: HardwareSpace, index: tuple[int, ...], layer_names: Iter
                  ) -> dict[str, Any]:
     """Layer name -> :class:`~sim.int_network.LayerQuant` of candidate ``index`` for every
     MAC layer of the (compressed) model; a factor ``fc.lr0`` takes ``fc``'s bits."""
+    from dataflows.compress.lowrank import source_layer
     from mapper.hw_space import parse_bits_choice
     from sim.int_network import LayerQuant
     bits = space.layer_bits(index) if space.precision is not None else {}
     out = {}
     for name in layer_names:
-        src = name.split(".lr")[0]
+        src = source_layer(name)
         if src in bits:
             w, a = parse_bits_choice(bits[src])
             out[name] = LayerQuant(weight_bits=w, input_bits=a)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dataflows.compress.lowrank import (
+    factor_name,
     spatial_separate,
     svd_factorize,
     tucker2_factorize,
@@ -239,8 +240,8 @@ def _factorize(g: _Graph, node: Conv | Gemm, lc: LayerCompression) -> list[Node]
     taken_nodes = set(g.nodes)
     taken_tensors = g.tensors()
     count = len(weights)
-    names = [_unique(f"{node.name}.lr{i}", taken_nodes) for i in range(count)]
-    outs = [_unique(f"{node.output}.lr{i}", taken_tensors) for i in range(count - 1)]
+    names = [_unique(factor_name(node.name, i), taken_nodes) for i in range(count)]
+    outs = [_unique(factor_name(node.output, i), taken_tensors) for i in range(count - 1)]
     outs.append(node.output)
     inputs = [node.inputs] + [(o,) for o in outs[:-1]]
     new: list[Node] = []
@@ -250,7 +251,7 @@ def _factorize(g: _Graph, node: Conv | Gemm, lc: LayerCompression) -> list[Node]
         bias = node.bias if last else np.zeros(k, node.bias.dtype)
         common = {"name": names[i], "inputs": inputs[i], "output": outs[i],
                       "weight": _ro(wi, dt), "bias": _ro(bias, node.bias.dtype),
-                      "layer_name": f"{node.layer_name}.lr{i}",
+                      "layer_name": factor_name(node.layer_name, i),
                       "folded_bn": node.folded_bn if last else None,
                       "folded_add": node.folded_add if last else None}
         if isinstance(node, Gemm):

@@ -27,6 +27,8 @@ factorized (their per-group weights are already thin). Inputs are not modified.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -37,6 +39,20 @@ from dataflows.layer import Density, Layer
 
 #: Factorization methods of :func:`factorized_layers`.
 LOWRANK_METHODS: tuple[str, ...] = ("auto", "svd", "tucker2", "spatial")
+
+
+def factor_name(name: str, i: int) -> str:
+    """Name of factor ``i`` of a factorized layer or node: ``fc`` -> ``fc.lr0``."""
+    return f"{name}.lr{i}"
+
+
+_FACTOR = re.compile(r"^(.*)\.lr\d+$")
+
+
+def source_layer(name: str) -> str:
+    """The layer a factor came from (``fc.lr1`` -> ``fc``); other names unchanged."""
+    m = _FACTOR.match(name)
+    return m.group(1) if m else name
 
 
 class LowRankError(CoforgeError):
@@ -176,29 +192,30 @@ def factorized_layers(layer: Layer, ranks: int | Sequence[int],
             raise LowRankError(f"{where}: svd needs R = S = 1, not {layer.R}x{layer.S}; "
                                f"use tucker2 or spatial")
         rank = _check_rank("rank", ranks, min(layer.K, layer.C))
-        first = replace(layer, name=f"{layer.name}.lr0", K=rank, density=in_density)
-        second = replace(layer, name=f"{layer.name}.lr1", C=rank, H=layer.P, W=layer.Q,
+        first = replace(layer, name=factor_name(layer.name, 0), K=rank, density=in_density)
+        second = replace(layer, name=factor_name(layer.name, 1), C=rank, H=layer.P, W=layer.Q,
                          stride_h=1, stride_w=1, pad_h=0, pad_w=0,
                          dilation_h=1, dilation_w=1, density=Density())
         return [first, second]
     if method == "tucker2":
         return [
-            _conv_like(layer, f"{layer.name}.lr0", r_in, layer.C, layer.H, layer.W,
+            _conv_like(layer, factor_name(layer.name, 0), r_in, layer.C, layer.H, layer.W,
                        layer.H, layer.W, density=in_density),
-            _conv_like(layer, f"{layer.name}.lr1", r_out, r_in, layer.H, layer.W,
+            _conv_like(layer, factor_name(layer.name, 1), r_out, r_in, layer.H, layer.W,
                        layer.P, layer.Q, layer.R, layer.S, stride, pad, dil),
-            _conv_like(layer, f"{layer.name}.lr2", layer.K, r_out, layer.P, layer.Q,
+            _conv_like(layer, factor_name(layer.name, 2), layer.K, r_out, layer.P, layer.Q,
                        layer.P, layer.Q),
         ]
     rank = _check_rank("rank", ranks, min(layer.C * layer.R, layer.K * layer.S))
     return [
-        _conv_like(layer, f"{layer.name}.lr0", rank, layer.C, layer.H, layer.W,
+        _conv_like(layer, factor_name(layer.name, 0), rank, layer.C, layer.H, layer.W,
                    layer.P, layer.W, layer.R, 1, (stride[0], 1), (pad[0], 0), (dil[0], 1),
                    density=in_density),
-        _conv_like(layer, f"{layer.name}.lr1", layer.K, rank, layer.P, layer.W,
+        _conv_like(layer, factor_name(layer.name, 1), layer.K, rank, layer.P, layer.W,
                    layer.P, layer.Q, 1, layer.S, (1, stride[1]), (0, pad[1]), (1, dil[1])),
     ]
 
 
-__all__ = ["LOWRANK_METHODS", "LowRankError", "factorized_layers", "spatial_separate",
+__all__ = ["LOWRANK_METHODS", "LowRankError", "factor_name", "factorized_layers",
+           "source_layer", "spatial_separate",
            "svd_factorize", "tucker2_factorize"]
