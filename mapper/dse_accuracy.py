@@ -95,8 +95,9 @@ def accuracy_columns(space: HardwareSpace, index: tuple[int, ...], net: Network,
             json.dumps({n: (q.weight_bits, q.input_bits) for n, q in quant.items()},
                        sort_keys=True), datapath)
     if memo not in _MEASURED:
-        _MEASURED[memo] = measure(model, data, calib,
-                                  QuantSettings(layers=quant, datapath=datapath), plan)
+        # ``cm`` is already compressed and ``quant`` names its layers (factors included)
+        _MEASURED[memo] = measure(cm, data, calib,
+                                  QuantSettings(layers=quant, datapath=datapath))
     m = _MEASURED[memo]
     row["accuracy"] = m.top1
     row["weight_bytes"] = m.weight_bytes
