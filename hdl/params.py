@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from dataflows.errors import CoforgeError
 # What the generator implements (dataflows, operand widths, largest side, deepest buffer,
 # cycle-counter width) is defined once in sim.fpga_model, which sizes the same engine.
-from sim.fpga_model import (CYCLE_COUNTER_BITS, MAX_DEPTH, MAX_RTL_SIDE, RTL_DATAFLOWS,
+from sim.fpga_model import (CYCLE_COUNTER_BITS, ENGINE_KINDS, MAX_DEPTH, MAX_RTL_SIDE,
+                            RTL_DATAFLOWS,
                             RTL_OPERAND_BITS, EngineGeometry)
 from sim.spec import Accelerator
 
@@ -61,6 +62,8 @@ class HdlParams(EngineGeometry):
                            f"not {self.product_register!r}")
         for name in ("depth_a", "depth_b", "depth_o"):
             _check_int(name, getattr(self, name), 1, MAX_DEPTH)
+        if self.engine not in ENGINE_KINDS:
+            raise HdlError(f"engine must be one of {list(ENGINE_KINDS)}, not {self.engine!r}")
 
     # -- derived -------------------------------------------------------------------
     @property
@@ -88,7 +91,8 @@ class HdlParams(EngineGeometry):
         return {"dataflow": self.dataflow, "rows": self.rows, "cols": self.cols,
                 "operand_bits": self.operand_bits, "accumulator_bits": self.accumulator_bits,
                 "product_register": self.product_register, "depth_a": self.depth_a,
-                "depth_b": self.depth_b, "depth_o": self.depth_o, "dim_bits": self.dim_bits}
+                "depth_b": self.depth_b, "depth_o": self.depth_o, "dim_bits": self.dim_bits,
+                "engine": self.engine, "nm_n": self.nm_n, "nm_m": self.nm_m}
 
     # -- construction from a spec -----------------------------------------------
     @classmethod
@@ -102,7 +106,8 @@ class HdlParams(EngineGeometry):
         return cls(dataflow=g.dataflow, rows=g.rows, cols=g.cols,
                    operand_bits=g.operand_bits, accumulator_bits=g.accumulator_bits,
                    product_register=g.product_register,
-                   depth_a=g.depth_a, depth_b=g.depth_b, depth_o=g.depth_o)
+                   depth_a=g.depth_a, depth_b=g.depth_b, depth_o=g.depth_o,
+                   engine=g.engine, nm_n=g.nm_n, nm_m=g.nm_m)
 
 
 __all__ = ["CYCLE_COUNTER_BITS", "HdlError", "HdlParams", "MAX_DEPTH", "RTL_DATAFLOWS",

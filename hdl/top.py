@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from hdl.array import OSArray, WSArray
 from hdl.buffer import OperandBuffer
 from hdl.controller import Controller
-from hdl.params import CYCLE_COUNTER_BITS, HdlParams
+from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
 from hdl.stream_io import StreamLoader, StreamUnloader
 
 
@@ -43,6 +43,9 @@ class GemmTop(wiring.Component):
     def __init__(self, params: HdlParams) -> None:
         if not isinstance(params, HdlParams):
             raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
+        if params.engine != "dense":
+            raise HdlError(f"GemmTop builds the dense engine; the {params.engine!r} engine "
+                           f"has its own generator")
         self._p = params
         ob, ab, dw = signed(params.operand_bits), signed(params.accumulator_bits), \
             params.dim_bits

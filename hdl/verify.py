@@ -64,6 +64,9 @@ def verify(accel: Accelerator, m: int, k: int, n: int, seed: int = 0,
     if backend not in BACKENDS:
         raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
     params = HdlParams.from_accelerator(accel)
+    if params.engine != "dense":
+        raise HdlError(f"verify runs the dense engine only; {accel.name!r} asks for the "
+                       f"{params.engine!r} engine")
     plan = plan_gemm(params, m, k, n, mapping)
     expected = sim_cycles(plan, accel)
     case = random_case(params, plan, seed, idle=idle, backpressure=backpressure)

@@ -142,6 +142,11 @@ class EngineGeometry:
     depth_a: int
     depth_b: int
     depth_o: int
+    #: engine kind (:data:`ENGINE_KINDS`): which PE array the generator builds.
+    engine: str = "dense"
+    #: N:M of the ``sparse_nm`` engine (N kept of every M reduction elements); 0 otherwise.
+    nm_n: int = 0
+    nm_m: int = 0
 
     @property
     def pes(self) -> int:
@@ -163,15 +168,39 @@ class EngineGeometry:
                 (1, self.cols * ab, self.depth_o))
 
 
+#: Engine kinds the generator knows: ``dense`` (fixed-width PEs; ``pe.mode: fixed``,
+#: sparse policy ``none`` or ``gating`` -- gating changes energy, not cycles),
+#: ``bitserial`` / ``bitfusion`` (``pe.mode``), ``sparse_nm`` (``ws``, ``sparse.policy:
+#: skipping``, ``format: nm``, ``operands: [weight]``: weights stored N:M-compressed).
+ENGINE_KINDS = ("dense", "bitserial", "bitfusion", "sparse_nm")
+
+
+def engine_kind(accel: Accelerator) -> str:
+    """The engine kind ``accel`` asks for; :class:`FpgaFitError` naming the field if the
+    generator has no such engine (e.g. skipping of inputs, or a non-N:M format)."""
+    where = f"accelerator {accel.name!r}"
+    sp = accel.sparse
+    if sp.policy == "skipping":
+        if (sp.format != "nm" or tuple(sp.operands) != ("weight",)
+                or accel.dataflow != "ws"):
+            raise FpgaFitError(f"{where}: the RTL's only skipping engine is N:M weights on "
+                               f"ws (sparse.format: nm, sparse.operands: [weight], "
+                               f"dataflow: ws), not format {sp.format!r}, operands "
+                               f"{list(sp.operands)}, dataflow {accel.dataflow!r}")
+        if accel.pe.mode != "fixed":
+            raise FpgaFitError(f"{where}: a sparse engine needs pe.mode: fixed for RTL, "
+                               f"not {accel.pe.mode!r}")
+        return "sparse_nm"
+    return "dense" if accel.pe.mode == "fixed" else accel.pe.mode
+
+
 def geometry(accel: Accelerator) -> EngineGeometry:
     """The engine ``hdl`` generates for ``accel``; :class:`FpgaFitError` if it cannot.
 
     The single source of what the RTL generator can build: ``hdl.params.HdlParams
     .from_accelerator`` is built from this geometry (and re-raises its errors)."""
     where = f"accelerator {accel.name!r}"
-    if accel.pe.mode != "fixed":
-        raise FpgaFitError(f"{where}: pe.mode must be 'fixed' for RTL (the generator has no "
-                           f"bit-fusion or bit-serial PE), not {accel.pe.mode!r}")
+    kind = engine_kind(accel)
     if accel.dataflow not in RTL_DATAFLOWS:
         raise FpgaFitError(f"{where}: dataflow must be one of {list(RTL_DATAFLOWS)} for RTL, "
                            f"not {accel.dataflow!r}")
@@ -195,9 +224,10 @@ def geometry(accel: Accelerator) -> EngineGeometry:
                                f"{int(share_bytes)} B, less than one {bits}-bit word "
                                f"(one array {'row' if op == 'input' else 'column'} set)")
         depth[op] = min(words, MAX_DEPTH)
+    nm = (accel.sparse.nm_n, accel.sparse.nm_m) if kind == "sparse_nm" else (0, 0)
     return EngineGeometry(accel.dataflow, accel.rows, accel.cols, ob, ab,
                           accel.pe.product_register, depth["input"], depth["weight"],
-                          depth["output"])
+                          depth["output"], kind, *nm)
 
 
 def bare_pins(g: EngineGeometry) -> int:
@@ -383,10 +413,18 @@ def _predict(family: str, metric: str, feats: Mapping[str, float]) -> float:
                              for c, name in zip(coef, features_of(family, metric))))
 
 
+def _require_calibrated(g: EngineGeometry, accel: Accelerator) -> None:
+    if g.engine != "dense":
+        raise FpgaFitError(f"accelerator {accel.name!r}: the FPGA model has no calibrated "
+                           f"{g.engine!r} engine yet (only 'dense'); synthesize it with "
+                           f"`coforge synth` to measure it")
+
+
 def estimate(accel: Accelerator, target: str | FpgaTarget) -> FpgaEstimate:
     """Predicted LUT/FF/DSP/BRAM/Fmax of ``accel``'s engine on ``target``."""
     tgt = get_target(target) if isinstance(target, str) else target
     g = geometry(accel)
+    _require_calibrated(g, accel)
     feats = features(g, tgt)
     pins = bare_pins(g)
     top = "bare"
@@ -404,6 +442,7 @@ def check_fit(accel: Accelerator, target: str | FpgaTarget) -> FitPlan:
     """Raise :class:`FpgaFitError` (with the numbers) unless the engine fits ``target``."""
     tgt = get_target(target) if isinstance(target, str) else target
     g = geometry(accel)
+    _require_calibrated(g, accel)
     where = f"{accel.name!r} on {tgt.name}"
     pins = bare_pins(g)
     top = "bare"
