@@ -194,8 +194,8 @@ def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
         tmp.replace(v_path)
     run_dir = cfg_dir / f"sim_{os.getpid()}_{next(_RUN_IDS)}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    items = [{"case": c.to_json(), "timeout": timeout_for(plan_gemm(params, c.m, c.k, c.n))}
-             for c in cases]
+    items = [{"case": c.to_json(), "timeout": c.timeout_cycles
+              or timeout_for(plan_gemm(params, c.m, c.k, c.n))} for c in cases]
     cases_path, results_path = run_dir / "cases.json", run_dir / "results.json"
     cases_path.write_text(json.dumps(items))
     results_path.unlink(missing_ok=True)

@@ -54,6 +54,8 @@ class TB:
         """Apply inputs for the coming cycle (only the ones that change)."""
         for name, value in values.items():
             if self._last.get(name) != value:
+                if name not in self._ins:         # an engine kind's static input
+                    self._ins[name] = getattr(self.dut, PORTS.get(name, name))
                 self._ins[name].value = value
                 self._last[name] = value
 

@@ -17,7 +17,7 @@ with probability ``backpressure``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,11 @@ class GemmCase:
     idle: float = 0.0
     backpressure: float = 0.0
     seed: int = 0
+    #: extra static inputs of the engine kind (port name -> value, held like m/k/n),
+    #: e.g. the serial input width of the bit-serial engine.
+    ports: dict[str, int] = field(default_factory=dict)
+    #: cycle budget of the run; 0: :func:`timeout_for` of the dense engine's plan.
+    timeout_cycles: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -108,7 +113,8 @@ class GemmDriver:
         self._cycle = 0
         self._timeout = timeout_cycles
         self._drive = {name: 0 for name in INPUTS} | {"m": case.m, "k": case.k,
-                                                      "n": case.n, "order": case.order}
+                                                      "n": case.n, "order": case.order} \
+            | {name: int(v) for name, v in case.ports.items()}
         self._present()
 
     @property

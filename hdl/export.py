@@ -19,7 +19,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from hdl.params import HdlParams
-from hdl.top import GemmTop
+from hdl.engines import build_top
 from sim.spec import Accelerator
 
 #: Name of the generated top-level Verilog module.
@@ -41,7 +41,7 @@ def port_list(top: wiring.Component) -> list[dict[str, object]]:
 
 def generate_verilog(params: HdlParams, name: str = TOP_NAME) -> str:
     """Verilog text of the GEMM engine for ``params``."""
-    return verilog.convert(GemmTop(params), name=name, emit_src=False)
+    return verilog.convert(build_top(params), name=name, emit_src=False)
 
 
 def write_rtl(accel: Accelerator, out_dir: str | Path) -> dict[str, Path]:
@@ -49,7 +49,7 @@ def write_rtl(accel: Accelerator, out_dir: str | Path) -> dict[str, Path]:
     params = HdlParams.from_accelerator(accel)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    top = GemmTop(params)
+    top = build_top(params)
     text = verilog.convert(top, name=TOP_NAME, emit_src=False)
     v_path = out / f"{TOP_NAME}.v"
     v_path.write_text(text)

@@ -8,6 +8,7 @@ from amaranth.sim import Simulator
 from hdl.driver import INPUTS, GemmCase, GemmDriver, RunResult, timeout_for
 from hdl.params import HdlParams
 from hdl.plan import plan_gemm
+from hdl.engines import build_top
 from hdl.top import GemmTop
 
 
@@ -25,14 +26,16 @@ def _ports(dut: GemmTop) -> tuple[dict, dict]:
 def run_amaranth(params: HdlParams, cases: list[GemmCase],
                  vcd_path: str | None = None) -> list[RunResult]:
     """Simulate ``cases`` back to back on one :class:`~hdl.top.GemmTop`."""
-    dut = GemmTop(params)
+    dut = build_top(params)
     ins, outs = _ports(dut)
     results: list[RunResult] = []
 
     async def testbench(ctx) -> None:  # noqa: ANN001 - amaranth SimulatorContext
         for case in cases:
-            plan = plan_gemm(params, case.m, case.k, case.n)
-            drv = GemmDriver(case, timeout_for(plan))
+            for name in case.ports:               # the engine kind's static inputs
+                ins.setdefault(name, getattr(dut, name))
+            drv = GemmDriver(case, case.timeout_cycles
+                             or timeout_for(plan_gemm(params, case.m, case.k, case.n)))
             while not drv.finished:
                 for name, value in drv.inputs().items():
                     ctx.set(ins[name], value)

@@ -48,7 +48,7 @@ from dataflows.errors import CoforgeError
 from hdl.export import TOP_NAME
 from hdl.params import HdlParams
 from hdl.synth_wrapper import NarrowTop
-from hdl.top import GemmTop
+from hdl.engines import build_top
 from sim.fpga_model import TARGETS, FitPlan, FpgaFitError, FpgaTarget, check_fit, get_target
 from sim.spec import Accelerator
 
@@ -174,7 +174,7 @@ def _run_tool(module: str, func: str, argv: list[str], cwd: Path, log_name: str,
 
 def write_top(params: HdlParams, plan: FitPlan, out: Path) -> Path:
     """The Verilog that gets synthesized: bare or pin-reduced top named ``TOP_NAME``."""
-    top = NarrowTop(params) if plan.top == "narrow" else GemmTop(params)
+    top = NarrowTop(params) if plan.top == "narrow" else build_top(params)
     path = out / f"{TOP_NAME}.v"
     path.write_text(verilog.convert(top, name=TOP_NAME, emit_src=False))
     return path

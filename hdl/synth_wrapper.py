@@ -28,7 +28,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.params import CYCLE_COUNTER_BITS, HdlParams
-from hdl.top import GemmTop
+from hdl.engines import build_top
 
 #: Pins of the wrapper besides the operand payload: clk, rst, inp (to_b, valid, ready),
 #: o (8 + valid + ready), cfg (2), cycle readout (2), start/busy/done.
@@ -76,7 +76,7 @@ class NarrowTop(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         p, dw = self._p, self._p.dim_bits
-        m.submodules.core = core = GemmTop(p)
+        m.submodules.core = core = build_top(p)
 
         cfg = Signal(self.cfg_bits)
         with m.If(self.cfg_shift):
