@@ -1,0 +1,922 @@
+"""The bit-fusion engine (Bit Fusion, Sharma et al., ISCA 2018): fusion PEs of 2-bit
+BitBricks that compose one ``B x B`` product or several narrower ones per cycle.
+
+What it computes (``sim.datapath``'s ``bitfusion`` mode, ``B`` = ``pe.operand_bits``):
+with ``a``-bit inputs and ``w``-bit weights (runtime static ports ``abits``, ``wbits``,
+each a power of two in ``2 .. B``, so one build runs w8a8, w4a4, w2a2 and every mixed
+width) a fusion unit multiplies ``f = (B / a) * (B / w)`` narrow pairs per cycle and
+sums them: one step is a length-``f`` dot product along the reduction. The GEMM
+``O[M x N] = A[M x K] . B[K x N]`` therefore runs as the dense schedule of the *fused*
+GEMM with ``K' = ceil(K / f)`` reduction steps (:mod:`hdl.controller` unchanged, fed
+``K'``), exactly the timing layer ``sim.datapath.plan_datapath`` builds (``C' =
+ceil(C / f)``).
+
+Fusion unit (:class:`FusionUnit`): ``(B / 2)^2`` bricks (16 for ``B = 8``). A brick
+(:class:`BitBrick`) multiplies two 2-bit digits, each signed or unsigned. An ``a``-bit
+value has ``a / 2`` digits, the top one signed; product ``p`` of a step takes
+``(a / 2) * (w / 2)`` bricks, brick ``(p, i, j)`` multiplying digit ``i`` of ``x_p`` by
+digit ``j`` of ``y_p``, shifted left by ``2 (i + j)``; one adder tree sums all shifted
+brick products (w8a8: one 8x8 product of 16 bricks; w4a4: four 4x4 of 4; w2a2: sixteen
+2x2 of 1; w8a4: two 8x4 of 8). The mode selects each brick's digits, signs and shift
+(:func:`brick_map`, a mux per brick). The tree works modulo ``2^(2B)``: a step's true
+sum lies in ``(-2^(2B-1), 2^(2B-2)]``, so the wrapped sum is exact; it is then added
+into the accumulator (``accumulator_bits``, wrapping) like the dense PE's product.
+
+Packing (where narrow operands become fused words): **the host sends narrow operands,
+one per beat**, exactly as to the dense engine (A row-major, B row-major, each value
+sign-extended into the ``B``-bit payload; the engine uses its low ``abits``/``wbits``
+bits), and **the loaders pack** ``f`` consecutive reduction elements into one buffer
+lane: element ``k`` of a row goes to fused word ``k // f``, slot ``k % f`` (bits
+``[(k % f) b, (k % f + 1) b)`` of the lane). A buffer lane is ``W = B * B / 2`` bits
+(the widest fused word: ``f * b`` is ``B * B / w`` for inputs, ``B * B / a`` for
+weights), written with a 2-bit granularity; the write of a row's last reduction
+element also zeroes the lane's slots above it, so the padded slots of the last fused
+word multiply as zero (``sim``: "the last word ... zero-padded"). The output stream is
+unchanged: ``M x N`` signed accumulators.
+
+Buffers hold the bytes the spec's GLB share gives the dense engine: depth = dense
+depth ``* B / W`` words of ``lanes x W`` bits. A lane holds one fused word whatever the
+mode, so at w8a8 (8 of 32 bits used) the buffers hold a quarter of the elements the
+sim's packed-byte accounting assumes (cycles are unaffected; :func:`plan_fused` rejects
+a GEMM that does not fit, with the numbers).
+
+Protocol: :class:`hdl.top.GemmTop`'s, plus ``abits``/``wbits`` held steady like
+``m``/``k``/``n`` from the first beat to the last output. Values other than the
+supported widths behave as ``B``. Module exports for :mod:`hdl.verify`:
+:func:`make_case`, :func:`expected_cycles` (the cycle model's number, through
+``sim.simulate.simulate_layer`` on the real layer) and :func:`verify_gemm`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+from pathlib import Path
+
+import numpy as np
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hdl.buffer import OperandBuffer
+from hdl.controller import Controller
+from hdl.driver import GemmCase, RunResult
+from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
+from hdl.stream_io import StreamUnloader
+
+BRICK_BITS = 2
+#: Stream layouts of the fused loaders (see :class:`FusedWalker`).
+FUSED_LAYOUTS: tuple[str, ...] = ("a_ws", "a_os", "b")
+
+
+# -- the arithmetic, in plain Python (golden model) -------------------------------------
+def fusion_widths(operand_bits: int) -> tuple[int, ...]:
+    """Narrow widths a ``B``-bit fusion unit runs: powers of two from 2 to ``B``."""
+    return tuple(1 << i for i in range(1, operand_bits.bit_length()) if 1 << i <= operand_bits)
+
+
+def lane_bits(operand_bits: int) -> int:
+    """``W = B * B / 2``: bits of one fused word (the widest: sixteen 2-bit values at B=8)."""
+    return operand_bits * operand_bits // BRICK_BITS
+
+
+def fusion_lanes(operand_bits: int, a_bits: int, w_bits: int) -> int:
+    """``f = (B / a) * (B / w)``: narrow products per fused step."""
+    return (operand_bits // a_bits) * (operand_bits // w_bits)
+
+
+def check_bits(operand_bits: int, a_bits: object, w_bits: object) -> None:
+    """One-line :class:`HdlError` unless both widths are ones the fusion unit runs."""
+    ok = fusion_widths(operand_bits)
+    for name, v in (("a_bits", a_bits), ("w_bits", w_bits)):
+        if v not in ok or isinstance(v, bool):
+            raise HdlError(f"{name} must be one of {list(ok)} on a {operand_bits}-bit "
+                           f"bit-fusion engine, not {v!r}")
+
+
+def pack_word(values: list[int], bits: int) -> int:
+    """Narrow signed ``values`` packed into one unsigned fused word (value ``p`` at bits
+    ``[p * bits, (p + 1) * bits)``)."""
+    word = 0
+    for p, v in enumerate(values):
+        word |= (int(v) & ((1 << bits) - 1)) << (p * bits)
+    return word
+
+
+def _field(word: int, lo: int, bits: int, is_signed: bool) -> int:
+    v = (word >> lo) & ((1 << bits) - 1)
+    return v - (1 << bits) if is_signed and v >> (bits - 1) else v
+
+
+def fused_dot_ref(a_word: int, w_word: int, operand_bits: int, a_bits: int,
+                  w_bits: int) -> int:
+    """What a fusion unit computes (golden model): ``sum_p x_p * y_p`` over the ``f``
+    signed narrow values of the fused words (exact, unwrapped)."""
+    f = fusion_lanes(operand_bits, a_bits, w_bits)
+    return sum(_field(a_word, p * a_bits, a_bits, True) * _field(w_word, p * w_bits, w_bits, True)
+               for p in range(f))
+
+
+@dataclass(frozen=True)
+class Brick:
+    """One brick's job in one mode: digit indices (2-bit fields) of the fused words,
+    their signedness and the shift of the product."""
+
+    a_digit: int
+    w_digit: int
+    a_signed: bool
+    w_signed: bool
+    shift: int
+
+
+def brick_map(operand_bits: int, a_bits: int, w_bits: int) -> tuple[Brick, ...]:
+    """The ``(B / 2)^2`` bricks' jobs for ``a_bits x w_bits`` (module docstring):
+    brick ``k`` = ``(p, i, j)`` with ``k = (p * da + i) * dw + j``, ``da = a / 2``,
+    ``dw = w / 2``: digit ``p * da + i`` of the input word times digit ``p * dw + j``
+    of the weight word, shifted by ``2 (i + j)``."""
+    da, dw = a_bits // BRICK_BITS, w_bits // BRICK_BITS
+    out = []
+    for k in range((operand_bits // BRICK_BITS) ** 2):
+        p, r = divmod(k, da * dw)
+        i, j = divmod(r, dw)
+        out.append(Brick(p * da + i, p * dw + j, i == da - 1, j == dw - 1,
+                         BRICK_BITS * (i + j)))
+    return tuple(out)
+
+
+def fused_dot_bricks(a_word: int, w_word: int, operand_bits: int, a_bits: int,
+                     w_bits: int) -> int:
+    """The brick decomposition in Python (what :class:`FusionUnit` wires), wrapped to
+    ``2B`` bits like its adder tree; equals :func:`fused_dot_ref` (tests check it)."""
+    total = 0
+    for b in brick_map(operand_bits, a_bits, w_bits):
+        x = _field(a_word, BRICK_BITS * b.a_digit, BRICK_BITS, b.a_signed)
+        y = _field(w_word, BRICK_BITS * b.w_digit, BRICK_BITS, b.w_signed)
+        total += (x * y) << b.shift
+    return _field(total & ((1 << 2 * operand_bits) - 1), 0, 2 * operand_bits, True)
+
+
+def pack_gemm(a: np.ndarray, b: np.ndarray, operand_bits: int, a_bits: int,
+              w_bits: int) -> tuple[list[list[int]], list[list[int]]]:
+    """A (M x K) and B (K x N) as fused words: A' (M x K'), B' (K' x N), zero-padded."""
+    f = fusion_lanes(operand_bits, a_bits, w_bits)
+    m, k = a.shape
+    kf = ceil(k / f)
+    pad = kf * f - k
+    ap = np.pad(np.asarray(a, dtype=np.int64), ((0, 0), (0, pad)))
+    bp = np.pad(np.asarray(b, dtype=np.int64), ((0, pad), (0, 0)))
+    aw = [[pack_word(list(ap[i, s * f:(s + 1) * f]), a_bits) for s in range(kf)]
+          for i in range(m)]
+    bw = [[pack_word(list(bp[s * f:(s + 1) * f, j]), w_bits) for j in range(bp.shape[1])]
+          for s in range(kf)]
+    return aw, bw
+
+
+def fused_gemm_ref(a: np.ndarray, b: np.ndarray, operand_bits: int, a_bits: int,
+                   w_bits: int, accumulator_bits: int) -> np.ndarray:
+    """The engine's arithmetic end to end: fused words, one :func:`fused_dot_ref` per
+    step, accumulated and wrapped at ``accumulator_bits`` (equals ``A . B`` wrapped)."""
+    aw, bw = pack_gemm(a, b, operand_bits, a_bits, w_bits)
+    m, n, kf = len(aw), len(bw[0]) if bw else 0, len(bw)
+    out = np.zeros((m, n), dtype=object)
+    for i in range(m):
+        for j in range(n):
+            s = sum(fused_dot_ref(aw[i][t], bw[t][j], operand_bits, a_bits, w_bits)
+                    for t in range(kf))
+            out[i, j] = _field(s & ((1 << accumulator_bits) - 1), 0, accumulator_bits, True)
+    return out
+
+
+# -- the fusion unit and its PEs -----------------------------------------------------------
+def _code_bits(operand_bits: int) -> int:
+    return max(1, ceil_log2(len(fusion_widths(operand_bits))))
+
+
+class BitBrick(wiring.Component):
+    """2-bit x 2-bit multiplier: ``prod = x * y`` with each digit signed (``[-2, 1]``)
+    or unsigned (``[0, 3]``) by ``x_signed``/``y_signed``; combinational."""
+
+    def __init__(self) -> None:
+        super().__init__({"x": In(BRICK_BITS), "y": In(BRICK_BITS), "x_signed": In(1),
+                          "y_signed": In(1), "prod": Out(signed(2 * BRICK_BITS + 2))})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        xs = Cat(self.x, self.x[-1] & self.x_signed).as_signed()
+        ys = Cat(self.y, self.y[-1] & self.y_signed).as_signed()
+        m.d.comb += self.prod.eq(xs * ys)
+        return m
+
+
+class FusionUnit(wiring.Component):
+    """``(B / 2)^2`` bricks and their shift-add tree (module docstring).
+
+    Ports: ``a``, ``w`` (fused words, ``W`` bits), ``acode``, ``wcode`` (index of the
+    input/weight width in :func:`fusion_widths`; out-of-range codes act as ``B``),
+    ``out`` (signed, ``2B`` bits: the step's dot product, exact). Combinational."""
+
+    def __init__(self, operand_bits: int = 8) -> None:
+        if operand_bits not in (4, 8, 16):
+            raise HdlError(f"operand_bits must be one of [4, 8, 16] for bit fusion, "
+                           f"not {operand_bits!r}")
+        self._b = operand_bits
+        cb, w = _code_bits(operand_bits), lane_bits(operand_bits)
+        super().__init__({"a": In(w), "w": In(w), "acode": In(cb), "wcode": In(cb),
+                          "out": Out(signed(2 * operand_bits))})
+
+    @property
+    def operand_bits(self) -> int:
+        return self._b
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        B = self._b
+        widths = fusion_widths(B)
+        cb = _code_bits(B)
+        maps = {(ia, iw): brick_map(B, ab, wb) for ia, ab in enumerate(widths)
+                for iw, wb in enumerate(widths)}
+        top = (len(widths) - 1, len(widths) - 1)
+        mode = Cat(self.wcode, self.acode)
+        terms = []
+        for k in range((B // BRICK_BITS) ** 2):
+            m.submodules[f"brick{k}"] = br = BitBrick()
+            shifted = Signal(signed(2 * B), name=f"shifted{k}")
+            with m.Switch(mode):
+                for (ia, iw), bricks in maps.items():
+                    job = bricks[k]
+                    assign = [br.x.eq(self.a.word_select(job.a_digit, BRICK_BITS)),
+                              br.y.eq(self.w.word_select(job.w_digit, BRICK_BITS)),
+                              br.x_signed.eq(job.a_signed), br.y_signed.eq(job.w_signed),
+                              shifted.eq(br.prod << job.shift)]
+                    if (ia, iw) == top:
+                        with m.Default():
+                            m.d.comb += assign
+                    else:
+                        with m.Case(iw | (ia << cb)):
+                            m.d.comb += assign
+            terms.append(shifted)
+        while len(terms) > 1:                      # balanced tree, modulo 2^(2B)
+            nxt = []
+            for i in range(0, len(terms) - 1, 2):
+                s = Signal(signed(2 * B), name=f"sum{len(terms)}_{i // 2}")
+                m.d.comb += s.eq(terms[i] + terms[i + 1])
+                nxt.append(s)
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms = nxt
+        m.d.comb += self.out.eq(terms[0])
+        return m
+
+
+def check_fusion_pe(operand_bits: int, accumulator_bits: int, product_register: bool) -> None:
+    """Raise :class:`HdlError` unless a fusion PE can be built with these parameters."""
+    if operand_bits not in (4, 8, 16):
+        raise HdlError(f"operand_bits must be one of [4, 8, 16] for bit fusion, "
+                       f"not {operand_bits!r}")
+    if not isinstance(accumulator_bits, int) or isinstance(accumulator_bits, bool) \
+            or not 2 * operand_bits <= accumulator_bits <= 64:
+        raise HdlError(f"accumulator_bits must be an integer in [{2 * operand_bits}, 64], "
+                       f"not {accumulator_bits!r}")
+    if not isinstance(product_register, bool):
+        raise HdlError(f"product_register must be True or False, not {product_register!r}")
+
+
+class _FusionPE(wiring.Component):
+    def __init__(self, signature: dict, operand_bits: int, accumulator_bits: int,
+                 product_register: bool) -> None:
+        check_fusion_pe(operand_bits, accumulator_bits, product_register)
+        self._args = (operand_bits, accumulator_bits, product_register)
+        cb = _code_bits(operand_bits)
+        super().__init__(signature | {"acode": In(cb), "wcode": In(cb)})
+
+    @property
+    def operand_bits(self) -> int:
+        return self._args[0]
+
+    @property
+    def accumulator_bits(self) -> int:
+        return self._args[1]
+
+    @property
+    def product_register(self) -> bool:
+        return self._args[2]
+
+    def _dot(self, m: Module, a: Signal, w: Signal) -> Signal:
+        """The fusion unit's step sum, registered (reset-less) with a product register."""
+        m.submodules.fusion = fu = FusionUnit(self.operand_bits)
+        m.d.comb += [fu.a.eq(a), fu.w.eq(w), fu.acode.eq(self.acode), fu.wcode.eq(self.wcode)]
+        if not self.product_register:
+            return fu.out
+        q = Signal.like(fu.out, name="dot_q", reset_less=True)
+        m.d.sync += q.eq(fu.out)
+        return q
+
+
+class FusionWSPE(_FusionPE):
+    """Weight-stationary fusion PE: :class:`hdl.pe.WSPE` with fused words (``W`` bits)
+    for ``a`` and ``w`` and the fusion unit's step sum for the product:
+    ``psum_out <= psum_in + dot(a_in, w)``."""
+
+    def __init__(self, operand_bits: int = 8, accumulator_bits: int = 32,
+                 product_register: bool = False) -> None:
+        w, ab = lane_bits(operand_bits), signed(accumulator_bits)
+        super().__init__({"a_in": In(w), "a_out": Out(w), "w_in": In(w), "w_out": Out(w),
+                          "w_load": In(1), "psum_in": In(ab), "psum_out": Out(ab)},
+                         operand_bits, accumulator_bits, product_register)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        w = Signal.like(self.w_in, name="w", reset_less=True)
+        a_q = Signal.like(self.a_in, name="a_q", reset_less=True)
+        with m.If(self.w_load):
+            m.d.sync += w.eq(self.w_in)
+        m.d.sync += [a_q.eq(self.a_in), self.psum_out.eq(self.psum_in + self._dot(m, self.a_in, w))]
+        m.d.comb += [self.a_out.eq(a_q), self.w_out.eq(w)]
+        return m
+
+
+class FusionOSPE(_FusionPE):
+    """Output-stationary fusion PE: :class:`hdl.pe.OSPE` with fused words;
+    ``acc <= acc + dot(a_in, b_in)`` when valid, shift down on drain."""
+
+    def __init__(self, operand_bits: int = 8, accumulator_bits: int = 32,
+                 product_register: bool = False) -> None:
+        w, ab = lane_bits(operand_bits), signed(accumulator_bits)
+        super().__init__({"a_in": In(w), "a_out": Out(w), "b_in": In(w), "b_out": Out(w),
+                          "valid_in": In(1), "valid_out": Out(1), "drain": In(1),
+                          "acc_in": In(ab), "acc": Out(ab)},
+                         operand_bits, accumulator_bits, product_register)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        a_q = Signal.like(self.a_in, name="a_q", reset_less=True)
+        b_q = Signal.like(self.b_in, name="b_q", reset_less=True)
+        v_q = Signal()
+        m.d.sync += [a_q.eq(self.a_in), b_q.eq(self.b_in), v_q.eq(self.valid_in)]
+        dot = self._dot(m, self.a_in, self.b_in)
+        valid = self.valid_in
+        if self.product_register:
+            valid = Signal()
+            m.d.sync += valid.eq(self.valid_in)
+        acc = Signal(signed(self.accumulator_bits))
+        with m.If(self.drain):
+            m.d.sync += acc.eq(self.acc_in)
+        with m.Elif(valid):
+            m.d.sync += acc.eq(acc + dot)
+        m.d.comb += [self.a_out.eq(a_q), self.b_out.eq(b_q), self.valid_out.eq(v_q),
+                     self.acc.eq(acc)]
+        return m
+
+
+# -- arrays (the dense arrays' wiring and timing, fusion PEs inside) ----------------------
+def _delay(m: Module, name: str, sig: object, cycles: int, reset_less: bool = True) -> object:
+    for i in range(cycles):
+        q = Signal.like(sig, name=f"{name}_d{i}", reset_less=reset_less)
+        m.d.sync += q.eq(sig)
+        sig = q
+    return sig
+
+
+class FusionWSArray(wiring.Component):
+    """:class:`hdl.array.WSArray` of :class:`FusionWSPE` (same ports and timing, fused
+    words on ``a``/``w``, per-row ``w_load``, mode codes broadcast)."""
+
+    def __init__(self, rows: int, cols: int, operand_bits: int, accumulator_bits: int,
+                 product_register: bool) -> None:
+        check_fusion_pe(operand_bits, accumulator_bits, product_register)
+        self._shape = (rows, cols)
+        self._pe_args = (operand_bits, accumulator_bits, product_register)
+        w, cb = lane_bits(operand_bits), _code_bits(operand_bits)
+        super().__init__({"a": In(w).array(rows), "w": In(w).array(cols), "w_load": In(rows),
+                          "acode": In(cb), "wcode": In(cb),
+                          "out": Out(signed(accumulator_bits)).array(cols)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        R, C = self._shape
+        pe = [[FusionWSPE(*self._pe_args) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            for c in range(C):
+                m.submodules[f"pe_{r}_{c}"] = p = pe[r][c]
+                m.d.comb += [
+                    p.a_in.eq(_delay(m, f"skew{r}", self.a[r], r) if c == 0
+                              else pe[r][c - 1].a_out),
+                    p.w_in.eq(self.w[c] if r == 0 else pe[r - 1][c].w_out),
+                    p.w_load.eq(self.w_load[r]),
+                    p.psum_in.eq(0 if r == 0 else pe[r - 1][c].psum_out),
+                    p.acode.eq(self.acode), p.wcode.eq(self.wcode)]
+        for c in range(C):
+            m.d.comb += self.out[c].eq(
+                _delay(m, f"deskew{c}", pe[R - 1][c].psum_out, C - 1 - c, reset_less=False))
+        return m
+
+
+class FusionOSArray(wiring.Component):
+    """:class:`hdl.array.OSArray` of :class:`FusionOSPE` (same ports and timing)."""
+
+    def __init__(self, rows: int, cols: int, operand_bits: int, accumulator_bits: int,
+                 product_register: bool) -> None:
+        check_fusion_pe(operand_bits, accumulator_bits, product_register)
+        self._shape = (rows, cols)
+        self._pe_args = (operand_bits, accumulator_bits, product_register)
+        w, cb = lane_bits(operand_bits), _code_bits(operand_bits)
+        super().__init__({"a": In(w).array(rows), "b": In(w).array(cols), "valid": In(1),
+                          "drain": In(rows), "acode": In(cb), "wcode": In(cb),
+                          "out": Out(signed(accumulator_bits)).array(cols)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        R, C = self._shape
+        pe = [[FusionOSPE(*self._pe_args) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            for c in range(C):
+                m.submodules[f"pe_{r}_{c}"] = p = pe[r][c]
+                if c == 0:
+                    m.d.comb += [p.a_in.eq(_delay(m, f"skew_a{r}", self.a[r], r)),
+                                 p.valid_in.eq(_delay(m, f"skew_v{r}", self.valid, r,
+                                                      reset_less=False))]
+                else:
+                    m.d.comb += [p.a_in.eq(pe[r][c - 1].a_out),
+                                 p.valid_in.eq(pe[r][c - 1].valid_out)]
+                m.d.comb += [
+                    p.b_in.eq(_delay(m, f"skew_b{c}", self.b[c], c) if r == 0
+                              else pe[r - 1][c].b_out),
+                    p.drain.eq(self.drain[r]),
+                    p.acc_in.eq(0 if r == 0 else pe[r - 1][c].acc),
+                    p.acode.eq(self.acode), p.wcode.eq(self.wcode)]
+        for c in range(C):
+            out_q = Signal(signed(self._pe_args[1]), name=f"out_q{c}")
+            with m.If(self.drain[R - 1]):
+                m.d.sync += out_q.eq(pe[R - 1][c].acc)
+            m.d.comb += self.out[c].eq(out_q)
+        return m
+
+
+# -- buffers and loaders that pack --------------------------------------------------------
+class FusedBuffer(wiring.Component):
+    """``depth`` x (``lanes`` x ``W``) RAM written with a 2-bit granularity (``w_en``:
+    one bit per 2-bit granule, ``lanes * W / 2`` bits); otherwise
+    :class:`hdl.buffer.OperandBuffer` (registered, non-transparent read)."""
+
+    def __init__(self, lanes: int, word_bits: int, depth: int) -> None:
+        self.lanes, self.lane_bits, self.depth = lanes, word_bits, depth
+        self.addr_bits = max(1, ceil_log2(depth))
+        super().__init__({"w_addr": In(self.addr_bits), "w_data": In(lanes * word_bits),
+                          "w_en": In(lanes * word_bits // BRICK_BITS),
+                          "r_addr": In(self.addr_bits), "r_en": In(1),
+                          "r_data": Out(lanes * word_bits)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(
+            shape=unsigned(self.lanes * self.lane_bits), depth=self.depth, init=[],
+            attrs={"no_rw_check": 1})
+        wp = mem.write_port(granularity=BRICK_BITS)
+        rp = mem.read_port()
+        aw = len(wp.addr)
+        m.d.comb += [wp.addr.eq(self.w_addr[:aw]), wp.data.eq(self.w_data),
+                     wp.en.eq(self.w_en), rp.addr.eq(self.r_addr[:aw]), rp.en.eq(self.r_en),
+                     self.r_data.eq(rp.data)]
+        return m
+
+
+class FusedWalker(wiring.Component):
+    """Row-major walk over a narrow ``n_rows x n_cols`` matrix, giving the fused word's
+    ``addr``/``lane``, the element's bit offset ``off`` in the lane, ``pad`` (the element
+    is the last of its reduction: zero the lane above it) and ``last``. ``f_last`` =
+    ``f - 1`` and ``n_fused`` = ``K'``; ``elem_bits`` = the narrow width. Layouts
+    (``L`` lanes, ``k`` the reduction index, fused index ``k // f``, slot ``k % f``):
+
+    * ``a_ws``: A (M x K) in WS, lanes along fused k: ``addr = (k//f // L) * M + m``;
+    * ``a_os``: A in OS, lanes along m: ``addr = (m // L) * K' + k//f``;
+    * ``b``: B (K x N), lanes along n: ``addr = (n // L) * K' + k//f``.
+    Counters only (no multipliers)."""
+
+    def __init__(self, layout: str, lanes: int, dim_bits: int, addr_bits: int,
+                 word_bits: int) -> None:
+        if layout not in FUSED_LAYOUTS:
+            raise HdlError(f"walker layout must be one of {list(FUSED_LAYOUTS)}, "
+                           f"not {layout!r}")
+        self._layout, self._lanes = layout, lanes
+        ob = max(1, ceil_log2(word_bits))
+        super().__init__({"n_rows": In(dim_bits), "n_cols": In(dim_bits),
+                          "n_fused": In(dim_bits), "f_last": In(ob + 1),
+                          "elem_bits": In(ob + 1), "step": In(1), "restart": In(1),
+                          "addr": Out(addr_bits), "lane": Out(max(1, (lanes - 1).bit_length())),
+                          "off": Out(ob), "pad": Out(1), "last": Out(1)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        dw = len(self.n_rows)
+        i, j = Signal(dw, name="i"), Signal(dw, name="j")
+        lane, sub, off = Signal.like(self.lane), Signal.like(self.f_last), Signal.like(self.off)
+        addr = Signal(len(self.addr))
+        base = Signal(dw + len(self.addr))
+        end_row = j == self.n_cols - 1
+        end_all = end_row & (i == self.n_rows - 1)
+        lane_end = lane == self._lanes - 1
+        sub_end = sub == self.f_last
+        lay = self._layout
+        m.d.comb += [self.addr.eq(addr), self.lane.eq(lane), self.off.eq(off),
+                     self.last.eq(end_all),
+                     self.pad.eq((i == self.n_rows - 1) if lay == "b" else end_row)]
+        zero = [i.eq(0), j.eq(0), lane.eq(0), sub.eq(0), off.eq(0), base.eq(0), addr.eq(0)]
+        next_slot = [sub.eq(sub + 1), off.eq(off + self.elem_bits)]
+        first_slot = [sub.eq(0), off.eq(0)]
+        with m.If(self.restart):
+            m.d.sync += zero
+        with m.Elif(self.step):
+            if lay == "a_ws":
+                with m.If(end_row):
+                    m.d.sync += [j.eq(0), lane.eq(0), base.eq(0), *first_slot,
+                                 i.eq(Mux(end_all, 0, i + 1)), addr.eq(Mux(end_all, 0, i + 1))]
+                with m.Else():
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(sub_end):
+                        m.d.sync += [*first_slot, lane.eq(Mux(lane_end, 0, lane + 1))]
+                        with m.If(lane_end):
+                            m.d.sync += addr.eq(addr + self.n_rows)
+                    with m.Else():
+                        m.d.sync += next_slot
+            elif lay == "a_os":
+                with m.If(end_all):
+                    m.d.sync += zero
+                with m.Elif(end_row):
+                    m.d.sync += [j.eq(0), i.eq(i + 1), *first_slot,
+                                 lane.eq(Mux(lane_end, 0, lane + 1))]
+                    with m.If(lane_end):
+                        m.d.sync += [base.eq(base + self.n_fused),
+                                     addr.eq(base + self.n_fused)]
+                    with m.Else():
+                        m.d.sync += addr.eq(base)
+                with m.Else():
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(sub_end):
+                        m.d.sync += [*first_slot, addr.eq(addr + 1)]
+                    with m.Else():
+                        m.d.sync += next_slot
+            else:                                  # b: reduction along the rows
+                with m.If(end_all):
+                    m.d.sync += zero
+                with m.Elif(end_row):
+                    m.d.sync += [j.eq(0), lane.eq(0), i.eq(i + 1)]
+                    with m.If(sub_end):
+                        m.d.sync += [*first_slot, base.eq(base + 1), addr.eq(base + 1)]
+                    with m.Else():
+                        m.d.sync += [*next_slot, addr.eq(base)]
+                with m.Else():
+                    m.d.sync += [j.eq(j + 1), lane.eq(Mux(lane_end, 0, lane + 1))]
+                    with m.If(lane_end):
+                        m.d.sync += addr.eq(addr + self.n_fused)
+        return m
+
+
+class FusedLoader(wiring.Component):
+    """Accepts narrow ``inp`` beats while ``enable`` and writes each into its slot of a
+    :class:`FusedBuffer` lane (granule enables of the slot; with ``pad`` also every
+    granule above it, written as zero). ``code``: index of the element width in
+    :func:`fusion_widths`; ``f_last``, ``n_fused`` as :class:`FusedWalker`."""
+
+    def __init__(self, layout: str, lanes: int, operand_bits: int, dim_bits: int,
+                 addr_bits: int) -> None:
+        self._b, self._lanes = operand_bits, lanes
+        self._w = lane_bits(operand_bits)
+        self._walker = FusedWalker(layout, lanes, dim_bits, addr_bits, self._w)
+        wk = self._walker
+        super().__init__({"inp": In(stream.Signature(signed(operand_bits))),
+                          "n_rows": In(dim_bits), "n_cols": In(dim_bits),
+                          "n_fused": In(dim_bits), "f_last": In(len(wk.f_last)),
+                          "code": In(_code_bits(operand_bits)), "enable": In(1),
+                          "restart": In(1), "w_addr": Out(addr_bits),
+                          "w_data": Out(lanes * self._w),
+                          "w_en": Out(lanes * self._w // BRICK_BITS)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.walker = wk = self._walker
+        W, G, L = self._w, self._w // BRICK_BITS, self._lanes
+        widths = fusion_widths(self._b)
+        bits = Signal.like(wk.elem_bits)
+        mask = Signal(self._b)                     # low `bits` bits of the payload
+        gmask = Signal(G)                          # granules of one element
+        with m.Switch(self.code):
+            for idx, b in enumerate(widths):
+                assign = [bits.eq(b), mask.eq((1 << b) - 1),
+                          gmask.eq((1 << (b // BRICK_BITS)) - 1)]
+                if idx == len(widths) - 1:
+                    with m.Default():
+                        m.d.comb += assign
+                else:
+                    with m.Case(idx):
+                        m.d.comb += assign
+        fire = self.inp.valid & self.enable
+        lane_data = Signal(W)
+        m.d.comb += lane_data.eq((self.inp.payload.as_unsigned() & mask) << wk.off)
+        gsel = Signal(G)
+        shift = wk.off[1:]                         # granule offset = off / 2
+        m.d.comb += gsel.eq(Mux(wk.pad, Const((1 << G) - 1, G) << shift, gmask << shift))
+        m.d.comb += [wk.n_rows.eq(self.n_rows), wk.n_cols.eq(self.n_cols),
+                     wk.n_fused.eq(self.n_fused), wk.f_last.eq(self.f_last),
+                     wk.elem_bits.eq(bits), wk.restart.eq(self.restart), wk.step.eq(fire),
+                     self.inp.ready.eq(self.enable), self.w_addr.eq(wk.addr),
+                     self.w_data.eq(Cat(*[lane_data] * L)),
+                     self.w_en.eq(Mux(fire, gsel << (wk.lane * G), 0))]
+        return m
+
+
+# -- the top ------------------------------------------------------------------------------
+def fused_depths(params: HdlParams) -> tuple[int, int]:
+    """(A, B) buffer depths in fused words: the dense depths' bytes (module docstring)."""
+    scale = lane_bits(params.operand_bits) // params.operand_bits
+    return max(1, params.depth_a // scale), max(1, params.depth_b // scale)
+
+
+class BitFusionTop(wiring.Component):
+    """The bit-fusion engine generated from :class:`~hdl.params.HdlParams` (``engine``
+    ``"bitfusion"``): :class:`hdl.top.GemmTop`'s ports plus ``abits``/``wbits``."""
+
+    def __init__(self, params: HdlParams) -> None:
+        if not isinstance(params, HdlParams):
+            raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
+        if params.engine != "bitfusion":
+            raise HdlError(f"BitFusionTop builds the bitfusion engine, not {params.engine!r}")
+        check_fusion_pe(params.operand_bits, params.accumulator_bits, params.product_register)
+        self._p = params
+        ob, ab, dw = signed(params.operand_bits), signed(params.accumulator_bits), \
+            params.dim_bits
+        bw = unsigned(params.operand_bits.bit_length())
+        super().__init__({"a": In(stream.Signature(ob)), "b": In(stream.Signature(ob)),
+                          "o": Out(stream.Signature(ab)),
+                          "m": In(unsigned(dw)), "k": In(unsigned(dw)),
+                          "n": In(unsigned(dw)), "order": In(1),
+                          "abits": In(bw), "wbits": In(bw),
+                          "start": In(1), "busy": Out(1), "done": Out(1),
+                          "cycles": Out(CYCLE_COUNTER_BITS)})
+
+    @property
+    def params(self) -> HdlParams:
+        return self._p
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        p = self._p
+        B, ab, R, C, dw = p.operand_bits, p.accumulator_bits, p.rows, p.cols, p.dim_bits
+        W = lane_bits(B)
+        ws = p.dataflow == "ws"
+        widths = fusion_widths(B)
+        cb = _code_bits(B)
+        depth_a, depth_b = fused_depths(p)
+        m.submodules.buf_a = buf_a = FusedBuffer(R, W, depth_a)
+        m.submodules.buf_b = buf_b = FusedBuffer(C, W, depth_b)
+        m.submodules.buf_o = buf_o = OperandBuffer(C, ab, p.depth_o)
+        m.submodules.load_a = load_a = FusedLoader("a_ws" if ws else "a_os", R, B, dw,
+                                                   buf_a.addr_bits)
+        m.submodules.load_b = load_b = FusedLoader("b", C, B, dw, buf_b.addr_bits)
+        m.submodules.unload = unload = StreamUnloader(C, ab, dw, buf_o.addr_bits,
+                                                      read_latency=2)
+        m.submodules.ctrl = ctrl = Controller(p)
+        arr_cls = FusionWSArray if ws else FusionOSArray
+        m.submodules.array = arr = arr_cls(R, C, B, ab, p.product_register)
+
+        # -- mode: width codes, f - 1 and K' = ceil(K / f) (combinational: the loaders
+        # and the controller need them from the first beat / the cycle before start)
+        acode, wcode = Signal(cb, name="acode"), Signal(cb, name="wcode")
+        alog, wlog = Signal(range(len(widths)), name="alog"), Signal(range(len(widths)),
+                                                                     name="wlog")
+        for port, code, lg in ((self.abits, acode, alog), (self.wbits, wcode, wlog)):
+            m.d.comb += [code.eq(len(widths) - 1), lg.eq(0)]
+            for idx, w in enumerate(widths[:-1]):
+                with m.If(port == w):
+                    m.d.comb += [code.eq(idx), lg.eq(len(widths) - 1 - idx)]
+        flog = Signal(range(2 * len(widths)), name="flog")       # log2 f
+        m.d.comb += flog.eq(alog + wlog)
+        f_last = Signal(len(load_a.f_last), name="f_last")
+        m.d.comb += f_last.eq((Const(1, len(f_last) + 1) << flog) - 1)
+        kf = Signal(dw, name="k_fused")
+        m.d.comb += kf.eq((self.k + f_last) >> flog)
+        # the array's mode: registered once (steady from loading on), one net per array
+        acode_q, wcode_q = Signal(cb, name="acode_q"), Signal(cb, name="wcode_q")
+        m.d.sync += [acode_q.eq(acode), wcode_q.eq(wcode)]
+        m.d.comb += [arr.acode.eq(acode_q), arr.wcode.eq(wcode_q)]
+
+        idle = ~ctrl.busy & ~self.start
+        wiring.connect(m, wiring.flipped(self.a), load_a.inp)
+        wiring.connect(m, wiring.flipped(self.b), load_b.inp)
+        wiring.connect(m, unload.out, wiring.flipped(self.o))
+        m.d.comb += [
+            ctrl.start.eq(self.start), ctrl.m.eq(self.m), ctrl.k.eq(kf),
+            ctrl.n.eq(self.n), ctrl.order.eq(self.order),
+            self.busy.eq(ctrl.busy), self.done.eq(ctrl.done), self.cycles.eq(ctrl.cycles),
+            load_a.n_rows.eq(self.m), load_a.n_cols.eq(self.k), load_a.n_fused.eq(kf),
+            load_a.f_last.eq(f_last), load_a.code.eq(acode),
+            load_b.n_rows.eq(self.k), load_b.n_cols.eq(self.n), load_b.n_fused.eq(kf),
+            load_b.f_last.eq(f_last), load_b.code.eq(wcode),
+            load_a.enable.eq(idle), load_b.enable.eq(idle),
+            load_a.restart.eq(self.start), load_b.restart.eq(self.start),
+            buf_a.w_addr.eq(load_a.w_addr), buf_a.w_data.eq(load_a.w_data),
+            buf_a.w_en.eq(load_a.w_en),
+            buf_b.w_addr.eq(load_b.w_addr), buf_b.w_data.eq(load_b.w_data),
+            buf_b.w_en.eq(load_b.w_en),
+            buf_a.r_addr.eq(ctrl.a_addr), buf_a.r_en.eq(1),
+            buf_b.r_addr.eq(ctrl.b_addr), buf_b.r_en.eq(1),
+            unload.n_rows.eq(self.m), unload.n_cols.eq(self.n),
+            unload.arm.eq(ctrl.finish), unload.restart.eq(self.start & ~ctrl.busy),
+            buf_o.r_addr.eq(Mux(ctrl.busy, ctrl.o_rd_addr, unload.r_addr)),
+            buf_o.r_en.eq(Mux(ctrl.busy, ctrl.o_rd_en, unload.r_en)),
+            buf_o.w_addr.eq(ctrl.o_wr_addr), buf_o.w_en.eq(Mux(ctrl.o_wr_en, -1, 0)),
+        ]
+
+        def early(buf: wiring.Component) -> Signal:
+            """Read data registered once more (as :class:`hdl.top.GemmTop`)."""
+            q = Signal.like(buf.r_data, name=f"{buf.r_data.name}_q", reset_less=True)
+            m.d.sync += q.eq(buf.r_data)
+            return q
+
+        def replay(buf: FusedBuffer, word: Signal, tag: str) -> Signal:
+            """``word`` with the granules of a write that hit the same address at the
+            read's edge replayed into it (:class:`hdl.top.GemmTop`'s replay, per 2-bit
+            granule: a packed lane is written one slot at a time)."""
+            wr = [Signal.like(x, name=f"{tag}_wr_{n}", reset_less=True) for n, x in
+                  (("addr", buf.w_addr), ("data", buf.w_data), ("en", buf.w_en))]
+            rd_addr = Signal.like(buf.r_addr, name=f"{tag}_rd_addr", reset_less=True)
+            m.d.sync += [wr[0].eq(buf.w_addr), wr[1].eq(buf.w_data), wr[2].eq(buf.w_en),
+                         rd_addr.eq(buf.r_addr)]
+            patch = Signal(len(buf.w_en), name=f"{tag}_patch", reset_less=True)
+            patch_data = Signal.like(buf.w_data, name=f"{tag}_patch_data", reset_less=True)
+            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
+            g = BRICK_BITS
+            return Cat(Mux(patch[i], patch_data[i * g:(i + 1) * g], word[i * g:(i + 1) * g])
+                       for i in range(len(buf.w_en)))
+
+        a_word = early(buf_a) if ws else replay(buf_a, early(buf_a), "a")
+        b_word = replay(buf_b, early(buf_b), "b")
+        o_word = early(buf_o)
+        m.d.comb += unload.r_data.eq(o_word)
+        for r in range(R):
+            m.d.comb += arr.a[r].eq(a_word[r * W:(r + 1) * W])
+        results = []
+        for c in range(C):
+            lane_w = b_word[c * W:(c + 1) * W]
+            if ws:
+                m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, lane_w))
+                old = Mux(ctrl.o_acc, o_word[c * ab:(c + 1) * ab].as_signed(), 0)
+                results.append((arr.out[c] + old)[:ab])
+            else:
+                m.d.comb += arr.b[c].eq(lane_w)
+                results.append(arr.out[c].as_unsigned())
+        m.d.comb += buf_o.w_data.eq(Cat(*results))
+        if ws:
+            m.d.comb += arr.w_load.eq(ctrl.w_load)
+        else:
+            m.d.comb += [arr.valid.eq(ctrl.valid), arr.drain.eq(ctrl.drain)]
+        return m
+
+
+# -- planning, cases, the cycle model, verify ----------------------------------------------
+@dataclass(frozen=True)
+class FusedPlan:
+    """One GEMM on the bit-fusion engine: narrow sizes, widths, ``f`` and ``K'``."""
+
+    params: HdlParams
+    m: int
+    k: int
+    n: int
+    a_bits: int
+    w_bits: int
+    order: int
+
+    @property
+    def lanes(self) -> int:
+        return fusion_lanes(self.params.operand_bits, self.a_bits, self.w_bits)
+
+    @property
+    def k_fused(self) -> int:
+        return ceil(self.k / self.lanes)
+
+
+def plan_fused(params: HdlParams, m: int, k: int, n: int, a_bits: int, w_bits: int,
+               order: int = 0) -> FusedPlan:
+    """Validate a GEMM against the engine's widths, size ports and fused buffers."""
+    if params.engine != "bitfusion":
+        raise HdlError(f"the bit-fusion planner needs a bitfusion engine, not "
+                       f"{params.engine!r}")
+    check_bits(params.operand_bits, a_bits, w_bits)
+    for name, v in (("M", m), ("K", k), ("N", n)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise HdlError(f"GEMM {name} must be a positive integer, not {v!r}")
+        if v >= 1 << params.dim_bits:
+            raise HdlError(f"GEMM {name}={v} exceeds the engine's {params.dim_bits}-bit "
+                           f"size ports")
+    if order not in (0, 1):
+        raise HdlError(f"order must be 0 or 1, not {order!r}")
+    plan = FusedPlan(params, m, k, n, a_bits, w_bits, order)
+    kf, R, C = plan.k_fused, params.rows, params.cols
+    depth_a, depth_b = fused_depths(params)
+    a_words = ceil(kf / R) * m if params.dataflow == "ws" else ceil(m / R) * kf
+    need = {"input (A)": (a_words, depth_a), "weight (B)": (ceil(n / C) * kf, depth_b),
+            "output (O)": (ceil(n / C) * m, params.depth_o)}
+    for what, (words, depth) in need.items():
+        if words > depth:
+            raise HdlError(f"GEMM {m}x{k}x{n} (MxKxN) at w{w_bits}a{a_bits} needs {words} "
+                           f"fused words of the {what} buffer, which has {depth}; enlarge "
+                           f"the GLB or split the GEMM")
+    return plan
+
+
+def _busy_bound(plan: FusedPlan) -> int:
+    """An upper bound of the busy period, for the testbench's timeout only."""
+    p = plan.params
+    rf = ceil(plan.k_fused / p.rows) if p.dataflow == "ws" else ceil(plan.m / p.rows)
+    s = plan.m if p.dataflow == "ws" else plan.k_fused
+    return rf * ceil(plan.n / p.cols) * (s + p.tile_overhead_cycles)
+
+
+def make_case(params: HdlParams, m: int, k: int, n: int, *, w_bits: int, a_bits: int,
+              seed: int, idle: float = 0.3, backpressure: float = 0.3,
+              prune: object = None, order: int = 0, extreme: bool = False) -> GemmCase:
+    """Random narrow signed operands (A: ``a_bits``, B: ``w_bits``; extremes sprinkled
+    in, ``extreme``: all most-negative) with the width ports set."""
+    if prune is not None:
+        raise HdlError(f"the bit-fusion engine runs dense GEMMs; prune must be None, "
+                       f"not {prune!r}")
+    plan = plan_fused(params, m, k, n, a_bits, w_bits, order)
+    rng = np.random.default_rng(seed)
+    mats = []
+    for shape, bits in (((m, k), a_bits), ((k, n), w_bits)):
+        lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+        if extreme:
+            mat = np.full(shape, lo)
+        else:
+            mat = rng.integers(lo, hi, shape)
+            mask = rng.random(shape)
+            mat[mask < 0.1] = lo
+            mat[mask > 0.95] = hi - 1
+        mats.append(mat.tolist())
+    timeout = 10 * (m * k + k * n + m * n) + 2 * _busy_bound(plan) + 1000
+    return GemmCase(m, k, n, mats[0], mats[1], order, idle, backpressure, seed,
+                    ports={"abits": a_bits, "wbits": w_bits}, timeout_cycles=timeout)
+
+
+def expected_cycles(accel: object, case: GemmCase) -> int:
+    """The cycle model's start-to-done cycles for ``case``: the GEMM layer at the case's
+    widths through ``sim.simulate.simulate_layer`` (native timing; ``sim.datapath``'s
+    bit-fusion plan packs ``f`` reduction elements per step), mapped as the engine runs
+    it (:func:`hdl.plan.canonical_mapping` of the timing layer's ``M x K' x N``)."""
+    from dataflows.layer import Precision, gemm
+    from hdl.plan import canonical_mapping
+    from sim.datapath import plan_datapath
+    from sim.simulate import simulate_layer
+    params = HdlParams.from_accelerator(accel)
+    a_bits, w_bits = case.ports["abits"], case.ports["wbits"]
+    out_bits = next(b for b in (8, 16, 32) if b >= min(params.accumulator_bits, 32))
+    layer = gemm("gemm", case.m, case.n, case.k,
+                 precision=Precision(input_bits=a_bits, weight_bits=w_bits,
+                                     output_bits=out_bits))
+    timing = plan_datapath(layer, accel).layer         # what sim runs: C = K'
+    mapping = canonical_mapping(params, case.m, timing.C, case.n, case.order)
+    return simulate_layer(layer, accel, mapping, timing="native").compute_cycles
+
+
+def compare_case(case: GemmCase, result: RunResult, accumulator_bits: int,
+                 sim_cycles: int) -> dict[str, object]:
+    """:func:`hdl.verify.compare`'s record for a bit-fusion case."""
+    from hdl.verify import compare
+    return compare(case.a, case.b, result, accumulator_bits, sim_cycles)
+
+
+def verify_gemm(accel: object, m: int, k: int, n: int, *, w_bits: int, a_bits: int,
+                prune: object = None, seed: int = 0, backend: str = "cocotb",
+                build_dir: Path | None = None, idle: float = 0.3,
+                backpressure: float = 0.3) -> dict[str, object]:
+    """Run one random ``M x K x N`` GEMM at ``w{w_bits}a{a_bits}`` on the bit-fusion
+    engine of ``accel`` and compare with numpy and the cycle model (keys of
+    :func:`hdl.verify.compare`, plus ``fusion_lanes`` and ``k_fused``)."""
+    from hdl.verify import BACKENDS, COCOTB_SIMULATOR
+    if backend not in BACKENDS:
+        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    params = HdlParams.from_accelerator(accel)
+    if params.engine != "bitfusion":
+        raise HdlError(f"{getattr(accel, 'name', accel)!r} asks for the {params.engine!r} "
+                       f"engine, not bitfusion (set pe.mode: bitfusion)")
+    case = make_case(params, m, k, n, w_bits=w_bits, a_bits=a_bits, seed=seed, idle=idle,
+                     backpressure=backpressure, prune=prune)
+    expected = expected_cycles(accel, case)
+    if backend in COCOTB_SIMULATOR:
+        from hdl.cocotb_run import run_cocotb
+        result = run_cocotb(params, [case], build_dir=build_dir,
+                            simulator=COCOTB_SIMULATOR[backend]).results[0]
+    else:
+        from hdl.sim_amaranth import run_amaranth
+        result = run_amaranth(params, [case])[0]
+    plan = plan_fused(params, m, k, n, a_bits, w_bits)
+    return compare_case(case, result, params.accumulator_bits, expected) | {
+        "fusion_lanes": plan.lanes, "k_fused": plan.k_fused}
+
+
+__all__ = ["BitBrick", "BitFusionTop", "Brick", "FusedBuffer", "FusedLoader", "FusedPlan",
+           "FusedWalker", "FusionOSArray", "FusionOSPE", "FusionUnit", "FusionWSArray",
+           "FusionWSPE", "brick_map", "check_bits", "check_fusion_pe", "expected_cycles",
+           "fused_depths", "fused_dot_bricks", "fused_dot_ref", "fused_gemm_ref",
+           "fusion_lanes", "fusion_widths", "lane_bits", "make_case", "pack_gemm",
+           "pack_word", "plan_fused", "verify_gemm"]
