@@ -484,16 +484,32 @@ def _check_bits(name: str, value: object, hi: int) -> int:
     return value
 
 
+def _pruned(b: np.ndarray, prune: object) -> np.ndarray:
+    """``b`` (K x N) pruned along K; one-line :class:`HdlError` for an unknown pattern."""
+    from dataflows.compress.prune import prune_magnitude, prune_nm
+    from dataflows.errors import CoforgeError
+    try:
+        if prune is None:
+            return b
+        if isinstance(prune, str) and prune.count(":") == 1:
+            n, m = (int(x) for x in prune.split(":"))
+            return prune_nm(b.T, n, m).T
+        if isinstance(prune, tuple) and len(prune) == 2 and prune[0] == "magnitude":
+            return prune_magnitude(b, prune[1])
+    except (ValueError, CoforgeError) as err:
+        raise HdlError(f"prune={prune!r}: {err}") from None
+    raise HdlError(f"prune must be None, 'N:M' or ('magnitude', density), not {prune!r}")
+
+
 def make_case(params: HdlParams, m: int, k: int, n: int, *, w_bits: int, a_bits: int,
               seed: int, idle: float = 0.3, backpressure: float = 0.3,
               prune: object = None, order: int = 0, extreme: bool = False) -> GemmCase:
     """A random ``M x K x N`` case: A of ``a_bits``-bit, B of ``w_bits``-bit signed values
     over the full range with the extremes sprinkled in (``extreme``: all most-negative),
     ``ports={"abits": a_bits}`` and a cycle budget for the ``a_bits``-times longer run.
-    ``prune`` is refused (a bit-serial engine skips no zeros)."""
-    if prune is not None:
-        raise HdlError(f"prune={prune!r}: the bitserial engine computes dense GEMMs only "
-                       f"(pass prune=None)")
+    ``prune`` (None, ``"N:M"`` or ``("magnitude", density)``) zeroes weights along the
+    reduction K (:mod:`dataflows.compress.prune`); the bit-serial datapath skips no zeros,
+    so pruning changes the outputs, never the cycles."""
     ob = params.operand_bits
     _check_bits("a_bits", a_bits, ob)
     _check_bits("w_bits", w_bits, ob)
@@ -513,7 +529,9 @@ def make_case(params: HdlParams, m: int, k: int, n: int, *, w_bits: int, a_bits:
             mask = rng.random(mat.shape)
             mat[mask < 0.1] = lo
             mat[mask > 0.95] = hi - 1
-        mats.append(mat.tolist())
+        mats.append(mat)
+    mats[1] = _pruned(mats[1], prune)
+    mats = [mat.tolist() for mat in mats]
     timeout = 10 * (m * k + k * n + m * n) + 2 * busy + 1000
     return GemmCase(m, k, n, mats[0], mats[1], plan.order, idle, backpressure, seed,
                     ports={"abits": a_bits}, timeout_cycles=timeout)
