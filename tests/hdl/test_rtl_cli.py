@@ -46,7 +46,8 @@ def test_verify_prints_the_record(capsys: pytest.CaptureFixture[str]) -> None:
                       "--seed", "4")
     rec = json.loads(out)
     assert set(rec) == {"rtl_cycles", "sim_cycles", "cycles_match", "outputs_match",
-                        "max_abs_error"}
+                        "max_abs_error", "engine", "bits", "prune"}
+    assert (rec["engine"], rec["bits"], rec["prune"]) == ("dense", "w8a8", None)
     assert rc == 0 and rec["cycles_match"] and rec["outputs_match"]
     assert rec["rtl_cycles"] == rec["sim_cycles"] == 2 * 2 * (11 + 2 * 8 + 8 - 1)
     assert rec["max_abs_error"] == 0

@@ -15,7 +15,8 @@ from sim.spec import Accelerator, Buffer, PEConfig, SpecError
 from sim.spec_io import (DEFAULT_SPEC, SPECS_DIR, accelerator_from_dict, dump_accelerator,
                          load_accelerator, shipped_specs)
 
-SHIPPED = ["edge_8x8_ws", "edge_npu_16x16_ws", "edge_npu_4x4_ws_ecp5", "edge_npu_8x8_ws_ecp5",
+SHIPPED = ["edge_4x4_ws_bitfusion", "edge_4x4_ws_bitserial", "edge_4x4_ws_sparse24",
+           "edge_8x8_ws", "edge_npu_16x16_ws", "edge_npu_4x4_ws_ecp5", "edge_npu_8x8_ws_ecp5",
            "eyeriss_12x14_rs", "gemmini_16x16_ws", "os_32x32", "scalesim_32x32_ws",
            "tpu1_256x256_ws", "tpu_128x128_ws"]  # sources: tests/sim/test_shipped_specs.py
 
