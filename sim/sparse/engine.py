@@ -55,6 +55,14 @@ does, per dataflow (``rs`` keeps the conv view and is not modelled: an error):
   move those words -- so with a finite GLB bandwidth its port time still counts
   (stall cause ``glb_bandwidth``); a fold past the layer's bound (padding) is never
   dropped, as in the dense model.
+  *N:M weights* (``format: nm`` on ``ws``): a column is compacted not to its nonzeros
+  but to its format's fixed slots, ``ceil(T / M) * N`` (N per group of M along the
+  reduction, zero-padded: :mod:`sim.sparse.formats`), whatever its nonzeros. That is
+  what N:M hardware stores and walks (the ``sparse_nm`` RTL, :mod:`hdl.sparse_nm`: a
+  PE's index selects among the M inputs of its own group, so a slot cannot move to
+  another group) and the layout whose bits the format counts. A tensor sparser than
+  N:M, or a partial last group (``T`` not a multiple of ``M``), thus saves no further
+  folds; every column has equal work, so there is no imbalance.
 * *OS* (both operands stream; each PE owns its output): PE ``(p, k)`` processes the
   effectual reduction steps of the fold one per cycle -- those where its exploited
   operands are nonzero -- so the fold's stream is the busiest PE's count. Both
@@ -364,9 +372,14 @@ def skip_schedule(demand: "Demand", accel: Accelerator, profile: SparseProfile) 
         col = _K if df == "ws" else _P
         if use_t:
             work = masks.w.sum(axis=1) if df == "ws" else masks.x.sum(axis=2)  # [G, cols]
+        sp = accel.sparse
+        nm_slots = -(-t_full // sp.nm_m) * sp.nm_n if (
+            sp.format == "nm" and df == "ws") else None   # N:M weights: fixed slots
         for i in np.flatnonzero(~padded):
             g, c0, n = start[i, _G], start[i, col], ext[i, col]
-            if use_t:
+            if nm_slots is not None:
+                need = bal = max(1, _ceil(nm_slots / rows_c))
+            elif use_t:
                 lanes = work[g, c0:c0 + n]
                 top, mean = float(lanes.max()), float(lanes.mean())
                 need = max(1, _ceil(top / rows_c))

