@@ -621,6 +621,63 @@ def verify_gemm(accel: Accelerator, m: int, k: int, n: int, *, w_bits: int, a_bi
     return compare_case(case, result, params.accumulator_bits, expected)
 
 
+def cycle_table(accel: Accelerator, shapes: list[tuple[int, int, int]],
+                widths: tuple[int, ...], seed: int = 0,
+                backend: str = "amaranth") -> list[dict[str, object]]:
+    """Every (shape, width) of ``shapes x widths`` run back to back on one build of
+    ``accel``'s engine: rows of ``shape``, ``a_bits``, ``rtl_cycles``, ``sim_cycles``
+    (:func:`expected_cycles`), ``cycles_match`` and ``outputs_match``."""
+    from hdl.verify import BACKENDS, COCOTB_SIMULATOR
+    if backend not in BACKENDS:
+        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    params = HdlParams.from_accelerator(accel)
+    cases = [make_case(params, m, k, n, w_bits=params.operand_bits, a_bits=s,
+                       seed=seed + i, order=i % 2)
+             for i, ((m, k, n), s) in enumerate((sh, s) for sh in shapes for s in widths)]
+    if backend in COCOTB_SIMULATOR:
+        from hdl.cocotb_run import run_cocotb
+        results = run_cocotb(params, cases, simulator=COCOTB_SIMULATOR[backend]).results
+    else:
+        from hdl.sim_amaranth import run_amaranth
+        results = run_amaranth(params, cases)
+    rows = []
+    for case, res in zip(cases, results):
+        rec = compare_case(case, res, params.accumulator_bits, expected_cycles(accel, case))
+        rows.append({"shape": f"{case.m}x{case.k}x{case.n}", "a_bits": rec["a_bits"],
+                     "rtl_cycles": rec["rtl_cycles"], "sim_cycles": rec["sim_cycles"],
+                     "cycles_match": rec["cycles_match"],
+                     "outputs_match": rec["outputs_match"]})
+    return rows
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m hdl.bitserial [backend]``: the cycle-equality table of a 4x4 int8
+    bit-serial engine (ws and os) over a few shapes at 2, 4 and 8 input bits."""
+    from sim.spec import Buffer, PEConfig
+    backend = argv[0] if argv else "amaranth"
+    shapes = [(1, 1, 1), (5, 7, 3), (9, 4, 5), (13, 6, 11)]
+    bad = 0
+    print("dataflow shape(MxKxN) a_bits rtl_cycles sim_cycles match")
+    for df in ("ws", "os"):
+        accel = Accelerator(name=f"bitserial_4x4_{df}", rows=4, cols=4, dataflow=df,
+                            pe=PEConfig(operand_bits=8, accumulator_bits=32,
+                                        mode="bitserial"),
+                            rf=Buffer("rf", capacity_bytes=8, word_bits=8),
+                            glb=(Buffer("glb", capacity_bytes=8 * 1024, word_bits=64),))
+        for row in cycle_table(accel, shapes, (2, 4, 8), backend=backend):
+            ok = row["cycles_match"] and row["outputs_match"]
+            bad += not ok
+            print(f"{df} {row['shape']} {row['a_bits']} {row['rtl_cycles']} "
+                  f"{row['sim_cycles']} {'yes' if ok else 'NO'}")
+    return 1 if bad else 0
+
+
 __all__ = ["BitSerialOSArray", "BitSerialOSPE", "BitSerialPEModel", "BitSerialTop",
            "BitSerialWSArray", "BitSerialWSPE", "abits_width", "bitserial_gemm_ref",
-           "compare_case", "expected_cycles", "make_case", "serial_product", "verify_gemm"]
+           "compare_case", "cycle_table", "expected_cycles", "make_case", "serial_product",
+           "verify_gemm"]
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv[1:]))
