@@ -318,9 +318,13 @@ class SparseNMTop(wiring.Component):
         m.submodules.ctrl = ctrl = Controller(p)
         m.submodules.array = arr = SparseWSArray(R, C, ob, ab, p.product_register, N, M)
 
-        # slots(K) = ceil(K / M) * N: the reduction the dense schedule walks
+        # slots(K) = ceil(K / M) * N: the reduction the dense schedule walks. Registered
+        # (k is static, so this keeps the adder and multiplier off every path into the
+        # controller): the controller needs k steady one cycle before start, which the
+        # one-cycle delay keeps, and the B loader's walker reads it only to wrap after
+        # its last beat (the beat's own address never depends on it; start rewinds it).
         slots = Signal(dw + 1)
-        m.d.comb += slots.eq(((self.k + (M - 1)) >> index_bits(M)) * N)
+        m.d.sync += slots.eq(((self.k + (M - 1)) >> index_bits(M)) * N)
         idle = ~ctrl.busy & ~self.start
         wiring.connect(m, wiring.flipped(self.a), load_a.inp)
         wiring.connect(m, unload.out, wiring.flipped(self.o))
