@@ -535,6 +535,32 @@ def verify_gemm(accel: Accelerator, m: int, k: int, n: int, *, w_bits: int | Non
     return rec
 
 
+#: The cycle-equality table's cases: (rows, cols, N, M, (M, K, N) of the GEMM, prune).
+TABLE_CASES: tuple = (
+    (4, 4, 2, 4, (5, 16, 6), None), (4, 4, 2, 4, (7, 13, 9), None),
+    (4, 4, 2, 4, (16, 32, 8), None), (4, 4, 2, 4, (6, 12, 4), "1:4"),
+    (4, 4, 2, 4, (4, 20, 4), ("magnitude", 0.15)), (4, 4, 2, 4, (1, 1, 1), None),
+    (2, 2, 2, 4, (3, 7, 5), None), (4, 2, 1, 4, (4, 10, 3), None),
+    (4, 4, 2, 8, (3, 19, 5), None), (4, 4, 4, 8, (9, 24, 7), None),
+    (2, 4, 2, 4, (2, 3, 7), None))
+
+
+def cycle_table(base: Accelerator, cases: tuple = TABLE_CASES,
+                backend: str = "amaranth") -> list[dict[str, object]]:
+    """One :func:`verify_gemm` record per case on ``base`` resized (rows, cols) and set
+    to N:M skipping: rtl vs sim cycles, the dense engine's for comparison."""
+    from sim.spec import SparseConfig
+    rows = []
+    for r, c, n, m, shape, prune in cases:
+        accel = replace(base, name=f"{base.name}_{r}x{c}_{n}of{m}", rows=r, cols=c,
+                        sparse=SparseConfig(policy="skipping", format="nm",
+                                            operands=("weight",), nm_n=n, nm_m=m))
+        rec = verify_gemm(accel, *shape, prune=prune, seed=sum(shape), backend=backend)
+        rows.append({"array": f"{r}x{c}", "gemm": "x".join(map(str, shape)),
+                     "nm": f"{n}:{m}", "prune": prune} | rec)
+    return rows
+
+
 def run_case(params: HdlParams, case: GemmCase, backend: str = "amaranth",
              build_dir: Path | None = None) -> RunResult:
     """Simulate one case on ``backend`` (:data:`hdl.verify.BACKENDS`)."""
@@ -640,8 +666,8 @@ def prove_sparse_pe(operand_bits: int, accumulator_bits: int, product_register: 
 
 
 __all__ = ["SparseFormalResult", "SparseNMTop", "SparsePEHarness", "SparseWSArray",
-           "SparseWSPE", "SparseWSPEModel", "case_weights", "check_fit", "check_nm",
-           "compare_case", "compress_nm", "decompress_nm", "dense_cycles",
-           "expected_cycles", "index_bits", "make_case", "nm_gemm_ref", "nm_slots",
-           "pack_b", "prove_sparse_pe", "prune_weights", "rtl_busy_cycles", "run_case",
-           "unpack_b", "verify_gemm"]
+           "SparseWSPE", "SparseWSPEModel", "TABLE_CASES", "case_weights", "check_fit",
+           "check_nm", "compare_case", "compress_nm", "cycle_table", "decompress_nm",
+           "dense_cycles", "expected_cycles", "index_bits", "make_case", "nm_gemm_ref",
+           "nm_slots", "pack_b", "prove_sparse_pe", "prune_weights", "rtl_busy_cycles",
+           "run_case", "unpack_b", "verify_gemm"]
