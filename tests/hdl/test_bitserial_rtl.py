@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from hdl.bitserial import (BitSerialTop, bitserial_gemm_ref, compare_case, expected_cycles,
-                           make_case, serial_product, verify_gemm)
+from hdl.bitserial import (BitSerialPEModel, BitSerialTop, BitSerialWSPE, bitserial_gemm_ref,
+                           compare_case, expected_cycles, make_case, serial_product,
+                           verify_gemm)
 from hdl.cocotb_run import VERILATOR_HINT, run_cocotb, verilator_bin
 from hdl.engines import build_top
 from hdl.params import HdlError, HdlParams
@@ -93,6 +94,55 @@ def test_reference_reads_a_at_abits() -> None:
     """A value out of the abits range is used modulo 2^abits (5 at 3 bits is -3)."""
     a, b = np.array([[5, 1]]), np.array([[2], [3]])
     assert bitserial_gemm_ref(a, b, 3, 32).tolist() == [[-3 * 2 + 1 * 3]]
+
+
+@pytest.mark.parametrize("pe_bits", [8, 16])
+def test_ws_pe_equals_cycle_model_and_product(pe_bits: int) -> None:
+    """The 8/16-bit WS PE under Amaranth, cycle by cycle against BitSerialPEModel, and
+    at every step end against psum_in + a * w (Python integers); the serial output is
+    the input s cycles later. Widths 1..operand_bits, random operands and extremes."""
+    from amaranth.sim import Simulator
+    pe = BitSerialWSPE(pe_bits, 2 * pe_bits + 4)
+    model = BitSerialPEModel(pe_bits, 2 * pe_bits + 4)
+    rng = np.random.default_rng(pe_bits)
+    steps = []                   # (s, a, w, psum_in) per step
+    for s in list(range(1, pe_bits + 1)) * 2:
+        lo, hi = -(1 << (s - 1)), 1 << (s - 1)
+        for a in (lo, hi - 1, int(rng.integers(lo, hi))):
+            w = int(rng.choice([-(1 << (pe_bits - 1)), int(rng.integers(-99, 99))]))
+            steps.append((s, a, w, int(rng.integers(-1000, 1000))))
+
+    async def bench(ctx) -> None:  # noqa: ANN001
+        bits_seen: list[int] = []
+        for s, a, w, psum in steps:
+            ctx.set(pe.smax, s - 1)
+            # load the weight in a one-cycle step (idle: first and step both high)
+            for name, v in (("a_bit_in", 0), ("first", 1), ("step", 1), ("w_in", w),
+                            ("w_load", 1), ("psum_in", 0)):
+                ctx.set(getattr(pe, name), v)
+            await ctx.tick()
+            model.tick(0, 1, 1, w, 1, 0)
+            bits_seen.append(0)
+            for j in range(s):
+                bit = (a >> (s - 1 - j)) & 1
+                ins = {"a_bit_in": bit, "first": int(j == 0), "step": int(j == s - 1),
+                       "w_in": 0, "w_load": 0, "psum_in": psum}
+                for name, v in ins.items():
+                    ctx.set(getattr(pe, name), v)
+                await ctx.tick()
+                model.tick(**ins)
+                bits_seen.append(bit)
+                got = {k: ctx.get(getattr(pe, k)) for k in ("a_bit_out", "w_out",
+                                                            "psum_out")}
+                assert got == model.outputs(s - 1)
+                # the bit that entered s cycles before this one (after the edge)
+                assert got["a_bit_out"] == (bits_seen[-s] if len(bits_seen) >= s else 0)
+            assert ctx.get(pe.psum_out) == psum + a * w, (s, a, w, psum)
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 # -- the engine under Amaranth ---------------------------------------------------------------
