@@ -23,8 +23,8 @@ import pytest
 from amaranth.hdl import Fragment
 
 from hdl.bitserial import (BitSerialPEModel, BitSerialTop, BitSerialWSPE, bitserial_gemm_ref,
-                           compare_case, expected_cycles, make_case, serial_product,
-                           verify_gemm)
+                           compare_case, cycle_fidelity_cycles, expected_cycles,
+                           make_case, serial_product, verify_gemm)
 from hdl.cocotb_run import VERILATOR_HINT, run_cocotb, verilator_bin
 from hdl.engines import build_top
 from hdl.params import HdlError, HdlParams
@@ -161,6 +161,10 @@ def test_engine_amaranth_equals_numpy_and_sim(cfg: tuple) -> None:
     cases = random_cases(params, seed=r * 10 + c, count=6, widths=widths)
     rows = check(accel, cases, run_amaranth(params, cases))
     assert {a for _, a, _, _ in rows} == set(widths)
+    # the cycle-approximate fidelity, on the cases' tensors, gives the same figure
+    for case, (_, a_bits, rtl, _) in zip(cases, rows):
+        if a_bits in (2, 4, 8):
+            assert cycle_fidelity_cycles(accel, case) == rtl, (case.m, case.k, case.n)
 
 
 def test_cycles_scale_with_input_width() -> None:
