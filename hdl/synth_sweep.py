@@ -21,14 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from hdl.synth import SynthReport, baseline_key, synthesize, tool_versions
 from sim.fpga_model import Measurement, fit
-from sim.spec import Accelerator, Buffer, PEConfig
+from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig
 
 #: Relative tolerance per metric when a new run is compared with the stored baseline of
 #: the same tool versions: the tools are deterministic for a given seed, so differences
@@ -40,9 +42,18 @@ ACC_BITS = {4: 16, 8: 32, 16: 40}
 BASELINE_ROOT = Path(__file__).resolve().parents[1] / "tests" / "data" / "fpga_baselines"
 
 
+#: The spec fields that select each engine kind (``sim.fpga_model.engine_kind``);
+#: ``sparse_nm`` is 2:4 on weights.
+ENGINE_SPEC: dict[str, dict[str, object]] = {
+    "dense": {}, "bitserial": {"mode": "bitserial"}, "bitfusion": {"mode": "bitfusion"},
+    "sparse_nm": {"sparse": SparseConfig("skipping", ("weight",), "nm", 2, 4)},
+}
+
+
 @dataclass(frozen=True)
 class SweepConfig:
-    """One engine on one part: ``<dataflow>-<R>x<C>-int<bits>[-pr]-<glb>k@<target>``."""
+    """One engine on one part:
+    ``<dataflow>-<R>x<C>-int<bits>[-pr]-<glb>k[-<engine>]@<target>`` (no suffix: dense)."""
 
     target: str
     dataflow: str
@@ -52,37 +63,45 @@ class SweepConfig:
     product_register: bool
     glb_kib: int
     split: str = "train"
+    #: engine kind (:data:`ENGINE_SPEC`)
+    engine: str = "dense"
 
     @property
     def name(self) -> str:
         pr = "-pr" if self.product_register else ""
+        kind = "" if self.engine == "dense" else f"-{self.engine}"
         return (f"{self.dataflow}-{self.rows}x{self.cols}-int{self.bits}{pr}-"
-                f"{self.glb_kib}k@{self.target}")
+                f"{self.glb_kib}k{kind}@{self.target}")
 
     def accel(self) -> Accelerator:
         """The spec: one shared single-buffered GLB of ``glb_kib`` KiB."""
+        kind = ENGINE_SPEC[self.engine]
+        extra = {"sparse": kind["sparse"]} if "sparse" in kind else {}
         return Accelerator(
             name=self.name.split("@")[0], rows=self.rows, cols=self.cols,
             dataflow=self.dataflow,
-            pe=PEConfig(self.bits, ACC_BITS[self.bits], self.product_register),
+            pe=PEConfig(self.bits, ACC_BITS[self.bits], self.product_register,
+                        str(kind.get("mode", "fixed"))),
             rf=Buffer("rf", capacity_bytes=8, word_bits=8),
-            glb=(Buffer("glb", capacity_bytes=self.glb_kib * 1024, word_bits=64),))
+            glb=(Buffer("glb", capacity_bytes=self.glb_kib * 1024, word_bits=64),),
+            **extra)  # type: ignore[arg-type]
 
     def spec(self) -> dict[str, object]:
+        kind = {} if self.engine == "dense" else {"engine": self.engine}
         return {"dataflow": self.dataflow, "rows": self.rows, "cols": self.cols,
                 "operand_bits": self.bits, "accumulator_bits": ACC_BITS[self.bits],
-                "product_register": self.product_register, "glb_kib": self.glb_kib}
+                "product_register": self.product_register, "glb_kib": self.glb_kib} | kind
 
     @classmethod
     def from_json(cls, d: dict) -> "SweepConfig":
         s = d["spec"]
         return cls(d["target"], s["dataflow"], s["rows"], s["cols"], s["operand_bits"],
-                   s["product_register"], s["glb_kib"], d["split"])
+                   s["product_register"], s["glb_kib"], d["split"], s.get("engine", "dense"))
 
 
 def _c(target: str, df: str, r: int, c: int, bits: int, pr: bool, kib: int,
-       split: str = "train") -> SweepConfig:
-    return SweepConfig(target, df, r, c, bits, pr, kib, split)
+       split: str = "train", engine: str = "dense") -> SweepConfig:
+    return SweepConfig(target, df, r, c, bits, pr, kib, split, engine)
 
 
 E85, E45, UP5K = "ecp5-85k", "ecp5-45k", "ice40-up5k"
@@ -107,6 +126,25 @@ SWEEP: tuple[SweepConfig, ...] = (
     # iCE40: held out
     _c(UP5K, "ws", 4, 2, 8, False, 4, "test"), _c(UP5K, "os", 2, 4, 8, True, 4, "test"),
     _c(UP5K, "os", 2, 2, 4, True, 4, "test"),
+    # ECP5, the other engine kinds (issue 12): fitted per kind beside the dense model
+    # (sim.fpga_model.ENGINE_FEATURES), then held out
+    _c(E85, "ws", 2, 2, 8, False, 8, engine="bitserial"),
+    _c(E85, "ws", 4, 4, 8, False, 16, engine="bitserial"),
+    _c(E85, "os", 4, 4, 8, False, 16, engine="bitserial"),
+    _c(E85, "ws", 4, 8, 4, True, 16, engine="bitserial"),
+    _c(E85, "ws", 8, 8, 8, False, 32, "test", "bitserial"),
+    _c(E85, "os", 2, 2, 8, True, 8, "test", "bitserial"),
+    _c(E85, "ws", 2, 2, 8, False, 8, engine="bitfusion"),
+    _c(E85, "ws", 4, 4, 8, False, 16, engine="bitfusion"),
+    _c(E85, "os", 2, 2, 8, False, 8, engine="bitfusion"),
+    _c(E85, "ws", 2, 4, 4, True, 8, engine="bitfusion"),
+    _c(E85, "ws", 4, 4, 8, True, 16, "test", "bitfusion"),
+    _c(E85, "os", 3, 3, 8, False, 8, "test", "bitfusion"),
+    _c(E85, "ws", 2, 2, 8, False, 8, engine="sparse_nm"),       # 2:4 (N divides rows)
+    _c(E85, "ws", 4, 4, 8, False, 16, engine="sparse_nm"),
+    _c(E85, "ws", 4, 8, 4, True, 16, engine="sparse_nm"),
+    _c(E85, "ws", 4, 4, 8, True, 16, "test", "sparse_nm"),
+    _c(E85, "ws", 2, 8, 8, False, 32, "test", "sparse_nm"),
 )
 
 
@@ -115,10 +153,17 @@ def run_one(cfg: SweepConfig, work: Path) -> SynthReport:
 
 
 def run_sweep(configs: list[SweepConfig], work: Path, jobs: int = 2,
+              on_result: Callable[[SweepConfig, SynthReport], None] | None = None,
               ) -> list[tuple[SweepConfig, SynthReport]]:
-    """Synthesize ``configs`` (``jobs`` at a time); print one line per result."""
+    """Synthesize ``configs`` (``jobs`` at a time); print one line per result and hand
+    each to ``on_result`` as it finishes (serialised: one call at a time)."""
+    lock = threading.Lock()
+
     def job(cfg: SweepConfig) -> tuple[SweepConfig, SynthReport]:
         rep = run_one(cfg, work)
+        if on_result is not None:
+            with lock:
+                on_result(cfg, rep)
         print(f"{cfg.name:<36} LUT {rep.lut:>6} FF {rep.ff:>6} DSP {rep.dsp:>3} "
               f"BRAM {rep.bram:>3} Fmax {rep.fmax_mhz:>6.1f} MHz  "
               f"synth {rep.synth_s:>5.0f} s P&R {rep.pnr_s:>5.0f} s", flush=True)
@@ -156,6 +201,24 @@ def baseline_path(versions: dict[str, str] | None = None) -> Path:
     return BASELINE_ROOT / baseline_key(versions or tool_versions()) / "sweep.json"
 
 
+def update_baseline(cfg: SweepConfig, rep: SynthReport) -> None:
+    """Store one result in the baseline of the installed tools right away (a long sweep
+    keeps what it measured if it is stopped), keeping every other record."""
+    versions = tool_versions()
+    path = baseline_path(versions)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = {}
+    if path.exists():
+        old = {r["name"]: r for r in json.loads(path.read_text())["configs"]}
+    old[cfg.name] = baseline_record(cfg, rep)
+    doc = {"tool_versions": versions,
+           "command": "python -m hdl.synth_sweep --update-baseline",
+           "configs": [old[c.name] for c in SWEEP if c.name in old]
+           + [r for name, r in old.items() if name not in {c.name for c in SWEEP}]}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {cfg.name} to {path}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=[], help="configuration name")
@@ -173,22 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configs = [known[n] for n in args.only] or list(SWEEP)
     t0 = time.perf_counter()
-    results = run_sweep(configs, Path(args.work), args.jobs)
+    store = update_baseline if args.update_baseline else None
+    results = run_sweep(configs, Path(args.work), args.jobs, store)
     print(f"{len(results)} configurations in {time.perf_counter() - t0:.0f} s")
-    if args.update_baseline:
-        versions = tool_versions()
-        path = baseline_path(versions)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        old = {}
-        if path.exists():
-            old = {r["name"]: r for r in json.loads(path.read_text())["configs"]}
-        for cfg, rep in results:
-            old[cfg.name] = baseline_record(cfg, rep)
-        doc = {"tool_versions": versions,
-               "command": "python -m hdl.synth_sweep --update-baseline",
-               "configs": [old[c.name] for c in SWEEP if c.name in old]}
-        path.write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"wrote {path}")
     if args.fit:
         path = baseline_path()
         rows = load_baseline(path)

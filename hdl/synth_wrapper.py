@@ -9,9 +9,11 @@ engine behind ``ob + 22`` pins (30 for int8, 38 for int16):
   ``payload.to_b`` (0: the beat belongs to A, 1: to B); A and B may interleave;
 * ``o`` (out stream): the outputs as bytes, ``ceil(ab / 8)`` beats per element, least
   significant byte first, the last byte sign-extended;
-* ``cfg_shift``/``cfg_sdi``: a shift register holding ``{order, n, k, m}`` (``m`` in the
-  low ``dim_bits`` bits): each cycle with ``cfg_shift`` high shifts ``cfg_sdi`` in at
-  the top, so send the ``3 * dim_bits + 1`` bits least significant first;
+* ``cfg_shift``/``cfg_sdi``: a shift register holding ``{extra, order, n, k, m}`` (``m``
+  in the low ``dim_bits`` bits; ``extra``: the engine kind's static inputs, e.g. the
+  bit-serial ``abits``, in the order of the core's signature): each cycle with
+  ``cfg_shift`` high shifts ``cfg_sdi`` in at the top, so send the :attr:`NarrowTop.cfg_bits`
+  bits least significant first;
 * ``cyc_shift``/``cyc_sdo``: the busy-cycle counter, captured every cycle while
   ``cyc_shift`` is low and shifted out least significant bit first while it is high
   (``cyc_sdo`` shows bit ``i`` after ``i`` shift cycles);
@@ -27,8 +29,14 @@ from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.params import CYCLE_COUNTER_BITS, HdlParams
+from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
 from hdl.engines import build_top
+from sim.fpga_model import extra_port_bits
+
+#: The ports of :class:`hdl.top.GemmTop`; any other input of an engine's top is a
+#: static input of its kind, carried by the configuration shift register.
+GEMM_PORTS = frozenset({"a", "b", "o", "m", "k", "n", "order", "start", "busy", "done",
+                        "cycles"})
 
 #: Pins of the wrapper besides the operand payload: clk, rst, inp (to_b, valid, ready),
 #: o (8 + valid + ready), cfg (2), cycle readout (2), start/busy/done.
@@ -36,9 +44,11 @@ NARROW_FIXED_PINS = 2 + 3 + 10 + 2 + 2 + 3
 
 
 def bare_pins(params: HdlParams) -> int:
-    """I/O pins of the bare :class:`~hdl.top.GemmTop` (clk and rst included)."""
+    """I/O pins of the bare :class:`~hdl.top.GemmTop` (clk and rst included; plus the
+    engine kind's static inputs)."""
     ob, ab = params.operand_bits, params.accumulator_bits
-    return 2 + 2 * (ob + 2) + (ab + 2) + 3 * params.dim_bits + 1 + 3 + CYCLE_COUNTER_BITS
+    return 2 + 2 * (ob + 2) + (ab + 2) + 3 * params.dim_bits + 1 + 3 + CYCLE_COUNTER_BITS \
+        + extra_port_bits(params)
 
 
 def narrow_pins(params: HdlParams) -> int:
@@ -65,8 +75,9 @@ class NarrowTop(wiring.Component):
 
     @property
     def cfg_bits(self) -> int:
-        """Length of the configuration shift register: ``3 * dim_bits + 1``."""
-        return 3 * self._p.dim_bits + 1
+        """Length of the configuration shift register: ``3 * dim_bits + 1`` plus the
+        engine kind's static inputs (:func:`sim.fpga_model.extra_port_bits`)."""
+        return 3 * self._p.dim_bits + 1 + extra_port_bits(self._p)
 
     @property
     def out_bytes(self) -> int:
@@ -79,6 +90,19 @@ class NarrowTop(wiring.Component):
         m.submodules.core = core = build_top(p)
 
         cfg = Signal(self.cfg_bits)
+        at = 3 * dw + 1
+        for name, member in core.signature.members.items():
+            if name in GEMM_PORTS:
+                continue
+            port = getattr(core, name)
+            if member.flow != wiring.In or at + len(port) > self.cfg_bits:
+                raise HdlError(f"NarrowTop: the {p.engine!r} top's port {name!r} is not a "
+                               f"static input of {extra_port_bits(p)} configuration bits")
+            m.d.comb += port.eq(cfg[at:at + len(port)])
+            at += len(port)
+        if at != self.cfg_bits:
+            raise HdlError(f"NarrowTop: the {p.engine!r} top has {at - 3 * dw - 1} bits of "
+                           f"static inputs, sim.fpga_model counts {extra_port_bits(p)}")
         with m.If(self.cfg_shift):
             m.d.sync += cfg.eq(Cat(cfg[1:], self.cfg_sdi))
         to_b = self.inp.payload.to_b

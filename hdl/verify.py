@@ -117,13 +117,25 @@ def prune_text(prune: Prune) -> str | None:
     return f"{prune[0]}:{prune[1]:g}"
 
 
+def _fits_nm(pattern: str, n: int, m: int) -> bool:
+    """Whether every weight tensor pruned ``pattern`` (``"pn:pm"``) has at most ``n``
+    nonzeros in every aligned group of ``m`` (the engine's format holds it)."""
+    pn, pm = (int(x) for x in pattern.split(":"))
+    if pm % m == 0:                 # a group of m lies inside one pattern group
+        return pn <= n
+    if m % pm == 0:                 # a group of m holds m / pm whole pattern groups
+        return pn * (m // pm) <= n
+    return False
+
+
 def engine_prune(params: HdlParams, accel: Accelerator, prune: Prune) -> Prune:
     """The pruning ``params.engine`` runs for the requested ``prune``; one-line
     :class:`HdlError` for a pattern the engine cannot run.
 
-    The N:M engine stores its spec's N:M only: no ``--prune`` means the spec's pattern,
-    any other N:M or unstructured pruning is refused. The other kinds take any pattern
-    (pruned weights are zeros to a dense datapath)."""
+    The N:M engine stores its spec's N:M format: no ``--prune`` means the spec's
+    pattern; an N:M pattern its format holds (the spec's, or sparser per group, e.g.
+    1:4 on a 2:4 engine) runs; unstructured pruning or a denser N:M is refused. The
+    other kinds take any pattern (pruned weights are zeros to a dense datapath)."""
     if params.engine != "sparse_nm":
         return prune
     spec_nm = f"{params.nm_n}:{params.nm_m}"
@@ -133,10 +145,10 @@ def engine_prune(params: HdlParams, accel: Accelerator, prune: Prune) -> Prune:
         raise HdlError(f"--prune {prune_text(prune)}: the {accel.name!r} sparse_nm engine "
                        f"cannot run unstructured (magnitude) pruning: it stores {spec_nm} "
                        f"weights (sparse.nm_n:nm_m); give --prune {spec_nm}")
-    if prune != spec_nm:
-        raise HdlError(f"--prune {prune_text(prune)}: the {accel.name!r} sparse_nm engine "
-                       f"stores {spec_nm} weights only (sparse.nm_n:nm_m); give --prune "
-                       f"{spec_nm}")
+    if not _fits_nm(prune, params.nm_n, params.nm_m):
+        raise HdlError(f"--prune {prune}: the {accel.name!r} sparse_nm engine stores "
+                       f"{spec_nm} weights (sparse.nm_n:nm_m), which {prune} can exceed in "
+                       f"a group of {params.nm_m}; give --prune {spec_nm} or a sparser N:M")
     return prune
 
 

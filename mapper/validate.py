@@ -206,8 +206,6 @@ def _rtl(design: Design, out: Path | None, backend: str, seed: int) -> dict[str,
     from hdl.verify import verify
     from sim.simulate import simulate
     accel = design.accel
-    if accel.pe.mode != "fixed":
-        return {"skipped": f"pe.mode must be 'fixed' for RTL, not {accel.pe.mode!r}"}
     try:
         params = HdlParams.from_accelerator(accel)
         layer = max(design.network.layers(), key=lambda ly: ly.macs)
@@ -216,6 +214,8 @@ def _rtl(design: Design, out: Path | None, backend: str, seed: int) -> dict[str,
         return {"skipped": " ".join(str(err).split())}
     rec: dict[str, Any] = {"layer": layer.name, "layer_gemm_mkn": list(gemm_view(layer)),
                            "tile_mkn": [m, k, n], "backend": backend, "seed": seed}
+    if params.engine != "dense":      # bit-serial / bit-fusion / N:M: the layer's widths,
+        return _rtl_engine(design, params, layer, rec, out, backend, seed)   # own schedule
     if out is not None:
         from hdl.export import write_rtl
         rec["verilog"] = str(write_rtl(accel, out / "rtl")["verilog"])
@@ -226,6 +226,31 @@ def _rtl(design: Design, out: Path | None, backend: str, seed: int) -> dict[str,
                   build_dir=out / "rtl" / "build" if out is not None else None)
     rec["cycles_match"] = bool(rec["cycles_match"]
                                and rec["cycle_model_cycles"] == rec["rtl_cycles"])
+    return rec
+
+
+def _rtl_engine(design: Design, params: Any, layer: Layer, rec: dict[str, Any],
+                out: Path | None, backend: str, seed: int) -> dict[str, Any]:
+    """The tile on a bit-serial / bit-fusion / N:M engine (:func:`hdl.verify.verify`
+    dispatches on the kind): operands at the layer's widths, N:M weights for ``sparse_nm``.
+    ``sim_cycles`` is the engine module's cycle-model figure (``expected_cycles``); no
+    separate cycle-model run (``cycle_model_cycles`` None). A tile the engine cannot run
+    (e.g. its buffers) is skipped with the reason."""
+    from hdl.verify import allowed_bits, verify
+    accel = design.accel
+    p = layer.precision
+    bits = (p.weight_bits, p.input_bits) \
+        if {p.weight_bits, p.input_bits} <= set(allowed_bits(accel)) else None
+    try:
+        if out is not None:
+            from hdl.export import write_rtl
+            rec["verilog"] = str(write_rtl(accel, out / "rtl")["verilog"])
+        rec |= verify(accel, *rec["tile_mkn"], seed=seed, backend=backend, bits=bits,
+                      build_dir=out / "rtl" / "build" if out is not None else None)
+    except CoforgeError as err:
+        return {"skipped": f"{params.engine} engine: " + " ".join(str(err).split())}
+    rec["cycle_model_cycles"] = None
+    rec["cycles_match"] = bool(rec["cycles_match"])
     return rec
 
 

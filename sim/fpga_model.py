@@ -164,6 +164,20 @@ class EngineGeometry:
         The loaders write A and B one lane (operand) at a time; the controller writes a
         whole O word at once (one enable), so O counts as a single lane."""
         ob, ab = self.operand_bits, self.accumulator_bits
+        if self.engine == "sparse_nm":
+            # hdl/sparse_nm.py: an A word is the R * M / N inputs of one fold, a B lane
+            # one slot (value and its log2(M)-bit index)
+            ib = (max(self.nm_m, 1) - 1).bit_length()
+            return ((self.rows * self.nm_m // max(self.nm_n, 1), ob, self.depth_a),
+                    (self.cols, ob + ib, self.depth_b), (1, self.cols * ab, self.depth_o))
+        if self.engine == "bitfusion":
+            # hdl/bitfusion.py FusedBuffer: a lane is one fused word of W = ob^2 / 2 bits,
+            # written in 2-bit granules; the depth holds the dense depth's bytes
+            w = ob * ob // 2
+            scale = w // ob
+            return ((self.rows * w // 2, 2, max(1, self.depth_a // scale)),
+                    (self.cols * w // 2, 2, max(1, self.depth_b // scale)),
+                    (1, self.cols * ab, self.depth_o))
         return ((self.rows, ob, self.depth_a), (self.cols, ob, self.depth_b),
                 (1, self.cols * ab, self.depth_o))
 
@@ -230,10 +244,19 @@ def geometry(accel: Accelerator) -> EngineGeometry:
                           depth["output"], kind, *nm)
 
 
+def extra_port_bits(g: EngineGeometry) -> int:
+    """Bits of the static input ports an engine kind adds to the dense top's: the
+    bit-serial input width ``abits`` (hdl/bitserial.py), the bit-fusion ``abits`` and
+    ``wbits`` (hdl/bitfusion.py), each ``operand_bits.bit_length()`` wide."""
+    width = g.operand_bits.bit_length()
+    return {"bitserial": width, "bitfusion": 2 * width}.get(g.engine, 0)
+
+
 def bare_pins(g: EngineGeometry) -> int:
-    """I/O pins of the bare top (streams, sizes, start/busy/done, cycles, clk, rst)."""
+    """I/O pins of the bare top (streams, sizes, start/busy/done, cycles, clk, rst, and
+    the engine kind's static inputs)."""
     return 2 + 2 * (g.operand_bits + 2) + (g.accumulator_bits + 2) + 3 * g.dim_bits + 4 \
-        + CYCLE_COUNTER_BITS
+        + CYCLE_COUNTER_BITS + extra_port_bits(g)
 
 
 def narrow_pins(g: EngineGeometry) -> int:
@@ -243,7 +266,11 @@ def narrow_pins(g: EngineGeometry) -> int:
 
 # -- exact rules: DSP and block RAM ---------------------------------------------------------
 def dsp_multipliers(g: EngineGeometry, target: FpgaTarget) -> bool:
-    """Whether synthesis puts the PE multipliers in DSP blocks (else LUTs)."""
+    """Whether synthesis puts the PE multipliers in DSP blocks (else LUTs). The
+    bit-serial PE has no multiplier (a shift-add adder forms the product) and the
+    bit-fusion PE's 2-bit bricks are LUT logic (Yosys maps no product that narrow)."""
+    if g.engine in ("bitserial", "bitfusion"):
+        return False
     if target.family == "ecp5":
         return g.operand_bits <= 18
     # synth_ice40 -dsp maps products of >= 11 bits, and all of them or none
@@ -313,6 +340,52 @@ def features_of(family: str, metric: str) -> tuple[str, ...]:
     return FAMILY_FEATURES.get(family, {}).get(metric, FEATURES[metric])
 
 
+#: Extra features of each non-dense engine kind, per metric: the kind's model is the
+#: dense model on the same geometry (:func:`features`, which already leaves out the
+#: multipliers a kind does not have) plus these terms, fitted on that kind's training
+#: configurations only (:func:`fit_engines`), so the dense coefficients do not move.
+#: Counts from the RTL (see :func:`engine_features`).
+ENGINE_FEATURES: dict[str, dict[str, tuple[str, ...]]] = {
+    "bitserial": {"ff": ("serial_bits", "kind_one"), "lut": ("serial_bits", "kind_one"),
+                  "period_ns": ("kind_one",)},
+    "bitfusion": {"ff": ("fused_reg_bits", "kind_one"), "lut": ("brick_bits", "kind_one"),
+                  "period_ns": ("kind_one",)},
+    "sparse_nm": {"ff": ("nm_reg_bits", "kind_one"), "lut": ("nm_mux_bits", "kind_one"),
+                  "period_ns": ("kind_one",)},
+}
+
+
+def engine_features(g: EngineGeometry) -> dict[str, float]:
+    """Bit counts of what a kind adds to the dense engine's structure:
+
+    * ``serial_bits`` (bit-serial, hdl/bitserial.py): per PE the ``2 ob``-bit partial
+      product register and its shift-add adder/mux (``term = first ? -bw : 2 part + bw``)
+      that replace the multiplier: ``P * 2 ob``;
+    * ``fused_reg_bits`` (bit-fusion, hdl/bitfusion.py): the operand paths carry fused
+      words of ``W = ob^2 / 2`` bits instead of ``ob``: per PE the passing and held
+      operands, at the edge the input skew, the registered early reads and the replay:
+      ``(W - ob) * (2 P + R (R - 1) / 2 + R + 3 C)``;
+    * ``brick_bits`` (bit-fusion): ``(ob / 2)^2`` 2-bit bricks per PE, each with its
+      mode mux and a ``2 ob``-bit shifted term into the adder tree: ``P (ob / 2)^2 2 ob``;
+    * ``nm_reg_bits`` (N:M, hdl/sparse_nm.py): each PE passes the ``M`` inputs of its
+      group (``M - 1`` more ``ob``-bit registers than dense) and holds a slot's
+      ``log2 M``-bit index; the edge skews ``M`` lanes per row:
+      ``P ((M - 1) ob + log2 M) + (M - 1) ob R (R - 1) / 2``;
+    * ``nm_mux_bits`` (N:M): the ``M``-way input select in front of each multiplier:
+      ``P M ob``;
+    * ``kind_one``: 1 (what the kind adds whatever its size: e.g. the bit-serial step
+      counter and its own cycle counter, the bit-fusion mode decode)."""
+    P, R, C, ob = g.pes, g.rows, g.cols, g.operand_bits
+    w = ob * ob // 2
+    m = max(g.nm_m, 1)
+    ib = (m - 1).bit_length()
+    return {"nm_reg_bits": float(P * ((m - 1) * ob + ib) + (m - 1) * ob * R * (R - 1) // 2),
+            "nm_mux_bits": float(P * m * ob),
+            "serial_bits": float(P * 2 * ob),
+            "fused_reg_bits": float((w - ob) * (2 * P + R * (R - 1) // 2 + R + 3 * C)),
+            "brick_bits": float(P * (ob // 2) ** 2 * 2 * ob), "kind_one": 1.0}
+
+
 def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
     """Structural bit counts of the engine (see the module docstring)."""
     R, C, P = g.rows, g.cols, g.pes
@@ -348,14 +421,16 @@ def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
         pe_reg_total = P * pe_reg
         pe_lut_total = P * 2 * ab                              # adder + drain mux
         edge_lut = C * ab + ra_lut + rb_lut                    # output mux + replays
-    lut_mult = 0 if dsp_multipliers(g, target) else P * LUT_MULTIPLIER_LUT4[ob]
+    has_mult = g.engine in ("dense", "sparse_nm")       # one ob x ob multiplier per PE
+    lut_mult = 0 if dsp_multipliers(g, target) or not has_mult \
+        else P * LUT_MULTIPLIER_LUT4[ob]
     edge_lut += sum(bram_blocks(lanes, bits, depth, target.family)[1]
                     for lanes, bits, depth in g.buffers())
     return {"pe_reg_bits": pe_reg_total, "edge_reg_bits": edge_reg,
             "pe_lut_bits": pe_lut_total,
             "edge_lut_bits": edge_lut, "dim_bits": g.dim_bits, "one": 1.0,
             "no_product_register": 1.0 - pr, "log2_pes": math.log2(P),
-            "lut_multiplier_luts": float(lut_mult)}
+            "lut_multiplier_luts": float(lut_mult)} | engine_features(g)
 
 
 #: Fitted coefficients per family and metric, in FEATURES order (see :func:`fit`).
@@ -372,6 +447,10 @@ COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
         "period_ns": (29.3619,),
     },
 }
+
+#: Fitted extra coefficients per family, engine kind and metric, in ENGINE_FEATURES
+#: order (see :func:`fit_engines`); a kind missing here has no calibrated model.
+ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {}
 
 _SWEEP_KEY = "yosys-0.70.0.0.post1259_nextpnr-0.11.1.0.post826"
 CALIBRATION: dict[str, str] = {"ecp5": _SWEEP_KEY, "ice40": _SWEEP_KEY}
@@ -404,35 +483,52 @@ class FpgaEstimate:
     features: Mapping[str, float]
 
 
-def _predict(family: str, metric: str, feats: Mapping[str, float]) -> float:
+def _predict(family: str, metric: str, feats: Mapping[str, float],
+             engine: str = "dense") -> float:
     coef = COEFFICIENTS.get(family, {}).get(metric)
     if coef is None:
         raise FpgaFitError(f"no calibrated {metric} model for the {family} family")
     fixed = feats["lut_multiplier_luts"] if metric == "lut" else 0.0
-    return fixed + float(sum(c * feats[name]
+    base = fixed + float(sum(c * feats[name]
                              for c, name in zip(coef, features_of(family, metric))))
+    if engine == "dense":
+        return base
+    extra = ENGINE_COEFFICIENTS.get(family, {}).get(engine, {}).get(metric)
+    if extra is None:
+        raise FpgaFitError(f"no calibrated {metric} model of the {engine!r} engine for the "
+                           f"{family} family")
+    return base + float(sum(c * feats[name]
+                            for c, name in zip(extra, ENGINE_FEATURES[engine][metric])))
 
 
-def _require_calibrated(g: EngineGeometry, accel: Accelerator) -> None:
-    if g.engine != "dense":
+def calibrated(g: EngineGeometry, family: str) -> bool:
+    """Whether the LUT/FF/Fmax model of ``family`` covers ``g``'s engine kind."""
+    return family in COEFFICIENTS and (
+        g.engine == "dense" or g.engine in ENGINE_COEFFICIENTS.get(family, {}))
+
+
+def _require_calibrated(g: EngineGeometry, accel: Accelerator, family: str) -> None:
+    if not calibrated(g, family):
+        known = ["dense", *ENGINE_COEFFICIENTS.get(family, {})]
         raise FpgaFitError(f"accelerator {accel.name!r}: the FPGA model has no calibrated "
-                           f"{g.engine!r} engine yet (only 'dense'); synthesize it with "
-                           f"`coforge synth` to measure it")
+                           f"{g.engine!r} engine for {family} yet (only {known}); "
+                           f"synthesize it with `coforge synth` to measure it")
 
 
 def estimate(accel: Accelerator, target: str | FpgaTarget) -> FpgaEstimate:
     """Predicted LUT/FF/DSP/BRAM/Fmax of ``accel``'s engine on ``target``."""
     tgt = get_target(target) if isinstance(target, str) else target
     g = geometry(accel)
-    _require_calibrated(g, accel)
+    _require_calibrated(g, accel, tgt.family)
     feats = features(g, tgt)
     pins = bare_pins(g)
     top = "bare"
     if pins > tgt.io_pins:
         top, pins = "narrow", narrow_pins(g)
-    period = _predict(tgt.family, "period_ns", feats)
-    return FpgaEstimate(target=tgt.name, lut=round(_predict(tgt.family, "lut", feats)),
-                        ff=round(_predict(tgt.family, "ff", feats)),
+    kind = g.engine
+    period = _predict(tgt.family, "period_ns", feats, kind)
+    return FpgaEstimate(target=tgt.name, lut=round(_predict(tgt.family, "lut", feats, kind)),
+                        ff=round(_predict(tgt.family, "ff", feats, kind)),
                         dsp=dsps_needed(g, tgt), bram=brams_needed(g, tgt),
                         fmax_mhz=round(1000.0 / period, 1), io_pins=pins, top=top,
                         features=feats)
@@ -442,7 +538,6 @@ def check_fit(accel: Accelerator, target: str | FpgaTarget) -> FitPlan:
     """Raise :class:`FpgaFitError` (with the numbers) unless the engine fits ``target``."""
     tgt = get_target(target) if isinstance(target, str) else target
     g = geometry(accel)
-    _require_calibrated(g, accel)
     where = f"{accel.name!r} on {tgt.name}"
     pins = bare_pins(g)
     top = "bare"
@@ -454,7 +549,7 @@ def check_fit(accel: Accelerator, target: str | FpgaTarget) -> FitPlan:
                                f"{tgt.io_pins}")
     in_dsp = dsp_multipliers(g, tgt)
     mult = f"{g.operand_bits}x{g.operand_bits}-bit"
-    if tgt.family == "ecp5" and g.pes > tgt.dsps:
+    if tgt.family == "ecp5" and in_dsp and g.pes > tgt.dsps:
         raise FpgaFitError(f"{where}: the {g.rows}x{g.cols} array needs {g.pes} "
                            f"{tgt.dsp_name} (one per {mult} multiplier), the part has "
                            f"{tgt.dsps}")
@@ -464,8 +559,8 @@ def check_fit(accel: Accelerator, target: str | FpgaTarget) -> FitPlan:
         raise FpgaFitError(f"{where}: the operand buffers ({kib:.1f} KiB: depths "
                            f"{g.depth_a}/{g.depth_b}/{g.depth_o} words) need {brams} "
                            f"{tgt.bram_name}, the part has {tgt.brams}; shrink the glb")
-    lut = round(_predict(tgt.family, "lut", features(g, tgt))) \
-        if tgt.family in COEFFICIENTS else 0          # uncalibrated: no LUT check
+    lut = round(_predict(tgt.family, "lut", features(g, tgt), g.engine)) \
+        if calibrated(g, tgt.family) else 0           # uncalibrated: no LUT check
     if lut > tgt.luts:
         why = "" if in_dsp else (f" ({g.pes} {mult} multipliers in LUTs: the part's "
                                  f"{tgt.dsps} {tgt.dsp_name} cannot take all of them)")
@@ -498,7 +593,7 @@ def fit(rows: Iterable[Measurement]) -> dict[str, dict[str, tuple[float, ...]]]:
     LUT and FF are fitted in relative terms (each row weighted by 1/measured), so small
     and large configurations count alike -- the acceptance test is a relative error.
     """
-    rows = list(rows)
+    rows = [r for r in rows if engine_kind(r.accel) == "dense"]   # other kinds: fit_engines
     out: dict[str, dict[str, tuple[float, ...]]] = {}
     for family in sorted({get_target(r.target).family for r in rows}):
         mine = [r for r in rows if get_target(r.target).family == family]
@@ -520,8 +615,44 @@ def fit(rows: Iterable[Measurement]) -> dict[str, dict[str, tuple[float, ...]]]:
     return out
 
 
+def fit_engines(rows: Iterable[Measurement],
+                base: Mapping[str, Mapping[str, tuple[float, ...]]] | None = None,
+                ) -> dict[str, dict[str, dict[str, tuple[float, ...]]]]:
+    """Least-squares extra coefficients (:data:`ENGINE_FEATURES`) per family and
+    non-dense kind: what the dense model (``base``, default :data:`COEFFICIENTS`) leaves
+    of each measurement of that kind, weighted like :func:`fit` (LUT/FF relative)."""
+    base = COEFFICIENTS if base is None else base
+    out: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {}
+    groups: dict[tuple[str, str], list[Measurement]] = {}
+    for r in rows:
+        kind = engine_kind(r.accel)
+        if kind != "dense":
+            groups.setdefault((get_target(r.target).family, kind), []).append(r)
+    for (family, kind), mine in sorted(groups.items()):
+        feats = [features(geometry(r.accel), t) for r, t in zip(mine, _targets_of(mine))]
+        coefs: dict[str, tuple[float, ...]] = {}
+        for metric, names in ENGINE_FEATURES[kind].items():
+            if metric == "period_ns":
+                meas = np.array([1000.0 / r.fmax_mhz for r in mine])
+            else:
+                meas = np.array([float(getattr(r, metric)) for r in mine])
+            fixed = np.array([f["lut_multiplier_luts"] if metric == "lut" else 0.0
+                              for f in feats])
+            dense = np.array([sum(c * f[n] for c, n in
+                                  zip(base[family][metric], features_of(family, metric)))
+                              for f in feats])
+            x = np.array([[f[n] for n in names] for f in feats], dtype=float)
+            w = 1.0 / meas
+            coef, *_ = np.linalg.lstsq(x * w[:, None], (meas - fixed - dense) * w, rcond=None)
+            coefs[metric] = tuple(float(f"{c:.6g}") for c in coef)
+        out.setdefault(family, {})[kind] = coefs
+    return out
+
+
 __all__ = ["CALIBRATION", "COEFFICIENTS", "EngineGeometry", "FEATURES", "FitPlan",
            "FpgaEstimate", "FpgaFitError", "FpgaTarget", "Measurement", "TARGETS",
            "bare_pins", "bram_blocks", "brams_needed", "check_fit", "dsp_multipliers",
            "dsps_needed", "estimate", "features", "fit", "geometry", "get_target",
+           "ENGINE_COEFFICIENTS", "ENGINE_FEATURES", "calibrated", "engine_features",
+           "extra_port_bits", "fit_engines",
            "narrow_pins"]

@@ -104,12 +104,21 @@ def test_dense_narrow_on_icarus(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_sparse_nm_engine_prune_rules() -> None:
+    """A 2:4 format holds 2:4, 1:4, 1:2, 2:8, 1:8 (at most 2 nonzeros in any aligned
+    group of 4, by counting); 3:4, 3:8, 2:3 and unstructured pruning can exceed it."""
+    from hdl.verify import engine_prune
     accel = load_accelerator("edge_4x4_ws_sparse24")
+    params = HdlParams.from_accelerator(accel)
+    for ok in ("2:4", "1:4", "1:2", "2:8", "1:8"):
+        assert engine_prune(params, accel, ok) == ok
+    assert engine_prune(params, accel, None) == "2:4"
     for prune, fragment in ((("magnitude", 0.5), "cannot run unstructured (magnitude) "
                                                  "pruning: it stores 2:4 weights"),
-                            ("1:4", "--prune 1:4: the 'edge_4x4_ws_sparse24' sparse_nm "
-                                    "engine stores 2:4 weights only")):
-        with pytest.raises(HdlError, match=r"give --prune 2:4$") as exc:
+                            ("3:4", "--prune 3:4: the 'edge_4x4_ws_sparse24' sparse_nm "
+                                    "engine stores 2:4 weights"),
+                            ("3:8", "which 3:8 can exceed in a group of 4"),
+                            ("2:3", "which 2:3 can exceed")):
+        with pytest.raises(HdlError, match=r"give --prune 2:4") as exc:
             verify(accel, 4, 8, 4, backend="amaranth", prune=prune)
         assert fragment in str(exc.value)
 
@@ -152,3 +161,38 @@ def test_missing_generator_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(HdlError, match=r"^the 'bitserial' engine generator "
                                        r"\(hdl.bitserial.verify_gemm\) is not available"):
         verify(load_accelerator("edge_4x4_ws_bitserial"), 2, 2, 2, backend="amaranth")
+
+
+@pytest.mark.parametrize("spec, extra, cycles, fields", [
+    # 4x4 WS, 7x12x6, dense tile = 7 + 2*4 + 4 - 1 = 18 cycles:
+    # bit-serial a4: ceil(12/4) * ceil(6/4) = 6 tiles x 18 steps x 4 cycles
+    ("edge_4x4_ws_bitserial", ["--bits", "w8a4"], 6 * 18 * 4,
+     {"engine": "bitserial", "bits": "w8a4", "prune": None}),
+    # bit-fusion w4a4: f = (8/4)^2 = 4 products per step, K' = ceil(12/4) = 3: 1 x 2 tiles
+    ("edge_4x4_ws_bitfusion", ["--bits", "w4a4"], 1 * 2 * 18,
+     {"engine": "bitfusion", "bits": "w4a4", "prune": None}),
+    # 2:4: slots(12) = ceil(12/4) * 2 = 6 reduction rows: ceil(6/4) * 2 = 4 tiles
+    ("edge_4x4_ws_sparse24", [], 4 * 18, {"engine": "sparse_nm", "prune": "2:4"}),
+    ("edge_4x4_ws_sparse24", ["--prune", "1:4"], 4 * 18, {"prune": "1:4"}),
+])
+def test_every_engine_kind_from_the_cli(capsys: pytest.CaptureFixture[str], spec: str,
+                                        extra: list[str], cycles: int,
+                                        fields: dict) -> None:
+    rc, out, _ = _run(capsys, "verify", "--arch", spec, "--gemm", "7,12,6",
+                      "--backend", "amaranth", *extra)
+    rec = json.loads(out)
+    assert rc == 0 and RECORD_KEYS <= set(rec)
+    assert rec["rtl_cycles"] == rec["sim_cycles"] == cycles
+    assert rec["cycles_match"] and rec["outputs_match"] and rec["max_abs_error"] == 0
+    assert {k: rec[k] for k in fields} == fields
+
+
+@pytest.mark.slow          # the engine's own tests run it on Icarus and Verilator by default
+@needs_icarus
+def test_bitserial_on_icarus_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    # 4x4 WS, 5x6x3 at a2: 2 x 1 tiles of 5 + 11 = 16 steps x 2 cycles
+    rc, out, _ = _run(capsys, "verify", "--arch", "edge_4x4_ws_bitserial", "--gemm", "5,6,3",
+                      "--bits", "w4a2", "--seed", "2")
+    rec = json.loads(out)
+    assert rc == 0 and rec["rtl_cycles"] == rec["sim_cycles"] == 2 * 16 * 2
+    assert rec["outputs_match"] and rec["engine"] == "bitserial"

@@ -20,7 +20,7 @@ from mapper.store import ResultStore
 from mapper.validate import (ValidateError, design_from_mappings, design_from_store,
                              gemm_view, map_design, passed, rel_error, representative_tile,
                              validate)
-from sim.spec import Accelerator, Buffer, PEConfig
+from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig
 
 
 
@@ -109,7 +109,8 @@ def test_stalls_show_up_as_the_cycle_model_difference() -> None:
 
 
 @pytest.mark.parametrize("accel, reason", [
-    (_accel(mode="bitfusion"), "pe.mode must be 'fixed' for RTL, not 'bitfusion'"),
+    (replace(_accel(), sparse=SparseConfig("skipping", ("weight",), "bitmap")),
+     "the RTL's only skipping engine is N:M weights on ws"),
     (_accel(bits=2), "pe.operand_bits must be one of [4, 8, 16] for RTL, not 2"),
     (_accel("rs"), "dataflow must be one of ['ws', 'os'] for RTL, not 'rs'"),
 ])
