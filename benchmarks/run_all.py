@@ -26,6 +26,9 @@ what it times (whole process or hot loop, caches on or off):
   process per point) and the 10^12-MAC GEMM at cycle fidelity; checks < 1 GiB.
 * ``bench_rtl.py`` -- RTL simulation speed, synthesis + P&R time and Fmax on ECP5-85k
   (target: 8x8 int8 WS >= 100 MHz).
+* ``bench_engines.py`` -- the engine kinds: RTL cycles of dense vs 2:4 on one 4x4 array
+  with their measured (stored) LUT/DSP, bit-serial MACs/cycle vs input bits, Fmax per
+  kind from the stored synthesis baseline; checks cycles = cycle model, outputs = numpy.
 
 Exit status: 0 when every benchmark ran and its checks held (a MISS against a
 performance target is reported, not fatal); 1 when any benchmark exited non-zero or
@@ -72,7 +75,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
     ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag",
-                                       "rtl", "accuracy", "cycle_memory"),
+                                       "rtl", "accuracy", "cycle_memory", "engines"),
                     help="run one benchmark")
     args = ap.parse_args()
 
@@ -84,7 +87,8 @@ def main() -> int:
             ("zigzag", "bench_zigzag.py", ["--repeats", "1"] if args.quick else []),
             ("rtl", "bench_rtl.py", ["--quick"] if args.quick else []),
             ("accuracy", "bench_accuracy.py", ["--quick"] if args.quick else []),
-            ("cycle_memory", "bench_cycle_memory.py", ["--quick"] if args.quick else [])]
+            ("cycle_memory", "bench_cycle_memory.py", ["--quick"] if args.quick else []),
+            ("engines", "bench_engines.py", ["--quick"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:
