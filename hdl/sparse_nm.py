@@ -161,9 +161,18 @@ class SparseWSPE(wiring.Component):
     ``psum_out <= psum_in + a_in[w.index] * w.value``; ``w <= w_in`` on ``w_load``.
 
     Ports: ``a_in[M]``/``a_out[M]`` (the group's inputs passing right, registered),
-    ``w_in``/``w_out`` (packed slot ``value | index << operand_bits`` shifting down the
-    column; ``w_out`` is the held slot), ``w_load``, ``psum_in``/``psum_out``. With
-    ``product_register`` the product is registered once (as :class:`hdl.pe.WSPE`)."""
+    ``a_next[M]`` (what ``a_in`` will be in the next cycle: the left neighbour's
+    ``a_in``, or the skew chain one stage earlier -- the caller guarantees
+    ``a_in(t) == a_next(t - 1)``), ``w_in``/``w_out`` (packed slot ``value | index <<
+    operand_bits`` shifting down the column; ``w_out`` is the held slot), ``w_load``,
+    ``psum_in``/``psum_out``. With ``product_register`` the product is registered once
+    (as :class:`hdl.pe.WSPE`).
+
+    Timing structure: the M-way selection is retimed one stage early -- ``sel <=
+    a_next[index of the next cycle's slot]`` -- so the multiplier is fed by two
+    registers (selected input, held slot) and no mux sits in front of it; by the
+    contract on ``a_next`` the selected register equals ``a_in[w.index]`` in every
+    cycle (proved by :func:`prove_sparse_pe`)."""
 
     def __init__(self, operand_bits: int = 8, accumulator_bits: int = 32,
                  product_register: bool = False, group: int = 4) -> None:
@@ -172,7 +181,8 @@ class SparseWSPE(wiring.Component):
         self._m, self._ib = group, index_bits(group)
         ob, ab, wb = signed(operand_bits), signed(accumulator_bits), \
             unsigned(operand_bits + self._ib)
-        super().__init__({"a_in": In(ob).array(group), "a_out": Out(ob).array(group),
+        super().__init__({"a_in": In(ob).array(group), "a_next": In(ob).array(group),
+                          "a_out": Out(ob).array(group),
                           "w_in": In(wb), "w_out": Out(wb), "w_load": In(1),
                           "psum_in": In(ab), "psum_out": Out(ab)})
 
@@ -186,11 +196,13 @@ class SparseWSPE(wiring.Component):
             a_q = Signal(signed(ob), name=f"a_q{i}", reset_less=True)
             m.d.sync += a_q.eq(self.a_in[i])
             m.d.comb += self.a_out[i].eq(a_q)
-        sel = Signal(signed(ob))
-        with m.Switch(w[ob:]):
+        idx_next = Signal(self._ib)                      # the index w holds next cycle
+        m.d.comb += idx_next.eq(Mux(self.w_load, self.w_in[ob:], w[ob:]))
+        sel = Signal(signed(ob), reset_less=True)        # == a_in[w.index] this cycle
+        with m.Switch(idx_next):
             for i in range(self._m):
                 with m.Case(i):
-                    m.d.comb += sel.eq(self.a_in[i])
+                    m.d.sync += sel.eq(self.a_next[i])
         prod = Signal(signed(2 * ob))
         m.d.comb += prod.eq(sel * w[:ob].as_signed())
         if self._pr:
@@ -242,9 +254,12 @@ def _delay(m: Module, name: str, sig: Signal, cycles: int, reset_less: bool = Tr
 
 class SparseWSArray(wiring.Component):
     """``rows x cols`` array of :class:`SparseWSPE`. Ports: ``a[rows * M / N]`` (one
-    fold's inputs, unskewed; row ``r`` takes lanes ``(r // N) * M ..`` of its group),
-    ``w[cols]`` (packed slots), ``w_load[rows]`` (per-row copies, drive alike),
-    ``out[cols]``. Timing is :class:`hdl.array.WSArray`'s: latency ``R + C - 1 + pr``."""
+    fold's inputs, unskewed, **one cycle early**: the buffer's read data itself, whose
+    first register is inside the array; row ``r`` takes lanes ``(r // N) * M ..`` of
+    its group), ``w[cols]`` (packed slots), ``w_load[rows]`` (per-row copies, drive
+    alike), ``out[cols]``. Timing is :class:`hdl.array.WSArray`'s counted from ``a``
+    registered once: an input row on ``a`` at ``s - 1`` gives its output at ``s + R +
+    C - 1 + pr``."""
 
     def __init__(self, rows: int, cols: int, operand_bits: int, accumulator_bits: int,
                  product_register: bool, n: int, m: int) -> None:
@@ -263,11 +278,16 @@ class SparseWSArray(wiring.Component):
         pe = [[SparseWSPE(*self._args, group=M) for _ in range(C)] for _ in range(R)]
         for r in range(R):
             g = r // N
-            skewed = [_delay(mod, f"skew{r}_{i}", self.a[g * M + i], r) for i in range(M)]
+            # row r: a_in = a delayed r + 1 (the skew plus the read register), a_next one
+            # stage earlier (row 0: the read data itself)
+            nxt = [_delay(mod, f"skew{r}_{i}", self.a[g * M + i], r) for i in range(M)]
+            cur = [_delay(mod, f"skew{r}_{i}_last", x, 1) for i, x in enumerate(nxt)]
             for c in range(C):
                 mod.submodules[f"pe_{r}_{c}"] = p = pe[r][c]
                 for i in range(M):
-                    mod.d.comb += p.a_in[i].eq(skewed[i] if c == 0 else pe[r][c - 1].a_out[i])
+                    mod.d.comb += [
+                        p.a_in[i].eq(cur[i] if c == 0 else pe[r][c - 1].a_out[i]),
+                        p.a_next[i].eq(nxt[i] if c == 0 else pe[r][c - 1].a_in[i])]
                 mod.d.comb += [
                     p.w_in.eq(self.w[c] if r == 0 else pe[r - 1][c].w_out),
                     p.w_load.eq(self.w_load[r]),
@@ -308,8 +328,9 @@ class SparseNMTop(wiring.Component):
         ob, ab, R, C, dw = p.operand_bits, p.accumulator_bits, p.rows, p.cols, p.dim_bits
         N, M, wb = p.nm_n, p.nm_m, self._wb
         la = R * M // N                                  # inputs one fold needs
-        m.submodules.buf_a = buf_a = OperandBuffer(la, ob, p.depth_a)
-        m.submodules.buf_b = buf_b = OperandBuffer(C, wb, p.depth_b)
+        depth_a, depth_b = buffer_depths(p)
+        m.submodules.buf_a = buf_a = OperandBuffer(la, ob, depth_a)
+        m.submodules.buf_b = buf_b = OperandBuffer(C, wb, depth_b)
         m.submodules.buf_o = buf_o = OperandBuffer(C, ab, p.depth_o)
         m.submodules.load_a = load_a = StreamLoader("col_lanes", la, ob, dw, buf_a.addr_bits)
         m.submodules.load_b = load_b = StreamLoader("col_lanes", C, wb, dw, buf_b.addr_bits)
@@ -373,7 +394,10 @@ class SparseNMTop(wiring.Component):
             return Cat(Mux(patch[i], patch_data[i * w:(i + 1) * w], word[i * w:(i + 1) * w])
                        for i in range(buf.lanes))
 
-        a_word, b_word, o_word = early(buf_a), replay(buf_b, early(buf_b), "b"), early(buf_o)
+        # A: the array registers the read data itself (its skew chains start with the
+        # register hdl.top calls early(); the PEs' retimed selection reads one stage
+        # before it)
+        a_word, b_word, o_word = buf_a.r_data, replay(buf_b, early(buf_b), "b"), early(buf_o)
         m.d.comb += unload.r_data.eq(o_word)
         for i in range(la):
             m.d.comb += arr.a[i].eq(a_word[i * ob:(i + 1) * ob].as_signed())
@@ -394,6 +418,17 @@ def rtl_busy_cycles(params: HdlParams, m: int, k: int, n: int) -> int:
     return folds * -(-n // params.cols) * (m + params.tile_overhead_cycles)
 
 
+def buffer_depths(params: HdlParams) -> tuple[int, int]:
+    """Words of the A and B buffers: the spec's byte shares (``params.depth_a`` words of
+    ``rows`` operands, ``depth_b`` of ``cols``) re-cut into this engine's wider words
+    (A: ``rows * M / N`` operands; B: ``cols`` slots of ``operand_bits + log2 M`` bits),
+    so the RAM bits never exceed the share the spec (and the sim's compressed GLB
+    footprint) gives the operand."""
+    ob, n, m = params.operand_bits, params.nm_n, params.nm_m
+    return (max(1, params.depth_a * n // m),
+            max(1, params.depth_b * ob // (ob + index_bits(m))))
+
+
 def check_fit(params: HdlParams, m: int, k: int, n: int) -> None:
     """Raise :class:`HdlError` unless the GEMM fits the engine's ports and buffers."""
     check_nm(params)
@@ -405,8 +440,9 @@ def check_fit(params: HdlParams, m: int, k: int, n: int) -> None:
                            f"size ports")
     slots = nm_slots(k, params.nm_n, params.nm_m)
     cf = -(-n // params.cols)
-    need = {"input (A)": (-(-slots // params.rows) * m, params.depth_a),
-            "weight (B, compressed)": (cf * slots, params.depth_b),
+    depth_a, depth_b = buffer_depths(params)
+    need = {"input (A)": (-(-slots // params.rows) * m, depth_a),
+            "weight (B, compressed)": (cf * slots, depth_b),
             "output (O)": (cf * m, params.depth_o)}
     for what, (words, depth) in need.items():
         if words > depth:
@@ -598,7 +634,7 @@ class SparsePEHarness(wiring.Component):
         check_pe_params(operand_bits, accumulator_bits, product_register)
         self._args = (operand_bits, accumulator_bits, product_register, group)
         ob = signed(operand_bits)
-        super().__init__({"a_in": In(ob).array(group),
+        super().__init__({"a_next": In(ob).array(group),
                           "w_in": In(unsigned(operand_bits + index_bits(group))),
                           "w_load": In(1), "acc_in": In(signed(accumulator_bits))})
 
@@ -612,14 +648,17 @@ class SparsePEHarness(wiring.Component):
         p_g = Signal(signed(2 * ob), name="prod_g", reset_less=True)
         m.d.comb += [pe.w_in.eq(self.w_in), pe.w_load.eq(self.w_load),
                      pe.psum_in.eq(self.acc_in)]
+        # the free inputs are a_next; a_in is a_next registered (the array's contract)
+        a_in = [Signal(signed(ob), name=f"a_in{i}", reset_less=True) for i in range(grp)]
         for i in range(grp):
             a_g = Signal(signed(ob), name=f"a_g{i}", reset_less=True)
-            m.d.sync += a_g.eq(self.a_in[i])
-            m.d.comb += [pe.a_in[i].eq(self.a_in[i]), Assert(pe.a_out[i] == a_g)]
+            m.d.sync += [a_in[i].eq(self.a_next[i]), a_g.eq(a_in[i])]
+            m.d.comb += [pe.a_next[i].eq(self.a_next[i]), pe.a_in[i].eq(a_in[i]),
+                         Assert(pe.a_out[i] == a_g)]
         with m.If(self.w_load):
             m.d.sync += w_g.eq(self.w_in)
         value = w_g[:ob].as_signed()
-        chosen = sum(Mux(w_g[ob:] == i, self.a_in[i], 0) for i in range(grp))
+        chosen = sum(Mux(w_g[ob:] == i, a_in[i], 0) for i in range(grp))
         prod = Signal(signed(2 * ob + 4), name="prod_model")
         m.d.comb += prod.eq(chosen * value)
         total = Signal(signed(wide), name="sum_model")
@@ -666,8 +705,8 @@ def prove_sparse_pe(operand_bits: int, accumulator_bits: int, product_register: 
 
 
 __all__ = ["SparseFormalResult", "SparseNMTop", "SparsePEHarness", "SparseWSArray",
-           "SparseWSPE", "SparseWSPEModel", "TABLE_CASES", "case_weights", "check_fit",
-           "check_nm", "compare_case", "compress_nm", "cycle_table", "decompress_nm",
-           "dense_cycles", "expected_cycles", "index_bits", "make_case", "nm_gemm_ref",
-           "nm_slots", "pack_b", "prove_sparse_pe", "prune_weights", "rtl_busy_cycles",
-           "run_case", "unpack_b", "verify_gemm"]
+           "SparseWSPE", "SparseWSPEModel", "TABLE_CASES", "buffer_depths", "case_weights",
+           "check_fit", "check_nm", "compare_case", "compress_nm", "cycle_table",
+           "decompress_nm", "dense_cycles", "expected_cycles", "index_bits", "make_case",
+           "nm_gemm_ref", "nm_slots", "pack_b", "prove_sparse_pe", "prune_weights",
+           "rtl_busy_cycles", "run_case", "unpack_b", "verify_gemm"]

@@ -45,6 +45,7 @@ def test_formal_catches_a_wrong_selection(tmp_path: Path,
             m.submodules.inner = inner = real(4, 8, False, 4)
             perm = [0, 1, 3, 2]
             m.d.comb += [inner.a_in[i].eq(self.a_in[perm[i]]) for i in range(4)]
+            m.d.comb += [inner.a_next[i].eq(self.a_next[perm[i]]) for i in range(4)]
             m.d.comb += [self.a_out[perm[i]].eq(inner.a_out[i]) for i in range(4)]
             m.d.comb += [inner.w_in.eq(self.w_in), inner.w_load.eq(self.w_load),
                          inner.psum_in.eq(self.psum_in), self.w_out.eq(inner.w_out),

@@ -20,10 +20,11 @@ import pytest
 
 from dataflows.compress.prune import prune_magnitude, prune_nm
 from hdl.cocotb_run import VERILATOR_HINT, run_cocotb, verilator_bin
+from hdl.export import generate_verilog
 from hdl.golden import gemm_ref
 from hdl.params import HdlError, HdlParams
 from hdl.sim_amaranth import run_amaranth
-from hdl.sparse_nm import (SparseNMTop, compare_case, compress_nm, decompress_nm,
+from hdl.sparse_nm import (buffer_depths, check_nm, compare_case, compress_nm, decompress_nm,
                            expected_cycles, index_bits, make_case, nm_gemm_ref, pack_b,
                            unpack_b, verify_gemm)
 from hdl_helpers import make_accel, needs_icarus
@@ -33,8 +34,8 @@ from sim.spec import Accelerator, SparseConfig
 
 
 def nm_accel(rows: int, cols: int, n: int = 2, m: int = 4, pr: bool = False,
-             acc: int = 32) -> Accelerator:
-    a = make_accel("ws", rows, cols, pr=pr, acc=acc)
+             acc: int = 32, glb_kib: int = 48) -> Accelerator:
+    a = make_accel("ws", rows, cols, pr=pr, acc=acc, glb_kib=glb_kib)
     return replace(a, name=f"{a.name}_nm{n}_{m}",
                    sparse=SparseConfig(policy="skipping", format="nm",
                                        operands=("weight",), nm_n=n, nm_m=m))
@@ -94,15 +95,28 @@ def test_engine_kind_and_params() -> None:
     assert engine_kind(accel) == "sparse_nm"
     p = HdlParams.from_accelerator(accel)
     assert (p.engine, p.nm_n, p.nm_m) == ("sparse_nm", 2, 8)
-    SparseNMTop(p)
+    verilog = generate_verilog(p)               # builds through hdl.engines.build_top
+    assert "b__payload" in verilog and "module" in verilog
+
+
+@pytest.mark.parametrize("n,m", [(2, 4), (1, 4), (2, 8)])
+def test_buffers_stay_within_the_specs_shares(n: int, m: int) -> None:
+    """The wider A and B words are re-cut from the spec's shares: RAM bits never exceed
+    them (A: rows * M/N lanes of 8 bits; B: cols lanes of 8 + log2 M bits)."""
+    p = HdlParams.from_accelerator(nm_accel(4, 4, n, m, glb_kib=2))
+    da, db = buffer_depths(p)
+    assert 4 * m // n * 8 * da <= 4 * 8 * p.depth_a
+    assert 4 * (8 + index_bits(m)) * db <= 4 * 8 * p.depth_b
+    with pytest.raises(HdlError, match="weight \\(B, compressed\\) buffer"):
+        make_case(p, 1, m * (db // n + 1), 1)      # slots = n * (db // n + 1) > db
 
 
 @pytest.mark.parametrize("rows,n,m,msg", [
     (3, 2, 4, r"nm_n \(2\) to divide the array rows \(3\)"),
     (4, 2, 6, "power of two >= 2, not 6")])
 def test_unbuildable_configurations(rows: int, n: int, m: int, msg: str) -> None:
-    with pytest.raises(HdlError, match=msg):
-        SparseNMTop(HdlParams.from_accelerator(nm_accel(rows, 4, n, m)))
+    with pytest.raises(HdlError, match=msg):     # the check SparseNMTop runs first
+        check_nm(HdlParams.from_accelerator(nm_accel(rows, 4, n, m)))
 
 
 def test_hand_cycles_of_the_sim() -> None:
