@@ -7,14 +7,16 @@ timing).
 
 Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
 
-* Tile footprints: at level ``l`` a dimension's extent is the product of its spatial
-  factors and temporal factors at levels ``<= l`` (capped at the bound). Weights span
-  G,K,C,R,S; outputs G,N,K,P,Q; inputs G,N,C and the distinct rows the windows read
-  (likewise columns): the halo ``(p-1)*stride + (r-1)*dilation + 1`` when they are
-  contiguous, fewer when a stride or dilation skips rows (:func:`_window_rows`). For a conv
-  lowered to im2col, the GLB tile of inputs (what DRAM moves and what the GLB holds)
-  is the conv window the tile touches (:func:`_conv_input_footprint`); the array
-  side streams the im2col matrix.
+* Tile footprints (the rules live in :mod:`sim.tiling`, shared with the cycle
+  model's demand side): at level ``l`` a dimension's extent is the product of its
+  spatial factors and temporal factors at levels ``<= l`` (capped at the bound).
+  Weights span G,K,C,R,S; outputs G,N,K,P,Q; inputs G,N,C and the distinct rows the
+  windows read (likewise columns): the halo ``(p-1)*stride + (r-1)*dilation + 1`` when
+  they are contiguous, fewer when a stride or dilation skips rows
+  (:func:`sim.tiling.window_rows`). For a conv lowered to im2col, the GLB tile of
+  inputs (what DRAM moves and what the GLB holds) is the conv window the tile touches
+  (:func:`sim.tiling.conv_input_footprint_elems`); the array side streams the im2col
+  matrix.
 * Fetches across a boundary (Timeloop-style reuse): walking the loops above the
   boundary from the innermost outwards, the factors of loops irrelevant to an operand
   that come before its first relevant loop (factor > 1) are reuse; every other factor
@@ -48,11 +50,10 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, get_dataflow
+from dataflows.dataflow import MAP_DIMS, OPERANDS, get_dataflow
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.mapping import LEVELS, Mapping
@@ -60,9 +61,10 @@ from sim.datapath import mac_energy_pj, multiplier_bits
 from sim.result import Result
 from sim.sparse.engine import SparseProfile, statistical_profile
 from sim.spec import Accelerator
+from sim.tiling import (LoopsAbove, columns_product, conv_input_footprint_elems,
+                        reuse_factors, tile_footprint_elems)
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
 
-_REL = {op: np.array([d in RELEVANT[op] for d in MAP_DIMS]) for op in OPERANDS}
 _ORDER_INDEX = {d: i for i, d in enumerate(MAP_DIMS)}
 
 
@@ -94,166 +96,6 @@ class MappingBatch:
 
     def __len__(self) -> int:
         return self.rows.shape[0]
-
-
-def _footprint(op: str, e: np.ndarray, layer: Layer) -> np.ndarray:
-    """Elements of ``op`` touched by per-dimension extents ``e`` ([B, 8])."""
-    g, n, k, c, p, q, r, s = (e[:, i] for i in range(8))
-    if op == "weight":
-        return g * k * c * r * s
-    if op == "output":
-        return g * n * k * p * q
-    h = np.minimum(_window_rows(p, r, layer.stride_h, layer.dilation_h), layer.needed_in_h)
-    w = np.minimum(_window_rows(q, s, layer.stride_w, layer.dilation_w), layer.needed_in_w)
-    return g * n * c * h * w
-
-
-def _window_rows(p: np.ndarray, r: np.ndarray, stride: int, dilation: int) -> np.ndarray:
-    """Distinct input rows ``i * stride + j * dilation`` of ``p`` consecutive outputs
-    and ``r`` consecutive kernel rows (``0 <= i < p``, ``0 <= j < r``).
-
-    The halo ``(p - 1) * stride + (r - 1) * dilation + 1`` when the rows are contiguous;
-    fewer when a stride or dilation skips rows. With ``g = gcd(stride, dilation)``,
-    ``s = stride / g``, ``d = dilation / g``: ``(i, j)`` and ``(i - d, j + s)`` read the
-    same row, so the distinct rows are the pairs with ``i < d`` or ``j >= r - s``:
-    ``p * r - max(0, p - d) * max(0, r - s)``.
-    """
-    g = np.gcd(stride, dilation)
-    s, d = stride // g, dilation // g
-    return p * r - np.maximum(0, p - d) * np.maximum(0, r - s)
-
-
-def _conv_input_footprint(e: np.ndarray, layer: Layer) -> np.ndarray:
-    """Distinct input elements of an im2col-lowered tile, read from the original conv.
-
-    A lowered tile spans ``g`` groups, ``p`` consecutive output pixels (raster order
-    N, P, Q) and ``t`` consecutive reduction indices (order C, R, S). The GLB stores
-    the conv input and expands im2col on chip (as SCALE-Sim does), so DRAM moves
-    ``channels x rows x cols`` of the window the tile touches, never more than the
-    im2col tile itself nor more than the input rows/columns any window reads. Tiles
-    are taken as aligned to pixel rows and channels (an approximation for partial
-    ones).
-    """
-    g, p, t = e[:, 0], e[:, 4], e[:, 3]
-    rs = layer.R * layer.S
-    cs = np.maximum(1, np.minimum(layer.C // layer.G, -(-t // rs)))
-    rr = np.where(t >= rs, layer.R, np.minimum(layer.R, -(-t // layer.S)))
-    ss = np.where(t >= layer.S, layer.S, t)
-    pq = layer.P * layer.Q
-    n = np.minimum(layer.N, -(-p // pq))
-    ps = np.minimum(layer.P, -(-p // layer.Q))
-    qs = np.minimum(layer.Q, p)
-    hs = np.minimum(np.minimum((ps - 1) * layer.stride_h + (rr - 1) * layer.dilation_h + 1,
-                               ps * rr), _touched(layer.P, layer.stride_h, layer.R,
-                                                  layer.dilation_h, layer.pad_h, layer.H))
-    ws = np.minimum(np.minimum((qs - 1) * layer.stride_w + (ss - 1) * layer.dilation_w + 1,
-                               qs * ss), _touched(layer.Q, layer.stride_w, layer.S,
-                                                  layer.dilation_w, layer.pad_w, layer.W))
-    return np.minimum(g * n * cs * hs * ws, g * p * t)
-
-
-def _touched(out: int, stride: int, kernel: int, dilation: int, pad: int, size: int) -> int:
-    """Input rows (or columns) any window reads: strides wider than the kernel skip
-    rows, padding and SCALE-Sim's rounded-up outputs read outside ``[0, size)``."""
-    return len({o * stride + k * dilation - pad for o in range(out) for k in range(kernel)}
-               & set(range(size)))
-
-
-@dataclass(frozen=True)
-class _LoopsAbove:
-    """The temporal loops above a boundary, innermost first, for a batch.
-
-    ``prefix[:, j]`` is the product of the ``j`` innermost factors, ``per_dim`` the
-    product of each dimension's factors above the boundary.
-    """
-
-    facs: np.ndarray      # [B, n] factors, innermost first
-    dims: np.ndarray      # [B, n] uint8 dimension indices
-    prefix: np.ndarray    # [B, n + 1] prefix products (prefix[:, 0] == 1)
-    per_dim: np.ndarray   # [B, 8]
-    big: np.ndarray       # [B, n] factor > 1
-
-    @property
-    def total(self) -> np.ndarray:
-        return self.prefix[:, -1]
-
-    @classmethod
-    def build(cls, batch: MappingBatch, level: int) -> "_LoopsAbove":
-        b = len(batch)
-        order = batch.order[:, level + 1:, ::-1].reshape(b, -1)   # innermost first
-        temporal = np.ascontiguousarray(batch.temporal)
-        facs = np.take(temporal.reshape(-1), order + _flat_offsets(b, level))
-        return cls(facs, order.astype(np.uint8), _prefix(facs),
-                   _levels_product(batch.temporal, level + 1), facs > 1)
-
-    def outer(self, batch: MappingBatch, level: int) -> "_LoopsAbove":
-        """The loops above a higher ``level``: the outer columns of this table."""
-        n = (len(LEVELS) - 1 - level) * len(MAP_DIMS)
-        facs = self.facs[:, -n:]
-        return _LoopsAbove(facs, self.dims[:, -n:], _prefix(facs),
-                           _levels_product(batch.temporal, level + 1), self.big[:, -n:])
-
-
-@lru_cache(maxsize=16)
-def _flat_offsets(b: int, level: int) -> np.ndarray:
-    """[b, n] flat index of (row, level, dimension 0) in a C-contiguous [b, 3, 8]
-    ``temporal`` for each column of the loops above ``level`` (add the dimension)."""
-    levels = np.repeat(np.arange(level + 1, len(LEVELS)), len(MAP_DIMS)) * len(MAP_DIMS)
-    out = np.arange(b)[:, None] * (len(LEVELS) * len(MAP_DIMS)) + levels[None, :]
-    out.flags.writeable = False
-    return out
-
-
-def _prefix(facs: np.ndarray) -> np.ndarray:
-    """[B, n + 1] prefix products of ``facs`` [B, n] (column 0 is 1)."""
-    prefix = np.empty((facs.shape[0], facs.shape[1] + 1), dtype=np.int64)
-    prefix[:, 0] = 1
-    for j in range(facs.shape[1]):          # column by column: numpy's cumprod along a
-        np.multiply(prefix[:, j], facs[:, j], out=prefix[:, j + 1])   # short axis is slower
-    return prefix
-
-
-def _levels_product(temporal: np.ndarray, first: int) -> np.ndarray:
-    """Per dimension, the product of the temporal factors of levels ``first..`` ([B, 8])."""
-    out = temporal[:, first, :].copy()
-    for lvl in range(first + 1, temporal.shape[1]):
-        out *= temporal[:, lvl, :]
-    return out
-
-
-def _columns_product(a: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
-    """Product of the given columns of ``a`` [B, n] (a row-wise ``prod`` over them)."""
-    out = a[:, columns[0]].copy()
-    for j in columns[1:]:
-        out *= a[:, j]
-    return out
-
-
-_REL_MASK = {op: np.uint8(sum(1 << i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[op]))
-             for op in OPERANDS}
-_REL_COLUMNS = {op: tuple(i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[op])
-                for op in OPERANDS}
-
-
-def _reuse(op: str, loops: _LoopsAbove, stays: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(reuse, irrelevant): the product of the loop factors inside the innermost
-    relevant loop with a factor > 1 (irrelevant ones only, since relevant ones there
-    are 1: the tile stays; 1 when ``stays`` is False) and the product of all
-    irrelevant factors above the boundary.
-
-    A tile is loaded ``total / reuse`` times; a separable operand moves
-    ``distinct * irrelevant / reuse`` elements (partial tiles counted exactly).
-    """
-    relevant = _columns_product(loops.per_dim, _REL_COLUMNS[op])
-    irrelevant = loops.total // relevant
-    if not stays:
-        return np.ones_like(irrelevant), irrelevant
-    b, n = loops.dims.shape
-    blocking = np.empty((b, n + 1), dtype=bool)
-    blocking[:, n] = True                   # sentinel: no blocking loop -> first == n
-    np.logical_and((_REL_MASK[op] >> loops.dims) & 1, loops.big, out=blocking[:, :n])
-    first = blocking.argmax(axis=1)
-    return np.take(loops.prefix, np.arange(0, b * (n + 1), n + 1) + first), irrelevant
 
 
 #: Rows costed at a time: keeps the working set in cache (about 1.5x faster at 1M).
@@ -300,28 +142,28 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     ext = [np.minimum(spatial * t[:, 0, :], bounds)]
     ext.append(np.minimum(ext[0] * t[:, 1, :], bounds))
     full = np.broadcast_to(bounds, ext[0].shape)
-    fp1 = {op: _footprint(op, ext[1], view) for op in OPERANDS}
+    fp1 = {op: tile_footprint_elems(op, ext[1], view) for op in OPERANDS}
     if view is not layer:
-        fp1["input"] = _conv_input_footprint(ext[1], layer)
-    distinct_out = int(_footprint("output", full[:1], view)[0])
+        fp1["input"] = conv_input_footprint_elems(ext[1], layer)
+    distinct_out = int(tile_footprint_elems("output", full[:1], view)[0])
 
-    loops0 = _LoopsAbove.build(batch, 0)
-    loops1 = loops0.outer(batch, 1)
+    loops0 = LoopsAbove.build(batch.temporal, batch.order, 0)
+    loops1 = loops0.outer(batch.temporal, 1)
     above0, above1 = loops0.total, loops1.total
     # Temporal iterations past a bound are skipped, so every dimension takes exactly
     # ceil(bound / spatial) steps, however its temporal factors are split.
-    iterations = _columns_product(-(-bounds // spatial), tuple(range(len(MAP_DIMS))))
+    iterations = columns_product(-(-bounds // spatial), tuple(range(len(MAP_DIMS))))
 
     out: dict[str, np.ndarray] = {}
     # Separable operands (every dimension indexes them directly) move exactly
     # distinct * (irrelevant factors not reused); inputs with a halo move their tile
     # footprint per load (overlapping halos are re-read).
     separable_in = view.R == view.S == view.stride_h == view.stride_w == 1
-    distinct = {op: int(_footprint(op, full[:1], view)[0]) for op in OPERANDS}
+    distinct = {op: int(tile_footprint_elems(op, full[:1], view)[0]) for op in OPERANDS}
     # -- DRAM <-> GLB ----------------------------------------------------------------
     moved1 = {}
     for op in OPERANDS:
-        reuse, irr = _reuse(op, loops1)
+        reuse, irr = reuse_factors(op, loops1)
         if op == "input" and (view is not layer or not separable_in):
             moved1[op] = fp1[op] * (above1 // reuse)
         else:
@@ -335,11 +177,11 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     stat = df.stationary
     moved0, tiles = {}, above0
     for op in OPERANDS:
-        reuse, irr = _reuse(op, loops0, stays=op == stat)
+        reuse, irr = reuse_factors(op, loops0, stays=op == stat)
         if op == stat:
             tiles = above0 // reuse
         if op == "input" and not separable_in:
-            moved0[op] = _footprint(op, ext[0], view) * (above0 // reuse)
+            moved0[op] = tile_footprint_elems(op, ext[0], view) * (above0 // reuse)
         else:
             moved0[op] = distinct[op] * (irr // reuse)
     to_array = {op: moved0[op] for op in ("weight", "input")}
@@ -391,7 +233,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     # of one array wavefront. Outputs count at accumulator width.
     tile_bits = {"weight": stored["weight"], "input": stored["input"], "output": acc}
     wave_ext = np.minimum(spatial, bounds)
-    wave = {op: _footprint(op, wave_ext, view) for op in OPERANDS}
+    wave = {op: tile_footprint_elems(op, wave_ext, view) for op in OPERANDS}
     reused = {"weight": to_array["weight"] > dram_r["weight"],
               "input": to_array["input"] > dram_r["input"],
               "output": out_up0 > out_up1}
@@ -401,7 +243,7 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
                                  for op in buf.operands) / 8
         legal &= glb_need[buf.name] <= buf.usable_bytes
         out[f"glb_{buf.name}_need_bytes"] = glb_need[buf.name]
-    pe_words = _footprint(stat, np.minimum(t[:, 0, :], bounds), view)
+    pe_words = tile_footprint_elems(stat, np.minimum(t[:, 0, :], bounds), view)
     out["pe_need_bytes"] = pe_words * tile_bits[stat] / 8
     legal &= out["pe_need_bytes"] <= accel.rf.capacity_bytes
 

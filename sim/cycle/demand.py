@@ -51,8 +51,8 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, get_dataflow
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
-from sim.analytic import _conv_input_footprint, _footprint
 from sim.spec import Accelerator
+from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
 
 _DIM = {d: i for i, d in enumerate(MAP_DIMS)}
@@ -278,12 +278,13 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
     zeros = np.zeros(n, dtype=np.int64)
     for op in ("weight", "input"):
         if op == "input" and not separable_in:
-            size = np.full(n, int(_footprint(op, np.minimum(span0, bounds)[None], view)[0]))
+            size = np.full(n, int(tile_footprint_elems(op, np.minimum(span0, bounds)[None],
+                                                       view)[0]))
         else:
-            size = _footprint(op, e0, view)
+            size = tile_footprint_elems(op, e0, view)
         glb_reads[op] = np.where(new_tile, size, 0) if op == stat else size
         glb_writes[op] = zeros
-    out_size = _footprint("output", e0, view)
+    out_size = tile_footprint_elems("output", e0, view)
     if stat == "output":
         # The output stays in the PEs for a whole tile: written up at its last pass,
         # its psums read back at its first when it was visited before.
@@ -303,14 +304,14 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
     for op in ("weight", "input"):
         if op == "input" and (view is not layer or not separable_in):
             full = np.minimum(span1, bounds)[None]
-            fp1 = _conv_input_footprint(full, layer) if view is not layer else \
-                _footprint(op, full, view)
+            fp1 = conv_input_footprint_elems(full, layer) if view is not layer else \
+                tile_footprint_elems(op, full, view)
             size = np.full(nb, int(fp1[0]))
         else:
-            size = _footprint(op, e1, view)
+            size = tile_footprint_elems(op, e1, view)
         dram_reads[op] = np.where(change[op], size, 0)
         loads[op] = bnum // period[op]
-    out1 = _footprint("output", e1, view)
+    out1 = tile_footprint_elems("output", e1, view)
     dram_reads["output"] = np.where(change["output"] & ~_first_visit(bidx, bdims, "output"),
                                     out1, 0)
     loads["output"] = bnum // period["output"]
@@ -324,11 +325,11 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
                                         accel.pe.product_register)
         fill = 0 if df.name == "os" else accel.rows
     else:
-        pe_words = int(_footprint(stat, np.minimum(t[0], bounds)[None], view)[0])
+        pe_words = int(tile_footprint_elems(stat, np.minimum(t[0], bounds)[None], view)[0])
         overhead = tile_overhead_cycles(timing, df, accel.rows, accel.cols) + pe_words
         fill = pe_words
     wave = np.minimum(spatial, bounds)[None]
-    wave_words = {op: int(_footprint(op, wave, view)[0]) for op in OPERANDS}
+    wave_words = {op: int(tile_footprint_elems(op, wave, view)[0]) for op in OPERANDS}
     prec = layer.precision
     return Demand(
         layer=layer.name, workload=layer, mapping=mapping, dataflow=df.name, timing=timing,
