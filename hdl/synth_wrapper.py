@@ -3,7 +3,8 @@
 The bare top needs ``2 + 3 (ob + 2) + (ab + 2) + 3 dim_bits + 36`` pins (``ob``
 operand bits, ``ab`` accumulator bits): 140 for 4x4 int8 -- fine for an ECP5 CABGA381
 (197+ I/O), far too many for an iCE40 UP5K SG48 (39). :class:`NarrowTop` puts the same
-engine behind ``ob + 22`` pins (30 for int8, 38 for int16):
+engine behind ``ob + 22`` pins (30 for int8, 38 for int16; the N:M engine's slot adds its
+index bits):
 
 * ``inp`` (in stream): one operand per beat, ``payload.value`` (signed ``ob`` bits) and
   ``payload.to_b`` (0: the beat belongs to A, 1: to B); A and B may interleave;
@@ -31,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
 from hdl.engines import build_top
-from sim.fpga_model import extra_port_bits
+from sim.fpga_model import b_payload_bits, extra_port_bits
 
 #: The ports of :class:`hdl.top.GemmTop`; any other input of an engine's top is a
 #: static input of its kind, carried by the configuration shift register.
@@ -47,13 +48,13 @@ def bare_pins(params: HdlParams) -> int:
     """I/O pins of the bare :class:`~hdl.top.GemmTop` (clk and rst included; plus the
     engine kind's static inputs)."""
     ob, ab = params.operand_bits, params.accumulator_bits
-    return 2 + 2 * (ob + 2) + (ab + 2) + 3 * params.dim_bits + 1 + 3 + CYCLE_COUNTER_BITS \
-        + extra_port_bits(params)
+    return 2 + (ob + 2) + (b_payload_bits(params) + 2) + (ab + 2) + 3 * params.dim_bits \
+        + 1 + 3 + CYCLE_COUNTER_BITS + extra_port_bits(params)
 
 
 def narrow_pins(params: HdlParams) -> int:
     """I/O pins of :class:`NarrowTop` (clk and rst included)."""
-    return params.operand_bits + NARROW_FIXED_PINS
+    return b_payload_bits(params) + NARROW_FIXED_PINS
 
 
 class NarrowTop(wiring.Component):
@@ -63,7 +64,8 @@ class NarrowTop(wiring.Component):
         if not isinstance(params, HdlParams):
             raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
         self._p = params
-        beat = data.StructLayout({"value": signed(params.operand_bits), "to_b": 1})
+        # the wider payload: an operand, or the N:M engine's slot (value | index)
+        beat = data.StructLayout({"value": signed(b_payload_bits(params)), "to_b": 1})
         super().__init__({"inp": In(stream.Signature(beat)), "o": Out(stream.Signature(8)),
                           "cfg_shift": In(1), "cfg_sdi": In(1),
                           "cyc_shift": In(1), "cyc_sdo": Out(1),

@@ -252,16 +252,25 @@ def extra_port_bits(g: EngineGeometry) -> int:
     return {"bitserial": width, "bitfusion": 2 * width}.get(g.engine, 0)
 
 
+def b_payload_bits(g: EngineGeometry) -> int:
+    """Width of the ``b`` stream's payload: an operand, or for the N:M engine a slot
+    (value and its ``log2 M``-bit index in the group, hdl/sparse_nm.py)."""
+    if g.engine == "sparse_nm":
+        return g.operand_bits + (max(g.nm_m, 1) - 1).bit_length()
+    return g.operand_bits
+
+
 def bare_pins(g: EngineGeometry) -> int:
     """I/O pins of the bare top (streams, sizes, start/busy/done, cycles, clk, rst, and
     the engine kind's static inputs)."""
-    return 2 + 2 * (g.operand_bits + 2) + (g.accumulator_bits + 2) + 3 * g.dim_bits + 4 \
-        + CYCLE_COUNTER_BITS + extra_port_bits(g)
+    return 2 + (g.operand_bits + 2) + (b_payload_bits(g) + 2) + (g.accumulator_bits + 2) \
+        + 3 * g.dim_bits + 4 + CYCLE_COUNTER_BITS + extra_port_bits(g)
 
 
 def narrow_pins(g: EngineGeometry) -> int:
-    """I/O pins of the pin-reducing wrapper (hdl.synth_wrapper.NarrowTop)."""
-    return g.operand_bits + 22
+    """I/O pins of the pin-reducing wrapper (hdl.synth_wrapper.NarrowTop): its input
+    beat carries the wider of the ``a`` and ``b`` payloads."""
+    return b_payload_bits(g) + 22
 
 
 # -- exact rules: DSP and block RAM ---------------------------------------------------------
@@ -653,6 +662,6 @@ __all__ = ["CALIBRATION", "COEFFICIENTS", "EngineGeometry", "FEATURES", "FitPlan
            "FpgaEstimate", "FpgaFitError", "FpgaTarget", "Measurement", "TARGETS",
            "bare_pins", "bram_blocks", "brams_needed", "check_fit", "dsp_multipliers",
            "dsps_needed", "estimate", "features", "fit", "geometry", "get_target",
-           "ENGINE_COEFFICIENTS", "ENGINE_FEATURES", "calibrated", "engine_features",
-           "extra_port_bits", "fit_engines",
+           "ENGINE_COEFFICIENTS", "ENGINE_FEATURES", "b_payload_bits", "calibrated",
+           "engine_features", "extra_port_bits", "fit_engines",
            "narrow_pins"]
