@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from dataflows.compress.prune import prune_magnitude, prune_nm
 from hdl.cocotb_run import VERILATOR_HINT, run_cocotb, verilator_bin
@@ -24,9 +25,10 @@ from hdl.export import generate_verilog
 from hdl.golden import gemm_ref
 from hdl.params import HdlError, HdlParams
 from hdl.sim_amaranth import run_amaranth
-from hdl.sparse_nm import (buffer_depths, check_nm, compare_case, compress_nm, decompress_nm,
-                           expected_cycles, index_bits, make_case, nm_gemm_ref, pack_b,
-                           unpack_b, verify_gemm)
+from hdl.sparse_nm import (SparseWSPE, SparseWSPEModel, buffer_depths, check_nm,
+                           compare_case, compress_nm, decompress_nm, expected_cycles,
+                           index_bits, make_case, nm_gemm_ref, pack_b, unpack_b,
+                           verify_gemm)
 from hdl_helpers import make_accel, needs_icarus
 from sim.fpga_model import engine_kind
 from sim.sparse.formats import FormatParams, tensor_bits
@@ -87,6 +89,51 @@ def test_golden_model_equals_numpy() -> None:
     b = prune_nm(rng.integers(-128, 128, size=(7, 11)), 2, 4).T
     vals, idx = compress_nm(b, 2, 4)
     assert nm_gemm_ref(a, vals, idx, 2, 4, 16).tolist() == gemm_ref(a, b, 16).tolist()
+
+
+@pytest.mark.parametrize("group,acc,pr", [(4, 32, False), (4, 16, True), (2, 16, False),
+                                          (8, 20, True)])
+def test_pe_matches_its_cycle_model(group: int, acc: int, pr: bool) -> None:
+    """SparseWSPE (retimed selection) against SparseWSPEModel (``a_in[index] * value``)
+    for 150 random cycles, extremes forced in, ``a_in(t) = a_next(t - 1)`` as the array
+    wires it."""
+    rng = np.random.default_rng(group * 10 + acc + pr)
+    ib = index_bits(group)
+
+    def operand() -> int:
+        r = rng.random()
+        return -128 if r < 0.15 else 127 if r < 0.25 else int(rng.integers(-128, 128))
+    stim, prev = [], [0] * group
+    for _ in range(150):
+        nxt = [operand() for _ in range(group)]
+        slot = (operand() & 255) | (int(rng.integers(0, group)) << 8)
+        stim.append({"a_in": prev, "a_next": nxt, "w_in": slot,
+                     "w_load": int(rng.random() < 0.3),
+                     "psum_in": int(rng.integers(-(1 << (acc - 1)), 1 << (acc - 1)))})
+        prev = nxt
+    dut = SparseWSPE(8, acc, pr, group)
+    model = SparseWSPEModel(8, acc, pr, group)
+    assert 8 + ib == len(dut.w_in)
+
+    async def tb(ctx) -> None:  # noqa: ANN001
+        for i, inputs in enumerate(stim):
+            for name, value in inputs.items():
+                if isinstance(value, list):
+                    for sig, v in zip(getattr(dut, name), value):
+                        ctx.set(sig, v)
+                else:
+                    ctx.set(getattr(dut, name), value)
+            want = model.outputs()
+            got = {"a_out": [ctx.get(x) for x in dut.a_out], "w_out": ctx.get(dut.w_out),
+                   "psum_out": ctx.get(dut.psum_out)}
+            assert got == want, f"cycle {i}: rtl {got} != model {want}"
+            await ctx.tick()
+            model.tick(inputs["a_in"], inputs["w_in"], inputs["w_load"], inputs["psum_in"])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
 
 
 # -- spec and parameters -------------------------------------------------------------------
