@@ -180,6 +180,20 @@ def test_hand_cycles_of_the_sim() -> None:
     assert hand_cycles(4, 4, 2, 4, 5, 16, 6) == 64
 
 
+def test_statistical_nm_schedule_is_the_fixed_slots() -> None:
+    """Without tensors (density 0.2 < 2:4's 0.5) the sim's nm schedule is the same fixed
+    slot count: 5x16x6 on 4x4 -> 64 cycles, not fewer."""
+    from dataflows.layer import Density, gemm
+    from hdl.plan import canonical_mapping
+    from sim.simulate import simulate
+    accel = nm_accel(4, 4)
+    layer = gemm("g", 5, 6, 16, density=Density(weight=0.2))
+    mapping = canonical_mapping(HdlParams.from_accelerator(accel), 5, 16, 6)
+    res = simulate(layer, accel, mapping=mapping, fidelity="cycle").layers[0]
+    assert res.compute_cycles == 64 and not (res.stall_cycles_by_cause or {}).get(
+        "imbalance")
+
+
 # -- RTL under Amaranth: outputs and cycle equality ---------------------------------------
 CASES = [  # (rows, cols, n, m, pr, (M, K, N), prune)
     (4, 4, 2, 4, False, (5, 16, 6), None),
