@@ -8,8 +8,10 @@ format do). A column of ``K`` weights becomes ``slots(K) = ceil(K / M) * N`` slo
 and the array holds slots instead of weights: PE row ``r`` of reduction fold ``f``
 holds slot ``f * R + r``, which belongs to group ``f * R / N + r // N`` (``N`` must
 divide ``R``, so a group never straddles two folds). Each PE *selects* its streamed
-input by the slot's index from the ``M`` inputs of its group (a ``M``-way mux in front
-of the multiplier); the ``M`` inputs of a group pass right along the PE row together.
+input by the slot's index from the ``M`` inputs of its group (an ``M``-way mux, retimed
+one register before the multiplier: :class:`SparseWSPE`); the ``M`` inputs of a group
+pass right along the PE row together, so rows ``r`` with equal ``r // N`` (a row pair
+for 2:4) see the same ``M`` inputs and each PE picks its own.
 
 Streams (payload meaning; the port protocol is :class:`hdl.top.GemmTop`'s):
 
@@ -32,8 +34,15 @@ pr)``. The cycle model agrees: :func:`sim.sparse.skip_schedule` on format ``nm``
 counts each column's fixed slots (see its docstring), and :func:`expected_cycles`
 asks it with the actual weight tensor.
 
+Buffers: the A and B words are wider than the dense engine's (A ``R * M / N``
+operands, B ``C`` slots of ``operand_bits + log2 M`` bits), so their depths are the
+spec's shares re-cut into these words (:func:`buffer_depths`); :func:`check_fit` refuses
+a GEMM that does not fit them.
+
 RTL limits (one-line :class:`~hdl.params.HdlError`): ``M`` a power of two, ``N`` divides
-the array rows.
+the array rows. Costs not in the sim (its stated optimism): the ``M``-wide input path
+through every PE row (``M`` operand registers per PE instead of one, and the wider A
+word) and the selection mux.
 """
 
 from __future__ import annotations
