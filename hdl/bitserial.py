@@ -38,10 +38,11 @@ compares both outputs (numpy) and cycles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from amaranth import Cat, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, EnableInserter, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -101,24 +102,43 @@ class _SerialPE(wiring.Component):
     def product_register(self) -> bool:
         return self._pr
 
-    def _serial(self, m: Module, w: object) -> object:
-        """The delay line, and ``a * w`` complete on the step's last cycle (comb)."""
-        ob = self._ob
+    def _serial(self, m: Module, w: object) -> Callable[[Value], Value]:
+        """The delay line and the shift-add product; returns ``add(acc)``: ``acc + a * w``
+        at accumulator width, complete on the step's last cycle (comb).
+
+        The product of the cycle is ``x + y + first`` with ``x = first ? 0 : 2 part`` and
+        ``y = first ? ~bw : bw`` (``-bw = ~bw + 1``). Without a product register the
+        accumulator add takes the three terms through one carry-save layer, so only one
+        carry chain (the accumulator's) lies between the bit and the partial sum."""
+        ob, ab = self._ob, self._ab
+        # s-cycle delay: s-1 line registers and the output register, the tap selected
+        # in front of the output register (no mux between a register and the next PE)
         line = Signal(ob, name="line", reset_less=True)
-        m.d.sync += line.eq(Cat(self.a_bit_in, line[:-1]))
-        m.d.comb += self.a_bit_out.eq(line.bit_select(self.smax, 1))
+        out_q = Signal(name="a_bit_q", reset_less=True)
+        m.d.sync += [line.eq(Cat(self.a_bit_in, line[:-1])),
+                     out_q.eq(Cat(self.a_bit_in, line[:-1]).bit_select(self.smax, 1))]
+        m.d.comb += self.a_bit_out.eq(out_q)
         wide = signed(2 * ob)
         part = Signal(wide, name="part", reset_less=True)     # a's prefix so far, times w
         bw = Mux(self.a_bit_in, w, 0)
+        x, y = Mux(self.first, 0, part << 1), Mux(self.first, ~bw, bw)
         term = Signal(wide, name="term")
-        m.d.comb += term.eq(Mux(self.first, -bw, (part << 1) + bw))
+        m.d.comb += term.eq(x + y + self.first)
         m.d.sync += part.eq(term)
-        if not self._pr:
-            return term
-        prod_q = Signal(wide, name="prod_q", reset_less=True)
-        with m.If(self.step):
-            m.d.sync += prod_q.eq(term)
-        return prod_q
+        if self._pr:
+            prod_q = Signal(wide, name="prod_q", reset_less=True)
+            with m.If(self.step):
+                m.d.sync += prod_q.eq(term)
+            return lambda acc: acc + prod_q
+
+        def add(acc: Value) -> Value:
+            xs, ys = Signal(ab, name="csa_x"), Signal(ab, name="csa_y")
+            m.d.comb += [xs.eq(x), ys.eq(y)]              # sign-extended to ab bits
+            a_ = acc.as_unsigned()
+            total = a_ ^ xs ^ ys
+            carry = (a_ & xs) | (a_ & ys) | (xs & ys)
+            return (total + Cat(self.first, carry[:-1]))[:ab]
+        return add
 
 
 class BitSerialWSPE(_SerialPE):
@@ -141,9 +161,9 @@ class BitSerialWSPE(_SerialPE):
         w = Signal(signed(self._ob), name="w", reset_less=True)
         with m.If(self.w_load & self.step):
             m.d.sync += w.eq(self.w_in)
-        prod = self._serial(m, w)
+        summed = self._serial(m, w)(self.psum_in)
         with m.If(self.step):
-            m.d.sync += self.psum_out.eq(self.psum_in + prod)   # wraps at acc width
+            m.d.sync += self.psum_out.eq(summed)                # wraps at acc width
         m.d.comb += self.w_out.eq(w)
         return m
 
@@ -169,18 +189,19 @@ class BitSerialOSPE(_SerialPE):
         v_q = Signal(name="v_q")
         with m.If(self.step):
             m.d.sync += [b_q.eq(self.b_in), v_q.eq(self.valid_in)]
-        prod = self._serial(m, self.b_in)
+        add = self._serial(m, self.b_in)
         valid = self.valid_in
         if self._pr:
             valid = Signal(name="pv_q")
             with m.If(self.step):
                 m.d.sync += valid.eq(self.valid_in)
         acc = Signal(signed(self._ab), name="acc_r")
+        summed = add(acc)
         with m.If(self.step):
             with m.If(self.drain):
                 m.d.sync += acc.eq(self.acc_in)
             with m.Elif(valid):
-                m.d.sync += acc.eq(acc + prod)
+                m.d.sync += acc.eq(summed)
         m.d.comb += [self.b_out.eq(b_q), self.valid_out.eq(v_q), self.acc.eq(acc)]
         return m
 
