@@ -215,17 +215,18 @@ class DatapathPlan:
                 for k, v in columns.items()}
 
     def memory(self, memory: Any) -> Any:
-        """The cycle model's memory model in steps (bit-serial) or unchanged."""
-        from sim.cycle.supply import BufferedMemory
+        """The cycle model's memory model in steps (bit-serial) or unchanged: the model's
+        own ``in_steps(step_cycles)`` (so ``sim.datapath`` needs nothing of ``sim.cycle``)."""
         s = self.step_cycles
         if s == 1:
             return memory
         if memory is None:
             return None
-        if type(memory) is not BufferedMemory:
+        in_steps = getattr(memory, "in_steps", None)
+        if in_steps is None:
             raise DatapathError(f"pe.mode 'bitserial' runs with the BufferedMemory memory "
                                 f"model only, not {type(memory).__name__}")
-        return replace(memory, dram_latency_cycles=-(-memory.dram_latency_cycles // s))
+        return in_steps(s)
 
 
 def _timing_layer(layer: Layer, precision: Precision, c: int, lanes: int,

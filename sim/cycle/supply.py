@@ -54,7 +54,7 @@ With unlimited bandwidth, zero latency and no banking, no pass ever waits and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -140,6 +140,12 @@ class BufferedMemory:
     def mapping_for(self, layer: Layer, accel: Accelerator) -> Mapping:
         """The default mapping heuristic (:func:`sim.default_mapping.default_mapping`)."""
         return default_mapping(layer, accel)
+
+    def in_steps(self, step_cycles: int) -> "BufferedMemory":
+        """This model counted in ``step_cycles``-cycle steps (a bit-serial datapath,
+        :meth:`sim.datapath.DatapathPlan.memory`): the DRAM latency rounded up to whole
+        steps; bandwidths are the accelerator's (already per step in the plan's spec)."""
+        return replace(self, dram_latency_cycles=-(-self.dram_latency_cycles // step_cycles))
 
     def supply(self, accel: Accelerator, demand: Demand) -> "BufferedSupply":
         unknown = set(self.banking) - {b.name for b in accel.glb}
