@@ -1,0 +1,533 @@
+"""The cost model of a layer on an N-level :class:`~sim.hierarchy.Hierarchy`, Timeloop-style.
+
+:func:`evaluate_batch` costs a :class:`~dataflows.nest_mapping.NestBatch` with numpy
+(arrays in, arrays out); :func:`evaluate` costs one :class:`NestMapping` with a
+separate plain-Python implementation of the same rules (the two are tested equal).
+Both are pure functions of (layer, hierarchy, mapping). Counts are in **elements**
+unless named ``*_words`` (elements x bits / the level's word width), ``*_bytes``,
+``*_cycles`` or ``*_pj``; every count is summed over the instances of a level.
+
+Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``):
+
+* Tile of storage level ``l`` (per instance): per dimension the product of the
+  temporal factors of ``l`` and every level below it and of the spatial factors of the
+  fanouts below it, capped at the bound. Footprints from :mod:`sim.tiling`
+  (weights G,K,C,R,S; outputs G,N,K,P,Q; inputs the distinct rows/columns the
+  windows read, with stride and dilation).
+* Loops above ``l``: the temporal loops of every level above it, innermost first (the
+  parent's order reversed, then the grandparent's ...). ``reuse`` is the product of
+  the factors of the loops irrelevant to the operand before its first relevant loop
+  with a factor > 1 (the tile stays resident: stationarity); it is 1 for an operand
+  the level only ``streams``.
+* Fills of level ``l`` with operand ``o`` (summed over instances), ``l`` keeping ``o``:
+  separable operands (weights, outputs, inputs of 1x1 stride-1 layers) move
+  ``distinct x irrelevant_above / reuse x replication``, where ``replication`` is the
+  product over the fanouts above ``l`` of their factors on dims irrelevant to ``o``
+  (children needing the same data; partial tiles counted exactly). Inputs with a halo
+  move ``footprint x loops_above / reuse x instances``.
+* Parent reads for a child (the next level below that keeps ``o``, or the MACs):
+  multicast fanouts in between deliver one read to every child needing the same word
+  (separable: divide by their replication; halo inputs: the footprint of the union
+  tile). The innermost level keeping ``o`` is read once per MAC (over multicast).
+* Outputs: a child's drains arrive at the parent divided by the replication of the
+  *reducing* fanouts in between (partial sums summed in the fabric); the parent reads
+  back every arrival but the first per output (``arrivals - distinct``) as a refill.
+  Level reads = refills down + drains up; writes = arrivals + refills from above. The
+  innermost output level counts the MAC's read-modify-write (reads = writes = MACs
+  over reduction), which includes the partial sum it forwards or receives. The top
+  level is not filled and does not drain. Partial sums move at the accumulator width,
+  the ``distinct`` final outputs into the top level at the output width.
+* Capacity (``legal``): per instance, the tiles of the kept, non-streamed operands
+  (outputs at accumulator width) fit the level's usable bytes (half when
+  double-buffered; per partition when capacities are per operand).
+* Energy: ``reads_words x read_pj + writes_words x write_pj`` per level + MACs x
+  ``compute.mac_pj``. Latency: ``compute_cycles = prod_d ceil(b_d / spatial_d)``
+  (partial temporal tiles skipped), each level's bandwidth-bound cycles
+  ``max(read_bytes / (instances x read_bw), write_bytes / (instances x write_bw))``,
+  ``total_cycles = max`` of all (every level overlaps with compute).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
+from dataflows.errors import CoforgeError
+from dataflows.layer import Layer
+from dataflows.nest_mapping import NestBatch, NestMapping
+from sim.hierarchy import Hierarchy, StorageLevel
+from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
+
+ND = len(MAP_DIMS)
+_REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
+_REL_MASK = {o: np.int64(sum(1 << i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[o]))
+             for o in OPERANDS}
+#: Rows costed at a time (keeps the working set in cache).
+CHUNK_ROWS = 8192
+
+
+class HierCostError(CoforgeError):
+    """The mapping cannot run on this hierarchy (structure or capacity)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Static structure of (layer, hierarchy): chains of levels per operand and so on."""
+
+    L: int
+    F: int
+    pos: tuple[int, ...]                     # storage levels before each fanout
+    chain: dict[str, tuple[int, ...]]        # levels keeping each operand, outermost first
+    bounds: np.ndarray                       # [8]
+    distinct: dict[str, int]
+    bits: dict[str, int]                     # element bits (outputs: accumulator)
+    out_bits: int
+    halo: bool                               # inputs are not separable
+    lowered_top: int                         # levels < this use the conv window (im2col)
+    macs: int
+
+
+@lru_cache(maxsize=64)
+def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
+    levels = hier.levels
+    pos, li = [], 0
+    for n in hier.nodes:
+        if isinstance(n, StorageLevel):
+            li += 1
+        else:
+            pos.append(li)
+    b = map_bounds(layer)
+    bounds = np.array([b[d] for d in MAP_DIMS], dtype=np.int64)
+    full = bounds[None, :]
+    distinct = {o: int(tile_footprint_elems(o, full, layer)[0]) for o in OPERANDS}
+    prec = layer.precision
+    acc = hier.compute.accumulator_bits
+    halo = not (layer.R == layer.S == layer.stride_h == layer.stride_w == 1)
+    return _Plan(L=len(levels), F=len(pos), pos=tuple(pos),
+                 chain={o: tuple(i for i, lv in enumerate(levels) if o in lv.keeps)
+                        for o in OPERANDS},
+                 bounds=bounds, distinct=distinct,
+                 bits={"weight": prec.weight_bits, "input": prec.input_bits, "output": acc},
+                 out_bits=prec.output_bits, halo=halo,
+                 lowered_top=(pos[0] if pos else len(levels)) if lowered_from is not None
+                 else 0, macs=layer.macs)
+
+
+def _between(plan: _Plan, p: int, c: int) -> list[int]:
+    """Fanouts between storage level ``p`` (outer) and ``c`` (inner; L = the MACs)."""
+    return [f for f in range(plan.F) if p < plan.pos[f] <= c]
+
+
+def _above(plan: _Plan, c: int) -> list[int]:
+    return [f for f in range(plan.F) if plan.pos[f] <= c]
+
+
+def _prod_cols(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    cols = np.flatnonzero(mask)
+    out = a[:, cols[0]].copy() if cols.size else np.ones(a.shape[0], dtype=np.int64)
+    for j in cols[1:]:
+        out *= a[:, j]
+    return out
+
+
+def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool = True,
+                   lowered_from: Layer | None = None) -> dict[str, np.ndarray]:
+    """Cost every mapping of ``batch`` (structurally legal ones, see NestMapping.check).
+
+    Returns arrays of length B: ``legal`` (capacity), ``compute_cycles``,
+    ``total_cycles``, ``energy_pj``, ``energy_mac_pj`` and, per level name ``n``,
+    ``energy_<n>_pj``, ``<n>_cycles``, ``<n>_need_bytes`` and with ``detail``
+    ``<n>_<operand>_reads|writes`` (elements) and ``<n>_<operand>_read_words|
+    write_words``. ``lowered_from``: ``layer`` is the im2col view of this conv; levels
+    above the first fanout then hold the conv window of their tile (as
+    :mod:`sim.analytic` does: the buffer expands im2col on chip).
+    """
+    if len(batch) <= CHUNK_ROWS:
+        return _chunk(layer, hier, batch, detail, lowered_from)
+    out: dict[str, np.ndarray] = {}
+    for i in range(0, len(batch), CHUNK_ROWS):
+        part = _chunk(layer, hier, batch.rows(slice(i, i + CHUNK_ROWS)), detail,
+                      lowered_from)
+        if not out:
+            out = {k: np.empty(len(batch), dtype=v.dtype) for k, v in part.items()}
+        for k, v in part.items():
+            out[k][i:i + CHUNK_ROWS] = v
+    return out
+
+
+def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
+           lowered_from: Layer | None) -> dict[str, np.ndarray]:
+    plan = _plan(layer, hier, lowered_from)
+    L, F, B = plan.L, plan.F, len(batch)
+    bounds = plan.bounds
+    T = batch.temporal
+    Sraw = batch.spatial
+    S = np.minimum(Sraw, bounds)
+    levels = hier.levels
+    fans = hier.fanouts
+
+    # -- tiles: raw (uncapped) extents per level, innermost up --------------------------
+    ext_raw: list[np.ndarray] = [None] * (L + 1)      # type: ignore[list-item]
+    cum = np.ones((B, ND), dtype=np.int64)
+    for f in range(F):
+        if plan.pos[f] == L:
+            cum = cum * Sraw[:, f, :]
+    ext_raw[L] = cum
+    for lv in range(L - 1, -1, -1):
+        cum = cum * T[:, lv, :]
+        ext_raw[lv] = cum
+        for f in range(F):
+            if plan.pos[f] == lv:
+                cum = cum * Sraw[:, f, :]
+    ext = [np.minimum(e, bounds) for e in ext_raw[:L]]
+
+    def footprint(o: str, e: np.ndarray, lv: int) -> np.ndarray:
+        if o == "input" and lv < plan.lowered_top:
+            return conv_input_footprint_elems(e, lowered_from)
+        return tile_footprint_elems(o, e, layer)
+
+    # -- loops above each level, innermost first ---------------------------------------
+    order_seq = batch.order[:, ::-1, ::-1].reshape(B, L * ND)
+    facs = np.take_along_axis(T[:, ::-1, :], batch.order[:, ::-1, ::-1], axis=2) \
+        .reshape(B, L * ND)
+    n = L * ND
+    prefix = np.empty((B, n + 1), dtype=np.int64)
+    prefix[:, 0] = 1
+    for j in range(n):
+        np.multiply(prefix[:, j], facs[:, j], out=prefix[:, j + 1])
+    big = facs > 1
+    total = prefix[:, n]
+    start = {lv: (L - lv) * ND for lv in range(L + 1)}
+    above_prod = [np.ones((B, ND), dtype=np.int64)]     # per dim, temporal above level lv
+    for lv in range(L):
+        above_prod.append(above_prod[-1] * T[:, lv, :])
+    rows = np.arange(B) * (n + 1)
+
+    def loops_above(lv: int) -> np.ndarray:
+        return total // prefix[:, start[lv]]
+
+    def reuse(o: str, lv: int) -> np.ndarray:
+        if lv == L or o in levels[lv].streams:
+            return np.ones(B, dtype=np.int64)
+        s = start[lv]
+        if s == n:
+            return np.ones(B, dtype=np.int64)
+        blocking = np.empty((B, n - s + 1), dtype=bool)
+        blocking[:, -1] = True
+        np.logical_and((_REL_MASK[o] >> order_seq[:, s:]) & 1, big[:, s:], out=blocking[:, :-1])
+        first = s + blocking.argmax(axis=1)
+        return np.take(prefix, rows + first) // prefix[:, s]
+
+    rep = {o: [_prod_cols(S[:, f, :], ~_REL[o]) for f in range(F)] for o in OPERANDS}
+    inst = [_prod_cols(S[:, f, :], np.ones(ND, dtype=bool)) for f in range(F)]
+
+    def product(vals: list[np.ndarray], fs: list[int]) -> np.ndarray:
+        out = np.ones(B, dtype=np.int64)
+        for f in fs:
+            out = out * vals[f]
+        return out
+
+    def fills(o: str, c: int) -> np.ndarray:
+        """Elements entering every instance of level c (< L) with operand o."""
+        ru = reuse(o, c)
+        if o == "input" and (plan.halo or c < plan.lowered_top):
+            return footprint(o, ext[c], c) * (loops_above(c) // ru) * product(inst, _above(plan, c))
+        relevant = _prod_cols(above_prod[c], _REL[o])
+        return plan.distinct[o] * (loops_above(c) // relevant // ru) * \
+            product(rep[o], _above(plan, c))
+
+    def parent_reads(o: str, p: int, c: int, x_c: np.ndarray | None) -> np.ndarray:
+        mc = [f for f in _between(plan, p, c) if o in fans[f].multicast]
+        if c == L:
+            return plan.macs // product(rep[o], mc)
+        if o == "input" and (plan.halo or c < plan.lowered_top):
+            union = np.minimum(ext_raw[c] * _spatial_product(Sraw, mc, B), bounds)
+            return footprint(o, union, p) * (loops_above(c) // reuse(o, c)) * \
+                product(inst, _above(plan, c)) // product(inst, mc)
+        return x_c // product(rep[o], mc)
+
+    zeros = np.zeros(B, dtype=np.int64)
+    reads = {(lv, o): zeros for lv in range(L) for o in OPERANDS}
+    writes = dict(reads)
+    for o in ("weight", "input"):
+        ch = plan.chain[o]
+        for i, lv in enumerate(ch):
+            child = ch[i + 1] if i + 1 < len(ch) else L
+            x_c = fills(o, child) if child < L else None
+            reads[lv, o] = parent_reads(o, lv, child, x_c)
+            if x_c is not None:
+                writes[child, o] = x_c
+    # outputs
+    ch = plan.chain["output"]
+    d_out = plan.distinct["output"]
+    x = {lv: fills("output", lv) for lv in ch[1:]}
+    refill_down: dict[int, np.ndarray] = {}
+    for i, lv in enumerate(ch):
+        child = ch[i + 1] if i + 1 < len(ch) else L
+        red = [f for f in _between(plan, lv, child) if fans[f].reduction]
+        if child == L:
+            a = plan.macs // product(rep["output"], red)
+            reads[lv, "output"], writes[lv, "output"] = a, a
+            continue
+        arrivals = x[child] // product(rep["output"], red)
+        first = d_out * product(rep["output"], _above(plan, child)) // product(rep["output"], red)
+        refill_down[lv] = arrivals - first
+        reads[lv, "output"] = refill_down[lv] + (x[lv] if i > 0 else zeros)
+        writes[lv, "output"] = arrivals + (refill_down[ch[i - 1]] if i > 0 else zeros)
+    # the innermost output level's refills/drains are in its read-modify-write count
+
+    # -- bits, words, energy, capacity, cycles -----------------------------------------
+    out: dict[str, np.ndarray] = {}
+    acc, ob = plan.bits["output"], plan.out_bits
+    top_child_out = ch[1] if len(ch) > 1 else None
+    legal = np.ones(B, dtype=bool)
+    energy = np.full(B, plan.macs * hier.compute.mac_pj, dtype=np.float64)
+    worst = np.zeros(B, dtype=np.float64)
+    for lv, level in enumerate(levels):
+        rbits = np.zeros(B, dtype=np.float64)
+        wbits = np.zeros(B, dtype=np.float64)
+        for o in level.keeps:
+            r, w = reads[lv, o], writes[lv, o]
+            if o == "output":
+                rb = r * acc
+                wb = w * acc
+                if lv == 0:
+                    wb = wb - d_out * (acc - ob)
+                if lv == top_child_out:
+                    rb = rb - d_out * (acc - ob)
+            else:
+                rb = r * plan.bits[o]
+                wb = w * plan.bits[o]
+            rbits = rbits + rb
+            wbits = wbits + wb
+            if detail:
+                out[f"{level.name}_{o}_reads"] = r
+                out[f"{level.name}_{o}_writes"] = w
+                out[f"{level.name}_{o}_read_words"] = rb / level.word_bits
+                out[f"{level.name}_{o}_write_words"] = wb / level.word_bits
+        e = (rbits * level.read_pj_per_word + wbits * level.write_pj_per_word) / level.word_bits
+        out[f"energy_{level.name}_pj"] = e
+        energy = energy + e
+        if level.bounded:
+            need = {o: footprint(o, ext[lv], lv) * plan.bits[o] / 8
+                    for o in level.keeps if o not in level.streams}
+            if level.partitioned:
+                tot = np.zeros(B)
+                for o, v in need.items():
+                    legal &= v <= level.usable_bytes(o)
+                    tot = tot + v
+            else:
+                tot = sum(need.values(), np.zeros(B))
+                legal &= tot <= level.usable_bytes()
+            out[f"{level.name}_need_bytes"] = tot
+        ninst = product(inst, _above(plan, lv))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cyc = np.maximum(rbits / 8 / (ninst * level.read_bytes_per_cycle),
+                             wbits / 8 / (ninst * level.write_bytes_per_cycle))
+        out[f"{level.name}_cycles"] = cyc
+        worst = np.maximum(worst, cyc)
+    sp_total = _spatial_product(Sraw, list(range(F)), B, per_dim=True)
+    compute = np.ones(B, dtype=np.int64)
+    for d in range(ND):
+        compute *= -(-bounds[d] // sp_total[:, d])
+    total_cycles = np.maximum(compute, np.ceil(worst).astype(np.int64))
+    out.update(legal=legal, compute_cycles=compute, total_cycles=total_cycles,
+               energy_pj=energy, energy_mac_pj=np.full(B, plan.macs * hier.compute.mac_pj),
+               utilization=plan.macs / (total_cycles * hier.pes))
+    return out
+
+
+def _spatial_product(S: np.ndarray, fs: list[int], B: int, per_dim: bool = True) -> np.ndarray:
+    out = np.ones((B, ND), dtype=np.int64)
+    for f in fs:
+        out = out * S[:, f, :]
+    return out
+
+
+# -- the scalar path: the same rules in plain Python, one mapping -----------------------
+@dataclass(frozen=True)
+class HierResult:
+    """One mapping's costs: accesses per level and operand (elements), energy, cycles."""
+
+    legal: bool
+    compute_cycles: int
+    total_cycles: int
+    energy_pj: float
+    accesses: dict[str, dict[str, dict[str, int]]]
+    energy_pj_by_level: dict[str, float]
+    need_bytes: dict[str, float]
+    cycles_by_level: dict[str, float]
+
+
+def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
+             lowered_from: Layer | None = None, check: bool = True) -> HierResult:
+    """Cost one mapping with plain Python (no numpy): the reference for evaluate_batch.
+    ``check`` first runs :meth:`NestMapping.check` (a one-line MappingError)."""
+    if check:
+        mapping.check(hier, map_bounds(layer), where=f"layer {layer.name!r} on {hier.name!r}")
+    plan = _plan(layer, hier, lowered_from)
+    L, F = plan.L, plan.F
+    bnd = [int(v) for v in plan.bounds]
+    levels, fans = hier.levels, hier.fanouts
+    T = [list(t) for t in mapping.temporal]
+    Sraw = [list(mapping.spatial_product(f)) for f in range(F)]
+    S = [[min(v, bnd[d]) for d, v in enumerate(s)] for s in Sraw]
+    rel = {o: [d in RELEVANT[o] for d in MAP_DIMS] for o in OPERANDS}
+
+    def ext_raw(lv: int) -> list[int]:
+        e = [1] * ND
+        for f in range(F):
+            if plan.pos[f] > lv:
+                e = [a * b for a, b in zip(e, Sraw[f])]
+        for j in range(lv, L):
+            e = [a * b for a, b in zip(e, T[j])]
+        return e
+
+    def fp(o: str, e: list[int], lv: int) -> int:
+        arr = np.array([[min(v, b) for v, b in zip(e, bnd)]], dtype=np.int64)
+        if o == "input" and lv < plan.lowered_top:
+            return int(conv_input_footprint_elems(arr, lowered_from)[0])
+        return int(tile_footprint_elems(o, arr, layer)[0])
+
+    def loops(lv: int) -> list[tuple[int, int]]:
+        """(dim, factor) of the loops above level lv, innermost first."""
+        out = []
+        for j in range(lv - 1, -1, -1):
+            for d in reversed(mapping.order[j]):
+                i = MAP_DIMS.index(d)
+                out.append((i, T[j][i]))
+        return out
+
+    def reuse(o: str, lv: int) -> int:
+        if lv == L or o in levels[lv].streams:
+            return 1
+        r = 1
+        for d, f in loops(lv):
+            if f > 1 and rel[o][d]:
+                break
+            r *= f
+        return r
+
+    def rep(o: str, f: int) -> int:
+        return math.prod(S[f][d] for d in range(ND) if not rel[o][d])
+
+    def inst(f: int) -> int:
+        return math.prod(S[f])
+
+    above = {c: [f for f in range(F) if plan.pos[f] <= c] for c in range(L + 1)}
+    between = {(p, c): [f for f in range(F) if p < plan.pos[f] <= c]
+               for p in range(L) for c in range(L + 1)}
+
+    def fills(o: str, c: int) -> int:
+        lp = math.prod(f for _, f in loops(c))
+        if o == "input" and (plan.halo or c < plan.lowered_top):
+            return fp(o, ext_raw(c), c) * (lp // reuse(o, c)) * \
+                math.prod(inst(f) for f in above[c])
+        relevant = math.prod(math.prod(T[j][d] for j in range(c)) for d in range(ND)
+                             if rel[o][d])
+        return plan.distinct[o] * (lp // relevant // reuse(o, c)) * \
+            math.prod(rep(o, f) for f in above[c])
+
+    reads = {(lv, o): 0 for lv in range(L) for o in OPERANDS}
+    writes = dict(reads)
+    for o in ("weight", "input"):
+        ch = plan.chain[o]
+        for i, lv in enumerate(ch):
+            c = ch[i + 1] if i + 1 < len(ch) else L
+            mc = [f for f in between[lv, c] if o in fans[f].multicast]
+            if c == L:
+                reads[lv, o] = plan.macs // math.prod(rep(o, f) for f in mc)
+                continue
+            x_c = fills(o, c)
+            writes[c, o] = x_c
+            if o == "input" and (plan.halo or c < plan.lowered_top):
+                e = ext_raw(c)
+                for f in mc:
+                    e = [a * b for a, b in zip(e, Sraw[f])]
+                lp = math.prod(f for _, f in loops(c))
+                reads[lv, o] = fp(o, e, lv) * (lp // reuse(o, c)) * \
+                    math.prod(inst(f) for f in above[c]) // math.prod(inst(f) for f in mc)
+            else:
+                reads[lv, o] = x_c // math.prod(rep(o, f) for f in mc)
+    ch = plan.chain["output"]
+    d_out = plan.distinct["output"]
+    down: dict[int, int] = {}
+    for i, lv in enumerate(ch):
+        c = ch[i + 1] if i + 1 < len(ch) else L
+        red = math.prod(rep("output", f) for f in between[lv, c] if fans[f].reduction)
+        if c == L:
+            reads[lv, "output"] = writes[lv, "output"] = plan.macs // red
+            continue
+        arrivals = fills("output", c) // red
+        first = d_out * math.prod(rep("output", f) for f in above[c]) // red
+        down[lv] = arrivals - first
+        reads[lv, "output"] = down[lv] + (fills("output", lv) if i > 0 else 0)
+        writes[lv, "output"] = arrivals + (down[ch[i - 1]] if i > 0 else 0)
+
+    acc, ob = plan.bits["output"], plan.out_bits
+    top_child = ch[1] if len(ch) > 1 else None
+    legal, energy, worst = True, plan.macs * hier.compute.mac_pj, 0.0
+    acc_d: dict[str, dict[str, dict[str, int]]] = {}
+    e_lv: dict[str, float] = {}
+    need_d: dict[str, float] = {}
+    cyc_d: dict[str, float] = {}
+    for lv, level in enumerate(levels):
+        rbits = wbits = 0
+        acc_d[level.name] = {}
+        for o in level.keeps:
+            r, w = reads[lv, o], writes[lv, o]
+            acc_d[level.name][o] = {"reads": r, "writes": w}
+            bits = plan.bits[o]
+            rb, wb = r * bits, w * bits
+            if o == "output" and lv == 0:
+                wb -= d_out * (acc - ob)
+            if o == "output" and lv == top_child:
+                rb -= d_out * (acc - ob)
+            rbits += rb
+            wbits += wb
+        e = (rbits * level.read_pj_per_word + wbits * level.write_pj_per_word) / level.word_bits
+        e_lv[level.name] = e
+        energy += e
+        if level.bounded:
+            need = {o: fp(o, ext_raw(lv), lv) * plan.bits[o] / 8
+                    for o in level.keeps if o not in level.streams}
+            if level.partitioned:
+                legal &= all(v <= level.usable_bytes(o) for o, v in need.items())
+            else:
+                legal &= sum(need.values()) <= level.usable_bytes()
+            need_d[level.name] = float(sum(need.values()))
+        ninst = math.prod(inst(f) for f in above[lv])
+        cyc = max(rbits / 8 / (ninst * level.read_bytes_per_cycle),
+                  wbits / 8 / (ninst * level.write_bytes_per_cycle))
+        cyc_d[level.name] = cyc
+        worst = max(worst, cyc)
+    compute = 1
+    for d in range(ND):
+        compute *= -(-bnd[d] // math.prod(Sraw[f][d] for f in range(F)))
+    return HierResult(legal=bool(legal), compute_cycles=compute,
+                      total_cycles=max(compute, math.ceil(worst)), energy_pj=float(energy),
+                      accesses=acc_d, energy_pj_by_level=e_lv, need_bytes=need_d,
+                      cycles_by_level=cyc_d)
+
+
+def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping) -> list[str]:
+    """Why a structurally legal mapping does not fit (empty if it fits)."""
+    out = []
+    arr = evaluate_batch(layer, hier, NestBatch.from_mappings([mapping]))
+    for level in hier.levels:
+        key = f"{level.name}_need_bytes"
+        if key in arr:
+            need = float(arr[key][0])
+            cap = sum(level.usable_bytes(o) for o in level.keeps) if level.partitioned \
+                else level.usable_bytes()
+            if not arr["legal"][0] and need > 0:
+                out.append(f"level {level.name!r}: tiles need {need:.0f} B of {cap:.0f} B "
+                           f"usable")
+    return out if not arr["legal"][0] else []
+
+
+__all__ = ["HierCostError", "HierResult", "capacity_report", "evaluate", "evaluate_batch"]
