@@ -22,8 +22,12 @@ writes it as ``synth.json``::
   claims a latency its bitstream cannot deliver: :meth:`SynthReport.timing_line` says
   so in one line, and ``coforge synth`` prints it.
 
-The top is the bare :class:`~hdl.top.GemmTop` when its pins fit the package, else the
-pin-reducing :class:`~hdl.synth_wrapper.NarrowTop` (``top``: ``"bare"``/``"narrow"``).
+The top is the spec's engine (:func:`hdl.engines.build_top`: dense, bit-serial,
+bit-fusion or N:M, with its kind's extra static inputs as pins) when its pins fit the
+package, else the pin-reducing :class:`~hdl.synth_wrapper.NarrowTop`, which shifts those
+inputs in with the GEMM sizes (``top``: ``"bare"``/``"narrow"``). The fit check before
+the tools needs no calibrated LUT model (a kind the FPGA model has not calibrated is
+synthesized without a LUT prediction: ``FitPlan.lut_predicted`` 0).
 YoWASP runs each tool in WebAssembly and cannot open absolute ``/tmp`` paths, so the
 tools run with the output directory as their working directory and relative names.
 Their first run compiles the WebAssembly (~40-100 s per tool); the compiled code is

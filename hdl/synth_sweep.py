@@ -12,8 +12,10 @@ and stores the measurements as the baseline of the installed tool versions::
 ``split`` is ``"train"`` (used by :func:`sim.fpga_model.fit`) or ``"test"`` (held out:
 only ever compared with the model's predictions). Options: ``--only NAME`` (repeat),
 ``--jobs N`` (parallel runs, default 2), ``--work DIR`` (tool outputs, default
-``build/synth_sweep``), ``--update-baseline`` (write the JSON above), ``--fit`` (print
-the coefficients :func:`sim.fpga_model.fit` finds on the training split).
+``build/synth_sweep``), ``--update-baseline`` (store each result in the JSON above as
+it finishes, keeping the other records), ``--fit`` (print the coefficients
+:func:`sim.fpga_model.fit` (dense) and :func:`sim.fpga_model.fit_engines` (the other
+kinds) find on the training split).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdl.synth import SynthReport, baseline_key, synthesize, tool_versions
-from sim.fpga_model import Measurement, fit
+from sim.fpga_model import Measurement, fit, fit_engines
 from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig
 
 #: Relative tolerance per metric when a new run is compared with the stored baseline of
@@ -242,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         path = baseline_path()
         rows = load_baseline(path)
-        print(json.dumps(fit(measurements(rows, "train")), indent=1))
+        train = measurements(rows, "train")
+        print(json.dumps({"COEFFICIENTS": fit(train), "ENGINE_COEFFICIENTS": fit_engines(train)},
+                         indent=1))
     return 0
 
 

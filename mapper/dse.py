@@ -246,12 +246,10 @@ def fpga_resources(accel: Accelerator, target: str) -> dict[str, Any]:
     """``lut``/``ff``/``dsp``/``bram``/``fmax_mhz`` of ``accel``'s engine on ``target``.
 
     Raises :class:`~sim.fpga_model.FpgaFitError` (a :class:`CoforgeError`) when the RTL
-    generator cannot build the spec or the engine does not fit the part."""
-    from sim.fpga_model import FpgaFitError, check_fit, estimate
-    if accel.pe.mode != "fixed":
-        raise FpgaFitError(f"accelerator {accel.name!r}: pe.mode must be 'fixed' for RTL "
-                           f"(the generator has no {accel.pe.mode} PE), not "
-                           f"{accel.pe.mode!r}")
+    generator cannot build the spec, the engine does not fit the part, or the FPGA model
+    has no calibration for the engine kind (``pe.mode: bitserial|bitfusion`` and the N:M
+    ``sparse_nm`` engine are estimated once calibrated: :func:`sim.fpga_model.calibrated`)."""
+    from sim.fpga_model import check_fit, estimate
     check_fit(accel, target)
     est = estimate(accel, target)
     return {"lut": est.lut, "ff": est.ff, "dsp": est.dsp, "bram": est.bram,

@@ -356,9 +356,9 @@ def features_of(family: str, metric: str) -> tuple[str, ...]:
 #: Counts from the RTL (see :func:`engine_features`).
 ENGINE_FEATURES: dict[str, dict[str, tuple[str, ...]]] = {
     "bitserial": {"ff": ("serial_bits", "kind_one"), "lut": ("serial_bits", "kind_one"),
-                  "period_ns": ("kind_one",)},
+                  "period_ns": ("kind_one", "kind_os")},
     "bitfusion": {"ff": ("fused_reg_bits", "kind_one"), "lut": ("brick_bits", "kind_one"),
-                  "period_ns": ("kind_one",)},
+                  "period_ns": ("kind_one", "kind_os")},
     "sparse_nm": {"ff": ("nm_reg_bits", "kind_one"), "lut": ("nm_mux_bits", "kind_one"),
                   "period_ns": ("kind_one",)},
 }
@@ -383,7 +383,9 @@ def engine_features(g: EngineGeometry) -> dict[str, float]:
     * ``nm_mux_bits`` (N:M): the ``M``-way input select in front of each multiplier:
       ``P M ob``;
     * ``kind_one``: 1 (what the kind adds whatever its size: e.g. the bit-serial step
-      counter and its own cycle counter, the bit-fusion mode decode)."""
+      counter and its own cycle counter, the bit-fusion mode decode); ``kind_os``: 1 on
+      OS (the serial / fused OS PE's accumulator path is the longer one: measured, the
+      bit-serial 4x4 OS engine closes at 79 MHz, the WS one at 93)."""
     P, R, C, ob = g.pes, g.rows, g.cols, g.operand_bits
     w = ob * ob // 2
     m = max(g.nm_m, 1)
@@ -392,7 +394,8 @@ def engine_features(g: EngineGeometry) -> dict[str, float]:
             "nm_mux_bits": float(P * m * ob),
             "serial_bits": float(P * 2 * ob),
             "fused_reg_bits": float((w - ob) * (2 * P + R * (R - 1) // 2 + R + 3 * C)),
-            "brick_bits": float(P * (ob // 2) ** 2 * 2 * ob), "kind_one": 1.0}
+            "brick_bits": float(P * (ob // 2) ** 2 * 2 * ob), "kind_one": 1.0,
+            "kind_os": float(g.dataflow == "os")}
 
 
 def features(g: EngineGeometry, target: FpgaTarget) -> dict[str, float]:
@@ -459,7 +462,15 @@ COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
 
 #: Fitted extra coefficients per family, engine kind and metric, in ENGINE_FEATURES
 #: order (see :func:`fit_engines`); a kind missing here has no calibrated model.
-ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {}
+ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
+    "ecp5": {
+        "bitserial": {
+            "ff": (0.79321, 0.00309848,),
+            "lut": (4.10792, 0.0160466,),
+            "period_ns": (-1.1749, 2.82274,),
+        },
+    },
+}
 
 _SWEEP_KEY = "yosys-0.70.0.0.post1259_nextpnr-0.11.1.0.post826"
 CALIBRATION: dict[str, str] = {"ecp5": _SWEEP_KEY, "ice40": _SWEEP_KEY}

@@ -26,7 +26,8 @@ NET = Network.chain("one", [conv("a", 8, 8, 8, 3)])
     ("{dataflow: [rs]}", "dataflow must be one of ['ws', 'os'] for RTL, not 'rs'"),
     ("{operand_bits: [32], accumulator_bits: [64]}",
      "pe.operand_bits must be one of [4, 8, 16] for RTL, not 32"),
-    ("{pe_mode: [bitfusion]}", "pe.mode must be 'fixed' for RTL"),
+    ("{pe_mode: [bitfusion], dataflow: [rs]}",    # a kind of PE, but no rs array
+     "dataflow must be one of ['ws', 'os'] for RTL, not 'rs'"),
     ("{rows: [16], cols: [16], dataflow: [os]}",     # one DSP per PE: 256 > 72
      "the 16x16 array needs 256 MULT18X18D (one per 8x8-bit multiplier), the part has 72"),
 ])
@@ -99,5 +100,6 @@ def test_cli_dse_with_a_target(capsys, tmp_path: Path) -> None:  # noqa: ANN001
                "--map-evals", "50", "--workers", "1", "--out", str(tmp_path / "o")])
     out = capsys.readouterr().out
     assert rc == 0 and "4 designs evaluated now" in out
-    assert out.count("cannot run") == 2 and "pe.mode must be 'fixed' for RTL" in out
+    # bit-serial designs are costed too (sim.fpga_model's bitserial model): no DSP
+    assert "(0 could not run)" in out and out.count(" DSP 0 ") == 2
     assert "Pareto front: 1 designs" in out and " DSP 8 " in out

@@ -154,8 +154,7 @@ def test_rtl_unbuildable_candidates_on_a_target_are_infeasible(tmp_path: Path) -
     net = Network.chain("one", [conv("a", 8, 8, 8, 3)])
     space = _space(tmp_path, text)
     st = DseSettings(network="one", strategy="grid", map_evals=100, target="ecp5-85k")
-    for ix in ((0, 0), (0, 1)):
-        row = evaluate_design(space, ix, net, st)
-        assert row["feasible"] == 0 and row["lut"] is None and row["latency_ms"] is None
-        assert "pe.mode must be 'fixed' for RTL (the generator has no bitserial PE)" \
-            in row["error"]
+    ws, rs = (evaluate_design(space, ix, net, st) for ix in ((0, 0), (0, 1)))
+    assert ws["feasible"] == 1 and ws["dsp"] == 0        # the bit-serial engine: no DSP
+    assert rs["feasible"] == 0 and rs["lut"] is None and rs["latency_ms"] is None
+    assert "dataflow must be one of ['ws', 'os'] for RTL, not 'rs'" in rs["error"]
