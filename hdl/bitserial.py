@@ -106,11 +106,10 @@ class _SerialPE(wiring.Component):
         """The delay line and the shift-add product; returns ``add(acc)``: ``acc + a * w``
         at accumulator width, complete on the step's last cycle (comb).
 
-        The product of the cycle is ``x + y + first`` with ``x = first ? 0 : 2 part`` and
-        ``y = first ? ~bw : bw`` (``-bw = ~bw + 1``). Without a product register the
-        accumulator add takes the three terms through one carry-save layer, so only one
-        carry chain (the accumulator's) lies between the bit and the partial sum."""
-        ob, ab = self._ob, self._ab
+        (A carry-save form of ``acc + 2 part + bit*w`` -- one carry chain instead of
+        two -- was measured on the ECP5 4x4 engine: 92.6 -> 108.6 MHz for 3291 -> 5371
+        LUTs; not worth it for an engine whose point is small PEs.)"""
+        ob = self._ob
         # s-cycle delay: s-1 line registers and the output register, the tap selected
         # in front of the output register (no mux between a register and the next PE)
         line = Signal(ob, name="line", reset_less=True)
@@ -121,24 +120,15 @@ class _SerialPE(wiring.Component):
         wide = signed(2 * ob)
         part = Signal(wide, name="part", reset_less=True)     # a's prefix so far, times w
         bw = Mux(self.a_bit_in, w, 0)
-        x, y = Mux(self.first, 0, part << 1), Mux(self.first, ~bw, bw)
         term = Signal(wide, name="term")
-        m.d.comb += term.eq(x + y + self.first)
+        m.d.comb += term.eq(Mux(self.first, -bw, (part << 1) + bw))
         m.d.sync += part.eq(term)
+        prod = term
         if self._pr:
-            prod_q = Signal(wide, name="prod_q", reset_less=True)
+            prod = Signal(wide, name="prod_q", reset_less=True)
             with m.If(self.step):
-                m.d.sync += prod_q.eq(term)
-            return lambda acc: acc + prod_q
-
-        def add(acc: Value) -> Value:
-            xs, ys = Signal(ab, name="csa_x"), Signal(ab, name="csa_y")
-            m.d.comb += [xs.eq(x), ys.eq(y)]              # sign-extended to ab bits
-            a_ = acc.as_unsigned()
-            total = a_ ^ xs ^ ys
-            carry = (a_ & xs) | (a_ & ys) | (xs & ys)
-            return (total + Cat(self.first, carry[:-1]))[:ab]
-        return add
+                m.d.sync += prod.eq(term)
+        return lambda acc: acc + prod
 
 
 class BitSerialWSPE(_SerialPE):
