@@ -17,7 +17,11 @@ step's last cycle (``step``), and on every cycle while idle -- so loading, ``sta
 unloading behave exactly like :class:`hdl.top.GemmTop`. The busy period is therefore
 ``s * tiles * (S + 2R + C - 1 + pr)`` cycles, the ``bitserial`` mode of
 :mod:`sim.datapath` (every step of the array takes ``s`` cycles), and ``cycles``
-counts clock cycles (not steps).
+counts clock cycles (not steps). Two consequences of that model, kept so RTL and
+``sim`` agree exactly: the weight preload moves one B row per *step* although weights
+are parallel (a dedicated preload path could take one row per cycle, ``(s - 1) R``
+cycles less per tile), and the product register (``pe.product_register``) delays the
+product by one step, not one cycle.
 
 Inside a step (``j = 0 .. s-1``): the array edge presents bit ``s-1-j`` (MSB first) of
 each row's A word on a 1-bit wire; every PE forwards the bit stream it receives to its
