@@ -187,7 +187,12 @@ def write_top(params: HdlParams, plan: FitPlan, out: Path) -> Path:
 def yosys_script(target: FpgaTarget, plan: FitPlan, verilog_name: str) -> str:
     """The Yosys commands for ``target``: read, synthesize, write JSON and statistics."""
     if target.family == "ecp5":
-        synth = f"synth_ecp5 -top {TOP_NAME} -json netlist.json"
+        # an engine whose products are not meant for DSP blocks (the bit-fusion PE's
+        # 2-bit bricks; sim.fpga_model.dsp_multipliers) is kept out of them: Yosys would
+        # otherwise put each 3x3-bit brick product in its own MULT18X18D (measured: a 4x4
+        # bit-fusion engine asks for 256 of the ECP5-85F's 156)
+        nodsp = "" if plan.dsp_multipliers else " -nodsp"
+        synth = f"synth_ecp5{nodsp} -top {TOP_NAME} -json netlist.json"
     else:
         dsp = " -dsp" if plan.dsp_multipliers else ""
         synth = f"synth_ice40{dsp} -top {TOP_NAME} -json netlist.json"

@@ -137,11 +137,10 @@ SWEEP: tuple[SweepConfig, ...] = (
     _c(E85, "ws", 8, 8, 8, False, 32, "test", "bitserial"),
     _c(E85, "os", 2, 2, 8, True, 8, "test", "bitserial"),
     _c(E85, "ws", 2, 2, 8, False, 8, engine="bitfusion"),
-    _c(E85, "ws", 4, 4, 8, False, 16, engine="bitfusion"),
     _c(E85, "os", 2, 2, 8, False, 8, engine="bitfusion"),
     _c(E85, "ws", 2, 4, 4, True, 8, engine="bitfusion"),
-    _c(E85, "ws", 4, 4, 8, True, 16, "test", "bitfusion"),
     _c(E85, "os", 3, 3, 8, False, 8, "test", "bitfusion"),
+    _c(E85, "ws", 4, 4, 8, False, 16, "test", "bitfusion"),
     _c(E85, "ws", 2, 2, 8, False, 8, engine="sparse_nm"),       # 2:4 (N divides rows)
     _c(E85, "ws", 4, 4, 8, False, 16, engine="sparse_nm"),
     _c(E85, "ws", 4, 8, 4, True, 16, engine="sparse_nm"),
