@@ -179,6 +179,24 @@ def test_hand_cycles_of_the_sim() -> None:
     assert hand_cycles(4, 4, 2, 4, 5, 16, 6) == 64
 
 
+def test_sim_equals_the_engines_schedule_over_a_grid() -> None:
+    """The sim on ~250 pruned tensors (arrays with 2, 4, 8 rows; 2:4, 1:4, 2:8, 4:8; K =
+    1..20, 31, 33, 64, some pruned sparser than the format) gives the controller's
+    schedule, ``ceil(slots / R)`` reduction folds -- which the RTL runs by construction
+    and the RTL tests measure -- never the compaction to nonzeros."""
+    for rows in (2, 4, 8):
+        for n, m in ((2, 4), (1, 4), (2, 8), (4, 8)):
+            if rows % n:
+                continue
+            accel = nm_accel(rows, 4, n, m)
+            p = HdlParams.from_accelerator(accel)
+            for k in [*range(1, 21), 31, 33, 64]:
+                prune = ("magnitude", 0.2) if k % 3 == 0 else None
+                case = make_case(p, 3, k, 5, seed=k, prune=prune)
+                assert expected_cycles(accel, case) == hand_cycles(rows, 4, n, m, 3, k, 5), \
+                    (rows, n, m, k)
+
+
 def test_statistical_nm_schedule_is_the_fixed_slots() -> None:
     """Without tensors (density 0.2 < 2:4's 0.5) the sim's nm schedule is the same fixed
     slot count: 5x16x6 on 4x4 -> 64 cycles, not fewer."""
