@@ -57,8 +57,8 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import SUPPORTED_BITS, Layer
 from dataflows.network import Network
 from sim.spec import DATAFLOWS, MAX_ARRAY_SIDE, PE_MODES, Accelerator
-from sim.spec_io import (CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator,
-                         read_strict_yaml)
+from sim.spec_io import CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator
+from sim.yaml_io import read_yaml
 
 #: Parameter name -> allowed Python type of its values.
 PARAMETERS: dict[str, type] = {
@@ -358,12 +358,9 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
     if not p.exists():
         raise HardwareSpaceError(f"{p}: no such design-space file; give a YAML path "
                                  f"(schema in mapper/hw_space.py)")
-    data = read_strict_yaml(p, HardwareSpaceError,
-                            "a design-space YAML (schema in mapper/hw_space.py)")
+    data = read_yaml(p, error=HardwareSpaceError,
+                     what="a design-space YAML (schema in mapper/hw_space.py)")
     try:
-        if not isinstance(data, dict):
-            raise HardwareSpaceError("the file must be a mapping with 'base' and 'parameters' "
-                                     "(schema in mapper/hw_space.py)")
         unknown = sorted(set(data) - {"base", "parameters", "precision", "compression"},
                          key=str)
         if unknown:

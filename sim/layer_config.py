@@ -69,13 +69,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from dataflows.errors import CoforgeError
 from dataflows.layer import SUPPORTED_BITS, Layer
 from dataflows.network import Network
 from sim.sparse.engine import expected_shapes
 from sim.sparse.pruning import prune_blocks, prune_magnitude, prune_nm, prune_rows
+from sim.yaml_io import read_yaml
 
 #: Operands a layer config may give densities, patterns or tensors for (index = rng key).
 OPERANDS: tuple[str, ...] = ("weight", "input")
@@ -206,48 +206,13 @@ class ConfiguredNetwork:
 
 
 # -- YAML ---------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and reads ``2:4`` as a string (YAML 1.1
-    would read it as the base-60 integer 124)."""
-
-
-def _no_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise LayerConfigError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-def _int_or_ratio(loader: _Loader, node: yaml.ScalarNode) -> int | str:
-    if ":" in node.value:
-        return str(node.value)
-    return loader.construct_yaml_int(node)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_ratio)
-
-
-def _read(path: Path) -> object:
+def _read(path: Path) -> dict[str, Any]:
+    """The file's top-level mapping, read by :func:`sim.yaml_io.read_yaml` with ``N:M``
+    kept as text (``2:4``; YAML 1.1 would read the base-60 integer 124)."""
     if not path.is_file():
         raise LayerConfigError(f"{path}: no such file; give the layer-config YAML path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise LayerConfigError(f"{path}: not a UTF-8 text file; give a YAML layer config") \
-            from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - strict safe loader
-    except LayerConfigError as err:
-        raise LayerConfigError(f"{path}: {err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "malformed YAML"
-        raise LayerConfigError(f"{path}: malformed YAML{line}: {problem}") from None
+    return read_yaml(path, error=LayerConfigError, ratios=True,
+                     what="a YAML layer config (schema in sim/layer_config.py)")
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:
@@ -378,9 +343,6 @@ def load_layer_config(path: str | Path) -> LayerConfig:
     data = _read(p)
     src = str(p)
     try:
-        if data is None:
-            data = {}
-        data = _mapping(data, "the layer config")
         _keys(data, ("defaults", "layers"), "top level")
         defaults = None
         if "defaults" in data:

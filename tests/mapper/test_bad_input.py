@@ -211,12 +211,13 @@ def test_scalesim_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str], li
     (SPACE + "parameters: {rows: [4, 4]}\n", ("lists a value twice",)),
     (SPACE + "parameters: {1: [4]}\n", ("a parameter name must be one of",)),
     (SPACE + "parameters: {rows: [4]}\nparameters: {rows: [8]}\n",
-     ("duplicate key 'parameters' (line 3); keep one",)),
+     ("parameters: duplicate key 'parameters' at line 3 (first given at line 2); keep one",)),
     (SPACE + "parameters: {rows: [4], rows: [8]}\n", ("duplicate key 'rows'",)),
     ("parameters: {rows: [4]}\n", ("base is required", "base: edge_8x8_ws")),
     ("base: 5\nparameters: {rows: [4]}\n", ("base must be a shipped spec name",)),
     ("base: nope.yaml\nparameters: {rows: [4]}\n", ("base: nope.yaml: no such file",)),
-    ("", ("the file must be a mapping with 'base' and 'parameters'",)),
+    ("", ("empty file; give a design-space YAML (schema in mapper/hw_space.py)",)),
+    ("- 4\n", ("the top level must be a mapping of keys to values, not a list",)),
 ])
 def test_design_spaces(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
                        words: tuple[str, ...]) -> None:

@@ -238,8 +238,10 @@ layers:
      "layers['b']: density.weight and prune.weight both set the weight sparsity; keep one"),
     ("layers:\n  b: {tensors: {weight: 3}}\n", "layers['b'].tensors.weight must be a .npy "
      "file path (relative to the YAML file), not 3"),
-    ("layers:\n  b: {}\n  b: {}\n", "duplicate key 'b' (line 3)"),
-    ("layers: [b\n", "malformed YAML at line 2"),
+    ("layers:\n  b: {}\n  b: {}\n", "layers.b: duplicate key 'b' at line 3 (first given at "
+     "line 2); keep one"),
+    ("layers: [b\n", "malformed YAML at line 2, column 1: expected ',' or ']', but got "
+     "'<stream end>'; give a YAML layer config (schema in sim/layer_config.py)"),
 ])
 def test_schema_errors_name_file_key_and_fix(tmp_path: Path, text: str, message: str) -> None:
     cfg = write(tmp_path, text)

@@ -127,7 +127,7 @@ def test_ints_accepted_for_float_fields(tmp_path: Path) -> None:
 # -- errors: one line, file and field named ---------------------------------------------
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match=r"^no/such\.yaml: no such file; give a YAML path or "
-                                        r"one of \['edge_8x8_ws', .*'tpu_128x128_ws'\]$"):
+                                        r"one of \['edge_4x4_ws_bitfusion', .*'tpu_128x128_ws'\]$"):
         load_accelerator("no/such.yaml")
 
 
@@ -174,12 +174,12 @@ def test_second_glb_unknown_key_names_index(tmp_path: Path) -> None:
 
 def test_duplicate_top_level_key(tmp_path: Path) -> None:
     msg = _load_error(tmp_path, MINIMAL + "array: {rows: 4, cols: 4}\n")
-    assert msg == "duplicate key 'array' (line 3); keep one"
+    assert msg == "array: duplicate key 'array' at line 3 (first given at line 2); keep one"
 
 
 def test_duplicate_nested_key(tmp_path: Path) -> None:
     msg = _load_error(tmp_path, "name: t\narray: {rows: 8, rows: 4, cols: 8}\n")
-    assert msg == "duplicate key 'rows' (line 2); keep one"
+    assert msg == "array.rows: duplicate key 'rows' at line 2 (first given at line 2); keep one"
 
 
 def test_rows_wrong_type(tmp_path: Path) -> None:
@@ -206,11 +206,13 @@ def test_cols_missing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, expected", [
     ("array: {rows: 8, cols: 8}\n", "missing required key 'name'"),
     ("name: t\n", "missing required key 'array'"),
-    ("", "the spec must be a mapping of keys to values, not NoneType"),
-    ("- 1\n- 2\n", "the spec must be a mapping of keys to values, not list"),
+    ("", "empty file; give a YAML spec (schema in sim/spec_io.py)"),
+    ("- 1\n- 2\n", "the top level must be a mapping of keys to values, not a list; give a "
+                   "YAML spec (schema in sim/spec_io.py)"),
     ("name: t\narray: [8, 8]\n", "array must be a mapping of keys to values, not list"),
     ("name: 7\narray: {rows: 8, cols: 8}\n", "name must be a string, not 7"),
-    (MINIMAL + "glb: []\n", "glb must be a buffer mapping or a non-empty list of them"),
+    (MINIMAL + "glb: []\n", "glb must be a buffer mapping or a non-empty list of them, "
+                           "not []"),
     (MINIMAL + "glb: {name: g, capacity_bytes: 1024, word_bits: 8.5}\n",
      "glb[0].word_bits must be an integer, not 8.5"),
     (MINIMAL + "glb: {name: g, capacity_bytes: 1024, double_buffered: 'yes'}\n",
@@ -235,7 +237,8 @@ def test_field_errors(tmp_path: Path, text: str, expected: str) -> None:
 
 def test_malformed_yaml(tmp_path: Path) -> None:
     msg = _load_error(tmp_path, "name: t\narray: {rows: 8, cols: 8\n")
-    assert re.fullmatch(r"malformed YAML at line 3: .+", msg), msg
+    assert re.fullmatch(r"malformed YAML at line 3, column 1: .+; give a YAML spec "
+                        r"\(schema in sim/spec_io\.py\)", msg), msg
 
 
 def test_malformed_yaml_tab(tmp_path: Path) -> None:

@@ -31,9 +31,9 @@ def _error(tmp_path: Path, text: str) -> str:
     (MINIMAL + "clock_mhz: .nan\n", "clock_mhz must be a finite number, not nan"),
     (MINIMAL + "clock_mhz: -.inf\n", "clock_mhz must be a finite number, not -inf"),
     (MINIMAL + "energy: {mult_pj: {8: .nan}}\n",
-     "energy.mult_pj[8] (pJ per multiply) must be a finite number, not nan"),
+     "energy.mult_pj[8] must be a finite number, not nan"),
     (MINIMAL + "energy: {mult_pj: {4: 0.05, 16: .inf}}\n",
-     "energy.mult_pj[16] (pJ per multiply) must be a finite number, not inf"),
+     "energy.mult_pj[16] must be a finite number, not inf"),
     (MINIMAL + "energy: {add_pj_per_bit: .nan}\n",
      "energy.add_pj_per_bit must be a finite number, not nan"),
     (MINIMAL + "energy: {dram_pj_per_bit: .inf}\n",
@@ -52,9 +52,9 @@ def _error(tmp_path: Path, text: str) -> str:
     (MINIMAL + "dram: {read_bytes_per_cycle: 1.0e-300}\n",
      "dram.read_bytes_per_cycle must be >= 0.001 (or .inf), not 1e-300"),
     (MINIMAL + "energy: {mult_pj: {8: 1.0e+300}}\n",
-     "energy.mult_pj[8] (pJ per multiply) must be <= 1e+06, not 1e+300"),
+     "energy.mult_pj[8] must be <= 1e+06, not 1e+300"),
     (MINIMAL + "energy: {mult_pj: {8: 100000000000000000000000}}\n",
-     ("energy.mult_pj[8] (pJ per multiply) must be a number <= 2**53, "
+     ("energy.mult_pj[8] must be a number <= 2**53, "
       "not 100000000000000000000000")),
     (MINIMAL + GLB + "access_pj: 1.0e+300}\n", "glb[0].access_pj must be <= 1e+06, not 1e+300"),
     (MINIMAL + "glb: {name: g, capacity_bytes: 100000000000000000000}\n",
@@ -82,9 +82,10 @@ def test_negative_values_keep_the_spec_rule(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("data, expected", [
-    (b"\x00\x01", ("malformed YAML: special characters are not allowed; give a YAML spec "
-                   "(schema in sim/spec_io.py)")),
-    (b"\xff\xfe", "not a UTF-8 text file; give a YAML spec (schema in sim/spec_io.py)"),
+    (b"\x00\x01", ("malformed YAML at line 1, column 1: special characters are not "
+                   "allowed (#x0000); give a YAML spec (schema in sim/spec_io.py)")),
+    (b"name: t\n\xff\xfe", ("not a UTF-8 text file (byte 0xff at line 2, column 1); give "
+                             "a YAML spec (schema in sim/spec_io.py)")),
 ])
 def test_binary_files(tmp_path: Path, data: bytes, expected: str) -> None:
     path = tmp_path / "spec.yaml"
