@@ -46,7 +46,9 @@ directions becomes equal read and write bandwidths; access granularity
 (``bandwidth_min``), ``area``, ``systolic_dimensions`` and ``latency`` are not
 represented (latency must be 1). Global buffers are double-buffered, which is what
 ZigZag assumes whenever a tile fills at most half of a memory. A key given twice in
-the YAML keeps its last value, as ``yaml.safe_load`` (ZigZag's reader) does.
+the YAML keeps its last value, as ``yaml.safe_load`` (ZigZag's reader) does -- the one
+documented exception to coforge's duplicate-key rule (:mod:`sim.yaml_io`) -- and is
+recorded in the notes with its key path and both lines.
 
 Anything with no coforge counterpart raises :class:`ZigzagImportError`, one line
 naming the file and the field: in-memory-compute arrays, arrays of other than two
@@ -61,12 +63,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dataflows.dataflow import OPERANDS, get_dataflow
 from dataflows.errors import CoforgeError
 from sim.energy import DEFAULT_MULT_PJ, EnergyTable
 from sim.spec import Accelerator, Buffer, PEConfig
+from sim.yaml_io import read_yaml_last_wins
 
 
 class ZigzagImportError(CoforgeError):
@@ -131,37 +132,15 @@ class ZigzagConversion:
 
 
 # -- reading ---------------------------------------------------------------------------
-def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
-    """Paths of mapping keys given twice anywhere under ``node`` (with line numbers)."""
-    out: list[str] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            where = f"{path}.{key}" if path else key
-            if key in seen:
-                out.append(f"{where} (lines {seen[key]} and {line})")
-            seen[key] = line
-            out.extend(_duplicate_keys(value_node, where))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out.extend(_duplicate_keys(item, f"{path}[{i}]"))
-    return out
+_WHAT = "a ZigZag hardware or mapping YAML"
 
 
 def _read_yaml(path: Path) -> tuple[Any, list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ZigzagImportError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        dups = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-        return yaml.safe_load(text), dups
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ZigzagImportError(f"{path}: malformed YAML{line}") from None
+    """The file's data and its duplicate keys (``"key.path (lines a and
+    b)"``), read by :func:`sim.yaml_io.read_yaml_last_wins`: ZigZag reads its files with
+    ``yaml.safe_load``, where the last value wins, so coforge does too (and notes it)."""
+    data, dups = read_yaml_last_wins(path, error=ZigzagImportError, what=_WHAT)
+    return data, [str(d) for d in dups]
 
 
 def _map(value: object, where: str) -> dict[str, Any]:

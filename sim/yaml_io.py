@@ -8,7 +8,7 @@ Rules:
 * safe types only (PyYAML's ``SafeLoader``: scalars, lists, mappings, timestamps; no
   Python object tags);
 * the top level must be a non-empty mapping: an empty (or comment-only) file and a
-  top-level list or scalar are errors;
+  top-level list or scalar are errors (:func:`read_yaml_last_wins` accepts a list);
 * **duplicate keys are an error**, at any depth, naming the key path and both lines.
   Why one strict policy: YAML 1.2 says mapping keys are unique, PyYAML silently keeps
   the last value, and a key given twice in a spec is almost always an edit that left the
@@ -137,7 +137,7 @@ def _position(text: str, index: int) -> str:
 
 
 def _parse(text: str, source: str, error: type[CoforgeError], what: str, ratios: bool,
-           last_wins: bool) -> tuple[dict[str, Any], tuple[Duplicate, ...]]:
+           last_wins: bool) -> tuple[Any, tuple[Duplicate, ...]]:
     try:
         loader = (_RatioLoader if ratios else _SafeLoader)(text)
         try:
@@ -163,7 +163,7 @@ def _parse(text: str, source: str, error: type[CoforgeError], what: str, ratios:
     except yaml.YAMLError as err:
         raise error(f"{source}: malformed YAML: {str(err).splitlines()[0]}; give {what}") \
             from None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) and not last_wins:
         kind = {list: "a list", str: "a string"}.get(type(data), type(data).__name__)
         raise error(f"{source}: the top level must be a mapping of keys to values, not "
                     f"{kind}; give {what}")
@@ -201,10 +201,10 @@ def read_yaml(path: str | Path, *, error: type[CoforgeError] = YamlError,
 
 
 def read_yaml_last_wins(path: str | Path, *, error: type[CoforgeError] = YamlError,
-                        what: str = "a YAML file") -> tuple[dict[str, Any],
-                                                            tuple[Duplicate, ...]]:
-    """As :func:`read_yaml`, but a key given twice keeps its last value, and the
-    duplicates are returned (key path, both lines) for the caller to report.
+                        what: str = "a YAML file") -> tuple[Any, tuple[Duplicate, ...]]:
+    """As :func:`read_yaml`, but a key given twice keeps its last value, the duplicates
+    are returned (key path, both lines) for the caller to report, and the top level may
+    be a list (a ZigZag mapping file is one; the caller checks the shape).
 
     Only for a peer tool's own files that the peer reads with ``yaml.safe_load``
     (ZigZag): coforge reads them as the peer does. Every coforge format uses
