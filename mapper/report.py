@@ -350,10 +350,9 @@ def spec_dict(accel: Accelerator) -> dict[str, Any]:
     """The full spec as plain data: :func:`sim.spec_io.dump_accelerator`'s YAML, parsed,
     with an unlimited bandwidth as the string :data:`UNLIMITED` (:func:`spec_from_dict`
     builds the same spec, same hash, back from it)."""
-    import yaml
-
     from sim.spec_io import dump_accelerator
-    return _map_floats(yaml.safe_load(dump_accelerator(accel)),
+    from sim.yaml_io import loads_yaml
+    return _map_floats(loads_yaml(dump_accelerator(accel), f"spec {accel.name!r}"),
                        lambda v: UNLIMITED if isinstance(v, float) and math.isinf(v)
                        and v > 0 else v)
 

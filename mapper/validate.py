@@ -49,14 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from dataflows.network import Network
 from sim.result import NetworkResult
 from sim.spec import Accelerator
+from sim.yaml_io import loads_yaml
 
 #: Longest streamed dimension of the representative RTL tile (elements).
 STREAM_CLIP = 16
@@ -159,7 +158,8 @@ def design_from_store(store: str | Path, design_id: int,
     elif network.name != meta["network"]:
         raise ValidateError(f"the store's network is {meta['network']!r}, not "
                             f"{network.name!r}")
-    base = accelerator_from_dict(yaml.safe_load(meta["base_spec"]), f"{path} meta")
+    base = accelerator_from_dict(loads_yaml(meta["base_spec"], f"{path} meta base_spec",
+                                            error=ValidateError), f"{path} meta")
     prec = precision_from_dict(meta["precision"]) if "precision" in meta else None
     space = HardwareSpace(base, tuple((n, tuple(v)) for n, v in meta["parameters"]),
                           prec).for_network(network)
