@@ -64,10 +64,8 @@ from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
 
 ND = len(MAP_DIMS)
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
-_REL_MASK = {o: np.int64(sum(1 << i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[o]))
-             for o in OPERANDS}
 #: Rows costed at a time (keeps the working set in cache).
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 16384
 
 
 class HierCostError(CoforgeError):
@@ -185,10 +183,18 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
                 cum = cum * Sraw[:, f, :]
     ext = [np.minimum(e, bounds) for e in ext_raw[:L]]
 
+    fp_memo: dict = {}
+
     def footprint(o: str, e: np.ndarray, lv: int) -> np.ndarray:
         if o == "input" and lv < plan.lowered_top:
             return conv_input_footprint_elems(e, lowered_from)
         return tile_footprint_elems(o, e, layer)
+
+    def tile_fp(o: str, lv: int) -> np.ndarray:
+        """Footprint of level lv's own tile (memoised: fills and capacity share it)."""
+        if (o, lv) not in fp_memo:
+            fp_memo[o, lv] = footprint(o, ext[lv], lv)
+        return fp_memo[o, lv]
 
     # -- loops above each level, innermost first ---------------------------------------
     order_seq = batch.order[:, ::-1, ::-1].reshape(B, L * ND)
@@ -206,28 +212,40 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     for lv in range(L):
         above_prod.append(above_prod[-1] * T[:, lv, :])
     rows = np.arange(B) * (n + 1)
+    one = np.ones(B, dtype=np.int64)
+
+    memo: dict = {}
 
     def loops_above(lv: int) -> np.ndarray:
-        return total // prefix[:, start[lv]]
+        key = ("above", lv)
+        if key not in memo:
+            memo[key] = total // prefix[:, start[lv]] if start[lv] else total
+        return memo[key]
 
     def reuse(o: str, lv: int) -> np.ndarray:
-        if lv == L or o in levels[lv].streams:
-            return np.ones(B, dtype=np.int64)
-        s = start[lv]
-        if s == n:
-            return np.ones(B, dtype=np.int64)
-        blocking = np.empty((B, n - s + 1), dtype=bool)
-        blocking[:, -1] = True
-        np.logical_and((_REL_MASK[o] >> order_seq[:, s:]) & 1, big[:, s:], out=blocking[:, :-1])
-        first = s + blocking.argmax(axis=1)
-        return np.take(prefix, rows + first) // prefix[:, s]
+        if lv == L or o in levels[lv].streams or start[lv] == n:
+            return one
+        key = ("reuse", o, lv)
+        if key not in memo:
+            bk = ("blocking", o)
+            if bk not in memo:
+                blocking = np.empty((B, n + 1), dtype=bool)
+                blocking[:, n] = True
+                np.logical_and(_REL[o][order_seq], big, out=blocking[:, :n])
+                memo[bk] = blocking
+            s = start[lv]
+            first = s + memo[bk][:, s:].argmax(axis=1)
+            memo[key] = np.take(prefix, rows + first) // prefix[:, s]
+        return memo[key]
 
     rep = {o: [_prod_cols(S[:, f, :], ~_REL[o]) for f in range(F)] for o in OPERANDS}
     inst = [_prod_cols(S[:, f, :], np.ones(ND, dtype=bool)) for f in range(F)]
 
     def product(vals: list[np.ndarray], fs: list[int]) -> np.ndarray:
-        out = np.ones(B, dtype=np.int64)
-        for f in fs:
+        if not fs:
+            return one
+        out = vals[fs[0]]
+        for f in fs[1:]:
             out = out * vals[f]
         return out
 
@@ -235,7 +253,7 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         """Elements entering every instance of level c (< L) with operand o."""
         ru = reuse(o, c)
         if o == "input" and (plan.halo or c < plan.lowered_top):
-            return footprint(o, ext[c], c) * (loops_above(c) // ru) * product(inst, _above(plan, c))
+            return tile_fp(o, c) * (loops_above(c) // ru) * product(inst, _above(plan, c))
         relevant = _prod_cols(above_prod[c], _REL[o])
         return plan.distinct[o] * (loops_above(c) // relevant // ru) * \
             product(rep[o], _above(plan, c))
@@ -313,7 +331,7 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         out[f"energy_{level.name}_pj"] = e
         energy = energy + e
         if level.bounded:
-            need = {o: footprint(o, ext[lv], lv) * plan.bits[o] / 8
+            need = {o: tile_fp(o, lv) * (plan.bits[o] / 8)
                     for o in level.keeps if o not in level.streams}
             if level.partitioned:
                 tot = np.zeros(B)
@@ -330,10 +348,10 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
                              wbits / 8 / (ninst * level.write_bytes_per_cycle))
         out[f"{level.name}_cycles"] = cyc
         worst = np.maximum(worst, cyc)
-    sp_total = _spatial_product(Sraw, list(range(F)), B, per_dim=True)
-    compute = np.ones(B, dtype=np.int64)
-    for d in range(ND):
-        compute *= -(-bounds[d] // sp_total[:, d])
+    steps = -(-bounds // _spatial_product(Sraw, list(range(F)), B))
+    compute = steps[:, 0].copy()
+    for d in range(1, ND):
+        compute *= steps[:, d]
     total_cycles = np.maximum(compute, np.ceil(worst).astype(np.int64))
     out.update(legal=legal, compute_cycles=compute, total_cycles=total_cycles,
                energy_pj=energy, energy_mac_pj=np.full(B, plan.macs * hier.compute.mac_pj),

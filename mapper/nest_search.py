@@ -1,0 +1,296 @@
+"""Random and evolutionary search over nest mappings of one layer on a Hierarchy.
+
+:class:`NestSpace` draws whole batches of structurally legal
+:class:`~dataflows.nest_mapping.NestBatch` rows with numpy (no per-candidate Python):
+for every dimension, a spatial factor per fanout axis that may unroll it (a divisor of
+the bound up to the axis size; with ``imperfect`` any value up to both, leaving the
+last children partly idle), then an exact factorization of the remaining
+``ceil(bound / spatial)`` steps over the storage levels that may loop it, drawn
+uniformly from a precomputed table; loop orders are uniform permutations. Rows whose
+factors on one fanout axis multiply past its size are redrawn. :func:`search` keeps
+the best legal mapping of a random or an evolutionary (mutate one dimension's split
+or swap two loops of one level; truncation selection) run, seeded explicitly.
+
+Costs come from :func:`sim.hier_cost.evaluate_batch` with ``detail=False``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from dataflows.dataflow import MAP_DIMS, map_bounds
+from dataflows.errors import CoforgeError
+from dataflows.layer import Layer
+from dataflows.nest_mapping import NestBatch, NestMapping
+from sim.hier_cost import evaluate_batch
+from sim.hierarchy import Hierarchy
+
+ND = len(MAP_DIMS)
+OBJECTIVES = ("energy", "cycles", "edp")
+STRATEGIES = ("random", "evolution")
+
+
+class NestSearchError(CoforgeError):
+    """Bad search arguments or a layer with no legal mapping found."""
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _factorizations(n: int, slots: int) -> np.ndarray:
+    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots])."""
+    if slots == 0:
+        return np.ones((1, 0), dtype=np.int64)
+    rows: list[tuple[int, ...]] = []
+
+    def rec(left: int, k: int, acc: tuple[int, ...]) -> None:
+        if k == 1:
+            rows.append(acc + (left,))
+            return
+        for d in _divisors(left):
+            rec(left // d, k - 1, acc + (d,))
+    rec(n, slots, ())
+    return np.array(rows, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NestSpace:
+    """The nest mappings of ``layer`` on ``hier`` the mapper draws (module doc)."""
+
+    layer: Layer
+    hier: Hierarchy
+    imperfect: bool = False
+
+    @cached_property
+    def bounds(self) -> np.ndarray:
+        b = map_bounds(self.layer)
+        return np.array([b[d] for d in MAP_DIMS], dtype=np.int64)
+
+    @cached_property
+    def _slots(self) -> tuple[list[list[int]], list[list[tuple[int, int, int]]]]:
+        """Per dim: temporal levels allowed; spatial (fanout, axis, size) allowed."""
+        t, s = [], []
+        for i, d in enumerate(MAP_DIMS):
+            t.append([lv for lv, level in enumerate(self.hier.levels)
+                      if level.temporal_dims is None or d in level.temporal_dims])
+            s.append([(f, a, size) for f, fo in enumerate(self.hier.fanouts)
+                      for a, (size, dims) in enumerate(zip(fo.size, fo.dims)) if d in dims])
+            if not t[-1] and self.bounds[i] > 1:
+                raise NestSearchError(f"{d} (bound {self.bounds[i]}) may loop at no level of "
+                                      f"{self.hier.name!r}; allow it in a temporal_dims")
+        return t, s
+
+    @cached_property
+    def _tables(self) -> list[dict[int, np.ndarray]]:
+        """Per dim: steps -> its exact factorizations over the allowed temporal levels
+        (filled lazily, for the step counts that occur)."""
+        return [{} for _ in range(ND)]
+
+    def _table(self, i: int, steps: int) -> np.ndarray:
+        tab = self._tables[i]
+        if steps not in tab:
+            tab[steps] = _factorizations(steps, len(self._slots[0][i]))
+        return tab[steps]
+
+    def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
+        """``n`` structurally legal mappings (capacity is the cost model's ``legal``)."""
+        L, F = len(self.hier.levels), len(self.hier.fanouts)
+        tslots, sslots = self._slots
+        temporal = np.ones((n, L, ND), dtype=np.int64)
+        axes = np.ones((n, F, 2, ND), dtype=np.int64)
+        room = {(f, a): np.full(n, size, dtype=np.int64) for f, fo in
+                enumerate(self.hier.fanouts) for a, size in enumerate(fo.size)}
+        for i in rng.permutation(ND):       # no dimension always gets the first pick
+            b = int(self.bounds[i])
+            left = np.full(n, b, dtype=np.int64)
+            sp = np.ones(n, dtype=np.int64)
+            for f, a, size in sslots[i]:
+                cand = np.array([v for v in range(1, min(b, size) + 1)
+                                 if self.imperfect or b % v == 0], dtype=np.int64)
+                fits = np.searchsorted(cand, room[f, a], side="right")   # >= 1 (cand[0] 1)
+                v = cand[(rng.random(n) * fits).astype(np.int64)]
+                ok = (left % v == 0) if not self.imperfect else (sp * v <= b)
+                v = np.where(ok, v, 1)
+                axes[:, f, a, i] = v
+                room[f, a] = room[f, a] // v
+                sp = sp * v
+                if not self.imperfect:
+                    left = left // v
+            steps = -(-b // sp)
+            for s_val in np.unique(steps):
+                rows = np.flatnonzero(steps == s_val)
+                tab = self._table(i, int(s_val))
+                pick = tab[rng.integers(0, len(tab), rows.size)]
+                for j, lv in enumerate(tslots[i]):
+                    temporal[rows, lv, i] = pick[:, j]
+        if self.imperfect:
+            self._fix_idle(temporal, axes)
+        order = rng.permuted(np.broadcast_to(np.arange(ND), (n, L, ND)).copy(), axis=2)
+        g = NestGenomes(temporal, order, axes)
+        over = self._over(axes)
+        if over.any():                      # a fanout axis past its size: redraw those
+            again = self.random(rng, int(over.sum()))
+            g.temporal[over], g.order[over], g.axes[over] = \
+                again.temporal, again.order, again.axes
+        return g
+
+    def _fix_idle(self, temporal: np.ndarray, axes: np.ndarray) -> None:
+        """Rows whose outermost non-unit factor of a dim (in nest order: a padded fanout
+        above a temporal loop) would have a fully idle last iteration get that dim's
+        whole bound at its outermost allowed level instead (in place)."""
+        tslots, _ = self._slots
+        for i in range(ND):
+            b = int(self.bounds[i])
+            parts, li, fi = [], 0, 0
+            for node in self.hier.nodes:
+                if hasattr(node, "keeps"):
+                    parts.append(temporal[:, li, i])
+                    li += 1
+                else:
+                    parts.extend(axes[:, fi, a, i] for a in range(len(node.size)))
+                    fi += 1
+            total = np.ones(temporal.shape[0], dtype=np.int64)
+            outer = np.ones_like(total)
+            for p in parts:
+                total = total * p
+                outer = np.where((outer == 1) & (p > 1), p, outer)
+            bad = total - total // outer >= b
+            if bad.any() and tslots[i]:
+                axes[bad, :, :, i] = 1
+                temporal[bad, :, i] = 1
+                temporal[bad, tslots[i][0], i] = b
+
+    def _over(self, axes: np.ndarray) -> np.ndarray:
+        over = np.zeros(axes.shape[0], dtype=bool)
+        for f, fo in enumerate(self.hier.fanouts):
+            for a, size in enumerate(fo.size):
+                over |= axes[:, f, a, :].prod(axis=1) > size
+        return over
+
+    def mutate(self, rng: np.random.Generator, parents: "NestGenomes") -> "NestGenomes":
+        """Children: each takes one dimension's factors from a fresh random mapping (the
+        fresh row whole where that overfills a fanout axis), and half of them also swap
+        two loops of one level's order."""
+        n = len(parents)
+        fresh = self.random(rng, n)
+        t, o, ax = parents.temporal.copy(), parents.order.copy(), parents.axes.copy()
+        dim = rng.integers(0, ND, n)
+        r = np.arange(n)
+        t[r, :, dim] = fresh.temporal[r, :, dim]
+        ax[r, :, :, dim] = fresh.axes[r, :, :, dim]
+        over = self._over(ax)
+        t[over], ax[over] = fresh.temporal[over], fresh.axes[over]
+        swap = np.flatnonzero(rng.random(n) < 0.5)
+        lv = rng.integers(0, t.shape[1], swap.size)
+        a, b = rng.integers(0, ND, swap.size), rng.integers(0, ND, swap.size)
+        va = o[swap, lv, a].copy()
+        o[swap, lv, a] = o[swap, lv, b]
+        o[swap, lv, b] = va
+        return NestGenomes(t, o, ax)
+
+    def to_mapping(self, g: "NestGenomes", i: int) -> NestMapping:
+        """Row ``i`` as a :class:`NestMapping`."""
+        return NestMapping(
+            temporal=tuple(tuple(int(v) for v in lv) for lv in g.temporal[i]),
+            order=tuple(tuple(MAP_DIMS[int(j)] for j in lv) for lv in g.order[i]),
+            spatial=tuple(tuple(tuple(int(v) for v in g.axes[i, f, a])
+                                for a in range(len(fo.size)))
+                          for f, fo in enumerate(self.hier.fanouts)))
+
+
+@dataclass(frozen=True)
+class NestGenomes:
+    """A population: ``temporal``/``order`` [B, L, 8] as in NestBatch, ``axes``
+    [B, F, 2, 8] spatial factors per fanout axis (axis 1 all 1 for 1-D fanouts)."""
+
+    temporal: np.ndarray
+    order: np.ndarray
+    axes: np.ndarray
+
+    def __len__(self) -> int:
+        return self.temporal.shape[0]
+
+    @property
+    def batch(self) -> NestBatch:
+        return NestBatch(self.temporal, self.order, self.axes.prod(axis=2))
+
+    def take(self, idx: np.ndarray) -> "NestGenomes":
+        return NestGenomes(self.temporal[idx], self.order[idx], self.axes[idx])
+
+    @staticmethod
+    def concat(a: "NestGenomes", b: "NestGenomes") -> "NestGenomes":
+        return NestGenomes(np.concatenate([a.temporal, b.temporal]),
+                           np.concatenate([a.order, b.order]),
+                           np.concatenate([a.axes, b.axes]))
+
+
+@dataclass(frozen=True)
+class NestSearchResult:
+    """The best legal mapping found, its score and how many mappings were costed."""
+
+    mapping: NestMapping
+    score: float
+    evaluations: int
+    objective: str
+    strategy: str
+    seed: int
+
+
+def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
+    if objective == "energy":
+        s = arr["energy_pj"]
+    elif objective == "cycles":
+        s = arr["total_cycles"].astype(np.float64) + arr["energy_pj"] * 1e-30
+    else:
+        s = arr["energy_pj"] * arr["total_cycles"]
+    return np.where(arr["legal"], s, np.inf)
+
+
+def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
+           objective: str = "energy", max_evals: int = 20000, population: int = 1000,
+           seed: int = 0, imperfect: bool = False) -> NestSearchResult:
+    """The best legal nest mapping of ``layer`` on ``hier`` under ``objective``."""
+    if strategy not in STRATEGIES:
+        raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
+    if objective not in OBJECTIVES:
+        raise NestSearchError(f"objective must be one of {list(OBJECTIVES)}, "
+                              f"not {objective!r}")
+    if max_evals < 1 or population < 2:
+        raise NestSearchError("max_evals must be >= 1 and population >= 2")
+    space = NestSpace(layer, hier, imperfect)
+    rng = np.random.default_rng(seed)
+    pop = space.random(rng, min(population, max_evals))
+    scores = _score(evaluate_batch(layer, hier, pop.batch, detail=False), objective)
+    evals = len(pop)
+    best_i = int(np.argmin(scores))
+    best = (float(scores[best_i]), space.to_mapping(pop, best_i))
+    while evals < max_evals:
+        n = min(population, max_evals - evals)
+        if strategy == "random":
+            kids = space.random(rng, n)
+        else:
+            keep = np.argsort(scores, kind="stable")[:max(2, population // 5)]
+            kids = space.mutate(rng, pop.take(keep[rng.integers(0, len(keep), n)]))
+        ks = _score(evaluate_batch(layer, hier, kids.batch, detail=False), objective)
+        evals += len(kids)
+        i = int(np.argmin(ks))
+        if ks[i] < best[0]:
+            best = (float(ks[i]), space.to_mapping(kids, i))
+        if strategy == "evolution":
+            pop = NestGenomes.concat(pop, kids)
+            scores = np.concatenate([scores, ks])
+            top = np.argsort(scores, kind="stable")[:population]
+            pop, scores = pop.take(top), scores[top]
+    if not math.isfinite(best[0]):
+        raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
+                              f"{evals} evaluations; enlarge the buffers or max_evals")
+    return NestSearchResult(mapping=best[1], score=best[0], evaluations=evals,
+                            objective=objective, strategy=strategy, seed=seed)
+
+
+__all__ = ["NestGenomes", "NestSearchError", "NestSearchResult", "NestSpace", "search"]
