@@ -364,8 +364,8 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
         unknown = sorted(set(data) - {"base", "parameters", "precision", "compression"},
                          key=str)
         if unknown:
-            raise HardwareSpaceError(f"unknown key {unknown[0]!r}; allowed: ['base', "
-                                     f"'compression', 'parameters', 'precision']")
+            raise HardwareSpaceError(f"top level: unknown key {unknown[0]!r}; allowed keys: "
+                                     f"['base', 'compression', 'parameters', 'precision']")
         if "base" not in data:
             raise HardwareSpaceError("base is required: the spec the parameters edit, a "
                                      "shipped spec name (e.g. base: edge_8x8_ws) or a spec "
@@ -405,7 +405,7 @@ def _rule(data: object, where: str) -> BitsRule:
         raise HardwareSpaceError(f"{where} must map weight_bits/input_bits to lists of bits")
     unknown = sorted(set(data) - {"weight_bits", "input_bits"})
     if unknown:
-        raise HardwareSpaceError(f"{where}: unknown key {unknown[0]!r}; allowed: "
+        raise HardwareSpaceError(f"{where}: unknown key {unknown[0]!r}; allowed keys: "
                                  f"['input_bits', 'weight_bits']")
     for k, v in data.items():
         if not isinstance(v, list) or not v:
@@ -423,7 +423,7 @@ def precision_from_dict(data: object) -> PrecisionSpace:
                                  "first_last, layers)")
     unknown = sorted(set(data) - {"weight_bits", "input_bits", "first_last", "layers"})
     if unknown:
-        raise HardwareSpaceError(f"precision: unknown key {unknown[0]!r}; allowed: "
+        raise HardwareSpaceError(f"precision: unknown key {unknown[0]!r}; allowed keys: "
                                  f"['first_last', 'input_bits', 'layers', 'weight_bits']")
     default = _rule({k: data[k] for k in ("weight_bits", "input_bits") if k in data},
                     "precision")
@@ -502,7 +502,7 @@ def compression_from_dict(data: object) -> CompressionSpace:
         raise HardwareSpaceError("compression must be a mapping with prune and/or rank")
     unknown = sorted(set(data) - {"prune", "rank"}, key=str)
     if unknown:
-        raise HardwareSpaceError(f"compression: unknown key {unknown[0]!r}; allowed: "
+        raise HardwareSpaceError(f"compression: unknown key {unknown[0]!r}; allowed keys: "
                                  "['prune', 'rank']")
 
     def section(key: str, allowed: set[str]) -> dict[str, Any]:
