@@ -175,3 +175,11 @@ def test_model_equals_brute_force(hier: Hierarchy, layer: Layer, seed: int) -> N
 
 
 
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(hierarchies(max_levels=5), layers(small=4), st.integers(0, 2**31))
+def test_model_equals_brute_force_sweep(hier: Hierarchy, layer: Layer, seed: int) -> None:
+    _brute_case(hier, layer, seed)
