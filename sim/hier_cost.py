@@ -27,8 +27,10 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   move ``footprint x loops_above / reuse x instances``.
 * Parent reads for a child (the next level below that keeps ``o``, or the MACs):
   multicast fanouts in between deliver one read to every child needing the same word
-  (separable: divide by their replication; halo inputs: the footprint of the union
-  tile). The innermost level keeping ``o`` is read once per MAC (over multicast).
+  (separable: divide by their replication; halo inputs: the distinct rows/columns of
+  the union of the children's windows, counted exactly -- with gaps where loops
+  between the fanout and the child iterate the same dimension). The innermost level
+  keeping ``o`` is read once per MAC (over multicast).
 * Outputs: a child's drains arrive at the parent divided by the replication of the
   *reducing* fanouts in between (partial sums summed in the fabric); the parent reads
   back every arrival but the first per output (``arrivals - distinct``) as a refill.
@@ -37,6 +39,9 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   over reduction), which includes the partial sum it forwards or receives. The top
   level is not filled and does not drain. Partial sums move at the accumulator width,
   the ``distinct`` final outputs into the top level at the output width.
+* No sliding-window reuse: a tile that moves is refetched whole (Timeloop's rule; a
+  coincidentally identical next input window is not kept), and padded last tiles of
+  imperfect factors count whole -- upper bounds where factors are imperfect.
 * Capacity (``legal``): per instance, the tiles of the kept, non-streamed operands
   (outputs at accumulator width) fit the level's usable bytes (half when
   double-buffered; per partition when capacities are per operand).
@@ -60,7 +65,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
 from sim.hierarchy import Hierarchy, StorageLevel
-from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
+from sim.tiling import conv_input_footprint_elems, tile_footprint_elems, window_rows
 
 ND = len(MAP_DIMS)
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
@@ -129,6 +134,58 @@ def _prod_cols(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = a[:, cols[0]].copy() if cols.size else np.ones(a.shape[0], dtype=np.int64)
     for j in cols[1:]:
         out *= a[:, j]
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _union_rows(e_p: int, e_r: int, fans: tuple[tuple[int, int, int, int], ...], stride: int,
+                dilation: int, bound_p: int, bound_r: int, cap: int) -> int:
+    """Distinct input rows ``i * stride + r * dilation`` the children of multicast fanouts
+    read together: each child spans ``e_p`` outputs and ``e_r`` kernel rows from its
+    origin; fanout ``(s_p, g_p, s_r, g_r)`` places ``s_p x s_r`` children ``g_p`` outputs
+    and ``g_r`` kernel rows apart (gaps where loops between the fanout and the child
+    also iterate the dimension). Capped at ``cap`` (the rows any window reads)."""
+    offsets = {(0, 0)}
+    for s_p, g_p, s_r, g_r in fans:
+        offsets = {(a + jp * g_p, b + jr * g_r) for a, b in offsets
+                   for jp in range(s_p) for jr in range(s_r)}
+    rows = {i * stride + r * dilation for a, b in offsets
+            for i in range(a, min(a + e_p, bound_p)) for r in range(b, min(b + e_r, bound_r))}
+    return min(len(rows), cap)
+
+
+def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
+                       fans: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Distinct inputs the children of the multicast fanouts ``fans`` (each (spatial
+    factors, offsets between children) as [B, 8]) read together, each child's tile
+    spanning extents ``e`` ([B, 8], capped): G, N, C multiply out; rows and columns
+    are counted exactly (:func:`_union_rows`)."""
+    out = np.ones(e.shape[0], dtype=np.int64)
+    for d in (0, 1, 3):
+        tot = e[:, d].copy()
+        for sf, _ in fans:
+            tot = tot * sf[:, d]
+        out *= np.minimum(tot, bounds[d])
+    for dp, dr, stride, dil, cap in ((4, 6, layer.stride_h, layer.dilation_h,
+                                      layer.needed_in_h),
+                                     (5, 7, layer.stride_w, layer.dilation_w,
+                                      layer.needed_in_w)):
+        spread = [(sf, g) for sf, g in fans if (sf[:, dp] > 1).any() or (sf[:, dr] > 1).any()]
+        if not spread:
+            out *= np.minimum(window_rows(e[:, dp], e[:, dr], stride, dil), cap)
+            continue
+        cols = [e[:, dp], e[:, dr]]
+        for sf, g in spread:
+            cols += [sf[:, dp], g[:, dp], sf[:, dr], g[:, dr]]
+        params = np.stack(cols, axis=1)
+        uniq, inv = np.unique(params, axis=0, return_inverse=True)
+        nf = len(spread)
+        vals = np.array([_union_rows(int(u[0]), int(u[1]),
+                                     tuple(tuple(int(v) for v in u[2 + 4 * k:6 + 4 * k])
+                                           for k in range(nf)),
+                                     stride, dil, int(bounds[dp]), int(bounds[dr]), cap)
+                         for u in uniq], dtype=np.int64)
+        out *= vals[inv.reshape(-1)]
     return out
 
 
@@ -238,6 +295,16 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
             memo[key] = np.take(prefix, rows + first) // prefix[:, s]
         return memo[key]
 
+    def gap(f: int) -> np.ndarray:
+        """[B, 8] index distance between neighbouring children of fanout f."""
+        g = ext_raw[plan.pos[f]] if plan.pos[f] < L else ext_raw[L]
+        if plan.pos[f] == L:
+            g = np.ones((B, ND), dtype=np.int64)
+        for f2 in range(f + 1, F):
+            if plan.pos[f2] == plan.pos[f]:
+                g = g * Sraw[:, f2, :]
+        return g
+
     rep = {o: [_prod_cols(S[:, f, :], ~_REL[o]) for f in range(F)] for o in OPERANDS}
     inst = [_prod_cols(S[:, f, :], np.ones(ND, dtype=bool)) for f in range(F)]
 
@@ -263,8 +330,15 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         if c == L:
             return plan.macs // product(rep[o], mc)
         if o == "input" and (plan.halo or c < plan.lowered_top):
-            union = np.minimum(ext_raw[c] * _spatial_product(Sraw, mc, B), bounds)
-            return footprint(o, union, p) * (loops_above(c) // reuse(o, c)) * \
+            if not mc:
+                union = tile_fp(o, c)
+            elif p < plan.lowered_top:
+                union = footprint(o, np.minimum(ext_raw[c] * _spatial_product(Sraw, mc, B),
+                                                bounds), p)
+            else:
+                union = _union_input_elems(layer, bounds, ext[c],
+                                           [(Sraw[:, f, :], gap(f)) for f in mc])
+            return union * (loops_above(c) // reuse(o, c)) * \
                 product(inst, _above(plan, c)) // product(inst, mc)
         return x_c // product(rep[o], mc)
 
@@ -436,6 +510,14 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     def inst(f: int) -> int:
         return math.prod(S[f])
 
+    def gap(f: int) -> list[int]:
+        """Index distance between neighbouring children of fanout f, per dimension."""
+        g = ext_raw(plan.pos[f]) if plan.pos[f] < L else [1] * ND
+        for f2 in range(f + 1, F):
+            if plan.pos[f2] == plan.pos[f]:
+                g = [a * b for a, b in zip(g, Sraw[f2])]
+        return g
+
     above = {c: [f for f in range(F) if plan.pos[f] <= c] for c in range(L + 1)}
     between = {(p, c): [f for f in range(F) if p < plan.pos[f] <= c]
                for p in range(L) for c in range(L + 1)}
@@ -464,10 +546,18 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
             writes[c, o] = x_c
             if o == "input" and (plan.halo or c < plan.lowered_top):
                 e = ext_raw(c)
-                for f in mc:
-                    e = [a * b for a, b in zip(e, Sraw[f])]
+                if not mc:
+                    union = fp(o, e, c)
+                elif lv < plan.lowered_top:
+                    for f in mc:
+                        e = [a * b for a, b in zip(e, Sraw[f])]
+                    union = fp(o, e, lv)
+                else:
+                    union = int(_union_input_elems(
+                        layer, plan.bounds, np.array([[min(v, b) for v, b in zip(e, bnd)]]),
+                        [(np.array([Sraw[f]]), np.array([gap(f)])) for f in mc])[0])
                 lp = math.prod(f for _, f in loops(c))
-                reads[lv, o] = fp(o, e, lv) * (lp // reuse(o, c)) * \
+                reads[lv, o] = union * (lp // reuse(o, c)) * \
                     math.prod(inst(f) for f in above[c]) // math.prod(inst(f) for f in mc)
             else:
                 reads[lv, o] = x_c // math.prod(rep(o, f) for f in mc)

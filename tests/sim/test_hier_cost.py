@@ -373,3 +373,25 @@ def test_nest_check_rejects() -> None:
     with pytest.raises(MappingError, match=r"K cannot be unrolled on axis 0 of fanout"):
         NestMapping.build(h, temporal={"dram": {"C": 4, "P": 4, "Q": 2, "R": 2}},
                           spatial={"array": [{"K": 4}, {}]}).check(h, b)
+
+
+UNION_H = Hierarchy("u", (StorageLevel("dram"), StorageLevel("l2", capacity_bytes=1 << 16),
+                          Fanout("f", size=(2,), dims=(("P",),), multicast=("input",)),
+                          StorageLevel("l1", keeps=("weight", "output"), capacity_bytes=4096),
+                          StorageLevel("rf", keeps=("input",), capacity_bytes=1024)))
+
+
+@pytest.mark.parametrize("l1_p, rf_p, l2_reads", [(1, 4, 10), (2, 2, 16), (4, 1, 24)])
+def test_multicast_union_of_windows_with_gaps(l1_p: int, rf_p: int, l2_reads: int) -> None:
+    """Two children of a multicast fanout split P = 8 (R = 3) with l1 (which bypasses
+    inputs) looping P between the fanout and the rf: the children's windows are
+    ``rf_p`` outputs long and ``rf_p * l1_p`` apart. Per l1 step the pair reads, by hand:
+    rf_p = 4: one contiguous window of 8 outputs = 10 rows, once; rf_p = 2: two windows
+    of 4 rows 4 apart (rows 0-3 and 4-7, then 2-5 and 6-9) = 8 per step x 2 = 16;
+    rf_p = 1: windows of 3 rows 4 apart, no overlap, 6 per step x 4 = 24."""
+    layer = Layer("x", C=1, K=1, P=8, R=3)
+    m = NestMapping.build(UNION_H, temporal={"l1": {"P": l1_p}, "rf": {"P": rf_p, "R": 3}},
+                          spatial={"f": [{"P": 2}]})
+    got = _model_counts(layer, UNION_H, m)
+    assert got["l2", "input"][0] == l2_reads
+    assert _nonzero(got) == _nonzero(brute_force(layer, UNION_H, m))
