@@ -63,9 +63,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataflows.dataflow import OPERANDS, get_dataflow
+from dataflows.dataflow import MAP_DIMS, OPERANDS, get_dataflow
 from dataflows.errors import CoforgeError
+from dataflows.nest_mapping import NestMapping
 from sim.energy import DEFAULT_MULT_PJ, EnergyTable
+from sim.hierarchy import Hierarchy
 from sim.spec import Accelerator, Buffer, PEConfig
 from sim.yaml_io import read_yaml_last_wins
 
@@ -540,5 +542,422 @@ def zigzag_to_accelerator(hardware: str | Path, mapping: str | Path | None = Non
     return load_zigzag(hardware, mapping, clock_mhz=clock_mhz).accelerator
 
 
-__all__ = ["ZigzagConversion", "ZigzagImportError", "ZigzagMemory", "convert_zigzag",
-           "load_zigzag", "zigzag_to_accelerator", "zoo_layer_name"]
+# -- the N-level conversion (sim.hierarchy) ----------------------------------------------
+#: ZigZag loop dimensions -> coforge's MAP_DIMS (OY/OX output rows/cols, FY/FX filter).
+_NEST_DIM = {"G": "G", "B": "N", "K": "K", "C": "C", "OY": "P", "OX": "Q", "FY": "R",
+             "FX": "S"}
+_COFORGE_OF_LAYER_OP = {"W": "weight", "I": "input", "O": "output"}
+
+
+@dataclass(frozen=True)
+class ZigzagHierarchy:
+    """A ZigZag description as a :class:`sim.hierarchy.Hierarchy`, with the bookkeeping
+    the mapping exchange needs.
+
+    ``chains`` maps each coforge operand to the ZigZag memories holding it, innermost
+    first (ZigZag's file order); ``axis_of`` maps each array dimension (``D1``...) to
+    ``(fanout name, axis)``; ``unrolls`` maps it to the layer dimensions the mapping
+    file's ``default`` entry unrolls there (empty without a mapping file); ``segment``
+    gives each memory the number of fanouts above it.
+    """
+
+    hierarchy: Hierarchy
+    memories: tuple[ZigzagMemory, ...]
+    chains: dict[str, tuple[str, ...]]
+    axis_of: dict[str, tuple[str, int]]
+    unrolls: dict[str, tuple[str, ...]]
+    segment: dict[str, int]
+    links: dict[str, str]
+    notes: tuple[str, ...]
+    source: str
+
+
+def _nest_array(hw: dict[str, Any], source: str) -> tuple[list[str], list[int], float, int]:
+    where = f"{source}: operational_array"
+    arr = _map(hw["operational_array"], where)
+    _keys(arr, _ARRAY_KEYS, where)
+    if arr.get("is_imc"):
+        raise ZigzagImportError(f"{where}.is_imc: in-memory-compute arrays have no coforge "
+                                f"counterpart")
+    dims, sizes = arr.get("dimensions"), arr.get("sizes")
+    if not isinstance(dims, list) or not isinstance(sizes, list) or len(dims) != len(sizes) \
+            or not dims or not all(isinstance(s, int) and s >= 1 for s in sizes):
+        raise ZigzagImportError(f"{where}: dimensions and sizes must be non-empty lists of "
+                                f"equal length (sizes positive integers)")
+    precision = arr.get("input_precision", [8, 8])
+    if not isinstance(precision, list) or len(precision) != 2 \
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in precision):
+        raise ZigzagImportError(f"{where}.input_precision must be two integers (bits), "
+                                f"not {precision!r}")
+    return dims, sizes, _number(arr, "unit_energy", where, positive=False), max(precision)
+
+
+def _dim_order(dims: list[str], mems: tuple[ZigzagMemory, ...]) -> tuple[list[str], int]:
+    """Array dimensions outermost first, chosen so that as many memories as possible
+    are shared along exactly their ``served_dimensions`` (a suffix of the order); the
+    number of memories that are."""
+    import itertools
+    best: tuple[int, list[str]] | None = None
+    for perm in itertools.permutations(dims):
+        exact = sum(1 for m in mems if set(m.served_dimensions) == set(perm[len(perm) - len(
+            m.served_dimensions):]))
+        if best is None or exact > best[0]:
+            best = (exact, list(perm))
+    assert best is not None
+    return best[1], best[0]
+
+
+def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
+                             source: str = "<hardware>", mapping_source: str = "<mapping>",
+                             clock_mhz: float = 200.0, duplicates: tuple[str, ...] = (),
+                             order: tuple[str, ...] | None = None) -> ZigzagHierarchy:
+    """Convert parsed ZigZag YAML into an N-level hierarchy.
+
+    Rules: every ZigZag memory becomes one :class:`~sim.hierarchy.StorageLevel` (same
+    name; keeps the coforge operands of its memory operands; capacity ``size / 8``
+    bytes, ``None`` for the top memory; ``word_bits`` the bandwidth_max of the port
+    reading towards the array, which is the word ZigZag counts accesses in; read/write
+    bandwidth those ports' bandwidth_max / 8; ``read_pj``/``write_pj`` = r_cost/w_cost
+    per word; not double-buffered: LOMA fits whole tiles). Each array dimension becomes a
+    fanout axis (pairs of adjacent dimensions one 2-D fanout, multicast of every operand,
+    spatial reduction of partial sums, dims = the mapping file's unrolling hint, all
+    dimensions without one). A memory sits below the array dimensions it does not serve
+    and above those it does (``served_dimensions``); the dimension order is chosen so
+    that this holds for as many memories as possible, the others (non-nested sharing,
+    e.g. edge_tpu_like's weight register shared along D3, D4 and output register along
+    D2) sit below every dimension they do not serve and are noted. Between two fanouts
+    the levels follow ``order`` (memory names, outermost first) or the reverse file
+    order; see :func:`zigzag_nest_mapping` for the order one mapping needs. MACs cost
+    ``unit_energy``; partial sums move at twice the operand width (ZigZag's ONNX
+    partial-sum precision).
+    """
+    from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
+
+    hw = _map(hw, source)
+    _keys(hw, _TOP_KEYS, source)
+    for key in ("name", "memories", "operational_array"):
+        if key not in hw:
+            raise ZigzagImportError(f"{source}: missing required key {key!r}")
+    notes = [f"key {d} is given twice; the last value is used, as yaml.safe_load "
+             f"(ZigZag's reader) does" for d in duplicates]
+    dims, sizes, unit_pj, operand_bits = _nest_array(hw, source)
+    unrolls: dict[str, tuple[str, ...]] = {d: () for d in dims}
+    links = dict(_DEFAULT_LINKS)
+    if mapping is not None or "dataflows" in hw:
+        spatial, links, hint_where = _spatial_hint(mapping, hw, source, mapping_source)
+        for d, entries in spatial.items():
+            if d not in dims:
+                raise ZigzagImportError(f"{hint_where}.{d}: not a dimension of the "
+                                        f"operational array {dims}")
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise ZigzagImportError(f"{hint_where}.{d} must be a list like ['K, 32'], "
+                                        f"not {entries!r}")
+            layer_dims = tuple(e.split(",")[0].strip() for e in entries)
+            bad = [x for x in layer_dims if x not in _NEST_DIM]
+            if bad:
+                raise ZigzagImportError(f"{hint_where}.{d}: unrolling {bad[0]!r} has no "
+                                        f"coforge counterpart; allowed: {sorted(_NEST_DIM)}")
+            unrolls[d] = layer_dims
+    if sorted(links) != ["I", "O", "W"]:
+        raise ZigzagImportError(f"{mapping_source}: memory_operand_links must link W, I and "
+                                f"O, not {sorted(links)}")
+    mem_op = {_COFORGE_OF_LAYER_OP[k]: v for k, v in links.items()}     # coforge -> I1/I2/O
+    op_of = {v: k for k, v in mem_op.items()}
+
+    raw = _map(hw["memories"], f"{source}: memories")
+    mems = tuple(_parse_memory(n, d, f"{source}: memories.{n}") for n, d in raw.items())
+    everyone = set(dims)
+    for m in mems:
+        bad = [d for d in m.served_dimensions if d not in everyone]
+        if bad:
+            raise ZigzagImportError(f"{source}: memories.{m.name}.served_dimensions: "
+                                    f"{bad[0]!r} is not an array dimension {dims}")
+        unknown = [o for o in m.operands if o not in op_of]
+        if unknown:
+            raise ZigzagImportError(f"{source}: memories.{m.name}.operands: {unknown[0]!r} "
+                                    f"is linked to no layer operand ({links})")
+    chains = {op: tuple(m.name for m in mems if mem_op[op] in m.operands) for op in OPERANDS}
+    for op in OPERANDS:
+        if not chains[op]:
+            raise ZigzagImportError(f"{source}: memories: no memory holds {mem_op[op]} "
+                                    f"({op}s)")
+    top = chains[OPERANDS[0]][-1]
+    if any(chains[op][-1] != top for op in OPERANDS):
+        raise ZigzagImportError(f"{source}: memories: the top memory must hold every operand; "
+                                f"the chains end in {[chains[o][-1] for o in OPERANDS]}")
+    by_name = {m.name: m for m in mems}
+    top_mem = by_name[top]
+    if set(top_mem.served_dimensions) != everyone:
+        notes.append(f"memories.{top}: serves {list(top_mem.served_dimensions)}, not the whole "
+                     f"array {dims}; the top level is one instance above every fanout")
+        top_mem = ZigzagMemory(**{**top_mem.__dict__, "served_dimensions": tuple(dims)})
+        by_name[top] = top_mem
+        mems = tuple(top_mem if m.name == top else m for m in mems)
+    dim_order, _ = _dim_order(dims, mems)
+    rank = {d: i for i, d in enumerate(dim_order)}
+    segment: dict[str, int] = {}
+    for m in mems:
+        above = [rank[d] for d in dims if d not in m.served_dimensions]
+        seg = max(above) + 1 if above else 0
+        if set(dim_order[seg:]) != set(m.served_dimensions):
+            theirs = math.prod(s for d, s in zip(dims, sizes) if d not in m.served_dimensions)
+            notes.append(f"memories.{m.name}: shared along {list(m.served_dimensions)}, which "
+                         f"no linear order of fanouts gives together with the other "
+                         f"memories' sharing; it sits below {dim_order[:seg]} "
+                         f"({math.prod(sizes[dims.index(d)] for d in dim_order[:seg])} "
+                         f"instances, ZigZag: "
+                         f"{theirs})")
+        segment[m.name] = seg
+    names = list(order) if order is not None else [m.name for m in reversed(mems)]
+    if sorted(names) != sorted(by_name):
+        raise ZigzagImportError(f"{source}: level order {names} must name every memory "
+                                f"{sorted(by_name)} once")
+    levels_by_seg: dict[int, list[str]] = {}
+    for n in names:
+        levels_by_seg.setdefault(segment[n], []).append(n)
+    for op in OPERANDS:                       # each operand's chain stays bottom-up
+        pos = [(segment[n], names.index(n)) for n in chains[op]]
+        if pos != sorted(pos, reverse=True):
+            raise ZigzagImportError(f"{source}: level order {names} puts {op}s' memories "
+                                    f"{list(chains[op])} out of ZigZag's bottom-up order")
+    axis_of: dict[str, tuple[str, int]] = {}
+    nodes: list[Any] = []
+    seg, n_dims = 0, len(dim_order)
+    while True:
+        for n in levels_by_seg.get(seg, []):
+            m = by_name[n]
+            nodes.append(StorageLevel(
+                name=m.name, keeps=tuple(op_of[o] for o in m.operands),
+                capacity_bytes=None if n == top else max(1, m.size_bits // 8),
+                word_bits=m.read_bits, read_bytes_per_cycle=m.read_bits / 8,
+                write_bytes_per_cycle=m.write_bits / 8, read_pj=m.r_cost_pj,
+                write_pj=m.w_cost_pj, ports=max(1, len(raw[n].get("ports", [])))))
+            if m.write_bits != m.read_bits:
+                notes.append(f"memories.{n}: writes are {m.write_bits}-bit words, reads "
+                             f"{m.read_bits}-bit; the level counts both in {m.read_bits}-bit "
+                             f"words")
+        if seg == n_dims:
+            break
+        pair = [dim_order[seg]]
+        if seg + 1 < n_dims and not levels_by_seg.get(seg + 1):
+            pair.append(dim_order[seg + 1])
+        fname = "x".join(pair)
+        fdims = []
+        for i, d in enumerate(pair):
+            axis_of[d] = (fname, i)
+            hinted = tuple(dict.fromkeys(_NEST_DIM[x] for x in unrolls[d]))
+            fdims.append(hinted or tuple(MAP_DIMS))
+        nodes.append(Fanout(name=fname, size=tuple(sizes[dims.index(d)] for d in pair),
+                            dims=tuple(fdims), multicast=OPERANDS, reduction=True))
+        seg += len(pair)
+    name = str(hw["name"])
+    hier = Hierarchy(name=f"zigzag_{name}", nodes=tuple(nodes),
+                     compute=Compute(mac_pj=unit_pj, accumulator_bits=2 * operand_bits),
+                     clock_mhz=clock_mhz,
+                     description=f"ZigZag '{name}' converted by mapper.zigzag_import "
+                                 f"({source})")
+    return ZigzagHierarchy(hierarchy=hier, memories=mems, chains=chains, axis_of=axis_of,
+                           unrolls=unrolls, segment=segment,
+                           links={op: mem_op[op] for op in OPERANDS}, notes=tuple(notes),
+                           source=source)
+
+
+def load_zigzag_hierarchy(hardware: str | Path, mapping: str | Path | None = None, *,
+                          clock_mhz: float = 200.0,
+                          order: tuple[str, ...] | None = None) -> ZigzagHierarchy:
+    """Read a ZigZag hardware YAML (and its mapping YAML) into an N-level hierarchy."""
+    hw_path = Path(hardware)
+    hw, dups = _read_yaml(hw_path)
+    mp = None
+    if mapping is not None:
+        mp, mdups = _read_yaml(Path(mapping))
+        dups = dups + [f"{Path(mapping).name}: {d}" for d in mdups]
+    return convert_zigzag_hierarchy(
+        hw, mp, source=str(hw_path),
+        mapping_source=str(mapping) if mapping is not None else "<mapping>",
+        clock_mhz=clock_mhz, duplicates=tuple(dups), order=order)
+
+
+def _parse_loops(text: str) -> dict[str, list[list[tuple[str, float]]]]:
+    """ZigZag's printed mapping ``{O: [[(C, 2), (FY, 3)], [...]], W: ...}`` as data."""
+    import re
+    out: dict[str, list[list[tuple[str, float]]]] = {}
+    for op, body in re.findall(r"(\w+): (\[.*?\]\])(?=, \w+: \[|\}\)?$)", text.strip()):
+        levels = []
+        for level in re.findall(r"\[((?:\([^()]*\)(?:, )?)*)\]", body[1:-1]):
+            levels.append([(d, float(f)) for d, f in re.findall(r"\((\w+), ([\d.]+)\)", level)])
+        out[op] = levels
+    if not out:
+        raise ZigzagImportError(f"cannot read the ZigZag mapping {text[:60]!r}")
+    return out
+
+
+def _record_loops(record: dict[str, Any], key: str, text_key: str
+                  ) -> dict[str, list[list[tuple[str, float]]]]:
+    if key in record:
+        return {op: [[(str(d), float(f)) for d, f in lvl] for lvl in levels]
+                for op, levels in record[key].items()}
+    text = record[text_key]
+    if text.startswith("SpatialMapping("):
+        text = text[len("SpatialMapping("):]
+    return _parse_loops(text)
+
+
+@dataclass(frozen=True)
+class ZigzagLayerMapping:
+    """One ZigZag layer mapping in coforge terms: the hierarchy with its levels in the
+    order this mapping needs, the :class:`~dataflows.nest_mapping.NestMapping`, notes."""
+
+    hierarchy: Hierarchy
+    mapping: NestMapping
+    notes: tuple[str, ...]
+
+
+def zigzag_nest_mapping(conv: ZigzagHierarchy, record: dict[str, Any],
+                        hw: object = None) -> ZigzagLayerMapping:
+    """Convert one recorded ZigZag layer (a ``layers[i]`` entry of
+    ``benchmarks/zigzag_runner.py``'s JSON) into a nest mapping on ``conv``'s hierarchy.
+
+    ZigZag gives each operand its own split of one loop nest over that operand's
+    memories (``temporal_mapping``, innermost loop first) and its spatial unrolling per
+    architecture level. The loops up to a memory's top are the tile it holds; a memory
+    holding several operands must end at the same loop for each (else
+    :class:`ZigzagImportError`). Storage levels between two fanouts are ordered by that
+    top (outermost first), which is why the hierarchy is rebuilt per mapping (``hw`` is
+    the parsed hardware YAML; default: re-read ``conv.source``); a level's loops are
+    those between the next level in and its own top, a dimension split twice inside one
+    level merges into one factor (noted: the order in between is lost). Spatial factors:
+    the product of each array dimension's hinted layer dimension's unrollings.
+    """
+    notes: list[str] = []
+    temporal = _record_loops(record, "temporal_loops", "temporal_mapping")
+    spatial = _record_loops(record, "spatial_loops", "spatial_mapping")
+    op_of_layer = {k: _COFORGE_OF_LAYER_OP[k] for k in ("W", "I", "O")}
+    flat = {op: [lp for lvl in levels for lp in lvl] for op, levels in temporal.items()}
+    ref = flat["O"]
+    for op, loops in flat.items():
+        if loops != ref:
+            raise ZigzagImportError(f"layer {record.get('name')!r}: operand {op}'s loop nest "
+                                    f"differs from O's; ZigZag's nest is one for all operands")
+    tops: dict[str, int] = {}
+    for op_l, levels in temporal.items():
+        chain = conv.chains[op_of_layer[op_l]]
+        if len(levels) != len(chain):
+            raise ZigzagImportError(f"layer {record.get('name')!r}: {op_l} has {len(levels)} "
+                                    f"temporal levels, the hierarchy {len(chain)} memories "
+                                    f"{list(chain)}")
+        acc = 0
+        for mem, lvl in zip(chain, levels):
+            acc += len(lvl)
+            if mem in tops and tops[mem] != acc and mem != chain[-1]:
+                raise ZigzagImportError(
+                    f"layer {record.get('name')!r}: memory {mem!r} ends at loop {tops[mem]} "
+                    f"for one operand and {acc} for {op_l}; one coforge level holds one tile "
+                    f"boundary for all its operands")
+            tops[mem] = len(ref) if mem == chain[-1] else acc
+    # Level order: by segment (fanouts above), then top (outermost first), then file order.
+    file_rank = {m.name: i for i, m in enumerate(conv.memories)}
+    names = sorted(tops, key=lambda m: (conv.segment[m], -tops[m], -file_rank[m]))
+    for a, b in zip(names, names[1:]):
+        if conv.segment[a] < conv.segment[b] and tops[a] < tops[b]:
+            raise ZigzagImportError(
+                f"layer {record.get('name')!r}: {b!r} (below a fanout) holds loops up to "
+                f"{tops[b]}, outside {a!r}'s top {tops[a]}; a level below a fanout cannot "
+                f"own loops outer to a level above it")
+    if hw is None:
+        hw, _ = _read_yaml(Path(conv.source))
+    rebuilt = convert_zigzag_hierarchy(hw, None, source=conv.source, order=tuple(names))
+    hier = _with_fanouts(rebuilt.hierarchy, conv.hierarchy)
+    temporal_f: dict[str, dict[str, int]] = {}
+    order_f: dict[str, list[str]] = {}
+    for i, name in enumerate(names):
+        lo = tops[names[i + 1]] if i + 1 < len(names) else 0
+        loops = ref[lo:tops[name]]
+        factors: dict[str, int] = {}
+        outer_first: list[str] = []
+        for d, f in reversed(loops):
+            dim = _NEST_DIM[d]
+            if dim in factors:
+                notes.append(f"layer {record.get('name')!r}: {d} loops twice at {name!r}; "
+                             f"merged into one factor")
+            factors[dim] = factors.get(dim, 1) * math.ceil(f - 1e-9)   # uneven: ceiling
+            if dim not in outer_first:
+                outer_first.append(dim)
+        temporal_f[name] = {d: f for d, f in factors.items() if f > 1}
+        order_f[name] = outer_first
+    unrolled: dict[str, int] = {}
+    for lvl in spatial["O"]:
+        for d, f in lvl:
+            dim = _NEST_DIM[d]
+            unrolled[dim] = unrolled.get(dim, 1) * math.ceil(f - 1e-9)
+    spatial_f: dict[str, list[dict[str, int]]] = {f.name: [{} for _ in f.size]
+                                                   for f in hier.fanouts}
+    used: set[str] = set()
+    for d, (fname, axis) in conv.axis_of.items():
+        hinted = [_NEST_DIM[x] for x in conv.unrolls[d]]
+        for dim in hinted:
+            if dim in unrolled and dim not in used:
+                spatial_f[fname][axis][dim] = unrolled[dim]
+                used.add(dim)
+    left = sorted(set(unrolled) - used)
+    if left:
+        raise ZigzagImportError(f"layer {record.get('name')!r}: ZigZag unrolls {left} on no "
+                                f"array dimension the mapping file hints "
+                                f"({dict(conv.unrolls)})")
+    m = NestMapping.build(hier, temporal=temporal_f, spatial=spatial_f, order=order_f)
+    return ZigzagLayerMapping(hierarchy=hier, mapping=m, notes=tuple(dict.fromkeys(notes)))
+
+
+def _with_fanouts(h: Hierarchy, like: Hierarchy) -> Hierarchy:
+    """``h`` with the fanouts (dims hints) of ``like`` (same names)."""
+    from dataclasses import replace
+
+    from sim.hierarchy import Fanout
+    fans = {f.name: f for f in like.fanouts}
+    return replace(h, nodes=tuple(fans.get(n.name, n) if isinstance(n, Fanout) else n
+                                  for n in h.nodes))
+
+
+def zigzag_word_accesses(record: dict[str, Any], links: dict[str, str] | None = None
+                         ) -> dict[str, dict[str, tuple[float, float]]]:
+    """ZigZag's recorded accesses as ``{memory: {coforge operand: (reads, writes)}}`` in
+    port-width words: reads = rd_out_to_low + rd_out_to_high, writes = wr_in_by_low +
+    wr_in_by_high."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for op_l, per_mem in record["word_accesses"].items():
+        op = _COFORGE_OF_LAYER_OP[op_l]
+        for mem, d in per_mem.items():
+            out.setdefault(mem, {})[op] = (d["rd_out_to_low"] + d["rd_out_to_high"],
+                                           d["wr_in_by_low"] + d["wr_in_by_high"])
+    return out
+
+
+def hierarchy_word_accesses(result: Any, hier: Hierarchy, layer: Any
+                            ) -> dict[str, dict[str, tuple[float, float]]]:
+    """A :class:`sim.hier_cost.HierResult`'s accesses as ``{level: {operand: (reads,
+    writes)}}`` in each level's words (elements x bits / ``word_bits``), with the widths
+    :mod:`sim.hier_cost` prices: partial sums at the accumulator width, except the
+    distinct final outputs written into the top level (and read for that from the level
+    below it) at the output width."""
+    acc, ob = hier.compute.accumulator_bits, layer.precision.output_bits
+    bits = {"weight": layer.precision.weight_bits, "input": layer.precision.input_bits,
+            "output": acc}
+    d_out = layer.N * layer.K * layer.P * layer.Q
+    chain = [i for i, lv in enumerate(hier.levels) if "output" in lv.keeps]
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for i, lv in enumerate(hier.levels):
+        for op, d in result.accesses[lv.name].items():
+            rb, wb = d["reads"] * bits[op], d["writes"] * bits[op]
+            if op == "output" and i == 0:
+                wb -= d_out * (acc - ob)
+            if op == "output" and len(chain) > 1 and i == chain[1]:
+                rb -= d_out * (acc - ob)
+            out.setdefault(lv.name, {})[op] = (rb / lv.word_bits, wb / lv.word_bits)
+    return out
+
+
+__all__ = ["ZigzagConversion", "ZigzagHierarchy", "ZigzagImportError", "ZigzagLayerMapping",
+           "ZigzagMemory", "convert_zigzag", "convert_zigzag_hierarchy", "hierarchy_word_accesses",
+           "load_zigzag",
+           "load_zigzag_hierarchy", "zigzag_nest_mapping", "zigzag_to_accelerator",
+           "zigzag_word_accesses", "zoo_layer_name"]
