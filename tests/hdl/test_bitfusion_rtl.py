@@ -261,3 +261,16 @@ def test_cycle_table() -> None:
                               [(8, 8), (4, 4), (2, 2), (8, 4), (4, 8), (2, 8)], seed=3)
         assert all(r["cycles_match"] and r["outputs_match"] for r in rows), rows
         assert [r["k_fused"] for r in rows[:6]] == [37, 10, 3, 19, 19, 10]
+
+
+@pytest.mark.slow
+def test_16bit_fusion_units() -> None:
+    """A 16-bit fusion unit (64 bricks, 128-bit lanes): w2a2 (f=64), w16a16, w16a4 and
+    w2a8 with a 64-bit accumulator; the rf holds a 128-bit fused weight word."""
+    accel = fusion_accel("ws", 2, 2, 16, 64, False, glb_kib=8)
+    accel = replace(accel, rf=replace(accel.rf, capacity_bytes=32))
+    params = HdlParams.from_accelerator(accel)
+    cases = [bf.make_case(params, m, k, n, w_bits=w, a_bits=a, seed=i, extreme=(i == 1))
+             for i, (m, k, n, a, w) in enumerate([(3, 70, 3, 2, 2), (2, 9, 3, 16, 16),
+                                                  (3, 11, 2, 4, 16), (2, 17, 3, 8, 2)])]
+    _check(accel, cases, run_amaranth(params, cases))
