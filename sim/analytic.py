@@ -17,11 +17,16 @@ Model (all counts in elements unless named ``*_bytes``/``*_cycles``/``*_pj``):
   inputs (what DRAM moves and what the GLB holds) is the conv window the tile touches
   (:func:`sim.tiling.conv_input_footprint_elems`); the array side streams the im2col
   matrix.
-* Fetches across a boundary (Timeloop-style reuse): walking the loops above the
-  boundary from the innermost outwards, the factors of loops irrelevant to an operand
-  that come before its first relevant loop (factor > 1) are reuse; every other factor
-  multiplies the fetches. Streamed operands are not held in the PEs: they are fetched
-  from the GLB on every iteration above the PE level.
+* Fetches across a boundary (Timeloop-style reuse, :func:`sim.tiling.reuse_factors`):
+  walking the loops above the boundary from the innermost outwards, the factors of
+  loops irrelevant to an operand that come before its first relevant loop (factor > 1)
+  are reuse; every other factor multiplies the fetches. Streamed operands are not held
+  in the PEs: they are fetched from the GLB on every iteration above the PE level.
+* Sliding-window (halo) reuse of conv inputs at DRAM -> GLB
+  (:func:`sim.tiling.sliding_input_elems`): when the innermost input-relevant DRAM loop
+  is P/Q (the pixel loop of a lowered conv, chunks aligned to output rows) and the GLB
+  holds every operand's level-1 tile at once, consecutive tiles fetch only what the
+  previous one did not hold (``input_window_resident`` says where it applied).
 * Partial sums: output writes up a boundary beyond the number of distinct outputs are
   read back (``reads = writes - distinct``); partial sums move at accumulator width,
   final outputs at output width.
@@ -61,8 +66,9 @@ from sim.datapath import mac_energy_pj, multiplier_bits
 from sim.result import Result
 from sim.sparse.engine import SparseProfile, statistical_profile
 from sim.spec import Accelerator
-from sim.tiling import (LoopsAbove, columns_product, conv_input_footprint_elems,
-                        reuse_factors, tile_footprint_elems)
+from sim.tiling import (LoopsAbove, blocking_dim, columns_product,
+                        conv_input_footprint_elems, reuse_factors, sliding_input_elems,
+                        tile_footprint_elems, tiles_fit)
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
 
 _ORDER_INDEX = {d: i for i, d in enumerate(MAP_DIMS)}
@@ -161,11 +167,27 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     separable_in = view.R == view.S == view.stride_h == view.stride_w == 1
     distinct = {op: int(tile_footprint_elems(op, full[:1], view)[0]) for op in OPERANDS}
     # -- DRAM <-> GLB ----------------------------------------------------------------
+    prof = sparse if sparse is not None else statistical_profile(layer, accel)
+    stored = prof.stored_bits
+    acc = accel.pe.accumulator_bits
     moved1 = {}
+    out["input_window_resident"] = np.zeros(len(batch), dtype=bool)
     for op in OPERANDS:
         reuse, irr = reuse_factors(op, loops1)
         if op == "input" and (view is not layer or not separable_in):
-            moved1[op] = fp1[op] * (above1 // reuse)
+            loads = above1 // reuse
+            moved1[op] = fp1[op] * loads
+            # Sliding-window (halo) reuse along P/Q when the GLB holds the tiles.
+            halo = sliding_input_elems(layer, view, ext[1], t[:, 2, :],
+                                       blocking_dim(op, loops1), loads)
+            window = halo >= 0
+            if window.any():
+                window &= tiles_fit(
+                    {"weight": fp1["weight"] * stored["weight"],
+                     "input": fp1["input"] * stored["input"], "output": fp1["output"] * acc},
+                    [(buf.operands, buf.usable_bytes) for buf in accel.glb])
+                moved1[op] = np.where(window, halo, moved1[op])
+            out["input_window_resident"] = window
         else:
             moved1[op] = distinct[op] * (irr // reuse)
     dram_r = {"weight": moved1["weight"], "input": moved1["input"],
@@ -198,12 +220,10 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
 
     # -- bits per element ----------------------------------------------------------
     prec = layer.precision
-    acc = accel.pe.accumulator_bits
     bits = {"weight": prec.weight_bits, "input": prec.input_bits}
     # Sparse engine (sim.sparse): compressed operands move and occupy their stored bits
-    # (data + metadata) at DRAM and in the GLB; gated or skipped MACs spend no energy.
-    prof = sparse if sparse is not None else statistical_profile(layer, accel)
-    stored = prof.stored_bits
+    # (data + metadata) at DRAM and in the GLB (prof, stored above); gated or skipped
+    # MACs spend no energy.
 
     def out_bits(reads: np.ndarray, writes: np.ndarray, final: int) -> tuple:
         """(read bits, write bits): psums at acc width, ``final`` outputs at out width."""

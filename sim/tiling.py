@@ -23,6 +23,25 @@ Rules:
   walking the loops above the boundary from the innermost outwards, the factors of
   loops irrelevant to an operand that come before its first relevant loop (factor > 1)
   are reuse; every other factor multiplies the fetches.
+* Sliding-window (halo) reuse of convolution inputs (:func:`sliding_input_elems`,
+  :func:`input_chunk_fetch_elems`), at the DRAM -> GLB boundary. Semantics
+  (*window-resident*): while the innermost input-relevant loop above the boundary
+  (factor > 1) is a sliding loop -- ``P`` or ``Q`` of a conv (row-stationary view), or
+  the output-pixel loop ``P`` of an im2col-lowered conv -- and the GLB holds every
+  operand's level-1 tile at once (:func:`tiles_fit`), the GLB keeps the previous input
+  tile and DRAM delivers only the elements of the new tile that the previous one did
+  not hold: ``|T_j \\ T_(j-1)|`` for step ``j`` of that loop. Any other change of the
+  input tile (the first tile, a wrap of the sliding loop back to index 0, a row of
+  pixel chunks wrapping to the next output row, a new image) loads the whole tile.
+  Tiles along the sliding dimension are counted exactly (their last, partial one
+  included); with strides wider than the kernel extent consecutive tiles share
+  nothing and the count equals the tile sizes. The other dimensions count their full
+  level-1 extent, as the non-sliding rule does. Lowered convs slide only when the
+  pixel chunk is aligned to output rows (``Q % chunk == 0``: chunks within a row; or
+  ``chunk % Q == 0`` with the bands inside one image); otherwise the whole-tile rule
+  stands. Row/column sets: lowered convs count input rows inside ``[0, H)`` (padding
+  zeros are not fetched, as :func:`conv_input_footprint_elems`); the row-stationary
+  view counts padded coordinates (as :func:`tile_footprint_elems`).
 """
 
 from __future__ import annotations
@@ -206,5 +225,174 @@ def reuse_factors(op: str, loops: LoopsAbove,
     return np.take(loops.prefix, np.arange(0, b * (n + 1), n + 1) + first), irrelevant
 
 
-__all__ = ["LoopsAbove", "columns_product", "conv_input_footprint_elems", "levels_product",
-           "reuse_factors", "tile_footprint_elems", "touched_rows", "window_rows"]
+def blocking_dim(op: str, loops: LoopsAbove) -> np.ndarray:
+    """[B] the dimension index (``MAP_DIMS``) of the innermost loop above the boundary
+    that is relevant to ``op`` and has a factor > 1; ``len(MAP_DIMS)`` when none is."""
+    b, n = loops.dims.shape
+    blocking = np.empty((b, n + 1), dtype=bool)
+    blocking[:, n] = True
+    np.logical_and((_REL_MASK[op] >> loops.dims) & 1, loops.big, out=blocking[:, :n])
+    first = blocking.argmax(axis=1)
+    dims = np.concatenate([loops.dims, np.full((b, 1), len(MAP_DIMS), np.uint8)], axis=1)
+    return np.take(dims, np.arange(0, b * (n + 1), n + 1) + first)
+
+
+@lru_cache(maxsize=8192)
+def sliding_fetch_rows(out: int, chunk: int, kernel: int, stride: int, dilation: int,
+                       pad: int, size: int | None) -> tuple[int, ...]:
+    """Input rows (or columns) DRAM delivers per step of a sliding loop, window-resident.
+
+    Step ``j`` covers outputs ``[j * chunk, min((j + 1) * chunk, out))`` and kernel
+    rows ``[0, kernel)``; it reads rows ``R_j = {o * stride + k * dilation - pad}``
+    (kept inside ``[0, size)`` unless ``size`` is None: padded coordinates). Entry
+    ``j`` is ``|R_j \\ R_(j-1)|`` (``R_(-1)`` empty): the rows the previous step did
+    not hold. Their sum over a whole run of the loop is what one run fetches.
+    """
+    steps = -(-out // chunk)
+    prev: set[int] = set()
+    got = []
+    for j in range(steps):
+        rows = {o * stride + k * dilation - pad
+                for o in range(j * chunk, min((j + 1) * chunk, out)) for k in range(kernel)}
+        if size is not None:
+            rows = {x for x in rows if 0 <= x < size}
+        got.append(len(rows - prev))
+        prev = rows
+    return tuple(got)
+
+
+def _lowered_reduction(layer: Layer, t: int) -> tuple[int, int, int]:
+    """(channels, kernel rows, kernel cols) a lowered reduction chunk of ``t`` indices
+    spans (order C, R, S; as :func:`conv_input_footprint_elems`)."""
+    rs = layer.R * layer.S
+    cs = max(1, min(layer.C // layer.G, -(-t // rs)))
+    rr = layer.R if t >= rs else min(layer.R, -(-t // layer.S))
+    ss = layer.S if t >= layer.S else t
+    return cs, rr, ss
+
+
+@lru_cache(maxsize=8192)
+def lowered_chunk_fetch_elems(layer: Layer, chunk: int, t: int) -> tuple[int, ...] | None:
+    """Per group, the input elements DRAM delivers for each pixel chunk of a lowered
+    conv's sliding ``P`` loop (``chunk`` output pixels in raster order N, P, Q; a
+    reduction chunk of ``t`` indices), window-resident (module docstring); None when
+    the chunks are not aligned to output rows (the whole-tile rule then stands)."""
+    n_, p_, q_ = layer.N, layer.P, layer.Q
+    cs, rr, ss = _lowered_reduction(layer, t)
+    sh, sw, dh, dw = layer.stride_h, layer.stride_w, layer.dilation_h, layer.dilation_w
+    if chunk < q_ and q_ % chunk == 0:          # chunks within one output row
+        cols = sliding_fetch_rows(q_, chunk, ss, sw, dw, layer.pad_w, layer.W)
+        rows = [len({o * sh + r * dh - layer.pad_h for r in range(rr)}
+                    & set(range(layer.H))) for o in range(p_)]
+        return tuple(cs * rows[o] * c for _ in range(n_) for o in range(p_) for c in cols)
+    if chunk % q_ == 0 and chunk // q_ < p_ and (n_ == 1 or p_ % (chunk // q_) == 0):
+        band = chunk // q_                      # bands of whole output rows, one image
+        width = touched_rows(q_, sw, ss, dw, layer.pad_w, layer.W)
+        rows = sliding_fetch_rows(p_, band, rr, sh, dh, layer.pad_h, layer.H)
+        return tuple(cs * width * r for _ in range(n_) for r in rows)
+    return None
+
+
+def conv_chunk_fetch_elems(layer: Layer, dim: int, chunk: int, kernel: int,
+                           ) -> tuple[int, ...]:
+    """Per unit of the other extents, the input rows (``dim`` = P) or columns (Q) DRAM
+    delivers per step of a row-stationary conv's sliding loop (padded coordinates)."""
+    if dim == _P:
+        return sliding_fetch_rows(layer.P, chunk, kernel, layer.stride_h, layer.dilation_h,
+                                  0, None)
+    return sliding_fetch_rows(layer.Q, chunk, kernel, layer.stride_w, layer.dilation_w,
+                              0, None)
+
+
+_G, _N, _C, _P, _Q, _R, _S = (MAP_DIMS.index(d) for d in "GNCPQRS")
+
+
+def sliding_input_elems(layer: Layer, view: Layer, ext1: np.ndarray, dram: np.ndarray,
+                        slide: np.ndarray, loads: np.ndarray) -> np.ndarray:
+    """[B] input elements DRAM delivers with sliding-window reuse, -1 where the rule
+    does not apply (no sliding loop innermost, unaligned chunks, a kernel dimension
+    tiled at DRAM). ``layer`` is the conv, ``view`` what the dataflow maps (``layer``
+    itself or its im2col GEMM); ``ext1`` [B, 8] the level-1 extents, ``dram`` [B, 8]
+    the DRAM factors, ``slide`` [B] the input's :func:`blocking_dim` above the GLB,
+    ``loads`` [B] the input tile loads (``above / reuse``). The capacity condition is
+    the caller's (:func:`tiles_fit`)."""
+    out = np.full(len(loads), -1, dtype=np.int64)
+    lowered = view is not layer
+    if lowered:
+        cand = np.flatnonzero(slide == _P)
+        if not len(cand):
+            return out
+        e = ext1[cand]
+        key = e[:, _P] * (int(ext1[:, _C].max()) + 1) + e[:, _C]
+        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        keys_list = [(int(e[i, _P]), int(e[i, _C])) for i in first]
+        run = np.array([-1 if (f := lowered_chunk_fetch_elems(layer, chunk, t)) is None
+                        else sum(f) for chunk, t in keys_list], dtype=np.int64)
+        per = run[inv.reshape(-1)]
+        ok = per >= 0
+        idx = cand[ok]
+        out[idx] = loads[idx] // dram[idx, _P] * ext1[idx, _G] * per[ok]
+        return out
+    for dim, kdim, other, okern in ((_P, _R, _Q, _S), (_Q, _S, _P, _R)):
+        cand = np.flatnonzero((slide == dim) & (dram[:, kdim] == 1))
+        if not len(cand):
+            continue
+        e = ext1[cand]
+        key = e[:, dim] * (int(ext1[:, kdim].max()) + 1) + e[:, kdim]
+        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        run = np.array([sum(conv_chunk_fetch_elems(view, dim, int(e[i, dim]), int(e[i, kdim])))
+                        for i in first], dtype=np.int64)
+        st, dl = ((view.stride_w, view.dilation_w) if dim == _P
+                  else (view.stride_h, view.dilation_h))
+        cap = view.needed_in_w if dim == _P else view.needed_in_h
+        cross = np.minimum(window_rows(e[:, other], e[:, okern], st, dl), cap)
+        out[cand] = (loads[cand] // dram[cand, dim] * e[:, _G] * e[:, _N] * e[:, _C]
+                     * cross * run[inv.reshape(-1)])
+    return out
+
+
+def input_step_fetch_elems(layer: Layer, view: Layer, ext1: np.ndarray, dram: np.ndarray,
+                           slide: int) -> tuple[int, np.ndarray] | None:
+    """One mapping's sliding rule, step by step (the cycle model's demand side):
+    ``(dim, fetch)`` with ``fetch[j]`` the input elements DRAM delivers when the input
+    tile changes at index ``j`` of the sliding loop over dimension ``dim``; None where
+    :func:`sliding_input_elems` gives -1. ``ext1``/``dram`` are [8] (level-1 extents,
+    DRAM factors), ``slide`` the input's blocking dimension. The sum of ``fetch`` times
+    the runs of the loop is :func:`sliding_input_elems`."""
+    if view is not layer:
+        if slide != _P:
+            return None
+        per = lowered_chunk_fetch_elems(layer, int(ext1[_P]), int(ext1[_C]))
+        if per is None:
+            return None
+        return _P, int(ext1[_G]) * np.array(per, dtype=np.int64)
+    for dim, kdim, other, okern in ((_P, _R, _Q, _S), (_Q, _S, _P, _R)):
+        if slide == dim and dram[kdim] == 1:
+            st, dl = ((view.stride_w, view.dilation_w) if dim == _P
+                      else (view.stride_h, view.dilation_h))
+            cap = view.needed_in_w if dim == _P else view.needed_in_h
+            cross = min(int(window_rows(np.int64(ext1[other]), np.int64(ext1[okern]), st, dl)),
+                        cap)
+            unit = int(ext1[_G] * ext1[_N] * ext1[_C]) * cross
+            rows = conv_chunk_fetch_elems(view, dim, int(ext1[dim]), int(ext1[kdim]))
+            return dim, unit * np.array(rows, dtype=np.int64)
+    return None
+
+
+def tiles_fit(need_bits: dict[str, np.ndarray], buffers: list[tuple[tuple[str, ...], float]],
+              op: str = "input") -> np.ndarray:
+    """[B] every buffer holding ``op`` holds the level-1 tiles of all its operands at
+    once: ``sum(need_bits[o] for o in operands) / 8 <= usable_bytes`` (``buffers``:
+    ``(operands, usable_bytes)`` per GLB buffer)."""
+    ok = np.ones(len(next(iter(need_bits.values()))), dtype=bool)
+    for operands, usable in buffers:
+        if op in operands:
+            ok &= sum(need_bits[o] for o in operands) / 8 <= usable
+    return ok
+
+
+__all__ = ["LoopsAbove", "blocking_dim", "columns_product", "conv_chunk_fetch_elems",
+           "conv_input_footprint_elems", "input_step_fetch_elems", "levels_product",
+           "lowered_chunk_fetch_elems", "reuse_factors", "sliding_fetch_rows",
+           "sliding_input_elems", "tile_footprint_elems", "tiles_fit", "touched_rows",
+           "window_rows"]

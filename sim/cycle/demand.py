@@ -34,7 +34,9 @@ length, whatever the layer's tile count, and the ranges concatenate to the whole
 The counts follow the analytic model's reuse rules exactly (a tile is reloaded when
 a loop relevant to it changes, reuse only across the irrelevant loops inside the
 innermost relevant one; separable operands move their exact partial tiles; inputs with
-a halo and im2col-lowered GLB input tiles move the full tile footprint per load), so
+a halo and im2col-lowered GLB input tiles move the full tile footprint per load, except
+along a sliding P/Q loop where the GLB keeps the window and a block fetches only the new
+part, :func:`sim.tiling.input_step_fetch_elems`), so
 summing a :class:`Demand` gives :func:`sim.analytic.evaluate`'s access counts, and
 ``sum(new_tile) * overhead + sum(stream_cycles) + layer_offset_cycles`` its compute
 cycles. A padded pass still pays its tile overhead, as in the analytic model.
@@ -52,7 +54,8 @@ from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, get_dataflow
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from sim.spec import Accelerator
-from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
+from sim.tiling import (conv_input_footprint_elems, input_step_fetch_elems,
+                        tile_footprint_elems, tiles_fit)
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
 
 _DIM = {d: i for i, d in enumerate(MAP_DIMS)}
@@ -208,6 +211,19 @@ def _loops(mapping: Mapping) -> list[tuple[int, int]]:
            [(1, _DIM[d]) for d in mapping.order[1] if t[1][_DIM[d]] > 1]
 
 
+def _tiles_fit(full: np.ndarray, view: Layer, accel: Accelerator, layer: Layer,
+               fp1_input: np.ndarray, stored_bits: dict[str, float] | None) -> bool:
+    """The GLB holds every operand's level-1 tile at once (the analytic model's
+    condition for sliding-window reuse, :func:`sim.tiling.tiles_fit`)."""
+    prec = layer.precision
+    bits = dict(stored_bits) if stored_bits is not None else \
+        {"weight": prec.weight_bits, "input": prec.input_bits}
+    need = {"weight": tile_footprint_elems("weight", full, view) * bits["weight"],
+            "input": fp1_input * bits["input"],
+            "output": tile_footprint_elems("output", full, view) * accel.pe.accumulator_bits}
+    return bool(tiles_fit(need, [(b.operands, b.usable_bytes) for b in accel.glb])[0])
+
+
 def pass_count(mapping: Mapping) -> int:
     """Passes of ``mapping``: the product of its GLB- and DRAM-level loops."""
     return prod(mapping.temporal[lvl][d] for lvl, d in _loops(mapping))
@@ -307,6 +323,12 @@ def build_demand(layer: Layer, accel: Accelerator, mapping: Mapping,
             fp1 = conv_input_footprint_elems(full, layer) if view is not layer else \
                 tile_footprint_elems(op, full, view)
             size = np.full(nb, int(fp1[0]))
+            pos = _innermost(bdims, op)
+            rule = None if pos < 0 else input_step_fetch_elems(layer, view, full[0], t[2],
+                                                               bdims[pos])
+            if rule is not None and _tiles_fit(full, view, accel, layer, fp1, stored_bits):
+                dim, fetch = rule       # sliding-window reuse (sim.tiling), block by block
+                size = fetch[block_dram[dim]]
         else:
             size = tile_footprint_elems(op, e1, view)
         dram_reads[op] = np.where(change[op], size, 0)
