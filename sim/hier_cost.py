@@ -174,9 +174,30 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
         if not spread:
             out *= np.minimum(window_rows(e[:, dp], e[:, dr], stride, dil), cap)
             continue
-        cols = [e[:, dp], e[:, dr]]
+        part = np.empty(e.shape[0], dtype=np.int64)
+        todo = np.ones(e.shape[0], dtype=bool)
+        if len(spread) == 1:
+            # one fanout spreading outputs only, windows that are intervals of W rows:
+            # s copies shifted by g * stride rows cover W + (s - 1) * min(W, shift)
+            (sf, g), = spread
+            ep, er = e[:, dp], e[:, dr]
+            interval = ((ep == 1) & ((er == 1) | (dil == 1))) | \
+                ((er == 1) & (stride == 1)) | ((dil == 1) & (er >= stride)) | \
+                ((stride == 1) & (ep >= dil))
+            # one kernel row: the window is ep rows ``stride`` apart, and so are the
+            # copies (g outputs = g such steps): ep + (s - 1) * min(ep, g)
+            single = er == 1
+            easy = (interval | single) & (sf[:, dr] == 1) & (g[:, dp] * sf[:, dp] <= bounds[dp])
+            wr = window_rows(ep, er, stride, dil)
+            shift = np.where(single, g[:, dp], g[:, dp] * stride)
+            part = np.minimum(wr + (sf[:, dp] - 1) * np.minimum(wr, shift), cap)
+            todo = ~easy
+        if not todo.any():
+            out *= part
+            continue
+        cols = [e[todo, dp], e[todo, dr]]
         for sf, g in spread:
-            cols += [sf[:, dp], g[:, dp], sf[:, dr], g[:, dr]]
+            cols += [sf[todo, dp], g[todo, dp], sf[todo, dr], g[todo, dr]]
         params = np.stack(cols, axis=1)
         uniq, inv = np.unique(params, axis=0, return_inverse=True)
         nf = len(spread)
@@ -185,7 +206,8 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
                                            for k in range(nf)),
                                      stride, dil, int(bounds[dp]), int(bounds[dr]), cap)
                          for u in uniq], dtype=np.int64)
-        out *= vals[inv.reshape(-1)]
+        part[todo] = vals[inv.reshape(-1)]
+        out *= part
     return out
 
 

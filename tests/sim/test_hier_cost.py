@@ -395,3 +395,21 @@ def test_multicast_union_of_windows_with_gaps(l1_p: int, rf_p: int, l2_reads: in
     got = _model_counts(layer, UNION_H, m)
     assert got["l2", "input"][0] == l2_reads
     assert _nonzero(got) == _nonzero(brute_force(layer, UNION_H, m))
+
+
+@pytest.mark.parametrize("layer", [Layer("s2", C=1, K=1, P=8, R=1, stride_h=2),
+                                   Layer("s2r3", C=1, K=1, P=8, R=3, stride_h=2),
+                                   Layer("d2", C=1, K=1, P=8, R=3, dilation_h=2),
+                                   Layer("s3d2", C=1, K=1, P=8, R=2, stride_h=3,
+                                         dilation_h=2)])
+@pytest.mark.parametrize("l1_p, rf_p", [(1, 4), (2, 2), (4, 1)])
+def test_multicast_union_strided_dilated(layer: Layer, l1_p: int, rf_p: int) -> None:
+    """The same split with strides/dilations whose windows skip rows (the exact
+    per-combination path) or stay intervals (the closed form), against the walk."""
+    m = NestMapping.build(UNION_H, temporal={"l1": {"P": l1_p},
+                                             "rf": {"P": rf_p, "R": layer.R}},
+                          spatial={"f": [{"P": 2}]})
+    assert _nonzero(_model_counts(layer, UNION_H, m)) == \
+        _nonzero(brute_force(layer, UNION_H, m))
+    arr = evaluate_batch(layer, UNION_H, NestBatch.from_mappings([m]))
+    assert int(arr["l2_input_reads"][0]) == _model_counts(layer, UNION_H, m)["l2", "input"][0]
