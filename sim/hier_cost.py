@@ -644,20 +644,52 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                       cycles_by_level=cyc_d)
 
 
-def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping) -> list[str]:
-    """Why a structurally legal mapping does not fit (empty if it fits)."""
+def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping,
+                    lowered_from: Layer | None = None) -> list[str]:
+    """Why a structurally legal mapping does not fit, one line per level (empty if it
+    fits): the bytes its tiles need against the usable bytes."""
+    r = evaluate(layer, hier, mapping, lowered_from=lowered_from)
+    if r.legal:
+        return []
+    plan = _plan(layer, hier, lowered_from)
     out = []
-    arr = evaluate_batch(layer, hier, NestBatch.from_mappings([mapping]))
-    for level in hier.levels:
-        key = f"{level.name}_need_bytes"
-        if key in arr:
-            need = float(arr[key][0])
-            cap = sum(level.usable_bytes(o) for o in level.keeps) if level.partitioned \
-                else level.usable_bytes()
-            if not arr["legal"][0] and need > 0:
-                out.append(f"level {level.name!r}: tiles need {need:.0f} B of {cap:.0f} B "
-                           f"usable")
-    return out if not arr["legal"][0] else []
+    for lv, level in enumerate(hier.levels):
+        if not level.bounded:
+            continue
+        need = r.need_bytes[level.name]
+        if level.partitioned:
+            ext = [1] * ND
+            for j in range(lv, plan.L):
+                ext = [a * b for a, b in zip(ext, mapping.temporal[j])]
+            for f in range(plan.F):
+                if plan.pos[f] > lv:
+                    ext = [a * b for a, b in zip(ext, mapping.spatial_product(f))]
+            e = np.minimum(np.array([ext], dtype=np.int64), plan.bounds)
+            for o in level.keeps:
+                if o in level.streams:
+                    continue
+                fp = (conv_input_footprint_elems(e, lowered_from) if o == "input"
+                      and lv < plan.lowered_top else tile_footprint_elems(o, e, layer))
+                b = float(fp[0]) * plan.bits[o] / 8
+                if b > level.usable_bytes(o):
+                    out.append(f"level {level.name!r}: the {o} tile needs {b:.0f} B but its "
+                               f"partition holds {level.usable_bytes(o):.0f} B usable")
+        elif need > level.usable_bytes():
+            out.append(f"level {level.name!r}: the tiles need {need:.0f} B but "
+                       f"{level.usable_bytes():.0f} B are usable"
+                       f"{' (double-buffered)' if level.double_buffered else ''}")
+    return out
 
 
-__all__ = ["HierCostError", "HierResult", "capacity_report", "evaluate", "evaluate_batch"]
+def check_fits(layer: Layer, hier: Hierarchy, mapping: NestMapping,
+               lowered_from: Layer | None = None) -> None:
+    """Raise a one-line :class:`HierCostError` unless the mapping's tiles fit."""
+    reasons = capacity_report(layer, hier, mapping, lowered_from)
+    if reasons:
+        raise HierCostError(f"layer {layer.name!r} cannot run with this mapping on "
+                            f"{hier.name!r}: {reasons[0]}; enlarge the level or shrink "
+                            f"its tiles")
+
+
+__all__ = ["HierCostError", "HierResult", "capacity_report", "check_fits", "evaluate",
+           "evaluate_batch"]

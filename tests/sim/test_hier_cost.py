@@ -413,3 +413,25 @@ def test_multicast_union_strided_dilated(layer: Layer, l1_p: int, rf_p: int) -> 
         _nonzero(brute_force(layer, UNION_H, m))
     arr = evaluate_batch(layer, UNION_H, NestBatch.from_mappings([m]))
     assert int(arr["l2_input_reads"][0]) == _model_counts(layer, UNION_H, m)["l2", "input"][0]
+
+
+def test_capacity_errors_name_the_level() -> None:
+    """TWO's 4 KiB buffer against the whole HALO conv in one tile: weights 36 B + inputs
+    2 x 9 rows ((4-1)*2 + 3) x 5 cols ((3-1) + (2-1)*2 + 1) = 90 B + outputs
+    36 x 4 B = 144 B = 270 B fit; a 64 B buffer does not (by hand)."""
+    from sim.hier_cost import HierCostError, capacity_report, check_fits
+    m = NestMapping.build(TWO, temporal={"buf": {"K": 3, "C": 2, "P": 4, "Q": 3, "R": 3,
+                                                 "S": 2}})
+    assert capacity_report(HALO, TWO, m) == []
+    check_fits(HALO, TWO, m)
+    assert evaluate(HALO, TWO, m).need_bytes["buf"] == 36 + 2 * 9 * 5 + 36 * 4
+    small = Hierarchy("small", (StorageLevel("dram"),
+                                StorageLevel("buf", capacity_bytes=64, word_bits=8)))
+    assert capacity_report(HALO, small, m) == [
+        "level 'buf': the tiles need 270 B but 64 B are usable"]
+    with pytest.raises(HierCostError, match=r"level 'buf': the tiles need 270 B"):
+        check_fits(HALO, small, m)
+    part = Hierarchy("part", (StorageLevel("dram"), StorageLevel(
+        "buf", capacity_bytes={"weight": 64, "input": 64, "output": 256}, word_bits=8)))
+    assert capacity_report(HALO, part, m) == [
+        "level 'buf': the input tile needs 90 B but its partition holds 64 B usable"]
