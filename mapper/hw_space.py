@@ -58,7 +58,7 @@ from dataflows.layer import SUPPORTED_BITS, Layer
 from dataflows.network import Network
 from sim.spec import DATAFLOWS, MAX_ARRAY_SIDE, PE_MODES, Accelerator
 from sim.spec_io import CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator
-from sim.yaml_io import read_yaml
+from sim.yaml_io import read_yaml_document
 
 #: Parameter name -> allowed Python type of its values.
 PARAMETERS: dict[str, type] = {
@@ -358,8 +358,9 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
     if not p.exists():
         raise HardwareSpaceError(f"{p}: no such design-space file; give a YAML path "
                                  f"(schema in mapper/hw_space.py)")
-    data = read_yaml(p, error=HardwareSpaceError,
-                     what="a design-space YAML (schema in mapper/hw_space.py)")
+    doc = read_yaml_document(p, error=HardwareSpaceError,
+                             what="a design-space YAML (schema in mapper/hw_space.py)")
+    data = doc.data
     try:
         unknown = sorted(set(data) - {"base", "parameters", "precision", "compression"},
                          key=str)
@@ -397,7 +398,10 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
         comp = compression_from_dict(data["compression"]) if "compression" in data else None
         return HardwareSpace(base, tuple(items), prec, compression=comp)
     except CoforgeError as err:
-        raise HardwareSpaceError(f"{p}: {err}") from None
+        message = str(err)
+        if not message.startswith("base: "):     # the base spec's errors name its own lines
+            message = doc.locate(message)
+        raise HardwareSpaceError(f"{p}: {message}") from None
 
 
 def _rule(data: object, where: str) -> BitsRule:

@@ -75,7 +75,7 @@ from dataflows.layer import SUPPORTED_BITS, Layer
 from dataflows.network import Network
 from sim.sparse.engine import expected_shapes
 from sim.sparse.pruning import prune_blocks, prune_magnitude, prune_nm, prune_rows
-from sim.yaml_io import read_yaml
+from sim.yaml_io import YamlDocument, read_yaml_document
 
 #: Operands a layer config may give densities, patterns or tensors for (index = rng key).
 OPERANDS: tuple[str, ...] = ("weight", "input")
@@ -206,13 +206,13 @@ class ConfiguredNetwork:
 
 
 # -- YAML ---------------------------------------------------------------------------------
-def _read(path: Path) -> dict[str, Any]:
-    """The file's top-level mapping, read by :func:`sim.yaml_io.read_yaml` with ``N:M``
-    kept as text (``2:4``; YAML 1.1 would read the base-60 integer 124)."""
+def _read(path: Path) -> YamlDocument:
+    """The file, read by :func:`sim.yaml_io.read_yaml_document` with ``N:M`` kept as
+    text (``2:4``; YAML 1.1 would read the base-60 integer 124)."""
     if not path.is_file():
         raise LayerConfigError(f"{path}: no such file; give the layer-config YAML path")
-    return read_yaml(path, error=LayerConfigError, ratios=True,
-                     what="a YAML layer config (schema in sim/layer_config.py)")
+    return read_yaml_document(path, error=LayerConfigError, ratios=True,
+                              what="a YAML layer config (schema in sim/layer_config.py)")
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:
@@ -340,7 +340,8 @@ def load_layer_config(path: str | Path) -> LayerConfig:
     Checks that need the network (layer names, tensor shapes) happen in
     :func:`apply_layer_config`."""
     p = Path(path)
-    data = _read(p)
+    doc = _read(p)
+    data = doc.data
     src = str(p)
     try:
         _keys(data, ("defaults", "layers"), "top level")
@@ -357,7 +358,7 @@ def load_layer_config(path: str | Path) -> LayerConfig:
                                            f"fnmatch pattern string")
                 layers.append(_entry(key, value, where, p.parent, defaults=False))
     except LayerConfigError as err:
-        raise LayerConfigError(f"{src}: {err}") from None
+        raise LayerConfigError(f"{src}: {doc.locate(str(err))}") from None
     return LayerConfig(src, defaults, tuple(layers))
 
 

@@ -36,6 +36,7 @@ Schema (all sections but ``name`` and ``array`` are optional)::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from sim.energy import DEFAULT_MULT_PJ, EnergyTable
 from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig, SpecError, VectorUnit
 from sim.spec_schema import (CLOCK_MHZ_RANGE, MAX_INT, MAX_PJ, MIN_BYTES_PER_CYCLE,
                              BufferModel, SpecModel, validate_spec)
-from sim.yaml_io import read_yaml
+from sim.yaml_io import read_yaml, read_yaml_document
 
 #: Directory of the example specs shipped with coforge.
 SPECS_DIR = Path(__file__).parent / "specs"
@@ -79,14 +80,17 @@ def _strip_prefix(message: str) -> str:
     return message.split(": ", 1)[1] if message.startswith("buffer ") else message
 
 
-def accelerator_from_dict(data: object, source: str = "<spec>") -> Accelerator:
+def accelerator_from_dict(data: object, source: str = "<spec>", *,
+                          locate: Callable[[str], str] | None = None) -> Accelerator:
     """Build an :class:`Accelerator` from parsed YAML: the shape is checked by
     :func:`sim.spec_schema.validate_spec` (unknown keys, types, number ranges), the design
-    rules by :mod:`sim.spec`'s dataclasses. Errors are one line prefixed by ``source``."""
+    rules by :mod:`sim.spec`'s dataclasses. Errors are one line prefixed by ``source``;
+    ``locate`` (:meth:`sim.yaml_io.YamlDocument.locate`) adds the line of the key."""
     try:
         return _build(validate_spec(data))
     except CoforgeError as err:
-        raise SpecError(f"{source}: {err}") from None
+        message = locate(str(err)) if locate is not None else str(err)
+        raise SpecError(f"{source}: {message}") from None
 
 
 def _build(spec: SpecModel) -> Accelerator:
@@ -144,7 +148,8 @@ def load_accelerator(path: str | Path) -> Accelerator:
     if not p.exists():
         shipped = sorted(f.stem for f in SPECS_DIR.glob("*.yaml"))
         raise SpecError(f"{path}: no such file; give a YAML path or one of {shipped}")
-    return accelerator_from_dict(read_strict_yaml(p), str(p))
+    doc = read_yaml_document(p, error=SpecError, what=SPEC_WHAT)
+    return accelerator_from_dict(doc.data, str(p), locate=doc.locate)
 
 
 def shipped_specs() -> list[str]:

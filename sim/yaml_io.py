@@ -30,6 +30,7 @@ non-string keys in brackets).
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,10 +96,84 @@ def _int_or_ratio(loader: _RatioLoader, node: yaml.ScalarNode) -> int | str:
 _RatioLoader.add_constructor("tag:yaml.org,2002:int", _int_or_ratio)
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PATH_START = re.compile(r"(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*"
+                         r"|\[[^\]]*\])*)(?P<rest>.*)", re.S)
+_PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]*)\]")
+_UNKNOWN = re.compile(r": unknown key ('(?:[^'\\]|\\.)*'|-?\d+)")
+_FIELD = re.compile(r": ([A-Za-z_][A-Za-z0-9_]*) ")
+_MORE = re.compile(r" \(\+\d+ more\)$")
 
 
-def _duplicates(loader: yaml.SafeLoader, root: yaml.Node) -> list[Duplicate]:
-    """Every mapping key given twice under ``root``, in document order."""
+def parse_key_path(path: str) -> tuple[object, ...] | None:
+    """The inverse of :func:`key_path` (``"glb[1].name"`` -> ``("glb", 1, "name")``);
+    None when ``path`` is not one."""
+    loc: list[object] = []
+    pos = 0
+    while pos < len(path):
+        m = _PATH_PART.match(path, pos)
+        if m is None or (pos == 0 and path.startswith(".")):
+            return None
+        if m.group(1) is not None:
+            loc.append(m.group(1))
+        else:
+            try:
+                loc.append(ast.literal_eval(m.group(2)))
+            except (ValueError, SyntaxError):
+                return None
+        pos = m.end()
+    return tuple(loc)
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed file: ``data`` (the top level), the keys given twice (only when read
+    last-wins) and ``positions``: key path tuple -> 1-based line of that key or list item."""
+
+    data: Any
+    duplicates: tuple[Duplicate, ...]
+    positions: dict[tuple[object, ...], int]
+
+    def line_of(self, loc: tuple[object, ...]) -> int | None:
+        """Line of ``loc``, else of its nearest ancestor in the file (None: none is)."""
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.positions:
+                return self.positions[loc[:end]]
+        return None
+
+    def locate(self, message: str) -> str:
+        """``message`` (a validation error starting with a key path, e.g. ``"glb[1]:
+        unknown key 'size'; ..."``) with ``" (line N)"`` added where that key is in the
+        file; unchanged when it names no key of the file."""
+        if message.startswith("missing required key"):
+            return message                  # nowhere in the file
+        if message.startswith("top level: "):
+            loc: tuple[object, ...] | None = ()
+            rest = message[len("top level"):]
+        else:
+            m = _PATH_START.match(message)
+            loc = parse_key_path(m.group("path")) if m else None
+            rest = m.group("rest") if m else ""
+        if loc is None:
+            return message
+        unknown = _UNKNOWN.match(rest)
+        field = _FIELD.match(rest)
+        if unknown:
+            loc = loc + (ast.literal_eval(unknown.group(1)),)
+        elif field and loc + (field.group(1),) in self.positions:   # "glb[1]: word_bits ..."
+            loc = loc + (field.group(1),)
+        line = self.line_of(loc)
+        if line is None:
+            return message
+        more = _MORE.search(message)
+        if more:
+            return f"{message[:more.start()]} (line {line}){more.group(0)}"
+        return f"{message} (line {line})"
+
+
+def _walk(loader: yaml.SafeLoader, root: yaml.Node,
+          positions: dict[tuple[object, ...], int]) -> list[Duplicate]:
+    """Every mapping key given twice under ``root``, in document order; fills
+    ``positions`` with the line of every key and list item (by its key path tuple)."""
     out: list[Duplicate] = []
     seen_nodes: set[int] = set()             # an alias is walked once (no blow-up)
     stack: list[tuple[yaml.Node, tuple[object, ...]]] = [(root, ())]
@@ -122,9 +197,12 @@ def _duplicates(loader: yaml.SafeLoader, root: yaml.Node) -> list[Duplicate]:
                 if first is not None:
                     out.append(Duplicate(key, key_path(loc + (key,)), first, line))
                 lines.setdefault(key, line)
+                positions[loc + (key,)] = line
                 children.append((value_node, loc + (key,)))
         elif isinstance(node, yaml.SequenceNode):
             children = [(item, loc + (i,)) for i, item in enumerate(node.value)]
+            for item, item_loc in children:
+                positions[item_loc] = item.start_mark.line + 1
         stack.extend(reversed(children))
     out.sort(key=lambda d: d.line)
     return out
@@ -137,14 +215,15 @@ def _position(text: str, index: int) -> str:
 
 
 def _parse(text: str, source: str, error: type[CoforgeError], what: str, ratios: bool,
-           last_wins: bool) -> tuple[Any, tuple[Duplicate, ...]]:
+           last_wins: bool) -> YamlDocument:
     try:
         loader = (_RatioLoader if ratios else _SafeLoader)(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 raise error(f"{source}: empty file; give {what}")
-            dups = _duplicates(loader, node)
+            positions: dict[tuple[object, ...], int] = {}
+            dups = _walk(loader, node, positions)
             if dups and not last_wins:
                 d = dups[0]
                 raise error(f"{source}: {d.key_path}: duplicate key {d.key!r} at line "
@@ -167,7 +246,7 @@ def _parse(text: str, source: str, error: type[CoforgeError], what: str, ratios:
         kind = {list: "a list", str: "a string"}.get(type(data), type(data).__name__)
         raise error(f"{source}: the top level must be a mapping of keys to values, not "
                     f"{kind}; give {what}")
-    return data, tuple(dups)
+    return YamlDocument(data, tuple(dups), positions)
 
 
 def _read_text(path: Path, error: type[CoforgeError], what: str) -> str:
@@ -196,8 +275,15 @@ def read_yaml(path: str | Path, *, error: type[CoforgeError] = YamlError,
     path); ``what``: what the user should give instead, ending each message
     (``"a YAML spec (schema in sim/spec_io.py)"``); ``ratios``: read ``N:M`` as text.
     """
+    return read_yaml_document(path, error=error, what=what, ratios=ratios).data
+
+
+def read_yaml_document(path: str | Path, *, error: type[CoforgeError] = YamlError,
+                       what: str = "a YAML file", ratios: bool = False) -> YamlDocument:
+    """As :func:`read_yaml`, keeping the line of every key (:meth:`YamlDocument.locate`
+    adds it to a later validation error)."""
     p = Path(path)
-    return _parse(_read_text(p, error, what), str(p), error, what, ratios, False)[0]
+    return _parse(_read_text(p, error, what), str(p), error, what, ratios, False)
 
 
 def read_yaml_last_wins(path: str | Path, *, error: type[CoforgeError] = YamlError,
@@ -211,15 +297,16 @@ def read_yaml_last_wins(path: str | Path, *, error: type[CoforgeError] = YamlErr
     :func:`read_yaml`.
     """
     p = Path(path)
-    return _parse(_read_text(p, error, what), str(p), error, what, False, True)
+    doc = _parse(_read_text(p, error, what), str(p), error, what, False, True)
+    return doc.data, doc.duplicates
 
 
 def loads_yaml(text: str, source: str, *, error: type[CoforgeError] = YamlError,
                what: str = "YAML text", ratios: bool = False) -> dict[str, Any]:
     """As :func:`read_yaml` for YAML text (e.g. a spec coforge stored in a result);
     ``source`` names it in errors."""
-    return _parse(text, source, error, what, ratios, False)[0]
+    return _parse(text, source, error, what, ratios, False).data
 
 
-__all__ = ["Duplicate", "YamlError", "key_path", "loads_yaml", "read_yaml",
-           "read_yaml_last_wins"]
+__all__ = ["Duplicate", "YamlDocument", "YamlError", "key_path", "loads_yaml",
+           "parse_key_path", "read_yaml", "read_yaml_document", "read_yaml_last_wins"]

@@ -188,7 +188,8 @@ def test_rows_zero(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = _spec(tmp_path, "name: t\narray: {rows: 0, cols: 8}\n")
     rc, _, err = _run(capsys, "simulate", "--network", "resnet18", "--arch", str(path))
     line = _assert_one_line_error(rc, err)
-    assert line == f"coforge: error: {path}: array.rows must be a positive integer, not 0"
+    assert line == (f"coforge: error: {path}: array.rows must be a positive integer, not 0 "
+                    f"(line 2)")
 
 
 def test_missing_topology(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -242,7 +243,8 @@ def test_out_path_under_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 def test_debug_shows_the_exception(tmp_path: Path) -> None:
     path = _spec(tmp_path, "name: t\narray: {rows: 0, cols: 8}\n")
-    with pytest.raises(SpecError, match=r"array\.rows must be a positive integer, not 0$"):
+    with pytest.raises(SpecError, match=r"array\.rows must be a positive integer, not 0 "
+                                        r"\(line 2\)$"):
         main(["--debug", "simulate", "--network", "resnet18", "--arch", str(path)])
 
 
@@ -286,4 +288,4 @@ def test_console_script(tmp_path: Path) -> None:
     assert fail.stderr.splitlines() == [
         f"coforge: error: {bad}: top level: unknown key 'colour'; allowed keys: ['name', "
         "'description', 'dataflow', 'array', 'clock_mhz', 'pe', 'rf', 'glb', 'dram', 'energy', "
-        "'sparse', 'vector']"]
+        "'sparse', 'vector'] (line 3)"]

@@ -353,7 +353,8 @@ def test_cli_bad_layer_config_is_one_line(tmp_path: Path,
     cfg = write(tmp_path, "layers:\n  b: {precision: {weight_bits: 3}}\n")
     assert main(["simulate", "--topology", str(topo), "--layer-config", str(cfg)]) == 2
     assert capsys.readouterr().err == (f"coforge: error: {cfg}: layers['b'].precision."
-                                       f"weight_bits must be one of [2, 4, 8, 16, 32], not 3\n")
+                                       f"weight_bits must be one of [2, 4, 8, 16, 32], not 3 "
+                                       f"(line 2)\n")
     cfg = write(tmp_path, "layers:\n  b: {precision: {weight_bits: 4}}\n")
     assert main(["simulate", "--topology", str(topo), "--layer-config", str(cfg)]) == 0
     assert "b " in capsys.readouterr().out

@@ -5,6 +5,7 @@ name the file and the field, so no result can hold NaN or Infinity."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,21 @@ def _error(tmp_path: Path, text: str) -> str:
         load_accelerator(path)
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{path}: "), message
-    return message[len(f"{path}: "):]
+    return _without_line(message[len(f"{path}: "):], text)
+
+
+def _without_line(message: str, text: str) -> str:
+    """``message`` without the ``" (line N)"`` the loader adds; line N of ``text`` must
+    hold a key the message names (its key path's parts, or the unknown key)."""
+    m = re.search(r" \(line (\d+)\)", message)
+    if m is None:
+        return message
+    line = text.splitlines()[int(m.group(1)) - 1]
+    head = message.split(" must ")[0].split(" is required")[0]
+    names = re.findall(r"[A-Za-z_]\w*", head.split("; allowed")[0])
+    assert any(n in line for n in names if n not in ("top", "level", "unknown", "key")), \
+        (message, line)
+    return message[:m.start()] + message[m.end():]
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -20,8 +20,8 @@ from mapper.zigzag_import import ZigzagImportError, load_zigzag
 from sim.layer_config import LayerConfigError, load_layer_config
 from sim.spec import SpecError
 from sim.spec_io import SPECS_DIR, accelerator_from_dict, dump_accelerator, load_accelerator
-from sim.yaml_io import (Duplicate, YamlError, key_path, loads_yaml, read_yaml,
-                         read_yaml_last_wins)
+from sim.yaml_io import (Duplicate, YamlDocument, YamlError, key_path, loads_yaml,
+                         parse_key_path, read_yaml, read_yaml_document, read_yaml_last_wins)
 
 DATA = Path(__file__).parents[1] / "data" / "zigzag"
 SPEC = "name: t\narray: {rows: 8, cols: 8}\n"
@@ -57,6 +57,31 @@ def test_key_path() -> None:
     assert key_path(("energy", "mult_pj", 8)) == "energy.mult_pj[8]"
     assert key_path(("layers", "layer1.0.conv1", "prune")) == "layers['layer1.0.conv1'].prune"
     assert key_path(()) == ""
+
+
+@pytest.mark.parametrize("loc", [("memory", "glb", 1, "capacity_bytes"),
+                                 ("energy", "mult_pj", 8), ("layers", "layer1.*", "prune"),
+                                 ("a",), ("x", 0, 1, "y")])
+def test_parse_key_path_inverts_key_path(loc: tuple[object, ...]) -> None:
+    assert parse_key_path(key_path(loc)) == loc
+
+
+def test_locate_adds_the_line_of_the_key_an_error_names(tmp_path: Path) -> None:
+    text = ("name: t\narray:\n  rows: 0\nglb:\n  - {name: a}\n  - name: b\n"
+            "    size: 3\nlayers:\n  layer1.0: {x: 1}\ncolour: red\n")
+    d: YamlDocument = read_yaml_document(_write(tmp_path, text))
+    assert d.locate("array.rows must be a positive integer, not 0") == \
+        "array.rows must be a positive integer, not 0 (line 3)"
+    assert d.locate("array.cols is required") == "array.cols is required (line 2)"
+    assert d.locate("glb[1]: unknown key 'size'; allowed keys: ['name'] (+1 more)") == \
+        "glb[1]: unknown key 'size'; allowed keys: ['name'] (line 7) (+1 more)"
+    assert d.locate("glb[1]: name must differ") == "glb[1]: name must differ (line 6)"
+    assert d.locate("top level: unknown key 'colour'; allowed keys: []") == \
+        "top level: unknown key 'colour'; allowed keys: [] (line 10)"
+    assert d.locate("layers['layer1.0'].x must be 2") == "layers['layer1.0'].x must be 2 (line 9)"
+    for unchanged in ("missing required key 'name'", "the spec must be a mapping",
+                      "vector.lanes must be 4", "top level: odd"):
+        assert d.locate(unchanged) == unchanged
 
 
 @pytest.mark.parametrize("text, path, line, first", [
@@ -223,7 +248,15 @@ def test_spec_errors_through_the_cli(tmp_path: Path,
         (SPEC + "rf: {capacity_bytes: 4, colour: red}\n",
          "rf: unknown key 'colour'; allowed keys: ['name', 'operands', 'capacity_bytes', "
          "'word_bits', 'read_bytes_per_cycle', 'write_bytes_per_cycle', 'double_buffered', "
-         "'access_pj']"),
+         "'access_pj'] (line 3)"),
+        (SPEC + "glb:\n  - {name: a, capacity_bytes: 64}\n  - name: b\n    word_bits: 8.5\n",
+         "glb[1].word_bits must be an integer, not 8.5 (line 6)"),
+        (SPEC + "glb:\n  - name: g\n    capacity_bytes: -4\n",
+         "glb[0]: capacity_bytes must be an integer >= 0, not -4 (line 5)"),
+        (SPEC + "array: {rows: 0, cols: 8}\n",
+         "array: duplicate key 'array' at line 3 (first given at line 2); keep one"),
+        ("name: t\narray:\n  rows: 0\n  cols: 8\n",
+         "array.rows must be a positive integer, not 0 (line 3)"),
         ("", "empty file; give a YAML spec (schema in sim/spec_io.py)"),
         (b"name: \xc3\x28\n", "not a UTF-8 text file (byte 0xc3 at line 1, column 7); give "
                               "a YAML spec (schema in sim/spec_io.py)"),
@@ -259,7 +292,7 @@ def test_layer_config_keeps_ratios_and_lists_allowed_keys(tmp_path: Path) -> Non
     with pytest.raises(LayerConfigError) as info:
         load_layer_config(p)
     assert str(info.value) == (f"{p}: top level: unknown key 'layer'; allowed keys: "
-                               f"['defaults', 'layers']")
+                               f"['defaults', 'layers'] (line 1)")
 
 
 def test_layer_config_errors_through_the_cli(tmp_path: Path,
@@ -307,7 +340,10 @@ def test_design_space_errors_through_the_cli(tmp_path: Path,
         (SPACE + "parameters: {cols: [4]}\n", "parameters: duplicate key 'parameters' at "
                                               "line 3 (first given at line 2); keep one"),
         (SPACE + "colour: red\n", "top level: unknown key 'colour'; allowed keys: ['base', "
-                                  "'compression', 'parameters', 'precision']"),
+                                  "'compression', 'parameters', 'precision'] (line 3)"),
+        ("base: edge_8x8_ws\nparameters:\n  rows: [4]\n  dataflow: [ws, xx]\n",
+         "parameters.dataflow values must be one of ['is', 'os', 'rs', 'ws'], not 'xx' "
+         "(line 4)"),
         ("", f"empty file; {what}"),
         (b"base: \xfe\n", f"not a UTF-8 text file (byte 0xfe at line 1, column 7); {what}"),
         ("base edge_8x8_ws\n", f"the top level must be a mapping of keys to values, not a "
