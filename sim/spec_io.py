@@ -1,11 +1,12 @@
 """YAML in, typed :class:`~sim.spec.Accelerator` out. Nothing downstream sees a dict.
 
-The file is read by :func:`sim.yaml_io.read_yaml` (duplicate keys, bad UTF-8, parse
-errors), its shape checked by the pydantic models of :mod:`sim.spec_schema` (unknown
-keys, wrong types, number ranges), then the frozen dataclasses of :mod:`sim.spec` are
-built (the design rules). Every error is one line naming the file, the key path and
-what is allowed, e.g.
-``specs/x.yaml: glb[0].capacity_bytes must be an integer >= 0, not -4``. Numbers are
+The file is read by :func:`sim.yaml_io.read_yaml_document` (duplicate keys, bad UTF-8,
+parse errors), its shape checked by the pydantic models of :mod:`sim.spec_schema`
+(unknown keys, wrong types, number ranges), then the frozen dataclasses of
+:mod:`sim.spec` are built (the design rules). Every error is one line naming the file,
+the key path, what is allowed and the line of the key, e.g.
+``specs/x.yaml: glb[0]: capacity_bytes must be an integer >= 0, not -4 (line 9)`` or
+``specs/x.yaml: rf: unknown key 'colour'; allowed keys: ['name', ...] (line 5)``. Numbers are
 finite (``.inf`` only for a bandwidth: unlimited) and in range -- integers <= 2**53,
 ``clock_mhz`` in [0.001, 1e6], bandwidths >= 0.001 bytes/cycle, energies <= 1e6 pJ --
 so no result derived from a spec holds NaN or Infinity.
@@ -135,8 +136,8 @@ SPEC_WHAT = "a YAML spec (schema in sim/spec_io.py)"
 
 def read_strict_yaml(p: Path, error: type[CoforgeError] = SpecError,
                      what: str = SPEC_WHAT) -> dict[str, Any]:
-    """The top-level mapping of ``p`` read by :func:`sim.yaml_io.read_yaml` (kept for
-    callers of this older name); every failure is one ``error`` line."""
+    """The top-level mapping of ``p`` read by :func:`sim.yaml_io.read_yaml` (this older
+    name is kept for its callers; new code calls :mod:`sim.yaml_io` directly)."""
     return read_yaml(p, error=error, what=what)
 
 
