@@ -166,7 +166,9 @@ class EngineGeometry:
         ob, ab = self.operand_bits, self.accumulator_bits
         if self.engine == "sparse_nm":
             # hdl/sparse_nm.py: an A word is the R * M / N inputs of one fold, a B lane
-            # one slot (value and its log2(M)-bit index)
+            # one slot (value and its log2(M)-bit index). An upper bound: Yosys packs
+            # the wide A buffer tighter than one enable per lane (measured: 14 DP16KD
+            # where this rule counts 16 (4x4 int8) and 18 (4x8 int4))
             ib = (max(self.nm_m, 1) - 1).bit_length()
             return ((self.rows * self.nm_m // max(self.nm_n, 1), ob, self.depth_a),
                     (self.cols, ob + ib, self.depth_b), (1, self.cols * ab, self.depth_o))
@@ -465,9 +467,14 @@ COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
 ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
     "ecp5": {
         "bitserial": {
-            "ff": (0.79321, 0.00309848,),
-            "lut": (4.10792, 0.0160466,),
-            "period_ns": (-1.1749, 2.82274,),
+            "ff": (0.79321, 0.00309848),
+            "lut": (4.10792, 0.0160466),
+            "period_ns": (-1.1749, 2.82274),
+        },
+        "sparse_nm": {
+            "ff": (0.434377, 11.572),
+            "lut": (1.29544, -165.948),
+            "period_ns": (-0.545789,),
         },
     },
 }

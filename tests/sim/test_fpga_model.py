@@ -109,7 +109,8 @@ def test_shipped_coefficients_are_the_fit_of_the_training_split(family: str) -> 
 @pytest.mark.parametrize("family", ["ecp5", "ice40"])
 def test_held_out_predictions(family: str) -> None:
     rows, _ = _calibration(family)
-    held_out = [(cfg, m) for cfg, m in rows if cfg.split == "test"]
+    # the dense engine's; the other kinds' held-out checks: tests/sim/test_fpga_model_engines.py
+    held_out = [(cfg, m) for cfg, m in rows if cfg.split == "test" and cfg.engine == "dense"]
     assert len(held_out) >= 3
     report, worst = [], {k: 0.0 for k in ACCURACY}
     for cfg, m in held_out:
