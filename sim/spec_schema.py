@@ -183,7 +183,7 @@ class SparseModel(_Section):
     policy: Literal[SPARSE_POLICIES] = Field("none", description="none | gating | "  # type: ignore[valid-type]
                                              "skipping")
     operands: list[StrictStr] = _rule("a list of names", "operands exploited (weight, "
-                                      "input)", default_factory=list)
+                                      "input)", default_factory=lambda: ["weight"])
     format: Literal[SPARSE_FORMATS] = Field("dense", description="storage format")  # type: ignore[valid-type]
     nm_n: Int = _rule("an integer", "N of the N:M format", default=2)
     nm_m: Int = _rule("an integer", "M of the N:M format", default=4)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mapper.cli import main
 from mapper.hw_space import HardwareSpaceError, load_hw_space
@@ -393,3 +395,96 @@ def test_zigzag_file_errors_are_one_line(tmp_path: Path) -> None:
         with pytest.raises(ZigzagImportError) as info:
             load_zigzag(bad)
         assert str(info.value) == f"{bad}: {message}"
+
+
+# -- the schema cannot drift from the runtime dataclasses ------------------------------------
+def test_schema_sections_have_the_dataclass_fields_in_order() -> None:
+    import dataclasses
+
+    from sim.energy import EnergyTable
+    from sim.spec import Buffer, PEConfig, SparseConfig, VectorUnit
+    from sim.spec_schema import (BufferModel, EnergyModel, PEModel, SparseModel,
+                                 VectorModel)
+    for model, cls in [(BufferModel, Buffer), (PEModel, PEConfig), (SparseModel, SparseConfig),
+                       (VectorModel, VectorUnit), (EnergyModel, EnergyTable)]:
+        assert list(model.model_fields) == [f.name for f in dataclasses.fields(cls)], model
+
+
+def test_schema_allowed_values_are_the_spec_constants() -> None:
+    import typing
+
+    from dataflows.dataflow import DATAFLOWS
+    from sim.spec import PE_MODES, SPARSE_FORMATS, SPARSE_POLICIES
+    from sim.spec_schema import PEModel, SparseModel, SpecModel
+    assert typing.get_args(SpecModel.model_fields["dataflow"].annotation) == \
+        tuple(sorted(DATAFLOWS))
+    assert typing.get_args(PEModel.model_fields["mode"].annotation) == PE_MODES
+    assert typing.get_args(SparseModel.model_fields["policy"].annotation) == SPARSE_POLICIES
+    assert typing.get_args(SparseModel.model_fields["format"].annotation) == SPARSE_FORMATS
+
+
+def test_schema_defaults_are_the_dataclass_defaults() -> None:
+    from sim.energy import EnergyTable
+    from sim.spec import PEConfig, SparseConfig
+    from sim.spec_schema import EnergyModel, PEModel, SparseModel
+    pe, sparse = PEConfig(), SparseConfig()
+    assert PEModel().model_dump() == {"operand_bits": pe.operand_bits,
+                                      "accumulator_bits": pe.accumulator_bits,
+                                      "product_register": pe.product_register,
+                                      "mode": pe.mode}
+    assert SparseModel().model_dump() == {
+        "policy": sparse.policy, "operands": list(sparse.operands), "format": sparse.format,
+        "nm_n": sparse.nm_n, "nm_m": sparse.nm_m, "rle_run_bits": sparse.rle_run_bits}
+    energy = EnergyModel()
+    assert (energy.add_pj_per_bit, energy.dram_pj_per_bit) == \
+        (EnergyTable().add_pj_per_bit, EnergyTable().dram_pj_per_bit)
+
+
+# -- any edit of a shipped spec: one SpecError line, or a spec that round-trips ---------------
+_SCALARS = st.one_of(
+    st.integers(-3, 2**60), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.none(), st.text(max_size=4),
+    st.sampled_from(["ws", "rs", "bitserial", "skipping", "gating", "nm", "csr", "weight",
+                     "input", "output", "softmax"]),
+    st.lists(st.sampled_from(["weight", "input", "output", 3]), max_size=3),
+    st.dictionaries(st.sampled_from(["add", "tanh", 8, "rows"]), st.integers(0, 9),
+                    max_size=2))
+
+
+def _paths(data: object, loc: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    items = data.items() if isinstance(data, dict) else \
+        enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        out.append(loc + (key,))
+        out.extend(_paths(value, loc + (key,)))
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))),
+       pick=st.integers(0, 10**6), value=_SCALARS,
+       action=st.sampled_from(["set", "set", "set", "delete", "add"]))
+def test_edited_specs_fail_in_one_line_or_round_trip(name: str, pick: int, value: object,
+                                                     action: str) -> None:
+    data = read_yaml(SPECS_DIR / f"{name}.yaml")
+    if "hierarchy" in data:
+        return
+    paths = _paths(data)
+    loc = paths[pick % len(paths)]
+    parent = data
+    for part in loc[:-1]:
+        parent = parent[part]                                    # type: ignore[index]
+    if action == "delete" and isinstance(parent, dict):
+        del parent[loc[-1]]
+    elif action == "add" and isinstance(parent, dict):
+        parent["extra_key"] = value
+    else:
+        parent[loc[-1]] = value                                  # type: ignore[index]
+    try:
+        accel = accelerator_from_dict(data, "x.yaml")
+    except SpecError as err:
+        assert str(err).startswith("x.yaml: ") and "\n" not in str(err)
+        return
+    again = accelerator_from_dict(loads_yaml(dump_accelerator(accel), "dump"), "dump")
+    assert again == accel and again.spec_hash == accel.spec_hash
