@@ -1,0 +1,403 @@
+"""Convert an AccelForge arch YAML into a coforge :class:`~sim.hierarchy.Hierarchy`.
+
+AccelForge (pip ``accelforge``, the successor of Timeloop; Python >= 3.12) describes an
+architecture as ``arch.nodes``, outermost first: ``!Memory`` nodes (``size`` in bits,
+``tensors: {keep, may_keep}`` set expressions over tensor names, ``actions`` with
+``energy`` per action of ``bits_per_action`` bits and a ``throughput``), ``!Container``
+nodes whose ``spatial`` list replicates everything below (``fanout``, ``reuse``: the
+tensors a parent access can serve every child with) and ``!Compute`` nodes. The file is
+read as data here (AccelForge is never imported): its few Jinja lines are rendered
+(``{% set X = X | default(V) %}`` and ``{{X}}`` only; other control blocks are refused),
+the ``!Node`` tags become a ``_node`` key, and the text goes through coforge's one YAML
+loader (:func:`sim.yaml_io.loads_yaml`: duplicate keys are errors).
+
+Translation (AccelForge -> coforge):
+
+* ``!Memory`` -> a :class:`~sim.hierarchy.StorageLevel` of the same name keeping
+  ``keep | may_keep`` (for a one-einsum workload: ``All``/``~Intermediates`` = every
+  operand, ``Inputs`` = input and weight, ``Outputs`` = output, ``~X`` = all but X,
+  ``<Memory>`` = what that memory keeps); capacity ``size / 8`` bytes (the first
+  memory, ``inf``, is unbounded; an inner ``inf`` becomes 2**50 bytes, noted);
+  ``word_bits`` = the read action's ``bits_per_action`` (default 8, one value);
+  ``read_pj``/``write_pj`` = the actions' ``energy`` (in J when below 1e-6, scaled to pJ,
+  noted); bandwidth ``throughput x bits_per_action / 8`` B/cycle when the throughput is
+  a per-cycle number (<= 1e6), else unlimited (per-second rates need a clock, noted).
+  A memory's own ``spatial`` list becomes a fanout just above it.
+* ``!Container``/``spatial`` -> one 1-D :class:`~sim.hierarchy.Fanout` per entry
+  (named ``<node>.<entry>``, outermost first as listed; a 2-D array is two fanouts so
+  each axis keeps its own reuse): ``multicast`` = the entry's ``reuse`` tensors
+  (``may_reuse`` when no ``reuse``; ``All`` when neither), ``reduction`` = whether
+  outputs are among them; any loop dimension may be unrolled.
+* ``!Compute`` -> the MAC energy (the last enabled compute node); a memory, compute or
+  action whose energy comes from an AccelForge component model (``component_class``
+  other than ``Dummy``) is left to coforge's defaults and noted; ``Dummy`` costs 0.
+* Tensor sizes: every value is 8 bits (AccelForge's examples' ``bits_per_value``),
+  outputs at the largest ``bits_per_value.output`` of any memory (the accumulator
+  width), 8 when none is given.
+
+Unrepresentable input raises :class:`AccelforgeImportError`, one line naming the file
+and the node.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dataflows.dataflow import MAP_DIMS, OPERANDS
+from dataflows.errors import CoforgeError
+from dataflows.nest_mapping import NestMapping
+from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
+from sim.yaml_io import loads_yaml
+
+#: Inner ``size: inf`` memories (sizing studies) get this capacity.
+HUGE_BYTES = 1 << 50
+#: Per-cycle throughputs are at most this (larger numbers are per second).
+MAX_PER_CYCLE = 1e6
+#: AccelForge rank variables of ``benchmarks/accelforge_runner.py``'s conv workload.
+RANK_DIM = {"g": "G", "n": "N", "b": "N", "m": "K", "k": "K", "c": "C", "p": "P", "q": "Q",
+            "r": "R", "s": "S"}
+_TENSOR = {"weight": "weight", "input": "input", "output": "output", "W": "weight",
+           "I": "input", "O": "output"}
+
+
+class AccelforgeImportError(CoforgeError):
+    """The AccelForge arch uses something coforge cannot represent, or is malformed."""
+
+
+@dataclass(frozen=True)
+class AccelforgeConversion:
+    """The hierarchy, the fanout of each spatial entry (``(node, entry) -> (fanout,
+    axis)``), and every approximation that applied (``notes``)."""
+
+    hierarchy: Hierarchy
+    axis_of: dict[tuple[str, str], tuple[str, int]]
+    notes: tuple[str, ...]
+    source: str
+
+
+# -- reading ---------------------------------------------------------------------------
+def _render(text: str, source: str, variables: dict[str, object]) -> str:
+    env = dict(variables)
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.fullmatch(r"\s*\{%\s*set\s+(\w+)\s*=\s*\w+\s*\|\s*default\((.*)\)\s*%\}\s*",
+                         line)
+        if m:
+            env.setdefault(m.group(1), m.group(2).strip().strip("\"'"))
+            continue
+        if "{%" in line:
+            raise AccelforgeImportError(f"{source}: line {i}: Jinja control blocks are not "
+                                        f"supported (only '{{% set X = X | default(V) %}}' and "
+                                        f"'{{{{X}}}}'); render the file first")
+
+        for name in re.findall(r"\{\{\s*(\w+)\s*\}\}", line):
+            if name not in env:
+                raise AccelforgeImportError(f"{source}: line {i}: '{{{{{name}}}}}' has no "
+                                            f"value; set it with a default")
+        out.append(re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda mm: str(env[mm.group(1)]), line))
+    text = "\n".join(out)
+    return re.sub(r"-\s+!(\w+)[ \t]*(#[^\n]*)?\n(\s+)", r"- _node: \1\n\3", text)
+
+
+def read_arch(path: str | Path, variables: dict[str, object] | None = None) -> dict[str, Any]:
+    """The ``arch`` mapping of an AccelForge YAML file (Jinja defaults rendered)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise AccelforgeImportError(f"{p}: cannot read ({err.strerror})") from None
+    data = loads_yaml(_render(text, str(p), variables or {}), str(p),
+                      error=AccelforgeImportError, what="an AccelForge arch YAML")
+    if "arch" not in data or not isinstance(data["arch"], dict):
+        raise AccelforgeImportError(f"{p}: no 'arch:' mapping; give an AccelForge arch YAML")
+    return data["arch"]
+
+
+# -- expressions -----------------------------------------------------------------------
+class _Set(frozenset):
+    def __invert__(self) -> "_Set":
+        return _Set(set(OPERANDS) - self)
+
+    def __or__(self, o: Any) -> "_Set":
+        return _Set(frozenset.__or__(self, o))
+
+    def __and__(self, o: Any) -> "_Set":
+        return _Set(frozenset.__and__(self, o))
+
+    def __sub__(self, o: Any) -> "_Set":
+        return _Set(frozenset.__sub__(self, o))
+
+
+class _Kept(_Set):
+    """A memory name in an expression: what it keeps (``X.tensors`` is the same)."""
+
+    @property
+    def tensors(self) -> "_Set":
+        return _Set(self)
+
+
+def _eval(expr: object, where: str, names: dict[str, Any]) -> Any:
+    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+        return expr
+    if not isinstance(expr, str) or not re.fullmatch(r"[\w\s.*+/()|&~<>=-]+", expr):
+        raise AccelforgeImportError(f"{where}: cannot evaluate {expr!r}")
+    try:
+        return eval(expr, {"__builtins__": {}}, names)  # noqa: S307 (checked characters)
+    except Exception as err:                            # noqa: BLE001
+        raise AccelforgeImportError(f"{where}: cannot evaluate {expr!r} "
+                                    f"({type(err).__name__}: {err})") from None
+
+
+class _Tensor:
+    bits_per_value = 8
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _set_names(kept: dict[str, frozenset[str]]) -> dict[str, Any]:
+    ns: dict[str, Any] = {"All": _Set(OPERANDS), "Nothing": _Set(), "Intermediates": _Set(),
+                          "Inputs": _Set(("input", "weight")), "Outputs": _Set(("output",))}
+    ns.update({t: _Set((t,)) for t in OPERANDS})
+    ns.update({k: _Kept(v) for k, v in kept.items()})
+    return ns
+
+
+# -- conversion -------------------------------------------------------------------------
+def _actions(node: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    acts = node.get("actions") or []
+    if not isinstance(acts, list):
+        raise AccelforgeImportError(f"{where}.actions must be a list")
+    return {str(a.get("name")): a for a in acts if isinstance(a, dict)}
+
+
+def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
+                       clock_mhz: float = 200.0) -> AccelforgeConversion:
+    """Convert a parsed ``arch`` mapping (see the module docstring for the rules)."""
+    nodes = arch.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise AccelforgeImportError(f"{source}: arch.nodes must be a non-empty list")
+    notes: list[str] = []
+    kept: dict[str, frozenset[str]] = {}
+    out: list[Any] = []
+    axis_of: dict[tuple[str, str], tuple[str, int]] = {}
+    mac_pj: float | None = None
+    acc_bits = 0
+    scale: float | None = None
+    for n in nodes:                         # one energy unit for the file: J or as written
+        for a in (n.get("actions") or []) if isinstance(n, dict) else []:
+            e = a.get("energy") if isinstance(a, dict) else None
+            if isinstance(e, (int, float)) and 0 < e < 1e-6:
+                scale = 1e12
+    if scale:
+        notes.append("energies below 1e-6 are read as joules: all energies x 1e12 -> pJ")
+    scale = scale or 1.0
+
+    def energy(a: dict[str, Any] | None, node: dict[str, Any], where: str) -> float | None:
+        if a is not None and a.get("energy") is not None:
+            return float(_eval(a["energy"], f"{where}.energy", {"inf": math.inf})) * scale
+        cls = node.get("component_class")
+        if cls == "Dummy":
+            return 0.0
+        notes.append(f"{where}: energy from AccelForge's component model "
+                     f"{cls or '(default)'} is not reproduced; coforge's default applies")
+        return None
+
+    def fanouts(owner: str, spatial: object, where: str) -> None:
+        if not isinstance(spatial, list):
+            raise AccelforgeImportError(f"{where}.spatial must be a list of fanouts")
+        for s in spatial:
+            if not isinstance(s, dict) or "name" not in s or "fanout" not in s:
+                raise AccelforgeImportError(f"{where}.spatial: each entry needs a name and "
+                                            f"a fanout, not {s!r}")
+            fname = f"{owner}.{s['name']}"
+            r = s.get("reuse", s.get("may_reuse", "All"))
+            reuse = set(_eval(r, f"{where}.spatial.{s['name']}.reuse", _set_names(kept)))
+            size = int(_eval(s["fanout"], f"{where}.spatial.{s['name']}.fanout", {}))
+            axis_of[(owner, str(s["name"]))] = (fname, 0)
+            out.append(Fanout(name=fname, size=(size,), dims=(MAP_DIMS,),
+                              multicast=tuple(o for o in OPERANDS if o in reuse),
+                              reduction="output" in reuse))
+
+    for i, n in enumerate(nodes):
+        if not isinstance(n, dict) or "_node" not in n:
+            raise AccelforgeImportError(f"{source}: arch.nodes[{i}] must be a !Memory, "
+                                        f"!Container or !Compute node")
+        kind, name = n["_node"], str(n.get("name", f"node{i}"))
+        where = f"{source}: {name}"
+        if kind == "Container":
+            fanouts(name, n.get("spatial") or [], where)
+            continue
+        if kind == "Compute":
+            enabled = n.get("enabled", True)
+            if isinstance(enabled, str):
+                enabled = bool(_eval(enabled.replace("len(All)", "3"), f"{where}.enabled", {}))
+            if n.get("spatial"):
+                fanouts(name, n["spatial"], where)
+            if enabled:
+                if mac_pj is not None:
+                    notes.append(f"{where}: a second enabled compute node; the last one "
+                                 f"costs the MACs")
+                mac_pj = energy(_actions(n, where).get("compute"), n, f"{where}.compute")
+                if mac_pj is None:
+                    mac_pj = Compute().mac_pj
+            else:
+                notes.append(f"{where}: compute node disabled for a 3-tensor einsum; skipped")
+            continue
+        if kind != "Memory":
+            raise AccelforgeImportError(f"{where}: node kind !{kind} has no coforge "
+                                        f"counterpart; allowed: !Memory, !Container, !Compute")
+        if n.get("spatial"):
+            fanouts(name, n["spatial"], where)
+        tens = n.get("tensors") or {}
+        ns = _set_names(kept)
+        keep = set(_eval(tens.get("keep", "Nothing"), f"{where}.tensors.keep", ns))
+        may = set(_eval(tens.get("may_keep", "Nothing"), f"{where}.tensors.may_keep", ns))
+        if may - keep:
+            notes.append(f"{name}: may keep {sorted(may - keep)} (AccelForge's mapper "
+                         f"chooses); coforge's level keeps them")
+        keeps = keep | may
+        kept[name] = frozenset(keeps)
+        if not keeps:
+            notes.append(f"{name}: keeps no tensor; left out")
+            continue
+        bpv = n.get("bits_per_value") or {}
+        if isinstance(bpv, dict) and "output" in bpv:
+            acc_bits = max(acc_bits, int(_eval(bpv["output"], f"{where}.bits_per_value.output",
+                                               {"output": _Tensor()})))
+        size = _eval(n.get("size", "inf"), f"{where}.size",
+                     {"inf": math.inf, **{t: (_Tensor() if t in keeps else None)
+                                          for t in OPERANDS}})
+        first = not out
+        if first:
+            if size != math.inf:
+                notes.append(f"{name}: the outermost memory is {size} bits; coforge's top "
+                             f"level is unbounded")
+            cap = None
+        elif size == math.inf or size > HUGE_BYTES * 8:
+            notes.append(f"{name}: size {size} becomes {HUGE_BYTES} bytes (coforge bounds "
+                         f"every inner level)")
+            cap = HUGE_BYTES
+        else:
+            cap = max(1, math.ceil(float(size) / 8))
+        acts = _actions(n, where)
+        rd, wr = acts.get("read"), acts.get("write")
+        word = int((rd or {}).get("bits_per_action", n.get("bits_per_action") or 8) or 8)
+        bw = {}
+        for key, a in (("read", rd), ("write", wr)):
+            t = (a or {}).get("throughput")
+            v = math.inf if t is None else float(_eval(t, f"{where}.{key}.throughput",
+                                                       {"inf": math.inf}))
+            if math.isfinite(v) and v > MAX_PER_CYCLE:
+                notes.append(f"{name}.{key}: throughput {v:g} is per second; coforge's "
+                             f"bandwidth is left unlimited")
+                v = math.inf
+            bits = int((a or {}).get("bits_per_action", word) or word)
+            bw[key] = v * bits / 8 if math.isfinite(v) else math.inf
+        out.append(StorageLevel(
+            name=name, keeps=tuple(o for o in OPERANDS if o in keeps), capacity_bytes=cap,
+            word_bits=word, read_bytes_per_cycle=bw["read"], write_bytes_per_cycle=bw["write"],
+            read_pj=energy(rd, n, f"{where}.read"), write_pj=energy(wr, n, f"{where}.write")))
+    if mac_pj is None:
+        raise AccelforgeImportError(f"{source}: no enabled !Compute node")
+    if not out or not isinstance(out[0], StorageLevel):
+        raise AccelforgeImportError(f"{source}: the outermost node must be a !Memory")
+    if acc_bits == 0:
+        acc_bits = 8
+        notes.append("no memory gives bits_per_value for outputs: partial sums move at 8 "
+                     "bits, as AccelForge's workload values do")
+    h = Hierarchy(name=f"accelforge_{Path(source).stem}", nodes=tuple(out),
+                  compute=Compute(mac_pj=mac_pj, accumulator_bits=acc_bits),
+                  clock_mhz=clock_mhz,
+                  description=f"AccelForge arch converted by mapper.accelforge_import "
+                              f"({source})")
+    return AccelforgeConversion(hierarchy=h, axis_of=axis_of, notes=tuple(dict.fromkeys(notes)),
+                                source=source)
+
+
+def load_accelforge(path: str | Path, variables: dict[str, object] | None = None, *,
+                    clock_mhz: float = 200.0) -> AccelforgeConversion:
+    """Read and convert an AccelForge arch YAML file."""
+    return convert_accelforge(read_arch(path, variables), source=str(path), clock_mhz=clock_mhz)
+
+
+# -- mapping exchange --------------------------------------------------------------------
+def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
+                            ) -> NestMapping:
+    """The nest mapping of one recorded AccelForge layer (``benchmarks/accelforge_runner.py``:
+    ``mapping`` nodes outermost first, ``shape``).
+
+    AccelForge's ``Temporal(rank, tile_shape)`` iterates ``rank`` in tiles of
+    ``tile_shape``: its factor is the enclosing extent over the tile. Loops belong to
+    the storage level of the nearest ``Storage`` node above them; a level holding its
+    tensors from several points of the nest (e.g. weights above a P loop, inputs below
+    it) starts at the innermost one, the loops in between going to the level above
+    (exact when they are irrelevant to the tensors held higher up).
+    """
+    h = conv.hierarchy
+    shape = record["shape"]
+    extent = {"P": shape["p"], "Q": shape["q"], "C": shape["c"], "K": shape["m"],
+              "R": shape["r"], "S": shape["s"], "N": 1, "G": 1}
+    names = [lv.name for lv in h.levels]
+    last_storage = {}
+    for i, node in enumerate(record["mapping"]):
+        if node["node"] == "Storage":
+            last_storage[node["component"]] = i
+    temporal: dict[str, dict[str, int]] = {n: {} for n in names}
+    order: dict[str, list[str]] = {n: [] for n in names}
+    spatial: dict[str, list[dict[str, int]]] = {f.name: [{} for _ in f.size]
+                                                for f in h.fanouts}
+    current = names[0]
+    for i, node in enumerate(record["mapping"]):
+        kind = node["node"]
+        if kind == "Storage":
+            if last_storage.get(node["component"]) == i and node["component"] in names:
+                current = node["component"]
+            continue
+        if kind not in ("Temporal", "Spatial"):
+            continue
+        dim = RANK_DIM.get(node["rank_variable"].rstrip("0123456789"))
+        if dim is None:
+            raise AccelforgeImportError(f"layer {record['layer']!r}: rank variable "
+                                        f"{node['rank_variable']!r} is not one of "
+                                        f"{sorted(RANK_DIM)}")
+        tile = int(node["tile_shape"])
+        factor = -(-extent[dim] // tile)
+        extent[dim] = tile
+        if factor == 1:
+            continue
+        if kind == "Temporal":
+            temporal[current][dim] = temporal[current].get(dim, 1) * factor
+            if dim not in order[current]:
+                order[current].append(dim)
+        else:
+            key = (node["component"], node["name"])
+            if key not in conv.axis_of:
+                raise AccelforgeImportError(f"layer {record['layer']!r}: spatial loop on "
+                                            f"{key} is no fanout of the arch")
+            fname, axis = conv.axis_of[key]
+            spatial[fname][axis][dim] = spatial[fname][axis].get(dim, 1) * factor
+    return NestMapping.build(h, temporal=temporal, spatial=spatial, order=order)
+
+
+_AF_TENSOR = {"W": "weight", "I": "input", "O": "output"}
+
+
+def accelforge_actions(record: dict[str, Any]) -> dict[str, dict[str, tuple[float, float]]]:
+    """AccelForge's recorded actions as ``{level: {operand: (reads, writes)}}`` (actions of
+    ``bits_per_action`` bits; the runner's tensors W, I, O)."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for comp, per in record["actions"].items():
+        for t, acts in per.items():
+            if t in _AF_TENSOR:
+                out.setdefault(comp, {})[_AF_TENSOR[t]] = (acts.get("read", 0),
+                                                            acts.get("write", 0))
+    return out
+
+
+__all__ = ["AccelforgeConversion", "AccelforgeImportError", "accelforge_actions",
+           "accelforge_nest_mapping", "convert_accelforge", "load_accelforge", "read_arch"]

@@ -1,0 +1,195 @@
+"""AccelForge 1.0.467 arch files as N-level hierarchies, and its mappings costed by coforge.
+
+Conversion (``mapper.accelforge_import``): the shipped non-CiM examples copied into
+``tests/data/accelforge_1.0.467`` (``arch_<name>.yaml``, unmodified) and the 16x16 WS
+arch written for the side-by-side (``ws_16x16.yaml``), checked against what the files
+say, read by hand.
+
+Mapping exchange: ``ws_16x16.json`` is AccelForge's own output
+(``benchmarks/accelforge_runner.py``: its FFM mapper on six ResNet-50 conv layers, one
+einsum each; per-level, per-tensor read/write actions, energy, latency and the mapping
+found). Each recorded mapping is converted by ``accelforge_nest_mapping`` and costed by
+``sim.hier_cost.evaluate``. Agreement, in AccelForge's actions (one 8-bit value, or one
+32-bit partial sum at the Accumulator):
+
+* exact on every layer: every weight and input action at every level (MainMemory,
+  Scratchpad, the per-PE Register), MainMemory's output reads and writes, and the
+  Accumulator's output actions wherever no partial sum leaves it (4 of 6 layers) --
+  including the padded input window of the two 3x3 layers (AccelForge's einsum
+  ``H: p + r`` spans the padded rows, as coforge's footprint does);
+* compute cycles equal AccelForge's latency on the 4 layers whose actions all match.
+
+Pinned differences, each with its reason:
+
+1. conv3_1b, conv4_2a (a C loop above the Accumulator: partial sums spill to DRAM):
+   AccelForge also counts the Accumulator's refill of spilled partial sums (its output
+   actions = coforge's one read-modify-write per MAC over reduction + MainMemory's
+   output reads); ``sim.hier_cost`` counts refills only at the level that sends them.
+   Latency follows (AccelForge is Accumulator-bound by those refills).
+2. Energy: on the 4 matching layers coforge is 0.3-2.3 % lower: AccelForge prices the
+   Accumulator's read of each final output as a 32-bit action (10 pJ), ``sim.hier_cost``
+   at the 8-bit output width (2.5 pJ): 7.5 pJ x outputs, exactly. On the two spilling
+   layers coforge is 1.6x higher: AccelForge stores outputs in MainMemory at the
+   workload's 8 bits (the arch sets 32 only at the Accumulator), so its spilled partial
+   sums cost 8-bit DRAM traffic; ``sim.hier_cost`` moves them at the 32-bit accumulator
+   width.
+3. Capacity: on conv2_1b and conv3_1b ``sim.hier_cost`` finds the Scratchpad tile
+   (weights + the whole input window below the Scratchpad's storage node) larger than
+   64 KiB, AccelForge accepts the mapping. Reason not established (AccelForge's
+   occupancy of a tile streamed by loops below the storage node is not modelled here).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataflows.layer import Layer
+from mapper.accelforge_import import (
+    AccelforgeImportError, accelforge_actions, accelforge_nest_mapping, load_accelforge)
+from sim.hier_cost import evaluate
+from sim.hierarchy import Fanout, StorageLevel
+
+AF = Path(__file__).resolve().parents[1] / "data" / "accelforge_1.0.467"
+RECORD = json.loads((AF / "ws_16x16.json").read_text())
+
+
+def nodes(name: str) -> list[tuple[str, object]]:
+    h = load_accelforge(AF / f"{name}.yaml").hierarchy
+    return [(n.name, n.keeps) if isinstance(n, StorageLevel) else (n.name, n.size)
+            for n in h.nodes]
+
+
+ALL = ("weight", "input", "output")
+#: Read off the files (keep | may_keep; fanouts one per spatial entry).
+EXPECTED = {
+    "arch_simple": [("MainMemory", ALL), ("GlobalBuffer", ALL)],
+    "arch_nvdla": [("MainMemory", ALL), ("GlobalBuffer", ALL),
+                   ("ProcessingElement.reuse_input", (32,)),
+                   ("ProcessingElement.reuse_output", (192,)), ("Register", ("weight",))],
+    "arch_tpu_v4i": [("MainMemory", ALL), ("GlobalBuffer", ALL), ("LocalBuffer.Z", (4,)),
+                     ("LocalBuffer", ("input", "output")),
+                     ("ProcessingElement.reuse_input", (128,)),
+                     ("ProcessingElement.reuse_output", (128,)), ("Register", ("weight",))],
+    "arch_eyeriss": [("MainMemory", ALL), ("GlobalBuffer", ALL),
+                     ("ProcessingElement.reuse_weight", (14,)),
+                     ("ProcessingElement.reuse_output", (12,)),
+                     ("InputScratchpad", ("input",)), ("WeightScratchpad", ("weight",)),
+                     ("OutputScratchpad", ("output",))],
+    "arch_simba": [("MainMemory", ALL), ("GlobalBuffer", ("input", "output")),
+                   ("ProcessingElement.reuse_all", (16,)), ("InputBuffer", ("input",)),
+                   ("WeightBuffer", ("weight",)), ("AccumulationBuffer", ("output",)),
+                   ("VectorMAC.reuse_output", (8,)), ("VectorMAC.reuse_input", (8,)),
+                   ("Register", ("weight",))],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shipped_examples_convert(name: str) -> None:
+    assert nodes(name) == EXPECTED[name]
+
+
+def test_numbers_from_the_files() -> None:
+    nv = load_accelforge(AF / "arch_nvdla.yaml")
+    lv = {x.name: x for x in nv.hierarchy.levels}
+    assert lv["GlobalBuffer"].capacity_bytes == 64 * 1024            # 1024*64*8 bits
+    assert lv["GlobalBuffer"].read_pj == pytest.approx(0.249)        # 0.249e-12 J
+    assert lv["GlobalBuffer"].write_pj == pytest.approx(0.293)
+    assert lv["Register"].capacity_bytes == 1                        # 8-bit weight
+    assert nv.hierarchy.compute.mac_pj == pytest.approx(0.084)
+    assert any("per second" in n for n in nv.notes)
+    simba = load_accelforge(AF / "arch_simba.yaml").hierarchy
+    assert simba.compute.accumulator_bits == 24                      # 3 x 8-bit outputs
+    eye = load_accelforge(AF / "arch_eyeriss.yaml")
+    assert any("SmartBufferSRAM is not reproduced" in n for n in eye.notes)
+    ws = load_accelforge(AF / "ws_16x16.yaml").hierarchy
+    fans = [n for n in ws.nodes if isinstance(n, Fanout)]
+    assert [(f.size, f.multicast, f.reduction) for f in fans] == [
+        ((16,), ("input",), False), ((16,), ("output",), True)]
+    lv = {x.name: x for x in ws.levels}
+    assert (lv["Accumulator"].word_bits, lv["Accumulator"].read_pj) == (32, 10.0)
+    assert lv["MainMemory"].read_bytes_per_cycle == 16
+
+
+def test_jinja_control_blocks_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "a.yaml"
+    f.write_text("{% if X %}\narch: {nodes: []}\n{% endif %}\n")
+    with pytest.raises(AccelforgeImportError, match="Jinja control blocks"):
+        load_accelforge(f)
+    f.write_text("arch:\n  nodes:\n  - !Memory\n    name: M\n    name: N\n")
+    with pytest.raises(AccelforgeImportError, match="duplicate key 'name'"):
+        load_accelforge(f)
+
+
+# -- mapping exchange ------------------------------------------------------------------
+def layer_of(rec: dict) -> Layer:
+    s = rec["shape"]
+    return Layer(name=rec["layer"], K=s["m"], C=s["c"], P=s["p"], Q=s["q"], R=s["r"],
+                 S=s["s"], H=s["p"] * s["stride"], W=s["q"] * s["stride"],
+                 stride_h=s["stride"], stride_w=s["stride"], pad_h=(s["r"] - 1) // 2,
+                 pad_w=(s["s"] - 1) // 2)
+
+
+@pytest.fixture(scope="module")
+def costed() -> dict[str, tuple]:
+    conv = load_accelforge(AF / "ws_16x16.yaml")
+    out = {}
+    for rec in RECORD["layers"]:
+        m = accelforge_nest_mapping(conv, rec)
+        res = evaluate(layer_of(rec), conv.hierarchy, m)
+        ours = {lv: {o: (v["reads"], v["writes"]) for o, v in per.items()}
+                for lv, per in res.accesses.items()}
+        out[rec["layer"]] = (rec, res, ours, accelforge_actions(rec))
+    return out
+
+
+SPILL = ("conv3_1b", "conv4_2a")
+
+
+def test_record_is_the_six_layers() -> None:
+    assert RECORD["version"] == "1.0.467"
+    assert [r["layer"] for r in RECORD["layers"]] == [
+        "conv2_1a", "conv2_1b", "conv2_1c", "conv3_1b", "conv4_2a", "conv5_1c"]
+
+
+def test_actions_match_exactly(costed: dict) -> None:
+    for name, (rec, res, ours, af) in costed.items():  # noqa: B007
+        for lv, per in af.items():
+            for op, acts in per.items():
+                if lv == "Accumulator" and name in SPILL:
+                    continue
+                assert ours[lv][op] == acts, (name, lv, op)
+        assert af["MainMemory"]["input"][0] == rec["shape"]["c"] * (
+            (rec["shape"]["p"] - 1) * rec["shape"]["stride"] + rec["shape"]["r"]) ** 2
+
+
+def test_refills_are_the_accumulator_difference(costed: dict) -> None:
+    """Reason 1: AccelForge's extra Accumulator actions are the spilled psums' refills."""
+    for name in SPILL:
+        rec, res, ours, af = costed[name]
+        refills = af["MainMemory"]["output"][0]
+        assert refills > 0
+        assert af["Accumulator"]["output"] == tuple(x + refills
+                                                    for x in ours["Accumulator"]["output"])
+
+
+def test_latency_and_energy(costed: dict) -> None:
+    """Reason 2 (energy) and the cycles of the matching layers."""
+    for name, (rec, res, ours, af) in costed.items():  # noqa: B007
+        if name in SPILL:
+            assert res.energy_pj / rec["energy"] == pytest.approx(
+                {"conv3_1b": 1.6767, "conv4_2a": 1.6226}[name], rel=1e-3)  # regression pin
+            continue
+        assert res.compute_cycles == rec["latency"] == res.total_cycles
+        outputs = rec["shape"]["p"] * rec["shape"]["q"] * rec["shape"]["m"]
+        # to 1e-6 of the total (AccelForge's float sums of the per-action energies)
+        assert rec["energy"] - res.energy_pj == pytest.approx(7.5 * outputs,
+                                                              abs=1e-6 * rec["energy"])
+
+
+def test_capacity_pinned(costed: dict) -> None:
+    """Reason 3 (regression pin): coforge's capacity check refuses two AccelForge tiles."""
+    assert {n for n, (_, res, _, _) in costed.items() if not res.legal} == {
+        "conv2_1b", "conv3_1b"}
