@@ -3,8 +3,8 @@
 
 Two workloads on one ResNet-50 layer (default ``layer3.0.conv2``, 3x3 stride 2):
 
-* **3-level**: a shipped spec (default ``tpu_128x128_ws``, the spec bench_analytic.py
-  times) converted by ``sim.hierarchy.from_accelerator``; the batch is
+* **3-level**: a shipped spec with one GLB (default ``edge_8x8_ws``: dram, glb, the
+  8x8 array, rf) converted by ``sim.hierarchy.from_accelerator``; the batch is
   bench_analytic.py's own ``random_mappings`` (exact and imperfect splits, random
   orders) converted by ``NestBatch.from_three_level``; the layer is costed as the
   dataflow's im2col view with ``lowered_from`` (what sim.analytic does). The same
@@ -16,8 +16,9 @@ Two workloads on one ResNet-50 layer (default ``layer3.0.conv2``, 3x3 stride 2):
 
 What is timed: only the ``evaluate_batch(..., detail=False)`` call on the prebuilt
 batch (what a mapper's inner loop consumes: legality, cycles, energy totals), best of
-``--repeats``; mapping generation, conversion and validation are outside the timer,
-and BLAS/OpenMP threads are pinned to 1. Nothing is cached between calls but the
+``--repeats``, as wall-clock and as process (CPU) time; mapping generation,
+conversion and validation are outside the timer, and BLAS/OpenMP threads are pinned
+to 1. Nothing is cached between calls but the
 per-(layer, hierarchy) plan (loop-bound arrays, operand chains).
 
 Validation (exit 1 on failure): ``--validate`` rows of each batch, chosen at random,
@@ -68,12 +69,20 @@ TARGETS = {"3-level": 1_000_000, "5-level": 500_000}
 
 
 def best_rate(fn, n: int, repeats: int) -> float:
-    best = float("inf")
+    """Mappings per wall-clock second, best of ``repeats``; also records the best
+    per-CPU-second rate (process time: what a loaded machine's scheduling hides) in
+    ``CPU_RATES``."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    CPU_RATES.append(n / best_cpu)
     return n / best
+
+
+CPU_RATES: list[float] = []
 
 
 def validate(layer, hier, batch: NestBatch, maps: list[tuple[int, NestMapping]],
@@ -133,7 +142,9 @@ def main() -> int:
                    args.repeats)
     figures["3-level"] = {"spec": accel.name, "levels": len(h3.levels),
                           "fanouts": len(h3.fanouts), "per_s": r3,
-                          "analytic_per_s_same_batch": ra, "ratio_to_analytic": r3 / ra}
+                          "per_cpu_s": CPU_RATES[-2],
+                          "analytic_per_s_same_batch": ra, "ratio_to_analytic": r3 / ra,
+                          "analytic_per_cpu_s_same_batch": CPU_RATES[-1]}
 
     # -- 5-level -------------------------------------------------------------------------
     h5 = load_hierarchy(args.hierarchy)
@@ -151,7 +162,8 @@ def main() -> int:
     legal5 = float(evaluate_batch(layer, h5, nb5.rows(slice(0, 100000)),
                                   detail=False)["legal"].mean())
     figures["5-level"] = {"spec": h5.name, "levels": len(h5.levels), "fanouts": len(h5.fanouts),
-                          "per_s": r5, "generation_s": gen_s, "legal_fraction": legal5}
+                          "per_s": r5, "per_cpu_s": CPU_RATES[-1], "generation_s": gen_s,
+                          "legal_fraction": legal5}
 
     print(f"layer {layer.name} ({source}); batch {args.batch:,}; best of {args.repeats}; "
           f"{platform.processor() or platform.machine()}, load average "
@@ -160,12 +172,14 @@ def main() -> int:
     for name, d in figures.items():
         target = TARGETS[name]
         verdicts[name] = "PASS" if d["per_s"] >= target else "MISS"
-        extra = (f"; sim.analytic on the same batch {d['analytic_per_s_same_batch']:,.0f}/s "
-                 f"(ratio {d['ratio_to_analytic']:.2f})" if name == "3-level" else
+        extra = (f"; sim.analytic on the same batch {d['analytic_per_s_same_batch']:,.0f}/s, "
+                 f"{d['analytic_per_cpu_s_same_batch']:,.0f} per CPU-second (wall ratio "
+                 f"{d['ratio_to_analytic']:.2f})" if name == "3-level" else
                  f"; {d['legal_fraction']:.0%} fit the buffers; drawing the batch took "
                  f"{d['generation_s']:.1f} s (not timed)")
         print(f"  {name} {d['spec']} ({d['levels']} levels, {d['fanouts']} fanouts): "
-              f"{verdicts[name]} {d['per_s']:,.0f} mappings/s (target {target:,}){extra}")
+              f"{verdicts[name]} {d['per_s']:,.0f} mappings/s (target {target:,}; "
+              f"{d['per_cpu_s']:,.0f} per CPU-second){extra}")
     if failures:
         print("VALIDATION FAILED:\n  " + "\n  ".join(failures[:10]))
     else:

@@ -199,7 +199,15 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
         for sf, g in spread:
             cols += [sf[todo, dp], g[todo, dp], sf[todo, dr], g[todo, dr]]
         params = np.stack(cols, axis=1)
-        uniq, inv = np.unique(params, axis=0, return_inverse=True)
+        radix = params.max(axis=0) + 1
+        if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:   # one int64 key per row
+            key = params[:, 0].copy()
+            for j in range(1, params.shape[1]):
+                key = key * radix[j] + params[:, j]
+            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            uniq = params[first]
+        else:
+            uniq, inv = np.unique(params, axis=0, return_inverse=True)
         nf = len(spread)
         vals = np.array([_union_rows(int(u[0]), int(u[1]),
                                      tuple(tuple(int(v) for v in u[2 + 4 * k:6 + 4 * k])
