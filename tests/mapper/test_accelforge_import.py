@@ -193,3 +193,15 @@ def test_capacity_pinned(costed: dict) -> None:
     """Reason 3 (regression pin): coforge's capacity check refuses two AccelForge tiles."""
     assert {n for n, (_, res, _, _) in costed.items() if not res.legal} == {
         "conv2_1b", "conv3_1b"}
+
+
+def test_cli_import_accelforge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mapper.cli import main
+    from sim.hierarchy import load_hierarchy
+    out = tmp_path / "spec.yaml"
+    assert main(["import", "accelforge", str(AF / "arch_simba.yaml"), "--out", str(out)]) == 0
+    assert "SmartBufferSRAM is not reproduced" in capsys.readouterr().out
+    assert load_hierarchy(out) == load_accelforge(AF / "arch_simba.yaml").hierarchy
+    assert main(["import", "accelforge", str(AF / "arch_simple.yaml"), "--out", str(out),
+                 "--set", "bad"]) == 2
+    assert "give NAME=VALUE" in capsys.readouterr().err

@@ -242,3 +242,28 @@ def test_sram_output_words_pinned(compared: dict) -> None:
         else:
             assert r[0] == pytest.approx(1.0), (name, r)       # drains read at 8 bits: equal
         assert math.isfinite(res.energy_pj)
+
+
+def test_cli_import_zigzag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mapper.cli import main
+    from sim.hierarchy import load_hierarchy
+    out = tmp_path / "spec.yaml"
+    assert main(["import", "zigzag", "--hardware", str(ZZ / "tesla_npu_like.yaml"),
+                 "--mapping", str(ZZ / "tesla_npu_like_mapping.yaml"),
+                 "--out", str(out)]) == 0
+    assert "7 levels" in capsys.readouterr().out         # dram, 4 SRAMs, 2 registers
+    assert load_hierarchy(out) == convert("tesla_npu_like").hierarchy
+    assert main(["import", "zigzag", "--hardware", str(tmp_path / "none.yaml"),
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("coforge: error: ")
+
+
+def test_per_operand_tiles_are_refused() -> None:
+    """tesla_npu_like's ZigZag mappings keep the per-PE output register's loops outside
+    the weight register above the D2xD3 fanout: one loop nest per operand, which a
+    single nest mapping cannot hold (the error names both levels)."""
+    conv = convert("tesla_npu_like")
+    rec = json.loads((DATA / "zigzag_3.9.1_tesla_npu_like.json").read_text()
+                     )["networks"]["resnet18"]["runs"][0]["layers"][1]
+    with pytest.raises(ZigzagImportError, match="'rf_4B' \\(below a fanout\\) holds loops"):
+        zigzag_nest_mapping(conv, rec)
