@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_accuracy_command(sub)
     from mapper.cli_llm import add_llm_command
     add_llm_command(sub)
+    from mapper.cli_import import add_import_command
+    add_import_command(sub)
     return p
 
 
