@@ -1,7 +1,7 @@
 """The one YAML reader of coforge: every YAML file or text the project reads (accelerator
 specs, layer configs, design spaces, ZigZag descriptions, specs coforge stored itself)
-goes through :func:`read_yaml` / :func:`loads_yaml` here, so there is one set of rules
-and one error format.
+goes through :func:`read_yaml` / :func:`read_yaml_document` / :func:`loads_yaml` here,
+so there is one set of rules and one error format.
 
 Rules:
 
@@ -25,7 +25,9 @@ Every error is one line, ``<file>: ...; give <what>``, raised as the caller's
 :class:`~dataflows.errors.CoforgeError` subclass (``error=``), so the CLI prints it as
 ``coforge: error: ...`` and exits 2. Key paths are written by :func:`key_path`:
 ``memory.glb[1].capacity_bytes`` (mapping keys joined by dots, list indices and
-non-string keys in brackets).
+non-identifier keys in brackets). A reader that validates the data afterwards keeps the
+:class:`YamlDocument` and passes its validation errors through
+:meth:`YamlDocument.locate`, which appends ``(line N)`` of the key the error names.
 """
 
 from __future__ import annotations
