@@ -66,7 +66,7 @@ from sim.datapath import mac_energy_pj, multiplier_bits
 from sim.result import Result
 from sim.sparse.engine import SparseProfile, statistical_profile
 from sim.spec import Accelerator
-from sim.tiling import (LoopsAbove, blocking_dim, columns_product,
+from sim.tiling import (LoopsAbove, columns_product,
                         conv_input_footprint_elems, reuse_factors, sliding_input_elems,
                         tile_footprint_elems, tiles_fit)
 from sim.timing import check_timing, layer_offset_cycles, tile_overhead_cycles
@@ -173,22 +173,23 @@ def _evaluate_chunk(layer: Layer, accel: Accelerator, batch: MappingBatch,
     moved1 = {}
     out["input_window_resident"] = np.zeros(len(batch), dtype=bool)
     for op in OPERANDS:
-        reuse, irr = reuse_factors(op, loops1)
         if op == "input" and (view is not layer or not separable_in):
+            reuse, irr, slide = reuse_factors(op, loops1, blocking=True)
             loads = above1 // reuse
             moved1[op] = fp1[op] * loads
             # Sliding-window (halo) reuse along P/Q when the GLB holds the tiles.
-            halo = sliding_input_elems(layer, view, ext[1], t[:, 2, :],
-                                       blocking_dim(op, loops1), loads)
-            window = halo >= 0
-            if window.any():
-                window &= tiles_fit(
-                    {"weight": fp1["weight"] * stored["weight"],
-                     "input": fp1["input"] * stored["input"], "output": fp1["output"] * acc},
-                    [(buf.operands, buf.usable_bytes) for buf in accel.glb])
-                moved1[op] = np.where(window, halo, moved1[op])
-            out["input_window_resident"] = window
+            halo = sliding_input_elems(layer, view, ext[1], t[:, 2, :], slide, loads)
+            idx = np.flatnonzero(halo >= 0)
+            if idx.size:
+                idx = idx[tiles_fit(
+                    {"weight": fp1["weight"][idx] * stored["weight"],
+                     "input": fp1["input"][idx] * stored["input"],
+                     "output": fp1["output"][idx] * acc},
+                    [(buf.operands, buf.usable_bytes) for buf in accel.glb])]
+                moved1[op][idx] = halo[idx]
+                out["input_window_resident"][idx] = True
         else:
+            reuse, irr = reuse_factors(op, loops1)
             moved1[op] = distinct[op] * (irr // reuse)
     dram_r = {"weight": moved1["weight"], "input": moved1["input"],
               "output": moved1["output"] - distinct_out}

@@ -203,12 +203,14 @@ _REL_COLUMNS = {op: tuple(i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[op]
                 for op in OPERANDS}
 
 
-def reuse_factors(op: str, loops: LoopsAbove,
-                  stays: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def reuse_factors(op: str, loops: LoopsAbove, stays: bool = True,
+                  blocking: bool = False) -> tuple[np.ndarray, ...]:
     """(reuse, irrelevant), [B] each: the product of the loop factors inside the
     innermost relevant loop with a factor > 1 (irrelevant ones only, since relevant
     ones there are 1: the tile stays; 1 when ``stays`` is False) and the product of
-    all irrelevant factors above the boundary.
+    all irrelevant factors above the boundary. ``blocking=True`` appends that
+    innermost relevant loop's dimension index (``len(MAP_DIMS)`` when none is, see
+    :func:`blocking_dim`).
 
     A tile is loaded ``total / reuse`` times; a separable operand moves
     ``distinct * irrelevant / reuse`` elements (partial tiles counted exactly).
@@ -218,23 +220,21 @@ def reuse_factors(op: str, loops: LoopsAbove,
     if not stays:
         return np.ones_like(irrelevant), irrelevant
     b, n = loops.dims.shape
-    blocking = np.empty((b, n + 1), dtype=bool)
-    blocking[:, n] = True                   # sentinel: no blocking loop -> first == n
-    np.logical_and((_REL_MASK[op] >> loops.dims) & 1, loops.big, out=blocking[:, :n])
-    first = blocking.argmax(axis=1)
-    return np.take(loops.prefix, np.arange(0, b * (n + 1), n + 1) + first), irrelevant
+    blocking_loops = np.empty((b, n + 1), dtype=bool)
+    blocking_loops[:, n] = True             # sentinel: no blocking loop -> first == n
+    np.logical_and((_REL_MASK[op] >> loops.dims) & 1, loops.big, out=blocking_loops[:, :n])
+    first = blocking_loops.argmax(axis=1)
+    reuse = np.take(loops.prefix, np.arange(0, b * (n + 1), n + 1) + first)
+    if not blocking:
+        return reuse, irrelevant
+    dim = np.take(loops.dims, np.arange(0, b * n, n) + np.minimum(first, n - 1))
+    return reuse, irrelevant, np.where(first == n, len(MAP_DIMS), dim)
 
 
 def blocking_dim(op: str, loops: LoopsAbove) -> np.ndarray:
     """[B] the dimension index (``MAP_DIMS``) of the innermost loop above the boundary
     that is relevant to ``op`` and has a factor > 1; ``len(MAP_DIMS)`` when none is."""
-    b, n = loops.dims.shape
-    blocking = np.empty((b, n + 1), dtype=bool)
-    blocking[:, n] = True
-    np.logical_and((_REL_MASK[op] >> loops.dims) & 1, loops.big, out=blocking[:, :n])
-    first = blocking.argmax(axis=1)
-    dims = np.concatenate([loops.dims, np.full((b, 1), len(MAP_DIMS), np.uint8)], axis=1)
-    return np.take(dims, np.arange(0, b * (n + 1), n + 1) + first)
+    return reuse_factors(op, loops, blocking=True)[2]
 
 
 @lru_cache(maxsize=8192)
@@ -261,36 +261,61 @@ def sliding_fetch_rows(out: int, chunk: int, kernel: int, stride: int, dilation:
     return tuple(got)
 
 
-def _lowered_reduction(layer: Layer, t: int) -> tuple[int, int, int]:
-    """(channels, kernel rows, kernel cols) a lowered reduction chunk of ``t`` indices
-    spans (order C, R, S; as :func:`conv_input_footprint_elems`)."""
+def _geometry(layer: Layer) -> tuple[int, ...]:
+    """The ints the sliding rule of a lowered conv depends on (a cheap cache key)."""
+    return (layer.N, layer.P, layer.Q, layer.H, layer.W, layer.stride_h, layer.stride_w,
+            layer.dilation_h, layer.dilation_w, layer.pad_h, layer.pad_w)
+
+
+def _lowered_reduction(layer: Layer, t: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(channels, kernel rows, kernel cols) lowered reduction chunks of ``t`` indices
+    span (order C, R, S; as :func:`conv_input_footprint_elems`)."""
     rs = layer.R * layer.S
-    cs = max(1, min(layer.C // layer.G, -(-t // rs)))
-    rr = layer.R if t >= rs else min(layer.R, -(-t // layer.S))
-    ss = layer.S if t >= layer.S else t
+    cs = np.maximum(1, np.minimum(layer.C // layer.G, -(-t // rs)))
+    rr = np.where(t >= rs, layer.R, np.minimum(layer.R, -(-t // layer.S)))
+    ss = np.where(t >= layer.S, layer.S, t)
     return cs, rr, ss
 
 
-@lru_cache(maxsize=8192)
+def _lowered_aligned(layer: Layer, chunk: np.ndarray) -> np.ndarray:
+    """Pixel chunks the sliding rule covers: inside one output row (``Q % chunk == 0``)
+    or bands of whole output rows inside one image."""
+    q_, p_ = layer.Q, layer.P
+    band = chunk // q_
+    in_row = (chunk < q_) & (q_ % chunk == 0)
+    bands = (chunk % q_ == 0) & (band < p_) & ((layer.N == 1) | (p_ % np.maximum(band, 1) == 0))
+    return in_row | bands
+
+
+@lru_cache(maxsize=4096)
+def _lowered_steps(geom: tuple[int, ...], chunk: int, rr: int, ss: int) -> tuple[int, ...]:
+    """Per channel and group, the input elements each step of an aligned lowered pixel
+    loop fetches (:func:`lowered_chunk_fetch_elems` without the channel factor)."""
+    n_, p_, q_, h_, w_, sh, sw, dh, dw, ph, pw = geom
+    if chunk < q_:                              # chunks within one output row
+        cols = sliding_fetch_rows(q_, chunk, ss, sw, dw, pw, w_)
+        rows = [len({o * sh + r * dh - ph for r in range(rr)} & set(range(h_)))
+                for o in range(p_)]
+        return tuple(rows[o] * c for _ in range(n_) for o in range(p_) for c in cols)
+    width = touched_rows(q_, sw, ss, dw, pw, w_)  # bands of whole output rows, one image
+    rows_b = sliding_fetch_rows(p_, chunk // q_, rr, sh, dh, ph, h_)
+    return tuple(width * r for _ in range(n_) for r in rows_b)
+
+
+@lru_cache(maxsize=4096)
+def _lowered_run(geom: tuple[int, ...], chunk: int, rr: int, ss: int) -> int:
+    return sum(_lowered_steps(geom, chunk, rr, ss))
+
+
 def lowered_chunk_fetch_elems(layer: Layer, chunk: int, t: int) -> tuple[int, ...] | None:
     """Per group, the input elements DRAM delivers for each pixel chunk of a lowered
     conv's sliding ``P`` loop (``chunk`` output pixels in raster order N, P, Q; a
     reduction chunk of ``t`` indices), window-resident (module docstring); None when
     the chunks are not aligned to output rows (the whole-tile rule then stands)."""
-    n_, p_, q_ = layer.N, layer.P, layer.Q
-    cs, rr, ss = _lowered_reduction(layer, t)
-    sh, sw, dh, dw = layer.stride_h, layer.stride_w, layer.dilation_h, layer.dilation_w
-    if chunk < q_ and q_ % chunk == 0:          # chunks within one output row
-        cols = sliding_fetch_rows(q_, chunk, ss, sw, dw, layer.pad_w, layer.W)
-        rows = [len({o * sh + r * dh - layer.pad_h for r in range(rr)}
-                    & set(range(layer.H))) for o in range(p_)]
-        return tuple(cs * rows[o] * c for _ in range(n_) for o in range(p_) for c in cols)
-    if chunk % q_ == 0 and chunk // q_ < p_ and (n_ == 1 or p_ % (chunk // q_) == 0):
-        band = chunk // q_                      # bands of whole output rows, one image
-        width = touched_rows(q_, sw, ss, dw, layer.pad_w, layer.W)
-        rows = sliding_fetch_rows(p_, band, rr, sh, dh, layer.pad_h, layer.H)
-        return tuple(cs * width * r for _ in range(n_) for r in rows)
-    return None
+    if not bool(_lowered_aligned(layer, np.int64(chunk))):
+        return None
+    cs, rr, ss = (int(x) for x in _lowered_reduction(layer, np.int64(t)))
+    return tuple(cs * x for x in _lowered_steps(_geometry(layer), chunk, rr, ss))
 
 
 def conv_chunk_fetch_elems(layer: Layer, dim: int, chunk: int, kernel: int,
@@ -307,6 +332,21 @@ def conv_chunk_fetch_elems(layer: Layer, dim: int, chunk: int, kernel: int,
 _G, _N, _C, _P, _Q, _R, _S = (MAP_DIMS.index(d) for d in "GNCPQRS")
 
 
+def _per_key(keys: np.ndarray, fn) -> np.ndarray:
+    """``fn(key)`` for every entry of the int64 ``keys``, calling it once per distinct
+    key (there are few: chunk sizes and kernel extents)."""
+    top = int(keys.max()) + 1
+    if top > 1 << 22:
+        uniq, inv = np.unique(keys, return_inverse=True)
+        return np.array([fn(int(k)) for k in uniq], dtype=np.int64)[inv.reshape(-1)]
+    seen = np.zeros(top, dtype=bool)       # a presence table: cheaper than sorting
+    seen[keys] = True
+    table = np.zeros(top, dtype=np.int64)
+    for k in np.flatnonzero(seen):
+        table[k] = fn(int(k))
+    return table[keys]
+
+
 def sliding_input_elems(layer: Layer, view: Layer, ext1: np.ndarray, dram: np.ndarray,
                         slide: np.ndarray, loads: np.ndarray) -> np.ndarray:
     """[B] input elements DRAM delivers with sliding-window reuse, -1 where the rule
@@ -317,37 +357,37 @@ def sliding_input_elems(layer: Layer, view: Layer, ext1: np.ndarray, dram: np.nd
     ``loads`` [B] the input tile loads (``above / reuse``). The capacity condition is
     the caller's (:func:`tiles_fit`)."""
     out = np.full(len(loads), -1, dtype=np.int64)
-    lowered = view is not layer
-    if lowered:
+    if view is not layer:
         cand = np.flatnonzero(slide == _P)
         if not len(cand):
             return out
-        e = ext1[cand]
-        key = e[:, _P] * (int(ext1[:, _C].max()) + 1) + e[:, _C]
-        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        keys_list = [(int(e[i, _P]), int(e[i, _C])) for i in first]
-        run = np.array([-1 if (f := lowered_chunk_fetch_elems(layer, chunk, t)) is None
-                        else sum(f) for chunk, t in keys_list], dtype=np.int64)
-        per = run[inv.reshape(-1)]
-        ok = per >= 0
-        idx = cand[ok]
-        out[idx] = loads[idx] // dram[idx, _P] * ext1[idx, _G] * per[ok]
+        chunk = ext1[cand, _P]
+        ok = _lowered_aligned(layer, chunk)
+        cand, chunk = cand[ok], chunk[ok]
+        if not len(cand):
+            return out
+        cs, rr, ss = _lowered_reduction(layer, ext1[cand, _C])
+        geom = _geometry(layer)
+        base = (layer.R + 1) * (layer.S + 1)
+        key = chunk * base + rr * (layer.S + 1) + ss
+        run = _per_key(key, lambda k: _lowered_run(
+            geom, k // base, k % base // (layer.S + 1), k % (layer.S + 1)))
+        out[cand] = loads[cand] // dram[cand, _P] * ext1[cand, _G] * cs * run
         return out
     for dim, kdim, other, okern in ((_P, _R, _Q, _S), (_Q, _S, _P, _R)):
         cand = np.flatnonzero((slide == dim) & (dram[:, kdim] == 1))
         if not len(cand):
             continue
         e = ext1[cand]
-        key = e[:, dim] * (int(ext1[:, kdim].max()) + 1) + e[:, kdim]
-        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        run = np.array([sum(conv_chunk_fetch_elems(view, dim, int(e[i, dim]), int(e[i, kdim])))
-                        for i in first], dtype=np.int64)
+        base = int(view.R if kdim == _R else view.S) + 1
+        run = _per_key(e[:, dim] * base + e[:, kdim], lambda k, dim=dim, base=base: sum(
+            conv_chunk_fetch_elems(view, dim, k // base, k % base)))
         st, dl = ((view.stride_w, view.dilation_w) if dim == _P
                   else (view.stride_h, view.dilation_h))
         cap = view.needed_in_w if dim == _P else view.needed_in_h
         cross = np.minimum(window_rows(e[:, other], e[:, okern], st, dl), cap)
         out[cand] = (loads[cand] // dram[cand, dim] * e[:, _G] * e[:, _N] * e[:, _C]
-                     * cross * run[inv.reshape(-1)])
+                     * cross * run)
     return out
 
 
