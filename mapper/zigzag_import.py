@@ -570,6 +570,8 @@ class ZigzagHierarchy:
     links: dict[str, str]
     notes: tuple[str, ...]
     source: str
+    dim_orders: tuple[tuple[str, ...], ...] = ()
+    data: tuple[Any, Any] = (None, None)
 
 
 def _nest_array(hw: dict[str, Any], source: str) -> tuple[list[str], list[int], float, int]:
@@ -592,25 +594,24 @@ def _nest_array(hw: dict[str, Any], source: str) -> tuple[list[str], list[int], 
     return dims, sizes, _number(arr, "unit_energy", where, positive=False), max(precision)
 
 
-def _dim_order(dims: list[str], mems: tuple[ZigzagMemory, ...]) -> tuple[list[str], int]:
-    """Array dimensions outermost first, chosen so that as many memories as possible
-    are shared along exactly their ``served_dimensions`` (a suffix of the order); the
-    number of memories that are."""
+def _dim_orders(dims: list[str], mems: tuple[ZigzagMemory, ...]) -> list[tuple[str, ...]]:
+    """Every order of the array dimensions (outermost first), those under which most
+    memories are shared along exactly their ``served_dimensions`` (a suffix of the
+    order) first; ties in permutation order of the file's dimensions."""
     import itertools
-    best: tuple[int, list[str]] | None = None
-    for perm in itertools.permutations(dims):
-        exact = sum(1 for m in mems if set(m.served_dimensions) == set(perm[len(perm) - len(
-            m.served_dimensions):]))
-        if best is None or exact > best[0]:
-            best = (exact, list(perm))
-    assert best is not None
-    return best[1], best[0]
+
+    def exact(perm: tuple[str, ...]) -> int:
+        return sum(1 for m in mems if set(m.served_dimensions) == set(
+            perm[len(perm) - len(m.served_dimensions):]))
+    perms = list(itertools.permutations(dims))
+    return sorted(perms, key=lambda p: -exact(p))
 
 
 def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
                              source: str = "<hardware>", mapping_source: str = "<mapping>",
                              clock_mhz: float = 200.0, duplicates: tuple[str, ...] = (),
-                             order: tuple[str, ...] | None = None) -> ZigzagHierarchy:
+                             order: tuple[str, ...] | None = None,
+                             dim_order: tuple[str, ...] | None = None) -> ZigzagHierarchy:
     """Convert parsed ZigZag YAML into an N-level hierarchy.
 
     Rules: every ZigZag memory becomes one :class:`~sim.hierarchy.StorageLevel` (same
@@ -627,7 +628,8 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     e.g. edge_tpu_like's weight register shared along D3, D4 and output register along
     D2) sit below every dimension they do not serve and are noted. Between two fanouts
     the levels follow ``order`` (memory names, outermost first) or the reverse file
-    order; see :func:`zigzag_nest_mapping` for the order one mapping needs. MACs cost
+    order; see :func:`zigzag_nest_mapping` for the order one mapping needs (``dim_order``
+    overrides the order of the array dimensions). MACs cost
     ``unit_energy``; partial sums move at twice the operand width (ZigZag's ONNX
     partial-sum precision).
     """
@@ -693,7 +695,11 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
         top_mem = ZigzagMemory(**{**top_mem.__dict__, "served_dimensions": tuple(dims)})
         by_name[top] = top_mem
         mems = tuple(top_mem if m.name == top else m for m in mems)
-    dim_order, _ = _dim_order(dims, mems)
+    orders = _dim_orders(dims, mems)
+    if dim_order is not None and sorted(dim_order) != sorted(dims):
+        raise ZigzagImportError(f"{source}: dim_order {list(dim_order)} must order the array "
+                                f"dimensions {dims}")
+    dim_order = list(dim_order or orders[0])
     rank = {d: i for i, d in enumerate(dim_order)}
     segment: dict[str, int] = {}
     for m in mems:
@@ -759,7 +765,7 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     return ZigzagHierarchy(hierarchy=hier, memories=mems, chains=chains, axis_of=axis_of,
                            unrolls=unrolls, segment=segment,
                            links={op: mem_op[op] for op in OPERANDS}, notes=tuple(notes),
-                           source=source)
+                           source=source, dim_orders=tuple(orders), data=(hw, mapping))
 
 
 def load_zigzag_hierarchy(hardware: str | Path, mapping: str | Path | None = None, *,
@@ -855,19 +861,36 @@ def zigzag_nest_mapping(conv: ZigzagHierarchy, record: dict[str, Any],
                     f"for one operand and {acc} for {op_l}; one coforge level holds one tile "
                     f"boundary for all its operands")
             tops[mem] = len(ref) if mem == chain[-1] else acc
-    # Level order: by segment (fanouts above), then top (outermost first), then file order.
+    # Level order: by segment (fanouts above), then top (outermost first), then file
+    # order. A level below a fanout must not end outside a level above it; when the
+    # default order of the array dimensions makes it so, the next orders are tried.
     file_rank = {m.name: i for i, m in enumerate(conv.memories)}
-    names = sorted(tops, key=lambda m: (conv.segment[m], -tops[m], -file_rank[m]))
-    for a, b in zip(names, names[1:]):
-        if conv.segment[a] < conv.segment[b] and tops[a] < tops[b]:
-            raise ZigzagImportError(
-                f"layer {record.get('name')!r}: {b!r} (below a fanout) holds loops up to "
-                f"{tops[b]}, outside {a!r}'s top {tops[a]}; a level below a fanout cannot "
-                f"own loops outer to a level above it")
-    if hw is None:
-        hw, _ = _read_yaml(Path(conv.source))
-    rebuilt = convert_zigzag_hierarchy(hw, None, source=conv.source, order=tuple(names))
-    hier = _with_fanouts(rebuilt.hierarchy, conv.hierarchy)
+    hw_data, map_data = conv.data
+    if hw_data is None:
+        hw_data = hw if hw is not None else _read_yaml(Path(conv.source))[0]
+    problem = ""
+    for k, dim_order in enumerate(conv.dim_orders or ((),)):
+        cand = conv if k == 0 else convert_zigzag_hierarchy(
+            hw_data, map_data, source=conv.source, dim_order=dim_order)
+        names = sorted(tops, key=lambda m: (cand.segment[m], -tops[m], -file_rank[m]))
+        bad = [(a, b) for a in names for b in names
+               if cand.segment[a] < cand.segment[b] and tops[a] < tops[b]]
+        if not bad:
+            break
+        if not problem:
+            a, b = bad[0]
+            problem = (f"layer {record.get('name')!r}: {b!r} (below a fanout) holds loops up "
+                       f"to {tops[b]}, outside {a!r}'s top {tops[a]}; a level below a fanout "
+                       f"cannot own loops outer to a level above it, under any order of the "
+                       f"array dimensions")
+    else:
+        raise ZigzagImportError(problem)
+    if k:
+        notes.append(f"fanouts ordered {list(dim_order)} for this mapping: "
+                     + "; ".join(n for n in cand.notes if "no linear order" in n))
+    rebuilt = convert_zigzag_hierarchy(hw_data, map_data, source=conv.source,
+                                       order=tuple(names), dim_order=dim_order or None)
+    hier, conv = rebuilt.hierarchy, rebuilt
     temporal_f: dict[str, dict[str, int]] = {}
     order_f: dict[str, list[str]] = {}
     for i, name in enumerate(names):
@@ -906,16 +929,6 @@ def zigzag_nest_mapping(conv: ZigzagHierarchy, record: dict[str, Any],
                                 f"({dict(conv.unrolls)})")
     m = NestMapping.build(hier, temporal=temporal_f, spatial=spatial_f, order=order_f)
     return ZigzagLayerMapping(hierarchy=hier, mapping=m, notes=tuple(dict.fromkeys(notes)))
-
-
-def _with_fanouts(h: Hierarchy, like: Hierarchy) -> Hierarchy:
-    """``h`` with the fanouts (dims hints) of ``like`` (same names)."""
-    from dataclasses import replace
-
-    from sim.hierarchy import Fanout
-    fans = {f.name: f for f in like.fanouts}
-    return replace(h, nodes=tuple(fans.get(n.name, n) if isinstance(n, Fanout) else n
-                                  for n in h.nodes))
 
 
 def zigzag_word_accesses(record: dict[str, Any], links: dict[str, str] | None = None
