@@ -289,6 +289,11 @@ def test_per_operand_tiles_are_refused() -> None:
 #:   writes. One layer is refused: ZigZag ends sram_2MB's input tile at another loop
 #:   than its output tile (one boundary per level in a nest mapping). The output
 #:   register and the 2 MB SRAM differ by reasons 1, 2 and 4 above.
+#: * ascend_like: the same register sharing as edge_tpu_like (the weight register
+#:   becomes per-PE: its counts differ on every layer); its DRAM serves only D1, D2 and
+#:   becomes the single top level -- every DRAM weight and output count is still exact,
+#:   and so are the weight SRAMs (1 MB reads 21/21, writes 20/21; 64 KB reads 20/21,
+#:   writes 21/21). The input and output buffers differ by reasons 1, 2 and 4 above.
 #: * eyeriss_like (the 11 converted layers): (a) ZigZag's uneven spatial unrolling: K = 64
 #:   on 14 rows is 12.8 per fold on average, C = 64 on 12 columns 10.67 -- fractional PE
 #:   use -- where the nest mapping's ceiling split (13 x 5, 11 x 6) idles PEs; (b) ZigZag
@@ -298,6 +303,7 @@ def test_per_operand_tiles_are_refused() -> None:
 EXCHANGE = {
     "tpu_like": (21, 21, 208, 294),
     "edge_tpu_like": (20, 21, 184, 320),
+    "ascend_like": (21, 21, 250, 462),
     "eyeriss_like": (11, 21, 56, 220),
     "tesla_npu_like": (0, 21, 0, 0),
 }
