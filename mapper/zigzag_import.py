@@ -1,4 +1,7 @@
-"""Convert a ZigZag accelerator description into a coforge :class:`~sim.spec.Accelerator`.
+"""Convert a ZigZag accelerator description into a coforge :class:`~sim.spec.Accelerator`
+(2-D arrays, 3 levels) or an N-level :class:`~sim.hierarchy.Hierarchy` (any ZigZag
+non-IMC description: :func:`convert_zigzag_hierarchy`), and ZigZag's per-layer mappings
+into :class:`~dataflows.nest_mapping.NestMapping` (:func:`zigzag_nest_mapping`).
 
 ZigZag (KU Leuven, ``pip install zigzag-dse``) describes hardware in two YAML files,
 read here as data (ZigZag itself is never imported):
