@@ -24,7 +24,7 @@ Rules:
   loops irrelevant to an operand that come before its first relevant loop (factor > 1)
   are reuse; every other factor multiplies the fetches.
 * Sliding-window (halo) reuse of convolution inputs (:func:`sliding_input_elems`,
-  :func:`input_chunk_fetch_elems`), at the DRAM -> GLB boundary. Semantics
+  :func:`input_step_fetch_elems`), at the DRAM -> GLB boundary. Semantics
   (*window-resident*): while the innermost input-relevant loop above the boundary
   (factor > 1) is a sliding loop -- ``P`` or ``Q`` of a conv (row-stationary view), or
   the output-pixel loop ``P`` of an im2col-lowered conv -- and the GLB holds every
@@ -41,7 +41,9 @@ Rules:
   ``chunk % Q == 0`` with the bands inside one image); otherwise the whole-tile rule
   stands. Row/column sets: lowered convs count input rows inside ``[0, H)`` (padding
   zeros are not fetched, as :func:`conv_input_footprint_elems`); the row-stationary
-  view counts padded coordinates (as :func:`tile_footprint_elems`).
+  view counts padded coordinates (as :func:`tile_footprint_elems`) and slides along P
+  (Q) only with R (S) whole at the DRAM level. The GLB -> array side is unchanged: the
+  array streams the im2col matrix (lowered) or re-reads streamed inputs per pass.
 """
 
 from __future__ import annotations
