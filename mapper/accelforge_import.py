@@ -18,7 +18,8 @@ Translation (AccelForge -> coforge):
   operand, ``Inputs`` = input and weight, ``Outputs`` = output, ``~X`` = all but X,
   ``<Memory>`` = what that memory keeps); capacity ``size / 8`` bytes (the first
   memory, ``inf``, is unbounded; an inner ``inf`` becomes 2**50 bytes, noted);
-  ``word_bits`` = the read action's ``bits_per_action`` (default 8, one value);
+  ``word_bits`` = the read action's ``bits_per_action`` (AccelForge's default: 1 bit;
+  energies and throughputs are per action);
   ``read_pj``/``write_pj`` = the actions' ``energy`` (in J when below 1e-6, scaled to pJ,
   noted); bandwidth ``throughput x bits_per_action / 8`` B/cycle when the throughput is
   a per-cycle number (<= 1e6), else unlimited (per-second rates need a clock, noted).
@@ -71,12 +72,15 @@ class AccelforgeImportError(CoforgeError):
 @dataclass(frozen=True)
 class AccelforgeConversion:
     """The hierarchy, the fanout of each spatial entry (``(node, entry) -> (fanout,
-    axis)``), and every approximation that applied (``notes``)."""
+    axis)``), every approximation that applied (``notes``), each level's bits per
+    read action and bits per value of each kept operand."""
 
     hierarchy: Hierarchy
     axis_of: dict[tuple[str, str], tuple[str, int]]
     notes: tuple[str, ...]
     source: str
+    action_bits: dict[str, int]
+    value_bits: dict[str, dict[str, int]]
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -187,6 +191,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
     axis_of: dict[tuple[str, str], tuple[str, int]] = {}
     mac_pj: float | None = None
     acc_bits = 0
+    action_bits: dict[str, int] = {}
+    value_bits: dict[str, dict[str, int]] = {}
     scale: float | None = None
     for n in nodes:                         # one energy unit for the file: J or as written
         for a in (n.get("actions") or []) if isinstance(n, dict) else []:
@@ -266,9 +272,11 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             notes.append(f"{name}: keeps no tensor; left out")
             continue
         bpv = n.get("bits_per_value") or {}
+        value_bits[name] = {o: 8 for o in OPERANDS if o in keeps}
         if isinstance(bpv, dict) and "output" in bpv:
-            acc_bits = max(acc_bits, int(_eval(bpv["output"], f"{where}.bits_per_value.output",
-                                               {"output": _Tensor()})))
+            value_bits[name]["output"] = int(_eval(bpv["output"], f"{where}.bits_per_value"
+                                                   f".output", {"output": _Tensor()}))
+            acc_bits = max(acc_bits, value_bits[name]["output"])
         size = _eval(n.get("size", "inf"), f"{where}.size",
                      {"inf": math.inf, **{t: (_Tensor() if t in keeps else None)
                                           for t in OPERANDS}})
@@ -286,7 +294,11 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             cap = max(1, math.ceil(float(size) / 8))
         acts = _actions(n, where)
         rd, wr = acts.get("read"), acts.get("write")
-        word = int((rd or {}).get("bits_per_action", n.get("bits_per_action") or 8) or 8)
+        # AccelForge's default action is one bit (components.py: "1 if bits_per_action
+        # is None"); energies and throughputs are per action, so a word is one action.
+        word = int(_eval((rd or {}).get("bits_per_action") or n.get("bits_per_action") or 1,
+                         f"{where}.read.bits_per_action", {}))
+        action_bits[name] = word
         bw = {}
         for key, a in (("read", rd), ("write", wr)):
             t = (a or {}).get("throughput")
@@ -316,7 +328,7 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                   description=f"AccelForge arch converted by mapper.accelforge_import "
                               f"({source})")
     return AccelforgeConversion(hierarchy=h, axis_of=axis_of, notes=tuple(dict.fromkeys(notes)),
-                                source=source)
+                                source=source, action_bits=action_bits, value_bits=value_bits)
 
 
 def load_accelforge(path: str | Path, variables: dict[str, object] | None = None, *,
@@ -326,8 +338,18 @@ def load_accelforge(path: str | Path, variables: dict[str, object] | None = None
 
 
 # -- mapping exchange --------------------------------------------------------------------
+@dataclass(frozen=True)
+class AccelforgeLayerMapping:
+    """One recorded AccelForge mapping in coforge terms: the hierarchy with each level
+    keeping only the tensors the mapping stores there (levels it bypasses entirely
+    left out), and the nest mapping."""
+
+    hierarchy: Hierarchy
+    mapping: NestMapping
+
+
 def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
-                            ) -> NestMapping:
+                            ) -> AccelforgeLayerMapping:
     """The nest mapping of one recorded AccelForge layer (``benchmarks/accelforge_runner.py``:
     ``mapping`` nodes outermost first, ``shape``).
 
@@ -335,18 +357,37 @@ def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
     ``tile_shape``: its factor is the enclosing extent over the tile. Loops belong to
     the storage level of the nearest ``Storage`` node above them; a level holding its
     tensors from several points of the nest (e.g. weights above a P loop, inputs below
-    it) starts at the innermost one, the loops in between going to the level above
-    (exact when they are irrelevant to the tensors held higher up).
+    it) starts at the outermost one, the loops in between staying in that level (its
+    tiles of the tensors stored lower then include them: their fills are unchanged when
+    no loop above the level re-fetches them, but their footprint grows). A level keeps the
+    tensors of its ``Storage`` nodes only (AccelForge's mapper chooses among
+    ``may_keep``).
     """
-    h = conv.hierarchy
+    from dataclasses import replace
+    stored: dict[str, set[str]] = {}
+    for node in record["mapping"]:
+        if node["node"] == "Storage":
+            stored.setdefault(node["component"], set()).update(
+                _AF_TENSOR.get(t, t) for t in node["tensors"])
+    kept_nodes = []
+    for n in conv.hierarchy.nodes:
+        if isinstance(n, StorageLevel):
+            keeps = tuple(o for o in n.keeps if o in stored.get(n.name, set()))
+            if not keeps:
+                continue
+            n = replace(n, keeps=keeps, capacity_bytes=n.capacity_bytes
+                        if not isinstance(n.capacity_bytes, tuple) else
+                        tuple((o, b) for o, b in n.capacity_bytes if o in keeps))
+        kept_nodes.append(n)
+    h = replace(conv.hierarchy, nodes=tuple(kept_nodes))
     shape = record["shape"]
     extent = {"P": shape["p"], "Q": shape["q"], "C": shape["c"], "K": shape["m"],
               "R": shape["r"], "S": shape["s"], "N": 1, "G": 1}
     names = [lv.name for lv in h.levels]
-    last_storage = {}
+    last_storage: dict[str, int] = {}
     for i, node in enumerate(record["mapping"]):
         if node["node"] == "Storage":
-            last_storage[node["component"]] = i
+            last_storage.setdefault(node["component"], i)        # the outermost one
     temporal: dict[str, dict[str, int]] = {n: {} for n in names}
     order: dict[str, list[str]] = {n: [] for n in names}
     spatial: dict[str, list[dict[str, int]]] = {f.name: [{} for _ in f.size]
@@ -381,23 +422,30 @@ def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
                                             f"{key} is no fanout of the arch")
             fname, axis = conv.axis_of[key]
             spatial[fname][axis][dim] = spatial[fname][axis].get(dim, 1) * factor
-    return NestMapping.build(h, temporal=temporal, spatial=spatial, order=order)
+    return AccelforgeLayerMapping(hierarchy=h, mapping=NestMapping.build(
+        h, temporal=temporal, spatial=spatial, order=order))
 
 
 _AF_TENSOR = {"W": "weight", "I": "input", "O": "output"}
 
 
-def accelforge_actions(record: dict[str, Any]) -> dict[str, dict[str, tuple[float, float]]]:
-    """AccelForge's recorded actions as ``{level: {operand: (reads, writes)}}`` (actions of
-    ``bits_per_action`` bits; the runner's tensors W, I, O)."""
+def accelforge_actions(record: dict[str, Any], conv: AccelforgeConversion | None = None
+                       ) -> dict[str, dict[str, tuple[float, float]]]:
+    """AccelForge's recorded actions as ``{level: {operand: (reads, writes)}}`` (the
+    runner's tensors W, I, O); with ``conv``, in values (actions x bits per action / the
+    level's bits per value of the operand), the unit of :mod:`sim.hier_cost`'s counts."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for comp, per in record["actions"].items():
         for t, acts in per.items():
             if t in _AF_TENSOR:
-                out.setdefault(comp, {})[_AF_TENSOR[t]] = (acts.get("read", 0),
-                                                            acts.get("write", 0))
+                op = _AF_TENSOR[t]
+                f = 1.0 if conv is None else \
+                    conv.action_bits[comp] / conv.value_bits[comp][op]
+                out.setdefault(comp, {})[op] = (acts.get("read", 0) * f,
+                                                acts.get("write", 0) * f)
     return out
 
 
-__all__ = ["AccelforgeConversion", "AccelforgeImportError", "accelforge_actions",
+__all__ = ["AccelforgeConversion", "AccelforgeImportError", "AccelforgeLayerMapping",
+           "accelforge_actions",
            "accelforge_nest_mapping", "convert_accelforge", "load_accelforge", "read_arch"]
