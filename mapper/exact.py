@@ -9,7 +9,10 @@ cost, so the minimum over the classes is the minimum over all orders -- no
 surrogate, no heuristic, the result is optimal on the model's numbers.
 
 Why a class determines the cost. The analytic model reads a loop order only
-through Timeloop-style reuse (``sim.analytic._reuse``): for an operand at a boundary,
+through Timeloop-style reuse (``sim.tiling.reuse_factors``) and, at the DRAM level,
+the sliding-window reuse of inputs (``sim.tiling.sliding_input_elems``: whether the
+innermost input-relevant loop is P or Q, so DRAM classes are also split by it): for
+an operand at a boundary,
 the product of the irrelevant non-unit loops innermost of its first relevant one.
 The dimensions irrelevant to each operand are disjoint -- N, P, Q for weights;
 C, R, S for outputs; K for inputs; G is relevant to all -- so the innermost
@@ -76,17 +79,35 @@ def _run_of(order: list[int], classes: tuple[frozenset[int], ...]) -> tuple | No
     return None
 
 
-def _runs(moving: tuple[int, ...], classes: tuple[frozenset[int], ...]) -> list[list[int]]:
+#: Dimension indices an input tile slides along (sim.tiling's sliding-window rule).
+_SLIDING = frozenset(MAP_DIMS.index(d) for d in ("P", "Q"))
+
+
+def _slide_of(order: list[int]) -> int | None:
+    """The sliding dimension (P or Q) when it is the innermost input-relevant loop of
+    ``order`` (innermost first); None otherwise."""
+    for d in order:
+        if d not in _IRRELEVANT["input"]:
+            return d if d in _SLIDING else None
+    return None
+
+
+def _runs(moving: tuple[int, ...], classes: tuple[frozenset[int], ...],
+          slide: bool = False) -> list[list[int]]:
     """Orders of ``moving`` (innermost first), one for every innermost run of a loop
-    class in ``classes`` that some order has (a subset of the class's loops, or none).
+    class in ``classes`` that some order has (a subset of the class's loops, or none),
+    and with ``slide`` (the DRAM level) one per run and innermost input-relevant loop
+    that is a sliding dimension (P, Q) or not (:func:`_slide_of`): the sliding-window
+    reuse of inputs depends on it.
 
     The run ``S`` of class ``A`` is followed by every loop outside ``A`` (the first of
     them ends the run), then by ``A``'s remaining loops; a proper subset of ``A``'s
-    loops cannot be a run when no loop outside ``A`` exists to end it. Orders with the
-    same actual run (:func:`_run_of`) are kept once.
+    loops cannot be a run when no loop outside ``A`` exists to end it. With ``slide``,
+    each loop of the run may come first and each loop outside ``A`` may end it. Orders
+    with the same actual run (:func:`_run_of`) and sliding loop are kept once.
     """
     out: list[list[int]] = []
-    seen: set[tuple | None] = set()
+    seen: set[tuple] = set()
     for cls in classes:
         members = [d for d in moving if d in cls]
         others = [d for d in moving if d not in cls]
@@ -95,11 +116,17 @@ def _runs(moving: tuple[int, ...], classes: tuple[frozenset[int], ...]) -> list[
                 rest = [d for d in members if d not in run]
                 if rest and not others:
                     continue                     # nothing can end a shorter run
-                order = list(run) + others + rest
-                key = _run_of(order, classes)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(order)
+                firsts = run if slide and run else run[:1]
+                enders = others if slide and others else others[:1]
+                for first in firsts or (None,):
+                    head = [first] + [d for d in run if d != first] if run else []
+                    for end in enders or (None,):
+                        tail = [end] + [d for d in others if d != end] if others else []
+                        order = head + tail + rest
+                        key = (_run_of(order, classes), _slide_of(order) if slide else None)
+                        if key not in seen:
+                            seen.add(key)
+                            out.append(order)
     return out
 
 
@@ -112,7 +139,8 @@ def class_orders(code: int, level: str, stationary: str) -> np.ndarray:
     fixed = [i for i in range(N_DIMS) if not code >> i & 1]
     classes = ((_IRRELEVANT[stationary],) if level == "glb"
                else tuple(_IRRELEVANT[op] for op in OPERANDS))
-    rows = [order[::-1] + fixed for order in _runs(moving, classes)] or [fixed]
+    rows = [order[::-1] + fixed for order in _runs(moving, classes, level == "dram")] \
+        or [fixed]
     table = np.array(rows, dtype=np.int64)
     table.flags.writeable = False
     return table
