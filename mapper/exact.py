@@ -31,8 +31,9 @@ is invisible to the model. What matters is:
 Each run is realised by one order: the run's loops innermost, then a loop outside
 its class to end it, then the rest (:func:`class_orders`). A level with ``n``
 non-unit loops has ``n!`` orders but at most ``2**3`` GLB and ``3 * (2**3 - 1) + 1``
-DRAM classes; on a weight-stationary GEMM (K, C, P) the 36 orders per split shrink to
-2 x 3 = 6. ``tests/mapper/test_exact.py`` checks the claim against every order, and the
+DRAM runs (each DRAM run at most three times over: P, Q or neither as the innermost
+input-relevant loop); on a weight-stationary GEMM (K, C, P) the 36 orders per split
+shrink to a handful. ``tests/mapper/test_exact.py`` checks the claim against every order, and the
 result against brute force over the full space.
 
 The enumeration is complete, so the result is proven optimal when it finishes;
