@@ -294,6 +294,9 @@ def test_per_operand_tiles_are_refused() -> None:
 #:   becomes the single top level -- every DRAM weight and output count is still exact,
 #:   and so are the weight SRAMs (1 MB reads 21/21, writes 20/21; 64 KB reads 20/21,
 #:   writes 21/21). The input and output buffers differ by reasons 1, 2 and 4 above.
+#: * meta_prototype: as edge_tpu_like (weight register per-PE; one layer refused: the
+#:   1 MB activation SRAM ends its input and output tiles at different loops); every
+#:   DRAM weight and output count exact, the weight SRAMs on 19-20 of 20 layers.
 #: * eyeriss_like (the 11 converted layers): (a) ZigZag's uneven spatial unrolling: K = 64
 #:   on 14 rows is 12.8 per fold on average, C = 64 on 12 columns 10.67 -- fractional PE
 #:   use -- where the nest mapping's ceiling split (13 x 5, 11 x 6) idles PEs; (b) ZigZag
@@ -304,6 +307,7 @@ EXCHANGE = {
     "tpu_like": (21, 21, 208, 294),
     "edge_tpu_like": (20, 21, 184, 320),
     "ascend_like": (21, 21, 250, 462),
+    "meta_prototype": (20, 21, 229, 400),
     "eyeriss_like": (11, 21, 56, 220),
     "tesla_npu_like": (0, 21, 0, 0),
 }
@@ -340,3 +344,12 @@ def exchange_tally(name: str) -> tuple[int, int, int, int]:
 def test_exchange_tally_pinned(name: str) -> None:
     """Regression pin (reasons above EXCHANGE)."""
     assert exchange_tally(name) == EXCHANGE[name]
+
+
+def test_tpu_like_rerun_is_the_earlier_record() -> None:
+    """ZigZag is deterministic: the sweep's tpu_like ResNet-18 run equals the earlier one."""
+    new = json.loads((DATA / "zigzag_3.9.1_tpu_like.json").read_text())
+    run = new["networks"]["resnet18"]["runs"][0]
+    assert run["total"] == RUN["total"]
+    assert [x["word_accesses"] for x in run["layers"]] == \
+        [x["word_accesses"] for x in RUN["layers"]]
