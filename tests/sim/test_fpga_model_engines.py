@@ -114,7 +114,7 @@ def test_engine_held_out_predictions(kind: str) -> None:
 
 def test_calibrated_kinds_on_ecp5() -> None:
     """Regression pin of the kinds this version calibrates (update with the baseline)."""
-    assert CALIBRATED == ["bitserial", "sparse_nm"]
+    assert CALIBRATED == ["bitfusion", "bitserial", "sparse_nm"]
 
 
 def test_uncalibrated_kind_refuses_estimate_but_fits(monkeypatch: pytest.MonkeyPatch) -> None:
