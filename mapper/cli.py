@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from mapper.cli_search import add_search_commands
     add_search_commands(sub, _add_workload)
+    from mapper.hier_map import route_map
+    route_map(sub)                 # map --arch with a 'hierarchy:' section: nest search
     from mapper.cli_accuracy import add_accuracy_command
     add_accuracy_command(sub)
     from mapper.cli_llm import add_llm_command
