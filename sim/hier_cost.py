@@ -70,7 +70,7 @@ from sim.tiling import conv_input_footprint_elems, tile_footprint_elems, window_
 ND = len(MAP_DIMS)
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
 #: Rows costed at a time (keeps the working set in cache).
-CHUNK_ROWS = 16384
+CHUNK_ROWS = 4096
 
 
 class HierCostError(CoforgeError):
@@ -244,38 +244,53 @@ def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool
     return out
 
 
+def _rows_product(a: np.ndarray, rows) -> np.ndarray:
+    """Product of the rows ``rows`` of a dimension-major [8, B] array: [B]."""
+    out = None
+    for d in rows:
+        out = a[d].copy() if out is None else np.multiply(out, a[d], out=out)
+    return out if out is not None else np.ones(a.shape[1], dtype=np.int64)
+
+
 def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
            lowered_from: Layer | None) -> dict[str, np.ndarray]:
+    # Arrays are dimension-major ([.., 8, B], B contiguous): numpy's reductions and
+    # gathers along a short last axis cost far more than a few whole-row operations.
+    # Per-dimension [B, 8] operands of sim.tiling are passed as ``.T`` views.
     plan = _plan(layer, hier, lowered_from)
     L, F, B = plan.L, plan.F, len(batch)
     bounds = plan.bounds
-    T = batch.temporal
-    Sraw = batch.spatial
-    S = np.minimum(Sraw, bounds)
+    bnd = bounds[:, None]                                  # [8, 1]
+    T = np.ascontiguousarray(batch.temporal.transpose(1, 2, 0))      # [L, 8, B]
+    Sraw = np.ascontiguousarray(batch.spatial.transpose(1, 2, 0))    # [F, 8, B]
+    S = np.minimum(Sraw, bnd[None])
     levels = hier.levels
     fans = hier.fanouts
+    irr = {o: [d for d in range(ND) if not _REL[o][d]] for o in OPERANDS}
+    alld = range(ND)
 
     # -- tiles: raw (uncapped) extents per level, innermost up --------------------------
     ext_raw: list[np.ndarray] = [None] * (L + 1)      # type: ignore[list-item]
-    cum = np.ones((B, ND), dtype=np.int64)
+    cum = np.ones((ND, B), dtype=np.int64)
     for f in range(F):
         if plan.pos[f] == L:
-            cum = cum * Sraw[:, f, :]
+            cum = cum * Sraw[f]
     ext_raw[L] = cum
     for lv in range(L - 1, -1, -1):
-        cum = cum * T[:, lv, :]
+        cum = cum * T[lv]
         ext_raw[lv] = cum
         for f in range(F):
             if plan.pos[f] == lv:
-                cum = cum * Sraw[:, f, :]
-    ext = [np.minimum(e, bounds) for e in ext_raw[:L]]
+                cum = cum * Sraw[f]
+    ext = [np.minimum(e, bnd) for e in ext_raw[:L]]
 
     fp_memo: dict = {}
 
     def footprint(o: str, e: np.ndarray, lv: int) -> np.ndarray:
+        """Footprint of dimension-major extents ``e`` ([8, B])."""
         if o == "input" and lv < plan.lowered_top:
-            return conv_input_footprint_elems(e, lowered_from)
-        return tile_footprint_elems(o, e, layer)
+            return conv_input_footprint_elems(e.T, lowered_from)
+        return tile_footprint_elems(o, e.T, layer)
 
     def tile_fp(o: str, lv: int) -> np.ndarray:
         """Footprint of level lv's own tile (memoised: fills and capacity share it)."""
@@ -283,60 +298,66 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
             fp_memo[o, lv] = footprint(o, ext[lv], lv)
         return fp_memo[o, lv]
 
-    # -- loops above each level, innermost first ---------------------------------------
-    order_seq = batch.order[:, ::-1, ::-1].reshape(B, L * ND)
-    facs = np.take_along_axis(T[:, ::-1, :], batch.order[:, ::-1, ::-1], axis=2) \
-        .reshape(B, L * ND)
-    n = L * ND
-    prefix = np.empty((B, n + 1), dtype=np.int64)
-    prefix[:, 0] = 1
-    for j in range(n):
-        np.multiply(prefix[:, j], facs[:, j], out=prefix[:, j + 1])
-    big = facs > 1
-    total = prefix[:, n]
-    start = {lv: (L - lv) * ND for lv in range(L + 1)}
-    above_prod = [np.ones((B, ND), dtype=np.int64)]     # per dim, temporal above level lv
-    for lv in range(L):
-        above_prod.append(above_prod[-1] * T[:, lv, :])
-    rows = np.arange(B) * (n + 1)
     one = np.ones(B, dtype=np.int64)
+    # -- loops above each level: products per level, stationarity per operand ----------
+    above_prod = [np.ones((ND, B), dtype=np.int64)]     # per dim, temporal above level lv
+    for lv in range(L):
+        above_prod.append(above_prod[-1] * T[lv])
+    lvl_prod = [_rows_product(T[lv], alld) for lv in range(L)]
+    la = [one]                                          # all loops above level lv
+    for lv in range(L):
+        la.append(la[-1] * lvl_prod[lv])
+    # factors by loop position (outermost first within a level) and suffix products:
+    # the loops of level j inner to position k multiply to suf[j, k]
+    cols = np.arange(B, dtype=np.int64)
+    lvl_off = (np.arange(L, dtype=np.int64) * (ND * B))[:, None, None]
+    order = batch.order.transpose(1, 2, 0)              # [L, 8, B] view
+    facs = np.take(T.reshape(-1), order * B + (lvl_off + cols))
+    big = facs > 1
+    suf = np.empty((L, ND + 1, B), dtype=np.int64)
+    suf[:, ND] = 1
+    for k in range(ND - 1, -1, -1):
+        np.multiply(suf[:, k + 1], facs[:, k], out=suf[:, k])
+    suf_flat = suf.reshape(-1)
+    suf_off = (np.arange(L, dtype=np.int64) * ((ND + 1) * B))[:, None] + cols
+    reuse_memo: dict[str, list[np.ndarray]] = {}
 
-    memo: dict = {}
+    def reuse_chain(o: str) -> list[np.ndarray]:
+        """reuse_chain(o)[lv]: product of the loops above level lv, innermost first,
+        before the first loop relevant to o with a factor > 1."""
+        if o not in reuse_memo:
+            blk = np.take(_REL[o], order) & big               # [L, 8, B]
+            last = np.full((L, B), -1, dtype=np.int64)        # innermost blocking loop
+            for k in range(ND):
+                np.putmask(last, blk[:, k], k)
+            w = np.take(suf_flat, (last + 1) * B + suf_off)   # [L, B]
+            blocked = last >= 0
+            chain = [one, w[0]]
+            for lv in range(2, L + 1):
+                chain.append(np.where(blocked[lv - 1], w[lv - 1], w[lv - 1] * chain[-1]))
+            reuse_memo[o] = chain
+        return reuse_memo[o]
 
     def loops_above(lv: int) -> np.ndarray:
-        key = ("above", lv)
-        if key not in memo:
-            memo[key] = total // prefix[:, start[lv]] if start[lv] else total
-        return memo[key]
+        return la[lv]
 
     def reuse(o: str, lv: int) -> np.ndarray:
-        if lv == L or o in levels[lv].streams or start[lv] == n:
+        if lv == L or o in levels[lv].streams or lv == 0:
             return one
-        key = ("reuse", o, lv)
-        if key not in memo:
-            bk = ("blocking", o)
-            if bk not in memo:
-                blocking = np.empty((B, n + 1), dtype=bool)
-                blocking[:, n] = True
-                np.logical_and(_REL[o][order_seq], big, out=blocking[:, :n])
-                memo[bk] = blocking
-            s = start[lv]
-            first = s + memo[bk][:, s:].argmax(axis=1)
-            memo[key] = np.take(prefix, rows + first) // prefix[:, s]
-        return memo[key]
+        return reuse_chain(o)[lv]
 
     def gap(f: int) -> np.ndarray:
-        """[B, 8] index distance between neighbouring children of fanout f."""
+        """[8, B] index distance between neighbouring children of fanout f."""
         g = ext_raw[plan.pos[f]] if plan.pos[f] < L else ext_raw[L]
         if plan.pos[f] == L:
-            g = np.ones((B, ND), dtype=np.int64)
+            g = np.ones((ND, B), dtype=np.int64)
         for f2 in range(f + 1, F):
             if plan.pos[f2] == plan.pos[f]:
-                g = g * Sraw[:, f2, :]
+                g = g * Sraw[f2]
         return g
 
-    rep = {o: [_prod_cols(S[:, f, :], ~_REL[o]) for f in range(F)] for o in OPERANDS}
-    inst = [_prod_cols(S[:, f, :], np.ones(ND, dtype=bool)) for f in range(F)]
+    rep = {o: [_rows_product(S[f], irr[o]) for f in range(F)] for o in OPERANDS}
+    inst = [_rows_product(S[f], alld) for f in range(F)]
 
     def product(vals: list[np.ndarray], fs: list[int]) -> np.ndarray:
         if not fs:
@@ -351,9 +372,9 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         ru = reuse(o, c)
         if o == "input" and (plan.halo or c < plan.lowered_top):
             return tile_fp(o, c) * (loops_above(c) // ru) * product(inst, _above(plan, c))
-        relevant = _prod_cols(above_prod[c], _REL[o])
-        return plan.distinct[o] * (loops_above(c) // relevant // ru) * \
-            product(rep[o], _above(plan, c))
+        # loops above c over the relevant ones = the irrelevant loops above c
+        irrelevant = _rows_product(above_prod[c], irr[o])
+        return plan.distinct[o] * (irrelevant // ru) * product(rep[o], _above(plan, c))
 
     def parent_reads(o: str, p: int, c: int, x_c: np.ndarray | None) -> np.ndarray:
         mc = [f for f in _between(plan, p, c) if o in fans[f].multicast]
@@ -364,10 +385,10 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
                 union = tile_fp(o, c)
             elif p < plan.lowered_top:
                 union = footprint(o, np.minimum(ext_raw[c] * _spatial_product(Sraw, mc, B),
-                                                bounds), p)
+                                                bnd), p)
             else:
-                union = _union_input_elems(layer, bounds, ext[c],
-                                           [(Sraw[:, f, :], gap(f)) for f in mc])
+                union = _union_input_elems(layer, bounds, ext[c].T,
+                                           [(Sraw[f].T, gap(f).T) for f in mc])
             return union * (loops_above(c) // reuse(o, c)) * \
                 product(inst, _above(plan, c)) // product(inst, mc)
         return x_c // product(rep[o], mc)
@@ -452,10 +473,8 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
                              wbits / 8 / (ninst * level.write_bytes_per_cycle))
         out[f"{level.name}_cycles"] = cyc
         worst = np.maximum(worst, cyc)
-    steps = -(-bounds // _spatial_product(Sraw, list(range(F)), B))
-    compute = steps[:, 0].copy()
-    for d in range(1, ND):
-        compute *= steps[:, d]
+    steps = -(-bnd // _spatial_product(Sraw, list(range(F)), B))
+    compute = _rows_product(steps, alld)
     total_cycles = np.maximum(compute, np.ceil(worst).astype(np.int64))
     out.update(legal=legal, compute_cycles=compute, total_cycles=total_cycles,
                energy_pj=energy, energy_mac_pj=np.full(B, plan.macs * hier.compute.mac_pj),
@@ -463,10 +482,12 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     return out
 
 
-def _spatial_product(S: np.ndarray, fs: list[int], B: int, per_dim: bool = True) -> np.ndarray:
-    out = np.ones((B, ND), dtype=np.int64)
+
+def _spatial_product(S: np.ndarray, fs: list[int], B: int) -> np.ndarray:
+    """Product of the dimension-major spatial factors ``S[f]`` ([F, 8, B]) over ``fs``."""
+    out = np.ones((ND, B), dtype=np.int64)
     for f in fs:
-        out = out * S[:, f, :]
+        out = out * S[f]
     return out
 
 
