@@ -159,3 +159,21 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, case: str) -> N
 def test_three_level_map_keeps_its_default_strategy() -> None:
     args = build_parser().parse_args(["map", "--network", "resnet18"])
     assert args.strategy == "annealing"
+
+
+def test_a_kind_the_hierarchy_model_does_not_cost_is_refused() -> None:
+    """``Layer`` refuses unknown kinds at load, so the guard is reached only from the
+    Python API with a layer forced past it: the error names the layer and the kind."""
+    from mapper.hier_map import HierMapError, map_hierarchy
+    import copy
+    layer = copy.copy(zoo.load("alexnet").layers()[0])     # a copy: the zoo may cache
+    object.__setattr__(layer, "kind", "lstm")
+
+    class OneLayer:
+        name = "one"
+
+        def layers(self) -> list:
+            return [layer]
+
+    with pytest.raises(HierMapError, match="layer 'conv1': kind 'lstm' is not costed"):
+        map_hierarchy(OneLayer(), load_hierarchy(FIVE))  # type: ignore[arg-type]
