@@ -190,8 +190,9 @@ def main() -> int:
             "benchmark": "hierarchy", "layer": layer.name, "batch": args.batch,
             "figures": figures, "verdicts": verdicts, "targets": TARGETS,
             "validation_failures": failures,
-            "summary": ", ".join(f"{k} {v['per_s']:,.0f}/s {verdicts[k]}"
-                                 for k, v in figures.items())}, indent=2))
+            "summary": ", ".join(f"{k} {v['per_s']:,.0f}/s ({v['per_cpu_s']:,.0f} per "
+                                 f"CPU-s) {verdicts[k]}" for k, v in figures.items())},
+            indent=2))
     return 1 if failures else 0
 
 

@@ -69,6 +69,12 @@ from sim.tiling import conv_input_footprint_elems, tile_footprint_elems, window_
 
 ND = len(MAP_DIMS)
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
+#: bit d set when dimension d is relevant to the operand (a lookup by shifting)
+_REL_BITS = {o: np.uint8(sum(1 << i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[o]))
+             for o in OPERANDS}
+_POS_BITS = (1 << np.arange(ND, dtype=np.uint8)).astype(np.uint8)[None, :, None]
+#: index of the highest set bit of a byte, -1 for 0
+_HIGH_BIT = np.array([i.bit_length() - 1 for i in range(256)], dtype=np.int64)
 #: Rows costed at a time (keeps the working set in cache).
 CHUNK_ROWS = 4096
 
@@ -118,6 +124,14 @@ def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
                  out_bits=prec.output_bits, halo=halo,
                  lowered_top=(pos[0] if pos else len(levels)) if lowered_from is not None
                  else 0, macs=layer.macs)
+
+
+@lru_cache(maxsize=64)
+def _gather_off(L: int, B: int, width: int = ND) -> np.ndarray:
+    """[L, 1, B] flat offsets of row (level, 0, b) in a [L, width, B] array."""
+    off = (np.arange(L, dtype=np.int64) * (width * B))[:, None, None] + np.arange(B)
+    off.flags.writeable = False
+    return off
 
 
 def _between(plan: _Plan, p: int, c: int) -> list[int]:
@@ -209,11 +223,11 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
         else:
             uniq, inv = np.unique(params, axis=0, return_inverse=True)
         nf = len(spread)
-        vals = np.array([_union_rows(int(u[0]), int(u[1]),
-                                     tuple(tuple(int(v) for v in u[2 + 4 * k:6 + 4 * k])
-                                           for k in range(nf)),
-                                     stride, dil, int(bounds[dp]), int(bounds[dr]), cap)
-                         for u in uniq], dtype=np.int64)
+        bp, br = int(bounds[dp]), int(bounds[dr])
+        vals = np.array([_union_rows(u[0], u[1],
+                                     tuple(tuple(u[2 + 4 * k:6 + 4 * k]) for k in range(nf)),
+                                     stride, dil, bp, br, cap)
+                         for u in uniq.tolist()], dtype=np.int64)
         part[todo] = vals[inv.reshape(-1)]
         out *= part
     return out
@@ -309,27 +323,25 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         la.append(la[-1] * lvl_prod[lv])
     # factors by loop position (outermost first within a level) and suffix products:
     # the loops of level j inner to position k multiply to suf[j, k]
-    cols = np.arange(B, dtype=np.int64)
-    lvl_off = (np.arange(L, dtype=np.int64) * (ND * B))[:, None, None]
-    order = batch.order.transpose(1, 2, 0)              # [L, 8, B] view
-    facs = np.take(T.reshape(-1), order * B + (lvl_off + cols))
-    big = facs > 1
+    order = np.ascontiguousarray(batch.order.transpose(1, 2, 0), dtype=np.uint8)
+    facs = np.take(T.reshape(-1), np.multiply(order, B, dtype=np.int64) + _gather_off(L, B))
+    big = (facs > 1).view(np.uint8)
     suf = np.empty((L, ND + 1, B), dtype=np.int64)
     suf[:, ND] = 1
     for k in range(ND - 1, -1, -1):
         np.multiply(suf[:, k + 1], facs[:, k], out=suf[:, k])
     suf_flat = suf.reshape(-1)
-    suf_off = (np.arange(L, dtype=np.int64) * ((ND + 1) * B))[:, None] + cols
+    suf_off = _gather_off(L, B, ND + 1)[:, 0, :]
     reuse_memo: dict[str, list[np.ndarray]] = {}
 
     def reuse_chain(o: str) -> list[np.ndarray]:
         """reuse_chain(o)[lv]: product of the loops above level lv, innermost first,
         before the first loop relevant to o with a factor > 1."""
         if o not in reuse_memo:
-            blk = np.take(_REL[o], order) & big               # [L, 8, B]
-            last = np.full((L, B), -1, dtype=np.int64)        # innermost blocking loop
-            for k in range(ND):
-                np.putmask(last, blk[:, k], k)
+            # blocking loops (relevant, factor > 1) as bit k of one byte per level
+            blk = (_REL_BITS[o] >> order) & big                # [L, 8, B] 0/1
+            mask = (blk * _POS_BITS).sum(axis=1, dtype=np.uint8)
+            last = np.take(_HIGH_BIT, mask)                   # innermost blocking loop
             w = np.take(suf_flat, (last + 1) * B + suf_off)   # [L, B]
             blocked = last >= 0
             chain = [one, w[0]]
