@@ -29,6 +29,8 @@ what it times (whole process or hot loop, caches on or off):
 * ``bench_engines.py`` -- the engine kinds: RTL cycles of dense vs 2:4 on one 4x4 array
   with their measured (stored) LUT/DSP, bit-serial MACs/cycle vs input bits, Fmax per
   kind from the stored synthesis baseline; checks cycles = cycle model, outputs = numpy.
+* ``bench_hierarchy.py`` -- N-level cost model (sim.hier_cost) mappings/s on one core for
+  a 3-level and a 5-level spec (targets 1 M/s, 0.5 M/s); checks batch == plain-Python.
 
 Exit status: 0 when every benchmark ran and its checks held (a MISS against a
 performance target is reported, not fatal); 1 when any benchmark exited non-zero or
@@ -75,7 +77,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
     ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag",
-                                       "rtl", "accuracy", "cycle_memory", "engines"),
+                                       "rtl", "accuracy", "cycle_memory", "engines",
+                                       "hierarchy"),
                     help="run one benchmark")
     args = ap.parse_args()
 
@@ -88,7 +91,8 @@ def main() -> int:
             ("rtl", "bench_rtl.py", ["--quick"] if args.quick else []),
             ("accuracy", "bench_accuracy.py", ["--quick"] if args.quick else []),
             ("cycle_memory", "bench_cycle_memory.py", ["--quick"] if args.quick else []),
-            ("engines", "bench_engines.py", ["--quick"] if args.quick else [])]
+            ("engines", "bench_engines.py", ["--quick"] if args.quick else []),
+            ("hierarchy", "bench_hierarchy.py", ["--batch", "200000"] if args.quick else [])]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:
