@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from dataflows.layer import Precision, conv, gemm
 from dataflows.mapping import Mapping, MappingError
 from dataflows.network import Network
-from hdl.params import HdlError, HdlParams
+from hdl.params import HdlParams
 from mapper.cli import main
 from mapper.network_map import map_network
 from sim import evaluate, load_accelerator, simulate
@@ -225,13 +225,14 @@ def test_bitserial_memory_latency_in_steps() -> None:
     assert plan.accel.dram.read_bytes_per_cycle == float("inf")
 
 
-def test_rtl_rejects_non_fixed_modes() -> None:
+def test_rtl_builds_each_pe_mode_as_its_own_engine_kind() -> None:
+    """Each pe.mode is built by its own generator (hdl.engines): the kind travels in the
+    RTL parameters, so no mode is silently built as the dense fixed-width engine."""
     base = load_accelerator("edge_8x8_ws")
-    assert HdlParams.from_accelerator(base).operand_bits == 8
+    assert HdlParams.from_accelerator(base).engine == "dense"
     for mode in ("bitfusion", "bitserial"):
-        with pytest.raises(HdlError, match=rf"^accelerator 'edge_8x8_ws': pe\.mode must be "
-                                           rf"'fixed' for RTL .*not '{mode}'$"):
-            HdlParams.from_accelerator(replace(base, pe=replace(base.pe, mode=mode)))
+        params = HdlParams.from_accelerator(replace(base, pe=replace(base.pe, mode=mode)))
+        assert params.engine == mode and params.operand_bits == 8
 
 
 # -- area ----------------------------------------------------------------------------------
