@@ -14,12 +14,18 @@ each simulator through :func:`hdl.cocotb_run.run_cocotb` (the same cocotb testbe
 ``hdl.cocotb_tb``).
 
 What it times (wall clock):
-* **cycles/s** = clock cycles the testbench simulated / wall time of the testbench loop
-  (``hdl.cocotb_tb``: from after reset to the last output; the simulator build, the
-  simulator start-up and Python imports are excluded);
+* **cycles/s** = clock cycles the testbench simulated / wall time of the cocotb test's
+  case loop (``hdl.cocotb_tb``: from after reset to the last output of the last case;
+  the simulator build, the simulator start-up and Python imports are excluded);
 * **build** = the simulator build alone (Icarus: ``iverilog``; Verilator: verilate + C++
   compile, in a fresh build directory so nothing is cached), reported separately;
 * **ratio** = Verilator cycles/s / Icarus cycles/s (target >= 50x: ``PASS``/``MISS``).
+
+The testbench (see ``hdl.cocotb_tb``) does not poll the compute phase (it waits for
+``done``) and loads/unloads these no-idle, no-backpressure cases in tight loops; what
+remains per clock is one Python wake-up per loading/unloading cycle (a new operand must be
+written every cycle) plus the simulator itself. Icarus runs with cocotb's Python clock
+(its default), Verilator with cocotb's C++ clock (the Verilator runner's default).
 
 Exit 1 when the two simulators disagree on any output or on the cycle count, or when
 either disagrees with numpy / ``sim``'s cycle model (the ``verify`` record).
