@@ -2,15 +2,19 @@
 (hdl/cocotb_run.py ``simulator="verilator"``, ``verify(..., backend="verilator")``,
 ``coforge verify --backend verilator``).
 
-One Verilator build (verilate + C++ compile, ~20 s on this machine) is shared by the
-module: the representative case is small (the 8x8 spec, a GEMM with sizes that are not
-multiples of the array); the long runs are in benchmarks/bench_verilator.py. A missing
-package is a failure with the install hint, never a skip.
+One Verilator build (verilate + C++ compile, ~40 s on this machine) is shared by the
+module: the representative cases are small (the 8x8 spec, a GEMM with sizes that are not
+multiples of the array) and run on both cocotb simulators and on Amaranth's simulator
+(the per-cycle :class:`~hdl.driver.GemmDriver`, the peer the cocotb testbench's
+event-driven compute phase and tight load/unload loops must equal); the one long GEMM
+runs on Verilator, the faster simulator (benchmarks/bench_verilator.py times both). A
+missing package is a failure with the install hint, never a skip.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,8 @@ from hdl.cocotb_run import VERILATOR_HINT, run_cocotb, verilator_bin
 from hdl.driver import random_case
 from hdl.params import HdlError, HdlParams
 from hdl.plan import plan_gemm, sim_cycles
-from hdl.verify import verify
+from hdl.sim_amaranth import run_amaranth
+from hdl.verify import compare, verify
 from hdl_helpers import needs_icarus
 from mapper.cli import main
 from sim.spec_io import load_accelerator
@@ -56,6 +61,55 @@ def test_verilator_and_icarus_give_identical_results(vlt_build: Path) -> None:
     assert vl.results == ic.results                    # outputs, rtl/busy/sim cycles
     assert vl.cycles == ic.cycles
     assert vl.results[0].rtl_cycles == sim_cycles(plan, accel)
+
+
+@needs_icarus
+def test_both_testbench_paths_equal_the_amaranth_driver(vlt_build: Path) -> None:
+    """A case without idle inputs or backpressure (the testbench's tight loops) and one
+    with them (the driver every cycle), back to back: each cocotb simulator gives
+    Amaranth's RunResults exactly -- outputs, the DUT's cycle counter, the testbench's
+    busy cycles (from busy's waveform on cocotb, sampled every cycle on Amaranth) and
+    every simulated cycle."""
+    params = HdlParams.from_accelerator(load_accelerator("edge_8x8_ws"))
+    plan = plan_gemm(params, *GEMM)
+    noisy = random_case(params, plan, SEED, idle=0.5, backpressure=0.5)
+    cases = [replace(noisy, idle=0.0, backpressure=0.0, seed=SEED + 1), noisy]
+    want = run_amaranth(params, cases)
+    assert want[0].sim_cycles < want[1].sim_cycles              # the stimulus differs
+    for sim in ("verilator", "icarus"):
+        assert run_cocotb(params, cases, build_dir=vlt_build, simulator=sim).results \
+            == want, sim
+
+
+def test_compute_phase_timeout_names_the_phase(vlt_build: Path) -> None:
+    """A cycle budget that ends inside the compute phase (loading takes max(M*K, K*N)
+    edges plus one for start here) fails the run with the driver's timeout message."""
+    params = HdlParams.from_accelerator(load_accelerator("edge_8x8_ws"))
+    plan = plan_gemm(params, *GEMM)
+    m, k, n = GEMM
+    budget = max(m * k, k * n) + 1 + plan.rtl_busy_cycles // 2
+    case = replace(random_case(params, plan, SEED, idle=0.0, backpressure=0.0),
+                   timeout_cycles=budget)
+    # a failed cocotb test ends the Verilator run with SystemExit (runner.test), not
+    # with run_cocotb's HdlError: either is a failed run
+    with pytest.raises((HdlError, SystemExit)):
+        run_cocotb(params, [case], build_dir=vlt_build, simulator="verilator")
+    log = max(vlt_build.glob("hdl/*/sim_*/sim.log"), key=lambda p: p.stat().st_mtime)
+    assert f"did not finish in {budget} cycles (phase run)" in log.read_text()
+
+
+def test_long_gemm_on_verilator(vlt_build: Path) -> None:
+    """The long run on the faster simulator: one 85x128x32 GEMM (the benchmark's call,
+    ~20k cycles) equals numpy's product and the cycle model's busy cycles."""
+    accel = load_accelerator("edge_8x8_ws")
+    params = HdlParams.from_accelerator(accel)
+    plan = plan_gemm(params, 85, 128, 32)
+    case = random_case(params, plan, 11, idle=0.0, backpressure=0.0)
+    run = run_cocotb(params, [case], build_dir=vlt_build, simulator="verilator")
+    rec = compare(case.a, case.b, run.results[0], params.accumulator_bits,
+                  sim_cycles(plan, accel))
+    assert rec["outputs_match"] and rec["cycles_match"], rec
+    assert run.cycles == run.results[0].sim_cycles > plan.rtl_busy_cycles
 
 
 def test_cli_verify_backend_verilator(vlt_build: Path, monkeypatch: pytest.MonkeyPatch,
