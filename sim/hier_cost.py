@@ -245,6 +245,14 @@ def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool
     above the first fanout then hold the conv window of their tile (as
     :mod:`sim.analytic` does: the buffer expands im2col on chip).
     """
+    # one errstate for the whole batch (entering it costs about as much as a chunk's
+    # level loop): a bandwidth of 0 gives inf cycles, not a warning
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _chunks(layer, hier, batch, detail, lowered_from)
+
+
+def _chunks(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
+            lowered_from: Layer | None) -> dict[str, np.ndarray]:
     if len(batch) <= CHUNK_ROWS:
         return _chunk(layer, hier, batch, detail, lowered_from)
     out: dict[str, np.ndarray] = {}
@@ -480,9 +488,8 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
                 legal &= tot <= level.usable_bytes()
             out[f"{level.name}_need_bytes"] = tot
         ninst = product(inst, _above(plan, lv))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cyc = np.maximum(rbits / 8 / (ninst * level.read_bytes_per_cycle),
-                             wbits / 8 / (ninst * level.write_bytes_per_cycle))
+        cyc = np.maximum(rbits / 8 / (ninst * level.read_bytes_per_cycle),
+                         wbits / 8 / (ninst * level.write_bytes_per_cycle))
         out[f"{level.name}_cycles"] = cyc
         worst = np.maximum(worst, cyc)
     steps = -(-bnd // _spatial_product(Sraw, list(range(F)), B))
