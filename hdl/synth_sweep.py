@@ -135,6 +135,9 @@ SWEEP: tuple[SweepConfig, ...] = (
     _c(E85, "os", 4, 4, 8, False, 16, engine="bitserial"),
     _c(E85, "ws", 4, 8, 4, True, 16, engine="bitserial"),
     _c(E85, "os", 2, 4, 8, False, 8, engine="bitserial"),
+    # product-register bit-serial training points (the held-out os-2x2 pr needed them)
+    _c(E85, "ws", 2, 2, 8, True, 8, engine="bitserial"),
+    _c(E85, "ws", 2, 4, 8, True, 8, engine="bitserial"),
     _c(E85, "ws", 8, 8, 8, False, 32, "test", "bitserial"),
     _c(E85, "os", 2, 2, 8, True, 8, "test", "bitserial"),
     _c(E85, "ws", 2, 2, 8, False, 8, engine="bitfusion"),

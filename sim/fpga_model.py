@@ -358,7 +358,7 @@ def features_of(family: str, metric: str) -> tuple[str, ...]:
 #: Counts from the RTL (see :func:`engine_features`).
 ENGINE_FEATURES: dict[str, dict[str, tuple[str, ...]]] = {
     "bitserial": {"ff": ("serial_bits", "kind_one"),
-                  "lut": ("serial_bits", "serial_os_bits", "kind_one"),
+                  "lut": ("serial_bits", "serial_os_bits", "serial_pr_bits", "kind_one"),
                   "period_ns": ("kind_one", "kind_os")},
     "bitfusion": {"ff": ("fused_reg_bits", "kind_one"), "lut": ("brick_bits", "kind_one"),
                   "period_ns": ("kind_one", "fusion_levels", "kind_os")},
@@ -379,7 +379,11 @@ def engine_features(g: EngineGeometry) -> dict[str, float]:
       engine costs per PE more than half of what an int8 PE does); ``serial_os_bits``:
       the same count on OS arrays (0 on WS): the OS PE's accumulator takes the finished
       product through a valid/drain mux on the step edge (measured: the OS engines
-      need 6-13 % more LUTs than the WS terms predict);
+      need 6-13 % more LUTs than the WS terms predict); ``serial_pr_bits``: with the
+      product register, per PE the ``2 ob``-bit step-enabled ``prod_q`` (hdl/bitserial.py
+      ``_SerialPE._serial``): the shift-add ``term`` then fans out to two registers
+      (``part`` every cycle, ``prod_q`` on the step edge) and the accumulator adds the
+      registered product: ``P 2 ob`` (0 without it; fitted on three training engines);
     * ``fused_reg_bits`` (bit-fusion, hdl/bitfusion.py): the operand paths carry fused
       words of ``W = ob^2 / 2`` bits instead of ``ob``: per PE the passing and held
       operands, at the edge the input skew, the registered early reads and the replay:
@@ -408,6 +412,7 @@ def engine_features(g: EngineGeometry) -> dict[str, float]:
             "nm_mux_bits": float(P * m * ob),
             "serial_bits": float(P * (ob + 8)),
             "serial_os_bits": float(P * (ob + 8) * (g.dataflow == "os")),
+            "serial_pr_bits": float(P * 2 * ob * int(g.product_register)),
             "fused_reg_bits": float((w - ob) * (2 * P + R * (R - 1) // 2 + R + 3 * C)),
             "brick_bits": float(P * (ob // 2) ** 2 * 2 * ob), "kind_one": 1.0,
             "fusion_levels": math.log2((ob // 2) ** 2),
@@ -486,9 +491,9 @@ ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
             "period_ns": (-6.73572, 4.6036, 2.11347),
         },
         "bitserial": {
-            "ff": (0.598588, 29.9506),
-            "lut": (4.65743, 1.15944, -434.083),
-            "period_ns": (-0.736182, 2.48461),
+            "ff": (0.62429, 25.5947),
+            "lut": (4.57909, 0.938021, -0.197086, -377.769),
+            "period_ns": (-0.406998, 2.15543),
         },
         "sparse_nm": {
             "ff": (0.434377, 11.572),
