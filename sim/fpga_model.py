@@ -383,7 +383,8 @@ def engine_features(g: EngineGeometry) -> dict[str, float]:
       product register, per PE the ``2 ob``-bit step-enabled ``prod_q`` (hdl/bitserial.py
       ``_SerialPE._serial``): the shift-add ``term`` then fans out to two registers
       (``part`` every cycle, ``prod_q`` on the step edge) and the accumulator adds the
-      registered product: ``P 2 ob`` (0 without it; fitted on three training engines);
+      registered product: ``P 2 ob`` (0 without it; fitted on three training engines
+      to about 0 LUT/bit: on ECP5 the step enable goes to the FFs' clock enable);
     * ``fused_reg_bits`` (bit-fusion, hdl/bitfusion.py): the operand paths carry fused
       words of ``W = ob^2 / 2`` bits instead of ``ob``: per PE the passing and held
       operands, at the edge the input skew, the registered early reads and the replay:
