@@ -527,15 +527,8 @@ def verify_gemm(accel: object, m: int, k: int, n: int, *, w_bits: int, a_bits: i
 
 def _run(params: HdlParams, cases: list[GemmCase], backend: str,
          build_dir: Path | None = None) -> list[RunResult]:
-    from hdl.verify import BACKENDS, COCOTB_SIMULATOR
-    if backend not in BACKENDS:
-        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
-    if backend in COCOTB_SIMULATOR:
-        from hdl.cocotb_run import run_cocotb
-        return run_cocotb(params, cases, build_dir=build_dir,
-                          simulator=COCOTB_SIMULATOR[backend]).results
-    from hdl.sim_amaranth import run_amaranth
-    return run_amaranth(params, cases)
+    from hdl.verify import run_cases
+    return run_cases(params, cases, backend, build_dir)
 
 
 def cycle_table(accel: object, shapes: list[tuple[int, int, int]],

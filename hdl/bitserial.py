@@ -637,7 +637,7 @@ def verify_gemm(accel: Accelerator, m: int, k: int, n: int, *, w_bits: int, a_bi
     """Run one random GEMM on the bit-serial engine of ``accel`` and compare outputs
     (numpy) and cycles (:func:`expected_cycles`); the record of
     :func:`hdl.verify.compare` plus ``a_bits`` and ``engine``."""
-    from hdl.verify import BACKENDS, COCOTB_SIMULATOR
+    from hdl.verify import BACKENDS, run_cases
     if backend not in BACKENDS:
         raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
     params = HdlParams.from_accelerator(accel)
@@ -647,13 +647,7 @@ def verify_gemm(accel: Accelerator, m: int, k: int, n: int, *, w_bits: int, a_bi
     case = make_case(params, m, k, n, w_bits=w_bits, a_bits=a_bits, seed=seed, idle=idle,
                      backpressure=backpressure, prune=prune)
     expected = expected_cycles(accel, case)
-    if backend in COCOTB_SIMULATOR:
-        from hdl.cocotb_run import run_cocotb
-        result = run_cocotb(params, [case], build_dir=build_dir,
-                            simulator=COCOTB_SIMULATOR[backend]).results[0]
-    else:
-        from hdl.sim_amaranth import run_amaranth
-        result = run_amaranth(params, [case])[0]
+    result = run_cases(params, [case], backend, build_dir)[0]
     return compare_case(case, result, params.accumulator_bits, expected)
 
 
@@ -663,19 +657,12 @@ def cycle_table(accel: Accelerator, shapes: list[tuple[int, int, int]],
     """Every (shape, width) of ``shapes x widths`` run back to back on one build of
     ``accel``'s engine: rows of ``shape``, ``a_bits``, ``rtl_cycles``, ``sim_cycles``
     (:func:`expected_cycles`), ``cycles_match`` and ``outputs_match``."""
-    from hdl.verify import BACKENDS, COCOTB_SIMULATOR
-    if backend not in BACKENDS:
-        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    from hdl.verify import run_cases
     params = HdlParams.from_accelerator(accel)
     cases = [make_case(params, m, k, n, w_bits=params.operand_bits, a_bits=s,
                        seed=seed + i, order=i % 2)
              for i, ((m, k, n), s) in enumerate((sh, s) for sh in shapes for s in widths)]
-    if backend in COCOTB_SIMULATOR:
-        from hdl.cocotb_run import run_cocotb
-        results = run_cocotb(params, cases, simulator=COCOTB_SIMULATOR[backend]).results
-    else:
-        from hdl.sim_amaranth import run_amaranth
-        results = run_amaranth(params, cases)
+    results = run_cases(params, cases, backend)
     rows = []
     for case, res in zip(cases, results):
         rec = compare_case(case, res, params.accumulator_bits, expected_cycles(accel, case))

@@ -609,13 +609,8 @@ def cycle_table(base: Accelerator, cases: tuple = TABLE_CASES,
 def run_case(params: HdlParams, case: GemmCase, backend: str = "amaranth",
              build_dir: Path | None = None) -> RunResult:
     """Simulate one case on ``backend`` (:data:`hdl.verify.BACKENDS`)."""
-    from hdl.verify import COCOTB_SIMULATOR
-    if backend in COCOTB_SIMULATOR:
-        from hdl.cocotb_run import run_cocotb
-        return run_cocotb(params, [case], build_dir=build_dir,
-                          simulator=COCOTB_SIMULATOR[backend]).results[0]
-    from hdl.sim_amaranth import run_amaranth
-    return run_amaranth(params, [case])[0]
+    from hdl.verify import run_cases
+    return run_cases(params, [case], backend, build_dir)[0]
 
 
 def compare_case(params: HdlParams, case: GemmCase, result: RunResult,

@@ -221,6 +221,21 @@ def engine_module(kind: str) -> ModuleType:
     return mod
 
 
+def run_cases(params: HdlParams, cases: list, backend: str,
+              build_dir: Path | None = None) -> list:
+    """Simulate ``cases`` (:class:`hdl.driver.GemmCase`) back to back on one build of
+    ``params``' engine under ``backend`` (:data:`BACKENDS`); their
+    :class:`hdl.driver.RunResult` s. The one backend dispatch every engine kind uses."""
+    if backend not in BACKENDS:
+        raise HdlError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    if backend in COCOTB_SIMULATOR:
+        from hdl.cocotb_run import run_cocotb
+        return run_cocotb(params, cases, build_dir=build_dir,
+                          simulator=COCOTB_SIMULATOR[backend]).results
+    from hdl.sim_amaranth import run_amaranth
+    return run_amaranth(params, cases)
+
+
 def _run_dense(accel: Accelerator, params: HdlParams, m: int, k: int, n: int, seed: int,
                mapping: Mapping | None, backend: str, idle: float, backpressure: float,
                build_dir: Path | None, w_bits: int, a_bits: int,
@@ -228,13 +243,7 @@ def _run_dense(accel: Accelerator, params: HdlParams, m: int, k: int, n: int, se
     plan = plan_gemm(params, m, k, n, mapping)
     expected = sim_cycles(plan, accel)       # fixed-width PEs: the widths change no cycle
     case = dense_case(params, plan, seed, w_bits, a_bits, prune, idle, backpressure)
-    if backend in COCOTB_SIMULATOR:
-        from hdl.cocotb_run import run_cocotb
-        result = run_cocotb(params, [case], build_dir=build_dir,
-                            simulator=COCOTB_SIMULATOR[backend]).results[0]
-    else:
-        from hdl.sim_amaranth import run_amaranth
-        result = run_amaranth(params, [case])[0]
+    result = run_cases(params, [case], backend, build_dir)[0]
     return compare(case.a, case.b, result, params.accumulator_bits, expected)
 
 
@@ -273,5 +282,6 @@ def verify(accel: Accelerator, m: int, k: int, n: int, seed: int = 0,
 
 
 __all__ = ["BACKENDS", "COCOTB_SIMULATOR", "Prune", "allowed_bits", "compare", "dense_case",
+           "run_cases",
            "engine_module", "engine_prune", "parse_bits", "parse_gemm", "parse_prune",
            "prune_text", "prune_weights", "verify"]
