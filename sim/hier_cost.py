@@ -143,14 +143,6 @@ def _above(plan: _Plan, c: int) -> list[int]:
     return [f for f in range(plan.F) if plan.pos[f] <= c]
 
 
-def _prod_cols(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    cols = np.flatnonzero(mask)
-    out = a[:, cols[0]].copy() if cols.size else np.ones(a.shape[0], dtype=np.int64)
-    for j in cols[1:]:
-        out *= a[:, j]
-    return out
-
-
 @lru_cache(maxsize=1 << 16)
 def _union_rows(e_p: int, e_r: int, fans: tuple[tuple[int, int, int, int], ...], stride: int,
                 dilation: int, bound_p: int, bound_r: int, cap: int) -> int:
