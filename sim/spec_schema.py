@@ -4,7 +4,8 @@ Each section of the spec file is a model with ``extra="forbid"`` (an unknown key
 error listing the allowed keys) and strictly typed fields (no ``"8"`` for 8, no ``1``
 for ``true``). :func:`validate_spec` checks a parsed YAML mapping against
 :class:`SpecModel` and turns pydantic's errors into coforge's one-line
-:class:`~sim.spec.SpecError`: ``<key path> must be <rule>, not <value>``,
+:class:`~sim.spec.SpecError` (the wording is :mod:`sim.schema`'s, shared by every file
+kind): ``<key path> must be <rule>, not <value>``,
 ``<section>: unknown key 'x'; allowed keys: [...]``, ``missing required key 'name'``
 -- the path written by :func:`sim.yaml_io.key_path` (``glb[1].capacity_bytes``).
 
@@ -24,103 +25,48 @@ A value <= 0 passes here and gets the spec's own rule (e.g. "a number > 0").
 from __future__ import annotations
 
 import math
-import types
-import typing
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Literal, Optional
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator,
-                      StrictBool, StrictStr, ValidationError)
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, Field, PlainValidator, StrictBool, StrictStr
 
 from dataflows.dataflow import DATAFLOWS, OPERANDS
 from sim.energy import DEFAULT_ADD_PJ_PER_BIT, DEFAULT_DRAM_PJ_PER_BIT
-from sim.spec import (PE_MODES, SPARSE_FORMATS, SPARSE_POLICIES, VECTOR_OPS, SpecError)
-from sim.yaml_io import key_path
+from sim.schema import MAX_INT, Int, Section, fail, number, validate
+from sim.schema import rule as _rule
+from sim.spec import PE_MODES, SPARSE_FORMATS, SPARSE_POLICIES, VECTOR_OPS, SpecError
 
 #: Bounds that keep every derived count finite (cycles and energies stay far below
-#: float and int64 overflow): integers, bandwidths, clock and per-operation energies.
-MAX_INT = 2**53
+#: float and int64 overflow): bandwidths, clock and per-operation energies
+#: (integers: :data:`sim.schema.MAX_INT`).
 MIN_BYTES_PER_CYCLE = 1e-3
 CLOCK_MHZ_RANGE = (1e-3, 1e6)
 MAX_PJ = 1e6
 
 
 # -- scalar types ------------------------------------------------------------------------
-def _fail(message: str) -> PydanticCustomError:
-    """A rule broken by a value of the right type: ``message`` follows the key path."""
-    return PydanticCustomError("coforge", "{message}", {"message": message})
-
-
-def _type_error(rule: str, value: object) -> PydanticCustomError:
-    """A value of the wrong type; a field's own ``rule`` (``_rule``) replaces ``rule``."""
-    return PydanticCustomError("coforge_type", "must be {rule}, not {value}",
-                               {"rule": rule, "value": repr(value)})
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error("an integer", value)
-    if abs(value) > MAX_INT:
-        raise _fail(f"must be an integer <= 2**53, not {value!r}")
-    return value
-
-
-def _number(*, unlimited: bool = False, low: float | None = None, high: float | None = None,
-            as_float: bool = False) -> Callable[[object], float]:
-    """A number check: finite (or ``.inf`` when ``unlimited``), ``low <= v <= high`` when
-    ``v > 0``; the value keeps its YAML type unless ``as_float``."""
-    def check(value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _type_error("a number", value)
-        if isinstance(value, int) and abs(value) > MAX_INT and not as_float:
-            raise _fail(f"must be a number <= 2**53, not {value!r}")
-        v = float(value)
-        if not (math.isinf(v) and unlimited and v > 0):
-            if math.isnan(v) or math.isinf(v):
-                allowed = "a finite number or .inf (unlimited)" if unlimited \
-                    else "a finite number"
-                raise _fail(f"must be {allowed}, not {value!r}")
-            if v > 0 and low is not None and v < low:
-                raise _fail(f"must be >= {low:g} (or .inf), not {value!r}")
-            if v > 0 and high is not None and v > high:
-                raise _fail(f"must be <= {high:g}, not {value!r}")
-        return v if as_float else value            # type: ignore[return-value]
-    return check
-
-
 def _clock(value: object) -> float:
-    _number()(value)
+    number()(value)
     if value > 0 and not CLOCK_MHZ_RANGE[0] <= value <= CLOCK_MHZ_RANGE[1]:  # type: ignore
-        raise _fail(f"must be between {CLOCK_MHZ_RANGE[0]:g} and {CLOCK_MHZ_RANGE[1]:g} "
-                    f"MHz, not {value!r}")
+        raise fail(f"must be between {CLOCK_MHZ_RANGE[0]:g} and {CLOCK_MHZ_RANGE[1]:g} "
+                   f"MHz, not {value!r}")
     return value                                   # type: ignore[return-value]
 
 
-Int = Annotated[int, PlainValidator(_int)]
 #: Energies (pJ), kept as given.
-Pj = Annotated[float, PlainValidator(_number(high=MAX_PJ))]
+Pj = Annotated[float, PlainValidator(number(high=MAX_PJ))]
 #: A buffer's per-access energy (pJ), as a float.
-AccessPj = Annotated[float, PlainValidator(_number(high=MAX_PJ, as_float=True))]
+AccessPj = Annotated[float, PlainValidator(number(high=MAX_PJ, as_float=True))]
 #: Bytes per cycle, as a float; ``.inf``: never limits.
-Bandwidth = Annotated[float, PlainValidator(_number(unlimited=True, low=MIN_BYTES_PER_CYCLE,
-                                                    as_float=True))]
+Bandwidth = Annotated[float, PlainValidator(number(unlimited=True, low=MIN_BYTES_PER_CYCLE,
+                                                   as_float=True))]
 ClockMhz = Annotated[float, PlainValidator(_clock)]
-
-
-def _rule(rule: str, doc: str, **kwargs: Any) -> Any:
-    """A field whose type errors read ``<path> must be <rule>, not <value>``."""
-    return Field(description=doc, json_schema_extra={"rule": rule}, **kwargs)
 
 
 def _as_list(value: object) -> object:
     return [value] if isinstance(value, dict) else value
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
+_Section = Section
 
 # -- the sections ------------------------------------------------------------------------
 class ArrayModel(_Section):
@@ -227,89 +173,11 @@ class SpecModel(_Section):
 
 
 # -- errors ------------------------------------------------------------------------------
-def _unwrap(tp: Any) -> Any:
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        else:
-            return tp
-
-
-def _resolve(loc: tuple[Any, ...]) -> tuple[Any, FieldInfo | None]:
-    """The type at ``loc`` inside :class:`SpecModel` and the field it is (if one)."""
-    tp: Any = SpecModel
-    info: FieldInfo | None = None
-    for part in loc:
-        tp = _unwrap(tp)
-        origin = typing.get_origin(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
-            info = tp.model_fields[part]
-            tp = info.annotation
-        elif origin in (list, tuple):
-            tp, info = typing.get_args(tp)[0], None
-        elif origin is dict:
-            tp, info = typing.get_args(tp)[1], None
-        else:
-            return None, None
-    return _unwrap(tp), info
-
-
-def _message(err: dict[str, Any]) -> str:
-    loc = tuple(err["loc"])
-    kind, value = err["type"], err.get("input")
-    if loc and loc[-1] == "[key]":                       # a key of a table
-        table, key = loc[:-2], loc[-2]
-        tp, _ = _resolve(table)
-        key_type = _unwrap(typing.get_args(tp)[0]) if typing.get_origin(tp) is dict else None
-        if typing.get_origin(key_type) is Literal:
-            return (f"{key_path(table)}: unknown key {key!r}; allowed keys: "
-                    f"{list(typing.get_args(key_type))}")
-        return f"{key_path(table)}: key {key!r} must be an integer, not {key!r}"
-    path = key_path(loc)
-    tp, info = _resolve(loc)
-    rule = (info.json_schema_extra or {}).get("rule") if info is not None \
-        and isinstance(info.json_schema_extra, dict) else None
-    if kind == "extra_forbidden":
-        parent, _ = _resolve(loc[:-1])
-        allowed = list(parent.model_fields) if isinstance(parent, type) \
-            and issubclass(parent, BaseModel) else []
-        return f"{key_path(loc[:-1]) or 'top level'}: unknown key {loc[-1]!r}; " \
-               f"allowed keys: {allowed}"
-    if kind == "missing":
-        if len(loc) == 1:
-            return f"missing required key {loc[0]!r}"
-        return f"{path} is required ({rule})" if rule else f"{path} is required"
-    if kind == "literal_error":
-        return f"{path} must be one of {list(typing.get_args(tp))}, not {value!r}"
-    if kind == "coforge":
-        return f"{path} {err['msg']}"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"{path or 'the spec'} must be a mapping of keys to values, " \
-               f"not {type(value).__name__}"
-    default = {"coforge_type": (err.get("ctx") or {}).get("rule", "valid"),
-               "bool_type": "true or false", "string_type": "a string",
-               "list_type": "a list", "too_short": "non-empty"}.get(kind)
-    if rule and kind in ("coforge_type", "bool_type", "string_type", "list_type",
-                         "too_short"):
-        return f"{path} must be {rule}, not {value!r}"
-    if default:
-        return f"{path} must be {default}, not {value!r}"
-    return f"{path}: {err['msg']}, not {value!r}"
-
-
 def validate_spec(data: object) -> SpecModel:
     """``data`` (parsed YAML) as a :class:`SpecModel`, or one :class:`SpecError` line for
-    the first problem (unknown keys first), with ``(+N more)`` when there are others."""
-    try:
-        return SpecModel.model_validate(data)
-    except ValidationError as exc:
-        errors = sorted(exc.errors(include_url=False),
-                        key=lambda e: e["type"] != "extra_forbidden")
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise SpecError(_message(dict(errors[0])) + more) from None
+    the first problem (unknown keys first), with ``(+N more)`` when there are others
+    (wording: :func:`sim.schema.validate`)."""
+    return validate(SpecModel, data, SpecError, top="the spec")
 
 
 __all__ = ["CLOCK_MHZ_RANGE", "MAX_INT", "MAX_PJ", "MIN_BYTES_PER_CYCLE", "ArrayModel",

@@ -64,16 +64,21 @@ class Duplicate:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class Named(str):
+    """A mapping key the user chose (a layer name): :func:`key_path` always writes it in
+    brackets (``layers['fc']``), so it never reads as a schema field."""
+
+
 def key_path(loc: Sequence[object]) -> str:
     """``("memory", "glb", 1, "capacity_bytes")`` -> ``"memory.glb[1].capacity_bytes"``.
 
     Identifier-like string keys are joined by dots; list indices and other keys (the
     integer bit widths of ``energy.mult_pj``, a layer name such as ``'layer1.0.conv1'``)
-    are written in brackets. ``()`` -> ``""``.
+    are written in brackets, and so is a :class:`Named` key. ``()`` -> ``""``.
     """
     out = ""
     for part in loc:
-        if isinstance(part, str) and _NAME.fullmatch(part):
+        if isinstance(part, str) and not isinstance(part, Named) and _NAME.fullmatch(part):
             out = f"{out}.{part}" if out else part
         else:
             out = f"{out}[{part!r}]"
@@ -310,5 +315,5 @@ def loads_yaml(text: str, source: str, *, error: type[CoforgeError] = YamlError,
     return _parse(text, source, error, what, ratios, False).data
 
 
-__all__ = ["Duplicate", "YamlDocument", "YamlError", "key_path", "loads_yaml",
+__all__ = ["Duplicate", "Named", "YamlDocument", "YamlError", "key_path", "loads_yaml",
            "parse_key_path", "read_yaml", "read_yaml_document", "read_yaml_last_wins"]
