@@ -27,7 +27,8 @@ bit-fusion or N:M, with its kind's extra static inputs as pins) when its pins fi
 package, else the pin-reducing :class:`~hdl.synth_wrapper.NarrowTop`, which shifts those
 inputs in with the GEMM sizes (``top``: ``"bare"``/``"narrow"``). The fit check before
 the tools needs no calibrated LUT model (a kind the FPGA model has not calibrated is
-synthesized without a LUT prediction: ``FitPlan.lut_predicted`` 0).
+synthesized without a LUT prediction: ``FitPlan.lut_predicted`` 0, and
+``FitPlan.lut_model_missing`` says why; a packing overflow then names the kind and family).
 YoWASP runs each tool in WebAssembly and cannot open absolute ``/tmp`` paths, so the
 tools run with the output directory as their working directory and relative names.
 Their first run compiles the WebAssembly (~40-100 s per tool); the compiled code is
@@ -245,6 +246,17 @@ def overused(log: Path) -> list[tuple[str, int, int]]:
             if int(m[2]) > int(m[3])]
 
 
+def overflow_message(accel: Accelerator, tgt: FpgaTarget, plan: FitPlan, cell: str, used: int,
+                     avail: int) -> str:
+    """The one-line error of a design nextpnr found too big: the cell counts, what the
+    model predicted (or why it has no prediction for this kind on this family), the fix."""
+    model = (f"{plan.lut_model_missing}, so no LUT check ran before the tools"
+             if plan.lut_model_missing else f"the model predicted {plan.lut_predicted} LUTs")
+    return (f"{accel.name!r} on {tgt.name}: after packing the engine needs {used} {cell}, "
+            f"the part has {avail} ({model}); shrink the array or the glb, or pick a "
+            f"larger part")
+
+
 def synthesize(accel: Accelerator, target: str | FpgaTarget, out_dir: str | Path,
                seed: int = SEED, timeout_s: float = TOOL_TIMEOUT_S) -> SynthReport:
     """Synthesize, place and route ``accel``'s engine for ``target`` into ``out_dir``.
@@ -268,10 +280,7 @@ def synthesize(accel: Accelerator, target: str | FpgaTarget, out_dir: str | Path
         over = overused(out / "nextpnr.log")
         if over:
             cell, used, avail = over[0]
-            raise FpgaFitError(
-                f"{accel.name!r} on {tgt.name}: after packing the engine needs {used} "
-                f"{cell}, the part has {avail} (the model predicted {plan.lut_predicted} "
-                f"LUTs); shrink the array or the glb, or pick a larger part") from None
+            raise FpgaFitError(overflow_message(accel, tgt, plan, cell, used, avail)) from None
         raise
     log = out / "synth.log"
     log.write_text("".join((out / name).read_text(errors="replace")
@@ -294,4 +303,5 @@ def write_report(report: SynthReport, out_dir: str | Path) -> Path:
 
 
 __all__ = ["SEED", "SynthError", "SynthReport", "TARGETS", "baseline_key", "meets_timing",
+           "overflow_message",
            "synthesize", "timing_statement", "tool_versions", "write_report"]
