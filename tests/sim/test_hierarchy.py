@@ -91,20 +91,5 @@ def test_bad_specs_one_line_errors(build: object, match: str) -> None:
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("text, match", [
-    ("hierarchy: {name: x, levels: [{storage: {name: d, bogus: 1}}]}",
-     r"x.yaml: hierarchy.levels\[0\].storage: unknown key 'bogus'"),
-    ("hierarchy: {name: x, levels: [{storage: {name: d}}, {fanout: {name: f, size: [0], "
-     "dims: [K]}}]}", r"hierarchy.levels\[1\].fanout: fanout 'f': size\[0\] is 0"),
-    ("hierarchy: {name: x, levels: [{store: {name: d}}]}", r"one-key mapping"),
-    ("hierarchy: {name: x, levels: []}", r"non-empty list"),
-    ("hierarchy: {name: x, levels: [{storage: {name: d}}]}\nrows: 3",
-     r"unknown top-level key 'rows'"),
-    ("hierarchy: {name: x, name: y, levels: []}", r"duplicate key 'name'"),
-])
-def test_bad_yaml(tmp_path: Path, text: str, match: str) -> None:
-    p = tmp_path / "x.yaml"
-    p.write_text(text)
-    with pytest.raises(SpecError, match=match) as err:
-        load_hierarchy(p)
-    assert "\n" not in str(err.value)
+# The YAML form's one-line errors (file, key path, line) and the CLI's exit status 2:
+# tests/sim/test_hierarchy_schema.py.

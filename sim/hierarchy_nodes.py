@@ -1,0 +1,383 @@
+"""The N-level accelerator's runtime objects: storage levels, fanouts, compute, hierarchy.
+
+Frozen dataclasses (outermost first; YAML schema and semantics in :mod:`sim.hierarchy`).
+Capacities (bytes), bandwidths (bytes/cycle) and energies (pJ per word) are **per
+instance** of a level. Each constructor checks its own invariants, so an importer
+building them directly (:mod:`mapper.zigzag_import`, :mod:`mapper.accelforge_import`)
+gets the same rules as a file; a file is checked first by :mod:`sim.hierarchy_schema`,
+whose errors name the key path and line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataflows.dataflow import MAP_DIMS, OPERANDS
+from sim.energy import DEFAULT_DRAM_PJ_PER_BIT, EnergyTable, sram_access_pj
+from sim.spec import SpecError
+
+#: Default energy per 8-bit MAC with a 32-bit accumulator (pJ): [H14] multiply + add.
+DEFAULT_MAC_PJ = EnergyTable().mac_pj(8, 32)
+#: Largest fanout side, word width (bits), port and bank count, accumulator width (bits).
+MAX_FANOUT = 4096
+MAX_WORD_BITS = 1 << 16
+MAX_PORTS = 1024
+MAX_BANKS = 1 << 16
+MAX_ACCUMULATOR_BITS = 128
+
+
+def _pos_int(where: str, value: object, limit: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SpecError(f"{where} must be a positive integer, not {value!r}")
+    if limit is not None and value > limit:
+        raise SpecError(f"{where} must be <= {limit}, not {value!r}")
+
+
+def _bandwidth(where: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+            or not value > 0:
+        raise SpecError(f"{where} must be a number > 0 of bytes/cycle (.inf for unlimited), "
+                        f"not {value!r}")
+
+
+def _energy(where: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value < 0:
+        raise SpecError(f"{where} must be a finite number >= 0 of pJ per word, not {value!r}")
+
+
+def _operands(where: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise SpecError(f"{where} must be a list of operands from {list(OPERANDS)}, "
+                        f"not {value!r}")
+    ops = tuple(value)
+    bad = [o for o in ops if o not in OPERANDS]
+    if bad or len(set(ops)) != len(ops):
+        raise SpecError(f"{where} must list distinct operands from {list(OPERANDS)}, "
+                        f"not {list(ops)}")
+    return tuple(o for o in OPERANDS if o in ops)     # canonical order
+
+
+def _dims(where: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise SpecError(f"{where} must be a list of dimensions from {list(MAP_DIMS)}, "
+                        f"not {value!r}")
+    dims = tuple(value)
+    bad = [d for d in dims if d not in MAP_DIMS]
+    if bad or len(set(dims)) != len(dims):
+        raise SpecError(f"{where} must list distinct dimensions from {list(MAP_DIMS)}, "
+                        f"not {list(dims)}")
+    return dims
+
+
+@dataclass(frozen=True)
+class StorageLevel:
+    """One storage level (per instance): what it keeps, how big, how fast, how costly.
+
+    ``capacity_bytes``: ``None`` = unbounded (DRAM), an int shared by the kept operands,
+    or per operand as ``((operand, bytes), ...)`` (a dict is accepted and normalised)
+    covering exactly ``keeps``. ``read_pj``/``write_pj``: energy per word access
+    (``None``: the SRAM law :func:`sim.energy.sram_access_pj` of capacity and width, or
+    DRAM's 20.3 pJ/bit when unbounded). ``streams``: kept operands held only while this
+    level's own loops run (no reuse across the parent's loops, no capacity).
+    ``temporal_dims``: dimensions that may loop at this level (``None``: all).
+    ``ports``/``banks`` are recorded, not costed (the bandwidths are totals).
+    """
+
+    name: str
+    keeps: tuple[str, ...] = OPERANDS
+    capacity_bytes: int | None | tuple[tuple[str, int], ...] = None
+    word_bits: int = 64
+    read_bytes_per_cycle: float = math.inf
+    write_bytes_per_cycle: float = math.inf
+    ports: int = 1
+    banks: int = 1
+    double_buffered: bool = False
+    read_pj: float | None = None
+    write_pj: float | None = None
+    streams: tuple[str, ...] = ()
+    temporal_dims: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"storage level name must be a non-empty string, not {self.name!r}")
+        where = f"level {self.name!r}"
+        if isinstance(self.keeps, (list, tuple)) and not self.keeps:
+            raise SpecError(f"{where}: keeps no operand; list at least one of "
+                            f"{list(OPERANDS)} or remove the level")
+        object.__setattr__(self, "keeps", _operands(f"{where}: keeps", self.keeps))
+        _pos_int(f"{where}: word_bits", self.word_bits, MAX_WORD_BITS)
+        cap = self.capacity_bytes
+        if isinstance(cap, dict):
+            cap = tuple(cap.items())
+        if isinstance(cap, (list, tuple)):
+            parts = dict(cap)
+            if sorted(parts) != sorted(self.keeps):
+                raise SpecError(f"{where}: per-operand capacity_bytes must name exactly the "
+                                f"kept operands {list(self.keeps)}, not {sorted(parts)}")
+            for op, b in parts.items():
+                self._check_capacity(f"{where}: capacity_bytes.{op}", b)
+            cap = tuple((op, parts[op]) for op in self.keeps)
+        elif cap is not None:
+            self._check_capacity(f"{where}: capacity_bytes", cap)
+        object.__setattr__(self, "capacity_bytes", cap)
+        _bandwidth(f"{where}: read_bytes_per_cycle", self.read_bytes_per_cycle)
+        _bandwidth(f"{where}: write_bytes_per_cycle", self.write_bytes_per_cycle)
+        _pos_int(f"{where}: ports", self.ports, MAX_PORTS)
+        _pos_int(f"{where}: banks", self.banks, MAX_BANKS)
+        if not isinstance(self.double_buffered, bool):
+            raise SpecError(f"{where}: double_buffered must be true or false, "
+                            f"not {self.double_buffered!r}")
+        _energy(f"{where}: read_pj", self.read_pj)
+        _energy(f"{where}: write_pj", self.write_pj)
+        streams = _operands(f"{where}: streams", self.streams) if self.streams else ()
+        if any(o not in self.keeps for o in streams):
+            raise SpecError(f"{where}: streams {list(streams)} must be kept operands "
+                            f"{list(self.keeps)}")
+        object.__setattr__(self, "streams", streams)
+        if self.temporal_dims is not None:
+            object.__setattr__(self, "temporal_dims",
+                               _dims(f"{where}: temporal_dims", self.temporal_dims))
+
+    def _check_capacity(self, where: str, value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SpecError(f"{where} must be a positive integer of bytes (null = unbounded), "
+                            f"not {value!r}")
+        if value * 8 < self.word_bits * (2 if self.double_buffered else 1):
+            raise SpecError(f"{where} = {value} B cannot hold one {self.word_bits}-bit word"
+                            f"{' per buffer half' if self.double_buffered else ''}; "
+                            f"enlarge it or narrow word_bits")
+
+    @property
+    def bounded(self) -> bool:
+        return self.capacity_bytes is not None
+
+    def usable_bytes(self, operand: str | None = None) -> float:
+        """Bytes one tile may use (half when double-buffered): the shared capacity, or
+        ``operand``'s partition; ``inf`` when unbounded."""
+        cap = self.capacity_bytes
+        if cap is None:
+            return math.inf
+        if isinstance(cap, tuple):
+            if operand is None:
+                raise SpecError(f"level {self.name!r} has per-operand capacities; name one")
+            cap = dict(cap)[operand]
+        return cap / (2 if self.double_buffered else 1)
+
+    @property
+    def partitioned(self) -> bool:
+        return isinstance(self.capacity_bytes, tuple)
+
+    def _default_pj(self) -> float:
+        if self.capacity_bytes is None:
+            return DEFAULT_DRAM_PJ_PER_BIT * self.word_bits
+        cap = self.capacity_bytes
+        total = sum(b for _, b in cap) if isinstance(cap, tuple) else cap
+        return sram_access_pj(total, self.word_bits)
+
+    @property
+    def read_pj_per_word(self) -> float:
+        return self.read_pj if self.read_pj is not None else self._default_pj()
+
+    @property
+    def write_pj_per_word(self) -> float:
+        return self.write_pj if self.write_pj is not None else self._default_pj()
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """A spatial fanout: ``prod(size)`` children (1-D ``(n,)`` or 2-D ``(rows, cols)``).
+
+    ``dims[a]``: the loop dimensions that may be unrolled on axis ``a``. ``multicast``:
+    operands one parent read delivers to every child that needs the same word (others
+    are read once per child). ``reduction``: partial sums of children working on the
+    same outputs are summed in the fanout before they are written up (else each child
+    writes its own and the parent accumulates).
+    """
+
+    name: str
+    size: tuple[int, ...]
+    dims: tuple[tuple[str, ...], ...]
+    multicast: tuple[str, ...] = OPERANDS
+    reduction: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"fanout name must be a non-empty string, not {self.name!r}")
+        where = f"fanout {self.name!r}"
+        size = self.size
+        if isinstance(size, int) and not isinstance(size, bool):
+            size = (size,)
+        if not isinstance(size, (list, tuple)) or len(size) not in (1, 2):
+            raise SpecError(f"{where}: size must be [n] or [rows, cols], not {self.size!r}")
+        for i, n in enumerate(size):
+            if isinstance(n, int) and not isinstance(n, bool) and n == 0:
+                raise SpecError(f"{where}: size[{i}] is 0; a fanout has at least one child")
+            _pos_int(f"{where}: size[{i}]", n, MAX_FANOUT)
+        object.__setattr__(self, "size", tuple(size))
+        dims = self.dims
+        if len(size) == 1 and isinstance(dims, (list, tuple)) and dims \
+                and all(isinstance(d, str) for d in dims):
+            dims = (tuple(dims),)
+        if not isinstance(dims, (list, tuple)) or len(dims) != len(size):
+            raise SpecError(f"{where}: dims must give the unrollable dimensions of each of "
+                            f"its {len(size)} axes (1-D: [K, P]; 2-D: [[C], [K]]), "
+                            f"not {self.dims!r}")
+        dims = tuple(_dims(f"{where}: dims[{i}]", d) for i, d in enumerate(dims))
+        for i, d in enumerate(dims):
+            if not d:
+                raise SpecError(f"{where}: dims[{i}] allows no dimension; list one from "
+                                f"{list(MAP_DIMS)}")
+        object.__setattr__(self, "dims", dims)
+        mc = self.multicast
+        if mc is True:
+            mc = OPERANDS
+        elif mc is False or mc is None:
+            mc = ()
+        object.__setattr__(self, "multicast",
+                           _operands(f"{where}: multicast", mc) if mc else ())
+        if not isinstance(self.reduction, bool):
+            raise SpecError(f"{where}: reduction must be true or false, not {self.reduction!r}")
+
+    @property
+    def children(self) -> int:
+        return math.prod(self.size)
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The MAC units under the last node: energy per MAC (pJ) and accumulator width."""
+
+    mac_pj: float = DEFAULT_MAC_PJ
+    accumulator_bits: int = 32
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mac_pj, bool) or not isinstance(self.mac_pj, (int, float)) or \
+                not math.isfinite(self.mac_pj) or self.mac_pj < 0:
+            raise SpecError(f"compute.mac_pj must be a finite number >= 0, not {self.mac_pj!r}")
+        _pos_int("compute.accumulator_bits", self.accumulator_bits, MAX_ACCUMULATOR_BITS)
+
+
+Node = StorageLevel | Fanout
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Storage levels and fanouts, outermost first, above the MAC units.
+
+    Invariants (checked here): the first node is a storage level keeping every operand
+    (so each operand has a home and reaches the compute level through the levels that
+    keep it), names are distinct, at least one storage level.
+    """
+
+    name: str
+    nodes: tuple[Node, ...]
+    compute: Compute = field(default_factory=Compute)
+    clock_mhz: float = 200.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"hierarchy name must be a non-empty string, not {self.name!r}")
+        nodes = tuple(self.nodes)
+        object.__setattr__(self, "nodes", nodes)
+        for n in nodes:
+            if not isinstance(n, (StorageLevel, Fanout)):
+                raise SpecError(f"hierarchy {self.name!r}: nodes must be StorageLevel or "
+                                f"Fanout, not {type(n).__name__}")
+        if not any(isinstance(n, StorageLevel) for n in nodes):
+            raise SpecError(f"hierarchy {self.name!r}: no storage level; the outermost node "
+                            f"must be a storage level keeping {list(OPERANDS)}")
+        if not isinstance(nodes[0], StorageLevel):
+            raise SpecError(f"hierarchy {self.name!r}: the outermost node {nodes[0].name!r} "
+                            f"is a fanout; start with a storage level (DRAM)")
+        missing = [o for o in OPERANDS if o not in nodes[0].keeps]
+        if missing:
+            raise SpecError(f"hierarchy {self.name!r}: operand {missing[0]!r} reaches the "
+                            f"compute level from no storage: the outermost level "
+                            f"{nodes[0].name!r} must keep {list(OPERANDS)}")
+        for n in nodes[1:]:
+            if isinstance(n, StorageLevel) and not n.bounded:
+                raise SpecError(f"hierarchy {self.name!r}: level {n.name!r} is unbounded "
+                                f"(capacity_bytes null); only the outermost level may be")
+        names = [n.name for n in nodes]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise SpecError(f"hierarchy {self.name!r}: node names must be distinct, "
+                            f"{dup[0]!r} repeats")
+        if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float)) \
+                or not math.isfinite(self.clock_mhz) or self.clock_mhz <= 0:
+            raise SpecError(f"clock_mhz must be a finite number > 0, not {self.clock_mhz!r}")
+
+    # -- views -------------------------------------------------------------------------
+    @property
+    def levels(self) -> tuple[StorageLevel, ...]:
+        """Storage levels, outermost first."""
+        return tuple(n for n in self.nodes if isinstance(n, StorageLevel))
+
+    @property
+    def fanouts(self) -> tuple[Fanout, ...]:
+        """Fanouts, outermost first."""
+        return tuple(n for n in self.nodes if isinstance(n, Fanout))
+
+    def fanouts_above(self, level: int) -> tuple[int, ...]:
+        """Indices (into :attr:`fanouts`) of the fanouts above storage level ``level``."""
+        out, li, fi = [], -1, -1
+        for n in self.nodes:
+            if isinstance(n, StorageLevel):
+                li += 1
+                if li == level:
+                    return tuple(out)
+            else:
+                fi += 1
+                out.append(fi)
+        raise SpecError(f"hierarchy {self.name!r} has {li + 1} storage levels, not {level + 1}")
+
+    def instances(self, level: int) -> int:
+        """Copies of storage level ``level`` (product of the fanouts above it)."""
+        return math.prod(self.fanouts[f].children for f in self.fanouts_above(level))
+
+    @property
+    def pes(self) -> int:
+        """MAC units: the product of every fanout."""
+        return math.prod(f.children for f in self.fanouts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form (:func:`sim.hierarchy.hierarchy_from_dict` reads it back equal)."""
+        items: list[dict[str, Any]] = []
+        for n in self.nodes:
+            if isinstance(n, StorageLevel):
+                cap = n.capacity_bytes
+                d: dict[str, Any] = {
+                    "name": n.name, "keeps": list(n.keeps),
+                    "capacity_bytes": dict(cap) if isinstance(cap, tuple) else cap,
+                    "word_bits": n.word_bits, "read_bytes_per_cycle": n.read_bytes_per_cycle,
+                    "write_bytes_per_cycle": n.write_bytes_per_cycle, "ports": n.ports,
+                    "banks": n.banks, "double_buffered": n.double_buffered}
+                if n.read_pj is not None:
+                    d["read_pj"] = n.read_pj
+                if n.write_pj is not None:
+                    d["write_pj"] = n.write_pj
+                if n.streams:
+                    d["streams"] = list(n.streams)
+                if n.temporal_dims is not None:
+                    d["temporal_dims"] = list(n.temporal_dims)
+                items.append({"storage": d})
+            else:
+                items.append({"fanout": {
+                    "name": n.name, "size": list(n.size),
+                    "dims": [list(a) for a in n.dims] if len(n.size) == 2 else list(n.dims[0]),
+                    "multicast": list(n.multicast), "reduction": n.reduction}})
+        return {"hierarchy": {"name": self.name, "clock_mhz": self.clock_mhz,
+                              "compute": {"mac_pj": self.compute.mac_pj,
+                                          "accumulator_bits": self.compute.accumulator_bits},
+                              "levels": items}, "description": self.description}
+
+
+__all__ = ["DEFAULT_MAC_PJ", "MAX_ACCUMULATOR_BITS", "MAX_BANKS", "MAX_FANOUT", "MAX_PORTS",
+           "MAX_WORD_BITS", "Compute", "Fanout", "Hierarchy", "Node",
+           "StorageLevel"]
