@@ -62,28 +62,21 @@ need ``fidelity="cycle"`` (the analytic model is the statistical one); the CLI s
 from __future__ import annotations
 
 import fnmatch
-import re
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from dataflows.errors import CoforgeError
-from dataflows.layer import SUPPORTED_BITS, Layer
+from dataflows.layer import Layer
 from dataflows.network import Network
 from sim.sparse.engine import expected_shapes
 from sim.sparse.pruning import prune_blocks, prune_magnitude, prune_nm, prune_rows
-from sim.yaml_io import YamlDocument, read_yaml_document
-
-#: Operands a layer config may give densities, patterns or tensors for (index = rng key).
-OPERANDS: tuple[str, ...] = ("weight", "input")
-#: Named pruning patterns (besides ``"N:M"``).
-PATTERNS: tuple[str, ...] = ("magnitude", "block", "row", "kernel_row", "group", "tile")
-_PRECISION_KEYS = ("input_bits", "weight_bits", "output_bits")
-_ENTRY_KEYS = ("precision", "density", "prune", "rank", "tensors")
-_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+from sim.layer_config_schema import (NAMED, OPERANDS, PATTERNS, DefaultsModel,
+                                     LayerConfigModel, PruneModel)
+from sim.schema import validate
+from sim.yaml_io import Named, YamlDocument, key_path, read_yaml_document
 
 
 class LayerConfigError(CoforgeError):
@@ -215,151 +208,50 @@ def _read(path: Path) -> YamlDocument:
                               what="a YAML layer config (schema in sim/layer_config.py)")
 
 
-def _mapping(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise LayerConfigError(f"{where} must be a mapping of keys to values, "
-                               f"not {type(value).__name__} {value!r}")
-    return value
-
-
-def _keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for k in data:
-        if k not in allowed:
-            raise LayerConfigError(f"{where}: unknown key {k!r}; allowed keys: {list(allowed)}")
-
-
-def _fraction(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0.0 < float(value) <= 1.0:
-        raise LayerConfigError(f"{where} must be a number in (0, 1], not {value!r}")
-    return float(value)
-
-
-def _prune(value: object, where: str) -> PruneSpec:
-    data = _mapping(value, where)
-    if "pattern" not in data:
-        raise LayerConfigError(f"{where}.pattern is required: \"N:M\" (e.g. \"2:4\") or one "
-                               f"of {list(PATTERNS)}")
-    pattern = data["pattern"]
-    nm = _NM.match(pattern) if isinstance(pattern, str) else None
-    if nm:
-        _keys(data, ("pattern",), where)
-        n, m = int(nm.group(1)), int(nm.group(2))
-        if not 1 <= n < m:
-            raise LayerConfigError(f"{where}.pattern {pattern!r} must keep N of every M with "
-                                   f"1 <= N < M, e.g. \"2:4\"")
+def _prune_spec(model: PruneModel) -> PruneSpec:
+    kind = model.kind
+    if kind == "nm":
+        n, m = model.nm
         return PruneSpec("nm", n=n, m=m)
-    if pattern not in PATTERNS:
-        raise LayerConfigError(f"{where}.pattern must be \"N:M\" (e.g. \"2:4\") or one of "
-                               f"{list(PATTERNS)}, not {pattern!r}")
-    if pattern == "kernel_row":
-        _keys(data, ("pattern", "keep"), where)
-        keep = data.get("keep", 1)
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise LayerConfigError(f"{where}.keep must be a positive integer (kernel rows "
-                                   f"kept per kernel), not {keep!r}")
-        return PruneSpec("kernel_row", keep=keep)
-    extra = {"block": ("block",), "group": ("group",), "tile": ("tile",)}.get(pattern, ())
-    _keys(data, ("pattern", "density") + extra, where)
-    if "density" not in data:
-        raise LayerConfigError(f"{where}.density is required for pattern {pattern!r} "
-                               f"(the kept fraction, in (0, 1])")
-    density = _fraction(data["density"], f"{where}.density")
-    if pattern == "group":
-        group = data.get("group", 4)
-        if isinstance(group, bool) or not isinstance(group, int) or group < 1:
-            raise LayerConfigError(f"{where}.group must be a positive integer (weights per "
-                                   f"group), not {group!r}")
-        return PruneSpec("group", density=density, group=group)
-    if pattern == "tile":
-        tile = data.get("tile")
-        if not isinstance(tile, list) or len(tile) != 2 or any(
-                not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in tile):
-            raise LayerConfigError(f"{where}.tile must be two positive integers "
-                                   f"[filters, channels] (one buffer tile), not {tile!r}")
-        return PruneSpec("tile", density=density, tile=(tile[0], tile[1]))
-    block = data.get("block", [4, 4])
-    if pattern == "block" and (not isinstance(block, list) or len(block) != 2 or any(
-            not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in block)):
-        raise LayerConfigError(f"{where}.block must be two positive integers [rows, cols], "
-                               f"not {block!r}")
-    return PruneSpec(pattern, density=density, block=(block[0], block[1]))
+    if kind == "kernel_row":
+        return PruneSpec("kernel_row", keep=model.keep)
+    if kind == "group":
+        return PruneSpec("group", density=model.density, group=model.group)
+    if kind == "tile":
+        return PruneSpec("tile", density=model.density, tile=model.tile)
+    return PruneSpec(kind, density=model.density, block=model.block)
 
 
-def _entry(key: str, value: object, where: str, base: Path, defaults: bool) -> Override:
-    data = _mapping(value, where)
-    allowed = ("precision", "density", "prune") if defaults else _ENTRY_KEYS
-    _keys(data, allowed, where)
-    precision: dict[str, int] = {}
-    if "precision" in data:
-        sec = _mapping(data["precision"], f"{where}.precision")
-        _keys(sec, _PRECISION_KEYS, f"{where}.precision")
-        for k, v in sec.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v not in SUPPORTED_BITS:
-                raise LayerConfigError(f"{where}.precision.{k} must be one of "
-                                       f"{list(SUPPORTED_BITS)}, not {v!r}")
-            precision[k] = v
-    density: dict[str, float] = {}
-    if "density" in data:
-        sec = _mapping(data["density"], f"{where}.density")
-        _keys(sec, OPERANDS, f"{where}.density")
-        density = {k: _fraction(v, f"{where}.density.{k}") for k, v in sec.items()}
-    prune: dict[str, PruneSpec] = {}
-    if "prune" in data:
-        sec = _mapping(data["prune"], f"{where}.prune")
-        _keys(sec, OPERANDS, f"{where}.prune")
-        prune = {k: _prune(v, f"{where}.prune.{k}") for k, v in sec.items()}
-    tensors: dict[str, Path] = {}
-    if "tensors" in data:
-        sec = _mapping(data["tensors"], f"{where}.tensors")
-        _keys(sec, OPERANDS, f"{where}.tensors")
-        for k, v in sec.items():
-            if not isinstance(v, str) or not v:
-                raise LayerConfigError(f"{where}.tensors.{k} must be a .npy file path "
-                                       f"(relative to the YAML file), not {v!r}")
-            tensors[k] = base / v
-    for op in density:
-        if op in prune or op in tensors:
-            other = "prune" if op in prune else "tensors"
-            raise LayerConfigError(f"{where}: density.{op} and {other}.{op} both set the "
-                                   f"{op} sparsity; keep one (a tensor's density is measured "
-                                   f"from it)")
-    rank = data.get("rank")
-    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-        raise LayerConfigError(f"{where}.rank must be a positive integer (the low-rank "
-                               f"factorization rank), not {rank!r}")
-    if rank is not None and ("prune" in data or "tensors" in data):
-        raise LayerConfigError(f"{where}: rank and prune/tensors both set the weight; keep "
-                               f"one (factorizing a pruned weight loses its pattern)")
-    return Override(key, where, precision, density, prune, tensors, rank)
+def _override(key: str, model: DefaultsModel, where: str, base: Path) -> Override:
+    """One validated entry as an :class:`Override` (``.npy`` paths resolved from ``base``)."""
+    return Override(
+        key, where,
+        {k: getattr(model.precision, k) for k in model.precision.model_fields_set},
+        {k: getattr(model.density, k) for k in model.density.model_fields_set},
+        {op: _prune_spec(p) for op, p in model.prune.items()},
+        {op: base / v for op, v in getattr(model, "tensors", {}).items()},
+        getattr(model, "rank", None))
 
 
 def load_layer_config(path: str | Path) -> LayerConfig:
-    """Parse and validate a layer-config YAML (schema in the module docstring).
+    """Parse and validate a layer-config YAML (schema in the module docstring; models in
+    :mod:`sim.layer_config_schema`). Each error is one line naming the file, the key path,
+    the value, what is allowed and the line.
 
     Checks that need the network (layer names, tensor shapes) happen in
     :func:`apply_layer_config`."""
     p = Path(path)
     doc = _read(p)
-    data = doc.data
     src = str(p)
     try:
-        _keys(data, ("defaults", "layers"), "top level")
-        defaults = None
-        if "defaults" in data:
-            defaults = _entry("*", data["defaults"], "defaults", p.parent, defaults=True)
-        layers: list[Override] = []
-        if "layers" in data:
-            sec = _mapping(data["layers"], "layers")
-            for key, value in sec.items():
-                where = f"layers[{key!r}]"
-                if not isinstance(key, str) or not key:
-                    raise LayerConfigError(f"{where}: a layer key must be a layer name or an "
-                                           f"fnmatch pattern string")
-                layers.append(_entry(key, value, where, p.parent, defaults=False))
+        model = validate(LayerConfigModel, doc.data, LayerConfigError, named=NAMED)
     except LayerConfigError as err:
         raise LayerConfigError(f"{src}: {doc.locate(str(err))}") from None
-    return LayerConfig(src, defaults, tuple(layers))
+    defaults = None if model.defaults is None else \
+        _override("*", model.defaults, "defaults", p.parent)
+    layers = tuple(_override(key, entry, key_path(("layers", Named(key))), p.parent)
+                   for key, entry in model.layers.items())
+    return LayerConfig(src, defaults, layers)
 
 
 # -- applying -----------------------------------------------------------------------------

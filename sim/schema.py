@@ -180,6 +180,9 @@ def unknown_key(key: object, allowed: Sequence[object]) -> str:
     return f"unknown key {key!r}{hint}; allowed keys: {list(allowed)}"
 
 
+_MAPPING = "a mapping of keys to values"
+
+
 def _named(loc: tuple[Any, ...], named: Sequence[tuple[str, ...]]) -> tuple[Any, ...]:
     """``loc`` with the user-chosen key after each prefix in ``named`` marked
     :class:`~sim.yaml_io.Named` (written in brackets: ``layers['b']``)."""
@@ -228,9 +231,10 @@ def message(root: type[BaseModel], err: dict[str, Any], top: str = "the file",
         if not path:
             return f"top level: {err['msg']}" if ctx.get("sep") == ": " else err["msg"]
         return f"{path}{ctx.get('sep', ' ')}{err['msg']}"
+    if kind == "dict_type" and field_rule and field_rule != _MAPPING:   # says more
+        return f"{path} must be {field_rule}, not {value!r}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"{path or top} must be a mapping of keys to values, " \
-               f"not {type(value).__name__}"
+        return f"{path or top} must be {_MAPPING}, not {type(value).__name__}"
     default = {"coforge_type": ctx.get("rule", "valid"), "bool_type": "true or false",
                "string_type": "a string", "list_type": "a list",
                "too_short": "non-empty"}.get(kind)

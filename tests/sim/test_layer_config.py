@@ -208,7 +208,7 @@ layers:
     ("layers:\n  b: {precision: {weight: 4}}\n", "layers['b'].precision: unknown key "
      "'weight'; allowed keys: ['input_bits', 'weight_bits', 'output_bits']"),
     ("layers:\n  b: {precision: 4}\n", "layers['b'].precision must be a mapping of keys to "
-     "values, not int 4"),
+     "values, not int (line 2)"),
     ("layers:\n  b: {precision: {weight_bits: 3}}\n", "layers['b'].precision.weight_bits "
      "must be one of [2, 4, 8, 16, 32], not 3"),
     ("layers:\n  b: {precision: {weight_bits: '8'}}\n", "layers['b'].precision.weight_bits "

@@ -299,7 +299,8 @@ def test_layer_config_keeps_ratios_and_lists_allowed_keys(tmp_path: Path) -> Non
     p = _write(tmp_path, "layer: {}\n")
     with pytest.raises(LayerConfigError) as info:
         load_layer_config(p)
-    assert str(info.value) == (f"{p}: top level: unknown key 'layer'; allowed keys: "
+    assert str(info.value) == (f"{p}: top level: unknown key 'layer' (did you mean "
+                               f"'layers'?); allowed keys: "
                                f"['defaults', 'layers'] (line 1)")
 
 
