@@ -29,8 +29,9 @@ COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
     },
 }
 
-#: Fitted extra coefficients per family, engine kind and metric, in ENGINE_FEATURES
-#: order (see :func:`fit_engines`); a kind missing here has no calibrated model.
+#: Fitted extra coefficients per family, engine kind and metric, in
+#: ``engine_features_of(family, kind)`` order (see :func:`fit_engines`); a kind missing
+#: here has no calibrated model on that family.
 ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
     "ecp5": {
         "bitfusion": {
@@ -47,6 +48,24 @@ ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
             "ff": (0.434377, 11.572),
             "lut": (1.29544, -165.948),
             "period_ns": (-0.545789,),
+        },
+    },
+    # UP5K, 3-4 training engines per kind (FAMILY_ENGINE_FEATURES: fewer terms than ECP5)
+    "ice40": {
+        "bitfusion": {
+            "ff": (0.80889, 69.8066),
+            "lut": (4.87986, 65.1871),
+            "period_ns": (-4.11566, 7.90915),
+        },
+        "bitserial": {
+            "ff": (0.67271, 60.3498),
+            "lut": (6.41968, 3.70221, -212.122),
+            "period_ns": (1.96045,),
+        },
+        "sparse_nm": {
+            "ff": (0.397626, 69.8479),
+            "lut": (2.49906, -171.261),
+            "period_ns": (-0.37589,),
         },
     },
 }

@@ -51,6 +51,17 @@ How each quantity is obtained:
   out (the critical path of the 8x8 engines is a PE's DSP with ~7 ns of routing to
   and from it). iCE40: one constant period (:data:`FAMILY_FEATURES`).
 
+* **Other engine kinds** (bit-serial, bit-fusion, N:M): the dense model on the same
+  geometry plus per-kind terms per family (``sim.fpga_features.engine_features_of``,
+  :data:`ENGINE_COEFFICIENTS`), fitted on that kind's training engines only, so the
+  dense coefficients do not move. ECP5: 3-7 training engines per kind; iCE40 UP5K: 3-4
+  small ones per kind with fewer terms. A kind without terms on a family has no
+  estimate (:func:`uncalibrated_reason` says so) and synthesizes without a LUT check.
+
+Modules: :mod:`sim.fpga_geometry` (targets, geometry, pins, DSP/BRAM rules),
+:mod:`sim.fpga_features` (bit-count features), :mod:`sim.fpga_calibration`
+(coefficients and fits); this module predicts and checks, and re-exports them.
+
 Calibration: ``tests/data/fpga_baselines/<tool versions>/sweep.json`` (run by
 ``python -m hdl.synth_sweep``); :func:`fit` reproduces :data:`COEFFICIENTS` from its
 training configurations, and ``tests/sim/test_fpga_model.py`` checks the held-out ones.
@@ -193,8 +204,11 @@ def check_fit(accel: Accelerator, target: str | FpgaTarget) -> FitPlan:
     lut = round(_predict(tgt.family, "lut", features(g, tgt), g.engine)) \
         if calibrated(g, tgt.family) else 0           # uncalibrated: no LUT check
     if lut > tgt.luts:
-        why = "" if in_dsp else (f" ({g.pes} {mult} multipliers in LUTs: the part's "
-                                 f"{tgt.dsps} {tgt.dsp_name} cannot take all of them)")
+        if g.engine in ("bitserial", "bitfusion"):     # no multiplier to put in a DSP
+            why = f" (the {g.engine} engine's {g.pes} PEs are all LUT logic)"
+        else:
+            why = "" if in_dsp else (f" ({g.pes} {mult} multipliers in LUTs: the part's "
+                                     f"{tgt.dsps} {tgt.dsp_name} cannot take all of them)")
         raise FpgaFitError(f"{where}: predicted {lut} LUTs{why}, the part has {tgt.luts}")
     return FitPlan(top=top, io_pins=pins, dsp_multipliers=in_dsp, dsps=dsps_needed(g, tgt),
                    brams=brams, lut_predicted=lut,

@@ -131,3 +131,47 @@ def test_overuse_after_packing_is_a_fit_error(tmp_path: Path) -> None:
                    "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5856 ICESTORM_LCs\n")
     assert overused(log) == [("ICESTORM_LC", 5856, 5280)]
     assert overused(tmp_path / "missing.log") == []
+
+
+def test_overflow_of_a_kind_without_a_lut_model_names_kind_family_and_fix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind the FPGA model has no LUT terms for on the family (here bit-fusion on
+    iCE40, its calibration removed) is synthesized without a LUT check; if nextpnr then
+    overflows, the one-line error says that the estimate is missing for that kind and
+    family (and where the kind is calibrated), not "the model predicted 0 LUTs". The cell
+    counts are the UP5K's 5280 logic cells and the 6361 a 2x2 int8 bit-fusion engine
+    packed into when it was run."""
+    import sim.fpga_model as fm
+    from hdl.synth import overflow_message
+    from hdl.synth_sweep import SweepConfig
+    accel = SweepConfig("ice40-up5k", "ws", 2, 2, 8, False, 4, engine="bitfusion").accel()
+    monkeypatch.setitem(fm.ENGINE_COEFFICIENTS, "ice40",
+                        {k: v for k, v in fm.ENGINE_COEFFICIENTS.get("ice40", {}).items()
+                         if k != "bitfusion"})
+    tgt = fm.get_target("ice40-up5k")
+    plan = fm.check_fit(accel, tgt)
+    assert plan.lut_predicted == 0
+    msg = overflow_message(accel, tgt, plan, "ICESTORM_LC", 6361, 5280)
+    assert len(msg.splitlines()) == 1
+    assert ("after packing the engine needs 6361 ICESTORM_LC, the part has 5280 (the FPGA "
+            "model has no 'bitfusion' LUT/FF/Fmax estimate for ice40: its bitfusion terms "
+            "are calibrated for ecp5 only, so no LUT check ran before the tools); shrink the "
+            "array or the glb, or pick a larger part") in msg, msg
+    assert "predicted 0" not in msg
+
+
+def test_overflow_message_with_a_lut_model_gives_the_prediction() -> None:
+    """With a LUT model the overflow line carries its prediction (the dense 4x4 int8
+    engine with LUT multipliers of the docstring above: 5856 packed)."""
+    import dataclasses
+
+    from hdl.synth import overflow_message
+    from hdl.synth_sweep import SweepConfig
+    from sim.fpga_model import check_fit, get_target
+    accel = SweepConfig("ice40-up5k", "ws", 2, 2, 8, False, 4).accel()
+    tgt = get_target("ice40-up5k")
+    plan = check_fit(accel, tgt)
+    assert plan.lut_predicted > 0 and plan.lut_model_missing == ""
+    plan = dataclasses.replace(plan, lut_predicted=5258)
+    msg = overflow_message(accel, tgt, plan, "ICESTORM_LC", 5856, 5280)
+    assert "needs 5856 ICESTORM_LC, the part has 5280 (the model predicted 5258 LUTs)" in msg
