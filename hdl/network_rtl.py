@@ -59,11 +59,11 @@ from hdl.driver import GemmCase, RunResult
 from hdl.golden import busy_cycles
 from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
 from hdl.plan import GemmPlan, gemm_fits, plan_gemm, sim_cycles
+from hdl.verify import BACKENDS, run_cases     # the one backend dispatch
 from sim import intref
 from sim.int_network import QuantizedModel, integer_trace, mac_input, quantize_input, run_node
 from sim.spec import Accelerator
 
-BACKENDS: tuple[str, ...] = ("cocotb", "icarus", "verilator", "amaranth")
 
 
 @dataclass(frozen=True)
@@ -201,12 +201,7 @@ def _tiles(params: HdlParams, m: int, k: int, n: int,
 
 def _simulate(params: HdlParams, cases: list[GemmCase], backend: str,
               build_dir: Path | None) -> list[RunResult]:
-    if backend in ("cocotb", "icarus", "verilator"):
-        from hdl.cocotb_run import run_cocotb
-        sim = "verilator" if backend == "verilator" else "icarus"
-        return run_cocotb(params, cases, build_dir=build_dir, simulator=sim).results
-    from hdl.sim_amaranth import run_amaranth
-    return run_amaranth(params, cases)
+    return run_cases(params, cases, backend, build_dir)
 
 
 def assemble(tiles: list[GemmTile], outputs: list[np.ndarray], m: int, n: int,

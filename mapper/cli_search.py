@@ -255,11 +255,13 @@ def _validate(args: argparse.Namespace) -> int:
             net = zoo.load(args.network)
         design = map_design(load_accelerator(args.arch), net,
                             args.map_strategy, args.map_evals, args.seed)
-    doc = validate(design, args.target, args.out, backend=args.backend, seed=args.seed)
+    doc = validate(design, args.target, args.out, backend=args.backend or "cocotb",
+                   seed=args.seed)
     if args.rtl_samples:
+        from hdl.verify import FAST_BACKEND          # the long run: the fastest backend
         from mapper.validate import add_network_on_rtl
         doc = add_network_on_rtl(doc, design, args.onnx, args.data, args.calib or args.data,
-                                 args.rtl_samples, args.backend, args.out)
+                                 args.rtl_samples, args.backend or FAST_BACKEND, args.out)
     print((Path(args.out) / "validate.txt").read_text(), end="")
     print(f"wrote {Path(args.out) / 'validate.json'}, {Path(args.out) / 'validate.txt'}")
     return 0 if passed(doc) else 1
@@ -359,9 +361,13 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                         "validate.json (default: %(default)s, not run)")
     v.add_argument("--target", help="FPGA part to synthesize for (1-3 min per design): "
                                     "ecp5-85k, ecp5-45k, ice40-up5k")
-    v.add_argument("--backend", choices=["cocotb", "icarus", "verilator", "amaranth"],
-                   default="cocotb", help="RTL simulator of the tile (default cocotb + "
-                                          "Icarus; verilator: cocotb + Verilator)")
+    v.add_argument("--backend", choices=["cocotb", "icarus", "verilator", "amaranth",
+                                         "icarus-native", "verilator-native"],
+                   default=None, help="RTL simulator (default: cocotb + Icarus for the "
+                                      "tile, the native Verilator testbench for the "
+                                      "--rtl-samples network run; verilator: cocotb + "
+                                      "Verilator; *-native: the Verilog testbench, no "
+                                      "Python per clock)")
     v.add_argument("--map-strategy", choices=["annealing", "genetic", "random"],
                    default="annealing", help="with --arch: mapping search per layer shape "
                                              "(default: %(default)s)")

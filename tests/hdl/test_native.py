@@ -154,3 +154,23 @@ def test_unknown_native_simulator_is_an_error(tmp_path: Path) -> None:
     case = random_case(params, plan_gemm(params, 2, 2, 2), 0)
     with pytest.raises(HdlError, match="simulator must be one of"):
         run_native(params, [case], "xsim", build_dir=tmp_path)
+
+
+@needs_icarus
+def test_cli_validate_network_run_defaults_to_native_verilator(
+        build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-network run (the long one) goes to the native Verilator backend unless
+    --backend says otherwise; the tile keeps cocotb + Icarus. Layers' RTL outputs equal
+    the integer engine and their cycles the cycle model."""
+    from dataflows.dataset import shipped
+    monkeypatch.setenv("COFORGE_BUILD_DIR", str(build))
+    data, calib = shipped("digits_test.npz"), shipped("digits_calib.npz")
+    rc = main(["validate", "--arch", "edge_8x8_ws", "--onnx", str(shipped("digits_mlp.onnx")),
+               "--data", str(data), "--calib", str(calib), "--rtl-samples", "2",
+               "--map-evals", "50", "--out", str(tmp_path)])
+    assert rc == 0
+    doc = json.loads((tmp_path / "validate.json").read_text())
+    net = doc["network_on_rtl"]
+    assert net["backend"] == "verilator-native"
+    assert net["samples"] == 2 and net["outputs_match"] and net["cycles_match"]
+    assert all(r["rtl_cycles"] == r["sim_cycles"] > 0 for r in net["layers"])
