@@ -35,9 +35,9 @@ COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
 ENGINE_COEFFICIENTS: dict[str, dict[str, dict[str, tuple[float, ...]]]] = {
     "ecp5": {
         "bitfusion": {
-            "ff": (1.07363, -16.448),
-            "lut": (6.48744, -524.675),
-            "period_ns": (-6.73572, 4.6036, 2.11347),
+            "ff": (0.931595, 17.6621),
+            "lut": (6.20273, -418.611),
+            "period_ns": (-6.5846, 4.52804, 2.26459),
         },
         "bitserial": {
             "ff": (0.62429, 25.5947),
