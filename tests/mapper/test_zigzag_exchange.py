@@ -1,0 +1,80 @@
+"""ZigZag's own mappings, imported into coforge, reproduce ZigZag's word accesses exactly.
+
+Peer data: ``tests/data/zigzag_3.9.1_<accelerator>.json`` (ZigZag 3.9.1, zigzag-dse
+from PyPI, LOMA, EDP; written by ``benchmarks/zigzag_runner.py``; see
+``tests/data/zigzag/README.md``): per ResNet-18 layer ZigZag's chosen mapping (per
+operand: memories, temporal loops per memory, spatial loops per arch level) and its
+word accesses per memory, operand and direction. The mapping is costed by
+:func:`sim.hier_cost_zigzag.word_accesses` (the per-operand rule set) with port widths
+read from the hardware YAML copies in ``tests/data/zigzag`` and strides/unpadded input
+sizes from coforge's zoo layer -- nothing of ZigZag's results enters except the mapping.
+
+Result: every count (4 directions x every memory x every operand) of all 21 ResNet-18
+layers equals ZigZag's on all six shipped non-IMC accelerators. No difference remains
+to pin. (The Timeloop-style :mod:`sim.hier_cost` differs from ZigZag by the reasons
+pinned in ``test_zigzag_hierarchy.py``; that model stays the mapper's.)
+
+The rules themselves are checked without ZigZag in ``tests/sim/test_hier_cost_zigzag.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataflows.zoo import load
+from mapper.zigzag_exchange import compare, exchange_word_accesses, load_hardware
+from mapper.zigzag_import import zoo_layer_name
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ZZ = DATA / "zigzag"
+SIX = ("tpu_like", "edge_tpu_like", "ascend_like", "meta_prototype", "tesla_npu_like",
+       "eyeriss_like")
+LAYERS = {layer.name: layer for layer in load("resnet18").layers()}
+
+
+def _links(name: str) -> dict[str, str]:
+    entries = yaml.safe_load((ZZ / f"{name}_mapping.yaml").read_text())
+    return next(e for e in entries if e.get("name") == "default")["memory_operand_links"]
+
+
+def _records(name: str) -> tuple[str, list[dict]]:
+    data = json.loads((DATA / f"zigzag_3.9.1_{name}.json").read_text())
+    return data["version"], data["networks"]["resnet18"]["runs"][0]["layers"]
+
+
+@pytest.mark.parametrize("name", SIX)
+def test_resnet18_word_accesses_exact(name: str) -> None:
+    version, records = _records(name)
+    assert version == "3.9.1"
+    assert len(records) == 21
+    hw = load_hardware(ZZ / f"{name}.yaml")
+    links = _links(name)
+    counts = 0
+    for rec in records:
+        ours = exchange_word_accesses(rec, LAYERS[zoo_layer_name(rec["name"])], hw, links)
+        assert compare(rec, ours) == [], rec["name"]
+        counts += sum(len(d) for per in rec["word_accesses"].values() for d in per.values())
+    assert counts >= 21 * 4 * 6            # at least two memories per operand
+
+
+def test_a_changed_mapping_changes_the_counts() -> None:
+    """The exchange is not echoing ZigZag: moving the weight register's two outermost
+    loops (OX 56, then K 2) to DRAM as K inside OX makes DRAM refetch all weights once
+    per OX: 56 x the 36,864 weights = 2,064,384 bytes, 258,048 64-bit words."""
+    _, records = _records("tpu_like")
+    rec = json.loads(json.dumps(records[1]))
+    hw = load_hardware(ZZ / "tpu_like.yaml")
+    layer = LAYERS[zoo_layer_name(rec["name"])]
+    base = exchange_word_accesses(rec, layer, hw, _links("tpu_like"))
+    w = rec["temporal_loops"]["W"]
+    assert w[0][-2:] == [["OX", 56], ["K", 2]] and w[1] == []
+    k, ox = w[0].pop(), w[0].pop()
+    w[1] += [k, ox]
+    moved = exchange_word_accesses(rec, layer, hw, _links("tpu_like"))
+    assert base["W"]["dram"]["rd_out_to_low"] == 36864 * 8 / 64
+    assert moved["W"]["dram"]["rd_out_to_low"] == 56 * 36864 * 8 / 64
+    assert moved["O"] == base["O"]
