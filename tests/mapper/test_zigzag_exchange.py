@@ -10,7 +10,8 @@ read from the hardware YAML copies in ``tests/data/zigzag`` and strides/unpadded
 sizes from coforge's zoo layer -- nothing of ZigZag's results enters except the mapping.
 
 Result: every count (4 directions x every memory x every operand) of all 21 ResNet-18
-layers equals ZigZag's on all six shipped non-IMC accelerators. No difference remains
+layers and all 53 MobileNet-V2 layers equals ZigZag's on all six shipped non-IMC
+accelerators. No difference remains
 to pin. (The Timeloop-style :mod:`sim.hier_cost` differs from ZigZag by the reasons
 pinned in ``test_zigzag_hierarchy.py``; that model stays the mapper's.)
 
@@ -41,9 +42,9 @@ def _links(name: str) -> dict[str, str]:
     return next(e for e in entries if e.get("name") == "default")["memory_operand_links"]
 
 
-def _records(name: str) -> tuple[str, list[dict]]:
+def _records(name: str, net: str = "resnet18") -> tuple[str, list[dict]]:
     data = json.loads((DATA / f"zigzag_3.9.1_{name}.json").read_text())
-    return data["version"], data["networks"]["resnet18"]["runs"][0]["layers"]
+    return data["version"], data["networks"][net]["runs"][0]["layers"]
 
 
 @pytest.mark.parametrize("name", SIX)
@@ -59,6 +60,23 @@ def test_resnet18_word_accesses_exact(name: str) -> None:
         assert compare(rec, ours) == [], rec["name"]
         counts += sum(len(d) for per in rec["word_accesses"].values() for d in per.values())
     assert counts >= 21 * 4 * 6            # at least two memories per operand
+
+
+@pytest.mark.parametrize("name", SIX)
+def test_mobilenet_v2_word_accesses_exact(name: str) -> None:
+    """MobileNet-V2 (53 layers, depthwise ones included): ZigZag names torchvision's
+    ONNX nodes differently from the zoo, so records and zoo layers pair up in network
+    order, each pair checked to have the same output width, kernel width and output
+    channels (K x G)."""
+    _, records = _records(name, "mobilenetv2")
+    layers = list(load("mobilenet_v2").layers())
+    assert len(records) == len(layers) == 53
+    hw, links = load_hardware(ZZ / f"{name}.yaml"), _links(name)
+    for rec, layer in zip(records, layers):
+        s = rec["loop_sizes"]
+        assert (s.get("OX", 1), s.get("FX", 1), s["K"] * s.get("G", 1)) == \
+            (layer.Q, layer.S, layer.K), (rec["name"], layer.name)
+        assert compare(rec, exchange_word_accesses(rec, layer, hw, links)) == [], layer.name
 
 
 def test_a_changed_mapping_changes_the_counts() -> None:
