@@ -1,6 +1,7 @@
 """Hardware design spaces: which accelerator parameters a co-search may change.
 
-A space is YAML, validated on load: unknown or duplicate keys, a missing ``base``, empty,
+A space is YAML, validated on load (pydantic models: :mod:`mapper.hw_space_schema`):
+unknown or duplicate keys, a missing ``base``, empty,
 ill-typed or repeated value lists, and any value outside its parameter's range (rows and
 cols 1..1024, a known dataflow and PE mode, glb_kib >= 1, a finite clock, a bandwidth
 >= 0.001 or .inf) are one-line errors naming the file and the field -- before any design
@@ -54,10 +55,13 @@ from pathlib import Path
 from typing import Any
 
 from dataflows.errors import CoforgeError
+from mapper.hw_space_schema import (BitsModel, CompressionFileModel, CompressionModel,
+                                    PrecisionFileModel, PrecisionSpaceModel, SpaceModel)
 from dataflows.layer import SUPPORTED_BITS, Layer
 from dataflows.network import Network
 from sim.spec import DATAFLOWS, MAX_ARRAY_SIDE, PE_MODES, Accelerator
 from sim.spec_io import CLOCK_MHZ_RANGE, MIN_BYTES_PER_CYCLE, load_accelerator
+from sim.schema import validate
 from sim.yaml_io import read_yaml_document
 
 #: Parameter name -> allowed Python type of its values.
@@ -193,6 +197,41 @@ def quantize(net: Network, bits: dict[str, str]) -> Network:
     return net.replace_layers(one)
 
 
+def check_parameter(name: str, values: tuple[Any, ...]) -> None:
+    """The rule of one axis of a space: a known parameter, a non-empty list of distinct
+    values each of its type and range (:data:`_RULES`); the per-layer ``bits:`` axes take
+    ``"w<W>a<A>"`` texts. One :class:`HardwareSpaceError` line naming
+    ``parameters.<name>`` otherwise."""
+    if name.startswith(BITS_PREFIX):
+        for v in values:
+            parse_bits_choice(v)
+        return
+    if name.startswith((PRUNE_PREFIX, RANK_PREFIX)):
+        return                             # validated by CompressionSpace
+    if name not in PARAMETERS:
+        raise HardwareSpaceError(f"parameters: unknown parameter {name!r}; "
+                                 f"allowed: {sorted(PARAMETERS)}")
+    if not values:
+        raise HardwareSpaceError(f"parameters.{name} must list at least one value")
+    kind = PARAMETERS[name]
+    rule, check = _RULES[name]
+    for v in values:
+        ok = isinstance(v, bool) if kind is bool else (
+            isinstance(v, (int, float)) and not isinstance(v, bool)
+            if kind is float else isinstance(v, kind) and not isinstance(v, bool))
+        if ok and isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+            ok = False                       # beyond exact floats: not a size
+        if not ok:
+            hint = " (YAML reads yes/no/on/off as true/false)" if isinstance(v, bool) else ""
+            raise HardwareSpaceError(f"parameters.{name} values must be {rule}, "
+                                     f"not {v!r}{hint}")
+        if (isinstance(v, float) and math.isnan(v)) or not check(v):
+            raise HardwareSpaceError(f"parameters.{name} values must be {rule}, not {v!r}")
+    if len(set(values)) != len(values):
+        raise HardwareSpaceError(f"parameters.{name} lists a value twice: "
+                                 f"{list(values)}; keep each once")
+
+
 @dataclass(frozen=True)
 class HardwareSpace:
     """A base accelerator and the values each named parameter may take."""
@@ -209,36 +248,7 @@ class HardwareSpace:
 
     def __post_init__(self) -> None:
         for name, values in self.parameters:
-            if name.startswith(BITS_PREFIX):
-                for v in values:
-                    parse_bits_choice(v)
-                continue
-            if name.startswith((PRUNE_PREFIX, RANK_PREFIX)):
-                continue                       # validated by CompressionSpace
-            if name not in PARAMETERS:
-                raise HardwareSpaceError(f"parameters: unknown parameter {name!r}; "
-                                         f"allowed: {sorted(PARAMETERS)}")
-            if not values:
-                raise HardwareSpaceError(f"parameters.{name} must list at least one value")
-            kind = PARAMETERS[name]
-            for v in values:
-                ok = isinstance(v, bool) if kind is bool else (
-                    isinstance(v, (int, float)) and not isinstance(v, bool)
-                    if kind is float else isinstance(v, kind) and not isinstance(v, bool))
-                rule, check = _RULES[name]
-                if ok and isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
-                    ok = False                       # beyond exact floats: not a size
-                if not ok:
-                    hint = " (YAML reads yes/no/on/off as true/false)" \
-                        if isinstance(v, bool) else ""
-                    raise HardwareSpaceError(f"parameters.{name} values must be {rule}, "
-                                             f"not {v!r}{hint}")
-                if (isinstance(v, float) and math.isnan(v)) or not check(v):
-                    raise HardwareSpaceError(f"parameters.{name} values must be {rule}, "
-                                             f"not {v!r}")
-            if len(set(values)) != len(values):
-                raise HardwareSpaceError(f"parameters.{name} lists a value twice: "
-                                         f"{list(values)}; keep each once")
+            check_parameter(name, values)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -353,92 +363,52 @@ class HardwareSpace:
 
 
 def load_hw_space(path: str | Path) -> HardwareSpace:
-    """Load and validate a design-space YAML file."""
+    """Load and validate a design-space YAML file (models: :mod:`mapper.hw_space_schema`);
+    each error is one line naming the file, the key path, what is allowed and the line."""
     p = Path(path)
     if not p.exists():
         raise HardwareSpaceError(f"{p}: no such design-space file; give a YAML path "
                                  f"(schema in mapper/hw_space.py)")
     doc = read_yaml_document(p, error=HardwareSpaceError,
                              what="a design-space YAML (schema in mapper/hw_space.py)")
-    data = doc.data
     try:
-        unknown = sorted(set(data) - {"base", "parameters", "precision", "compression"},
-                         key=str)
-        if unknown:
-            raise HardwareSpaceError(f"top level: unknown key {unknown[0]!r}; allowed keys: "
-                                     f"['base', 'compression', 'parameters', 'precision']")
-        if "base" not in data:
-            raise HardwareSpaceError("base is required: the spec the parameters edit, a "
-                                     "shipped spec name (e.g. base: edge_8x8_ws) or a spec "
-                                     "YAML path")
-        if not isinstance(data["base"], str) or not data["base"]:
-            raise HardwareSpaceError(f"base must be a shipped spec name or a spec YAML path, "
-                                     f"not {data['base']!r}")
-        params = data.get("parameters")
-        if not isinstance(params, dict) or not params:
-            raise HardwareSpaceError("parameters must map parameter names to value lists")
-        items = []
-        for name, values in params.items():
-            if not isinstance(name, str):
-                raise HardwareSpaceError(f"parameters: a parameter name must be one of "
-                                         f"{sorted(PARAMETERS)}, not {name!r}")
-            if not isinstance(values, list):
-                raise HardwareSpaceError(f"parameters.{name} must be a list of values, "
-                                         f"not {values!r} (e.g. {name}: [{values}])")
-            items.append((name, tuple(values)))
-        base_path = Path(data["base"])
-        if not base_path.is_absolute() and not base_path.exists() \
-                and (p.parent / base_path).is_file():
-            base_path = p.parent / base_path           # a spec beside the space file
-        try:
-            base = load_accelerator(base_path)
-        except CoforgeError as err:
-            raise HardwareSpaceError(f"base: {err}") from None
-        prec = precision_from_dict(data["precision"]) if "precision" in data else None
-        comp = compression_from_dict(data["compression"]) if "compression" in data else None
-        return HardwareSpace(base, tuple(items), prec, compression=comp)
+        model = validate(SpaceModel, doc.data, HardwareSpaceError, top="the space")
+        space = _space(model, p)
     except CoforgeError as err:
         message = str(err)
         if not message.startswith("base: "):     # the base spec's errors name its own lines
             message = doc.locate(message)
         raise HardwareSpaceError(f"{p}: {message}") from None
+    return space
 
 
-def _rule(data: object, where: str) -> BitsRule:
-    if not isinstance(data, dict):
-        raise HardwareSpaceError(f"{where} must map weight_bits/input_bits to lists of bits")
-    unknown = sorted(set(data) - {"weight_bits", "input_bits"})
-    if unknown:
-        raise HardwareSpaceError(f"{where}: unknown key {unknown[0]!r}; allowed keys: "
-                                 f"['input_bits', 'weight_bits']")
-    for k, v in data.items():
-        if not isinstance(v, list) or not v:
-            raise HardwareSpaceError(f"{where}.{k} must be a non-empty list of bits, not {v!r}")
+def _space(model: SpaceModel, p: Path) -> HardwareSpace:
+    items = tuple((name, tuple(values)) for name, values in model.parameters.items())
+    base_path = Path(model.base)
+    if not base_path.is_absolute() and not base_path.exists() \
+            and (p.parent / base_path).is_file():
+        base_path = p.parent / base_path           # a spec beside the space file
     try:
-        return BitsRule(tuple(data.get("weight_bits", ())), tuple(data.get("input_bits", ())))
-    except HardwareSpaceError as err:
-        raise HardwareSpaceError(f"{where}: {err}") from None
+        base = load_accelerator(base_path)
+    except CoforgeError as err:
+        raise HardwareSpaceError(f"base: {err}") from None
+    prec = None if model.precision is None else _precision(model.precision)
+    comp = None if model.compression is None else _compression(model.compression)
+    return HardwareSpace(base, items, prec, compression=comp)
+
+
+def _precision(model: PrecisionSpaceModel) -> PrecisionSpace:
+    def bits(m: BitsModel) -> BitsRule:
+        return BitsRule(m.weight_bits, m.input_bits)
+    return PrecisionSpace(bits(model), None if model.first_last is None
+                          else bits(model.first_last),
+                          tuple((n, bits(r)) for n, r in model.layers.items()))
 
 
 def precision_from_dict(data: object) -> PrecisionSpace:
     """The ``precision`` section (see the module docstring), validated."""
-    if not isinstance(data, dict):
-        raise HardwareSpaceError("precision must be a mapping (weight_bits, input_bits, "
-                                 "first_last, layers)")
-    unknown = sorted(set(data) - {"weight_bits", "input_bits", "first_last", "layers"})
-    if unknown:
-        raise HardwareSpaceError(f"precision: unknown key {unknown[0]!r}; allowed keys: "
-                                 f"['first_last', 'input_bits', 'layers', 'weight_bits']")
-    default = _rule({k: data[k] for k in ("weight_bits", "input_bits") if k in data},
-                    "precision")
-    first_last = _rule(data["first_last"], "precision.first_last") \
-        if "first_last" in data else None
-    layers = data.get("layers", {})
-    if not isinstance(layers, dict):
-        raise HardwareSpaceError("precision.layers must map layer names to "
-                                 "{weight_bits, input_bits}")
-    return PrecisionSpace(default, first_last, tuple(
-        (str(n), _rule(r, f"precision.layers.{n}")) for n, r in layers.items()))
+    model = validate(PrecisionFileModel, {"precision": data}, HardwareSpaceError)
+    return _precision(model.precision)
 
 
 @dataclass(frozen=True)
@@ -500,39 +470,14 @@ class CompressionSpace:
         return d
 
 
+def _compression(model: CompressionModel) -> CompressionSpace:
+    prune = model.prune
+    return CompressionSpace(tuple(str(v) for v in prune.default),
+                            tuple((n, tuple(str(x) for x in v)) for n, v in prune.layers.items()),
+                            tuple(model.rank.layers.items()))
+
+
 def compression_from_dict(data: object) -> CompressionSpace:
     """The ``compression`` section (see :class:`CompressionSpace`), validated."""
-    if not isinstance(data, dict):
-        raise HardwareSpaceError("compression must be a mapping with prune and/or rank")
-    unknown = sorted(set(data) - {"prune", "rank"}, key=str)
-    if unknown:
-        raise HardwareSpaceError(f"compression: unknown key {unknown[0]!r}; allowed keys: "
-                                 "['prune', 'rank']")
-
-    def section(key: str, allowed: set[str]) -> dict[str, Any]:
-        sec = data.get(key, {})
-        if not isinstance(sec, dict) or set(sec) - allowed:
-            raise HardwareSpaceError(f"compression.{key} must be a mapping with keys "
-                                     f"{sorted(allowed)}")
-        return sec
-
-    def lists(sec: dict[str, Any], where: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-        layers = sec.get("layers", {})
-        if not isinstance(layers, dict):
-            raise HardwareSpaceError(f"{where}.layers must map layer names to value lists")
-        out = []
-        for n, v in layers.items():
-            if not isinstance(v, list) or not v:
-                raise HardwareSpaceError(f"{where}.layers.{n} must be a non-empty list")
-            out.append((str(n), tuple(v)))
-        return tuple(out)
-
-    prune = section("prune", {"default", "layers"})
-    default = prune.get("default", [])
-    if not isinstance(default, list):
-        raise HardwareSpaceError("compression.prune.default must be a list of patterns")
-    rank = section("rank", {"layers"})
-    return CompressionSpace(tuple(str(v) for v in default),
-                            tuple((n, tuple(str(x) for x in v))
-                                  for n, v in lists(prune, "compression.prune")),
-                            lists(rank, "compression.rank"))
+    model = validate(CompressionFileModel, {"compression": data}, HardwareSpaceError)
+    return _compression(model.compression)

@@ -231,7 +231,7 @@ def message(root: type[BaseModel], err: dict[str, Any], top: str = "the file",
         if not path:
             return f"top level: {err['msg']}" if ctx.get("sep") == ": " else err["msg"]
         return f"{path}{ctx.get('sep', ' ')}{err['msg']}"
-    if kind == "dict_type" and field_rule and field_rule != _MAPPING:   # says more
+    if kind in ("dict_type", "model_type") and field_rule and field_rule != _MAPPING:
         return f"{path} must be {field_rule}, not {value!r}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"{path or top} must be {_MAPPING}, not {type(value).__name__}"

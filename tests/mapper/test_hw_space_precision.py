@@ -108,11 +108,13 @@ def test_operands_wider_than_the_pe_are_infeasible_with_the_reason(tmp_path: Pat
 
 
 @pytest.mark.parametrize("precision, message", [
-    ("{weight_bits: [3]}", r"precision: precision weight_bits values must be from"),
+    ("{weight_bits: [3]}", r"precision\.weight_bits values must be from \[2, 4, 8, 16, 32\], "
+                           r"not 3 \(line 3\)$"),
     ("{weight_bits: []}", r"precision\.weight_bits must be a non-empty list"),
     ("{bits: [4]}", r"precision: unknown key 'bits'"),
     ("{layers: {nope: {weight_bits: [4]}}}", None),
-    ("{first_last: [8]}", r"precision\.first_last must map weight_bits/input_bits"),
+    ("{first_last: [8]}", r"precision\.first_last must be a mapping of weight_bits/input_bits "
+                          r"to lists of bits, not \[8\] \(line 3\)$"),
     ("{weight_bits: [4, 4]}", r"lists a value twice"),
 ])
 def test_precision_errors(tmp_path: Path, precision: str, message: str | None) -> None:
