@@ -84,7 +84,7 @@ def compare(record: dict[str, Any], ours: dict[str, dict[str, dict[str, float]]]
 def load_hardware(path: str | Path) -> dict[str, Any]:
     """The hardware YAML as ZigZag reads it (``yaml.safe_load``: a repeated key's last
     value wins; see :mod:`mapper.zigzag_import`)."""
-    from mapper.zigzag_import import _read_yaml
+    from mapper.zigzag_read import _read_yaml
     return _read_yaml(Path(path))[0]
 
 
