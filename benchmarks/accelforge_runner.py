@@ -18,7 +18,9 @@ objective its default: energy then latency on the Pareto front, one job:
      in the arch file's time unit (cycles when throughputs are per cycle)>,
      "actions": {component: {tensor: {"read": n, "write": n}}},  # in actions of
      "energy_by": {component: {tensor|"compute"|"leak": {action: e}}},  # bits_per_action
-     "latency_by": {component: t}, "mapping": [node, ...], "mapping_text": str}
+     "latency_by": {component: t}, "mapping": [node, ...], "mapping_text": str,
+     "reservations": [{"tensors", "component", "before"}, ...],  # where space is held
+     "usage": {result column: fraction of the memory}}  # AccelForge's usage columns
 
 ``mapping`` lists AccelForge's mapping nodes outermost first: ``{"node": "Storage",
 "tensors", "component"}``, ``{"node": "Temporal", "rank_variable", "tile_shape"}``,
@@ -121,6 +123,24 @@ def mapping_nodes(mapping):
     return out
 
 
+def reservation_nodes(mapping):
+    """AccelForge's ``Reservation`` nodes (left out of :func:`mapping_nodes`): where the
+    tensors' buffer space is reserved, as ``{"tensors", "component", "before"}`` with
+    ``before`` the index in :func:`mapping_nodes`'s list of the node it precedes. A
+    reservation below its Storage node means the memory holds only the tile of the loops
+    under the reservation while the data is fetched once per Storage-node iteration."""
+    out, index = [], 0
+    for node in mapping.nodes:
+        kind = type(node).__name__
+        if kind == "Reservation":
+            out.append({"tensors": [str(t) for t in node.purposes],
+                        "component": str(node.resource),
+                        "before": index})
+        elif kind in ("Storage", "Temporal", "Spatial", "Compute"):
+            index += 1
+    return out
+
+
 def text_of(mapping):
     parts = []
     for n in mapping_nodes(mapping):
@@ -166,6 +186,8 @@ def layer_record(arch_path, name, shape):
             energy_by.setdefault(parts[2], {})[parts[3]] = plain(row[col])
         elif parts[1] == "latency" and len(parts) == 3:
             latency_by[parts[2]] = plain(row[col])
+    usage = {col: plain(row[col]) for col in result.columns
+             if "usage<SEP>" in col or "reservation<SEP>" in col}
     mapping = result.mapping()
     p, q, c, m, r, s, stride = shape
     return {"layer": name,
@@ -173,7 +195,8 @@ def layer_record(arch_path, name, shape):
             "macs": p * q * c * m * r * s, "wall_s": wall, "cpu_s": cpu,
             "energy": plain(row["Total<SEP>energy"]), "latency": plain(row["Total<SEP>latency"]),
             "actions": actions, "energy_by": energy_by, "latency_by": latency_by,
-            "mapping": mapping_nodes(mapping), "mapping_text": text_of(mapping)}
+            "mapping": mapping_nodes(mapping), "mapping_text": text_of(mapping),
+            "reservations": reservation_nodes(mapping), "usage": usage}
 
 
 def write_json(path, data):

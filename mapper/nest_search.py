@@ -9,7 +9,9 @@ last children partly idle), then an exact factorization of the remaining
 uniformly from a precomputed table; loop orders are uniform permutations. Rows whose
 factors on one fanout axis multiply past its size are redrawn. :func:`search` keeps
 the best legal mapping of a random or an evolutionary (mutate one dimension's split
-or swap two loops of one level; truncation selection) run, seeded explicitly.
+or swap two loops of one level; truncation selection) run, seeded explicitly, then
+polishes it by steepest descent over single moves (one prime factor of one dimension to
+another level or fanout axis, or one swap of two loops).
 
 Costs come from :func:`sim.hier_cost.evaluate_batch` with ``detail=False``.
 """
@@ -32,10 +34,24 @@ from sim.hierarchy import Hierarchy
 ND = len(MAP_DIMS)
 OBJECTIVES = ("energy", "cycles", "edp")
 STRATEGIES = ("random", "evolution")
+#: Most starting points of the closing descent (the best, then the population's next).
+POLISH_STARTS = 16
 
 
 class NestSearchError(CoforgeError):
     """Bad search arguments or a layer with no legal mapping found."""
+
+
+def _primes(n: int) -> list[int]:
+    """The distinct prime factors of ``n`` (none for 1)."""
+    out, p = [], 2
+    while p * p <= n:
+        if n % p == 0:
+            out.append(p)
+            while n % p == 0:
+                n //= p
+        p += 1
+    return out + ([n] if n > 1 else [])
 
 
 def _divisors(n: int) -> list[int]:
@@ -193,6 +209,55 @@ class NestSpace:
         o[swap, lv, b] = va
         return NestGenomes(t, o, ax)
 
+    def neighbours(self, g: "NestGenomes", i: int) -> "NestGenomes":
+        """Every mapping one step from row ``i``: one prime factor of one dimension moved
+        from one of its temporal levels or fanout axes to another (the product, hence the
+        bounds covered, unchanged; a fanout axis never past its size), or two loops of one
+        level swapped where either has a factor > 1 there."""
+        tslots, sslots = self._slots
+        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+        ts, os_, as_ = [], [], []
+        for d in range(ND):
+            slots = [("t", lv) for lv in tslots[d]] + [("s", f, a) for f, a, _ in sslots[d]]
+
+            def get(slot: tuple, t: np.ndarray, ax: np.ndarray, d: int = d) -> int:
+                return int(t[slot[1], d]) if slot[0] == "t" else int(ax[slot[1], slot[2], d])
+            for src in slots:
+                v = get(src, t0, a0)
+                for prime in _primes(v):
+                    for dst in slots:
+                        if dst == src:
+                            continue
+                        t, ax = t0.copy(), a0.copy()
+                        for slot, mul in ((src, None), (dst, prime)):
+                            if slot[0] == "t":
+                                t[slot[1], d] = t[slot[1], d] * mul if mul else \
+                                    t[slot[1], d] // prime
+                            else:
+                                ax[slot[1], slot[2], d] = ax[slot[1], slot[2], d] * mul \
+                                    if mul else ax[slot[1], slot[2], d] // prime
+                        if dst[0] == "s" and ax[dst[1], dst[2]].prod() > \
+                                self.hier.fanouts[dst[1]].size[dst[2]]:
+                            continue
+                        ts.append(t)
+                        os_.append(o0)
+                        as_.append(ax)
+        for lv in range(t0.shape[0]):
+            for x in range(ND):
+                for y in range(x + 1, ND):
+                    if t0[lv, o0[lv, x]] > 1 or t0[lv, o0[lv, y]] > 1:
+                        o = o0.copy()
+                        o[lv, x], o[lv, y] = o0[lv, y], o0[lv, x]
+                        ts.append(t0)
+                        os_.append(o)
+                        as_.append(a0)
+        g2 = NestGenomes(np.array(ts, dtype=np.int64).reshape(-1, *t0.shape),
+                         np.array(os_, dtype=o0.dtype).reshape(-1, *o0.shape),
+                         np.array(as_, dtype=np.int64).reshape(-1, *a0.shape))
+        if self.imperfect and len(g2):
+            self._fix_idle(g2.temporal, g2.axes)
+        return g2
+
     def to_mapping(self, g: "NestGenomes", i: int) -> NestMapping:
         """Row ``i`` as a :class:`NestMapping`."""
         return NestMapping(
@@ -253,8 +318,12 @@ def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
 
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
            objective: str = "energy", max_evals: int = 20000, population: int = 1000,
-           seed: int = 0, imperfect: bool = False) -> NestSearchResult:
-    """The best legal nest mapping of ``layer`` on ``hier`` under ``objective``."""
+           seed: int = 0, imperfect: bool = False, polish: bool = True
+           ) -> NestSearchResult:
+    """The best legal nest mapping of ``layer`` on ``hier`` under ``objective``: the
+    random or evolutionary run on three quarters of ``max_evals``, then (``polish``) a
+    steepest descent from its best over :meth:`NestSpace.neighbours` on the rest, which
+    stops early at a mapping no neighbour improves (a local optimum, not a proven one)."""
     if strategy not in STRATEGIES:
         raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -269,6 +338,9 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     evals = len(pop)
     best_i = int(np.argmin(scores))
     best = (float(scores[best_i]), space.to_mapping(pop, best_i))
+    best_g = pop.take(np.array([best_i]))
+    if polish:                              # the budget: a share for the descent
+        max_evals, descent = max(len(pop), max_evals - max_evals // 4), max_evals // 4
     while evals < max_evals:
         n = min(population, max_evals - evals)
         if strategy == "random":
@@ -281,11 +353,39 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         i = int(np.argmin(ks))
         if ks[i] < best[0]:
             best = (float(ks[i]), space.to_mapping(kids, i))
+            best_g = kids.take(np.array([i]))
         if strategy == "evolution":
             pop = NestGenomes.concat(pop, kids)
             scores = np.concatenate([scores, ks])
             top = np.argsort(scores, kind="stable")[:population]
             pop, scores = pop.take(top), scores[top]
+    if polish and math.isfinite(best[0]):
+        # steepest descent over neighbours() from the best and then the next-best distinct
+        # members of the final population, while the descent's budget lasts
+        starts = [best_g]
+        if strategy == "evolution":
+            order = np.argsort(scores, kind="stable")
+            starts += [pop.take(np.array([j])) for j in order[1:POLISH_STARTS]
+                       if math.isfinite(scores[j])]
+        spent = evals
+        for g in starts:
+            g_score = float(_score(evaluate_batch(layer, hier, g.batch, detail=False),
+                                   objective)[0])
+            while evals - spent < descent:
+                nb = space.neighbours(g, 0)
+                if not len(nb):
+                    break
+                nb = nb.take(np.arange(min(len(nb), descent - (evals - spent))))
+                ns = _score(evaluate_batch(layer, hier, nb.batch, detail=False), objective)
+                evals += len(nb)
+                i = int(np.argmin(ns))
+                if not ns[i] < g_score:
+                    break
+                g, g_score = nb.take(np.array([i])), float(ns[i])
+                if g_score < best[0]:
+                    best = (g_score, space.to_mapping(g, 0))
+            if evals - spent >= descent:
+                break
     if not math.isfinite(best[0]):
         raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
                               f"{evals} evaluations; enlarge the buffers or max_evals")
