@@ -6,7 +6,9 @@ machine: each cycle the simulator backend hands it the DUT outputs as they were 
 the clock edge (:data:`OUTPUTS`) and applies the inputs it returns (:data:`INPUTS`)
 for the next cycle. The Amaranth backend (:mod:`hdl.sim_amaranth`) and the cocotb
 backend (:mod:`hdl.cocotb_tb`) only translate names, so both run the same stimulus
-cycle for cycle and must produce the same :class:`RunResult`.
+cycle for cycle and must produce the same :class:`RunResult`; the native Verilog
+testbench (:mod:`hdl.native_tb`) is this state machine written in Verilog, fed the
+driver's own random draws.
 
 Stimulus: A and B are sent concurrently, each beat held back with probability
 ``idle``; after both are in, ``start`` is pulsed for one cycle; busy cycles are
