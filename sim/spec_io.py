@@ -49,7 +49,7 @@ from sim.energy import DEFAULT_MULT_PJ, EnergyTable
 from sim.spec import Accelerator, Buffer, PEConfig, SparseConfig, SpecError, VectorUnit
 from sim.spec_schema import (CLOCK_MHZ_RANGE, MAX_INT, MAX_PJ, MIN_BYTES_PER_CYCLE,
                              BufferModel, SpecModel, validate_spec)
-from sim.yaml_io import read_yaml, read_yaml_document
+from sim.yaml_io import read_yaml_document
 
 #: Directory of the example specs shipped with coforge.
 SPECS_DIR = Path(__file__).parent / "specs"
@@ -134,13 +134,6 @@ def _build(spec: SpecModel) -> Accelerator:
 SPEC_WHAT = "a YAML spec (schema in sim/spec_io.py)"
 
 
-def read_strict_yaml(p: Path, error: type[CoforgeError] = SpecError,
-                     what: str = SPEC_WHAT) -> dict[str, Any]:
-    """The top-level mapping of ``p`` read by :func:`sim.yaml_io.read_yaml` (this older
-    name is kept for its callers; new code calls :mod:`sim.yaml_io` directly)."""
-    return read_yaml(p, error=error, what=what)
-
-
 def load_accelerator(path: str | Path) -> Accelerator:
     """Load and validate a YAML spec. A bare name (``edge_8x8_ws``) means a shipped spec."""
     p = Path(path)
@@ -187,4 +180,4 @@ def dump_accelerator(accel: Accelerator) -> str:
 
 __all__ = ["CLOCK_MHZ_RANGE", "DEFAULT_SPEC", "MAX_INT", "MAX_PJ", "MIN_BYTES_PER_CYCLE",
            "SPECS_DIR", "SPEC_WHAT", "accelerator_from_dict", "dump_accelerator",
-           "load_accelerator", "read_strict_yaml", "shipped_specs"]
+           "load_accelerator", "shipped_specs"]
