@@ -54,20 +54,19 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
-from dataflows.errors import CoforgeError
+from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT
 from dataflows.layer import Layer
-from dataflows.nest_mapping import NestBatch, NestMapping
-from sim.hierarchy import Hierarchy, StorageLevel
-from sim.tiling import conv_input_footprint_elems, tile_footprint_elems, window_rows
+from dataflows.nest_mapping import NestBatch
+from sim.hier_cost_scalar import HierResult, capacity_report, check_fits, evaluate
+from sim.hier_plan import (ND, HierCostError, _above, _between, _plan, _Plan,  # noqa: F401
+                           _union_input_elems, _union_rows)
+from sim.hierarchy import Hierarchy
+from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
 
-ND = len(MAP_DIMS)
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
 #: bit d set when dimension d is relevant to the operand (a lookup by shifting)
 _REL_BITS = {o: np.uint8(sum(1 << i for i, d in enumerate(MAP_DIMS) if d in RELEVANT[o]))
@@ -79,53 +78,6 @@ _HIGH_BIT = np.array([i.bit_length() - 1 for i in range(256)], dtype=np.int64)
 CHUNK_ROWS = 4096
 
 
-class HierCostError(CoforgeError):
-    """The mapping cannot run on this hierarchy (structure or capacity)."""
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Static structure of (layer, hierarchy): chains of levels per operand and so on."""
-
-    L: int
-    F: int
-    pos: tuple[int, ...]                     # storage levels before each fanout
-    chain: dict[str, tuple[int, ...]]        # levels keeping each operand, outermost first
-    bounds: np.ndarray                       # [8]
-    distinct: dict[str, int]
-    bits: dict[str, int]                     # element bits (outputs: accumulator)
-    out_bits: int
-    halo: bool                               # inputs are not separable
-    lowered_top: int                         # levels < this use the conv window (im2col)
-    macs: int
-
-
-@lru_cache(maxsize=64)
-def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
-    levels = hier.levels
-    pos, li = [], 0
-    for n in hier.nodes:
-        if isinstance(n, StorageLevel):
-            li += 1
-        else:
-            pos.append(li)
-    b = map_bounds(layer)
-    bounds = np.array([b[d] for d in MAP_DIMS], dtype=np.int64)
-    full = bounds[None, :]
-    distinct = {o: int(tile_footprint_elems(o, full, layer)[0]) for o in OPERANDS}
-    prec = layer.precision
-    acc = hier.compute.accumulator_bits
-    halo = not (layer.R == layer.S == layer.stride_h == layer.stride_w == 1)
-    return _Plan(L=len(levels), F=len(pos), pos=tuple(pos),
-                 chain={o: tuple(i for i, lv in enumerate(levels) if o in lv.keeps)
-                        for o in OPERANDS},
-                 bounds=bounds, distinct=distinct,
-                 bits={"weight": prec.weight_bits, "input": prec.input_bits, "output": acc},
-                 out_bits=prec.output_bits, halo=halo,
-                 lowered_top=(pos[0] if pos else len(levels)) if lowered_from is not None
-                 else 0, macs=layer.macs)
-
-
 @lru_cache(maxsize=64)
 def _gather_off(L: int, B: int, width: int = ND) -> np.ndarray:
     """[L, 1, B] flat offsets of row (level, 0, b) in a [L, width, B] array."""
@@ -133,96 +85,6 @@ def _gather_off(L: int, B: int, width: int = ND) -> np.ndarray:
     off.flags.writeable = False
     return off
 
-
-def _between(plan: _Plan, p: int, c: int) -> list[int]:
-    """Fanouts between storage level ``p`` (outer) and ``c`` (inner; L = the MACs)."""
-    return [f for f in range(plan.F) if p < plan.pos[f] <= c]
-
-
-def _above(plan: _Plan, c: int) -> list[int]:
-    return [f for f in range(plan.F) if plan.pos[f] <= c]
-
-
-@lru_cache(maxsize=1 << 16)
-def _union_rows(e_p: int, e_r: int, fans: tuple[tuple[int, int, int, int], ...], stride: int,
-                dilation: int, bound_p: int, bound_r: int, cap: int) -> int:
-    """Distinct input rows ``i * stride + r * dilation`` the children of multicast fanouts
-    read together: each child spans ``e_p`` outputs and ``e_r`` kernel rows from its
-    origin; fanout ``(s_p, g_p, s_r, g_r)`` places ``s_p x s_r`` children ``g_p`` outputs
-    and ``g_r`` kernel rows apart (gaps where loops between the fanout and the child
-    also iterate the dimension). Capped at ``cap`` (the rows any window reads)."""
-    offsets = {(0, 0)}
-    for s_p, g_p, s_r, g_r in fans:
-        offsets = {(a + jp * g_p, b + jr * g_r) for a, b in offsets
-                   for jp in range(s_p) for jr in range(s_r)}
-    rows = {i * stride + r * dilation for a, b in offsets
-            for i in range(a, min(a + e_p, bound_p)) for r in range(b, min(b + e_r, bound_r))}
-    return min(len(rows), cap)
-
-
-def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
-                       fans: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Distinct inputs the children of the multicast fanouts ``fans`` (each (spatial
-    factors, offsets between children) as [B, 8]) read together, each child's tile
-    spanning extents ``e`` ([B, 8], capped): G, N, C multiply out; rows and columns
-    are counted exactly (:func:`_union_rows`)."""
-    out = np.ones(e.shape[0], dtype=np.int64)
-    for d in (0, 1, 3):
-        tot = e[:, d].copy()
-        for sf, _ in fans:
-            tot = tot * sf[:, d]
-        out *= np.minimum(tot, bounds[d])
-    for dp, dr, stride, dil, cap in ((4, 6, layer.stride_h, layer.dilation_h,
-                                      layer.needed_in_h),
-                                     (5, 7, layer.stride_w, layer.dilation_w,
-                                      layer.needed_in_w)):
-        spread = [(sf, g) for sf, g in fans if (sf[:, dp] > 1).any() or (sf[:, dr] > 1).any()]
-        if not spread:
-            out *= np.minimum(window_rows(e[:, dp], e[:, dr], stride, dil), cap)
-            continue
-        part = np.empty(e.shape[0], dtype=np.int64)
-        todo = np.ones(e.shape[0], dtype=bool)
-        if len(spread) == 1:
-            # one fanout spreading outputs only, windows that are intervals of W rows:
-            # s copies shifted by g * stride rows cover W + (s - 1) * min(W, shift)
-            (sf, g), = spread
-            ep, er = e[:, dp], e[:, dr]
-            interval = ((ep == 1) & ((er == 1) | (dil == 1))) | \
-                ((er == 1) & (stride == 1)) | ((dil == 1) & (er >= stride)) | \
-                ((stride == 1) & (ep >= dil))
-            # one kernel row: the window is ep rows ``stride`` apart, and so are the
-            # copies (g outputs = g such steps): ep + (s - 1) * min(ep, g)
-            single = er == 1
-            easy = (interval | single) & (sf[:, dr] == 1) & (g[:, dp] * sf[:, dp] <= bounds[dp])
-            wr = window_rows(ep, er, stride, dil)
-            shift = np.where(single, g[:, dp], g[:, dp] * stride)
-            part = np.minimum(wr + (sf[:, dp] - 1) * np.minimum(wr, shift), cap)
-            todo = ~easy
-        if not todo.any():
-            out *= part
-            continue
-        cols = [e[todo, dp], e[todo, dr]]
-        for sf, g in spread:
-            cols += [sf[todo, dp], g[todo, dp], sf[todo, dr], g[todo, dr]]
-        params = np.stack(cols, axis=1)
-        radix = params.max(axis=0) + 1
-        if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:   # one int64 key per row
-            key = params[:, 0].copy()
-            for j in range(1, params.shape[1]):
-                key = key * radix[j] + params[:, j]
-            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-            uniq = params[first]
-        else:
-            uniq, inv = np.unique(params, axis=0, return_inverse=True)
-        nf = len(spread)
-        bp, br = int(bounds[dp]), int(bounds[dr])
-        vals = np.array([_union_rows(u[0], u[1],
-                                     tuple(tuple(u[2 + 4 * k:6 + 4 * k]) for k in range(nf)),
-                                     stride, dil, bp, br, cap)
-                         for u in uniq.tolist()], dtype=np.int64)
-        part[todo] = vals[inv.reshape(-1)]
-        out *= part
-    return out
 
 
 def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool = True,
@@ -502,234 +364,7 @@ def _spatial_product(S: np.ndarray, fs: list[int], B: int) -> np.ndarray:
     return out
 
 
-# -- the scalar path: the same rules in plain Python, one mapping -----------------------
-@dataclass(frozen=True)
-class HierResult:
-    """One mapping's costs: accesses per level and operand (elements), energy, cycles."""
-
-    legal: bool
-    compute_cycles: int
-    total_cycles: int
-    energy_pj: float
-    accesses: dict[str, dict[str, dict[str, int]]]
-    energy_pj_by_level: dict[str, float]
-    need_bytes: dict[str, float]
-    cycles_by_level: dict[str, float]
-
-
-def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
-             lowered_from: Layer | None = None, check: bool = True) -> HierResult:
-    """Cost one mapping with plain Python (no numpy): the reference for evaluate_batch.
-    ``check`` first runs :meth:`NestMapping.check` (a one-line MappingError)."""
-    if check:
-        mapping.check(hier, map_bounds(layer), where=f"layer {layer.name!r} on {hier.name!r}")
-    plan = _plan(layer, hier, lowered_from)
-    L, F = plan.L, plan.F
-    bnd = [int(v) for v in plan.bounds]
-    levels, fans = hier.levels, hier.fanouts
-    T = [list(t) for t in mapping.temporal]
-    Sraw = [list(mapping.spatial_product(f)) for f in range(F)]
-    S = [[min(v, bnd[d]) for d, v in enumerate(s)] for s in Sraw]
-    rel = {o: [d in RELEVANT[o] for d in MAP_DIMS] for o in OPERANDS}
-
-    def ext_raw(lv: int) -> list[int]:
-        e = [1] * ND
-        for f in range(F):
-            if plan.pos[f] > lv:
-                e = [a * b for a, b in zip(e, Sraw[f])]
-        for j in range(lv, L):
-            e = [a * b for a, b in zip(e, T[j])]
-        return e
-
-    def fp(o: str, e: list[int], lv: int) -> int:
-        arr = np.array([[min(v, b) for v, b in zip(e, bnd)]], dtype=np.int64)
-        if o == "input" and lv < plan.lowered_top:
-            return int(conv_input_footprint_elems(arr, lowered_from)[0])
-        return int(tile_footprint_elems(o, arr, layer)[0])
-
-    def loops(lv: int) -> list[tuple[int, int]]:
-        """(dim, factor) of the loops above level lv, innermost first."""
-        out = []
-        for j in range(lv - 1, -1, -1):
-            for d in reversed(mapping.order[j]):
-                i = MAP_DIMS.index(d)
-                out.append((i, T[j][i]))
-        return out
-
-    def reuse(o: str, lv: int) -> int:
-        if lv == L or o in levels[lv].streams:
-            return 1
-        r = 1
-        for d, f in loops(lv):
-            if f > 1 and rel[o][d]:
-                break
-            r *= f
-        return r
-
-    def rep(o: str, f: int) -> int:
-        return math.prod(S[f][d] for d in range(ND) if not rel[o][d])
-
-    def inst(f: int) -> int:
-        return math.prod(S[f])
-
-    def gap(f: int) -> list[int]:
-        """Index distance between neighbouring children of fanout f, per dimension."""
-        g = ext_raw(plan.pos[f]) if plan.pos[f] < L else [1] * ND
-        for f2 in range(f + 1, F):
-            if plan.pos[f2] == plan.pos[f]:
-                g = [a * b for a, b in zip(g, Sraw[f2])]
-        return g
-
-    above = {c: [f for f in range(F) if plan.pos[f] <= c] for c in range(L + 1)}
-    between = {(p, c): [f for f in range(F) if p < plan.pos[f] <= c]
-               for p in range(L) for c in range(L + 1)}
-
-    def fills(o: str, c: int) -> int:
-        lp = math.prod(f for _, f in loops(c))
-        if o == "input" and (plan.halo or c < plan.lowered_top):
-            return fp(o, ext_raw(c), c) * (lp // reuse(o, c)) * \
-                math.prod(inst(f) for f in above[c])
-        relevant = math.prod(math.prod(T[j][d] for j in range(c)) for d in range(ND)
-                             if rel[o][d])
-        return plan.distinct[o] * (lp // relevant // reuse(o, c)) * \
-            math.prod(rep(o, f) for f in above[c])
-
-    reads = {(lv, o): 0 for lv in range(L) for o in OPERANDS}
-    writes = dict(reads)
-    for o in ("weight", "input"):
-        ch = plan.chain[o]
-        for i, lv in enumerate(ch):
-            c = ch[i + 1] if i + 1 < len(ch) else L
-            mc = [f for f in between[lv, c] if o in fans[f].multicast]
-            if c == L:
-                reads[lv, o] = plan.macs // math.prod(rep(o, f) for f in mc)
-                continue
-            x_c = fills(o, c)
-            writes[c, o] = x_c
-            if o == "input" and (plan.halo or c < plan.lowered_top):
-                e = ext_raw(c)
-                if not mc:
-                    union = fp(o, e, c)
-                elif lv < plan.lowered_top:
-                    for f in mc:
-                        e = [a * b for a, b in zip(e, Sraw[f])]
-                    union = fp(o, e, lv)
-                else:
-                    union = int(_union_input_elems(
-                        layer, plan.bounds, np.array([[min(v, b) for v, b in zip(e, bnd)]]),
-                        [(np.array([Sraw[f]]), np.array([gap(f)])) for f in mc])[0])
-                lp = math.prod(f for _, f in loops(c))
-                reads[lv, o] = union * (lp // reuse(o, c)) * \
-                    math.prod(inst(f) for f in above[c]) // math.prod(inst(f) for f in mc)
-            else:
-                reads[lv, o] = x_c // math.prod(rep(o, f) for f in mc)
-    ch = plan.chain["output"]
-    d_out = plan.distinct["output"]
-    down: dict[int, int] = {}
-    for i, lv in enumerate(ch):
-        c = ch[i + 1] if i + 1 < len(ch) else L
-        red = math.prod(rep("output", f) for f in between[lv, c] if fans[f].reduction)
-        if c == L:
-            reads[lv, "output"] = writes[lv, "output"] = plan.macs // red
-            continue
-        arrivals = fills("output", c) // red
-        first = d_out * math.prod(rep("output", f) for f in above[c]) // red
-        down[lv] = arrivals - first
-        reads[lv, "output"] = down[lv] + (fills("output", lv) if i > 0 else 0)
-        writes[lv, "output"] = arrivals + (down[ch[i - 1]] if i > 0 else 0)
-
-    acc, ob = plan.bits["output"], plan.out_bits
-    top_child = ch[1] if len(ch) > 1 else None
-    legal, energy, worst = True, plan.macs * hier.compute.mac_pj, 0.0
-    acc_d: dict[str, dict[str, dict[str, int]]] = {}
-    e_lv: dict[str, float] = {}
-    need_d: dict[str, float] = {}
-    cyc_d: dict[str, float] = {}
-    for lv, level in enumerate(levels):
-        rbits = wbits = 0
-        acc_d[level.name] = {}
-        for o in level.keeps:
-            r, w = reads[lv, o], writes[lv, o]
-            acc_d[level.name][o] = {"reads": r, "writes": w}
-            bits = plan.bits[o]
-            rb, wb = r * bits, w * bits
-            if o == "output" and lv == 0:
-                wb -= d_out * (acc - ob)
-            if o == "output" and lv == top_child:
-                rb -= d_out * (acc - ob)
-            rbits += rb
-            wbits += wb
-        e = (rbits * level.read_pj_per_word + wbits * level.write_pj_per_word) / level.word_bits
-        e_lv[level.name] = e
-        energy += e
-        if level.bounded:
-            need = {o: fp(o, ext_raw(lv), lv) * plan.bits[o] / 8
-                    for o in level.keeps if o not in level.streams}
-            if level.partitioned:
-                legal &= all(v <= level.usable_bytes(o) for o, v in need.items())
-            else:
-                legal &= sum(need.values()) <= level.usable_bytes()
-            need_d[level.name] = float(sum(need.values()))
-        ninst = math.prod(inst(f) for f in above[lv])
-        cyc = max(rbits / 8 / (ninst * level.read_bytes_per_cycle),
-                  wbits / 8 / (ninst * level.write_bytes_per_cycle))
-        cyc_d[level.name] = cyc
-        worst = max(worst, cyc)
-    compute = 1
-    for d in range(ND):
-        compute *= -(-bnd[d] // math.prod(Sraw[f][d] for f in range(F)))
-    return HierResult(legal=bool(legal), compute_cycles=compute,
-                      total_cycles=max(compute, math.ceil(worst)), energy_pj=float(energy),
-                      accesses=acc_d, energy_pj_by_level=e_lv, need_bytes=need_d,
-                      cycles_by_level=cyc_d)
-
-
-def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping,
-                    lowered_from: Layer | None = None) -> list[str]:
-    """Why a structurally legal mapping does not fit, one line per level (empty if it
-    fits): the bytes its tiles need against the usable bytes."""
-    r = evaluate(layer, hier, mapping, lowered_from=lowered_from)
-    if r.legal:
-        return []
-    plan = _plan(layer, hier, lowered_from)
-    out = []
-    for lv, level in enumerate(hier.levels):
-        if not level.bounded:
-            continue
-        need = r.need_bytes[level.name]
-        if level.partitioned:
-            ext = [1] * ND
-            for j in range(lv, plan.L):
-                ext = [a * b for a, b in zip(ext, mapping.temporal[j])]
-            for f in range(plan.F):
-                if plan.pos[f] > lv:
-                    ext = [a * b for a, b in zip(ext, mapping.spatial_product(f))]
-            e = np.minimum(np.array([ext], dtype=np.int64), plan.bounds)
-            for o in level.keeps:
-                if o in level.streams:
-                    continue
-                fp = (conv_input_footprint_elems(e, lowered_from) if o == "input"
-                      and lv < plan.lowered_top else tile_footprint_elems(o, e, layer))
-                b = float(fp[0]) * plan.bits[o] / 8
-                if b > level.usable_bytes(o):
-                    out.append(f"level {level.name!r}: the {o} tile needs {b:.0f} B but its "
-                               f"partition holds {level.usable_bytes(o):.0f} B usable")
-        elif need > level.usable_bytes():
-            out.append(f"level {level.name!r}: the tiles need {need:.0f} B but "
-                       f"{level.usable_bytes():.0f} B are usable"
-                       f"{' (double-buffered)' if level.double_buffered else ''}")
-    return out
-
-
-def check_fits(layer: Layer, hier: Hierarchy, mapping: NestMapping,
-               lowered_from: Layer | None = None) -> None:
-    """Raise a one-line :class:`HierCostError` unless the mapping's tiles fit."""
-    reasons = capacity_report(layer, hier, mapping, lowered_from)
-    if reasons:
-        raise HierCostError(f"layer {layer.name!r} cannot run with this mapping on "
-                            f"{hier.name!r}: {reasons[0]}; enlarge the level or shrink "
-                            f"its tiles")
-
 
 __all__ = ["HierCostError", "HierResult", "capacity_report", "check_fits", "evaluate",
            "evaluate_batch"]
+

@@ -8,6 +8,11 @@ register along D3, D4 and their output register along D2: no linear order of fan
 gives both, so the output register becomes per-PE (pinned note); ascend_like's DRAM
 serves only D1, D2 and becomes the single top level (pinned note).
 
+The exact exchange (ZigZag's per-operand nests costed with ZigZag's rules,
+``sim.hier_cost_zigzag``) is ``test_zigzag_exchange.py``: every count equal on all six
+accelerators. This file pins how the Timeloop-style ``sim.hier_cost`` (one tile
+boundary per level) differs from ZigZag on the same mappings.
+
 Mapping exchange: ZigZag's own per-layer mappings of ResNet-18 on tpu_like
 (``tests/data/zigzag_3.9.1_resnet18.json``, run EDP: LOMA's temporal mapping and the
 mapping file's spatial unrolling) are converted by ``zigzag_nest_mapping`` and costed by
