@@ -231,6 +231,9 @@ class LevelModel(Section):
         if isinstance(value, dict) and len(value) != 1:
             raise fail(f"must be a one-key mapping 'storage: {{...}}' or 'fanout: {{...}}', "
                        f"not {value!r}")
+        if isinstance(value, dict) and next(iter(value.values())) is None:
+            key = next(iter(value))
+            raise fail(f"is empty; give the {key}'s keys (at least its name)", at=(key,))
         return value
 
     @property

@@ -94,6 +94,9 @@ CASES = [
     ("two-key item", _with(rf="    - {storage: {name: rf}, fanout: {name: f}}\n"),
      "hierarchy.levels[2] must be a one-key mapping 'storage: {...}' or 'fanout: {...}', "
      "not {'storage': {'name': 'rf'}, 'fanout': {'name': 'f'}} (line 6)"),
+    ("empty item", _with(rf="    - storage:\n"),
+     "hierarchy.levels[2].storage is empty; give the storage's keys (at least its name) "
+     "(line 6)"),
     ("outermost is a fanout", HEAD + FAN + DRAM + RF,
      f"hierarchy.levels[0] is a fanout ('pes'); the outermost node must be a storage level "
      f"keeping {OPS} (DRAM) (line 4)"),
@@ -159,3 +162,34 @@ def test_good_file_loads_with_its_numbers(tmp_path: Path) -> None:
 def test_every_shipped_file_loads(path: Path) -> None:
     h = load_hierarchy(path)
     assert h.levels and h.levels[0].keeps == ("weight", "input", "output")
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    items = node.items() if isinstance(node, dict) else \
+        enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        out += _paths(value, prefix + (key,))
+    return out
+
+
+def test_every_single_edit_of_the_example_loads_or_is_one_line(tmp_path: Path) -> None:
+    """Each key of the 5-level example set to each of a few bad values: the file loads
+    or fails with one SpecError line naming the file -- never another exception."""
+    import copy
+
+    import yaml
+    base = yaml.safe_load((DATA / "edge_2core_4cluster_8x8.yaml").read_text())
+    p = tmp_path / "h.yaml"
+    for loc in _paths(base)[1:]:
+        for value in (None, 0, "x", []):
+            data = copy.deepcopy(base)
+            node = data
+            for key in loc[:-1]:
+                node = node[key]
+            node[loc[-1]] = value
+            p.write_text(yaml.safe_dump(data))
+            try:
+                load_hierarchy(p)
+            except SpecError as err:
+                assert str(err).startswith(f"{p}: ") and "\n" not in str(err), (loc, value)
