@@ -648,7 +648,10 @@ def verify_gemm(accel: Accelerator, m: int, k: int, n: int, *, w_bits: int, a_bi
                      backpressure=backpressure, prune=prune)
     expected = expected_cycles(accel, case)
     result = run_cases(params, [case], backend, build_dir)[0]
-    return compare_case(case, result, params.accumulator_bits, expected)
+    rec = compare_case(case, result, params.accumulator_bits, expected)
+    if a_bits in (2, 4, 8):      # the widths sim's cycle fidelity models
+        rec["cycle_model_cycles"] = cycle_fidelity_cycles(accel, case)
+    return rec
 
 
 def cycle_table(accel: Accelerator, shapes: list[tuple[int, int, int]],

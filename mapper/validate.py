@@ -233,9 +233,10 @@ def _rtl_engine(design: Design, params: Any, layer: Layer, rec: dict[str, Any],
                 out: Path | None, backend: str, seed: int) -> dict[str, Any]:
     """The tile on a bit-serial / bit-fusion / N:M engine (:func:`hdl.verify.verify`
     dispatches on the kind): operands at the layer's widths, N:M weights for ``sparse_nm``.
-    ``sim_cycles`` is the engine module's cycle-model figure (``expected_cycles``); no
-    separate cycle-model run (``cycle_model_cycles`` None). A tile the engine cannot run
-    (e.g. its buffers) is skipped with the reason."""
+    ``sim_cycles`` is the engine module's analytic figure (``expected_cycles``),
+    ``cycle_model_cycles`` the cycle-approximate fidelity's (``verify_gemm`` records it);
+    ``cycles_match`` needs both equal to the RTL's. A tile the engine cannot run (e.g.
+    its buffers) is skipped with the reason."""
     from hdl.verify import allowed_bits, verify
     accel = design.accel
     p = layer.precision
@@ -249,8 +250,10 @@ def _rtl_engine(design: Design, params: Any, layer: Layer, rec: dict[str, Any],
                       build_dir=out / "rtl" / "build" if out is not None else None)
     except CoforgeError as err:
         return {"skipped": f"{params.engine} engine: " + " ".join(str(err).split())}
-    rec["cycle_model_cycles"] = None
-    rec["cycles_match"] = bool(rec["cycles_match"])
+    cm = rec.get("cycle_model_cycles")     # None only where sim's cycle fidelity does
+    rec["cycle_model_cycles"] = cm          # not model the width (bit-serial 1/3-bit A)
+    rec["cycles_match"] = bool(rec["cycles_match"]
+                               and (cm is None or cm == rec["rtl_cycles"]))
     return rec
 
 

@@ -153,7 +153,12 @@ def test_engine_every_mode_amaranth(cfg: tuple) -> None:
     params = HdlParams.from_accelerator(accel)
     assert params.engine == "bitfusion"
     cases = _random_cases(params, seed=r * 10 + c, count=10)
-    _check(accel, cases, run_amaranth(params, cases))
+    results = run_amaranth(params, cases)
+    _check(accel, cases, results)
+    # the cycle-approximate fidelity gives the RTL's figure too
+    for case, res in zip(cases, results):
+        assert bf.cycle_fidelity_cycles(accel, case) == res.rtl_cycles, \
+            (case.m, case.k, case.n, case.ports)
 
 
 def test_cycles_pinned_by_hand() -> None:

@@ -244,3 +244,27 @@ def test_synthesis_against_the_fpga_model_ecp5_2x2(tmp_path: Path) -> None:
 def test_synthesis_against_the_fpga_model_ice40(tmp_path: Path) -> None:
     s = _synth_case(tmp_path, "os-2x2-int8-4k@ice40-up5k")
     assert s["top"] == "narrow"                    # 39 pins: the pin-reducing wrapper
+
+
+@pytest.mark.parametrize("engine", ["bitserial", "bitfusion", "sparse_nm"])
+def test_validate_engine_tiles_carry_the_cycle_model(engine: str) -> None:
+    """The bit-serial / bit-fusion / 2:4 tile is checked against both sim fidelities:
+    ``cycle_model_cycles`` is the cycle-approximate model's figure, never None here, and
+    equal to the RTL's. Bit-serial by hand: tile 16x8x8 on 4x4 WS = 2 x 2 weight tiles of
+    16 + 11 steps, a step is a_bits = 8 cycles."""
+    accel = _accel(mode="bitserial" if engine == "bitserial" else
+                   "bitfusion" if engine == "bitfusion" else "fixed")
+    if engine == "sparse_nm":
+        accel = replace(accel, sparse=SparseConfig(policy="skipping", format="nm",
+                                                   operands=("weight",)))
+    net = _net()
+    if engine == "sparse_nm":                    # 2:4-pruned weights
+        net = Network.chain("tiny_nm", [ly.with_density(weight=0.5) for ly in net.layers()])
+    doc = validate(map_design(accel, net, max_evals=200), backend="amaranth")
+    rtl = doc["rtl"]
+    assert "skipped" not in rtl, rtl
+    assert rtl["cycle_model_cycles"] is not None
+    assert rtl["rtl_cycles"] == rtl["sim_cycles"] == rtl["cycle_model_cycles"]
+    assert rtl["cycles_match"] and rtl["outputs_match"]
+    if engine == "bitserial":
+        assert rtl["tile_mkn"] == [16, 8, 8] and rtl["rtl_cycles"] == 4 * 27 * 8
