@@ -31,6 +31,10 @@ what it times (whole process or hot loop, caches on or off):
   kind from the stored synthesis baseline; checks cycles = cycle model, outputs = numpy.
 * ``bench_hierarchy.py`` -- N-level cost model (sim.hier_cost) mappings/s on one core for
   a 3-level and a 5-level spec (targets 1 M/s, 0.5 M/s); checks batch == plain-Python.
+* ``bench_peers.py`` -- coforge vs ZigZag 3.9.1 (six accelerators x ResNet-18 and
+  MobileNet-V2) and AccelForge 1.0.467 (ws_16x16 and nvdla x ResNet-50 layers); here on
+  the *recorded* peer runs (about a minute; the speed targets then read "not measured":
+  run it alone for the live peers).
 
 Exit status: 0 when every benchmark ran and its checks held (a MISS against a
 performance target is reported, not fatal); 1 when any benchmark exited non-zero or
@@ -41,7 +45,7 @@ bounds or the stated bands against ZigZag's recorded numbers, a live ZigZag run
 differing from the recorded one) or it crashed. The summary names each failure.
 
     .venv/bin/python benchmarks/run_all.py [--quick]
-        [--only analytic|scalesim|cycle|mapper|zigzag|rtl]
+        [--only analytic|scalesim|cycle|mapper|zigzag|rtl|...|hierarchy|peers]
 
 ``--quick`` shrinks them (200,000 mappings; the first 3 ResNet-18 layers; the first 2
 ResNet-50 layers and smaller scaling sets for the cycle model; ...).
@@ -78,7 +82,7 @@ def main() -> int:
                     help="smaller runs: 200,000 mappings, first 3 ResNet-18 layers")
     ap.add_argument("--only", choices=("analytic", "scalesim", "cycle", "mapper", "zigzag",
                                        "rtl", "accuracy", "cycle_memory", "engines",
-                                       "hierarchy"),
+                                       "hierarchy", "peers"),
                     help="run one benchmark")
     args = ap.parse_args()
 
@@ -92,7 +96,9 @@ def main() -> int:
             ("accuracy", "bench_accuracy.py", ["--quick"] if args.quick else []),
             ("cycle_memory", "bench_cycle_memory.py", ["--quick"] if args.quick else []),
             ("engines", "bench_engines.py", ["--quick"] if args.quick else []),
-            ("hierarchy", "bench_hierarchy.py", ["--batch", "200000"] if args.quick else [])]
+            ("hierarchy", "bench_hierarchy.py", ["--batch", "200000"] if args.quick else []),
+            ("peers", "bench_peers.py", ["--zigzag-recorded", "--af-recorded", "--no-per-layer"]
+             + (["--max-evals", "5000"] if args.quick else []))]
     plan = [p for p in plan if args.only in (None, p[0])]
     results = {}
     with tempfile.TemporaryDirectory(prefix="coforge_bench_") as wd:

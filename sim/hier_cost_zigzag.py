@@ -35,6 +35,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dataflows.dataflow import MAP_DIMS, map_bounds
+
+if TYPE_CHECKING:
+    from dataflows.layer import Layer
+    from dataflows.nest_mapping import NestMapping
+    from sim.hierarchy_nodes import Hierarchy
 
 #: ZigZag loop dimensions relevant (r) / irrelevant (ir) to each operand; the input's
 #: OX, FX, OY, FY are partially relevant (IX = s*OX + d*FX, IY = s*OY + d*FY).
@@ -218,4 +226,64 @@ def word_accesses(nest: OperandNest, ports: dict[str, dict[str, dict[str, tuple[
     return out
 
 
-__all__ = ["OperandNest", "word_accesses"]
+#: coforge's MAP_DIMS -> ZigZag's loop dimensions.
+ZZ_DIM = {"G": "G", "N": "B", "K": "K", "C": "C", "P": "OY", "Q": "OX", "R": "FY", "S": "FX"}
+_OP = {"weight": "W", "input": "I", "output": "O"}
+
+
+def operand_nest_of(layer: Layer, hier: Hierarchy, mapping: NestMapping) -> OperandNest:
+    """A coforge :class:`~dataflows.nest_mapping.NestMapping` on a
+    :class:`~sim.hierarchy.Hierarchy` as an :class:`OperandNest` (memory names are the
+    level names): every operand's memories are the levels keeping it; a level's loops
+    (factor > 1, innermost first) belong to the innermost level at or above it that
+    keeps the operand; a fanout's factors sit at the arch level of the operand's
+    memories below it. Partial sums at the accumulator width."""
+    levels = hier.levels
+    pos, li = [], 0
+    for n in hier.nodes:
+        if hasattr(n, "keeps"):
+            li += 1
+        else:
+            pos.append(li)
+    mems, temporal, spatial = {}, {}, {}
+    for o, op in _OP.items():
+        chain = [i for i, lv in enumerate(levels) if o in lv.keeps]      # outermost first
+        inner_first = list(reversed(chain))
+        t: Loops = []
+        for k, c in enumerate(inner_first):
+            upto = len(levels) if k == 0 else inner_first[k - 1]
+            loops: list[tuple[str, float]] = []
+            for lv in range(upto - 1, c - 1, -1):                     # innermost level first
+                for d in reversed(mapping.order[lv]):
+                    f = mapping.temporal[lv][MAP_DIMS.index(d)]
+                    if f > 1:
+                        loops.append((ZZ_DIM[d], float(f)))
+            t.append(loops)
+        su: Loops = [[] for _ in range(len(chain) + 1)]
+        for f, p in enumerate(pos):
+            a = sum(1 for c in chain if c >= p)
+            for i, d in enumerate(MAP_DIMS):
+                v = mapping.spatial_product(f)[i]
+                if v > 1:
+                    su[a].append((ZZ_DIM[d], float(v)))
+        mems[op] = tuple(levels[c].name for c in inner_first)
+        temporal[op], spatial[op] = t, su
+    prec = layer.precision
+    b = map_bounds(layer)
+    sizes = {ZZ_DIM[d]: int(b[d]) for d in MAP_DIMS}
+    return OperandNest(memories=mems, temporal=temporal, spatial=spatial, loop_sizes=sizes,
+                       scale={"IX": (layer.stride_w, layer.dilation_w),
+                              "IY": (layer.stride_h, layer.dilation_h)},
+                       pr_sizes={"IX": layer.W, "IY": layer.H},
+                       bits={"W": prec.weight_bits, "I": prec.input_bits,
+                             "O": hier.compute.accumulator_bits, "O_final": prec.output_bits})
+
+
+def level_ports(hier: Hierarchy) -> dict[str, dict[str, dict[str, tuple[int, int]]]]:
+    """Ports of a coforge hierarchy for :func:`word_accesses`: every direction of every
+    kept operand served in the level's ``word_bits`` words (no narrower unit)."""
+    return {lv.name: {_OP[o]: dict.fromkeys(DIRS, (lv.word_bits, lv.word_bits))
+                      for o in lv.keeps} for lv in hier.levels}
+
+
+__all__ = ["OperandNest", "level_ports", "operand_nest_of", "word_accesses"]

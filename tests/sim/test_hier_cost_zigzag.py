@@ -120,3 +120,56 @@ def test_input_window_rows() -> None:
     assert got["I"]["top"]["rd_out_to_low"] == 12
     assert got["I"]["rf"]["wr_in_by_high"] == 12
     assert _pr_size(1, 4, 1, 3) == 6
+
+
+# -- a coforge nest mapping as a per-operand nest (operand_nest_of, level_ports) ----------
+def _two_level():
+    from sim.hierarchy_nodes import Compute, Fanout, Hierarchy, StorageLevel
+    return Hierarchy("t", (StorageLevel("dram"),
+                           Fanout("pe", size=(2,), dims=(("K",),)),
+                           StorageLevel("rf", keeps=("weight", "output"), capacity_bytes=64,
+                                        word_bits=8)),
+                     compute=Compute(accumulator_bits=24))
+
+
+def test_operand_nest_of_by_hand() -> None:
+    """dram loops P 4; the 2-way fanout unrolls K 2; the rf (weights, outputs) loops
+    C 3 and Q 2, Q outermost. By hand: weights and outputs have memories (rf, dram),
+    rf's loops innermost first C 3, OX 2 (Q -> OX), dram's OY 4 (P -> OY), and the
+    fanout at arch level 1 (between rf and dram); inputs live in dram alone: one
+    memory holding every loop (rf's then dram's) and the fanout at arch level 0 (right
+    above the MACs). Sizes are map_bounds in ZigZag's names; IY scales by the stride 2;
+    partial sums at the 24-bit accumulator width."""
+    from dataflows.layer import Layer
+    from dataflows.nest_mapping import NestMapping
+    from sim.hier_cost_zigzag import level_ports, operand_nest_of
+    hier = _two_level()
+    layer = Layer("l", K=2, C=3, P=4, Q=2, stride_h=2)
+    m = NestMapping.build(hier, temporal={"dram": {"P": 4}, "rf": {"C": 3, "Q": 2}},
+                          spatial={"pe": [{"K": 2}]}, order={"rf": ["Q", "C"]})
+    n = operand_nest_of(layer, hier, m)
+    wo = [[("C", 3.0), ("OX", 2.0)], [("OY", 4.0)]]
+    assert n.memories == {"W": ("rf", "dram"), "I": ("dram",), "O": ("rf", "dram")}
+    assert n.temporal == {"W": wo, "I": [[("C", 3.0), ("OX", 2.0), ("OY", 4.0)]], "O": wo}
+    assert n.spatial == {"W": [[], [("K", 2.0)], []], "I": [[("K", 2.0)], []],
+                         "O": [[], [("K", 2.0)], []]}
+    assert n.loop_sizes == {"G": 1, "B": 1, "K": 2, "C": 3, "OY": 4, "OX": 2, "FY": 1,
+                            "FX": 1}
+    assert n.scale == {"IX": (1, 1), "IY": (2, 1)}
+    assert n.pr_sizes == {"IX": 2, "IY": 7} and n.macs == 48
+    assert n.bits == {"W": 8, "I": 8, "O": 24, "O_final": 8}
+    ports8 = dict.fromkeys(DIRS, (8, 8))
+    assert level_ports(hier) == {"dram": {op: dict.fromkeys(DIRS, (64, 64)) for op in "WIO"},
+                                 "rf": {"W": ports8, "O": ports8}}
+    # counts: each PE's rf is filled once with its 3 weights (dram's OY 4 is irrelevant
+    # to weights: stationary) = 6 words; with C innermost the weight changes every one
+    # of the 24 cycles: 2 x 24 = 48 reads. With Q innermost instead each weight stays 2
+    # cycles (OX is irrelevant to weights): 24 reads, the same 6 fills.
+    got = word_accesses(n, level_ports(hier))
+    assert got["W"]["rf"]["wr_in_by_high"] == 6 and got["W"]["rf"]["rd_out_to_low"] == 48
+    m2 = NestMapping.build(hier, temporal={"dram": {"P": 4}, "rf": {"C": 3, "Q": 2}},
+                           spatial={"pe": [{"K": 2}]}, order={"rf": ["C", "Q"]})
+    n2 = operand_nest_of(layer, hier, m2)
+    assert n2.temporal["W"] == [[("OX", 2.0), ("C", 3.0)], [("OY", 4.0)]]
+    got2 = word_accesses(n2, level_ports(hier))
+    assert got2["W"]["rf"]["wr_in_by_high"] == 6 and got2["W"]["rf"]["rd_out_to_low"] == 24
