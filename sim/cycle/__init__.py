@@ -11,7 +11,10 @@ an engine that walks the tiles and accounts stalls by cause.
   :class:`~sim.result.Result` plus a per-pass :class:`TileBreakdown` (CSV trace);
   with a sparse engine (``accel.sparse``) and optional ``tensors`` it applies
   :mod:`sim.sparse` (compressed traffic, effectual MACs, skipping schedule with the
-  stall cause ``imbalance``).
+  stall cause ``imbalance``);
+* :mod:`sim.cycle.hier_cycle` -- :func:`simulate_hier`, the timeline of a layer on an
+  N-level :class:`~sim.hierarchy.Hierarchy` (demand from :mod:`sim.hier_cost`,
+  stalls by level, double buffering).
 
 ``sim.simulate(..., fidelity="cycle", trace=path, memory=model)`` runs it over a
 network; for a SCALE-Sim ``.cfg`` (``--timing scalesim``) pass
@@ -20,9 +23,11 @@ network; for a SCALE-Sim ``.cfg`` (``--timing scalesim``) pass
 
 from sim.cycle.demand import Demand, build_demand
 from sim.cycle.engine import COLUMNS, CycleRun, MemoryModel, TileBreakdown, simulate_cycle
+from sim.cycle.hier_cycle import HierCycleError, HierCycleResult, simulate_hier
 from sim.cycle.scalesim import ScaleSimMemory, scalesim_mapping
 from sim.cycle.supply import CAUSES, Banking, BufferedMemory, MemoryModelError, Supply
 
 __all__ = ["CAUSES", "COLUMNS", "Banking", "BufferedMemory", "CycleRun", "Demand",
-           "MemoryModel", "MemoryModelError", "ScaleSimMemory", "Supply", "TileBreakdown",
-           "build_demand", "scalesim_mapping", "simulate_cycle"]
+           "HierCycleError", "HierCycleResult", "MemoryModel", "MemoryModelError",
+           "ScaleSimMemory", "Supply", "TileBreakdown", "build_demand", "scalesim_mapping",
+           "simulate_cycle", "simulate_hier"]

@@ -1,0 +1,415 @@
+"""A cycle-approximate timeline of one layer on an N-level :class:`~sim.hierarchy.Hierarchy`.
+
+:func:`simulate_hier` walks the temporal loops of the outermost storage level (each step
+is one tile of the level below it) and times every step from what the levels must move
+in it and what the MACs compute in it. The demand side -- how many elements and bits
+each level reads and writes, per operand -- is *not* re-derived: it is the batched cost
+model's (:func:`sim.hier_cost.evaluate_batch`, the same call the mapper's inner loop
+makes), distributed over the steps by the loop structure. So the two fidelities cannot
+disagree on traffic, and they agree on cycles exactly where nothing stalls.
+
+Usage (a pure function of layer, hierarchy and mapping)::
+
+    from sim.cycle.hier_cycle import simulate_hier
+    r = simulate_hier(layer, hier, mapping)        # mapping: a NestMapping
+    r.total_cycles, r.compute_cycles, r.stall_cycles, r.stall_cycles_by_level
+    r.accesses["dram"]["weight"]["reads"]          # == sim.hier_cost.evaluate's
+
+What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes):
+
+* **Steps.** The loops of level 0 with a factor > 1, in its loop order; step ``k`` is
+  one iteration of them (``steps = prod`` of level 0's factors).
+* **Compute per step.** Per dimension ``d``, ``Q_d = ceil(b_d / S_d)`` temporal rows
+  (``S_d``: the product of every fanout's factor) are laid over level 0's index
+  ``j``, ``Tb_d`` (the product of the lower levels' factors) at a time:
+  ``cnt_d(j) = min(Tb_d, Q_d - j * Tb_d)``; a step computes ``prod_d cnt_d(j_d)``
+  cycles. This is the cost model's rule (partial temporal tiles skipped), so the sum
+  over steps is exactly its ``compute_cycles``.
+* **Events.** A level ``c >= 1`` replaces its tile of operand ``o`` when a loop above
+  it changes that is outside the stationarity window (the innermost loops above ``c``
+  before the first relevant loop with a factor > 1; empty when ``c`` streams ``o``) --
+  the cost model's reuse rule. If the window ends inside levels 1..c-1 every step has
+  the same number of replacements; if it reaches level 0, one replacement happens at
+  each step whose level-0 loops inside the window are all at index 0.
+* **Traffic per event.** Each of the cost model's per-level, per-operand counts is
+  split by what triggers it: a fill or refill of level ``c`` (the parent's read, the
+  child's write), a drain of ``c`` (the child's read, the parent's write) -- both at
+  ``c``'s tile replacements -- or the MACs (reads of the innermost level keeping an
+  operand, the output read-modify-write), spread over steps in proportion to their
+  compute. A count is divided evenly over its events (exact fractions, so the sums
+  over steps equal the cost model's totals exactly; checked on every call). Output
+  counts of intermediate levels are split into their refill and drain parts with one
+  re-derived rule (a drain arrives divided by the replication of the reducing fanouts
+  in between); the parts are checked non-negative. Bits are the cost model's
+  ``*_read_words|write_words`` x word width; final outputs that move at output width
+  rather than accumulator width are charged to the drains.
+* **Time per step.** Per level ``l``, a port time ``ceil(max(read_bytes /
+  (n_l x read_bw), write_bytes / (n_l x write_bw)))`` cycles (``n_l``: the instances
+  the mapping uses, the cost model's count; an ``inf`` bandwidth takes 0 cycles),
+  computed separately for *exposed* traffic (fills and drains of a level that is not
+  double-buffered: the tile cannot be replaced while it is in use) and *hidden*
+  traffic (fills and drains of double-buffered levels, which overlap the compute of
+  the current tile, and MAC-side traffic, which streams with it). Levels work in
+  parallel: ``step = max_l exposed_l + max(compute, max_l hidden_l)``. Stall cycles of
+  a step go to the level that set its exposed maximum and, for the overlap excess, its
+  hidden maximum (first such level, outermost first).
+
+Invariants (tests/sim/test_hier_cycle.py): infinite bandwidth gives ``total_cycles ==
+compute_cycles`` of the cost model; per-level accesses equal the cost model's; total
+cycles are never below the cost model's ``total_cycles`` (the max of the bandwidth
+bounds; each step's time is at least each of its parts); lowering a bandwidth never
+lowers cycles; the aggregated walk equals the step-by-step walk.
+
+Not modelled: bank conflicts, port arbitration between a level's reads and writes
+(they have separate bandwidths), DRAM latency and burst granularity, the pipeline
+fill/drain of the array, the varying size of partial tiles within one count (every
+event moves the count's average), output read-backs (refills) being absent on the
+first visit of an output tile (they are spread over all its replacements), and the
+drain of a tile happening after rather than at the start of its period (same total).
+The timeline's resolution is the level-1 tile: replacements of deeper levels inside a
+step are aggregated over the step.
+
+Large layers stay fast: steps with equal state (which level-0 loops are at their last
+index, and how many innermost loops are at index 0) are identical, so at most
+``3 ** 8`` kinds of step are timed, each multiplied by its count (``aggregate=False``
+walks every step instead, for checking; refused above :data:`MAX_WALK_STEPS`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from dataflows.dataflow import MAP_DIMS, RELEVANT, map_bounds
+from dataflows.errors import CoforgeError
+from dataflows.layer import Layer
+from dataflows.nest_mapping import NestBatch, NestMapping
+from sim.hier_cost import evaluate_batch
+from sim.hierarchy import Hierarchy, StorageLevel
+
+ND = len(MAP_DIMS)
+#: Most steps ``aggregate=False`` walks one by one.
+MAX_WALK_STEPS = 200_000
+_MAC = -1                      # trigger of MAC-side traffic
+
+
+class HierCycleError(CoforgeError):
+    """The mapping cannot be timed on this hierarchy."""
+
+
+@dataclass(frozen=True)
+class HierCycleResult:
+    """One mapping's timeline, aggregated. Cycles of the hierarchy's clock; accesses in
+    elements per level and operand (``{"reads": n, "writes": n}``), summed over the
+    level's instances, equal to :func:`sim.hier_cost.evaluate`'s."""
+
+    total_cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    stall_cycles_by_level: dict[str, int]
+    accesses: dict[str, dict[str, dict[str, int]]]
+    analytic_total_cycles: int
+    legal: bool
+    steps: int
+    step_kinds: int
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One slice of a cost-model count: level, operand, read or write, what triggers
+    it (a level index, or _MAC), elements and bits over the whole layer."""
+
+    level: int
+    operand: str
+    write: bool
+    trigger: int
+    elems: int
+    bits: int
+
+
+def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
+                  lowered_from: Layer | None = None, require_fit: bool = True,
+                  aggregate: bool = True) -> HierCycleResult:
+    """Time ``mapping`` of ``layer`` on ``hier`` step by step (rules in the module
+    docstring). Raises a one-line error for a structurally illegal mapping
+    (:class:`~dataflows.mapping.MappingError`) and, with ``require_fit``, for one whose
+    tiles do not fit (:class:`HierCycleError`)."""
+    bnd = map_bounds(layer)
+    mapping.check(hier, bnd, where=f"layer {layer.name!r} on {hier.name!r}")
+    arr = evaluate_batch(layer, hier, NestBatch.from_mappings([mapping]), detail=True,
+                         lowered_from=lowered_from)
+    legal = bool(arr["legal"][0])
+    if require_fit and not legal:
+        raise HierCycleError(f"layer {layer.name!r}: the mapping's tiles do not fit "
+                             f"{hier.name!r} (sim.hier_cost.capacity_report says where); "
+                             f"shrink the tiles or pass require_fit=False")
+    levels = hier.levels
+    L = len(levels)
+    b = [bnd[d] for d in MAP_DIMS]
+    T = [list(t) for t in mapping.temporal]
+    sraw = [mapping.spatial_product(f) for f in range(len(hier.fanouts))]
+    pos = _fanout_positions(hier)
+    parts = _parts(layer, hier, mapping, arr, b, sraw, pos)
+
+    # -- instances and bandwidths (the cost model's per-level rule) ----------------------
+    inst = [math.prod(min(s[d], b[d]) for d in range(ND)) for s in sraw]
+    n_inst = [math.prod(inst[f] for f in range(len(pos)) if pos[f] <= lv) for lv in range(L)]
+    _check_level_cycles(levels, parts, n_inst, arr)
+
+    # -- compute per dimension: cnt_d(j) over level 0's index j -------------------------
+    s_tot = [math.prod(s[d] for s in sraw) for d in range(ND)]
+    q = [-(-b[d] // s_tot[d]) for d in range(ND)]
+    tb = [math.prod(T[lv][d] for lv in range(1, L)) for d in range(ND)]
+    loops0 = [(MAP_DIMS.index(d), T[0][MAP_DIMS.index(d)]) for d in mapping.order[0]
+              if T[0][MAP_DIMS.index(d)] > 1]                     # outermost first
+    steps = math.prod(f for _, f in loops0)
+    compute_total = math.prod(q)
+    if int(arr["compute_cycles"][0]) != compute_total:
+        raise AssertionError("compute cycles disagree with sim.hier_cost")
+
+    # -- events per trigger: ("uniform", E) or ("zeros", z) ------------------------------
+    events = {(p.trigger, p.operand): _events(hier, mapping, p.trigger, p.operand, loops0)
+              for p in parts if p.trigger != _MAC}
+    n_events = {k: (steps * v[1] if v[0] == "uniform" else
+                    steps // math.prod(f for _, f in loops0[len(loops0) - v[1]:]))
+                for k, v in events.items()}
+
+    def step_time(cyc: int, zeros: int) -> tuple[int, int, int, int, dict[int, Fraction]]:
+        """(step cycles, exposed cycles, the levels setting the exposed and the hidden
+        maximum, elements moved per part) of a step computing ``cyc`` cycles whose
+        ``zeros`` innermost level-0 loops are at index 0."""
+        r_e, w_e, r_h, w_h = ([Fraction(0)] * L for _ in range(4))
+        moved: dict[int, Fraction] = {}
+        for i, p in enumerate(parts):
+            if p.trigger == _MAC:
+                share = Fraction(cyc, compute_total)
+                exposed = False
+            else:
+                kind, v = events[p.trigger, p.operand]
+                n = v if kind == "uniform" else (1 if zeros >= v else 0)
+                share = Fraction(n, n_events[p.trigger, p.operand])
+                exposed = not levels[p.trigger].double_buffered
+            moved[i] = p.elems * share
+            bits = p.bits * share
+            tgt = (w_e if p.write else r_e) if exposed else (w_h if p.write else r_h)
+            tgt[p.level] += bits
+        e = [_port_cycles(levels[lv], n_inst[lv], r_e[lv], w_e[lv]) for lv in range(L)]
+        h = [_port_cycles(levels[lv], n_inst[lv], r_h[lv], w_h[lv]) for lv in range(L)]
+        ex, hi = max(e), max(h)
+        return ex + max(cyc, hi), ex, e.index(ex), h.index(hi), moved
+
+    total = 0
+    stall = [0] * L
+    moved_tot = [Fraction(0)] * len(parts)
+    kinds = _step_kinds(loops0, q, tb) if aggregate else _walk(loops0, q, tb, steps)
+    n_kinds = 0
+    for (cyc, zeros), count in kinds:
+        n_kinds += 1
+        t, exposed, lv_e, lv_h, moved = step_time(cyc, zeros)
+        total += count * t
+        stall[lv_e] += count * exposed
+        stall[lv_h] += count * (t - exposed - cyc)
+        for i, v in moved.items():
+            moved_tot[i] += count * v
+    for p, v in zip(parts, moved_tot):
+        if v != p.elems:
+            raise AssertionError(f"step traffic of {levels[p.level].name}.{p.operand} sums "
+                                 f"to {v}, not the cost model's {p.elems}")
+    accesses: dict[str, dict[str, dict[str, int]]] = {
+        lv.name: {o: {"reads": 0, "writes": 0} for o in lv.keeps} for lv in levels}
+    for p in parts:
+        accesses[levels[p.level].name][p.operand]["writes" if p.write else "reads"] += p.elems
+    return HierCycleResult(
+        total_cycles=total, compute_cycles=compute_total, stall_cycles=total - compute_total,
+        stall_cycles_by_level={lv.name: s for lv, s in zip(levels, stall)},
+        accesses=accesses, analytic_total_cycles=int(arr["total_cycles"][0]), legal=legal,
+        steps=steps, step_kinds=n_kinds)
+
+
+def _fanout_positions(hier: Hierarchy) -> list[int]:
+    """Per fanout, the number of storage levels above it."""
+    out, li = [], 0
+    for n in hier.nodes:
+        if isinstance(n, StorageLevel):
+            li += 1
+        else:
+            out.append(li)
+    return out
+
+
+def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: list[int],
+           sraw: list[tuple[int, ...]], pos: list[int]) -> list[_Part]:
+    """The cost model's per-level counts split by trigger (module docstring)."""
+    levels = hier.levels
+    L = len(levels)
+    prec = layer.precision
+    width = {"weight": prec.weight_bits, "input": prec.input_bits,
+             "output": hier.compute.accumulator_bits}
+    out_irr = [d for d in range(ND) if MAP_DIMS[d] not in RELEVANT["output"]]
+
+    def count(lv: int, o: str, write: bool) -> tuple[int, int]:
+        name = levels[lv].name
+        elems = int(arr[f"{name}_{o}_{'writes' if write else 'reads'}"][0])
+        words = float(arr[f"{name}_{o}_{'write_words' if write else 'read_words'}"][0])
+        return elems, round(words * levels[lv].word_bits)
+
+    def red(p: int, c: int) -> int:
+        return math.prod(min(sraw[f][d], b[d]) for f in range(len(pos))
+                         if p < pos[f] <= c and hier.fanouts[f].reduction for d in out_irr)
+
+    parts: list[_Part] = []
+
+    def add(lv: int, o: str, write: bool, pieces: list[tuple[int, int, bool]]) -> None:
+        """``pieces``: (trigger, elements, moves up); final outputs' narrower width is
+        charged to the piece that moves up."""
+        elems, bits = count(lv, o, write)
+        if sum(e for _, e, _ in pieces) != elems or any(e < 0 for _, e, _ in pieces):
+            raise AssertionError(f"cannot split {levels[lv].name}.{o} "
+                                 f"{'writes' if write else 'reads'} {elems} into {pieces}")
+        deficit = elems * width[o] - bits
+        ups = [i for i, (_, _, up) in enumerate(pieces) if up]
+        if deficit < 0 or (deficit and not ups):
+            raise AssertionError(f"{levels[lv].name}.{o}: {bits} bits for {elems} elements")
+        for i, (trig, e, _) in enumerate(pieces):
+            nbits = e * width[o] - (deficit if ups and i == ups[0] else 0)
+            if e or nbits:
+                parts.append(_Part(lv, o, write, trig, e, nbits))
+
+    for o in ("weight", "input"):
+        ch = [lv for lv in range(L) if o in levels[lv].keeps]
+        for i, lv in enumerate(ch):
+            child = ch[i + 1] if i + 1 < len(ch) else _MAC
+            add(lv, o, False, [(child, count(lv, o, False)[0], False)])
+            if i:
+                add(lv, o, True, [(lv, count(lv, o, True)[0], False)])
+            elif count(lv, o, True) != (0, 0):
+                raise AssertionError(f"the top level {levels[lv].name!r} is written {o}s")
+    ch = [lv for lv in range(L) if "output" in levels[lv].keeps]
+    R = {lv: count(lv, "output", False)[0] for lv in ch}
+    W = {lv: count(lv, "output", True)[0] for lv in ch}
+    if len(ch) == 1:
+        add(ch[0], "output", False, [(_MAC, R[ch[0]], True)])
+        add(ch[0], "output", True, [(_MAC, W[ch[0]], True)])
+        return parts
+    top, nxt = ch[0], ch[1]
+    refill, arrivals = {top: R[top]}, {top: W[top]}
+    add(top, "output", False, [(nxt, R[top], False)])
+    add(top, "output", True, [(nxt, W[top], True)])
+    for i in range(1, len(ch) - 1):
+        prev, lv, nxt = ch[i - 1], ch[i], ch[i + 1]
+        drained = arrivals[prev] * red(prev, lv)
+        refill[lv] = R[lv] - drained
+        arrivals[lv] = W[lv] - refill[prev]
+        add(lv, "output", False, [(nxt, refill[lv], False), (lv, drained, True)])
+        add(lv, "output", True, [(nxt, arrivals[lv], True), (lv, refill[prev], False)])
+    last = ch[-1]
+    add(last, "output", False, [(_MAC, R[last], True)])
+    add(last, "output", True, [(_MAC, W[last], True)])
+    return parts
+
+
+def _port_cycles(level: StorageLevel, n: int, read_bits: Fraction, write_bits: Fraction) -> int:
+    """Whole cycles ``n`` instances of ``level`` need to read and write these bits."""
+    def t(bits: Fraction, bw: float) -> Fraction:
+        return Fraction(0) if not bits or math.isinf(bw) else bits / (8 * n * Fraction(bw))
+    return math.ceil(max(t(read_bits, level.read_bytes_per_cycle),
+                         t(write_bits, level.write_bytes_per_cycle)))
+
+
+def _check_level_cycles(levels: tuple[StorageLevel, ...], parts: list[_Part],
+                        n_inst: list[int], arr: dict) -> None:
+    """The per-level bandwidth bound from the split parts equals the cost model's (so
+    the instance counts and bits used for timing are the cost model's)."""
+    for lv, level in enumerate(levels):
+        r = sum(p.bits for p in parts if p.level == lv and not p.write)
+        w = sum(p.bits for p in parts if p.level == lv and p.write)
+        mine = max(r / 8 / (n_inst[lv] * level.read_bytes_per_cycle),
+                   w / 8 / (n_inst[lv] * level.write_bytes_per_cycle))
+        theirs = float(arr[f"{level.name}_cycles"][0])
+        if not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-9):
+            raise AssertionError(f"level {level.name!r}: bandwidth cycles {mine} from the "
+                                 f"split traffic, {theirs} from sim.hier_cost")
+
+
+def _events(hier: Hierarchy, mapping: NestMapping, c: int, o: str,
+            loops0: list[tuple[int, int]]) -> tuple[str, int]:
+    """When level ``c`` replaces its ``o`` tile: ``("uniform", E)`` -- E times in every
+    step -- or ``("zeros", z)`` -- once in each step whose ``z`` innermost level-0 loops
+    (of ``loops0``, outermost first) are at index 0."""
+    T = mapping.temporal
+    inner = math.prod(math.prod(T[j]) for j in range(1, c))
+    if o in hier.levels[c].streams:
+        return "uniform", inner
+    window = 1
+    for j in range(c - 1, 0, -1):
+        for d in reversed(mapping.order[j]):
+            f = T[j][MAP_DIMS.index(d)]
+            if f > 1 and d in RELEVANT[o]:
+                return "uniform", inner // window
+            window *= f
+    z = 0
+    for d, _ in reversed(loops0):
+        if MAP_DIMS[d] in RELEVANT[o]:
+            break
+        z += 1
+    return "zeros", z
+
+
+def _last_counts(loops0: list[tuple[int, int]], q: list[int], tb: list[int]) -> dict[int, int]:
+    """Per dimension looped at level 0, the compute rows of its last index."""
+    out = {}
+    for d, f in loops0:
+        r = q[d] - (f - 1) * tb[d]
+        if not 0 < r <= tb[d]:
+            raise AssertionError(f"{MAP_DIMS[d]}: last level-0 tile computes {r} rows")
+        out[d] = r
+    return out
+
+
+def _step_kinds(loops0: list[tuple[int, int]], q: list[int],
+                tb: list[int]) -> list[tuple[tuple[int, int], int]]:
+    """((compute cycles, innermost zero loops), number of steps) of every kind of step:
+    each level-0 loop is at index 0, at its last index or in between (f - 2 ways)."""
+    last = _last_counts(loops0, q, tb)
+    base = [q[d] if d not in last else tb[d] for d in range(ND)]
+    kinds: dict[tuple[int, int], int] = {}
+    n = len(loops0)
+    for states in itertools.product("ZLM", repeat=n):
+        count = 1
+        for (_, f), s in zip(loops0, states):
+            count *= f - 2 if s == "M" else 1
+        if not count:
+            continue
+        cnt = list(base)
+        for (d, _), s in zip(loops0, states):
+            if s == "L":
+                cnt[d] = last[d]
+        zeros = n - next((i + 1 for i in range(n - 1, -1, -1) if states[i] != "Z"), 0)
+        key = (math.prod(cnt), zeros)
+        kinds[key] = kinds.get(key, 0) + count
+    return sorted(kinds.items())
+
+
+def _walk(loops0: list[tuple[int, int]], q: list[int], tb: list[int],
+          steps: int) -> list[tuple[tuple[int, int], int]]:
+    """The step kinds of :func:`_step_kinds` derived one step at a time (the check of
+    the aggregation): compute from ``cnt_d(j) = min(Tb_d, Q_d - j Tb_d)``, zero loops
+    from the flat step index."""
+    if steps > MAX_WALK_STEPS:
+        raise HierCycleError(f"aggregate=False walks {steps} steps, more than "
+                             f"MAX_WALK_STEPS = {MAX_WALK_STEPS}; use aggregate=True")
+    suffix = [math.prod(f for _, f in loops0[len(loops0) - z:]) for z in range(len(loops0) + 1)]
+    kinds: dict[tuple[int, int], int] = {}
+    for k, idx in enumerate(itertools.product(*[range(f) for _, f in loops0])):
+        j = [0] * ND
+        for (d, _), i in zip(loops0, idx):
+            j[d] = i
+        cyc = math.prod(min(tb[d], max(0, q[d] - j[d] * tb[d])) for d in range(ND))
+        zeros = max(z for z in range(len(loops0) + 1) if k % suffix[z] == 0)
+        kinds[cyc, zeros] = kinds.get((cyc, zeros), 0) + 1
+    return sorted(kinds.items())
+
+
+__all__ = ["MAX_WALK_STEPS", "HierCycleError", "HierCycleResult", "simulate_hier"]

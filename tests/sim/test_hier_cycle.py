@@ -1,0 +1,224 @@
+"""sim.cycle.hier_cycle: the N-level cycle-approximate timeline against the cost model
+(sim.hier_cost, whose counts it distributes) and against hand arithmetic.
+
+Properties on random 2-6-level hierarchies with fanouts at several levels (the
+generators of tests/sim/test_hierarchy_props.py): with unlimited bandwidth the
+timeline's cycles are the cost model's compute cycles exactly; its per-level accesses
+are the batched cost model's (which it distributes) and, where no input-reuse rule is
+in play (no halo), the plain-Python path's (a separate implementation); its cycles are
+never below the cost model's bandwidth-bound total, single- or double-buffered;
+halving a level's bandwidth never lowers them; the aggregated step kinds equal a
+step-by-step walk. Small cases are computed by hand in the docstrings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dataflows.layer import Layer
+from dataflows.mapping import MappingError
+from dataflows.nest_mapping import NestBatch, NestMapping
+from sim.cycle.hier_cycle import HierCycleError, simulate_hier
+from sim.hier_cost import evaluate, evaluate_batch
+from sim.hierarchy import Fanout, Hierarchy, StorageLevel
+from tests.sim.test_hierarchy_props import _rows, hierarchies, layers
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _with_bandwidth(hier: Hierarchy, fn) -> Hierarchy:
+    """``hier`` with every storage level's (read, write) bandwidth mapped by ``fn``."""
+    nodes = tuple(replace(n, **dict(zip(("read_bytes_per_cycle", "write_bytes_per_cycle"),
+                                        fn(i, n.read_bytes_per_cycle,
+                                           n.write_bytes_per_cycle))))
+                  if isinstance(n, StorageLevel) else n for i, n in enumerate(hier.nodes))
+    return replace(hier, nodes=nodes)
+
+
+def _all_double_buffered(hier: Hierarchy) -> Hierarchy:
+    """``hier`` with every bounded level double-buffered at twice its capacity (the
+    same usable bytes per tile, so the same mappings fit)."""
+    def double(n: StorageLevel) -> StorageLevel:
+        cap = n.capacity_bytes
+        cap2 = tuple((o, 2 * v) for o, v in cap) if isinstance(cap, tuple) else 2 * cap
+        return replace(n, capacity_bytes=cap2, double_buffered=True) \
+            if not n.double_buffered else n
+    return replace(hier, nodes=tuple(double(n) if isinstance(n, StorageLevel) and n.bounded
+                                     else n for n in hier.nodes))
+
+
+def _batched_accesses(layer: Layer, hier: Hierarchy, m: NestMapping) -> dict:
+    arr = evaluate_batch(layer, hier, NestBatch.from_mappings([m]))
+    return {lv.name: {o: {k: int(arr[f"{lv.name}_{o}_{k}"][0]) for k in ("reads", "writes")}
+                      for o in lv.keeps} for lv in hier.levels}
+
+
+def _two(read_bw: float, double_buffered: bool) -> Hierarchy:
+    return Hierarchy("two", (StorageLevel("dram", word_bits=8, read_bytes_per_cycle=read_bw,
+                                          write_bytes_per_cycle=1.0),
+                             StorageLevel("buf", capacity_bytes=4096, word_bits=8,
+                                          double_buffered=double_buffered)))
+
+
+GEMM = Layer("gemm", K=4, C=4, P=4)           # 8-bit operands, 64 MACs
+
+
+@pytest.mark.parametrize("read_bw, double_buffered, total, dram_stall", [
+    (1.0, True, 64, 0), (1.0, False, 96, 32), (0.5, True, 80, 16), (0.5, False, 128, 64)])
+def test_two_level_gemm_by_hand(read_bw: float, double_buffered: bool, total: int,
+                                dram_stall: int) -> None:
+    """DRAM + buffer (unlimited bandwidth), DRAM loops K:2, the buffer K:2 C:4 P:4, one
+    MAC: 2 steps of 2*4*4 = 32 compute cycles. DRAM traffic (8-bit words, 1 byte each):
+    the 16 weights change with K, 8 per step; inputs are irrelevant to K, so all 16
+    load in step 0; outputs change with K, 8 drained per step (at output width, 8
+    bits). Step 0 reads 24 B, writes 8 B; step 1 reads 8 B, writes 8 B (write
+    bandwidth 1 B/cycle).
+    read 1 B/cycle: DRAM busy 24 and 8 cycles. Double-buffered: max(32, 24) + max(32, 8)
+    = 64 (no stall). Single-buffered: (24 + 32) + (8 + 32) = 96.
+    read 0.5 B/cycle: busy 48 and 16. Double: max(32, 48) + max(32, 16) = 80.
+    Single: (48 + 32) + (16 + 32) = 128. The cost model's bound is max(64, 32 B / 0.5)
+    = 64 for both bandwidths."""
+    hier = _two(read_bw, double_buffered)
+    m = NestMapping.build(hier, temporal={"dram": {"K": 2}, "buf": {"K": 2, "C": 4, "P": 4}})
+    r = simulate_hier(GEMM, hier, m)
+    assert (r.total_cycles, r.compute_cycles, r.stall_cycles) == (total, 64, total - 64)
+    assert r.stall_cycles_by_level == {"dram": dram_stall, "buf": 0}
+    assert r.analytic_total_cycles == 64
+    assert (r.steps, r.step_kinds) == (2, 2)
+    assert r.accesses["dram"] == {"weight": {"reads": 16, "writes": 0},
+                                  "input": {"reads": 16, "writes": 0},
+                                  "output": {"reads": 0, "writes": 16}}
+
+
+def test_three_level_inner_refetch_by_hand() -> None:
+    """dram (unlimited) -> glb (read 1 B/cycle, double-buffered) -> rf (single-buffered),
+    one MAC. DRAM loops K:2; glb loops C:2 (inner); rf K:2 C:2 P:4: 16 cycles per rf
+    tile, 2 rf tiles per step, 64 compute cycles. The rf weight tile (relevant to C)
+    is replaced at each glb C iteration: 4 replacements of 4 weights, 2 per step, i.e.
+    8 B read from the glb per step; rf inputs (C x P) likewise 4 x 8, 16 B per step;
+    rf outputs are irrelevant to C, so they stay for the glb's C loop and are replaced
+    once per step (never refilled; the drain arrives at the glb as a write, unlimited).
+    The rf is single-buffered, so its fills are exposed: the glb reads 24 B per step at
+    1 B/cycle = 24 cycles before compute. The glb drains its 8 outputs (8-bit final
+    values) to dram once per step: 8 B, hidden (the glb is double-buffered). A step is
+    24 + max(32, 8) = 56, the layer 112; the glb's own fills (dram unlimited) are free.
+    A double-buffered rf hides its fills too: max(32, 24 + 8) = 32 per step, 64."""
+    hier = Hierarchy("three", (
+        StorageLevel("dram", word_bits=8),
+        StorageLevel("glb", capacity_bytes=4096, word_bits=8, read_bytes_per_cycle=1.0,
+                     double_buffered=True),
+        StorageLevel("rf", capacity_bytes=1024, word_bits=8)))
+    m = NestMapping.build(hier, temporal={"dram": {"K": 2}, "glb": {"C": 2},
+                                          "rf": {"K": 2, "C": 2, "P": 4}})
+    r = simulate_hier(GEMM, hier, m)
+    assert r.accesses == evaluate(GEMM, hier, m).accesses
+    assert r.accesses["glb"]["weight"]["reads"] == 16
+    assert r.accesses["glb"]["input"]["reads"] == 32
+    assert (r.total_cycles, r.compute_cycles) == (112, 64)
+    assert r.stall_cycles_by_level == {"dram": 0, "glb": 48, "rf": 0}
+    hier2 = replace(hier, nodes=hier.nodes[:2] + (replace(hier.nodes[2],
+                                                          double_buffered=True),))
+    assert simulate_hier(GEMM, hier2, m).total_cycles == 64
+
+
+def _check(layer: Layer, hier: Hierarchy, imperfect: bool, seed: int, level: int) -> None:
+    space, g = _rows(layer, hier, imperfect, seed, 6)
+    unlimited = _with_bandwidth(hier, lambda i, r, w: (math.inf, math.inf))
+    lv = level % len(hier.levels)
+    target = hier.levels[lv].name
+    halved = _with_bandwidth(hier, lambda i, r, w: (r / 2, w / 2)
+                             if hier.nodes[i].name == target else (r, w))
+    all_db = _all_double_buffered(hier)
+    halo = not (layer.R == layer.S == layer.stride_h == layer.stride_w == 1)
+    for i in range(len(g)):
+        m = space.to_mapping(g, i)
+        ref = evaluate(layer, hier, m)
+        r = simulate_hier(layer, hier, m, require_fit=False)
+        # (b) traffic is the cost model's, level by level and operand by operand: the
+        # batched counts it distributes, and (no halo, so no input-reuse rule in play)
+        # the plain-Python path's, a separate implementation
+        assert r.accesses == _batched_accesses(layer, hier, m)
+        if not halo:
+            assert r.accesses == ref.accesses
+        assert r.compute_cycles == ref.compute_cycles
+        # (c) never below the bandwidth-bound analytic total, single- or double-buffered
+        assert r.total_cycles >= ref.total_cycles
+        db = simulate_hier(layer, all_db, m, require_fit=False)
+        assert db.total_cycles >= evaluate(layer, all_db, m).total_cycles
+        assert db.total_cycles <= r.total_cycles        # overlap never costs cycles
+        assert r.stall_cycles == r.total_cycles - r.compute_cycles >= 0
+        assert sum(r.stall_cycles_by_level.values()) == r.stall_cycles
+        # (a) nothing limits bandwidth -> exactly the cost model's compute cycles
+        u = simulate_hier(layer, unlimited, m, require_fit=False)
+        assert u.total_cycles == ref.compute_cycles == evaluate(layer, unlimited, m).total_cycles
+        assert u.stall_cycles == 0
+        # (d) halving one level's bandwidth never lowers cycles
+        assert simulate_hier(layer, halved, m, require_fit=False).total_cycles >= r.total_cycles
+        # aggregated step kinds == the step-by-step walk
+        if r.steps <= 5000:
+            w = simulate_hier(layer, hier, m, require_fit=False, aggregate=False)
+            assert w == r
+
+
+@SETTINGS
+@given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31), st.integers(0, 5))
+def test_properties(hier: Hierarchy, layer: Layer, imperfect: bool, seed: int,
+                    level: int) -> None:
+    _check(layer, hier, imperfect, seed, level)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31), st.integers(0, 5))
+def test_properties_sweep(hier: Hierarchy, layer: Layer, imperfect: bool, seed: int,
+                          level: int) -> None:
+    _check(layer, hier, imperfect, seed, level)
+
+
+def test_large_layer_is_aggregated() -> None:
+    """A ResNet-sized conv with 2 x 4 x 8 x 7 x 7 x 3 = 9408 DRAM steps on a 4-level
+    hierarchy with two fanouts: timed from at most 3**6 kinds of step, each kind's
+    count from its loop states; total cycles (a regression pin of this model, not an
+    independent figure) never below the cost model's and with unlimited bandwidth equal
+    to its compute cycles, 2 x 64 x 64 x 56 x 56 x 3 x 3 MACs over 64 PEs."""
+    layer = Layer("conv", N=2, K=64, C=64, P=56, Q=56, R=3, S=3)
+    hier = Hierarchy("big", (
+        StorageLevel("dram", word_bits=64, read_bytes_per_cycle=16, write_bytes_per_cycle=16),
+        Fanout("cores", size=(4,), dims=(("K",),)),
+        StorageLevel("glb", capacity_bytes=1 << 20, word_bits=64, read_bytes_per_cycle=32,
+                     double_buffered=True),
+        Fanout("pes", size=(4, 4), dims=(("C",), ("K",))),
+        StorageLevel("rf", capacity_bytes=4096, word_bits=8)))
+    m = NestMapping.build(hier, temporal={"dram": {"N": 2, "K": 4, "C": 8, "P": 7, "Q": 7,
+                                                   "R": 3},
+                                          "glb": {"C": 2, "P": 8, "Q": 8},
+                                          "rf": {"S": 3}},
+                          spatial={"cores": [{"K": 4}], "pes": [{"C": 4}, {"K": 4}]},
+                          order={"dram": ["N", "K", "C", "P", "Q", "R"]})
+    r = simulate_hier(layer, hier, m, require_fit=False)
+    assert r.steps == 9408 and r.step_kinds <= 3 ** 6
+    assert r.compute_cycles == 2 * 64 * 64 * 56 * 56 * 9 // 64
+    assert r.total_cycles >= r.analytic_total_cycles >= r.compute_cycles
+    assert r.accesses == _batched_accesses(layer, hier, m)
+    u = simulate_hier(layer, _with_bandwidth(hier, lambda i, rb, wb: (math.inf, math.inf)), m,
+                      require_fit=False)
+    assert u.total_cycles == r.compute_cycles
+    assert simulate_hier(layer, hier, m, require_fit=False, aggregate=False) == r
+
+
+def test_errors_are_one_line() -> None:
+    hier = _two(1.0, True)
+    small = Hierarchy("small", (hier.nodes[0], replace(hier.nodes[1], capacity_bytes=8)))
+    m = NestMapping.build(hier, temporal={"dram": {"K": 2}, "buf": {"K": 2, "C": 4, "P": 4}})
+    with pytest.raises(HierCycleError, match=r"do not fit 'small'.*require_fit=False"):
+        simulate_hier(GEMM, small, m)
+    assert simulate_hier(GEMM, small, m, require_fit=False).legal is False
+    short = NestMapping.build(hier, temporal={"dram": {"K": 2}, "buf": {"C": 4, "P": 4}})
+    with pytest.raises(MappingError, match="factors of K multiply to 2"):
+        simulate_hier(GEMM, hier, short)
