@@ -305,17 +305,32 @@ def accelforge_differences(live: dict, rec: dict) -> list[str]:
     return out
 
 
+OPS = ("input", "weight", "output")
+
+
+def af_dram_op_bits(rec: dict, conv: Any, top: str) -> dict[str, float]:
+    """AccelForge's MainMemory actions (reads + writes) x bits per action, per operand."""
+    from mapper.accelforge_import import accelforge_actions
+    per = accelforge_actions(rec).get(top, {})
+    return {o: float(sum(per.get(o, (0, 0))) * conv.action_bits[top]) for o in OPS}
+
+
 def af_dram_bits(rec: dict, conv: Any, top: str) -> float:
     """AccelForge's MainMemory actions (reads + writes, every tensor) x bits per action."""
     return float(sum(v for t, acts in rec["actions"].get(top, {}).items() if t != "compute"
                      for v in acts.values()) * conv.action_bits[top])
 
 
-def coforge_dram_bits(res: Any, hier: Any, layer: Layer) -> float:
+def coforge_dram_op_bits(res: Any, hier: Any, layer: Layer) -> dict[str, float]:
+    """coforge's top-level words (reads + writes) x the level's word bits, per operand."""
     from mapper.zigzag_import import hierarchy_word_accesses
     top = hier.levels[0]
     words = hierarchy_word_accesses(res, hier, layer)[top.name]
-    return float(sum(r + w for r, w in words.values()) * top.word_bits)
+    return {o: float(sum(words.get(o, (0, 0))) * top.word_bits) for o in OPS}
+
+
+def coforge_dram_bits(res: Any, hier: Any, layer: Layer) -> float:
+    return sum(coforge_dram_op_bits(res, hier, layer).values())
 
 
 def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: int) -> dict:
@@ -340,11 +355,13 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
     return {
         "layer": rec["layer"], "macs": layer.macs,
         "accelforge": {"energy_pj": af_e, "latency": rec["latency"], "dram_bits": af_dram,
+                       "dram_bits_by_operand": af_dram_op_bits(rec, conv, top),
                        "wall_s": rec["wall_s"], "cpu_s": rec["cpu_s"],
                        "mapping": rec["mapping_text"],
                        "reservations": rec.get("reservations"), "usage": rec.get("usage")},
         "coforge": {"energy_pj": res.energy_pj, "latency_cycles": res.total_cycles,
                     "dram_bits": c_dram, "wall_s": wall, "cpu_s": cpu, "legal": res.legal,
+                    "dram_bits_by_operand": coforge_dram_op_bits(res, hier, layer),
                     "evaluations": sum(r.evaluations for r in found),
                     "imperfect": best is found[1],
                     "dram_elements": {o: dict(v) for o, v in res.accesses[top].items()},
@@ -513,6 +530,11 @@ def accelforge_table(arch: dict) -> str:
                      f"{a['latency']:>11.4g}{c['latency_cycles']:>11,}{a['dram_bits'] / 1e3:>11.1f}"
                      f"{c['dram_bits'] / 1e3:>11.1f}{q['dram']:>7.3f}{a['wall_s']:>7.1f}"
                      f"{c['wall_s']:>7.2f}{q['speedup']:>7.0f}x")
+    lines.append("DRAM kb per operand (reads + writes), AccelForge/coforge: " + "; ".join(
+        f"{r['layer']} " + " ".join(
+            f"{o[0].upper()} {r['accelforge']['dram_bits_by_operand'][o] / 1e3:.1f}/"
+            f"{r['coforge']['dram_bits_by_operand'][o] / 1e3:.1f}" for o in OPS)
+        for r in arch["layers"]))
     lines.append("cf(AFmap): AccelForge's own mapping costed by coforge's model (* = over "
                  "capacity there: " + "; ".join(sorted({x for r in arch["layers"] for x in
                                                        r["af_mapping_in_coforge"]["capacity"]}
