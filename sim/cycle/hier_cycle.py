@@ -169,12 +169,12 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     if int(arr["compute_cycles"][0]) != compute_total:
         raise AssertionError("compute cycles disagree with sim.hier_cost")
 
-    # -- events per trigger: ("uniform", E) or ("zeros", z) ------------------------------
+    # -- steps with replacements per trigger: all (None) or those with z inner zeros -----
     events = {(p.trigger, p.operand): _events(hier, mapping, p.trigger, p.operand, loops0)
               for p in parts if p.trigger != _MAC}
-    n_events = {k: (steps * v[1] if v[0] == "uniform" else
-                    steps // math.prod(f for _, f in loops0[len(loops0) - v[1]:]))
-                for k, v in events.items()}
+    n_events = {k: steps if z is None else
+                steps // math.prod(f for _, f in loops0[len(loops0) - z:])
+                for k, z in events.items()}
 
     def step_time(cyc: int, zeros: int) -> tuple[int, int, int, int, dict[int, Fraction]]:
         """(step cycles, exposed cycles, the levels setting the exposed and the hidden
@@ -187,9 +187,9 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                 share = Fraction(cyc, compute_total)
                 exposed = False
             else:
-                kind, v = events[p.trigger, p.operand]
-                n = v if kind == "uniform" else (1 if zeros >= v else 0)
-                share = Fraction(n, n_events[p.trigger, p.operand])
+                z = events[p.trigger, p.operand]
+                share = Fraction(1 if z is None or zeros >= z else 0,
+                                 n_events[p.trigger, p.operand])
                 exposed = not levels[p.trigger].double_buffered
             moved[i] = p.elems * share
             bits = p.bits * share
@@ -213,6 +213,8 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         stall[lv_h] += count * (t - exposed - cyc)
         for i, v in moved.items():
             moved_tot[i] += count * v
+    if sum(cyc * count for (cyc, _), count in kinds) != compute_total:
+        raise AssertionError("the steps' compute does not sum to the cost model's")
     for p, v in zip(parts, moved_tot):
         if v != p.elems:
             raise AssertionError(f"step traffic of {levels[p.level].name}.{p.operand} sums "
@@ -334,27 +336,23 @@ def _check_level_cycles(levels: tuple[StorageLevel, ...], parts: list[_Part],
 
 
 def _events(hier: Hierarchy, mapping: NestMapping, c: int, o: str,
-            loops0: list[tuple[int, int]]) -> tuple[str, int]:
-    """When level ``c`` replaces its ``o`` tile: ``("uniform", E)`` -- E times in every
-    step -- or ``("zeros", z)`` -- once in each step whose ``z`` innermost level-0 loops
-    (of ``loops0``, outermost first) are at index 0."""
-    T = mapping.temporal
-    inner = math.prod(math.prod(T[j]) for j in range(1, c))
+            loops0: list[tuple[int, int]]) -> int | None:
+    """In which steps level ``c`` replaces its ``o`` tile: ``None`` -- in every step,
+    equally often (the stationarity window ends inside levels 1..c-1, or ``c`` streams
+    ``o``) -- or ``z`` -- once in each step whose ``z`` innermost level-0 loops (of
+    ``loops0``, outermost first) are at index 0 (the window covers them)."""
     if o in hier.levels[c].streams:
-        return "uniform", inner
-    window = 1
+        return None
     for j in range(c - 1, 0, -1):
         for d in reversed(mapping.order[j]):
-            f = T[j][MAP_DIMS.index(d)]
-            if f > 1 and d in RELEVANT[o]:
-                return "uniform", inner // window
-            window *= f
+            if mapping.temporal[j][MAP_DIMS.index(d)] > 1 and d in RELEVANT[o]:
+                return None
     z = 0
     for d, _ in reversed(loops0):
         if MAP_DIMS[d] in RELEVANT[o]:
             break
         z += 1
-    return "zeros", z
+    return z
 
 
 def _last_counts(loops0: list[tuple[int, int]], q: list[int], tb: list[int]) -> dict[int, int]:

@@ -95,6 +95,37 @@ def test_two_level_gemm_by_hand(read_bw: float, double_buffered: bool, total: in
                                   "output": {"reads": 0, "writes": 16}}
 
 
+def test_imperfect_outer_factor_by_hand() -> None:
+    """K = 5 as DRAM K:2 x buffer K:3: the second step is a partial tile, 3 and 2 rows
+    of K: 48 and 32 compute cycles (80 in all = 5*4*4). DRAM moves 20 weights and 20
+    outputs evenly over the two steps (10 each; the model spreads a count evenly over
+    its events) and the 16 inputs in step 0. Read 0.5 B/cycle, write 1 B/cycle:
+    step 0 reads 26 B = 52 cycles, step 1 10 B = 20 (writes 10 each).
+    Double-buffered: max(48, 52) + max(32, 20) = 84. Single: 52 + 48 + 20 + 32 = 152.
+    The cost model's bound: max(80, 36 B / 0.5) = 80."""
+    layer = Layer("gemm5", K=5, C=4, P=4)
+    for db, total in ((True, 84), (False, 152)):
+        hier = _two(0.5, db)
+        m = NestMapping.build(hier, temporal={"dram": {"K": 2},
+                                              "buf": {"K": 3, "C": 4, "P": 4}})
+        r = simulate_hier(layer, hier, m)
+        assert (r.total_cycles, r.compute_cycles, r.analytic_total_cycles) == (total, 80, 80)
+        assert simulate_hier(layer, hier, m, aggregate=False) == r
+
+
+def test_streamed_operand_moves_every_step_by_hand() -> None:
+    """The buffer of test_two_level_gemm_by_hand streams inputs: no reuse across DRAM's
+    K loop, so the 16 inputs move in both steps (32 DRAM reads, not 16). Read
+    0.5 B/cycle, double-buffered: each step reads 8 + 16 = 24 B = 48 cycles:
+    max(32, 48) x 2 = 96 (kept inputs: 80)."""
+    base = _two(0.5, True)
+    hier = replace(base, nodes=(base.nodes[0], replace(base.nodes[1], streams=("input",))))
+    m = NestMapping.build(hier, temporal={"dram": {"K": 2}, "buf": {"K": 2, "C": 4, "P": 4}})
+    r = simulate_hier(GEMM, hier, m)
+    assert r.accesses["dram"]["input"]["reads"] == 32
+    assert r.total_cycles == 96
+
+
 def test_three_level_inner_refetch_by_hand() -> None:
     """dram (unlimited) -> glb (read 1 B/cycle, double-buffered) -> rf (single-buffered),
     one MAC. DRAM loops K:2; glb loops C:2 (inner); rf K:2 C:2 P:4: 16 cycles per rf
@@ -124,6 +155,17 @@ def test_three_level_inner_refetch_by_hand() -> None:
     hier2 = replace(hier, nodes=hier.nodes[:2] + (replace(hier.nodes[2],
                                                           double_buffered=True),))
     assert simulate_hier(GEMM, hier2, m).total_cycles == 64
+    # glb loops P:2 instead: the rf input tile (C4 x P2) changes with the glb's P loop
+    # inside every step, so 16 inputs reach the rf in each step although DRAM's K loop
+    # is irrelevant to inputs; weights (K2 x C4) stay across the glb's P loop, 8 per
+    # step. Double-buffered rf: max(32, 8 + 16 + 8 drained) = 32 per step, 64; an
+    # (erroneous) input replacement only in step 0 would give max(32, 48) + 32 = 80.
+    m2 = NestMapping.build(hier, temporal={"dram": {"K": 2}, "glb": {"P": 2},
+                                           "rf": {"K": 2, "C": 4, "P": 2}})
+    r2 = simulate_hier(GEMM, hier2, m2)
+    assert r2.accesses["glb"]["input"]["reads"] == 32
+    assert r2.accesses["glb"]["weight"]["reads"] == 16
+    assert r2.total_cycles == 64
 
 
 def _check(layer: Layer, hier: Hierarchy, imperfect: bool, seed: int, level: int) -> None:
