@@ -49,7 +49,8 @@ What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes)
   computed separately for *exposed* traffic (fills and drains of a level that is not
   double-buffered: the tile cannot be replaced while it is in use) and *hidden*
   traffic (fills and drains of double-buffered levels, which overlap the compute of
-  the current tile, and MAC-side traffic, which streams with it). Levels work in
+  the current tile; of operands a level ``streams``, pipeline registers that move
+  with the compute; and MAC-side traffic). Levels work in
   parallel: ``step = max_l exposed_l + max(compute, max_l hidden_l)``. Stall cycles of
   a step go to the level that set its exposed maximum and, for the overlap excess, its
   hidden maximum (first such level, outermost first).
@@ -58,7 +59,11 @@ Invariants (tests/sim/test_hier_cycle.py): infinite bandwidth gives ``total_cycl
 compute_cycles`` of the cost model; per-level accesses equal the cost model's; total
 cycles are never below the cost model's ``total_cycles`` (the max of the bandwidth
 bounds; each step's time is at least each of its parts); lowering a bandwidth never
-lowers cycles; the aggregated walk equals the step-by-step walk.
+lowers cycles; the aggregated walk equals the step-by-step walk. Where it stalls, the
+gap to the cost model is bounded: ``total_cycles < compute_cycles + 2 x sum_l
+bandwidth_cycles_l + 2 x levels x steps`` (a step is at most its compute plus every
+level's exposed and hidden port time; each port time is at most the level's read plus
+write time, rounded up once each).
 
 Not modelled: bank conflicts, port arbitration between a level's reads and writes
 (they have separate bandwidths), DRAM latency and burst granularity, the pipeline
@@ -190,7 +195,8 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                 z = events[p.trigger, p.operand]
                 share = Fraction(1 if z is None or zeros >= z else 0,
                                  n_events[p.trigger, p.operand])
-                exposed = not levels[p.trigger].double_buffered
+                lv_c = levels[p.trigger]
+                exposed = not lv_c.double_buffered and p.operand not in lv_c.streams
             moved[i] = p.elems * share
             bits = p.bits * share
             tgt = (w_e if p.write else r_e) if exposed else (w_h if p.write else r_h)
