@@ -59,7 +59,9 @@ Invariants (tests/sim/test_hier_cycle.py): infinite bandwidth gives ``total_cycl
 compute_cycles`` of the cost model; per-level accesses equal the cost model's; total
 cycles are never below the cost model's ``total_cycles`` (the max of the bandwidth
 bounds; each step's time is at least each of its parts); lowering a bandwidth never
-lowers cycles; the aggregated walk equals the step-by-step walk. Where it stalls, the
+lowers cycles; the aggregated walk equals the step-by-step walk; on DRAM + buffer
+hierarchies it equals a loop-by-loop walk that moves each tile whose index ranges
+change (where no output tile is revisited). Where it stalls, the
 gap to the cost model is bounded: ``total_cycles < compute_cycles + 2 x sum_l
 bandwidth_cycles_l + 2 x levels x steps`` (a step is at most its compute plus every
 level's exposed and hidden port time; each port time is at most the level's read plus
