@@ -439,7 +439,7 @@ def plan_fused(params: HdlParams, m: int, k: int, n: int, a_bits: int, w_bits: i
     return plan
 
 
-def _busy_bound(plan: FusedPlan) -> int:
+def busy_bound(plan: FusedPlan) -> int:
     """An upper bound of the busy period, for the testbench's timeout only."""
     p = plan.params
     rf = ceil(plan.k_fused / p.rows) if p.dataflow == "ws" else ceil(plan.m / p.rows)
@@ -470,7 +470,7 @@ def make_case(params: HdlParams, m: int, k: int, n: int, *, w_bits: int, a_bits:
     if prune is not None:
         from hdl.verify import prune_weights
         mats[1] = prune_weights(mats[1], prune)
-    timeout = 10 * (m * k + k * n + m * n) + 2 * _busy_bound(plan) + 1000
+    timeout = 10 * (m * k + k * n + m * n) + 2 * busy_bound(plan) + 1000
     return GemmCase(m, k, n, mats[0].tolist(), mats[1].tolist(), order, idle, backpressure,
                     seed, ports={"abits": a_bits, "wbits": w_bits}, timeout_cycles=timeout)
 
@@ -603,7 +603,7 @@ def _main(argv: list[str]) -> int:
 __all__ = ["BitBrick", "BitFusionTop", "Brick", "FusedBuffer", "FusedLoader", "FusedPlan",
            "FusedWalker", "FusionOSArray", "FusionOSPE", "FusionPEHarness", "FusionUnit",
            "FusionWSArray", "FusionWSPE", "brick_map", "check_bits", "check_fusion_pe",
-           "cycle_fidelity_cycles", "cycle_table", "expected_cycles", "fused_depths",
+           "busy_bound", "cycle_fidelity_cycles", "cycle_table", "expected_cycles", "fused_depths",
            "fused_dot_bricks", "fused_dot_ref",
            "fused_gemm_ref", "fusion_lanes", "fusion_widths", "lane_bits", "make_case",
            "pack_gemm", "pack_word", "plan_fused", "prove_fusion_pe", "verify_gemm"]

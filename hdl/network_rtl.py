@@ -36,8 +36,13 @@ output) is compared with :func:`sim.int_network.integer_trace` on the same sampl
 
 Cycles per MAC layer: ``rtl_cycles`` is the sum over its GEMM calls of the cycles the
 DUT's own counter measured from start to done; ``sim_cycles`` is the sum over the same
-calls of :func:`hdl.plan.sim_cycles` (``sim.analytic.evaluate(..., timing="native")
-.compute_cycles`` of each call's GEMM with the engine's canonical mapping). Host work
+calls of the cycle model's figure for the engine kind (:mod:`hdl.network_engines`: the
+dense engine's :func:`hdl.plan.sim_cycles`, ``sim.analytic.evaluate(...,
+timing="native").compute_cycles`` with the canonical mapping; the bit-serial,
+bit-fusion and N:M engines' ``expected_cycles`` at the layer's quantized widths, on
+the call's real weights for N:M). Every engine kind runs a whole network: bit-serial
+at the layer's input width, bit-fusion at its (weight, input) widths, N:M when the
+weights are N:M along the reduction (else a one-line refusal). Host work
 (im2col, corrections, requantization, non-MAC nodes) and the operand/result streaming
 are not counted in either.
 
@@ -50,15 +55,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from dataflows.onnx_model import Conv, Gemm
 from hdl.driver import GemmCase, RunResult
 from hdl.golden import busy_cycles
+from hdl.network_engines import EngineCalls, check_operands, engine_calls
 from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
-from hdl.plan import GemmPlan, gemm_fits, plan_gemm, sim_cycles
+from hdl.plan import GemmPlan, gemm_fits, plan_gemm
 from hdl.verify import BACKENDS, run_cases     # the one backend dispatch
 from sim import intref
 from sim.int_network import QuantizedModel, integer_trace, mac_input, quantize_input, run_node
@@ -68,24 +74,34 @@ from sim.spec import Accelerator
 
 @dataclass(frozen=True)
 class GemmTile:
-    """One engine call of a split GEMM: the block starting at ``(m0, k0, n0)``."""
+    """One engine call of a split GEMM: the ``m x k x n`` block starting at
+    ``(m0, k0, n0)``; ``plan``: the dense engine's :class:`GemmPlan` (None on the other
+    kinds, which plan their own schedule)."""
 
     m0: int
     k0: int
     n0: int
-    plan: GemmPlan
+    m: int
+    k: int
+    n: int
+    order: int = 0
+    plan: GemmPlan | None = None
 
     @property
     def rows(self) -> slice:
-        return slice(self.m0, self.m0 + self.plan.m)
+        return slice(self.m0, self.m0 + self.m)
 
     @property
     def depth(self) -> slice:
-        return slice(self.k0, self.k0 + self.plan.k)
+        return slice(self.k0, self.k0 + self.k)
 
     @property
     def cols(self) -> slice:
-        return slice(self.n0, self.n0 + self.plan.n)
+        return slice(self.n0, self.n0 + self.n)
+
+
+def _dense_tile(m0: int, k0: int, n0: int, plan: GemmPlan) -> GemmTile:
+    return GemmTile(m0, k0, n0, plan.m, plan.k, plan.n, plan.order, plan)
 
 
 def _part_sizes(x: int, unit: int) -> list[int]:
@@ -113,15 +129,17 @@ def _max_m_bound(params: HdlParams, m: int, k: int, n: int) -> int:
     return max(0, min(m, top, bound))
 
 
-def _max_m(params: HdlParams, m: int, k: int, n: int) -> int:
-    """Largest ``mt <= m`` :func:`plan_gemm` accepts with ``k`` and ``n`` (0 if none),
-    by bisection (its limits only grow with M)."""
-    if not gemm_fits(params, 1, k, n):
+def _max_m(params: HdlParams, m: int, k: int, n: int,
+           fits: Callable[[int, int, int], bool] | None = None) -> int:
+    """Largest ``mt <= m`` that ``fits`` (default :func:`plan_gemm`'s limits) accepts
+    with ``k`` and ``n`` (0 if none), by bisection (the limits only grow with M)."""
+    fits = fits or (lambda mm, kk, nn: gemm_fits(params, mm, kk, nn))
+    if not fits(1, k, n):
         return 0
     lo, hi = 1, m
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if gemm_fits(params, mid, k, n):
+        if fits(mid, k, n):
             lo = mid
         else:
             hi = mid - 1
@@ -139,14 +157,19 @@ def _chunks(x: int, size: int) -> list[tuple[int, int]]:
     return [(size, full)] + ([(rest, 1)] if rest else [])
 
 
-def split_gemm(params: HdlParams, m: int, k: int, n: int) -> list[GemmTile]:
-    """An ``M x K x N`` GEMM as engine-sized calls (one call if :func:`plan_gemm`
-    accepts it whole): among part sizes that are balanced or multiples of the array
-    dimension they unroll on, the fewest calls, then the fewest busy cycles
+def split_gemm(params: HdlParams, m: int, k: int, n: int,
+               calls: EngineCalls | None = None) -> list[GemmTile]:
+    """An ``M x K x N`` GEMM as engine-sized calls (one call if the engine accepts it
+    whole): among part sizes that are balanced or multiples of the array dimension they
+    unroll on, the fewest calls, then the fewest busy cycles
     (:func:`hdl.golden.busy_cycles`); :class:`HdlError` if not even a ``1 x 1 x 1``
-    GEMM fits."""
+    GEMM fits. ``calls``: a non-dense engine's limits
+    (:func:`hdl.network_engines.engine_calls`; K parts in multiples of its ``k_unit``);
+    default the dense engine's (:func:`plan_gemm`)."""
+    if calls is not None and calls.kind != "dense":
+        return _split_engine(params, m, k, n, calls)
     if gemm_fits(params, m, k, n):
-        return [GemmTile(0, 0, 0, plan_gemm(params, m, k, n))]
+        return [_dense_tile(0, 0, 0, plan_gemm(params, m, k, n))]
     sizes = _best_sizes(params, m, k, n, _max_m_bound)
     tiles = _tiles(params, m, k, n, sizes)
     if tiles is None:               # the closed form disagrees with plan_gemm: bisect
@@ -157,12 +180,35 @@ def split_gemm(params: HdlParams, m: int, k: int, n: int) -> list[GemmTile]:
     return tiles
 
 
-def _best_sizes(params: HdlParams, m: int, k: int, n: int, max_m: Any
-                ) -> tuple[int, int, int] | None:
+def _split_engine(params: HdlParams, m: int, k: int, n: int,
+                  calls: EngineCalls) -> list[GemmTile]:
+    """:func:`split_gemm` on a non-dense engine: its own ``fits``, bisection for M."""
+    if calls.fits(m, k, n):
+        return [GemmTile(0, 0, 0, m, k, n)]
+    sizes = _best_sizes(params, m, k, n,
+                        lambda p, mm, kk, nn: _max_m(p, mm, kk, nn, calls.fits),
+                        calls.k_unit)
+    if sizes is not None:
+        mt, kt, nt = sizes
+        if all(calls.fits(ml, kl, nl) for ml, _ in _chunks(m, mt) for kl, _ in _chunks(k, kt)
+               for nl, _ in _chunks(n, nt)):
+            return [GemmTile(m0, k0, n0, ml, kl, nl)
+                    for m0, ml in _parts(m, mt) for k0, kl in _parts(k, kt)
+                    for n0, nl in _parts(n, nt)]
+    raise HdlError(f"GEMM {m}x{k}x{n} (MxKxN): the {calls.kind} engine cannot take even a "
+                   f"1x1x{calls.k_unit} part of it; enlarge the GLB")
+
+
+def _best_sizes(params: HdlParams, m: int, k: int, n: int, max_m: Any,
+                k_unit: int = 1) -> tuple[int, int, int] | None:
     ws = params.dataflow == "ws"
     unit_m, unit_k = (1, params.rows) if ws else (params.rows, 1)
     best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
-    for kt in _part_sizes(k, unit_k):
+    k_sizes = _part_sizes(k, unit_k) if k_unit == 1 else sorted(
+        set(_part_sizes(k, unit_k)) | set(range(k_unit, k, k_unit)), reverse=True)
+    for kt in k_sizes:
+        if kt % k_unit and kt != k:          # a part must keep whole N:M groups
+            continue
         pk = ceil(k / kt)
         if best is not None and pk > best[0][0]:
             break
@@ -194,7 +240,7 @@ def _tiles(params: HdlParams, m: int, k: int, n: int,
                     plans[ml, kl, nl] = plan_gemm(params, ml, kl, nl)
     except HdlError:
         return None
-    return [GemmTile(m0, k0, n0, plans[ml, kl, nl])
+    return [_dense_tile(m0, k0, n0, plans[ml, kl, nl])
             for m0, ml in _parts(m, mt) for k0, kl in _parts(k, kt)
             for n0, nl in _parts(n, nt)]
 
@@ -243,39 +289,39 @@ class _LayerRun:
 
 
 def run_mac_layer(qm: QuantizedModel, node: Conv | Gemm, x: np.ndarray, accel: Accelerator,
-                  backend: str = "amaranth", build_dir: Path | None = None,
-                  _cycle_cache: dict[tuple[int, int, int], int] | None = None) -> _LayerRun:
-    """One MAC layer on the RTL from its integer input ``x`` (module docstring)."""
+                  backend: str = "amaranth", build_dir: Path | None = None) -> _LayerRun:
+    """One MAC layer on the RTL from its integer input ``x`` (module docstring); the
+    engine kind's calls, widths and cycle figure from
+    :func:`hdl.network_engines.engine_calls` (the layer's quantized widths)."""
     params = HdlParams.from_accelerator(accel)
     ql = qm.layers[node.name]
     bits = params.accumulator_bits
     zx = int(ql.input_qp.zero_point)
+    w_bits, a_bits = int(ql.weight_qp.bits), int(ql.input_qp.bits)
+    calls = engine_calls(accel, node.name, w_bits, a_bits)
     gemms, geom = _lower(qm, node, x)
     cases: list[GemmCase] = []
     splits: list[list[GemmTile]] = []
     for a, b in gemms:
-        intref.check_int_range(a, params.operand_bits, True, f"{node.name} input (A)")
-        intref.check_int_range(b, params.operand_bits, True, f"{node.name} weights (B)")
-        tiles = split_gemm(params, a.shape[0], a.shape[1], b.shape[1])
+        check_operands(calls, accel, node.name, a, b, w_bits, a_bits)
+        tiles = split_gemm(params, a.shape[0], a.shape[1], b.shape[1], calls)
         splits.append(tiles)
-        cases += [GemmCase(t.plan.m, t.plan.k, t.plan.n, a[t.rows, t.depth].tolist(),
-                           b[t.depth, t.cols].tolist(), t.plan.order) for t in tiles]
+        cases += [calls.case(a[t.rows, t.depth], b[t.depth, t.cols], t.order)
+                  for t in tiles]
     results = _simulate(params, cases, backend, build_dir)
-    cache = {} if _cycle_cache is None else _cycle_cache
     rtl = sim = 0
     match = True
     accs = []
     i = 0
     for gi, ((a, b), tiles) in enumerate(zip(gemms, splits)):
         res = results[i:i + len(tiles)]
+        cs = cases[i:i + len(tiles)]
         i += len(tiles)
-        for t, r in zip(tiles, res):
-            key = (t.plan.m, t.plan.k, t.plan.n)
-            if key not in cache:
-                cache[key] = sim_cycles(t.plan, accel)
+        for c, r in zip(cs, res):
+            want = calls.sim_cycles(c)
             rtl += r.rtl_cycles
-            sim += cache[key]
-            match = match and r.rtl_cycles == r.busy_cycles == cache[key]
+            sim += want
+            match = match and r.rtl_cycles == r.busy_cycles == want
         raw = assemble(tiles, [np.array(r.outputs, dtype=np.int64) for r in res],
                        a.shape[0], b.shape[1], bits)
         kg = b.shape[1]
@@ -319,7 +365,6 @@ def run_network_on_rtl(qm: QuantizedModel, accel: Accelerator, x: np.ndarray,
     values: dict[str, np.ndarray] = {model.input_name: quantize_input(qm, x)}
     layers: list[dict[str, Any]] = []
     bad: list[str] = []
-    cache: dict[tuple[int, int, int], int] = {}
 
     def check(name: str, got: np.ndarray) -> bool:
         ok = np.array_equal(np.asarray(got), ref[name])
@@ -332,7 +377,7 @@ def run_network_on_rtl(qm: QuantizedModel, accel: Accelerator, x: np.ndarray,
         if isinstance(node, (Conv, Gemm)):
             xin = mac_input(qm, node, ins[0])
             ok = check(node.name + ".in", xin)
-            run = run_mac_layer(qm, node, xin, accel, backend, build_dir, cache)
+            run = run_mac_layer(qm, node, xin, accel, backend, build_dir)
             ok = check(node.name + ".acc", run.acc) and ok
             ok = check(node.output, run.out) and ok
             values[node.output] = run.out
