@@ -37,12 +37,16 @@ What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes)
   ``c``'s tile replacements -- or the MACs (reads of the innermost level keeping an
   operand, the output read-modify-write), spread over steps in proportion to their
   compute. A count is divided evenly over its events (exact fractions, so the sums
-  over steps equal the cost model's totals exactly; checked on every call). Output
+  over steps equal the cost model's totals exactly; checked on every call), except
+  that output read-backs (refills) go only to the replacements that revisit a tile
+  and the final outputs' narrower width only to last visits: a replacement is a
+  tile's first (last) visit when every loop above the level irrelevant to outputs and
+  outside the window is at index 0 (at its last index). Output
   counts of intermediate levels are split into their refill and drain parts with one
   re-derived rule (a drain arrives divided by the replication of the reducing fanouts
   in between); the parts are checked non-negative. Bits are the cost model's
   ``*_read_words|write_words`` x word width; final outputs that move at output width
-  rather than accumulator width are charged to the drains.
+  rather than accumulator width are charged to the drains of last visits.
 * **Time per step.** Per level ``l``, a port time ``ceil(max(read_bytes /
   (n_l x read_bw), write_bytes / (n_l x write_bw)))`` cycles (``n_l``: the instances
   the mapping uses, the cost model's count; an ``inf`` bandwidth takes 0 cycles),
@@ -61,7 +65,8 @@ cycles are never below the cost model's ``total_cycles`` (the max of the bandwid
 bounds; each step's time is at least each of its parts); lowering a bandwidth never
 lowers cycles; the aggregated walk equals the step-by-step walk; on DRAM + buffer
 hierarchies it equals a loop-by-loop walk that moves each tile whose index ranges
-change (where no output tile is revisited). Where it stalls, the
+change, reads back revisited output tiles and drains last visits at output width.
+Where it stalls, the
 gap to the cost model is bounded: ``total_cycles < compute_cycles + 2 x sum_l
 bandwidth_cycles_l + 2 x levels x steps`` (a step is at most its compute plus every
 level's exposed and hidden port time; each port time is at most the level's read plus
@@ -70,14 +75,14 @@ write time, rounded up once each).
 Not modelled: bank conflicts, port arbitration between a level's reads and writes
 (they have separate bandwidths), DRAM latency and burst granularity, the pipeline
 fill/drain of the array, the varying size of partial tiles within one count (every
-event moves the count's average), output read-backs (refills) being absent on the
-first visit of an output tile (they are spread over all its replacements), and the
-drain of a tile happening after rather than at the start of its period (same total).
+event moves the count's average), and the drain of a tile happening after rather
+than at the start of its period (same total).
 The timeline's resolution is the level-1 tile: replacements of deeper levels inside a
 step are aggregated over the step.
 
-Large layers stay fast: steps with equal state (which level-0 loops are at their last
-index, and how many innermost loops are at index 0) are identical, so at most
+Large layers stay fast: steps with equal state (their compute, how many innermost
+level-0 loops are at index 0, and whether the loops that decide first and last visits
+are all at 0 or all at their last index) are identical, so at most
 ``3 ** 8`` kinds of step are timed, each multiplied by its count (``aggregate=False``
 walks every step instead, for checking; refused above :data:`MAX_WALK_STEPS`).
 """
@@ -132,8 +137,25 @@ class _Part:
     operand: str
     write: bool
     trigger: int
+    role: str              # "fill" | "drain" | "refill" | "mac"
     elems: int
     bits: int
+    deficit: int           # bits below elems x width: final outputs, at last visits
+
+
+@dataclass(frozen=True)
+class _Sched:
+    """When a trigger level replaces its tile of an operand. ``z``: None -- in every
+    step, ``per_step`` times -- or once in each step whose ``z`` innermost level-0 loops
+    are at index 0. ``flags``: the level-0 loop positions irrelevant to the operand
+    outside the stationarity window; a replacement is a tile's first (last) visit only
+    if they are all at index 0 (at their last index), and then ``first_per_step`` of a
+    step's replacements are."""
+
+    z: int | None
+    per_step: int
+    first_per_step: int
+    flags: tuple[int, ...]
 
 
 def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
@@ -176,14 +198,46 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     if int(arr["compute_cycles"][0]) != compute_total:
         raise AssertionError("compute cycles disagree with sim.hier_cost")
 
-    # -- steps with replacements per trigger: all (None) or those with z inner zeros -----
-    events = {(p.trigger, p.operand): _events(hier, mapping, p.trigger, p.operand, loops0)
-              for p in parts if p.trigger != _MAC}
-    n_events = {k: steps if z is None else
-                steps // math.prod(f for _, f in loops0[len(loops0) - z:])
-                for k, z in events.items()}
+    # -- when each trigger replaces its tiles; the kinds of step -------------------------
+    sched = {(p.trigger, p.operand): _schedule(hier, mapping, p.trigger, p.operand, loops0)
+             for p in parts if p.trigger != _MAC}
+    flag_sets = sorted({sc.flags for sc in sched.values()})
+    kinds = _step_kinds(loops0, q, tb, flag_sets) if aggregate else \
+        _walk(loops0, q, tb, flag_sets, steps)
 
-    def step_time(cyc: int, zeros: int) -> tuple[int, int, int, int, dict[int, Fraction]]:
+    def visits(sc: _Sched, zeros: int, flags: tuple[tuple[bool, bool], ...]) -> tuple:
+        """(replacements, first visits, last visits) of a kind of step."""
+        ev = sc.per_step if sc.z is None else (1 if zeros >= sc.z else 0)
+        all_zero, all_last = flags[flag_sets.index(sc.flags)]
+        first = sc.first_per_step if ev else 0
+        return ev, first if all_zero else 0, first if all_last else 0
+
+    tot: dict[tuple[int, str], list[int]] = {k: [0, 0, 0] for k in sched}
+    for (_, zeros, flags), count in kinds:
+        for k, sc in sched.items():
+            for x, v in enumerate(visits(sc, zeros, flags)):
+                tot[k][x] += count * v
+
+    def share(p: _Part, cyc: int, zeros: int, flags: tuple) -> tuple[Fraction, Fraction]:
+        """(elements, bits) of part ``p`` in one step of a kind."""
+        if p.trigger == _MAC:
+            f = Fraction(cyc, compute_total)
+            return p.elems * f, p.bits * f
+        ev, first, last = visits(sched[p.trigger, p.operand], zeros, flags)
+        n_ev, n_first, n_last = tot[p.trigger, p.operand]
+        if p.role == "refill":
+            if n_ev == n_first:
+                raise AssertionError(f"{levels[p.level].name}: output read-backs with no "
+                                     f"revisited tile")
+            f = Fraction(ev - first, n_ev - n_first)
+            return p.elems * f, p.bits * f
+        f = Fraction(ev, n_ev)
+        bits = (p.bits + p.deficit) * f
+        if p.deficit:
+            bits -= Fraction(p.deficit * last, n_last)
+        return p.elems * f, bits
+
+    def step_time(cyc: int, zeros: int, flags: tuple) -> tuple:
         """(step cycles, exposed cycles, the levels setting the exposed and the hidden
         maximum, elements moved per part) of a step computing ``cyc`` cycles whose
         ``zeros`` innermost level-0 loops are at index 0."""
@@ -191,16 +245,14 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         moved: dict[int, Fraction] = {}
         for i, p in enumerate(parts):
             if p.trigger == _MAC:
-                share = Fraction(cyc, compute_total)
                 exposed = False
             else:
-                z = events[p.trigger, p.operand]
-                share = Fraction(1 if z is None or zeros >= z else 0,
-                                 n_events[p.trigger, p.operand])
                 lv_c = levels[p.trigger]
                 exposed = not lv_c.double_buffered and p.operand not in lv_c.streams
-            moved[i] = p.elems * share
-            bits = p.bits * share
+            e_i, bits = share(p, cyc, zeros, flags)
+            moved[i] = (e_i, bits)
+            if bits < 0:
+                raise AssertionError(f"{levels[p.level].name}.{p.operand}: {bits} bits")
             tgt = (w_e if p.write else r_e) if exposed else (w_h if p.write else r_h)
             tgt[p.level] += bits
         e = [_port_cycles(levels[lv], n_inst[lv], r_e[lv], w_e[lv]) for lv in range(L)]
@@ -210,23 +262,22 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
 
     total = 0
     stall = [0] * L
-    moved_tot = [Fraction(0)] * len(parts)
-    kinds = _step_kinds(loops0, q, tb) if aggregate else _walk(loops0, q, tb, steps)
+    moved_tot = [(Fraction(0), Fraction(0))] * len(parts)
     n_kinds = 0
-    for (cyc, zeros), count in kinds:
+    for (cyc, zeros, flags), count in kinds:
         n_kinds += 1
-        t, exposed, lv_e, lv_h, moved = step_time(cyc, zeros)
+        t, exposed, lv_e, lv_h, moved = step_time(cyc, zeros, flags)
         total += count * t
         stall[lv_e] += count * exposed
         stall[lv_h] += count * (t - exposed - cyc)
-        for i, v in moved.items():
-            moved_tot[i] += count * v
-    if sum(cyc * count for (cyc, _), count in kinds) != compute_total:
+        for i, (e_i, b_i) in moved.items():
+            moved_tot[i] = (moved_tot[i][0] + count * e_i, moved_tot[i][1] + count * b_i)
+    if sum(cyc * count for (cyc, _, _), count in kinds) != compute_total:
         raise AssertionError("the steps' compute does not sum to the cost model's")
     for p, v in zip(parts, moved_tot):
-        if v != p.elems:
+        if v != (p.elems, p.bits):
             raise AssertionError(f"step traffic of {levels[p.level].name}.{p.operand} sums "
-                                 f"to {v}, not the cost model's {p.elems}")
+                                 f"to {v}, not the cost model's {(p.elems, p.bits)}")
     accesses: dict[str, dict[str, dict[str, int]]] = {
         lv.name: {o: {"reads": 0, "writes": 0} for o in lv.keeps} for lv in levels}
     for p in parts:
@@ -271,52 +322,53 @@ def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: li
 
     parts: list[_Part] = []
 
-    def add(lv: int, o: str, write: bool, pieces: list[tuple[int, int, bool]]) -> None:
-        """``pieces``: (trigger, elements, moves up); final outputs' narrower width is
-        charged to the piece that moves up."""
+    def add(lv: int, o: str, write: bool, pieces: list[tuple[int, int, str]]) -> None:
+        """``pieces``: (trigger, elements, role); final outputs' narrower width is
+        charged to the drain (or MAC-side) piece."""
         elems, bits = count(lv, o, write)
         if sum(e for _, e, _ in pieces) != elems or any(e < 0 for _, e, _ in pieces):
             raise AssertionError(f"cannot split {levels[lv].name}.{o} "
                                  f"{'writes' if write else 'reads'} {elems} into {pieces}")
         deficit = elems * width[o] - bits
-        ups = [i for i, (_, _, up) in enumerate(pieces) if up]
-        if deficit < 0 or (deficit and not ups):
+        takers = [i for i, (_, _, role) in enumerate(pieces) if role in ("drain", "mac")]
+        if deficit < 0 or (deficit and not takers):
             raise AssertionError(f"{levels[lv].name}.{o}: {bits} bits for {elems} elements")
-        for i, (trig, e, _) in enumerate(pieces):
-            nbits = e * width[o] - (deficit if ups and i == ups[0] else 0)
-            if e or nbits:
-                parts.append(_Part(lv, o, write, trig, e, nbits))
+        for i, (trig, e, role) in enumerate(pieces):
+            d = deficit if takers and i == takers[0] else 0
+            if e or e * width[o] - d:
+                parts.append(_Part(lv, o, write, trig, role, e, e * width[o] - d, d))
 
     for o in ("weight", "input"):
         ch = [lv for lv in range(L) if o in levels[lv].keeps]
         for i, lv in enumerate(ch):
             child = ch[i + 1] if i + 1 < len(ch) else _MAC
-            add(lv, o, False, [(child, count(lv, o, False)[0], False)])
+            add(lv, o, False, [(child, count(lv, o, False)[0],
+                                "mac" if child == _MAC else "fill")])
             if i:
-                add(lv, o, True, [(lv, count(lv, o, True)[0], False)])
+                add(lv, o, True, [(lv, count(lv, o, True)[0], "fill")])
             elif count(lv, o, True) != (0, 0):
                 raise AssertionError(f"the top level {levels[lv].name!r} is written {o}s")
     ch = [lv for lv in range(L) if "output" in levels[lv].keeps]
     R = {lv: count(lv, "output", False)[0] for lv in ch}
     W = {lv: count(lv, "output", True)[0] for lv in ch}
     if len(ch) == 1:
-        add(ch[0], "output", False, [(_MAC, R[ch[0]], True)])
-        add(ch[0], "output", True, [(_MAC, W[ch[0]], True)])
+        add(ch[0], "output", False, [(_MAC, R[ch[0]], "mac")])
+        add(ch[0], "output", True, [(_MAC, W[ch[0]], "mac")])
         return parts
     top, nxt = ch[0], ch[1]
     refill, arrivals = {top: R[top]}, {top: W[top]}
-    add(top, "output", False, [(nxt, R[top], False)])
-    add(top, "output", True, [(nxt, W[top], True)])
+    add(top, "output", False, [(nxt, R[top], "refill")])
+    add(top, "output", True, [(nxt, W[top], "drain")])
     for i in range(1, len(ch) - 1):
         prev, lv, nxt = ch[i - 1], ch[i], ch[i + 1]
         drained = arrivals[prev] * red(prev, lv)
         refill[lv] = R[lv] - drained
         arrivals[lv] = W[lv] - refill[prev]
-        add(lv, "output", False, [(nxt, refill[lv], False), (lv, drained, True)])
-        add(lv, "output", True, [(nxt, arrivals[lv], True), (lv, refill[prev], False)])
+        add(lv, "output", False, [(nxt, refill[lv], "refill"), (lv, drained, "drain")])
+        add(lv, "output", True, [(nxt, arrivals[lv], "drain"), (lv, refill[prev], "refill")])
     last = ch[-1]
-    add(last, "output", False, [(_MAC, R[last], True)])
-    add(last, "output", True, [(_MAC, W[last], True)])
+    add(last, "output", False, [(_MAC, R[last], "mac")])
+    add(last, "output", True, [(_MAC, W[last], "mac")])
     return parts
 
 
@@ -343,24 +395,31 @@ def _check_level_cycles(levels: tuple[StorageLevel, ...], parts: list[_Part],
                                  f"split traffic, {theirs} from sim.hier_cost")
 
 
-def _events(hier: Hierarchy, mapping: NestMapping, c: int, o: str,
-            loops0: list[tuple[int, int]]) -> int | None:
-    """In which steps level ``c`` replaces its ``o`` tile: ``None`` -- in every step,
-    equally often (the stationarity window ends inside levels 1..c-1, or ``c`` streams
-    ``o``) -- or ``z`` -- once in each step whose ``z`` innermost level-0 loops (of
-    ``loops0``, outermost first) are at index 0 (the window covers them)."""
+def _schedule(hier: Hierarchy, mapping: NestMapping, c: int, o: str,
+              loops0: list[tuple[int, int]]) -> _Sched:
+    """When level ``c`` replaces its ``o`` tile (:class:`_Sched`): the stationarity
+    window is the innermost loops above ``c`` before the first relevant one with a
+    factor > 1 (empty when ``c`` streams ``o``)."""
+    rel = RELEVANT[o]
+    inner = [(d, mapping.temporal[j][MAP_DIMS.index(d)]) for j in range(c - 1, 0, -1)
+             for d in reversed(mapping.order[j])]                  # innermost first
+    inner = [(d, f) for d, f in inner if f > 1]
+    n = len(loops0)
+    irr0 = tuple(i for i, (d, _) in enumerate(loops0) if MAP_DIMS[d] not in rel)
     if o in hier.levels[c].streams:
-        return None
-    for j in range(c - 1, 0, -1):
-        for d in reversed(mapping.order[j]):
-            if mapping.temporal[j][MAP_DIMS.index(d)] > 1 and d in RELEVANT[o]:
-                return None
-    z = 0
-    for d, _ in reversed(loops0):
-        if MAP_DIMS[d] in RELEVANT[o]:
-            break
-        z += 1
-    return z
+        outside = inner
+    else:
+        k = next((i for i, (d, _) in enumerate(inner) if d in rel), None)
+        if k is None:                      # the window reaches level 0's loops
+            z = 0
+            for d, _ in reversed(loops0):
+                if MAP_DIMS[d] in rel:
+                    break
+                z += 1
+            return _Sched(z, 1, 1, tuple(i for i in irr0 if i < n - z))
+        outside = inner[k:]
+    per = math.prod(f for _, f in outside)
+    return _Sched(None, per, per // math.prod(f for d, f in outside if d not in rel), irr0)
 
 
 def _last_counts(loops0: list[tuple[int, int]], q: list[int], tb: list[int]) -> dict[int, int]:
@@ -374,13 +433,14 @@ def _last_counts(loops0: list[tuple[int, int]], q: list[int], tb: list[int]) -> 
     return out
 
 
-def _step_kinds(loops0: list[tuple[int, int]], q: list[int],
-                tb: list[int]) -> list[tuple[tuple[int, int], int]]:
-    """((compute cycles, innermost zero loops), number of steps) of every kind of step:
-    each level-0 loop is at index 0, at its last index or in between (f - 2 ways)."""
+def _step_kinds(loops0: list[tuple[int, int]], q: list[int], tb: list[int],
+                flag_sets: list[tuple[int, ...]]) -> list[tuple[tuple, int]]:
+    """((compute cycles, innermost zero loops, per flag set (all at 0, all last)),
+    number of steps) of every kind of step: each level-0 loop is at index 0, at its
+    last index or in between (f - 2 ways)."""
     last = _last_counts(loops0, q, tb)
     base = [q[d] if d not in last else tb[d] for d in range(ND)]
-    kinds: dict[tuple[int, int], int] = {}
+    kinds: dict[tuple, int] = {}
     n = len(loops0)
     for states in itertools.product("ZLM", repeat=n):
         count = 1
@@ -393,28 +453,32 @@ def _step_kinds(loops0: list[tuple[int, int]], q: list[int],
             if s == "L":
                 cnt[d] = last[d]
         zeros = n - next((i + 1 for i in range(n - 1, -1, -1) if states[i] != "Z"), 0)
-        key = (math.prod(cnt), zeros)
+        flags = tuple((all(states[i] == "Z" for i in fs), all(states[i] == "L" for i in fs))
+                      for fs in flag_sets)
+        key = (math.prod(cnt), zeros, flags)
         kinds[key] = kinds.get(key, 0) + count
     return sorted(kinds.items())
 
 
 def _walk(loops0: list[tuple[int, int]], q: list[int], tb: list[int],
-          steps: int) -> list[tuple[tuple[int, int], int]]:
+          flag_sets: list[tuple[int, ...]], steps: int) -> list[tuple[tuple, int]]:
     """The step kinds of :func:`_step_kinds` derived one step at a time (the check of
     the aggregation): compute from ``cnt_d(j) = min(Tb_d, Q_d - j Tb_d)``, zero loops
-    from the flat step index."""
+    from the flat step index, flags from the loop indices."""
     if steps > MAX_WALK_STEPS:
         raise HierCycleError(f"aggregate=False walks {steps} steps, more than "
                              f"MAX_WALK_STEPS = {MAX_WALK_STEPS}; use aggregate=True")
     suffix = [math.prod(f for _, f in loops0[len(loops0) - z:]) for z in range(len(loops0) + 1)]
-    kinds: dict[tuple[int, int], int] = {}
+    kinds: dict[tuple, int] = {}
     for k, idx in enumerate(itertools.product(*[range(f) for _, f in loops0])):
         j = [0] * ND
         for (d, _), i in zip(loops0, idx):
             j[d] = i
         cyc = math.prod(min(tb[d], max(0, q[d] - j[d] * tb[d])) for d in range(ND))
         zeros = max(z for z in range(len(loops0) + 1) if k % suffix[z] == 0)
-        kinds[cyc, zeros] = kinds.get((cyc, zeros), 0) + 1
+        flags = tuple((all(idx[i] == 0 for i in fs),
+                       all(idx[i] == loops0[i][1] - 1 for i in fs)) for fs in flag_sets)
+        kinds[cyc, zeros, flags] = kinds.get((cyc, zeros, flags), 0) + 1
     return sorted(kinds.items())
 
 
