@@ -13,7 +13,7 @@ Usage (a pure function of layer, hierarchy and mapping)::
     from sim.cycle.hier_cycle import simulate_hier
     r = simulate_hier(layer, hier, mapping)        # mapping: a NestMapping
     r.total_cycles, r.compute_cycles, r.stall_cycles, r.stall_cycles_by_level
-    r.accesses["dram"]["weight"]["reads"]          # == sim.hier_cost.evaluate's
+    r.accesses["dram"]["weight"]["reads"]          # == sim.hier_cost's count
 
 What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes):
 
@@ -41,10 +41,10 @@ What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes)
   that output read-backs (refills) go only to the replacements that revisit a tile
   and the final outputs' narrower width only to last visits: a replacement is a
   tile's first (last) visit when every loop above the level irrelevant to outputs and
-  outside the window is at index 0 (at its last index). Output
-  counts of intermediate levels are split into their refill and drain parts with one
-  re-derived rule (a drain arrives divided by the replication of the reducing fanouts
-  in between); the parts are checked non-negative. Bits are the cost model's
+  outside the window is at index 0 (at its last index). Output counts of intermediate
+  levels are split into their refill and drain parts with one re-derived rule (a
+  drain arrives divided by the replication of the reducing fanouts in between); the
+  parts are checked non-negative. Bits are the cost model's
   ``*_read_words|write_words`` x word width; final outputs that move at output width
   rather than accumulator width are charged to the drains of last visits.
 * **Time per step.** Per level ``l``, a port time ``ceil(max(read_bytes /
@@ -54,8 +54,8 @@ What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes)
   double-buffered: the tile cannot be replaced while it is in use) and *hidden*
   traffic (fills and drains of double-buffered levels, which overlap the compute of
   the current tile; of operands a level ``streams``, pipeline registers that move
-  with the compute; and MAC-side traffic). Levels work in
-  parallel: ``step = max_l exposed_l + max(compute, max_l hidden_l)``. Stall cycles of
+  with the compute; and MAC-side traffic). Levels work in parallel:
+  ``step = max_l exposed_l + max(compute, max_l hidden_l)``. Stall cycles of
   a step go to the level that set its exposed maximum and, for the overlap excess, its
   hidden maximum (first such level, outermost first).
 
@@ -66,25 +66,24 @@ bounds; each step's time is at least each of its parts); lowering a bandwidth ne
 lowers cycles; the aggregated walk equals the step-by-step walk; on DRAM + buffer
 hierarchies it equals a loop-by-loop walk that moves each tile whose index ranges
 change, reads back revisited output tiles and drains last visits at output width.
-Where it stalls, the
-gap to the cost model is bounded: ``total_cycles < compute_cycles + 2 x sum_l
-bandwidth_cycles_l + 2 x levels x steps`` (a step is at most its compute plus every
-level's exposed and hidden port time; each port time is at most the level's read plus
-write time, rounded up once each).
+Where it stalls, the gap to the cost model is bounded: ``total_cycles <
+compute_cycles + 2 x sum_l bandwidth_cycles_l + 2 x levels x steps`` (a step is at
+most its compute plus every level's exposed and hidden port time; each port time is
+at most the level's read plus write time, rounded up once each).
 
 Not modelled: bank conflicts, port arbitration between a level's reads and writes
 (they have separate bandwidths), DRAM latency and burst granularity, the pipeline
 fill/drain of the array, the varying size of partial tiles within one count (every
 event moves the count's average), and the drain of a tile happening after rather
-than at the start of its period (same total).
-The timeline's resolution is the level-1 tile: replacements of deeper levels inside a
-step are aggregated over the step.
+than at the start of its period (same total). The timeline's resolution is the
+level-1 tile: replacements of deeper levels inside a step are aggregated over the
+step (a single-buffered deep level's fills add up before the step's compute).
 
 Large layers stay fast: steps with equal state (their compute, how many innermost
 level-0 loops are at index 0, and whether the loops that decide first and last visits
-are all at 0 or all at their last index) are identical, so at most
-``3 ** 8`` kinds of step are timed, each multiplied by its count (``aggregate=False``
-walks every step instead, for checking; refused above :data:`MAX_WALK_STEPS`).
+are all at 0 or all at their last index) are identical, so at most ``3 ** 8`` kinds of
+step are timed, each multiplied by its count (``aggregate=False`` derives every step's
+state one at a time instead, for checking; refused above :data:`MAX_WALK_STEPS`).
 """
 
 from __future__ import annotations
@@ -115,7 +114,9 @@ class HierCycleError(CoforgeError):
 class HierCycleResult:
     """One mapping's timeline, aggregated. Cycles of the hierarchy's clock; accesses in
     elements per level and operand (``{"reads": n, "writes": n}``), summed over the
-    level's instances, equal to :func:`sim.hier_cost.evaluate`'s."""
+    level's instances, equal to :func:`sim.hier_cost.evaluate_batch`'s.
+    ``analytic_total_cycles``: the cost model's bound; ``steps``: level-0 iterations;
+    ``step_kinds``: distinct kinds of step timed."""
 
     total_cycles: int
     compute_cycles: int
