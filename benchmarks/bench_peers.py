@@ -278,11 +278,13 @@ def run_accelforge_live(name: str, layers: list[str]) -> dict:
         raise BenchError(f"{AF_PY} missing: python3.12 -m venv build/peers/accelforge-venv "
                          f"&& build/peers/accelforge-venv/bin/pip install "
                          f"accelforge=={AF_VERSION}")
-    _, arch = af_arch(name)
+    path, arch = af_arch(name)
     with tempfile.TemporaryDirectory(prefix="bench_peers_af_") as wd:
-        cmd = [str(AF_PY), str(ROOT / "benchmarks" / "accelforge_runner.py"), "--arch", arch,
-               "--out-dir", wd] + [a for x in layers for a in ("--layer", x)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        # run in the temporary directory: AccelForge's mapper renders a mapping.svg there
+        cmd = [str(AF_PY), str(ROOT / "benchmarks" / "accelforge_runner.py"), "--arch",
+               arch if arch.startswith("shipped:") else str(path), "--out-dir", wd] \
+            + [a for x in layers for a in ("--layer", x)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=wd)
         if proc.returncode:
             raise BenchError(f"AccelForge {name} failed: {proc.stderr.strip()[-400:]}")
         return json.loads((Path(wd) / f"{name}.json").read_text())
