@@ -23,11 +23,11 @@ network; for a SCALE-Sim ``.cfg`` (``--timing scalesim``) pass
 
 from sim.cycle.demand import Demand, build_demand
 from sim.cycle.engine import COLUMNS, CycleRun, MemoryModel, TileBreakdown, simulate_cycle
-from sim.cycle.hier_cycle import HierCycleError, HierCycleResult, simulate_hier
+from sim.cycle.hier_cycle import HierCycleError, HierCycleResult, StepKind, simulate_hier
 from sim.cycle.scalesim import ScaleSimMemory, scalesim_mapping
 from sim.cycle.supply import CAUSES, Banking, BufferedMemory, MemoryModelError, Supply
 
 __all__ = ["CAUSES", "COLUMNS", "Banking", "BufferedMemory", "CycleRun", "Demand",
            "HierCycleError", "HierCycleResult", "MemoryModel", "MemoryModelError",
-           "ScaleSimMemory", "Supply", "TileBreakdown", "build_demand", "scalesim_mapping",
-           "simulate_cycle", "simulate_hier"]
+           "ScaleSimMemory", "StepKind", "Supply", "TileBreakdown", "build_demand",
+           "scalesim_mapping", "simulate_cycle", "simulate_hier"]

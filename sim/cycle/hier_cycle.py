@@ -14,6 +14,8 @@ Usage (a pure function of layer, hierarchy and mapping)::
     r = simulate_hier(layer, hier, mapping)        # mapping: a NestMapping
     r.total_cycles, r.compute_cycles, r.stall_cycles, r.stall_cycles_by_level
     r.accesses["dram"]["weight"]["reads"]          # == sim.hier_cost's count
+    for k in r.timeline:                           # one row per kind of step
+        k.count, k.compute_cycles, k.exposed_cycles, k.cycles, k.exposed_level
 
 What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes):
 
@@ -111,12 +113,28 @@ class HierCycleError(CoforgeError):
 
 
 @dataclass(frozen=True)
+class StepKind:
+    """``count`` identical steps of the timeline: each computes ``compute_cycles``,
+    waits ``exposed_cycles`` for serialised transfers (level ``exposed_level`` the
+    slowest) and takes ``cycles`` in all (``hidden_level``: the slowest overlapped
+    level)."""
+
+    count: int
+    compute_cycles: int
+    exposed_cycles: int
+    cycles: int
+    exposed_level: str
+    hidden_level: str
+
+
+@dataclass(frozen=True)
 class HierCycleResult:
     """One mapping's timeline, aggregated. Cycles of the hierarchy's clock; accesses in
     elements per level and operand (``{"reads": n, "writes": n}``), summed over the
     level's instances, equal to :func:`sim.hier_cost.evaluate_batch`'s.
     ``analytic_total_cycles``: the cost model's bound; ``steps``: level-0 iterations;
-    ``step_kinds``: distinct kinds of step timed."""
+    ``step_kinds``: distinct kinds of step timed; ``timeline``: one row per kind, in
+    the order of their state (the steps of a kind are spread over the layer)."""
 
     total_cycles: int
     compute_cycles: int
@@ -127,6 +145,7 @@ class HierCycleResult:
     legal: bool
     steps: int
     step_kinds: int
+    timeline: tuple[StepKind, ...]
 
 
 @dataclass(frozen=True)
@@ -264,10 +283,10 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     total = 0
     stall = [0] * L
     moved_tot = [(Fraction(0), Fraction(0))] * len(parts)
-    n_kinds = 0
+    rows = []
     for (cyc, zeros, flags), count in kinds:
-        n_kinds += 1
         t, exposed, lv_e, lv_h, moved = step_time(cyc, zeros, flags)
+        rows.append(StepKind(count, cyc, exposed, t, levels[lv_e].name, levels[lv_h].name))
         total += count * t
         stall[lv_e] += count * exposed
         stall[lv_h] += count * (t - exposed - cyc)
@@ -287,7 +306,7 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         total_cycles=total, compute_cycles=compute_total, stall_cycles=total - compute_total,
         stall_cycles_by_level={lv.name: s for lv, s in zip(levels, stall)},
         accesses=accesses, analytic_total_cycles=int(arr["total_cycles"][0]), legal=legal,
-        steps=steps, step_kinds=n_kinds)
+        steps=steps, step_kinds=len(rows), timeline=tuple(rows))
 
 
 def _fanout_positions(hier: Hierarchy) -> list[int]:
@@ -483,4 +502,4 @@ def _walk(loops0: list[tuple[int, int]], q: list[int], tb: list[int],
     return sorted(kinds.items())
 
 
-__all__ = ["MAX_WALK_STEPS", "HierCycleError", "HierCycleResult", "simulate_hier"]
+__all__ = ["MAX_WALK_STEPS", "HierCycleError", "HierCycleResult", "StepKind", "simulate_hier"]

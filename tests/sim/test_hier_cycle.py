@@ -75,6 +75,12 @@ def _two(read_bw: float, double_buffered: bool) -> Hierarchy:
 GEMM = Layer("gemm", K=4, C=4, P=4)           # 8-bit operands, 64 MACs
 
 
+STEPS_BY_HAND = {(1.0, True): [(1, 32, 0, 32), (1, 32, 0, 32)],
+                 (1.0, False): [(1, 32, 24, 56), (1, 32, 8, 40)],
+                 (0.5, True): [(1, 32, 0, 48), (1, 32, 0, 32)],
+                 (0.5, False): [(1, 32, 48, 80), (1, 32, 16, 48)]}
+
+
 @pytest.mark.parametrize("read_bw, double_buffered, total, dram_stall", [
     (1.0, True, 64, 0), (1.0, False, 96, 32), (0.5, True, 80, 16), (0.5, False, 128, 64)])
 def test_two_level_gemm_by_hand(read_bw: float, double_buffered: bool, total: int,
@@ -97,6 +103,9 @@ def test_two_level_gemm_by_hand(read_bw: float, double_buffered: bool, total: in
     assert r.stall_cycles_by_level == {"dram": dram_stall, "buf": 0}
     assert r.analytic_total_cycles == 64
     assert (r.steps, r.step_kinds) == (2, 2)
+    # (count, compute, exposed, cycles) of steps 0 and 1 (the arithmetic above)
+    assert sorted((k.count, k.compute_cycles, k.exposed_cycles, k.cycles)
+                  for k in r.timeline) == sorted(STEPS_BY_HAND[read_bw, double_buffered])
     assert r.accesses["dram"] == {"weight": {"reads": 16, "writes": 0},
                                   "input": {"reads": 16, "writes": 0},
                                   "output": {"reads": 0, "writes": 16}}
@@ -234,6 +243,10 @@ def _check(layer: Layer, hier: Hierarchy, imperfect: bool, seed: int, level: int
         assert db.total_cycles >= evaluate(layer, all_db, m).total_cycles
         assert db.total_cycles <= r.total_cycles        # overlap never costs cycles
         assert r.stall_cycles == r.total_cycles - r.compute_cycles >= 0
+        # the timeline's rows add up
+        assert sum(k.count for k in r.timeline) == r.steps
+        assert sum(k.count * k.cycles for k in r.timeline) == r.total_cycles
+        assert sum(k.count * k.compute_cycles for k in r.timeline) == r.compute_cycles
         # the documented upper bound of the stalls
         arr = evaluate_batch(layer, hier, NestBatch.from_mappings([m]))
         bw = sum(float(arr[f"{lv.name}_cycles"][0]) for lv in hier.levels)
