@@ -24,7 +24,8 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   ``distinct x irrelevant_above / reuse x replication``, where ``replication`` is the
   product over the fanouts above ``l`` of their factors on dims irrelevant to ``o``
   (children needing the same data; partial tiles counted exactly). Inputs with a halo
-  move ``footprint x loops_above / reuse x instances``.
+  move by the window rule below (or ``footprint x loops_above / reuse x instances``
+  under ``input_reuse="refetch"``).
 * Parent reads for a child (the next level below that keeps ``o``, or the MACs):
   multicast fanouts in between deliver one read to every child needing the same word
   (separable: divide by their replication; halo inputs: the distinct rows/columns of
@@ -39,9 +40,46 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   over reduction), which includes the partial sum it forwards or receives. The top
   level is not filled and does not drain. Partial sums move at the accumulator width,
   the ``distinct`` final outputs into the top level at the output width.
-* No sliding-window reuse: a tile that moves is refetched whole (Timeloop's rule; a
-  coincidentally identical next input window is not kept), and padded last tiles of
-  imperfect factors count whole -- upper bounds where factors are imperfect.
+* Inputs of convolutions with a halo (R, S or a stride above 1), ``input_reuse=
+  "window"`` (the default; Timeloop's delta rule): a level ``c`` that keeps inputs
+  (and does not stream them) holds one window, and at each iteration ``t`` of the
+  loops above it receives only the elements it did not hold at ``t - 1``:
+  ``fills = sum_t |W_t - W_(t-1)|`` (set difference) elements per instance
+  (``W_(-1)`` empty: the first window whole), times the instances. ``W_t`` is the set
+  of inputs (g, n, c, row, column) the tile touches at ``t``: rows
+  ``p * stride_h + r * dilation_h`` over its P and R index ranges, in padded
+  coordinates, columns likewise with ``stride_w`` and ``dilation_w``; extents capped at
+  the bounds, positions advancing by the raw tile (a padded last tile counts whole, as
+  under refetch). A step of a loop (factor ``f``, of
+  level ``lv``) happens ``(f - 1) x`` (the loops outer to it) times: it moves the
+  window along its dimension by lv's tile over ``f`` and takes every loop inner to it
+  back to its start (``-(f' - 1) x`` that loop's step each), so the previous window is
+  whatever the last iteration held -- consecutive tiles along P, Q, R or S share rows
+  or columns when the move is shorter than the window's span, and a wrap keeps what
+  the last window of the inner sweep shares with the new one; nothing else is
+  remembered. A step that changes G, N or C keeps nothing; a K step keeps everything
+  (the refetch rule's stationarity). Kept per step = the G, N, C extents x the rows
+  kept x the columns kept, rows kept ``|H & (H + shift)|``
+  (:func:`sim.tiling.window_overlap_rows`: ``max(0, span - |shift|)`` for a window
+  without gaps). Parent reads: a multicast group of children moving together reads
+  per iteration the distinct elements of the union of its children's new elements
+  (a row is read again unless every child reading it held it one step earlier);
+  without multicast, the child's fills. Capacity is unchanged (one window). The
+  refetch rule stays for streamed inputs, for im2col-lowered levels (``lowered_from``)
+  and, with the same counts, for inputs of 1x1 stride-1 layers (windows never
+  overlap). DRAM input traffic thus reaches the padded input (every element a window
+  reads, once) when the loops above a buffer holding a full band of rows step only
+  along P (K steps inside them). ``input_reuse="refetch"``: a tile that moves is
+  refetched whole (Timeloop's rule without deltas; a coincidentally identical next
+  window is not kept), fills ``footprint x loops_above / reuse x instances``.
+  Peers: AccelForge 1.0.467's recorded mappings keep inputs only above every loop (no
+  input level below a P/Q/R/S loop), so both rules give them equal counts (the
+  records cannot tell whether AccelForge keeps window overlaps); on ZigZag's recorded
+  ResNet-18 mappings the window rule moves fewer inputs on 20 of 93 converted layers,
+  all in cells the exchange pins as different for other reasons (ZigZag's own counts
+  are :mod:`sim.hier_cost_zigzag`'s).
+* Padded last tiles of imperfect factors count whole under both rules -- upper
+  bounds where factors are imperfect.
 * Capacity (``legal``): per instance, the tiles of the kept, non-streamed operands
   (outputs at accumulator width) fit the level's usable bytes (half when
   double-buffered; per partition when capacities are per operand).
@@ -61,11 +99,12 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch
-from sim.hier_cost_scalar import HierResult, capacity_report, check_fits, evaluate
-from sim.hier_plan import (ND, HierCostError, _above, _between, _plan, _Plan,  # noqa: F401
-                           _union_input_elems, _union_rows)
+from sim.hier_cost_scalar import (INPUT_REUSE, HierResult, capacity_report,  # noqa: F401
+                                  check_fits, check_input_reuse, evaluate)
+from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
+                           _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
 from sim.hierarchy import Hierarchy
-from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
+from sim.tiling import conv_input_footprint_elems, tile_footprint_elems, window_rows
 
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
 #: bit d set when dimension d is relevant to the operand (a lookup by shifting)
@@ -88,7 +127,8 @@ def _gather_off(L: int, B: int, width: int = ND) -> np.ndarray:
 
 
 def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool = True,
-                   lowered_from: Layer | None = None) -> dict[str, np.ndarray]:
+                   lowered_from: Layer | None = None,
+                   input_reuse: str = "window") -> dict[str, np.ndarray]:
     """Cost every mapping of ``batch`` (structurally legal ones, see NestMapping.check).
 
     Returns arrays of length B: ``legal`` (capacity), ``compute_cycles``,
@@ -97,22 +137,26 @@ def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool
     ``<n>_<operand>_reads|writes`` (elements) and ``<n>_<operand>_read_words|
     write_words``. ``lowered_from``: ``layer`` is the im2col view of this conv; levels
     above the first fanout then hold the conv window of their tile (as
-    :mod:`sim.analytic` does: the buffer expands im2col on chip).
+    :mod:`sim.analytic` does: the buffer expands im2col on chip). ``input_reuse``:
+    ``"window"`` (sliding-window reuse of conv inputs, the default) or ``"refetch"``
+    (a moved input tile is refetched whole, Timeloop's rule), see the module docstring.
     """
+    check_input_reuse(input_reuse)
     # one errstate for the whole batch (entering it costs about as much as a chunk's
     # level loop): a bandwidth of 0 gives inf cycles, not a warning
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _chunks(layer, hier, batch, detail, lowered_from)
+        return _chunks(layer, hier, batch, detail, lowered_from,
+                       input_reuse == "window" and lowered_from is None)
 
 
 def _chunks(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
-            lowered_from: Layer | None) -> dict[str, np.ndarray]:
+            lowered_from: Layer | None, window: bool) -> dict[str, np.ndarray]:
     if len(batch) <= CHUNK_ROWS:
-        return _chunk(layer, hier, batch, detail, lowered_from)
+        return _chunk(layer, hier, batch, detail, lowered_from, window)
     out: dict[str, np.ndarray] = {}
     for i in range(0, len(batch), CHUNK_ROWS):
         part = _chunk(layer, hier, batch.rows(slice(i, i + CHUNK_ROWS)), detail,
-                      lowered_from)
+                      lowered_from, window)
         if not out:
             out = {k: np.empty(len(batch), dtype=v.dtype) for k, v in part.items()}
         for k, v in part.items():
@@ -129,7 +173,7 @@ def _rows_product(a: np.ndarray, rows) -> np.ndarray:
 
 
 def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
-           lowered_from: Layer | None) -> dict[str, np.ndarray]:
+           lowered_from: Layer | None, window: bool) -> dict[str, np.ndarray]:
     # Arrays are dimension-major ([.., 8, B], B contiguous): numpy's reductions and
     # gathers along a short last axis cost far more than a few whole-row operations.
     # Per-dimension [B, 8] operands of sim.tiling are passed as ``.T`` views.
@@ -241,8 +285,35 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
             out = out * vals[f]
         return out
 
+    win = window and plan.halo
+    steps_memo: list = []
+    events_memo: dict[int, tuple] = {}
+    back = [np.zeros((ND, B), dtype=np.int64)]
+
+    def slides(o: str, c: int) -> bool:
+        """Level c keeps a sliding input window (the "window" rule applies)."""
+        return win and o == "input" and o not in levels[c].streams
+
+    def kept(c: int, mc: list[int]) -> np.ndarray:
+        """Sum over the steps of the loops above c of the input elements level c's
+        instance (mc empty) or the children of the multicast fanouts mc already hold."""
+        while len(steps_memo) < c:
+            lv = len(steps_memo)
+            steps_memo.append(_level_events(plan, T[lv], order[lv], facs[lv], suf[lv],
+                                            la[lv] * lvl_prod[lv], ext_raw[lv]))
+        while len(back) <= c:
+            lv = len(back) - 1
+            back.append(back[-1] + ext_raw[lv] - ext_raw[lv] // T[lv])
+        if c not in events_memo:
+            events_memo[c] = (_window_events(plan, c, back, above_prod, steps_memo), {})
+        ev, memo = events_memo[c]
+        return _window_kept(layer, plan, ext[c], ev, [(Sraw[f], gap(f)) for f in mc], memo)
+
     def fills(o: str, c: int) -> np.ndarray:
         """Elements entering every instance of level c (< L) with operand o."""
+        if slides(o, c):
+            return (tile_fp(o, c) * (loops_above(c) // reuse(o, c)) - kept(c, [])) * \
+                product(inst, _above(plan, c))
         ru = reuse(o, c)
         if o == "input" and (plan.halo or c < plan.lowered_top):
             return tile_fp(o, c) * (loops_above(c) // ru) * product(inst, _above(plan, c))
@@ -263,6 +334,10 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
             else:
                 union = _union_input_elems(layer, bounds, ext[c].T,
                                            [(Sraw[f].T, gap(f).T) for f in mc])
+            if slides(o, c):
+                moved = union * (loops_above(c) // reuse(o, c)) - kept(c, mc) if mc else x_c
+                return moved * product(inst, _above(plan, c)) // product(inst, mc) if mc \
+                    else moved
             return union * (loops_above(c) // reuse(o, c)) * \
                 product(inst, _above(plan, c)) // product(inst, mc)
         return x_c // product(rep[o], mc)
@@ -356,6 +431,200 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
 
 
 
+_GNC = (0, 1, 3)                 # G, N, C: a step along them keeps no input
+_STEP_DIMS = (2, 4, 5, 6, 7)     # K, P, Q, R, S: a step along them may keep some
+_PLANES = ((4, 6), (5, 7))       # (outputs, kernel) dimension pairs of the rows, columns
+
+
+def _level_events(plan: _Plan, T: np.ndarray, order: np.ndarray, facs: np.ndarray,
+                  suf: np.ndarray, outer: np.ndarray, ext_raw: np.ndarray) -> tuple:
+    """The steps of one level's loops that may keep inputs, as events (row, loop,
+    count): the loops of a step dimension (``_STEP_DIMS``) with a factor f > 1 and no
+    G/N/C loop with a factor > 1 inner to them in the level. ``T`` the level's factors
+    and ``ext_raw`` its raw tile ([8, B] by dimension), ``order``/``facs`` ([8, B] by
+    position, outermost first), ``suf`` ([9, B] products of the positions from k
+    inwards), ``outer`` ([B] the loops outer to the level). Returns the rows, the
+    number of steps ``(f - 1) x`` (loops outer to the loop) and, per plane dimension e
+    (bound > 1), the level's part of the window's shift along e at such a step: the
+    loop's index step (``ext_raw / f``) when the loop is e's, minus what the level's e
+    loop wraps back (``ext_raw - ext_raw / f_e``) when that loop is inner to it, else 0."""
+    bnd = plan.bounds
+    B = order.shape[1]
+    bits = np.left_shift(np.uint8(1), order)                       # [8, B] dim bits
+    big = facs > 1
+    inner = np.zeros((ND, B), dtype=np.uint8)   # dims with a factor > 1 inner to k
+    big_bits = bits * big.view(np.uint8)
+    for k in range(ND - 2, -1, -1):
+        np.bitwise_or(inner[k + 1], big_bits[k + 1], out=inner[k])
+    mask = big & ((bits & _STEP_BITS) != 0) & ((inner & _GNC_BITS) == 0)
+    j = np.flatnonzero(mask)
+    b = j % B
+    n = (facs.reshape(-1)[j] - 1) * (outer[b] // suf[:ND].reshape(-1)[j])
+    d = order.reshape(-1)[j]
+    im = inner.reshape(-1)[j]
+    part = {}
+    for e in (e for pr in _PLANES for e in pr if bnd[e] > 1):
+        grain = ext_raw[e] // T[e]
+        part[e] = np.where(d == e, grain[b],
+                           np.where((im >> e) & 1 != 0, grain[b] - ext_raw[e][b], 0))
+    return b, n, part
+
+
+_GNC_BITS = np.uint8(sum(1 << d for d in _GNC))
+_STEP_BITS = np.uint8(sum(1 << d for d in _STEP_DIMS))
+
+
+def _window_events(plan: _Plan, c: int, back: list[np.ndarray], above_prod: list[np.ndarray],
+                   levels: list[tuple]) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """The steps of the loops above level c that may keep inputs, as events: the row,
+    the number of such steps and per plane dimension the shift of the window (index
+    units) from the previous iteration. Steps across a G/N/C change are left out (they
+    keep nothing), and so are steps that do not move the window (they keep it whole:
+    counted as ``loops / reuse``). ``levels``: :func:`_level_events` of the levels
+    above c; ``back[l]`` ([8, B]): what the loops of the levels above l wrap back,
+    summed (a step of a loop of level lv takes the loops of levels lv + 1 .. c - 1
+    back: ``back[c] - back[lv + 1]``)."""
+    bnd = plan.bounds
+    B = back[0].shape[1]
+    plane = [e for pr in _PLANES for e in pr if bnd[e] > 1]
+    gnc = [g for g in _GNC if bnd[g] > 1]
+    rows, steps = [], []
+    shift: dict[int, list[np.ndarray]] = {x: [] for x in plane}
+    for lv in range(c):
+        b, n, part = levels[lv]
+        if lv + 1 < c:
+            ok = np.ones(B, dtype=bool)
+            for g in gnc:
+                ok &= above_prod[c][g] == above_prod[lv + 1][g]
+            sel = np.flatnonzero(ok[b])
+            b, n = b[sel], n[sel]
+            for x in plane:
+                shift[x].append(part[x][sel] - (back[c][x] - back[lv + 1][x])[b])
+        else:
+            for x in plane:
+                shift[x].append(part[x])
+        rows.append(b)
+        steps.append(n)
+    b, n = np.concatenate(rows), np.concatenate(steps)
+    sh = {x: np.concatenate(v) for x, v in shift.items()}
+    # steps that move nothing (K loops with no relevant loop inside them: the refetch
+    # rule's stationarity) are counted by loops / reuse instead
+    moved = np.zeros(len(b), dtype=bool)
+    for v in sh.values():
+        moved |= v != 0
+    j = np.flatnonzero(moved)
+    return b[j], n[j], {x: v[j] for x, v in sh.items()}
+
+
+def _plane_consts(e_p: np.ndarray, e_r: np.ndarray, spread: list, stride: int, dil: int,
+                  bound_p: int) -> tuple:
+    """Per row, the constants of the closed form of :func:`_kept_union_rows` for one
+    plane: (unit, n, base, m1, sh, fallback rows mask) with ``kept = base - lam -
+    m1 * min(lam, sh)``, ``lam = min(|shift| / unit, n)``, 0 unless unit divides the
+    shift (no spread: ``m1 = 0``, ``base = n``)."""
+    span = (e_p - 1) * stride + (e_r - 1) * dil + 1
+    gaps = window_rows(e_p, e_r, stride, dil) != span
+    one_r = gaps & (e_r == 1)
+    if not spread:
+        one_p = gaps & (e_p == 1) & (e_r > 1)
+        unit = np.where(one_r, stride, np.where(one_p, dil, 1))
+        n = np.where(one_r, e_p, np.where(one_p, e_r, span))
+        return unit, n, n, None, None, gaps & (e_p > 1) & (e_r > 1)
+    if len(spread) > 1:
+        return None, None, None, None, None, np.ones(len(e_p), dtype=bool)
+    s_p, g_p, s_r, _ = spread[0]
+    easy = (~gaps | one_r) & (s_r == 1) & (g_p * s_p <= bound_p)
+    unit = np.where(one_r, stride, 1)
+    n = np.where(one_r, e_p, span)
+    sh = np.where(one_r, g_p, g_p * stride)
+    m1 = s_p - 1
+    return unit, n, n + m1 * np.minimum(n, sh), m1, sh, ~easy
+
+
+def _window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
+                 spread: list, memo: dict) -> np.ndarray:
+    """[B] sum over the steps of the loops above a level of the input elements its
+    instance (``spread`` empty) or the children of multicast fanouts (``spread``:
+    (raw spatial factors, offsets between children), [8, B] each, per fanout) already
+    hold; ``e`` the level's capped extents [8, B], ``events`` from
+    :func:`_window_events`. The batched :func:`sim.hier_cost_scalar.window_kept`.
+
+    Planes are costed one after the other on the steps still keeping something.
+    ``memo`` (per level) keeps the lone window's result: the steps where it keeps
+    nothing keep nothing for a multicast group either (a row kept by the group is kept
+    by every child reading it), so groups are costed on the other steps only, reusing
+    the lone window's kept rows in planes the group does not spread."""
+    bnd = plan.bounds
+    B = e.shape[1]
+    b, n, shift = events
+    if spread:
+        if "live" not in memo:
+            _window_kept(layer, plan, e, events, [], memo)
+        live = memo["live"]
+        b, n, shift = b[live], n[live], {x: v[live] for x, v in shift.items()}
+    u_gnc = np.ones(B, dtype=np.int64)
+    for d in _GNC:
+        tot = e[d]
+        for sf, _ in spread:
+            tot = tot * sf[d]
+        u_gnc = u_gnc * np.minimum(tot, bnd[d])
+    k = n
+    idx = np.arange(len(b))          # the steps still keeping something
+    lone = {}
+    for (dp, dr), stride, dil in zip(_PLANES, (layer.stride_h, layer.stride_w),
+                                     (layer.dilation_h, layer.dilation_w)):
+        sp = [(sf[dp], g[dp], sf[dr], g[dr]) for sf, g in spread
+              if (sf[dp] > 1).any() or (sf[dr] > 1).any()]
+        if spread and not sp:
+            kk = memo[dp][idx]
+        else:
+            kk = _plane_kept(e, b, shift, dp, dr, sp, stride, dil, bnd)
+            lone[dp] = kk
+        k = k * kk
+        keep = np.flatnonzero(k)
+        if len(keep) < len(k):
+            k, b, idx = k[keep], b[keep], idx[keep]
+            shift = {x: v[keep] for x, v in shift.items()}
+            lone = {x: v[keep] for x, v in lone.items()}
+    if not spread:
+        memo["live"] = idx
+        memo.update(lone)
+    total = np.zeros(B, dtype=np.int64)
+    np.add.at(total, b, k)
+    return total * u_gnc
+
+
+def _plane_kept(e: np.ndarray, b: np.ndarray, shift: dict, dp: int, dr: int, sp: list,
+                stride: int, dil: int, bnd: np.ndarray) -> np.ndarray:
+    """Rows (columns) of the plane (dp, dr) kept at each step ``b`` (rows) moving by
+    ``shift`` (index units per dimension), by :func:`_plane_consts`' closed forms and
+    :func:`_kept_union_rows` for the rest."""
+    zero = np.zeros(len(b), dtype=np.int64)
+    unit, nn, base, m1, sh, fb = _plane_consts(e[dp], e[dr], sp, stride, dil, int(bnd[dp]))
+    s_p, s_r = shift.get(dp, zero), shift.get(dr, zero)
+    a = np.abs(s_p * stride + s_r * dil)
+    if unit is None:
+        kk = np.empty(len(b), dtype=np.int64)
+    else:
+        if (unit == 1).all():
+            lam = np.minimum(a, nn[b])
+            kk = base[b] - lam
+        else:
+            ub = unit[b]
+            q = a // ub
+            lam = np.minimum(q, nn[b])
+            kk = np.where(a == q * ub, base[b] - lam, 0)
+        if m1 is not None:           # where unit divides the shift (kk > 0 there)
+            kk -= np.where(kk > 0, m1[b] * np.minimum(lam, sh[b]), 0)
+    if fb.any():
+        f = np.flatnonzero(fb[b])
+        if len(f):
+            bf = b[f]
+            kk[f] = _kept_union_rows(e[dp][bf], e[dr][bf], [tuple(x[bf] for x in t) for t in sp],
+                                     stride, dil, int(bnd[dp]), int(bnd[dr]), s_p[f], s_r[f])
+    return kk
+
+
 def _spatial_product(S: np.ndarray, fs: list[int], B: int) -> np.ndarray:
     """Product of the dimension-major spatial factors ``S[f]`` ([F, 8, B]) over ``fs``."""
     out = np.ones((ND, B), dtype=np.int64)
@@ -365,6 +634,6 @@ def _spatial_product(S: np.ndarray, fs: list[int], B: int) -> np.ndarray:
 
 
 
-__all__ = ["HierCostError", "HierResult", "capacity_report", "check_fits", "evaluate",
-           "evaluate_batch"]
+__all__ = ["INPUT_REUSE", "HierCostError", "HierResult", "capacity_report", "check_fits",
+           "evaluate", "evaluate_batch"]
 

@@ -14,7 +14,7 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
-from sim.hier_plan import ND, HierCostError, _plan, _union_input_elems
+from sim.hier_plan import ND, HierCostError, _kept_rows, _plan, _union_input_elems
 from sim.hierarchy import Hierarchy
 from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
 
@@ -33,10 +33,68 @@ class HierResult:
     cycles_by_level: dict[str, float]
 
 
+#: the values of ``input_reuse`` (rules in :mod:`sim.hier_cost`'s docstring)
+INPUT_REUSE = ("window", "refetch")
+
+
+def check_input_reuse(input_reuse: str) -> None:
+    """A one-line :class:`HierCostError` unless ``input_reuse`` is one of INPUT_REUSE."""
+    if input_reuse not in INPUT_REUSE:
+        raise HierCostError(f"input_reuse must be 'window' (sliding-window reuse of conv "
+                            f"inputs) or 'refetch' (a moved tile is refetched whole), "
+                            f"not {input_reuse!r}")
+
+
+_GNC = (0, 1, 3)            # G, N, C: a step along them shares no input
+_P, _Q, _R, _S = 4, 5, 6, 7
+
+
+def window_kept(layer: Layer, bnd: list[int], e: list[int],
+                loops: list[tuple[int, int, int]],
+                spread: list[tuple[list[int], list[int]]]) -> int:
+    """Sum over the consecutive iterations of ``loops`` ((dim, factor, index step),
+    innermost first) of the input elements a group of children already holds (rules
+    in :mod:`sim.hier_cost`): one child with capped extents ``e``, or the children of
+    the multicast fanouts ``spread`` ((raw spatial factors, offsets between children)
+    per fanout) moving together. A step of loop j happens ``(f_j - 1) x prod(factors
+    outer to j)`` times; it moves the window by j's step along j's dimension and takes
+    every inner loop back to its start (``-(f - 1) x step`` each); across a G, N or C
+    change nothing is kept."""
+    u_gnc = math.prod(min(e[d] * math.prod(sf[d] for sf, _ in spread), bnd[d])
+                      for d in _GNC)
+    planes = []
+    for dp, dr, stride, dil in ((_P, _R, layer.stride_h, layer.dilation_h),
+                                (_Q, _S, layer.stride_w, layer.dilation_w)):
+        fans = tuple((sf[dp], g[dp], sf[dr], g[dr]) for sf, g in spread
+                     if sf[dp] > 1 or sf[dr] > 1)
+        planes.append((dp, dr, stride, dil, fans))
+    outer = math.prod(f for _, f, _ in loops)
+    back = [0] * ND                  # index distance the inner loops wrap back
+    kept = 0
+    blocked = False
+    for d, f, step in loops:
+        outer //= f
+        if f > 1 and not blocked and d not in _GNC:
+            shift = [-b for b in back]
+            shift[d] += step
+            k = u_gnc
+            for dp, dr, stride, dil, fans in planes:
+                k *= _kept_rows(e[dp], e[dr], fans, stride, dil, bnd[dp], bnd[dr],
+                                shift[dp], shift[dr])
+            kept += (f - 1) * outer * k
+        back[d] += (f - 1) * step
+        blocked |= f > 1 and d in _GNC
+    return kept
+
+
 def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
-             lowered_from: Layer | None = None, check: bool = True) -> HierResult:
+             lowered_from: Layer | None = None, check: bool = True,
+             input_reuse: str = "window") -> HierResult:
     """Cost one mapping with plain Python (no numpy): the reference for evaluate_batch.
-    ``check`` first runs :meth:`NestMapping.check` (a one-line MappingError)."""
+    ``check`` first runs :meth:`NestMapping.check` (a one-line MappingError);
+    ``input_reuse``: ``"window"`` (sliding-window reuse of conv inputs) or
+    ``"refetch"`` (Timeloop's whole-tile refetch), see :mod:`sim.hier_cost`."""
+    check_input_reuse(input_reuse)
     if check:
         mapping.check(hier, map_bounds(layer), where=f"layer {layer.name!r} on {hier.name!r}")
     plan = _plan(layer, hier, lowered_from)
@@ -65,11 +123,17 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
 
     def loops(lv: int) -> list[tuple[int, int]]:
         """(dim, factor) of the loops above level lv, innermost first."""
+        return [(d, f) for d, f, _ in steps(lv)]
+
+    def steps(lv: int) -> list[tuple[int, int, int]]:
+        """(dim, factor, index step) of the loops above level lv, innermost first: a
+        loop of level j moves j's tile by its extent over j's own factor."""
         out = []
         for j in range(lv - 1, -1, -1):
+            e = ext_raw(j)
             for d in reversed(mapping.order[j]):
                 i = MAP_DIMS.index(d)
-                out.append((i, T[j][i]))
+                out.append((i, T[j][i], e[i] // T[j][i]))
         return out
 
     def reuse(o: str, lv: int) -> int:
@@ -100,8 +164,20 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     between = {(p, c): [f for f in range(F) if p < plan.pos[f] <= c]
                for p in range(L) for c in range(L + 1)}
 
+    def window(o: str, c: int) -> bool:
+        """Level c keeps a sliding input window (the "window" rule applies)."""
+        return (o == "input" and input_reuse == "window" and plan.halo
+                and lowered_from is None and o not in levels[c].streams)
+
+    def capped(e: list[int]) -> list[int]:
+        return [min(v, b) for v, b in zip(e, bnd)]
+
     def fills(o: str, c: int) -> int:
         lp = math.prod(f for _, f in loops(c))
+        if window(o, c):
+            e = ext_raw(c)
+            return (fp(o, e, c) * lp - window_kept(layer, bnd, capped(e), steps(c), [])) \
+                * math.prod(inst(f) for f in above[c])
         if o == "input" and (plan.halo or c < plan.lowered_top):
             return fp(o, ext_raw(c), c) * (lp // reuse(o, c)) * \
                 math.prod(inst(f) for f in above[c])
@@ -135,8 +211,14 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                         layer, plan.bounds, np.array([[min(v, b) for v, b in zip(e, bnd)]]),
                         [(np.array([Sraw[f]]), np.array([gap(f)])) for f in mc])[0])
                 lp = math.prod(f for _, f in loops(c))
-                reads[lv, o] = union * (lp // reuse(o, c)) * \
-                    math.prod(inst(f) for f in above[c]) // math.prod(inst(f) for f in mc)
+                if window(o, c):
+                    e = ext_raw(c)
+                    moved = union * lp - window_kept(
+                        layer, bnd, capped(e), steps(c), [(Sraw[f], gap(f)) for f in mc])
+                else:
+                    moved = union * (lp // reuse(o, c))
+                reads[lv, o] = moved * math.prod(inst(f) for f in above[c]) // \
+                    math.prod(inst(f) for f in mc)
             else:
                 reads[lv, o] = x_c // math.prod(rep(o, f) for f in mc)
     ch = plan.chain["output"]
@@ -248,4 +330,5 @@ def check_fits(layer: Layer, hier: Hierarchy, mapping: NestMapping,
 
 
 
-__all__ = ["HierResult", "capacity_report", "check_fits", "evaluate"]
+__all__ = ["INPUT_REUSE", "HierResult", "capacity_report", "check_fits", "evaluate",
+           "window_kept"]

@@ -16,7 +16,7 @@ from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from sim.hierarchy import Hierarchy, StorageLevel
-from sim.tiling import tile_footprint_elems, window_rows
+from sim.tiling import tile_footprint_elems, window_overlap_rows, window_rows
 
 ND = len(MAP_DIMS)
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
@@ -158,5 +158,85 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
                          for u in uniq.tolist()], dtype=np.int64)
         part[todo] = vals[inv.reshape(-1)]
         out *= part
+    return out
+
+
+def _unique_rows(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, inverse) of an int64 [n, k] array (non-negative but for the last
+    two columns, shifts): one int64 key per row when it fits, else a row-wise unique."""
+    lo = params.min(axis=0)
+    shifted = params - lo
+    radix = shifted.max(axis=0) + 1
+    if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:
+        key = shifted[:, 0].copy()
+        for j in range(1, params.shape[1]):
+            key = key * radix[j] + shifted[:, j]
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        return params[first], inv.reshape(-1)
+    uniq, inv = np.unique(params, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+@lru_cache(maxsize=1 << 16)
+def _kept_rows(e_p: int, e_r: int, fans: tuple[tuple[int, int, int, int], ...], stride: int,
+               dilation: int, bound_p: int, bound_r: int, d_p: int, d_r: int) -> int:
+    """Rows of the children's union (:func:`_union_rows`'s windows, uncapped) that no
+    child needs anew after the whole group moved by ``d_p`` outputs and ``d_r`` kernel
+    rows: every child reading the row held it one step earlier. With no fanouts: the
+    rows one window keeps when it moves (:func:`sim.tiling.window_overlap_rows`)."""
+    offsets = {(0, 0)}
+    for s_p, g_p, s_r, g_r in fans:
+        offsets = {(a + jp * g_p, b + jr * g_r) for a, b in offsets
+                   for jp in range(s_p) for jr in range(s_r)}
+    kids = [{i * stride + r * dilation for i in range(a, min(a + e_p, bound_p))
+             for r in range(b, min(b + e_r, bound_r))} for a, b in offsets]
+    shift = d_p * stride + d_r * dilation
+    union = set().union(*kids)
+    return sum(1 for y in union if all(y + shift in k for k in kids if y in k))
+
+
+def _kept_union_rows(e_p: np.ndarray, e_r: np.ndarray,
+                     spread: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                     stride: int, dilation: int, bound_p: int, bound_r: int,
+                     d_p: np.ndarray, d_r: np.ndarray) -> np.ndarray:
+    """[B] :func:`_kept_rows` of a batch: ``spread`` the (s_p, g_p, s_r, g_r) [B] arrays of
+    the multicast fanouts spreading this plane's outputs or kernel rows. Closed forms:
+    no spread (:func:`window_overlap_rows`); one fanout spreading outputs only, ``m``
+    copies ``sh`` rows apart of a window without gaps of ``n`` rows (or of one kernel
+    row, counted in units of ``stride``): each copy needs its ``lam = min(|shift|, n)``
+    new rows, so ``kept = (n - lam) + (m - 1) * (min(n, sh) - min(lam, sh))``. The rest
+    is enumerated per distinct case."""
+    shift = d_p * stride + d_r * dilation
+    if not spread:
+        return window_overlap_rows(e_p, e_r, stride, dilation, shift)
+    out = np.empty(len(e_p), dtype=np.int64)
+    todo = np.ones(len(e_p), dtype=bool)
+    if len(spread) == 1:
+        s_p, g_p, s_r, _ = spread[0]
+        span = (e_p - 1) * stride + (e_r - 1) * dilation + 1
+        interval = window_rows(e_p, e_r, stride, dilation) == span
+        single = (e_r == 1) & ~interval
+        easy = (interval | single) & (s_r == 1) & (g_p * s_p <= bound_p)
+        a = np.abs(shift)
+        unit = np.where(single, stride, 1)
+        n = np.where(single, e_p, span)
+        sh = np.where(single, g_p, g_p * stride)
+        lam = np.minimum(a // unit, n)
+        kept = (n - lam) + (s_p - 1) * (np.minimum(n, sh) - np.minimum(lam, sh))
+        kept = np.where(a % unit == 0, kept, 0)
+        out[easy] = kept[easy]
+        todo = ~easy
+    if todo.any():
+        cols = [e_p[todo], e_r[todo], d_p[todo], d_r[todo]]
+        for sf in spread:
+            cols += [x[todo] for x in sf]
+        params = np.stack(cols, axis=1)
+        uniq, inv = _unique_rows(params)
+        nf = len(spread)
+        vals = np.array([_kept_rows(u[0], u[1],
+                                    tuple(tuple(u[4 + 4 * k:8 + 4 * k]) for k in range(nf)),
+                                    stride, dilation, bound_p, bound_r, u[2], u[3])
+                         for u in uniq.tolist()], dtype=np.int64)
+        out[todo] = vals[inv]
     return out
 

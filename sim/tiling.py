@@ -438,3 +438,44 @@ __all__ = ["LoopsAbove", "blocking_dim", "columns_product", "conv_chunk_fetch_el
            "lowered_chunk_fetch_elems", "reuse_factors", "sliding_fetch_rows",
            "sliding_input_elems", "tile_footprint_elems", "tiles_fit", "touched_rows",
            "window_rows"]
+
+
+def window_overlap_rows(p: np.ndarray, r: np.ndarray, stride: int, dilation: int,
+                        shift: np.ndarray) -> np.ndarray:
+    """Input rows a window keeps when it moves by ``shift`` rows: ``|W & (W + shift)|``
+    for ``W`` the rows ``i * stride + j * dilation`` of ``p`` consecutive outputs and
+    ``r`` consecutive kernel rows (:func:`window_rows`); [B] int64.
+
+    Closed forms: a window without gaps (``window_rows`` equals its span
+    ``(p - 1) * stride + (r - 1) * dilation + 1``) keeps ``max(0, span - |shift|)``;
+    one kernel row (``r == 1``) is ``p`` rows ``stride`` apart and keeps
+    ``p - |shift| / stride`` of them when ``stride`` divides the shift (none otherwise);
+    one output (``p == 1``) likewise with ``r`` and ``dilation``. Other windows with
+    gaps (a stride wider than the kernel's extent with ``p, r > 1``) are enumerated
+    (:func:`_overlap_rows_enumerated`, cached)."""
+    p, r = np.asarray(p, dtype=np.int64), np.asarray(r, dtype=np.int64)
+    a = np.abs(np.asarray(shift, dtype=np.int64))
+    span = (p - 1) * stride + (r - 1) * dilation + 1
+    out = np.maximum(0, span - a)
+    gaps = window_rows(p, r, stride, dilation) != span
+    if not gaps.any():
+        return out
+    one_r, one_p = gaps & (r == 1), gaps & (p == 1) & (r > 1)
+    if one_r.any():
+        out = np.where(one_r, (a % stride == 0) * np.maximum(0, p - a // stride), out)
+    if one_p.any():
+        out = np.where(one_p, (a % dilation == 0) * np.maximum(0, r - a // dilation), out)
+    rest = np.flatnonzero(gaps & (p > 1) & (r > 1))
+    if len(rest):
+        pr, rr, ar = (np.broadcast_to(x, out.shape)[rest] for x in (p, r, a))
+        out = out.copy()
+        out[rest] = [_overlap_rows_enumerated(int(x), int(y), stride, dilation, int(z))
+                     for x, y, z in zip(pr.tolist(), rr.tolist(), ar.tolist())]
+    return out
+
+
+@lru_cache(maxsize=1 << 14)
+def _overlap_rows_enumerated(p: int, r: int, stride: int, dilation: int, shift: int) -> int:
+    """:func:`window_overlap_rows` of one window by enumerating its rows."""
+    rows = {i * stride + j * dilation for i in range(p) for j in range(r)}
+    return sum(1 for x in rows if x + shift in rows)

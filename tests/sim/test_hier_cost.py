@@ -182,7 +182,9 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
 
 
 def _model_counts(layer: Layer, hier: Hierarchy, m: NestMapping) -> dict:
-    r = evaluate(layer, hier, m)
+    """The model's counts under the refetch rule (the brute force's; the sliding-window
+    default is tests/sim/test_hier_halo.py's)."""
+    r = evaluate(layer, hier, m, input_reuse="refetch")
     return {(lv, op): (rw["reads"], rw["writes"]) for lv, d in r.accesses.items()
             for op, rw in d.items()}
 
@@ -263,7 +265,7 @@ def test_four_level_two_way_fanout_brute_force(spatial_dim: str, multicast: tupl
 
 
 def _batched_rows(layer: Layer, hier: Hierarchy, maps: list[NestMapping]) -> list[dict]:
-    arr = evaluate_batch(layer, hier, NestBatch.from_mappings(maps))
+    arr = evaluate_batch(layer, hier, NestBatch.from_mappings(maps), input_reuse="refetch")
     out = []
     for i in range(len(maps)):
         out.append({(lv.name, op): (int(arr[f"{lv.name}_{op}_reads"][i]),
@@ -304,7 +306,8 @@ def _compare(layer: Layer, accel, mb: MappingBatch, valid: np.ndarray) -> None:
     h = from_accelerator(accel)
     a = analytic_batch(layer, accel, mb)
     nb = NestBatch.from_three_level(mb.rows, mb.cols, mb.temporal, mb.order, len(accel.glb))
-    r = evaluate_batch(view, h, nb, lowered_from=layer if view is not layer else None)
+    r = evaluate_batch(view, h, nb, lowered_from=layer if view is not layer else None,
+                       input_reuse="refetch")
     glb = {b.name: lv.name for b, lv in zip(accel.glb, h.levels[1:-1])}
     bounds = np.array([df.bounds(layer)[d] for d in MAP_DIMS])
     halo = not (view.R == view.S == view.stride_h == view.stride_w == 1)
@@ -339,8 +342,9 @@ def test_default_mappings_match_analytic(spec: str) -> None:
     hier >= analytic (analytic counts the array-wide union). Inputs of convs with a
     kernel or stride above 1 crossing DRAM -> GLB: hier >= analytic, since sim.analytic
     counts sliding-window reuse between consecutive tiles and partial last tiles along
-    the sliding loop exactly (sim.tiling's window-resident rule), while this model
-    refetches a moved tile whole at its padded size (Timeloop's rule)."""
+    the sliding loop exactly (sim.tiling's window-resident rule), while this model's
+    ``input_reuse="refetch"`` (compared here) refetches a moved tile whole at its
+    padded size (Timeloop's rule)."""
     accel = load_accelerator(spec)
     maps = []
     for layer in RESNET18:
@@ -411,7 +415,7 @@ def test_multicast_union_strided_dilated(layer: Layer, l1_p: int, rf_p: int) -> 
                           spatial={"f": [{"P": 2}]})
     assert _nonzero(_model_counts(layer, UNION_H, m)) == \
         _nonzero(brute_force(layer, UNION_H, m))
-    arr = evaluate_batch(layer, UNION_H, NestBatch.from_mappings([m]))
+    arr = evaluate_batch(layer, UNION_H, NestBatch.from_mappings([m]), input_reuse="refetch")
     assert int(arr["l2_input_reads"][0]) == _model_counts(layer, UNION_H, m)["l2", "input"][0]
 
 

@@ -154,7 +154,7 @@ def _brute_case(hier: Hierarchy, layer: Layer, seed: int) -> None:
     space, g = _rows(layer, hier, False, seed, 3)
     for i in range(len(g)):
         m = space.to_mapping(g, i)
-        r = evaluate(layer, hier, m)
+        r = evaluate(layer, hier, m, input_reuse="refetch")     # the walk's rule
         got = {(lv, op): (rw["reads"], rw["writes"]) for lv, d in r.accesses.items()
                for op, rw in d.items()}
         want = brute_force(layer, hier, m)
