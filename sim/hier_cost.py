@@ -41,7 +41,8 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   level is not filled and does not drain. Partial sums move at the accumulator width,
   the ``distinct`` final outputs into the top level at the output width.
 * Inputs of convolutions with a halo (R, S or a stride above 1), ``input_reuse=
-  "window"`` (the default; Timeloop's delta rule): a level ``c`` that keeps inputs
+  "window"`` (Timeloop's delta rule; the default is ``DEFAULT_INPUT_REUSE``, "refetch"
+  for now, see :mod:`sim.hier_cost_scalar`): a level ``c`` that keeps inputs
   (and does not stream them) holds one window, and at each iteration ``t`` of the
   loops above it receives only the elements it did not hold at ``t - 1``:
   ``fills = sum_t |W_t - W_(t-1)|`` (set difference) elements per instance
@@ -99,8 +100,9 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch
-from sim.hier_cost_scalar import (INPUT_REUSE, HierResult, capacity_report,  # noqa: F401
-                                  check_fits, check_input_reuse, evaluate)
+from sim.hier_cost_scalar import (DEFAULT_INPUT_REUSE, INPUT_REUSE,  # noqa: F401
+                                  HierResult, capacity_report, check_fits,
+                                  check_input_reuse, evaluate)
 from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
                            _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
 from sim.hierarchy import Hierarchy
@@ -128,7 +130,7 @@ def _gather_off(L: int, B: int, width: int = ND) -> np.ndarray:
 
 def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool = True,
                    lowered_from: Layer | None = None,
-                   input_reuse: str = "window") -> dict[str, np.ndarray]:
+                   input_reuse: str = DEFAULT_INPUT_REUSE) -> dict[str, np.ndarray]:
     """Cost every mapping of ``batch`` (structurally legal ones, see NestMapping.check).
 
     Returns arrays of length B: ``legal`` (capacity), ``compute_cycles``,
@@ -138,8 +140,9 @@ def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool
     write_words``. ``lowered_from``: ``layer`` is the im2col view of this conv; levels
     above the first fanout then hold the conv window of their tile (as
     :mod:`sim.analytic` does: the buffer expands im2col on chip). ``input_reuse``:
-    ``"window"`` (sliding-window reuse of conv inputs, the default) or ``"refetch"``
-    (a moved input tile is refetched whole, Timeloop's rule), see the module docstring.
+    ``"window"`` (sliding-window reuse of conv inputs) or ``"refetch"`` (a moved input
+    tile is refetched whole, Timeloop's rule; the default ``DEFAULT_INPUT_REUSE``), see
+    the module docstring.
     """
     check_input_reuse(input_reuse)
     # one errstate for the whole batch (entering it costs about as much as a chunk's
@@ -634,6 +637,6 @@ def _spatial_product(S: np.ndarray, fs: list[int], B: int) -> np.ndarray:
 
 
 
-__all__ = ["INPUT_REUSE", "HierCostError", "HierResult", "capacity_report", "check_fits",
-           "evaluate", "evaluate_batch"]
+__all__ = ["DEFAULT_INPUT_REUSE", "INPUT_REUSE", "HierCostError", "HierResult",
+           "capacity_report", "check_fits", "evaluate", "evaluate_batch"]
 

@@ -35,6 +35,11 @@ class HierResult:
 
 #: the values of ``input_reuse`` (rules in :mod:`sim.hier_cost`'s docstring)
 INPUT_REUSE = ("window", "refetch")
+#: ``input_reuse`` of :func:`evaluate` and :func:`sim.hier_cost.evaluate_batch` when not
+#: given (what mapper.nest_search and mapper.hier_map cost with). "refetch" while the
+#: window rule's batched cost keeps the 5-level benchmark below its 500,000 mappings/s
+#: target (benchmarks/bench_hierarchy.py; about 0.55-0.65x the refetch rate).
+DEFAULT_INPUT_REUSE = "refetch"
 
 
 def check_input_reuse(input_reuse: str) -> None:
@@ -89,11 +94,12 @@ def window_kept(layer: Layer, bnd: list[int], e: list[int],
 
 def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
              lowered_from: Layer | None = None, check: bool = True,
-             input_reuse: str = "window") -> HierResult:
+             input_reuse: str = DEFAULT_INPUT_REUSE) -> HierResult:
     """Cost one mapping with plain Python (no numpy): the reference for evaluate_batch.
     ``check`` first runs :meth:`NestMapping.check` (a one-line MappingError);
     ``input_reuse``: ``"window"`` (sliding-window reuse of conv inputs) or
-    ``"refetch"`` (Timeloop's whole-tile refetch), see :mod:`sim.hier_cost`."""
+    ``"refetch"`` (Timeloop's whole-tile refetch; default DEFAULT_INPUT_REUSE), see
+    :mod:`sim.hier_cost`."""
     check_input_reuse(input_reuse)
     if check:
         mapping.check(hier, map_bounds(layer), where=f"layer {layer.name!r} on {hier.name!r}")
@@ -330,5 +336,5 @@ def check_fits(layer: Layer, hier: Hierarchy, mapping: NestMapping,
 
 
 
-__all__ = ["INPUT_REUSE", "HierResult", "capacity_report", "check_fits", "evaluate",
-           "window_kept"]
+__all__ = ["DEFAULT_INPUT_REUSE", "INPUT_REUSE", "HierResult", "capacity_report",
+           "check_fits", "evaluate", "window_kept"]

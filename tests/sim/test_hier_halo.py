@@ -1,5 +1,5 @@
 """Sliding-window (halo) reuse of convolution inputs in sim.hier_cost (``input_reuse=
-"window"``, the default): hand-computed cases, batched == scalar == a brute-force walk
+"window"``): hand-computed cases, batched == scalar == a brute-force walk
 of explicit input point sets, and the bounds compulsory <= window <= refetch.
 
 The brute force (:func:`window_walk`) knows nothing of the model's per-loop closed
@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
 from mapper.nest_search import NestSpace
-from sim.hier_cost import HierCostError, evaluate, evaluate_batch
+from sim.hier_cost import (DEFAULT_INPUT_REUSE, INPUT_REUSE, HierCostError, evaluate,
+                           evaluate_batch)
 from sim.hierarchy import Fanout, Hierarchy, StorageLevel
 from tests.sim.test_hier_cost import _loops
 from tests.sim.test_hierarchy_props import hierarchies, layers
@@ -90,7 +91,7 @@ def window_walk(layer: Layer, hier: Hierarchy, m: NestMapping) -> dict:
 
 def _model_inputs(layer: Layer, hier: Hierarchy, m: NestMapping, **kw) -> dict:
     """The model's input (reads, writes) per level, the innermost level's reads None."""
-    r = evaluate(layer, hier, m, **kw)
+    r = evaluate(layer, hier, m, **({"input_reuse": "window"} | kw))
     out = {lv: (d["input"]["reads"], d["input"]["writes"]) for lv, d in r.accesses.items()
            if "input" in d}
     inner = [lv.name for lv in hier.levels if "input" in lv.keeps][-1]
@@ -230,12 +231,24 @@ def test_row_band_buffer_reaches_the_padded_input(order: list[str], want: int) -
                                                   "C": 4, "K": 2},
                                           "rf": {}},
                           spatial={"pes": [{"K": 4}, {"C": 4}]}, order={"dram": order})
-    r = evaluate(layer, BAND, m)
+    r = evaluate(layer, BAND, m, input_reuse="window")
     assert r.legal
     assert _padded_inputs(layer) == layer.C * 16 * 16 == 4096
     assert r.accesses["dram"]["input"]["reads"] == want
     ref = evaluate(layer, BAND, m, input_reuse="refetch").accesses["dram"]["input"]["reads"]
     assert ref == 7 * 1024 * (2 if order[0] == "K" else 1)
+
+
+def test_default_rule() -> None:
+    """The default is sim.hier_cost_scalar.DEFAULT_INPUT_REUSE for both paths."""
+    m = NestMapping.build(TWO, temporal={"dram": {"P": 2}, "buf": {"C": 2, "P": 4, "Q": 4,
+                                                                   "R": 3, "S": 3, "K": 2}})
+    for rule in INPUT_REUSE:
+        assert _counts(C3, TWO, m, rule)["dram", "input"][0] == {"window": 120,
+                                                                  "refetch": 144}[rule]
+    assert evaluate(C3, TWO, m).accesses["dram"]["input"]["reads"] == \
+        int(evaluate_batch(C3, TWO, NestBatch.from_mappings([m]))["dram_input_reads"][0]) == \
+        {"window": 120, "refetch": 144}[DEFAULT_INPUT_REUSE]
 
 
 def test_bad_rule_is_one_line() -> None:
