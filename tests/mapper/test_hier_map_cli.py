@@ -81,7 +81,17 @@ def _check_result(out: Path, spec: Path, seed: int, network: Network | None = No
             for o, w in words.items():
                 for k in ("reads", "writes"):
                     assert _close(nbytes[o][k], w[k] * level.word_bits / 8)
-    assert "TOTAL" in (out / "report.txt").read_text()
+        cm = e["cycle_model"]           # the tile-by-tile timeline of the same mapping
+        assert cm["total_cycles"] >= e["total_cycles"] >= e["compute_cycles"]
+        assert cm["stall_cycles"] == cm["total_cycles"] - e["compute_cycles"]
+        assert sum(cm["stall_cycles_by_level"].values()) == cm["stall_cycles"]
+    assert t["cycle_model_total_cycles"] == sum(e["cycle_model"]["total_cycles"]
+                                                for e in doc["layers"])
+    assert _close(t["cycle_model_latency_ms"],
+                  t["cycle_model_total_cycles"] / (hier.clock_mhz * 1e3))
+    text = (out / "report.txt").read_text()
+    assert "TOTAL" in text and f"cycle model (sim.cycle.hier_cycle, tile by tile): " \
+        f"{t['cycle_model_total_cycles']:,} cycles" in text
     return doc
 
 
