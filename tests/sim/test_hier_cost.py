@@ -439,3 +439,27 @@ def test_capacity_errors_name_the_level() -> None:
         "buf", capacity_bytes={"weight": 64, "input": 64, "output": 256}, word_bits=8)))
     assert capacity_report(HALO, part, m) == [
         "level 'buf': the input tile needs 90 B but its partition holds 64 B usable"]
+
+
+def test_union_closed_forms_equal_enumeration() -> None:
+    """_union_input_elems (closed form for one fanout spreading outputs within the
+    bound, enumeration for copies past it) equals _union_rows' enumeration of the rows
+    on random cases costed as one batch per layer (every row takes its own branch)."""
+    from sim.hier_plan import _union_input_elems, _union_rows
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        sh, dl = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        P, R = int(rng.integers(1, 15)), int(rng.integers(1, 4))
+        layer = Layer("x", C=1, K=1, P=P, R=R, stride_h=sh, dilation_h=dl)
+        bounds = np.array([1, 1, 1, 1, P, 1, R, 1])
+        rows = []
+        for _ in range(40):
+            ep, er = int(rng.integers(1, P + 1)), int(rng.integers(1, R + 1))
+            rows.append((ep, er, int(rng.integers(1, 5)), int(rng.integers(ep, P + 2))))
+        e = np.array([[1, 1, 1, 1, ep, 1, er, 1] for ep, er, _, _ in rows])
+        sf = np.array([[1, 1, 1, 1, s, 1, 1, 1] for _, _, s, _ in rows])
+        gap = np.array([[1, 1, 1, 1, g, 1, 1, 1] for _, _, _, g in rows])
+        got = _union_input_elems(layer, bounds, e, [(sf, gap)])
+        want = [_union_rows(ep, er, ((s, g, 1, 1),), sh, dl, P, R, layer.needed_in_h)
+                for ep, er, s, g in rows]
+        assert got.tolist() == want, (sh, dl, P, R)
