@@ -522,9 +522,11 @@ def _window_events(plan: _Plan, c: int, back: list[np.ndarray], above_prod: list
 def _plane_consts(e_p: np.ndarray, e_r: np.ndarray, spread: list, stride: int, dil: int,
                   bound_p: int) -> tuple:
     """Per row, the constants of the closed form of :func:`_kept_union_rows` for one
-    plane: (unit, n, base, m1, sh, fallback rows mask) with ``kept = base - lam -
+    plane: (unit, n, base, m1, sh, fallback rows mask, cut) with ``kept = base - lam -
     m1 * min(lam, sh)``, ``lam = min(|shift| / unit, n)``, 0 unless unit divides the
-    shift (no spread: ``m1 = 0``, ``base = n``)."""
+    shift (no spread: ``m1 = 0``, ``base = n``). One fanout spreading outputs: ``m1 + 1``
+    whole copies ``sh`` apart inside the bound; ``cut`` (or None) = (rows whose next copy
+    is cut by the bound to ``n2`` rows, n2, the rows it adds to the union)."""
     span = (e_p - 1) * stride + (e_r - 1) * dil + 1
     gaps = window_rows(e_p, e_r, stride, dil) != span
     one_r = gaps & (e_r == 1)
@@ -532,16 +534,29 @@ def _plane_consts(e_p: np.ndarray, e_r: np.ndarray, spread: list, stride: int, d
         one_p = gaps & (e_p == 1) & (e_r > 1)
         unit = np.where(one_r, stride, np.where(one_p, dil, 1))
         n = np.where(one_r, e_p, np.where(one_p, e_r, span))
-        return unit, n, n, None, None, gaps & (e_p > 1) & (e_r > 1)
+        return unit, n, n, None, None, gaps & (e_p > 1) & (e_r > 1), None
     if len(spread) > 1:
-        return None, None, None, None, None, np.ones(len(e_p), dtype=bool)
+        return None, None, None, None, None, np.ones(len(e_p), dtype=bool), None
     s_p, g_p, s_r, _ = spread[0]
-    easy = (~gaps | one_r) & (s_r == 1) & (g_p * s_p <= bound_p)
     unit = np.where(one_r, stride, 1)
     n = np.where(one_r, e_p, span)
     sh = np.where(one_r, g_p, g_p * stride)
-    m1 = s_p - 1
-    return unit, n, n + m1 * np.minimum(n, sh), m1, sh, ~easy
+    # copies starting past the bound hold nothing; the copies' output ranges do not
+    # overlap (g_p >= e_p), so at most one is cut, to e2 outputs
+    m_eff = np.minimum(s_p, -(-bound_p // g_p))
+    m_f = np.minimum(m_eff, (bound_p - e_p) // g_p + 1)
+    cut = m_f < m_eff
+    easy = (~gaps | one_r) & (s_r == 1)
+    m1 = m_f - 1
+    base = n + m1 * np.minimum(n, sh)
+    if not cut.any():
+        return unit, n, base, m1, sh, ~easy, None
+    e2 = np.maximum(bound_p - m_f * g_p, 1)
+    span2 = (e2 - 1) * stride + (e_r - 1) * dil + 1
+    n2 = np.where(one_r, e2, span2)
+    easy &= ~cut | one_r | (window_rows(e2, e_r, stride, dil) == span2)
+    add = np.where(cut, n2 - np.maximum(0, np.minimum(n2, n - sh)), 0)
+    return unit, n, base, m1, sh, ~easy, (cut & easy, n2, add)
 
 
 def _window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
@@ -603,22 +618,33 @@ def _plane_kept(e: np.ndarray, b: np.ndarray, shift: dict, dp: int, dr: int, sp:
     ``shift`` (index units per dimension), by :func:`_plane_consts`' closed forms and
     :func:`_kept_union_rows` for the rest."""
     zero = np.zeros(len(b), dtype=np.int64)
-    unit, nn, base, m1, sh, fb = _plane_consts(e[dp], e[dr], sp, stride, dil, int(bnd[dp]))
+    unit, nn, base, m1, sh, fb, cut = _plane_consts(e[dp], e[dr], sp, stride, dil,
+                                                    int(bnd[dp]))
     s_p, s_r = shift.get(dp, zero), shift.get(dr, zero)
-    a = np.abs(s_p * stride + s_r * dil)
+    signed = s_p * stride + s_r * dil
+    a = np.abs(signed)
     if unit is None:
         kk = np.empty(len(b), dtype=np.int64)
     else:
         if (unit == 1).all():
-            lam = np.minimum(a, nn[b])
+            q = a
+            lam = np.minimum(q, nn[b])
             kk = base[b] - lam
+            div = None
         else:
             ub = unit[b]
             q = a // ub
             lam = np.minimum(q, nn[b])
-            kk = np.where(a == q * ub, base[b] - lam, 0)
-        if m1 is not None:           # where unit divides the shift (kk > 0 there)
+            div = a == q * ub
+            kk = np.where(div, base[b] - lam, 0)
+        if m1 is not None:
             kk -= np.where(kk > 0, m1[b] * np.minimum(lam, sh[b]), 0)
+        if cut is not None:
+            rows, n2, add = cut
+            f = np.flatnonzero(rows[b] if div is None else rows[b] & div)
+            if len(f):
+                kk[f] += _cut_copy_kept(lam[f], q[f], signed[f] > 0, nn[b[f]], sh[b[f]],
+                                        m1[b[f]] + 1, n2[b[f]], add[b[f]])
     if fb.any():
         f = np.flatnonzero(fb[b])
         if len(f):
@@ -626,6 +652,31 @@ def _plane_kept(e: np.ndarray, b: np.ndarray, shift: dict, dp: int, dr: int, sp:
             kk[f] = _kept_union_rows(e[dp][bf], e[dr][bf], [tuple(x[bf] for x in t) for t in sp],
                                      stride, dil, int(bnd[dp]), int(bnd[dr]), s_p[f], s_r[f])
     return kk
+
+
+def _cut_copy_kept(lam: np.ndarray, q: np.ndarray, up: np.ndarray, n: np.ndarray,
+                   sh: np.ndarray, m: np.ndarray, n2: np.ndarray,
+                   add: np.ndarray) -> np.ndarray:
+    """What a copy cut to ``n2`` rows, after ``m`` whole copies of ``n`` rows ``sh``
+    apart, adds to the rows a group keeps when it moves ``q`` rows (``lam = min(q, n)``
+    new rows per whole copy; ``up``: towards higher rows): its ``add`` rows of the
+    union less its ``lam2 = min(q, n2)`` new ones not already new for a whole copy.
+    Moving down the new rows are the copies' lowest: the cut copy's overlap the last
+    whole copy's, ``min(lam2, lam - sh)``. Moving up they are the highest: the whole
+    copies' new rows are one interval when ``lam >= sh``, else intervals shorter than
+    the spacing of which the cut copy's (no longer) meets at most two."""
+    lam2 = np.minimum(q, n2)
+    x1 = m * sh + n2
+    x0 = x1 - lam2
+    down = np.maximum(0, np.minimum(lam2, lam - sh))
+    whole = np.maximum(0, np.minimum(x1, (m - 1) * sh + n) - np.maximum(x0, n - lam))
+    k_hi = np.minimum(m - 1, (x1 - 1 - (n - lam)) // sh)
+    apart = np.zeros(len(lam), dtype=np.int64)
+    for k in (k_hi, k_hi - 1):
+        c = k * sh + n - lam
+        apart += np.where(k >= 0, np.maximum(0, np.minimum(x1, c + lam) - np.maximum(x0, c)), 0)
+    ov = np.where(up, np.where(lam >= sh, whole, apart), down)
+    return add - (lam2 - ov)
 
 
 def _spatial_product(S: np.ndarray, fs: list[int], B: int) -> np.ndarray:

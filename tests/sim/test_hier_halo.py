@@ -336,3 +336,29 @@ def test_walk_sees_gains() -> None:
         gains += _counts(layer, h, m, "window")["l1", "input"][0] < \
             _counts(layer, h, m, "refetch")["l1", "input"][0]
     assert gains >= 5
+
+
+def test_group_closed_forms_equal_enumeration() -> None:
+    """The batched path's rows kept by a multicast group spreading outputs (whole copies,
+    a copy cut by the bound, copies past it, strides/dilations with gaps) equal
+    _kept_rows' enumeration of the rows, on random steps up and down."""
+    from sim.hier_cost import _plane_kept
+    from sim.hier_plan import _kept_rows
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        s, d = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        P, R = int(rng.integers(1, 15)), int(rng.integers(1, 4))
+        B = 30
+        ep, er = rng.integers(1, P + 1, B), rng.integers(1, R + 1, B)
+        sp = rng.integers(1, 5, B)
+        g = np.array([int(rng.integers(x, P + 2)) for x in ep])
+        e = np.ones((8, B), dtype=np.int64)
+        e[4], e[6] = ep, er
+        ones = np.ones(B, dtype=np.int64)
+        b = np.repeat(np.arange(B), 4)
+        shift = {4: rng.integers(-2 * P, 2 * P + 1, len(b)), 6: rng.integers(-R, R + 1, len(b))}
+        got = _plane_kept(e, b, shift, 4, 6, [(sp, g, ones, ones)], s, d,
+                          np.array([1, 1, 1, 1, P, 1, R, 1]))
+        want = [_kept_rows(int(ep[i]), int(er[i]), ((int(sp[i]), int(g[i]), 1, 1),), s, d,
+                           P, R, int(shift[4][j]), int(shift[6][j])) for j, i in enumerate(b)]
+        assert got.tolist() == want, (s, d, P, R)
