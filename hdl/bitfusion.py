@@ -480,10 +480,17 @@ def expected_cycles(accel: object, case: GemmCase) -> int:
     widths through ``sim.simulate.simulate_layer`` (native timing; ``sim.datapath``'s
     bit-fusion plan packs ``f`` reduction elements per step), mapped as the engine runs
     it (:func:`hdl.plan.canonical_mapping` of the timing layer's ``M x K' x N``)."""
+    from sim.simulate import simulate_layer
+    layer, mapping = _sim_gemm(accel, case)
+    return simulate_layer(layer, accel, mapping, timing="native").compute_cycles
+
+
+def _sim_gemm(accel: object, case: GemmCase) -> tuple:
+    """(the GEMM as a :mod:`dataflows` layer at the case's widths, the engine's mapping
+    of ``sim.datapath``'s timing layer ``M x K' x N``)."""
     from dataflows.layer import Precision, gemm
     from hdl.plan import canonical_mapping
     from sim.datapath import plan_datapath
-    from sim.simulate import simulate_layer
     params = HdlParams.from_accelerator(accel)
     a_bits, w_bits = case.ports["abits"], case.ports["wbits"]
     out_bits = next(b for b in (8, 16, 32) if b >= min(params.accumulator_bits, 32))
@@ -491,8 +498,7 @@ def expected_cycles(accel: object, case: GemmCase) -> int:
                  precision=Precision(input_bits=a_bits, weight_bits=w_bits,
                                      output_bits=out_bits))
     timing = plan_datapath(layer, accel).layer         # what sim runs: C = K'
-    mapping = canonical_mapping(params, case.m, timing.C, case.n, case.order)
-    return simulate_layer(layer, accel, mapping, timing="native").compute_cycles
+    return layer, canonical_mapping(params, case.m, timing.C, case.n, case.order)
 
 
 def cycle_fidelity_cycles(accel: object, case: GemmCase) -> int:
@@ -501,18 +507,8 @@ def cycle_fidelity_cycles(accel: object, case: GemmCase) -> int:
     fidelity of the figure :func:`expected_cycles` returns (DESIGN invariants 1 and 2).
     No tensors: ``sim`` refuses them on a bit-fusion datapath (fused words regroup the
     reduction), and a fused schedule's cycles do not depend on the values."""
-    from dataflows.layer import Precision, gemm
-    from hdl.plan import canonical_mapping
-    from sim.datapath import plan_datapath
     from sim.simulate import simulate
-    params = HdlParams.from_accelerator(accel)
-    a_bits, w_bits = case.ports["abits"], case.ports["wbits"]
-    out_bits = next(b for b in (8, 16, 32) if b >= min(params.accumulator_bits, 32))
-    layer = gemm("gemm", case.m, case.n, case.k,
-                 precision=Precision(input_bits=a_bits, weight_bits=w_bits,
-                                     output_bits=out_bits))
-    timing = plan_datapath(layer, accel).layer
-    mapping = canonical_mapping(params, case.m, timing.C, case.n, case.order)
+    layer, mapping = _sim_gemm(accel, case)
     res = simulate(layer, accel, mapping=mapping, timing="native", fidelity="cycle")
     return int(res.layers[0].compute_cycles)
 

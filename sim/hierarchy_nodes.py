@@ -337,6 +337,17 @@ class Hierarchy:
                 out.append(fi)
         raise SpecError(f"hierarchy {self.name!r} has {li + 1} storage levels, not {level + 1}")
 
+    @property
+    def fanout_positions(self) -> tuple[int, ...]:
+        """Per fanout (outermost first), the number of storage levels above it."""
+        out, li = [], 0
+        for n in self.nodes:
+            if isinstance(n, StorageLevel):
+                li += 1
+            else:
+                out.append(li)
+        return tuple(out)
+
     def instances(self, level: int) -> int:
         """Copies of storage level ``level`` (product of the fanouts above it)."""
         return math.prod(self.fanouts[f].children for f in self.fanouts_above(level))

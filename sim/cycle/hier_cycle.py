@@ -199,7 +199,7 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     b = [bnd[d] for d in MAP_DIMS]
     T = [list(t) for t in mapping.temporal]
     sraw = [mapping.spatial_product(f) for f in range(len(hier.fanouts))]
-    pos = _fanout_positions(hier)
+    pos = list(hier.fanout_positions)
     parts = _parts(layer, hier, mapping, arr, b, sraw, pos)
 
     # -- instances and bandwidths (the cost model's per-level rule) ----------------------
@@ -307,17 +307,6 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         stall_cycles_by_level={lv.name: s for lv, s in zip(levels, stall)},
         accesses=accesses, analytic_total_cycles=int(arr["total_cycles"][0]), legal=legal,
         steps=steps, step_kinds=len(rows), timeline=tuple(rows))
-
-
-def _fanout_positions(hier: Hierarchy) -> list[int]:
-    """Per fanout, the number of storage levels above it."""
-    out, li = [], 0
-    for n in hier.nodes:
-        if isinstance(n, StorageLevel):
-            li += 1
-        else:
-            out.append(li)
-    return out
 
 
 def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: list[int],
