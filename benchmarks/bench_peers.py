@@ -43,11 +43,15 @@ Why coforge misses the AccelForge targets on the 3x3 and the spilling layers (me
 see benchmarks/README.md): AccelForge's FFM keeps a Storage node above a P loop with its
 Reservation below it -- on ws_16x16 conv2_1b the Scratchpad reserves one 6-row input
 window (22,272 B = 34 % of it) yet reads the 215,296-B padded input from MainMemory once:
-a sliding window. ``sim.hier_cost`` has no sliding-window reuse (Timeloop's rule, a tile
-that moves is refetched whole), so the same tiling refetches the halo (14 tiles x 22,272
-B = 311,808 B) and keeping the whole input needs 252 KB of a 64 KiB Scratchpad. On the
-layers whose partial sums spill to DRAM (conv3_1b, conv4_2a) AccelForge moves them at the
-workload's 8 bits, coforge at the 32-bit accumulator width.
+a sliding window. The mapper costs with ``sim.hier_cost``'s default ``input_reuse=
+"refetch"`` (a tile that moves is refetched whole), so the same tiling refetches the halo
+(14 tiles x 22,272 B = 311,808 B) and keeping the whole input needs 252 KB of a 64 KiB
+Scratchpad. Searching with ``input_reuse="window"`` instead (measured 2026-12 by wrapping
+the search's cost call; the mapper has no argument for it yet) conv2_1b's DRAM input is
+AccelForge's 1,722,368 bits and the energy 1.015x its; conv3_1b stays at 2.0x the input
+and 1.23x the energy. On the layers whose partial sums spill to DRAM (conv3_1b,
+conv4_2a) AccelForge moves them at the workload's 8 bits, coforge at the 32-bit
+accumulator width.
 
     .venv/bin/python benchmarks/bench_peers.py [--zigzag-live ACC:NET ...] [--zigzag-recorded]
         [--af-recorded] [--af-example nvdla] [--max-evals 20000] [--only zigzag|accelforge]
