@@ -106,7 +106,8 @@ from sim.hier_cost_scalar import (DEFAULT_INPUT_REUSE, INPUT_REUSE,  # noqa: F40
 from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
                            _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
 from sim.hierarchy import Hierarchy
-from sim.tiling import conv_input_footprint_elems, tile_footprint_elems, window_rows
+from sim.tiling import (conv_input_footprint_elems, tile_footprint_elems,
+                         window_overlap_rows, window_rows)
 
 _REL = {o: np.array([d in RELEVANT[o] for d in MAP_DIMS]) for o in OPERANDS}
 #: bit d set when dimension d is relevant to the operand (a lookup by shifting)
@@ -586,6 +587,28 @@ def _window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
         for sf, _ in spread:
             tot = tot * sf[d]
         u_gnc = u_gnc * np.minimum(tot, bnd[d])
+    if not spread:
+        # one window: rows kept = window_overlap_rows, looked up per (extents, |shift|)
+        k = n
+        for (dp, dr), stride, dil in zip(_PLANES, (layer.stride_h, layer.stride_w),
+                                         (layer.dilation_h, layer.dilation_w)):
+            tab, top = _overlap_table(int(bnd[dp]), int(bnd[dr]), stride, dil)
+            a = None
+            if dp in shift:
+                a = np.abs(shift[dp] * stride if dr not in shift else
+                           shift[dp] * stride + shift[dr] * dil)
+            elif dr in shift:
+                a = np.abs(shift[dr] * dil)
+            key = (e[dp] * (bnd[dr] + 1) + e[dr]) * (top + 1)
+            kk = tab[key[b] + (np.minimum(a, top) if a is not None else 0)]
+            memo[dp] = kk
+            k = k * kk
+        live = np.flatnonzero(k)
+        memo["live"] = live
+        for dp, _ in _PLANES:
+            memo[dp] = memo[dp][live]
+        # float sums of integers far below 2**53: exact
+        return np.bincount(b[live], weights=k[live], minlength=B).astype(np.int64) * u_gnc
     k = n
     idx = np.arange(len(b))          # the steps still keeping something
     lone = {}
@@ -610,6 +633,20 @@ def _window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
     total = np.zeros(B, dtype=np.int64)
     np.add.at(total, b, k)
     return total * u_gnc
+
+
+@lru_cache(maxsize=64)
+def _overlap_table(bound_p: int, bound_r: int, stride: int, dil: int) -> tuple[np.ndarray, int]:
+    """(table, top): :func:`sim.tiling.window_overlap_rows` of ``p`` outputs and ``r``
+    kernel rows moved by ``a`` rows at ``table[(p * (bound_r + 1) + r) * (top + 1) +
+    min(a, top)]`` (``top`` = the widest span: a window moved that far keeps nothing)."""
+    top = (bound_p - 1) * stride + (bound_r - 1) * dil + 1
+    p, r, a = (x.reshape(-1) for x in np.meshgrid(np.arange(bound_p + 1),
+                                                  np.arange(bound_r + 1),
+                                                  np.arange(top + 1), indexing="ij"))
+    tab = window_overlap_rows(np.maximum(p, 1), np.maximum(r, 1), stride, dil, a)
+    tab.flags.writeable = False
+    return tab, top
 
 
 def _plane_kept(e: np.ndarray, b: np.ndarray, shift: dict, dp: int, dr: int, sp: list,
