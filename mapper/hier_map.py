@@ -19,7 +19,8 @@ mean the same thing::
                 "latency_ms", "energy_pj_by_level", "cycle_model_total_cycles",
                 "cycle_model_latency_ms"},
      "run": {"seed", "strategy", "search_strategy", "objective", "search_objective",
-             "max_evals", "spec_file", "spec_sha256", "distinct_shapes", "evaluations"},
+             "max_evals", "spec_file", "spec_sha256", "input_reuse" ("refetch" |
+             "window", ``--input-reuse``), "distinct_shapes", "evaluations"},
      "spec": Hierarchy.to_dict() (an unlimited bandwidth as "inf"),
      "vector_unit": "none: non-GEMM operators not costed"}
 
@@ -91,6 +92,7 @@ class HierNetworkMap:
     layers: tuple[HierLayerMap, ...]
     distinct_shapes: int
     elapsed_s: float
+    input_reuse: str = "refetch"
 
     @property
     def evaluations(self) -> int:
@@ -119,13 +121,18 @@ def _shape_key(layer: Layer) -> tuple:
 
 def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
-                  seed: int = 0) -> HierNetworkMap:
+                  seed: int = 0, input_reuse: str | None = None) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
     ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names) and cost
-    every layer with :func:`sim.hier_cost.evaluate`. A layer of a kind outside
+    every layer with :func:`sim.hier_cost.evaluate`, both under ``input_reuse``
+    (:data:`sim.hier_cost.INPUT_REUSE`; default the cost model's
+    ``DEFAULT_INPUT_REUSE``). A layer of a kind outside
     :data:`HIER_KINDS`, or one no mapping was found for, is a one-line error."""
     from mapper.nest_search import search
     from sim.hier_cost import check_fits, evaluate
+    from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
+    reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
+    check_input_reuse(reuse)
     layers = net.layers()
     if not layers:
         raise HierMapError(f"network {net.name!r} has no compute layer; nothing to map")
@@ -142,14 +149,15 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
         evals = 0
         if key not in found:
             sr = search(layer, hier, strategy=strategy, objective=objective,
-                        max_evals=max_evals, seed=seed)
+                        max_evals=max_evals, seed=seed, input_reuse=reuse)
             found[key], evals = sr.mapping, sr.evaluations
         mapping = found[key]
         check_fits(layer, hier, mapping)
-        out.append(HierLayerMap(layer, mapping, evaluate(layer, hier, mapping), evals))
+        out.append(HierLayerMap(layer, mapping,
+                                evaluate(layer, hier, mapping, input_reuse=reuse), evals))
     return HierNetworkMap(network=net.name, hier=hier, layers=tuple(out),
                           distinct_shapes=len(found),
-                          elapsed_s=time.perf_counter() - start)
+                          elapsed_s=time.perf_counter() - start, input_reuse=reuse)
 
 
 def layer_accesses(m: HierLayerMap, hier: Hierarchy) -> dict[str, dict[str, Any]]:
@@ -182,10 +190,11 @@ def _inf_as_text(value: Any) -> Any:
     return "inf" if isinstance(value, float) and math.isinf(value) else value
 
 
-def cycle_model(m: HierLayerMap, hier: Hierarchy) -> dict[str, Any]:
+def cycle_model(m: HierLayerMap, hier: Hierarchy, input_reuse: str | None = None
+                ) -> dict[str, Any]:
     """The layer's mapping timed by :func:`sim.cycle.hier_cycle.simulate_hier`."""
     from sim.cycle.hier_cycle import simulate_hier
-    c = simulate_hier(m.layer, hier, m.mapping)
+    c = simulate_hier(m.layer, hier, m.mapping, input_reuse=input_reuse)
     return {"total_cycles": c.total_cycles, "stall_cycles": c.stall_cycles,
             "stall_cycles_by_level": dict(c.stall_cycles_by_level)}
 
@@ -200,7 +209,7 @@ def result_doc(mapped: HierNetworkMap, run: dict[str, Any], spec_sha256: str) ->
         r = m.result
         key = (_shape_key(m.layer), repr(m.mapping.to_dict(hier)))
         if key not in timed:
-            timed[key] = cycle_model(m, hier)
+            timed[key] = cycle_model(m, hier, mapped.input_reuse)
         layers.append({
             "name": m.layer.name, "kind": m.layer.kind, "macs": m.layer.macs,
             "compute_cycles": r.compute_cycles, "total_cycles": r.total_cycles,
@@ -227,6 +236,7 @@ def result_doc(mapped: HierNetworkMap, run: dict[str, Any], spec_sha256: str) ->
             "fidelity": "analytic", "clock_mhz": hier.clock_mhz, "pes": hier.pes,
             "layers": layers, "totals": totals,
             "run": dict(run) | {"spec_sha256": spec_sha256,
+                                "input_reuse": mapped.input_reuse,
                                 "distinct_shapes": mapped.distinct_shapes,
                                 "evaluations": mapped.evaluations},
             "spec": _inf_as_text(hier.to_dict()), "vector_unit": VECTOR_UNIT}
@@ -316,7 +326,7 @@ def run_map(args: argparse.Namespace) -> int:
     sha = hashlib.sha256(Path(args.arch).read_bytes()).hexdigest()
     net = _load_workload(args)
     mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
-                           args.max_evals, args.seed)
+                           args.max_evals, args.seed, args.input_reuse)
     run = {"seed": args.seed, "strategy": strategy, "search_strategy": STRATEGIES[strategy],
            "objective": args.objective, "search_objective": OBJECTIVES[args.objective],
            "max_evals": args.max_evals, "spec_file": str(args.arch),
@@ -346,12 +356,20 @@ def route_map(sub: Any) -> None:
     def routed(args: argparse.Namespace) -> int:
         if is_hierarchy_spec(args.arch):
             return run_map(args)
+        if args.input_reuse is not None:
+            raise HierMapError("--input-reuse applies to a hierarchy --arch (a YAML with a "
+                               "'hierarchy:' section); drop it for a 3-level spec")
         if args.strategy == "evolution":
             raise HierMapError("--strategy evolution applies to a hierarchy --arch; for a "
                                "3-level spec give genetic")
         args.strategy = str(args.strategy)          # the plain word, as before routing
         return three_level(args)
 
+    parser.add_argument("--input-reuse", choices=["refetch", "window"], default=None,
+                        help="with a hierarchy --arch: conv inputs of a tile that moves are "
+                             "refetched whole (refetch, Timeloop's rule; the default) or "
+                             "only the part outside the previous window (window: exact "
+                             "sliding-window reuse, see sim/hier_cost.py)")
     parser.set_defaults(func=routed)
 
 

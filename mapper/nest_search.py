@@ -318,12 +318,14 @@ def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
 
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
            objective: str = "energy", max_evals: int = 20000, population: int = 1000,
-           seed: int = 0, imperfect: bool = False, polish: bool = True
-           ) -> NestSearchResult:
+           seed: int = 0, imperfect: bool = False, polish: bool = True,
+           input_reuse: str | None = None) -> NestSearchResult:
     """The best legal nest mapping of ``layer`` on ``hier`` under ``objective``: the
     random or evolutionary run on three quarters of ``max_evals``, then (``polish``) a
     steepest descent from its best over :meth:`NestSpace.neighbours` on the rest, which
-    stops early at a mapping no neighbour improves (a local optimum, not a proven one)."""
+    stops early at a mapping no neighbour improves (a local optimum, not a proven one).
+    ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
+    default its ``DEFAULT_INPUT_REUSE``)."""
     if strategy not in STRATEGIES:
         raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -331,10 +333,16 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                               f"not {objective!r}")
     if max_evals < 1 or population < 2:
         raise NestSearchError("max_evals must be >= 1 and population >= 2")
+    from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
+    reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
+    check_input_reuse(reuse)
+
+    def _cost(batch: NestBatch) -> dict[str, np.ndarray]:
+        return evaluate_batch(layer, hier, batch, detail=False, input_reuse=reuse)
     space = NestSpace(layer, hier, imperfect)
     rng = np.random.default_rng(seed)
     pop = space.random(rng, min(population, max_evals))
-    scores = _score(evaluate_batch(layer, hier, pop.batch, detail=False), objective)
+    scores = _score(_cost(pop.batch), objective)
     evals = len(pop)
     best_i = int(np.argmin(scores))
     best = (float(scores[best_i]), space.to_mapping(pop, best_i))
@@ -348,7 +356,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         else:
             keep = np.argsort(scores, kind="stable")[:max(2, population // 5)]
             kids = space.mutate(rng, pop.take(keep[rng.integers(0, len(keep), n)]))
-        ks = _score(evaluate_batch(layer, hier, kids.batch, detail=False), objective)
+        ks = _score(_cost(kids.batch), objective)
         evals += len(kids)
         i = int(np.argmin(ks))
         if ks[i] < best[0]:
@@ -369,14 +377,14 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                        if math.isfinite(scores[j])]
         spent = evals
         for g in starts:
-            g_score = float(_score(evaluate_batch(layer, hier, g.batch, detail=False),
+            g_score = float(_score(_cost(g.batch),
                                    objective)[0])
             while evals - spent < descent:
                 nb = space.neighbours(g, 0)
                 if not len(nb):
                     break
                 nb = nb.take(np.arange(min(len(nb), descent - (evals - spent))))
-                ns = _score(evaluate_batch(layer, hier, nb.batch, detail=False), objective)
+                ns = _score(_cost(nb.batch), objective)
                 evals += len(nb)
                 i = int(np.argmin(ns))
                 if not ns[i] < g_score:

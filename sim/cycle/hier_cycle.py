@@ -180,15 +180,18 @@ class _Sched:
 
 def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                   lowered_from: Layer | None = None, require_fit: bool = True,
-                  aggregate: bool = True) -> HierCycleResult:
+                  aggregate: bool = True, input_reuse: str | None = None) -> HierCycleResult:
     """Time ``mapping`` of ``layer`` on ``hier`` step by step (rules in the module
     docstring). Raises a one-line error for a structurally illegal mapping
     (:class:`~dataflows.mapping.MappingError`) and, with ``require_fit``, for one whose
-    tiles do not fit (:class:`HierCycleError`)."""
+    tiles do not fit (:class:`HierCycleError`). ``input_reuse``: the cost model's input
+    rule whose counts the steps carry (default its ``DEFAULT_INPUT_REUSE``)."""
     bnd = map_bounds(layer)
     mapping.check(hier, bnd, where=f"layer {layer.name!r} on {hier.name!r}")
+    from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE
     arr = evaluate_batch(layer, hier, NestBatch.from_mappings([mapping]), detail=True,
-                         lowered_from=lowered_from)
+                         lowered_from=lowered_from,
+                         input_reuse=input_reuse or DEFAULT_INPUT_REUSE)
     legal = bool(arr["legal"][0])
     if require_fit and not legal:
         raise HierCycleError(f"layer {layer.name!r}: the mapping's tiles do not fit "

@@ -65,7 +65,8 @@ def _check_result(out: Path, spec: Path, seed: int, network: Network | None = No
         assert e["macs"] == layer.macs
         mapping = NestMapping.build(hier, **e["mapping"])
         check_fits(layer, hier, mapping)                 # raises unless the tiles fit
-        r = evaluate(layer, hier, mapping)               # independent re-costing
+        r = evaluate(layer, hier, mapping,               # independent re-costing
+                     input_reuse=doc["run"]["input_reuse"])
         assert r.legal
         assert (e["total_cycles"], e["compute_cycles"]) == (r.total_cycles, r.compute_cycles)
         assert _close(e["energy_pj"], r.energy_pj)
@@ -187,3 +188,29 @@ def test_a_kind_the_hierarchy_model_does_not_cost_is_refused() -> None:
 
     with pytest.raises(HierMapError, match="layer 'conv1': kind 'lstm' is not costed"):
         map_hierarchy(OneLayer(), load_hierarchy(FIVE))  # type: ignore[arg-type]
+
+
+def test_map_with_sliding_window_input_reuse(tmp_path: Path) -> None:
+    """``--input-reuse window``: the search and every figure use the window rule (the
+    re-costing in _check_result passes it), and on each chosen mapping the top level's
+    input reads are at most the refetch rule's of the same mapping (the rule itself is
+    checked by hand and against a brute-force walk in tests/sim/test_hier_halo.py)."""
+    out = tmp_path / "win"
+    assert main(["map", "--network", "resnet18", "--arch", str(FIVE), "--input-reuse",
+                 "window", "--max-evals", "800", "--out", str(out)]) == 0
+    doc = _check_result(out, FIVE, 0)
+    assert doc["run"]["input_reuse"] == "window"
+    hier = load_hierarchy(FIVE)
+    top = hier.levels[0].name
+    net = {layer.name: layer for layer in zoo.load("resnet18").layers()}
+    for e in doc["layers"]:
+        mapping = NestMapping.build(hier, **e["mapping"])
+        refetch = evaluate(net[e["name"]], hier, mapping, input_reuse="refetch")
+        assert e["elements"][top]["input"]["reads"] <= \
+            refetch.accesses[top]["input"]["reads"], e["name"]
+
+
+def test_input_reuse_on_a_three_level_spec_is_refused(capsys) -> None:  # noqa: ANN001
+    assert main(["map", "--network", "resnet18", "--arch", "edge_8x8_ws",
+                 "--input-reuse", "window"]) == 2
+    assert "--input-reuse applies to a hierarchy --arch" in capsys.readouterr().err
