@@ -15,7 +15,7 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
-from sim.hierarchy import Hierarchy, StorageLevel
+from sim.hierarchy import Hierarchy
 from sim.tiling import tile_footprint_elems, window_overlap_rows, window_rows
 
 ND = len(MAP_DIMS)
@@ -46,12 +46,7 @@ class _Plan:
 @lru_cache(maxsize=64)
 def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
     levels = hier.levels
-    pos, li = [], 0
-    for n in hier.nodes:
-        if isinstance(n, StorageLevel):
-            li += 1
-        else:
-            pos.append(li)
+    pos = list(hier.fanout_positions)
     b = map_bounds(layer)
     bounds = np.array([b[d] for d in MAP_DIMS], dtype=np.int64)
     full = bounds[None, :]
