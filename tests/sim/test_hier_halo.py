@@ -342,7 +342,7 @@ def test_group_closed_forms_equal_enumeration() -> None:
     """The batched path's rows kept by a multicast group spreading outputs (whole copies,
     a copy cut by the bound, copies past it, strides/dilations with gaps) equal
     _kept_rows' enumeration of the rows, on random steps up and down."""
-    from sim.hier_cost import _plane_kept
+    from sim.hier_window import _plane_kept
     from sim.hier_plan import _kept_rows
     rng = np.random.default_rng(1)
     for _ in range(40):
