@@ -29,7 +29,12 @@ plain-Python implementation of the same rules, not the batch code on one row.
 Targets: >= 1,000,000 mappings/s (3-level) and >= 500,000 mappings/s (5-level).
 PASS/MISS is reported; a MISS exits 0.
 
-    .venv/bin/python benchmarks/bench_hierarchy.py [--batch N] [--json OUT]
+``--input-reuse refetch|window`` picks the input rule of every timed and validated call
+(default: the cost model's ``DEFAULT_INPUT_REUSE``); the 3-level workload costs the
+im2col view (``lowered_from``), where the window rule does not apply, so only the
+5-level figure depends on it. The rule used is printed and recorded in the JSON.
+
+    .venv/bin/python benchmarks/bench_hierarchy.py [--batch N] [--input-reuse R] [--json OUT]
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ from dataflows.mapping import Mapping  # noqa: E402
 from dataflows.nest_mapping import NestBatch, NestMapping  # noqa: E402
 from mapper.nest_search import NestSpace  # noqa: E402
 from sim.analytic import evaluate_batch as analytic_batch  # noqa: E402
-from sim.hier_cost import evaluate, evaluate_batch  # noqa: E402
+from sim.hier_cost import DEFAULT_INPUT_REUSE, INPUT_REUSE, evaluate, evaluate_batch  # noqa: E402
 from sim.hierarchy import from_accelerator, load_hierarchy  # noqa: E402
 from sim.spec_io import load_accelerator  # noqa: E402
 
@@ -86,13 +91,15 @@ CPU_RATES: list[float] = []
 
 
 def validate(layer, hier, batch: NestBatch, maps: list[tuple[int, NestMapping]],
-             lowered_from=None) -> list[str]:
+             lowered_from=None, input_reuse: str = DEFAULT_INPUT_REUSE) -> list[str]:
     from dataflows.dataflow import map_bounds
-    arr = evaluate_batch(layer, hier, batch, detail=False, lowered_from=lowered_from)
+    arr = evaluate_batch(layer, hier, batch, detail=False, lowered_from=lowered_from,
+                         input_reuse=input_reuse)
     bad = []
     for i, m in maps:
         m.check(hier, map_bounds(layer))
-        r = evaluate(layer, hier, m, lowered_from=lowered_from, check=False)
+        r = evaluate(layer, hier, m, lowered_from=lowered_from, check=False,
+                     input_reuse=input_reuse)
         if (bool(arr["legal"][i]) != r.legal or int(arr["total_cycles"][i]) != r.total_cycles
                 or not np.isclose(arr["energy_pj"][i], r.energy_pj, rtol=1e-9)):
             bad.append(f"row {i}: batch ({arr['legal'][i]}, {arr['total_cycles'][i]}, "
@@ -111,8 +118,12 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--validate", type=int, default=200)
     ap.add_argument("--seed", type=int, default=20261204)
+    ap.add_argument("--input-reuse", choices=sorted(INPUT_REUSE), default=DEFAULT_INPUT_REUSE,
+                    help="input rule of the cost model (default %(default)s, the cost "
+                         "model's DEFAULT_INPUT_REUSE)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    ir = args.input_reuse
     layer, source = load_layer(args.network, args.layer)
     rng = np.random.default_rng(args.seed)
     failures: list[str] = []
@@ -134,10 +145,11 @@ def main() -> int:
                     temporal=tuple(tuple(int(v) for v in t) for t in mb.temporal[i]),
                     order=tuple(tuple(MAP_DIMS[int(j)] for j in o) for o in mb.order[i]))
         maps.append((int(i), NestMapping.from_mapping(m, len(accel.glb))))
-    failures += [f"3-level {f}" for f in validate(view, h3, nb, maps, lowered)]
-    evaluate_batch(view, h3, nb.rows(slice(0, 1000)), detail=False, lowered_from=lowered)
-    r3 = best_rate(lambda: evaluate_batch(view, h3, nb, detail=False, lowered_from=lowered),
-                   args.batch, args.repeats)
+    failures += [f"3-level {f}" for f in validate(view, h3, nb, maps, lowered, ir)]
+    evaluate_batch(view, h3, nb.rows(slice(0, 1000)), detail=False, lowered_from=lowered,
+                   input_reuse=ir)
+    r3 = best_rate(lambda: evaluate_batch(view, h3, nb, detail=False, lowered_from=lowered,
+                                          input_reuse=ir), args.batch, args.repeats)
     ra = best_rate(lambda: analytic_batch(layer, accel, mb, detail=False), args.batch,
                    args.repeats)
     figures["3-level"] = {"spec": accel.name, "levels": len(h3.levels),
@@ -155,17 +167,19 @@ def main() -> int:
     nb5 = g.batch
     rows = rng.choice(args.batch, size=min(args.validate, args.batch), replace=False)
     failures += [f"5-level {f}" for f in
-                 validate(layer, h5, nb5, [(int(i), space.to_mapping(g, int(i))) for i in rows])]
-    evaluate_batch(layer, h5, nb5.rows(slice(0, 1000)), detail=False)
-    r5 = best_rate(lambda: evaluate_batch(layer, h5, nb5, detail=False), args.batch,
-                   args.repeats)
-    legal5 = float(evaluate_batch(layer, h5, nb5.rows(slice(0, 100000)),
-                                  detail=False)["legal"].mean())
+                 validate(layer, h5, nb5, [(int(i), space.to_mapping(g, int(i))) for i in rows],
+                          input_reuse=ir)]
+    evaluate_batch(layer, h5, nb5.rows(slice(0, 1000)), detail=False, input_reuse=ir)
+    r5 = best_rate(lambda: evaluate_batch(layer, h5, nb5, detail=False, input_reuse=ir),
+                   args.batch, args.repeats)
+    legal5 = float(evaluate_batch(layer, h5, nb5.rows(slice(0, 100000)), detail=False,
+                                  input_reuse=ir)["legal"].mean())
     figures["5-level"] = {"spec": h5.name, "levels": len(h5.levels), "fanouts": len(h5.fanouts),
                           "per_s": r5, "per_cpu_s": CPU_RATES[-1], "generation_s": gen_s,
                           "legal_fraction": legal5}
 
-    print(f"layer {layer.name} ({source}); batch {args.batch:,}; best of {args.repeats}; "
+    print(f"layer {layer.name} ({source}); input_reuse {ir!r}; batch {args.batch:,}; "
+          f"best of {args.repeats}; "
           f"{platform.processor() or platform.machine()}, load average "
           f"{os.getloadavg()[0]:.1f}")
     verdicts = {}
@@ -187,7 +201,8 @@ def main() -> int:
               f"evaluate, NestMapping.check)")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "benchmark": "hierarchy", "layer": layer.name, "batch": args.batch,
+            "benchmark": "hierarchy", "layer": layer.name, "input_reuse": ir,
+            "batch": args.batch,
             "figures": figures, "verdicts": verdicts, "targets": TARGETS,
             "validation_failures": failures,
             "summary": ", ".join(f"{k} {v['per_s']:,.0f}/s ({v['per_cpu_s']:,.0f} per "
