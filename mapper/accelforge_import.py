@@ -32,9 +32,12 @@ Translation (AccelForge -> coforge):
 * ``!Compute`` -> the MAC energy (the last enabled compute node); a memory, compute or
   action whose energy comes from an AccelForge component model (``component_class``
   other than ``Dummy``) is left to coforge's defaults and noted; ``Dummy`` costs 0.
-* Tensor sizes: every value is 8 bits (AccelForge's examples' ``bits_per_value``),
-  outputs at the largest ``bits_per_value.output`` of any memory (the accumulator
-  width), 8 when none is given.
+* Tensor sizes, AccelForge's semantics: each memory stores each tensor at its own
+  ``bits_per_value`` (8 bits, AccelForge's examples' workload width, unless the memory
+  sets ``bits_per_value.output``) -> the level's ``value_bits``: every access there, a
+  spilled partial sum included, and its capacity at that width (not coforge's default
+  of partial sums at the accumulator width). ``compute.accumulator_bits`` = the largest
+  ``bits_per_value.output`` of any memory, 8 when none is given.
 
 Unrepresentable input raises :class:`AccelforgeImportError`, one line naming the file
 and the node.
@@ -313,7 +316,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         out.append(StorageLevel(
             name=name, keeps=tuple(o for o in OPERANDS if o in keeps), capacity_bytes=cap,
             word_bits=word, read_bytes_per_cycle=bw["read"], write_bytes_per_cycle=bw["write"],
-            read_pj=energy(rd, n, f"{where}.read"), write_pj=energy(wr, n, f"{where}.write")))
+            read_pj=energy(rd, n, f"{where}.read"), write_pj=energy(wr, n, f"{where}.write"),
+            value_bits=tuple(value_bits[name].items())))
     if mac_pj is None:
         raise AccelforgeImportError(f"{source}: no enabled !Compute node")
     if not out or not isinstance(out[0], StorageLevel):
@@ -377,7 +381,8 @@ def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
                 continue
             n = replace(n, keeps=keeps, capacity_bytes=n.capacity_bytes
                         if not isinstance(n.capacity_bytes, tuple) else
-                        tuple((o, b) for o, b in n.capacity_bytes if o in keeps))
+                        tuple((o, b) for o, b in n.capacity_bytes if o in keeps),
+                        value_bits=tuple((o, b) for o, b in n.value_bits if o in keeps))
         kept_nodes.append(n)
     h = replace(conv.hierarchy, nodes=tuple(kept_nodes))
     shape = record["shape"]

@@ -184,22 +184,16 @@ def hierarchy_word_accesses(result: Any, hier: Hierarchy, layer: Any
                             ) -> dict[str, dict[str, tuple[float, float]]]:
     """A :class:`sim.hier_cost.HierResult`'s accesses as ``{level: {operand: (reads,
     writes)}}`` in each level's words (elements x bits / ``word_bits``), with the widths
-    :mod:`sim.hier_cost` prices: partial sums at the accumulator width, except the
-    distinct final outputs written into the top level (and read for that from the level
-    below it) at the output width."""
-    acc, ob = hier.compute.accumulator_bits, layer.precision.output_bits
-    bits = {"weight": layer.precision.weight_bits, "input": layer.precision.input_bits,
-            "output": acc}
+    :mod:`sim.hier_cost` prices (:func:`sim.hier_plan.access_bits`: a level's
+    ``value_bits``, else partial sums at the accumulator width and the distinct final
+    outputs written into the top level, and read for that from the level below it, at
+    the output width)."""
+    from sim.hier_plan import access_bits
     d_out = layer.N * layer.K * layer.P * layer.Q
-    chain = [i for i, lv in enumerate(hier.levels) if "output" in lv.keeps]
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for i, lv in enumerate(hier.levels):
         for op, d in result.accesses[lv.name].items():
-            rb, wb = d["reads"] * bits[op], d["writes"] * bits[op]
-            if op == "output" and i == 0:
-                wb -= d_out * (acc - ob)
-            if op == "output" and len(chain) > 1 and i == chain[1]:
-                rb -= d_out * (acc - ob)
+            rb, wb = access_bits(hier, layer, i, op, d["reads"], d["writes"], d_out)
             out.setdefault(lv.name, {})[op] = (rb / lv.word_bits, wb / lv.word_bits)
     return out
 

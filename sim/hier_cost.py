@@ -106,6 +106,7 @@ from sim.hier_cost_scalar import (DEFAULT_INPUT_REUSE, INPUT_REUSE,  # noqa: F40
                                   HierResult, capacity_report, check_fits,
                                   check_input_reuse, evaluate)
 from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
+                           access_bits, element_bits,
                            _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
 from sim.hier_window import level_events, window_events, window_kept
 from sim.hierarchy import Hierarchy
@@ -380,8 +381,6 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
 
     # -- bits, words, energy, capacity, cycles -----------------------------------------
     out: dict[str, np.ndarray] = {}
-    acc, ob = plan.bits["output"], plan.out_bits
-    top_child_out = ch[1] if len(ch) > 1 else None
     legal = np.ones(B, dtype=bool)
     energy = np.full(B, plan.macs * hier.compute.mac_pj, dtype=np.float64)
     worst = np.zeros(B, dtype=np.float64)
@@ -390,16 +389,7 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         wbits = np.zeros(B, dtype=np.float64)
         for o in level.keeps:
             r, w = reads[lv, o], writes[lv, o]
-            if o == "output":
-                rb = r * acc
-                wb = w * acc
-                if lv == 0:
-                    wb = wb - d_out * (acc - ob)
-                if lv == top_child_out:
-                    rb = rb - d_out * (acc - ob)
-            else:
-                rb = r * plan.bits[o]
-                wb = w * plan.bits[o]
+            rb, wb = access_bits(hier, layer, lv, o, r, w, d_out)
             rbits = rbits + rb
             wbits = wbits + wb
             if detail:
@@ -411,7 +401,7 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         out[f"energy_{level.name}_pj"] = e
         energy = energy + e
         if level.bounded:
-            need = {o: tile_fp(o, lv) * (plan.bits[o] / 8)
+            need = {o: tile_fp(o, lv) * (element_bits(hier, layer, lv, o) / 8)
                     for o in level.keeps if o not in level.streams}
             if level.partitioned:
                 tot = np.zeros(B)

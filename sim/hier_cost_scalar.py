@@ -14,7 +14,8 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
-from sim.hier_plan import ND, HierCostError, _kept_rows, _plan, _union_input_elems
+from sim.hier_plan import (ND, HierCostError, _kept_rows, _plan, _union_input_elems,
+                           access_bits, element_bits)
 from sim.hierarchy import Hierarchy
 from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
 
@@ -243,8 +244,6 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         reads[lv, "output"] = down[lv] + (fills("output", lv) if i > 0 else 0)
         writes[lv, "output"] = arrivals + (down[ch[i - 1]] if i > 0 else 0)
 
-    acc, ob = plan.bits["output"], plan.out_bits
-    top_child = ch[1] if len(ch) > 1 else None
     legal, energy, worst = True, plan.macs * hier.compute.mac_pj, 0.0
     acc_d: dict[str, dict[str, dict[str, int]]] = {}
     e_lv: dict[str, float] = {}
@@ -256,19 +255,14 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         for o in level.keeps:
             r, w = reads[lv, o], writes[lv, o]
             acc_d[level.name][o] = {"reads": r, "writes": w}
-            bits = plan.bits[o]
-            rb, wb = r * bits, w * bits
-            if o == "output" and lv == 0:
-                wb -= d_out * (acc - ob)
-            if o == "output" and lv == top_child:
-                rb -= d_out * (acc - ob)
+            rb, wb = access_bits(hier, layer, lv, o, r, w, d_out)
             rbits += rb
             wbits += wb
         e = (rbits * level.read_pj_per_word + wbits * level.write_pj_per_word) / level.word_bits
         e_lv[level.name] = e
         energy += e
         if level.bounded:
-            need = {o: fp(o, ext_raw(lv), lv) * plan.bits[o] / 8
+            need = {o: fp(o, ext_raw(lv), lv) * element_bits(hier, layer, lv, o) / 8
                     for o in level.keeps if o not in level.streams}
             if level.partitioned:
                 legal &= all(v <= level.usable_bytes(o) for o, v in need.items())
@@ -315,7 +309,7 @@ def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                     continue
                 fp = (conv_input_footprint_elems(e, lowered_from) if o == "input"
                       and lv < plan.lowered_top else tile_footprint_elems(o, e, layer))
-                b = float(fp[0]) * plan.bits[o] / 8
+                b = float(fp[0]) * element_bits(hier, layer, lv, o) / 8
                 if b > level.usable_bytes(o):
                     out.append(f"level {level.name!r}: the {o} tile needs {b:.0f} B but its "
                                f"partition holds {level.usable_bytes(o):.0f} B usable")

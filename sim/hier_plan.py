@@ -1,6 +1,7 @@
 """The static structure :mod:`sim.hier_cost` costs against, shared by its batched and
 scalar paths: per (layer, hierarchy) the chains of levels keeping each operand, the
-fanout positions, bounds, distinct operand sizes and element widths (:func:`_plan`),
+fanout positions, bounds and distinct operand sizes (:func:`_plan`), the element
+widths every access is priced at (:func:`element_bits`, :func:`access_bits`),
 and the exact distinct inputs the children of multicast fanouts read together
 (:func:`_union_input_elems`, rows and columns enumerated exactly). Counts in elements.
 """
@@ -36,8 +37,6 @@ class _Plan:
     chain: dict[str, tuple[int, ...]]        # levels keeping each operand, outermost first
     bounds: np.ndarray                       # [8]
     distinct: dict[str, int]
-    bits: dict[str, int]                     # element bits (outputs: accumulator)
-    out_bits: int
     halo: bool                               # inputs are not separable
     lowered_top: int                         # levels < this use the conv window (im2col)
     macs: int
@@ -51,18 +50,47 @@ def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
     bounds = np.array([b[d] for d in MAP_DIMS], dtype=np.int64)
     full = bounds[None, :]
     distinct = {o: int(tile_footprint_elems(o, full, layer)[0]) for o in OPERANDS}
-    prec = layer.precision
-    acc = hier.compute.accumulator_bits
     halo = not (layer.R == layer.S == layer.stride_h == layer.stride_w == 1)
     return _Plan(L=len(levels), F=len(pos), pos=tuple(pos),
                  chain={o: tuple(i for i, lv in enumerate(levels) if o in lv.keeps)
                         for o in OPERANDS},
                  bounds=bounds, distinct=distinct,
-                 bits={"weight": prec.weight_bits, "input": prec.input_bits, "output": acc},
-                 out_bits=prec.output_bits, halo=halo,
+                 halo=halo,
                  lowered_top=(pos[0] if pos else len(levels)) if lowered_from is not None
                  else 0, macs=layer.macs)
 
+
+
+def element_bits(hier: Hierarchy, layer: Layer, lv: int, o: str) -> int:
+    """Bits per element of operand ``o`` at storage level ``lv``: the level's
+    ``value_bits`` when it lists ``o``, else the layer's weight/input precision, and for
+    outputs the accumulator width (partial sums)."""
+    vb = hier.levels[lv].stored_bits(o)
+    if vb is not None:
+        return vb
+    prec = layer.precision
+    return {"weight": prec.weight_bits, "input": prec.input_bits,
+            "output": hier.compute.accumulator_bits}[o]
+
+
+def access_bits(hier: Hierarchy, layer: Layer, lv: int, o: str, reads, writes, d_out: int):
+    """(read bits, write bits) of ``reads``/``writes`` elements of ``o`` at storage level
+    ``lv`` (ints or arrays): :func:`element_bits` each, except that, where the level has
+    no ``value_bits`` for outputs, the ``d_out`` distinct final outputs are written into
+    the outermost level, and read for that from the next output level below it, at the
+    output width instead of the accumulator width. The one owner of the width rule
+    (the batched and scalar costs, the cycle model and the word counts all call it)."""
+    bits = element_bits(hier, layer, lv, o)
+    rb, wb = reads * bits, writes * bits
+    if o != "output" or hier.levels[lv].stored_bits(o) is not None:
+        return rb, wb
+    narrow = d_out * (bits - layer.precision.output_bits)
+    chain = [i for i, level in enumerate(hier.levels) if "output" in level.keeps]
+    if lv == 0:
+        wb = wb - narrow
+    if len(chain) > 1 and lv == chain[1]:
+        rb = rb - narrow
+    return rb, wb
 
 
 def _between(plan: _Plan, p: int, c: int) -> list[int]:

@@ -86,6 +86,11 @@ class StorageLevel:
     level's own loops run (no reuse across the parent's loops, no capacity).
     ``temporal_dims``: dimensions that may loop at this level (``None``: all).
     ``ports``/``banks`` are recorded, not costed (the bandwidths are totals).
+    ``value_bits``: ``((operand, bits), ...)`` (a dict is accepted) -- the width this
+    level stores the listed kept operands at, every access and the capacity at that width
+    (AccelForge's per-memory ``bits_per_value``). An unlisted operand takes the layer's
+    precision; unlisted outputs move as partial sums at ``compute.accumulator_bits`` and
+    as final outputs at the output width where they enter the outermost level.
     """
 
     name: str
@@ -101,6 +106,7 @@ class StorageLevel:
     write_pj: float | None = None
     streams: tuple[str, ...] = ()
     temporal_dims: tuple[str, ...] | None = None
+    value_bits: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -142,6 +148,15 @@ class StorageLevel:
         if self.temporal_dims is not None:
             object.__setattr__(self, "temporal_dims",
                                _dims(f"{where}: temporal_dims", self.temporal_dims))
+        vb = self.value_bits
+        vb = dict(vb.items() if isinstance(vb, dict) else vb or ())
+        bad = [o for o in vb if o not in self.keeps]
+        if bad:
+            raise SpecError(f"{where}: value_bits names {bad[0]!r}, which the level does not "
+                            f"keep; name kept operands {list(self.keeps)}")
+        for op, b in vb.items():
+            _pos_int(f"{where}: value_bits.{op}", b, MAX_ACCUMULATOR_BITS)
+        object.__setattr__(self, "value_bits", tuple((o, vb[o]) for o in self.keeps if o in vb))
 
     def _check_capacity(self, where: str, value: object) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -151,6 +166,10 @@ class StorageLevel:
             raise SpecError(f"{where} = {value} B cannot hold one {self.word_bits}-bit word"
                             f"{' per buffer half' if self.double_buffered else ''}; "
                             f"enlarge it or narrow word_bits")
+
+    def stored_bits(self, operand: str) -> int | None:
+        """The width ``value_bits`` gives ``operand`` here, ``None`` when unlisted."""
+        return dict(self.value_bits).get(operand)
 
     @property
     def bounded(self) -> bool:
@@ -377,6 +396,8 @@ class Hierarchy:
                     d["streams"] = list(n.streams)
                 if n.temporal_dims is not None:
                     d["temporal_dims"] = list(n.temporal_dims)
+                if n.value_bits:
+                    d["value_bits"] = dict(n.value_bits)
                 items.append({"storage": d})
             else:
                 items.append({"fanout": {

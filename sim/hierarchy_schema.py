@@ -85,6 +85,21 @@ def _capacity(value: object) -> int | None | dict[str, int]:
     return value
 
 
+def _value_bits(value: object) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise type_error("a mapping operand -> bits", value)
+    out = {}
+    for op, b in value.items():
+        if op not in OPERANDS:
+            raise fail(f"names operand {op!r}; value_bits names operands from "
+                       f"{list(OPERANDS)}")
+        if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= MAX_ACCUMULATOR_BITS:
+            raise fail(f"must be an integer of bits from 1 to {MAX_ACCUMULATOR_BITS}, "
+                       f"not {b!r}", at=(op,))
+        out[op] = b
+    return out
+
+
 def _bandwidth(value: object) -> float:
     number(unlimited=True)(value)
     if not float(value) > 0:                                   # type: ignore[arg-type]
@@ -136,6 +151,7 @@ Dims = Annotated[tuple[str, ...], PlainValidator(_names(MAP_DIMS, "dimensions"))
 Capacity = Annotated[Any, PlainValidator(_capacity)]
 Bandwidth = Annotated[float, PlainValidator(_bandwidth)]
 Energy = Annotated[float, PlainValidator(_energy)]
+ValueBits = Annotated[dict, PlainValidator(_value_bits)]
 
 
 # -- the models ------------------------------------------------------------------------------
@@ -155,6 +171,7 @@ class StorageModel(Section):
     write_pj: Optional[Energy] = Field(None, description="pJ per word written")  # noqa: UP045
     streams: Streams = Field((), description="kept operands held only while own loops run")
     temporal_dims: Optional[Dims] = Field(None, description="dims that may loop here")  # noqa: UP045
+    value_bits: ValueBits = Field({}, description="operand -> bits stored here")
 
     @model_validator(mode="after")
     def _rules(self) -> StorageModel:
@@ -176,6 +193,10 @@ class StorageModel(Section):
         if extra:
             raise fail(f"names {extra[0]!r}, which the level does not keep; streams must be "
                        f"kept operands {list(keeps)}", at=("streams",))
+        extra = [o for o in self.value_bits if o not in keeps]
+        if extra:
+            raise fail(f"names {extra[0]!r}, which the level does not keep; value_bits "
+                       f"names kept operands {list(keeps)}", at=("value_bits", extra[0]))
         return self
 
 

@@ -100,6 +100,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
 from sim.hier_cost import evaluate_batch
+from sim.hier_plan import element_bits
 from sim.hierarchy import Hierarchy, StorageLevel
 
 ND = len(MAP_DIMS)
@@ -317,9 +318,6 @@ def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: li
     """The cost model's per-level counts split by trigger (module docstring)."""
     levels = hier.levels
     L = len(levels)
-    prec = layer.precision
-    width = {"weight": prec.weight_bits, "input": prec.input_bits,
-             "output": hier.compute.accumulator_bits}
     out_irr = [d for d in range(ND) if MAP_DIMS[d] not in RELEVANT["output"]]
 
     def count(lv: int, o: str, write: bool) -> tuple[int, int]:
@@ -341,14 +339,15 @@ def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: li
         if sum(e for _, e, _ in pieces) != elems or any(e < 0 for _, e, _ in pieces):
             raise AssertionError(f"cannot split {levels[lv].name}.{o} "
                                  f"{'writes' if write else 'reads'} {elems} into {pieces}")
-        deficit = elems * width[o] - bits
+        width = element_bits(hier, layer, lv, o)
+        deficit = elems * width - bits
         takers = [i for i, (_, _, role) in enumerate(pieces) if role in ("drain", "mac")]
         if deficit < 0 or (deficit and not takers):
             raise AssertionError(f"{levels[lv].name}.{o}: {bits} bits for {elems} elements")
         for i, (trig, e, role) in enumerate(pieces):
             d = deficit if takers and i == takers[0] else 0
-            if e or e * width[o] - d:
-                parts.append(_Part(lv, o, write, trig, role, e, e * width[o] - d, d))
+            if e or e * width - d:
+                parts.append(_Part(lv, o, write, trig, role, e, e * width - d, d))
 
     for o in ("weight", "input"):
         ch = [lv for lv in range(L) if o in levels[lv].keeps]
