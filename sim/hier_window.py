@@ -24,6 +24,19 @@ from sim.tiling import window_overlap_rows, window_rows
 _GNC = (0, 1, 3)                 # G, N, C: a step along them keeps no input
 _STEP_DIMS = (2, 4, 5, 6, 7)     # K, P, Q, R, S: a step along them may keep some
 _PLANES = ((4, 6), (5, 7))       # (outputs, kernel) dimension pairs of the rows, columns
+_PLANE_DIMS = (4, 5, 6, 7)       # P, Q, R, S
+
+
+def _plane_dims(bnd: np.ndarray) -> list[int]:
+    """The plane dimensions (P, Q, R, S) with a bound above 1: the rows of the shift
+    arrays of :func:`level_events` and :func:`window_events`, in this order."""
+    return [e for e in _PLANE_DIMS if bnd[e] > 1]
+
+
+def _plane_rows(pl: list[int]) -> slice | list[int]:
+    """Index of the rows ``pl`` of a dimension-major array: a slice (a view) when they
+    are consecutive."""
+    return slice(pl[0], pl[-1] + 1) if pl[-1] - pl[0] == len(pl) - 1 else pl
 
 
 def level_events(plan: _Plan, T: np.ndarray, order: np.ndarray, facs: np.ndarray,
@@ -33,31 +46,51 @@ def level_events(plan: _Plan, T: np.ndarray, order: np.ndarray, facs: np.ndarray
     G/N/C loop with a factor > 1 inner to them in the level. ``T`` the level's factors
     and ``ext_raw`` its raw tile ([8, B] by dimension), ``order``/``facs`` ([8, B] by
     position, outermost first), ``suf`` ([9, B] products of the positions from k
-    inwards), ``outer`` ([B] the loops outer to the level). Returns the rows, the
-    number of steps ``(f - 1) x`` (loops outer to the loop) and, per plane dimension e
-    (bound > 1), the level's part of the window's shift along e at such a step: the
-    loop's index step (``ext_raw / f``) when the loop is e's, minus what the level's e
-    loop wraps back (``ext_raw - ext_raw / f_e``) when that loop is inner to it, else 0."""
-    bnd = plan.bounds
+    inwards), ``outer`` ([B] the loops outer to the level). Returns the rows ``b``
+    ([E] int64), the number of steps ``n`` = ``(f - 1) x`` (loops outer to the loop)
+    and ``part`` ([len(_plane_dims), E] int64): per plane dimension e (bound > 1), the
+    level's part of the window's shift along e at such a step (index units): the loop's
+    index step (``ext_raw / f``) when the loop is e's, minus what the level's e loop
+    wraps back (``ext_raw - ext_raw / f_e``) when that loop is inner to it, else 0."""
     B = order.shape[1]
-    bits = np.left_shift(np.uint8(1), order)                       # [8, B] dim bits
-    big = facs > 1
-    inner = np.zeros((ND, B), dtype=np.uint8)   # dims with a factor > 1 inner to k
-    big_bits = bits * big.view(np.uint8)
+    pl = _plane_dims(plan.bounds)
+    # dimension bits of the loops with a factor > 1 ([8, B] by position, 0 elsewhere)
+    big_bits = np.left_shift(np.uint8(1), order)
+    big_bits *= (facs > 1).view(np.uint8)
+    # inner[k]: the dimension bits of the loops with a factor > 1 inner to position k
+    inner = np.empty((ND, B), dtype=np.uint8)
+    inner[ND - 1] = 0
     for k in range(ND - 2, -1, -1):
         np.bitwise_or(inner[k + 1], big_bits[k + 1], out=inner[k])
-    mask = big & ((bits & _STEP_BITS) != 0) & ((inner & _GNC_BITS) == 0)
+    mask = (big_bits & _STEP_BITS) != 0
+    mask &= (inner & _GNC_BITS) == 0
     j = np.flatnonzero(mask)
-    b = j % B
-    n = (facs.reshape(-1)[j] - 1) * (outer[b] // suf[:ND].reshape(-1)[j])
-    d = order.reshape(-1)[j]
-    im = inner.reshape(-1)[j]
-    part = {}
-    for e in (e for pr in _PLANES for e in pr if bnd[e] > 1):
-        grain = ext_raw[e] // T[e]
-        part[e] = np.where(d == e, grain[b],
-                           np.where((im >> e) & 1 != 0, grain[b] - ext_raw[e][b], 0))
-    return b, n, part
+    b = j & (B - 1) if B & (B - 1) == 0 else j % B
+    n = facs.reshape(-1).take(j) - 1
+    n *= outer.take(b) // suf[:ND].reshape(-1).take(j)
+    if not pl:
+        return b, n, np.zeros((0, len(b)), dtype=np.int64)
+    d = order.reshape(-1).take(j)
+    im = inner.reshape(-1).take(j)
+    # per plane dimension e a table [0, grain, grain - ext_raw, grain] by row, and per
+    # event the entry: bit 0 when the step's loop is e's, bit 1 when e's loop (factor
+    # > 1) is inner to it (both at once cannot happen in an order; e's own step wins)
+    dims = np.array(pl, dtype=np.uint8)[:, None]
+    rows = _plane_rows(pl)
+    ext = ext_raw[rows]
+    tab = np.empty((len(pl), 4, B), dtype=np.int64)
+    tab[:, 0] = 0
+    np.floor_divide(ext, T[rows], out=tab[:, 1])
+    np.subtract(tab[:, 1], ext, out=tab[:, 2])
+    tab[:, 3] = tab[:, 1]
+    sel = (im >> dims) & 1
+    sel <<= 1
+    sel |= d == dims
+    idx = sel.astype(np.int64)
+    idx *= B
+    idx += b
+    idx += (np.arange(len(pl), dtype=np.int64) * (4 * B))[:, None]
+    return b, n, tab.reshape(-1).take(idx)
 
 
 _GNC_BITS = np.uint8(sum(1 << d for d in _GNC))
@@ -65,45 +98,44 @@ _STEP_BITS = np.uint8(sum(1 << d for d in _STEP_DIMS))
 
 
 def window_events(plan: _Plan, c: int, back: list[np.ndarray], above_prod: list[np.ndarray],
-                   levels: list[tuple]) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-    """The steps of the loops above level c that may keep inputs, as events: the row,
-    the number of such steps and per plane dimension the shift of the window (index
-    units) from the previous iteration. Steps across a G/N/C change are left out (they
-    keep nothing), and so are steps that do not move the window (they keep it whole:
-    counted as ``loops / reuse``). ``levels``: :func:`_level_events` of the levels
-    above c; ``back[l]`` ([8, B]): what the loops of the levels above l wrap back,
-    summed (a step of a loop of level lv takes the loops of levels lv + 1 .. c - 1
-    back: ``back[c] - back[lv + 1]``)."""
+                   levels: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The steps of the loops above level c that may keep inputs, as events: the rows
+    ``b``, the number of such steps ``n`` and ``shift`` ([len(_plane_dims), E] int64),
+    per plane dimension (bound > 1) the shift of the window (index units) from the
+    previous iteration. Steps across a G/N/C change are left out (they keep nothing),
+    and so are steps that do not move the window along any dimension (they keep it
+    whole: counted as ``loops / reuse``). ``levels``: :func:`level_events` of the
+    levels above c; ``back[l]`` ([8, B]): what the loops of the levels above l wrap
+    back, summed (a step of a loop of level lv takes the loops of levels lv + 1 .. c -
+    1 back: ``back[c] - back[lv + 1]``)."""
     bnd = plan.bounds
-    B = back[0].shape[1]
-    plane = [e for pr in _PLANES for e in pr if bnd[e] > 1]
+    pl = _plane_dims(bnd)
     gnc = [g for g in _GNC if bnd[g] > 1]
-    rows, steps = [], []
-    shift: dict[int, list[np.ndarray]] = {x: [] for x in plane}
+    rows, steps, shifts, oks = [], [], [], []
     for lv in range(c):
         b, n, part = levels[lv]
+        ok = None
         if lv + 1 < c:
-            ok = np.ones(B, dtype=bool)
+            if pl:
+                rows_ = _plane_rows(pl)
+                part = part - np.subtract(back[c][rows_], back[lv + 1][rows_]).take(b, axis=1)
             for g in gnc:
-                ok &= above_prod[c][g] == above_prod[lv + 1][g]
-            sel = np.flatnonzero(ok[b])
-            b, n = b[sel], n[sel]
-            for x in plane:
-                shift[x].append(part[x][sel] - (back[c][x] - back[lv + 1][x])[b])
-        else:
-            for x in plane:
-                shift[x].append(part[x])
+                same = above_prod[c][g] == above_prod[lv + 1][g]
+                ok = same if ok is None else ok & same
         rows.append(b)
         steps.append(n)
+        shifts.append(part)
+        oks.append(ok.take(b) if ok is not None else None)
     b, n = np.concatenate(rows), np.concatenate(steps)
-    sh = {x: np.concatenate(v) for x, v in shift.items()}
+    sh = np.concatenate(shifts, axis=1)
     # steps that move nothing (K loops with no relevant loop inside them: the refetch
     # rule's stationarity) are counted by loops / reuse instead
-    moved = np.zeros(len(b), dtype=bool)
-    for v in sh.values():
-        moved |= v != 0
-    j = np.flatnonzero(moved)
-    return b[j], n[j], {x: v[j] for x, v in sh.items()}
+    keep = (sh != 0).any(axis=0) if pl else np.zeros(len(b), dtype=bool)
+    if any(ok is not None for ok in oks):
+        keep &= np.concatenate([np.ones(len(r), dtype=bool) if ok is None else ok
+                                for r, ok in zip(rows, oks)])
+    j = np.flatnonzero(keep)
+    return b.take(j), n.take(j), sh.take(j, axis=1)
 
 
 def _plane_consts(e_p: np.ndarray, e_r: np.ndarray, spread: list, stride: int, dil: int,
@@ -152,73 +184,114 @@ def window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
     instance (``spread`` empty) or the children of multicast fanouts (``spread``:
     (raw spatial factors, offsets between children), [8, B] each, per fanout) already
     hold; ``e`` the level's capped extents [8, B], ``events`` from
-    :func:`_window_events`. The batched :func:`sim.hier_cost_scalar.window_kept`.
+    :func:`window_events`. The batched :func:`sim.hier_cost_scalar.window_kept`.
 
-    Planes are costed one after the other on the steps still keeping something.
-    ``memo`` (per level) keeps the lone window's result: the steps where it keeps
-    nothing keep nothing for a multicast group either (a row kept by the group is kept
-    by every child reading it), so groups are costed on the other steps only, reusing
-    the lone window's kept rows in planes the group does not spread."""
+    ``memo`` (per level) keeps the lone window's result, computed first: the steps
+    where it keeps nothing keep nothing for a multicast group either (a row kept by the
+    group is kept by every child reading it), so groups are costed on the other steps
+    only, plane after plane on the steps still keeping something, reusing the lone
+    window's kept rows in planes the group does not spread."""
     bnd = plan.bounds
     B = e.shape[1]
-    b, n, shift = events
-    if spread:
-        if "live" not in memo:
-            window_kept(layer, plan, e, events, [], memo)
-        live = memo["live"]
-        b, n, shift = b[live], n[live], {x: v[live] for x, v in shift.items()}
-    u_gnc = np.ones(B, dtype=np.int64)
-    for d in _GNC:
-        tot = e[d]
-        for sf, _ in spread:
-            tot = tot * sf[d]
-        u_gnc = u_gnc * np.minimum(tot, bnd[d])
+    if "live" not in memo:
+        _lone_kept(layer, plan, e, events, memo)
     if not spread:
-        # one window: rows kept = window_overlap_rows, looked up per (extents, |shift|)
-        k = n
-        for (dp, dr), stride, dil in zip(_PLANES, (layer.stride_h, layer.stride_w),
-                                         (layer.dilation_h, layer.dilation_w)):
-            tab, top = _overlap_table(int(bnd[dp]), int(bnd[dr]), stride, dil)
-            a = None
-            if dp in shift:
-                a = np.abs(shift[dp] * stride if dr not in shift else
-                           shift[dp] * stride + shift[dr] * dil)
-            elif dr in shift:
-                a = np.abs(shift[dr] * dil)
-            key = (e[dp] * (bnd[dr] + 1) + e[dr]) * (top + 1)
-            kk = tab[key[b] + (np.minimum(a, top) if a is not None else 0)]
-            memo[dp] = kk
-            k = k * kk
-        live = np.flatnonzero(k)
-        memo["live"] = live
-        for dp, _ in _PLANES:
-            memo[dp] = memo[dp][live]
-        # float sums of integers far below 2**53: exact
-        return np.bincount(b[live], weights=k[live], minlength=B).astype(np.int64) * u_gnc
-    k = n
-    idx = np.arange(len(b))          # the steps still keeping something
-    lone = {}
+        return _times_gnc(memo["sum"], e, spread, bnd)
+    pl = _plane_dims(bnd)
+    shift, live = events[2], memo["live"]
+    b, k = memo["b"], memo["n"]
+    idx = None                       # the lone window's live steps still keeping something
     for (dp, dr), stride, dil in zip(_PLANES, (layer.stride_h, layer.stride_w),
                                      (layer.dilation_h, layer.dilation_w)):
         sp = [(sf[dp], g[dp], sf[dr], g[dr]) for sf, g in spread
               if (sf[dp] > 1).any() or (sf[dr] > 1).any()]
-        if spread and not sp:
-            kk = memo[dp][idx]
+        if not sp:
+            kk = memo[dp] if idx is None else memo[dp].take(idx)
         else:
-            kk = _plane_kept(e, b, shift, dp, dr, sp, stride, dil, bnd)
-            lone[dp] = kk
+            sig = memo["sig", dp]
+            at = live if idx is None else live.take(idx)
+
+            def dims(f: np.ndarray, dp: int = dp, dr: int = dr, at: np.ndarray = at) -> tuple:
+                """The steps' shifts along dp and dr (index units) at positions f."""
+                return tuple(shift[pl.index(x)].take(at.take(f)) if x in pl else
+                             np.zeros(len(f), dtype=np.int64) for x in (dp, dr))
+
+            kk = _group_plane_kept(
+                e[dp].take(b), e[dr].take(b), [tuple(x.take(b) for x in t) for t in sp],
+                (sig if idx is None else sig.take(idx)) if sig is not None else
+                np.zeros(len(b), dtype=np.int64), stride, dil, int(bnd[dp]), int(bnd[dr]),
+                dims)
         k = k * kk
         keep = np.flatnonzero(k)
         if len(keep) < len(k):
-            k, b, idx = k[keep], b[keep], idx[keep]
-            shift = {x: v[keep] for x, v in shift.items()}
-            lone = {x: v[keep] for x, v in lone.items()}
-    if not spread:
-        memo["live"] = idx
-        memo.update(lone)
+            k, b = k.take(keep), b.take(keep)
+            idx = keep if idx is None else idx.take(keep)
     total = np.zeros(B, dtype=np.int64)
     np.add.at(total, b, k)
-    return total * u_gnc
+    return _times_gnc(total, e, spread, bnd)
+
+
+def _times_gnc(kept: np.ndarray, e: np.ndarray, spread: list, bnd: np.ndarray) -> np.ndarray:
+    """``kept`` ([B] per plane-pair rows) times the distinct G, N, C indices the window
+    or group holds: per dimension ``min(e x spatial factors, bound)`` (a new array; ``e``
+    capped, so a lone window's is ``e``; dimensions of bound 1 contribute 1)."""
+    out = kept.copy()
+    for d in _GNC:
+        if bnd[d] > 1:
+            tot = e[d]
+            if spread:
+                for sf, _ in spread:
+                    tot = tot * sf[d]
+                tot = np.minimum(tot, bnd[d])
+            out *= tot
+    return out
+
+
+def _lone_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple, memo: dict) -> None:
+    """The lone window's kept rows per step (:func:`window_kept` with no spread), one
+    lookup per plane in :func:`_overlap_table`, into ``memo``: ``live`` (the steps
+    keeping something), their rows ``b``, counts ``n``, per plane (by its outputs
+    dimension dp) the kept rows ``memo[dp]`` and the signed shift in input rows
+    ``memo["sig", dp]`` (None: the plane does not move), and ``sum`` ([B] kept
+    elements per instance without the G/N/C factor)."""
+    bnd = plan.bounds
+    B = e.shape[1]
+    pl = _plane_dims(bnd)
+    b, n, shift = events
+    k = n
+    sig = {}
+    for (dp, dr), stride, dil in zip(_PLANES, (layer.stride_h, layer.stride_w),
+                                     (layer.dilation_h, layer.dilation_w)):
+        tab, top = _overlap_table(int(bnd[dp]), int(bnd[dr]), stride, dil)
+        s = None                     # the signed shift in input rows (a new array)
+        for x, w in ((dp, stride), (dr, dil)):
+            if x in pl:
+                v = shift[pl.index(x)]
+                if s is None:
+                    s = v * w
+                elif w == 1:
+                    s += v
+                else:
+                    s += v * w
+        key = e[dp] * (int(bnd[dr]) + 1)
+        key += e[dr]
+        key *= top + 1
+        ix = key.take(b)
+        if s is not None:
+            a = np.abs(s)
+            ix += np.minimum(a, top, out=a)
+        kk = tab.take(ix)
+        sig[dp] = s
+        memo[dp] = kk
+        k = k * kk
+    live = np.flatnonzero(k)
+    memo["live"] = live
+    memo["b"], memo["n"] = b.take(live), n.take(live)
+    for dp, _ in _PLANES:
+        memo[dp] = memo[dp].take(live)
+        memo["sig", dp] = sig[dp].take(live) if sig[dp] is not None else None
+    # float sums of integers far below 2**53: exact
+    memo["sum"] = np.bincount(memo["b"], weights=k.take(live), minlength=B).astype(np.int64)
 
 
 @lru_cache(maxsize=64)
@@ -238,42 +311,51 @@ def _overlap_table(bound_p: int, bound_r: int, stride: int, dil: int) -> tuple[n
 def _plane_kept(e: np.ndarray, b: np.ndarray, shift: dict, dp: int, dr: int, sp: list,
                 stride: int, dil: int, bnd: np.ndarray) -> np.ndarray:
     """Rows (columns) of the plane (dp, dr) kept at each step ``b`` (rows) moving by
-    ``shift`` (index units per dimension), by :func:`_plane_consts`' closed forms and
-    :func:`_kept_union_rows` for the rest."""
+    ``shift`` (index units per dimension), ``sp`` the (s_p, g_p, s_r, g_r) [B] arrays of
+    the fanouts spreading the plane: :func:`_group_plane_kept` on the steps."""
     zero = np.zeros(len(b), dtype=np.int64)
-    unit, nn, base, m1, sh, fb, cut = _plane_consts(e[dp], e[dr], sp, stride, dil,
-                                                    int(bnd[dp]))
     s_p, s_r = shift.get(dp, zero), shift.get(dr, zero)
-    signed = s_p * stride + s_r * dil
+    return _group_plane_kept(e[dp][b], e[dr][b], [tuple(x[b] for x in t) for t in sp],
+                             s_p * stride + s_r * dil, stride, dil, int(bnd[dp]),
+                             int(bnd[dr]), lambda f: (s_p[f], s_r[f]))
+
+
+def _group_plane_kept(ep: np.ndarray, er: np.ndarray, sp: list, signed: np.ndarray,
+                      stride: int, dil: int, bound_p: int, bound_r: int,
+                      dims) -> np.ndarray:
+    """Rows (columns) of one plane a group keeps at each step (all arrays per step):
+    extents ``ep``, ``er``, spread ``sp`` (per fanout (s_p, g_p, s_r, g_r)), ``signed``
+    the step's shift in input rows (``s_p x stride + s_r x dil``), ``dims(f)`` the
+    steps' shifts (s_p, s_r) at positions f (index units). By :func:`_plane_consts`'
+    closed forms and :func:`_kept_union_rows` for the rest."""
+    unit, nn, base, m1, sh, fb, cut = _plane_consts(ep, er, sp, stride, dil, bound_p)
     a = np.abs(signed)
     if unit is None:
-        kk = np.empty(len(b), dtype=np.int64)
+        kk = np.empty(len(a), dtype=np.int64)
     else:
         if (unit == 1).all():
             q = a
-            lam = np.minimum(q, nn[b])
-            kk = base[b] - lam
+            lam = np.minimum(q, nn)
+            kk = base - lam
             div = None
         else:
-            ub = unit[b]
-            q = a // ub
-            lam = np.minimum(q, nn[b])
-            div = a == q * ub
-            kk = np.where(div, base[b] - lam, 0)
+            q = a // unit
+            lam = np.minimum(q, nn)
+            div = a == q * unit
+            kk = np.where(div, base - lam, 0)
         if m1 is not None:
-            kk -= np.where(kk > 0, m1[b] * np.minimum(lam, sh[b]), 0)
+            kk -= np.where(kk > 0, m1 * np.minimum(lam, sh), 0)
         if cut is not None:
             rows, n2, add = cut
-            f = np.flatnonzero(rows[b] if div is None else rows[b] & div)
+            f = np.flatnonzero(rows if div is None else rows & div)
             if len(f):
-                kk[f] += _cut_copy_kept(lam[f], q[f], signed[f] > 0, nn[b[f]], sh[b[f]],
-                                        m1[b[f]] + 1, n2[b[f]], add[b[f]])
-    if fb.any():
-        f = np.flatnonzero(fb[b])
-        if len(f):
-            bf = b[f]
-            kk[f] = _kept_union_rows(e[dp][bf], e[dr][bf], [tuple(x[bf] for x in t) for t in sp],
-                                     stride, dil, int(bnd[dp]), int(bnd[dr]), s_p[f], s_r[f])
+                kk[f] += _cut_copy_kept(lam[f], q[f], signed[f] > 0, nn[f], sh[f],
+                                        m1[f] + 1, n2[f], add[f])
+    f = np.flatnonzero(fb)
+    if len(f):
+        s_p, s_r = dims(f)
+        kk[f] = _kept_union_rows(ep[f], er[f], [tuple(x[f] for x in t) for t in sp],
+                                 stride, dil, bound_p, bound_r, s_p, s_r)
     return kk
 
 
