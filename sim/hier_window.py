@@ -40,13 +40,15 @@ def _plane_rows(pl: list[int]) -> slice | list[int]:
 
 
 def level_events(plan: _Plan, T: np.ndarray, order: np.ndarray, facs: np.ndarray,
-                  suf: np.ndarray, outer: np.ndarray, ext_raw: np.ndarray) -> tuple:
+                  suf: np.ndarray, outer: np.ndarray, ext_raw: np.ndarray,
+                  grain: np.ndarray | None = None) -> tuple:
     """The steps of one level's loops that may keep inputs, as events (row, loop,
     count): the loops of a step dimension (``_STEP_DIMS``) with a factor f > 1 and no
     G/N/C loop with a factor > 1 inner to them in the level. ``T`` the level's factors
     and ``ext_raw`` its raw tile ([8, B] by dimension), ``order``/``facs`` ([8, B] by
     position, outermost first), ``suf`` ([9, B] products of the positions from k
-    inwards), ``outer`` ([B] the loops outer to the level). Returns the rows ``b``
+    inwards), ``outer`` ([B] the loops outer to the level), ``grain`` (optional, [8, B]
+    ``ext_raw // T``: the tile one index step of the level moves). Returns the rows ``b``
     ([E] int64), the number of steps ``n`` = ``(f - 1) x`` (loops outer to the loop)
     and ``part`` ([len(_plane_dims), E] int64): per plane dimension e (bound > 1), the
     level's part of the window's shift along e at such a step (index units): the loop's
@@ -80,14 +82,16 @@ def level_events(plan: _Plan, T: np.ndarray, order: np.ndarray, facs: np.ndarray
     ext = ext_raw[rows]
     tab = np.empty((len(pl), 4, B), dtype=np.int64)
     tab[:, 0] = 0
-    np.floor_divide(ext, T[rows], out=tab[:, 1])
+    if grain is None:
+        np.floor_divide(ext, T[rows], out=tab[:, 1])
+    else:
+        tab[:, 1] = grain[rows]
     np.subtract(tab[:, 1], ext, out=tab[:, 2])
     tab[:, 3] = tab[:, 1]
     sel = (im >> dims) & 1
     sel <<= 1
     sel |= d == dims
-    idx = sel.astype(np.int64)
-    idx *= B
+    idx = np.multiply(sel, np.int64(B), dtype=np.int64)
     idx += b
     idx += (np.arange(len(pl), dtype=np.int64) * (4 * B))[:, None]
     return b, n, tab.reshape(-1).take(idx)
