@@ -8,16 +8,19 @@ last children partly idle), then an exact factorization of the remaining
 ``ceil(bound / spatial)`` steps over the storage levels that may loop it, drawn
 uniformly from a precomputed table; loop orders are uniform permutations. Rows whose
 factors on one fanout axis multiply past its size are redrawn. :func:`search` keeps
-the best legal mapping of a random or an evolutionary (mutate one dimension's split
-or swap two loops of one level; truncation selection) run, seeded explicitly, then
-polishes it by steepest descent over single moves (one prime factor of one dimension to
-another level or fanout axis, or one swap of two loops).
+the best legal mapping of a random or an evolutionary (per-dimension crossover of two
+parents, then mutate one dimension's split or swap two loops of one level; truncation
+selection) run, seeded explicitly, then polishes it by coordinate descent over large
+neighbourhoods (every re-split of one dimension, every order of one level's loops, the
+single moves: one prime factor of one dimension to another level or fanout axis, or one
+swap of two loops) from several starts with different spatial factors, then kicks.
 
 Costs come from :func:`sim.hier_cost.evaluate_batch` with ``detail=False``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,8 +37,9 @@ from sim.hierarchy import Hierarchy
 ND = len(MAP_DIMS)
 OBJECTIVES = ("energy", "cycles", "edp")
 STRATEGIES = ("random", "evolution")
-#: Most starting points of the closing descent (the best, then the population's next).
-POLISH_STARTS = 16
+#: Most starting points of the closing descent (the best, then the population's best
+#: with other spatial factors).
+POLISH_STARTS = 6
 
 
 class NestSearchError(CoforgeError):
@@ -258,6 +262,146 @@ class NestSpace:
             self._fix_idle(g2.temporal, g2.axes)
         return g2
 
+    def crossover(self, rng: np.random.Generator, a: "NestGenomes",
+                  b: "NestGenomes") -> "NestGenomes":
+        """Children taking each dimension's split (temporal factors and spatial factors)
+        from parent ``a`` or ``b`` with equal odds, and one parent's loop orders whole;
+        rows whose mix overfills a fanout axis keep ``a``'s splits."""
+        n = len(a)
+        pick = rng.random((n, ND)) < 0.5
+        t = np.where(pick[:, None, :], a.temporal, b.temporal)
+        ax = np.where(pick[:, None, None, :], a.axes, b.axes)
+        over = self._over(ax)
+        t[over], ax[over] = a.temporal[over], a.axes[over]
+        order = np.where((rng.random(n) < 0.5)[:, None, None], a.order, b.order)
+        g = NestGenomes(t, order, ax)
+        if self.imperfect:
+            self._fix_idle(g.temporal, g.axes)
+        return g
+
+    def resplits(self, g: "NestGenomes", i: int, d: int) -> "NestGenomes":
+        """Every split of dimension ``d`` of row ``i`` (its spatial factors within the
+        room the other dimensions leave on each fanout axis, then every exact
+        factorization of the remaining steps over its temporal levels), the rest of the
+        row unchanged."""
+        tslots, sslots = self._slots
+        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+        b = int(self.bounds[d])
+        combos: list[tuple[int, ...]] = [()]
+        for f, a, size in sslots[d]:
+            room = size // int(np.prod(a0[f, a]) // a0[f, a, d])
+            cand = [v for v in range(1, min(b, room) + 1) if self.imperfect or b % v == 0]
+            combos = [c + (v,) for c in combos for v in cand
+                      if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]
+        ts, as_ = [], []
+        for c in combos:
+            tab = self._table(d, -(-b // math.prod(c)))
+            t = np.repeat(t0[None], len(tab), axis=0)
+            t[:, :, d] = 1
+            t[:, tslots[d], d] = tab
+            ax = np.repeat(a0[None], len(tab), axis=0)
+            for (f, a, _), v in zip(sslots[d], c):
+                ax[:, f, a, d] = v
+            ts.append(t)
+            as_.append(ax)
+        t = np.concatenate(ts)
+        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], len(t), axis=0),
+                                            np.concatenate(as_)))
+
+    def spatial_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
+        """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``
+        gives up a prime ``p`` of its factor there (``p`` joins one of its temporal
+        levels) and dimension ``e`` takes a divisor ``q`` of its factor at one of its
+        temporal levels onto the axis (within the axis size). Products per dimension are
+        unchanged, so the bounds stay covered; a move no single re-split can make when
+        the axis is full (e.g. R 3 x C 4 -> C 16)."""
+        tslots, sslots = self._slots
+        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+        rows: list[tuple[int, int, int, int, int, int, int, int, int]] = []
+        axes_of: dict[tuple[int, int], int] = {}
+        for d in range(ND):
+            for f, a, size in sslots[d]:
+                axes_of[f, a] = size
+        for (f, a), size in axes_of.items():
+            used = int(np.prod(a0[f, a]))
+            allowed = [d for d in range(ND) if any(x[:2] == (f, a) for x in sslots[d])]
+            for d in allowed:
+                u = int(a0[f, a, d])
+                for p in _primes(u):
+                    for x in tslots[d]:
+                        for e in allowed:
+                            if e == d:
+                                continue
+                            for y in tslots[e]:
+                                ty = int(t0[y, e])
+                                for q in _divisors(ty)[1:]:
+                                    if used // p * q <= size:
+                                        rows.append((f, a, d, p, x, e, q, y, 0))
+        n = len(rows)
+        r = np.array(rows, dtype=np.int64).reshape(n, 9)
+        k = np.arange(n)
+        t = np.repeat(t0[None], n, axis=0)
+        ax = np.repeat(a0[None], n, axis=0)
+        f, a, d, p, x, e, q, y = (r[:, j] for j in range(8))
+        ax[k, f, a, d] //= p
+        t[k, x, d] *= p
+        ax[k, f, a, e] *= q
+        t[k, y, e] //= q
+        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+
+    def temporal_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
+        """Row ``i`` with two temporal levels trading: a prime ``p`` of dimension ``d``'s
+        factor moves from level ``x`` to level ``y`` and a divisor ``q`` of dimension
+        ``e``'s factor moves from ``y`` to ``x`` (a tile that grows in one dimension and
+        shrinks in another, which a capacity may allow only together)."""
+        tslots, _ = self._slots
+        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+        rows: list[tuple[int, int, int, int, int, int]] = []
+        for d in range(ND):
+            for x in tslots[d]:
+                for p in _primes(int(t0[x, d])):
+                    for y in tslots[d]:
+                        if y == x:
+                            continue
+                        for e in range(ND):
+                            if e == d or x not in tslots[e] or y not in tslots[e]:
+                                continue
+                            rows.extend((d, p, x, y, e, q)
+                                        for q in _divisors(int(t0[y, e]))[1:])
+        n = len(rows)
+        r = np.array(rows, dtype=np.int64).reshape(n, 6)
+        k = np.arange(n)
+        t = np.repeat(t0[None], n, axis=0)
+        d, p, x, y, e, q = (r[:, j] for j in range(6))
+        t[k, x, d] //= p
+        t[k, y, d] *= p
+        t[k, y, e] //= q
+        t[k, x, e] *= q
+        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0),
+                                            np.repeat(a0[None], n, axis=0)))
+
+    def reorders(self, g: "NestGenomes", i: int, lv: int, cap: int = 720) -> "NestGenomes":
+        """Row ``i`` with level ``lv``'s loops of factor > 1 permuted among their
+        positions, every permutation (the first ``cap`` when there are more)."""
+        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+        pos = [j for j in range(ND) if t0[lv, o0[lv, j]] > 1]
+        perms = np.array(list(itertools.islice(
+            itertools.permutations([int(o0[lv, j]) for j in pos]), cap)), dtype=o0.dtype)
+        n = len(perms)
+        order = np.repeat(o0[None], n, axis=0)
+        if pos:
+            order[:, lv, pos] = perms
+        return NestGenomes(np.repeat(t0[None], n, axis=0), order,
+                           np.repeat(a0[None], n, axis=0))
+
+    def _legal_rows(self, g: "NestGenomes") -> "NestGenomes":
+        over = self._over(g.axes)
+        if over.any():
+            g = g.take(np.flatnonzero(~over))
+        if self.imperfect and len(g):
+            self._fix_idle(g.temporal, g.axes)
+        return g
+
     def to_mapping(self, g: "NestGenomes", i: int) -> NestMapping:
         """Row ``i`` as a :class:`NestMapping`."""
         return NestMapping(
@@ -316,14 +460,50 @@ def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
     return np.where(arr["legal"], s, np.inf)
 
 
+def _descend(space: NestSpace, cost, objective: str, g: "NestGenomes", score: float,
+             budget: int) -> tuple["NestGenomes", float, int]:
+    """Coordinate descent from the one-row ``g`` (score ``score``): cycle over the
+    neighbourhoods -- every re-split of one dimension (:meth:`NestSpace.resplits`),
+    every order of one level's loops (:meth:`NestSpace.reorders`), every trade of one
+    fanout axis or of two temporal levels between two dimensions
+    (:meth:`NestSpace.spatial_trades`, :meth:`NestSpace.temporal_trades`), the single moves
+    (:meth:`NestSpace.neighbours`) -- moving to a neighbourhood's best when it is
+    strictly better, until a whole cycle improves nothing (a local optimum of those
+    neighbourhoods, not a proven one) or ``budget`` evaluations are spent. Returns
+    (row, score, evaluations)."""
+    hoods = [lambda g: space.neighbours(g, 0), lambda g: space.temporal_trades(g, 0),
+             lambda g: space.spatial_trades(g, 0)]
+    hoods += [lambda g, lv=lv: space.reorders(g, 0, lv) for lv in range(g.temporal.shape[1])]
+    hoods += [lambda g, d=d: space.resplits(g, 0, d) for d in range(ND) if space.bounds[d] > 1]
+    spent, stale, k = 0, 0, 0
+    while spent < budget and stale < len(hoods):
+        nb = hoods[k % len(hoods)](g)
+        k += 1
+        nb = nb.take(np.arange(min(len(nb), budget - spent)))
+        if not len(nb):
+            stale += 1
+            continue
+        ns = _score(cost(nb.batch), objective)
+        spent += len(nb)
+        i = int(np.argmin(ns))
+        if ns[i] < score:
+            g, score, stale = nb.take(np.array([i])), float(ns[i]), 0
+        else:
+            stale += 1
+    return g, score, spent
+
+
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
            objective: str = "energy", max_evals: int = 20000, population: int = 1000,
            seed: int = 0, imperfect: bool = False, polish: bool = True,
            input_reuse: str | None = None) -> NestSearchResult:
-    """The best legal nest mapping of ``layer`` on ``hier`` under ``objective``: the
-    random or evolutionary run on three quarters of ``max_evals``, then (``polish``) a
-    steepest descent from its best over :meth:`NestSpace.neighbours` on the rest, which
-    stops early at a mapping no neighbour improves (a local optimum, not a proven one).
+    """The best legal nest mapping of ``layer`` on ``hier`` under ``objective`` found
+    in ``max_evals`` evaluations: the random or evolutionary run (children: a per-dimension
+    crossover of two parents, then a mutation) on half of them, then (``polish``)
+    :func:`_descend` from its best and from up to :data:`POLISH_STARTS` members of the
+    final population with other spatial factors, then kicks of the best (two mutations,
+    descended again) on what is left. A heuristic: the result is the best mapping seen,
+    a local optimum, not a proven one.
     ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
     default its ``DEFAULT_INPUT_REUSE``)."""
     if strategy not in STRATEGIES:
@@ -347,15 +527,17 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     best_i = int(np.argmin(scores))
     best = (float(scores[best_i]), space.to_mapping(pop, best_i))
     best_g = pop.take(np.array([best_i]))
-    if polish:                              # the budget: a share for the descent
-        max_evals, descent = max(len(pop), max_evals - max_evals // 4), max_evals // 4
+    if polish:                              # the budget: half for the descent
+        max_evals, descent = max(len(pop), max_evals - max_evals // 2), max_evals // 2
     while evals < max_evals:
         n = min(population, max_evals - evals)
         if strategy == "random":
             kids = space.random(rng, n)
         else:
             keep = np.argsort(scores, kind="stable")[:max(2, population // 5)]
-            kids = space.mutate(rng, pop.take(keep[rng.integers(0, len(keep), n)]))
+            kids = space.mutate(rng, space.crossover(
+                rng, pop.take(keep[rng.integers(0, len(keep), n)]),
+                pop.take(keep[rng.integers(0, len(keep), n)])))
         ks = _score(_cost(kids.batch), objective)
         evals += len(kids)
         i = int(np.argmin(ks))
@@ -368,32 +550,39 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
             top = np.argsort(scores, kind="stable")[:population]
             pop, scores = pop.take(top), scores[top]
     if polish and math.isfinite(best[0]):
-        # steepest descent over neighbours() from the best and then the next-best distinct
-        # members of the final population, while the descent's budget lasts
-        starts = [best_g]
+        # coordinate descent from the best and then the best members of the final
+        # population with other spatial factors, while the descent's budget lasts; what
+        # is left then goes to kicks (two mutations of the best, descended again)
+        starts = [(best[0], best_g)]
         if strategy == "evolution":
-            order = np.argsort(scores, kind="stable")
-            starts += [pop.take(np.array([j])) for j in order[1:POLISH_STARTS]
-                       if math.isfinite(scores[j])]
-        spent = evals
-        for g in starts:
-            g_score = float(_score(_cost(g.batch),
-                                   objective)[0])
-            while evals - spent < descent:
-                nb = space.neighbours(g, 0)
-                if not len(nb):
+            seen = {best_g.axes[0].tobytes()}
+            for j in np.argsort(scores, kind="stable"):
+                key = pop.axes[j].tobytes()
+                if len(starts) >= POLISH_STARTS or not math.isfinite(scores[j]):
                     break
-                nb = nb.take(np.arange(min(len(nb), descent - (evals - spent))))
-                ns = _score(_cost(nb.batch), objective)
-                evals += len(nb)
-                i = int(np.argmin(ns))
-                if not ns[i] < g_score:
-                    break
-                g, g_score = nb.take(np.array([i])), float(ns[i])
-                if g_score < best[0]:
-                    best = (g_score, space.to_mapping(g, 0))
-            if evals - spent >= descent:
-                break
+                if key not in seen:
+                    seen.add(key)
+                    starts.append((float(scores[j]), pop.take(np.array([j]))))
+        left = descent
+        for k, (g_score, g) in enumerate(starts):
+            g, g_score, spent = _descend(space, _cost, objective, g, g_score,
+                                         left // (len(starts) - k))
+            left -= spent
+            evals += spent
+            if g_score < best[0]:
+                best, best_g = (g_score, space.to_mapping(g, 0)), g
+        while left > 2:
+            kick = space.mutate(rng, space.mutate(rng, best_g))
+            k_score = float(_score(_cost(kick.batch), objective)[0])
+            left -= 1
+            evals += 1
+            if not math.isfinite(k_score):
+                continue
+            g, g_score, spent = _descend(space, _cost, objective, kick, k_score, left)
+            left -= spent
+            evals += spent
+            if g_score < best[0]:
+                best, best_g = (g_score, space.to_mapping(g, 0)), g
     if not math.isfinite(best[0]):
         raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
                               f"{evals} evaluations; enlarge the buffers or max_evals")
