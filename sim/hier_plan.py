@@ -124,51 +124,68 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
     """Distinct inputs the children of the multicast fanouts ``fans`` (each (spatial
     factors, offsets between children) as [B, 8]) read together, each child's tile
     spanning extents ``e`` ([B, 8], capped): G, N, C multiply out; rows and columns
-    are counted exactly (:func:`_union_rows`)."""
-    out = np.ones(e.shape[0], dtype=np.int64)
+    are counted exactly (:func:`_union_rows`). [B] int64 (a new array)."""
+    B = e.shape[0]
+    out = None
     for d in (0, 1, 3):
-        tot = e[:, d].copy()
+        if bounds[d] == 1:           # extents and factors >= 1: the product caps to 1
+            continue
+        tot = e[:, d]
         for sf, _ in fans:
             tot = tot * sf[:, d]
-        out *= np.minimum(tot, bounds[d])
+        tot = np.minimum(tot, bounds[d])
+        out = tot if out is None else np.multiply(out, tot, out=out)
+    if out is None:
+        out = np.ones(B, dtype=np.int64)
+    # per fanout, the plane dimensions (P, Q, R, S) it spreads in some row
+    spreads = [sf.T[4:8].max(axis=1) > 1 if B else np.zeros(4, dtype=bool) for sf, _ in fans]
     for dp, dr, stride, dil, cap in ((4, 6, layer.stride_h, layer.dilation_h,
                                       layer.needed_in_h),
                                      (5, 7, layer.stride_w, layer.dilation_w,
                                       layer.needed_in_w)):
-        spread = [(sf, g) for sf, g in fans if (sf[:, dp] > 1).any() or (sf[:, dr] > 1).any()]
+        spread = [fan for fan, sp in zip(fans, spreads) if sp[dp - 4] or sp[dr - 4]]
+        ep, er = e[:, dp], e[:, dr]
         if not spread:
-            out *= np.minimum(window_rows(e[:, dp], e[:, dr], stride, dil), cap)
+            out *= np.minimum(window_rows(ep, er, stride, dil), cap)
             continue
-        part = np.empty(e.shape[0], dtype=np.int64)
-        todo = np.ones(e.shape[0], dtype=bool)
         if len(spread) == 1:
-            # one fanout spreading outputs only, windows that are intervals of W rows:
+            # one fanout spreading outputs only, windows that are intervals of W rows
+            # (one output or kernel row, or rows without gaps) or of one kernel row:
             # s copies shifted by g * stride rows cover W + (s - 1) * min(W, shift)
             (sf, g), = spread
-            ep, er = e[:, dp], e[:, dr]
-            interval = ((ep == 1) & ((er == 1) | (dil == 1))) | \
-                ((er == 1) & (stride == 1)) | ((dil == 1) & (er >= stride)) | \
-                ((stride == 1) & (ep >= dil))
             # one kernel row: the window is ep rows ``stride`` apart, and so are the
             # copies (g outputs = g such steps): ep + (s - 1) * min(ep, g)
             single = er == 1
-            easy = (interval | single) & (sf[:, dr] == 1) & (g[:, dp] * sf[:, dp] <= bounds[dp])
+            easy = single.copy()
+            if dil == 1:
+                easy |= ep == 1
+                easy |= er >= stride
+            if stride == 1:
+                easy |= ep >= dil
+            gp, sp = g[:, dp], sf[:, dp]
+            easy &= sf[:, dr] == 1
+            easy &= gp * sp <= bounds[dp]
             wr = window_rows(ep, er, stride, dil)
-            shift = np.where(single, g[:, dp], g[:, dp] * stride)
-            part = np.minimum(wr + (sf[:, dp] - 1) * np.minimum(wr, shift), cap)
-            todo = ~easy
-        if not todo.any():
-            out *= part
-            continue
-        cols = [e[todo, dp], e[todo, dr]]
+            shift = gp if stride == 1 else np.where(single, gp, gp * stride)
+            part = np.minimum(wr + (sp - 1) * np.minimum(wr, shift), cap)
+            todo = np.flatnonzero(~easy)
+            if not len(todo):
+                out *= part
+                continue
+        else:
+            part = np.empty(B, dtype=np.int64)
+            todo = np.arange(B)
+        cols = [ep.take(todo), er.take(todo)]
         for sf, g in spread:
-            cols += [sf[todo, dp], g[todo, dp], sf[todo, dr], g[todo, dr]]
+            cols += [sf[:, dp].take(todo), g[:, dp].take(todo), sf[:, dr].take(todo),
+                     g[:, dr].take(todo)]
         params = np.stack(cols, axis=1)
         radix = params.max(axis=0) + 1
         if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:   # one int64 key per row
-            key = params[:, 0].copy()
+            key = cols[0].copy()
             for j in range(1, params.shape[1]):
-                key = key * radix[j] + params[:, j]
+                key *= radix[j]
+                key += cols[j]
             _, first, inv = np.unique(key, return_index=True, return_inverse=True)
             uniq = params[first]
         else:
@@ -179,7 +196,7 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
                                      tuple(tuple(u[2 + 4 * k:6 + 4 * k]) for k in range(nf)),
                                      stride, dil, bp, br, cap)
                          for u in uniq.tolist()], dtype=np.int64)
-        part[todo] = vals[inv.reshape(-1)]
+        part[todo] = vals.take(inv.reshape(-1))
         out *= part
     return out
 
