@@ -226,7 +226,7 @@ def window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
                 np.zeros(len(b), dtype=np.int64), stride, dil, int(bnd[dp]), int(bnd[dr]),
                 dims)
         k = k * kk
-        keep = np.flatnonzero(k)
+        keep = np.flatnonzero(k != 0)     # (on a bool array: much cheaper)
         if len(keep) < len(k):
             k, b = k.take(keep), b.take(keep)
             idx = keep if idx is None else idx.take(keep)
@@ -288,7 +288,7 @@ def _lone_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple, memo: di
         sig[dp] = s
         memo[dp] = kk
         k = k * kk
-    live = np.flatnonzero(k)
+    live = np.flatnonzero(k != 0)
     memo["live"] = live
     memo["b"], memo["n"] = b.take(live), n.take(live)
     for dp, _ in _PLANES:
