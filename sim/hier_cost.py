@@ -37,9 +37,13 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   back every arrival but the first per output (``arrivals - distinct``) as a refill.
   Level reads = refills down + drains up; writes = arrivals + refills from above. The
   innermost output level counts the MAC's read-modify-write (reads = writes = MACs
-  over reduction), which includes the partial sum it forwards or receives. The top
-  level is not filled and does not drain. Partial sums move at the accumulator width,
-  the ``distinct`` final outputs into the top level at the output width.
+  over reduction), which includes the partial sum it forwards or receives; when that
+  level is the top one (the MACs accumulate straight into it: nothing to drain to) the
+  first arrival of each distinct output is written without a read (reads = writes -
+  distinct; AccelForge's ``skip_initial_output_write``). The top level is not filled
+  and does not drain. Partial sums move at the accumulator width, the ``distinct`` final
+  outputs into the top level at the output width (a level's ``value_bits`` overrides
+  both: :func:`sim.hier_plan.access_bits`).
 * Inputs of convolutions with a halo (R, S or a stride above 1), ``input_reuse=
   "window"`` (Timeloop's delta rule; the default is ``DEFAULT_INPUT_REUSE``, "refetch"
   for now, see :mod:`sim.hier_cost_scalar`): a level ``c`` that keeps inputs
@@ -369,8 +373,10 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         child = ch[i + 1] if i + 1 < len(ch) else L
         red = [f for f in _between(plan, lv, child) if fans[f].reduction]
         if child == L:
+            # one read-modify-write per arrival; at the top level (no parent to drain
+            # to) the first arrival of each distinct output is written without a read
             a = plan.macs // product(rep["output"], red)
-            reads[lv, "output"], writes[lv, "output"] = a, a
+            reads[lv, "output"], writes[lv, "output"] = (a - d_out if i == 0 else a), a
             continue
         arrivals = x[child] // product(rep["output"], red)
         first = d_out * product(rep["output"], _above(plan, child)) // product(rep["output"], red)

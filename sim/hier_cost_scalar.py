@@ -235,8 +235,9 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     for i, lv in enumerate(ch):
         c = ch[i + 1] if i + 1 < len(ch) else L
         red = math.prod(rep("output", f) for f in between[lv, c] if fans[f].reduction)
-        if c == L:
-            reads[lv, "output"] = writes[lv, "output"] = plan.macs // red
+        if c == L:             # the top level's first arrivals need no read (batched doc)
+            writes[lv, "output"] = plan.macs // red
+            reads[lv, "output"] = writes[lv, "output"] - (d_out if i == 0 else 0)
             continue
         arrivals = fills("output", c) // red
         first = d_out * math.prod(rep("output", f) for f in above[c]) // red

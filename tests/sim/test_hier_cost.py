@@ -135,6 +135,8 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
                 reads[pname, op] += layer.macs // mc_div(op, shared)
                 if op == "output":
                     writes[pname, op] += layer.macs // mc_div(op, shared)
+                    if ci == 0:                  # no parent: first writes need no read
+                        reads[pname, op] -= len(_elements(op, layer, [0] * 8, bounds))
                 continue
             cname = levels[c].name
             innermost_out = op == "output" and ci + 2 == len(chain)
