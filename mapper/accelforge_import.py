@@ -14,7 +14,9 @@ loader (:func:`sim.yaml_io.loads_yaml`: duplicate keys are errors).
 Translation (AccelForge -> coforge):
 
 * ``!Memory`` -> a :class:`~sim.hierarchy.StorageLevel` of the same name keeping
-  ``keep | may_keep`` (for a one-einsum workload: ``All``/``~Intermediates`` = every
+  ``keep | may_keep``, the ``may_keep`` tensors beyond ``keep`` as its ``may_bypass``
+  (the search tries each choice; not on the first memory, which keeps every tensor)
+  (for a one-einsum workload: ``All``/``~Intermediates`` = every
   operand, ``Inputs`` = input and weight, ``Outputs`` = output, ``~X`` = all but X,
   ``<Memory>`` = what that memory keeps); capacity ``size / 8`` bytes (the first
   memory, ``inf``, is unbounded; an inner ``inf`` becomes 2**50 bytes, noted);
@@ -266,9 +268,10 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         ns = _set_names(kept)
         keep = set(_eval(tens.get("keep", "Nothing"), f"{where}.tensors.keep", ns))
         may = set(_eval(tens.get("may_keep", "Nothing"), f"{where}.tensors.may_keep", ns))
-        if may - keep:
+        inner = any(isinstance(x, StorageLevel) for x in out)     # not the first memory
+        if may - keep and inner:
             notes.append(f"{name}: may keep {sorted(may - keep)} (AccelForge's mapper "
-                         f"chooses); coforge's level keeps them")
+                         f"chooses): may_bypass, coforge's search tries each choice")
         keeps = keep | may
         kept[name] = frozenset(keeps)
         if not keeps:
@@ -317,7 +320,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             name=name, keeps=tuple(o for o in OPERANDS if o in keeps), capacity_bytes=cap,
             word_bits=word, read_bytes_per_cycle=bw["read"], write_bytes_per_cycle=bw["write"],
             read_pj=energy(rd, n, f"{where}.read"), write_pj=energy(wr, n, f"{where}.write"),
-            value_bits=tuple(value_bits[name].items())))
+            value_bits=tuple(value_bits[name].items()),
+            may_bypass=tuple(o for o in OPERANDS if o in may - keep) if inner else ()))
     if mac_pj is None:
         raise AccelforgeImportError(f"{source}: no enabled !Compute node")
     if not out or not isinstance(out[0], StorageLevel):
@@ -382,7 +386,8 @@ def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
             n = replace(n, keeps=keeps, capacity_bytes=n.capacity_bytes
                         if not isinstance(n.capacity_bytes, tuple) else
                         tuple((o, b) for o, b in n.capacity_bytes if o in keeps),
-                        value_bits=tuple((o, b) for o, b in n.value_bits if o in keeps))
+                        value_bits=tuple((o, b) for o, b in n.value_bits if o in keeps),
+                        may_bypass=())
         kept_nodes.append(n)
     h = replace(conv.hierarchy, nodes=tuple(kept_nodes))
     shape = record["shape"]

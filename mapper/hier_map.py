@@ -12,7 +12,8 @@ mean the same thing::
      "layers": [{"name", "kind", "macs", "compute_cycles", "total_cycles",
                  "utilization", "energy_pj", "energy_pj_by_level" (levels + "mac"),
                  "cycles_by_level", "elements", "accesses" (words), "bytes",
-                 "mapping" (NestMapping.to_dict), "evaluations",
+                 "mapping" (NestMapping.to_dict), "bypassed" ({level: [operands]}
+                 the mapping leaves out of levels that may_bypass them), "evaluations",
                  "cycle_model": {"total_cycles", "stall_cycles",
                                  "stall_cycles_by_level"}}...],
      "totals": {"macs", "compute_cycles", "total_cycles", "utilization", "energy_pj",
@@ -81,6 +82,13 @@ class HierLayerMap:
     mapping: NestMapping
     result: HierResult
     evaluations: int
+    hier: Hierarchy | None = None           # the bypass choice mapped (None: the spec's)
+
+    @property
+    def bypassed(self) -> dict[str, list[str]]:
+        """Per level, the operands the mapping's bypass choice leaves out."""
+        return {} if self.hier is None else {
+            lv.name: list(lv.bypassed) for lv in self.hier.levels if lv.bypassed}
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                                f"the hierarchy model (sim.hier_cost); it costs "
                                f"{sorted(HIER_KINDS)}")
     start = time.perf_counter()
-    found: dict[tuple, NestMapping] = {}
+    found: dict[tuple, tuple[NestMapping, Hierarchy]] = {}
     out: list[HierLayerMap] = []
     for layer in layers:
         key = _shape_key(layer)
@@ -150,11 +158,12 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
         if key not in found:
             sr = search(layer, hier, strategy=strategy, objective=objective,
                         max_evals=max_evals, seed=seed, input_reuse=reuse)
-            found[key], evals = sr.mapping, sr.evaluations
-        mapping = found[key]
-        check_fits(layer, hier, mapping)
+            found[key], evals = (sr.mapping, sr.hierarchy or hier), sr.evaluations
+        mapping, chosen = found[key]
+        check_fits(layer, chosen, mapping)
         out.append(HierLayerMap(layer, mapping,
-                                evaluate(layer, hier, mapping, input_reuse=reuse), evals))
+                                evaluate(layer, chosen, mapping, input_reuse=reuse), evals,
+                                None if chosen is hier else chosen))
     return HierNetworkMap(network=net.name, hier=hier, layers=tuple(out),
                           distinct_shapes=len(found),
                           elapsed_s=time.perf_counter() - start, input_reuse=reuse)
@@ -207,18 +216,19 @@ def result_doc(mapped: HierNetworkMap, run: dict[str, Any], spec_sha256: str) ->
     timed: dict[tuple, dict[str, Any]] = {}      # same shape, same mapping: same timeline
     for m in mapped.layers:
         r = m.result
-        key = (_shape_key(m.layer), repr(m.mapping.to_dict(hier)))
+        h = m.hier or hier
+        key = (_shape_key(m.layer), repr(m.mapping.to_dict(h)), repr(m.bypassed))
         if key not in timed:
-            timed[key] = cycle_model(m, hier, mapped.input_reuse)
+            timed[key] = cycle_model(m, h, mapped.input_reuse)
         layers.append({
             "name": m.layer.name, "kind": m.layer.kind, "macs": m.layer.macs,
             "compute_cycles": r.compute_cycles, "total_cycles": r.total_cycles,
             "utilization": _utilization(m.layer.macs, r.total_cycles, hier.pes),
             "energy_pj": r.energy_pj, "energy_pj_by_level": _energy_by_level(m, hier),
             "cycles_by_level": dict(r.cycles_by_level)}
-            | layer_accesses(m, hier)
-            | {"mapping": m.mapping.to_dict(hier), "evaluations": m.evaluations,
-               "cycle_model": timed[key]})
+            | layer_accesses(m, h)
+            | {"mapping": m.mapping.to_dict(h), "bypassed": m.bypassed,
+               "evaluations": m.evaluations, "cycle_model": timed[key]})
     macs = sum(e["macs"] for e in layers)
     total = sum(e["total_cycles"] for e in layers)
     levels = [lv.name for lv in hier.levels] + ["mac"]

@@ -255,9 +255,10 @@ class NestSpace:
                         ts.append(t0)
                         os_.append(o)
                         as_.append(a0)
-        g2 = NestGenomes(np.array(ts, dtype=np.int64).reshape(-1, *t0.shape),
-                         np.array(os_, dtype=o0.dtype).reshape(-1, *o0.shape),
-                         np.array(as_, dtype=np.int64).reshape(-1, *a0.shape))
+        n = len(ts)                         # (explicit: a0 may have no fanout rows)
+        g2 = NestGenomes(np.array(ts, dtype=np.int64).reshape(n, *t0.shape),
+                         np.array(os_, dtype=o0.dtype).reshape(n, *o0.shape),
+                         np.array(as_, dtype=np.int64).reshape(n, *a0.shape))
         if self.imperfect and len(g2):
             self._fix_idle(g2.temporal, g2.axes)
         return g2
@@ -440,7 +441,9 @@ class NestGenomes:
 
 @dataclass(frozen=True)
 class NestSearchResult:
-    """The best legal mapping found, its score and how many mappings were costed."""
+    """The best legal mapping found, its score and how many mappings were costed;
+    ``hierarchy``: the bypass choice the mapping is for (:meth:`Hierarchy.bypass_choices`;
+    the searched hierarchy itself when no level may bypass) -- cost it on that."""
 
     mapping: NestMapping
     score: float
@@ -448,6 +451,14 @@ class NestSearchResult:
     objective: str
     strategy: str
     seed: int
+    hierarchy: Hierarchy | None = None
+
+    @property
+    def bypassed(self) -> dict[str, tuple[str, ...]]:
+        """Per level, the operands this mapping's bypass choice leaves out."""
+        if self.hierarchy is None:
+            return {}
+        return {lv.name: lv.bypassed for lv in self.hierarchy.levels if lv.bypassed}
 
 
 def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
@@ -503,7 +514,9 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     :func:`_descend` from its best and from up to :data:`POLISH_STARTS` members of the
     final population with other spatial factors, then kicks of the best (two mutations,
     descended again) on what is left. A heuristic: the result is the best mapping seen,
-    a local optimum, not a proven one.
+    a local optimum, not a proven one. A hierarchy whose levels ``may_bypass`` operands
+    is searched once per bypass choice, each with the whole budget (``evaluations`` is
+    the sum), and the result names the choice (``hierarchy``, ``bypassed``).
     ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
     default its ``DEFAULT_INPUT_REUSE``)."""
     if strategy not in STRATEGIES:
@@ -516,6 +529,26 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
     check_input_reuse(reuse)
+    choices = hier.bypass_choices()
+    if len(choices) > 1:                    # every bypass choice, each with the budget
+        found, spent = [], 0
+        for h in choices:
+            try:
+                r = search(layer, h, strategy, objective, max_evals, population, seed,
+                           imperfect, polish, reuse)
+            except NestSearchError:
+                spent += max_evals
+                continue
+            spent += r.evaluations
+            found.append(r)
+        if not found:
+            raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} "
+                                  f"under any of its {len(choices)} bypass choices; enlarge "
+                                  f"the buffers or max_evals")
+        best_r = min(found, key=lambda r: r.score)
+        return NestSearchResult(mapping=best_r.mapping, score=best_r.score, evaluations=spent,
+                                objective=objective, strategy=strategy, seed=seed,
+                                hierarchy=best_r.hierarchy)
 
     def _cost(batch: NestBatch) -> dict[str, np.ndarray]:
         return evaluate_batch(layer, hier, batch, detail=False, input_reuse=reuse)
@@ -587,7 +620,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
                               f"{evals} evaluations; enlarge the buffers or max_evals")
     return NestSearchResult(mapping=best[1], score=best[0], evaluations=evals,
-                            objective=objective, strategy=strategy, seed=seed)
+                            objective=objective, strategy=strategy, seed=seed, hierarchy=hier)
 
 
 __all__ = ["NestGenomes", "NestSearchError", "NestSearchResult", "NestSpace", "search"]

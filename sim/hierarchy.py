@@ -46,6 +46,8 @@ fanout of 0 or a capacity that cannot hold one word is an error such as
             double_buffered: true           # a tile may use half the capacity
             ports: 2                        # recorded for importers/area; the bandwidths
             banks: 8                        #   above are already the totals
+            may_bypass: [input]             # optional: kept operands the mapper may
+                                    #   leave out here (each choice is searched)
             value_bits: {output: 16}        # optional: bits this level stores an operand at
                                     #   (every access, spills included, and capacity;
                                     #   default: precision, partial sums at the

@@ -26,6 +26,8 @@ MAX_WORD_BITS = 1 << 16
 MAX_PORTS = 1024
 MAX_BANKS = 1 << 16
 MAX_ACCUMULATOR_BITS = 128
+#: Most bypass choices (product over levels of 2 ** len(may_bypass)) a search tries.
+MAX_BYPASS_CHOICES = 64
 
 
 def _pos_int(where: str, value: object, limit: int | None = None) -> None:
@@ -91,6 +93,10 @@ class StorageLevel:
     (AccelForge's per-memory ``bits_per_value``). An unlisted operand takes the layer's
     precision; unlisted outputs move as partial sums at ``compute.accumulator_bits`` and
     as final outputs at the output width where they enter the outermost level.
+    ``may_bypass``: kept operands the mapper may choose to leave out of this level
+    (AccelForge's ``may_keep``): :meth:`Hierarchy.bypass_choices` lists every choice and
+    :func:`mapper.nest_search.search` searches each. ``bypassed``: in such a choice, the
+    operands it left out (then ``keeps`` may be empty: the level's loops stay in the nest).
     """
 
     name: str
@@ -107,15 +113,29 @@ class StorageLevel:
     streams: tuple[str, ...] = ()
     temporal_dims: tuple[str, ...] | None = None
     value_bits: tuple[tuple[str, int], ...] = ()
+    may_bypass: tuple[str, ...] = ()
+    bypassed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"storage level name must be a non-empty string, not {self.name!r}")
         where = f"level {self.name!r}"
-        if isinstance(self.keeps, (list, tuple)) and not self.keeps:
+        object.__setattr__(self, "bypassed", _operands(f"{where}: bypassed", self.bypassed)
+                           if self.bypassed else ())
+        if isinstance(self.keeps, (list, tuple)) and not self.keeps and self.bypassed:
+            object.__setattr__(self, "keeps", ())
+        elif isinstance(self.keeps, (list, tuple)) and not self.keeps:
             raise SpecError(f"{where}: keeps no operand; list at least one of "
                             f"{list(OPERANDS)} or remove the level")
-        object.__setattr__(self, "keeps", _operands(f"{where}: keeps", self.keeps))
+        if self.keeps:
+            object.__setattr__(self, "keeps", _operands(f"{where}: keeps", self.keeps))
+        if set(self.bypassed) & set(self.keeps):
+            raise SpecError(f"{where}: bypassed {list(self.bypassed)} must not be kept")
+        mb = _operands(f"{where}: may_bypass", self.may_bypass) if self.may_bypass else ()
+        if any(o not in self.keeps for o in mb):
+            raise SpecError(f"{where}: may_bypass {list(mb)} must be kept operands "
+                            f"{list(self.keeps)}")
+        object.__setattr__(self, "may_bypass", mb)
         _pos_int(f"{where}: word_bits", self.word_bits, MAX_WORD_BITS)
         cap = self.capacity_bytes
         if isinstance(cap, dict):
@@ -319,6 +339,15 @@ class Hierarchy:
             raise SpecError(f"hierarchy {self.name!r}: operand {missing[0]!r} reaches the "
                             f"compute level from no storage: the outermost level "
                             f"{nodes[0].name!r} must keep {list(OPERANDS)}")
+        if nodes[0].may_bypass:
+            raise SpecError(f"hierarchy {self.name!r}: the outermost level "
+                            f"{nodes[0].name!r} keeps every operand; it may not bypass "
+                            f"{list(nodes[0].may_bypass)}")
+        choices = math.prod(2 ** len(n.may_bypass) for n in nodes
+                            if isinstance(n, StorageLevel))
+        if choices > MAX_BYPASS_CHOICES:
+            raise SpecError(f"hierarchy {self.name!r}: may_bypass allows {choices} choices; "
+                            f"at most {MAX_BYPASS_CHOICES} are searched (list fewer operands)")
         for n in nodes[1:]:
             if isinstance(n, StorageLevel) and not n.bounded:
                 raise SpecError(f"hierarchy {self.name!r}: level {n.name!r} is unbounded "
@@ -376,6 +405,37 @@ class Hierarchy:
         """MAC units: the product of every fanout."""
         return math.prod(f.children for f in self.fanouts)
 
+    def bypass_choices(self) -> tuple[Hierarchy, ...]:
+        """Every choice of the levels' ``may_bypass`` operands to leave out, this
+        hierarchy's keeps first (the empty choice): each a hierarchy with the same nodes,
+        the chosen operands removed from ``keeps`` into ``bypassed`` and no
+        ``may_bypass`` left. One element when no level may bypass."""
+        import itertools
+        from dataclasses import replace
+        idx = [i for i, n in enumerate(self.nodes)
+               if isinstance(n, StorageLevel) and n.may_bypass]
+        if not idx:
+            return (self,)
+        per = [[c for k in range(len(self.nodes[i].may_bypass) + 1)
+                for c in itertools.combinations(self.nodes[i].may_bypass, k)] for i in idx]
+        out = []
+        for pick in itertools.product(*per):
+            nodes = list(self.nodes)
+            for i, gone in zip(idx, pick):
+                n = nodes[i]
+                keeps = tuple(o for o in n.keeps if o not in gone)
+                cap = n.capacity_bytes
+                if isinstance(cap, tuple):      # partitions of what is left (all: shared)
+                    cap = tuple((o, b) for o, b in cap if o in keeps) if keeps else \
+                        sum(b for _, b in cap)
+                nodes[i] = replace(n, keeps=keeps, capacity_bytes=cap, may_bypass=(),
+                                   bypassed=tuple(gone),
+                                   streams=tuple(o for o in n.streams if o in keeps),
+                                   value_bits=tuple((o, b) for o, b in n.value_bits
+                                                    if o in keeps))
+            out.append(replace(self, nodes=tuple(nodes)))
+        return tuple(out)
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (:func:`sim.hierarchy.hierarchy_from_dict` reads it back equal)."""
         items: list[dict[str, Any]] = []
@@ -398,6 +458,8 @@ class Hierarchy:
                     d["temporal_dims"] = list(n.temporal_dims)
                 if n.value_bits:
                     d["value_bits"] = dict(n.value_bits)
+                if n.may_bypass:
+                    d["may_bypass"] = list(n.may_bypass)
                 items.append({"storage": d})
             else:
                 items.append({"fanout": {
@@ -410,6 +472,6 @@ class Hierarchy:
                               "levels": items}, "description": self.description}
 
 
-__all__ = ["DEFAULT_MAC_PJ", "MAX_ACCUMULATOR_BITS", "MAX_BANKS", "MAX_FANOUT", "MAX_PORTS",
-           "MAX_WORD_BITS", "Compute", "Fanout", "Hierarchy", "Node",
+__all__ = ["DEFAULT_MAC_PJ", "MAX_ACCUMULATOR_BITS", "MAX_BANKS", "MAX_BYPASS_CHOICES",
+           "MAX_FANOUT", "MAX_PORTS", "MAX_WORD_BITS", "Compute", "Fanout", "Hierarchy", "Node",
            "StorageLevel"]

@@ -172,6 +172,7 @@ class StorageModel(Section):
     streams: Streams = Field((), description="kept operands held only while own loops run")
     temporal_dims: Optional[Dims] = Field(None, description="dims that may loop here")  # noqa: UP045
     value_bits: ValueBits = Field({}, description="operand -> bits stored here")
+    may_bypass: Streams = Field((), description="kept operands the mapper may leave out")
 
     @model_validator(mode="after")
     def _rules(self) -> StorageModel:
@@ -193,6 +194,10 @@ class StorageModel(Section):
         if extra:
             raise fail(f"names {extra[0]!r}, which the level does not keep; streams must be "
                        f"kept operands {list(keeps)}", at=("streams",))
+        extra = [o for o in self.may_bypass if o not in keeps]
+        if extra:
+            raise fail(f"names {extra[0]!r}, which the level does not keep; may_bypass "
+                       f"names kept operands {list(keeps)}", at=("may_bypass",))
         extra = [o for o in self.value_bits if o not in keeps]
         if extra:
             raise fail(f"names {extra[0]!r}, which the level does not keep; value_bits "

@@ -27,7 +27,7 @@ GOOD = HEAD + DRAM + FAN + RF
 OPS = "['weight', 'input', 'output']"
 STORAGE_KEYS = ("['name', 'keeps', 'capacity_bytes', 'word_bits', 'read_bytes_per_cycle', "
                 "'write_bytes_per_cycle', 'ports', 'banks', 'double_buffered', 'read_pj', "
-                "'write_pj', 'streams', 'temporal_dims', 'value_bits']")
+                "'write_pj', 'streams', 'temporal_dims', 'value_bits', 'may_bypass']")
 
 
 def _with(dram: str = DRAM, fan: str = FAN, rf: str = RF, tail: str = "") -> str:
