@@ -351,13 +351,14 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
              for imp in (False, True)]
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     best = min(found, key=lambda r: r.score)
-    res = evaluate(layer, hier, best.mapping)
+    chosen = best.hierarchy or hier         # the bypass choice (may_bypass levels)
+    res = evaluate(layer, chosen, best.mapping)
     lm = accelforge_nest_mapping(conv, rec)
     theirs = evaluate(layer, lm.hierarchy, lm.mapping)
     top = hier.levels[0].name
     af_e = rec["energy"] * pj_scale
     af_dram = af_dram_bits(rec, conv, top)
-    c_dram = coforge_dram_bits(res, hier, layer)
+    c_dram = coforge_dram_bits(res, chosen, layer)
     return {
         "layer": rec["layer"], "macs": layer.macs,
         "accelforge": {"energy_pj": af_e, "latency": rec["latency"], "dram_bits": af_dram,
@@ -367,12 +368,13 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
                        "reservations": rec.get("reservations"), "usage": rec.get("usage")},
         "coforge": {"energy_pj": res.energy_pj, "latency_cycles": res.total_cycles,
                     "dram_bits": c_dram, "wall_s": wall, "cpu_s": cpu, "legal": res.legal,
-                    "dram_bits_by_operand": coforge_dram_op_bits(res, hier, layer),
+                    "dram_bits_by_operand": coforge_dram_op_bits(res, chosen, layer),
+                    "bypassed": best.bypassed,
                     "evaluations": sum(r.evaluations for r in found),
                     "imperfect": best is found[1],
                     "dram_elements": {o: dict(v) for o, v in res.accesses[top].items()},
                     "compulsory_dram_bits": compulsory_bits(layer),
-                    "mapping": best.mapping.to_dict(hier)},
+                    "mapping": best.mapping.to_dict(chosen)},
         "af_mapping_in_coforge": {
             "energy_pj": theirs.energy_pj, "dram_bits": coforge_dram_bits(
                 theirs, lm.hierarchy, layer), "legal": theirs.legal,
