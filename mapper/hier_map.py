@@ -377,9 +377,9 @@ def route_map(sub: Any) -> None:
 
     parser.add_argument("--input-reuse", choices=["refetch", "window"], default=None,
                         help="with a hierarchy --arch: conv inputs of a tile that moves are "
-                             "refetched whole (refetch, Timeloop's rule; the default) or "
-                             "only the part outside the previous window (window: exact "
-                             "sliding-window reuse, see sim/hier_cost.py)")
+                             "fetched only where outside the previous window (window: exact "
+                             "sliding-window reuse, the default; see sim/hier_cost.py) or "
+                             "refetched whole (refetch, Timeloop's rule)")
     parser.set_defaults(func=routed)
 
 

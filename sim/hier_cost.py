@@ -45,8 +45,8 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   outputs into the top level at the output width (a level's ``value_bits`` overrides
   both: :func:`sim.hier_plan.access_bits`).
 * Inputs of convolutions with a halo (R, S or a stride above 1), ``input_reuse=
-  "window"`` (Timeloop's delta rule; the default is ``DEFAULT_INPUT_REUSE``, "refetch"
-  for now, see :mod:`sim.hier_cost_scalar`): a level ``c`` that keeps inputs
+  "window"`` (Timeloop's delta rule; the default, ``DEFAULT_INPUT_REUSE`` in
+  :mod:`sim.hier_cost_scalar`): a level ``c`` that keeps inputs
   (and does not stream them) holds one window, and at each iteration ``t`` of the
   loops above it receives only the elements it did not hold at ``t - 1``:
   ``fills = sum_t |W_t - W_(t-1)|`` (set difference) elements per instance
@@ -148,8 +148,8 @@ def evaluate_batch(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool
     write_words``. ``lowered_from``: ``layer`` is the im2col view of this conv; levels
     above the first fanout then hold the conv window of their tile (as
     :mod:`sim.analytic` does: the buffer expands im2col on chip). ``input_reuse``:
-    ``"window"`` (sliding-window reuse of conv inputs) or ``"refetch"`` (a moved input
-    tile is refetched whole, Timeloop's rule; the default ``DEFAULT_INPUT_REUSE``), see
+    ``"window"`` (sliding-window reuse of conv inputs; the default ``DEFAULT_INPUT_REUSE``)
+    or ``"refetch"`` (a moved input tile is refetched whole, Timeloop's rule), see
     the module docstring.
     """
     check_input_reuse(input_reuse)

@@ -37,11 +37,10 @@ class HierResult:
 #: the values of ``input_reuse`` (rules in :mod:`sim.hier_cost`'s docstring)
 INPUT_REUSE = ("window", "refetch")
 #: ``input_reuse`` of :func:`evaluate` and :func:`sim.hier_cost.evaluate_batch` when not
-#: given (what mapper.nest_search and mapper.hier_map cost with). "refetch" while the
-#: window rule's batched cost keeps the 5-level benchmark below its 500,000 mappings/s
-#: target (benchmarks/bench_hierarchy.py's layer and hierarchy, 300,000 of its mappings,
-#: same process, load 1.0: 450,531 per CPU-second against 835,874 for "refetch").
-DEFAULT_INPUT_REUSE = "refetch"
+#: given (what mapper.nest_search and mapper.hier_map cost with): the exact sliding-window
+#: rule (its batched cost meets benchmarks/bench_hierarchy.py's 500,000 mappings/s 5-level
+#: target since the hier_window/hier_plan speed-ups of 2026-12-07).
+DEFAULT_INPUT_REUSE = "window"
 
 
 def check_input_reuse(input_reuse: str) -> None:
@@ -99,8 +98,8 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
              input_reuse: str = DEFAULT_INPUT_REUSE) -> HierResult:
     """Cost one mapping with plain Python (no numpy): the reference for evaluate_batch.
     ``check`` first runs :meth:`NestMapping.check` (a one-line MappingError);
-    ``input_reuse``: ``"window"`` (sliding-window reuse of conv inputs) or
-    ``"refetch"`` (Timeloop's whole-tile refetch; default DEFAULT_INPUT_REUSE), see
+    ``input_reuse``: ``"window"`` (sliding-window reuse of conv inputs; default
+    DEFAULT_INPUT_REUSE) or ``"refetch"`` (Timeloop's whole-tile refetch), see
     :mod:`sim.hier_cost`."""
     check_input_reuse(input_reuse)
     if check:
