@@ -20,7 +20,7 @@ from mapper.cli import main
 from mapper.nest_search import search
 from sim.hierarchy import Compute, Hierarchy, StorageLevel
 from sim.spec import SpecError
-from tests.mapper.test_nest_search_moves import af_layer
+from tests.mapper.test_accelforge_import import layer_of
 
 AF = Path(__file__).resolve().parents[1] / "data" / "accelforge_1.0.467"
 ALL = ("weight", "input", "output")
@@ -89,7 +89,7 @@ def test_shipped_may_keep(arch: str, scale: float, layers: tuple[str, ...]) -> N
     for rec in json.loads((AF / f"{arch}.json").read_text())["layers"]:
         if rec["layer"] not in layers:
             continue
-        r = search(af_layer(rec), conv.hierarchy, "evolution", "energy", 6000, seed=0,
+        r = search(layer_of(rec), conv.hierarchy, "evolution", "energy", 6000, seed=0,
                    input_reuse="window")
         if arch == "simple":
             assert r.score == pytest.approx(rec["energy"] * scale, rel=1e-9)

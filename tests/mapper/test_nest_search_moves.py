@@ -18,6 +18,7 @@ from dataflows.layer import Layer
 from mapper.accelforge_import import load_accelforge
 from mapper.nest_search import NestGenomes, NestSpace, search
 from sim.hierarchy import Fanout, Hierarchy, StorageLevel
+from tests.mapper.test_accelforge_import import layer_of
 
 AF = Path(__file__).resolve().parents[1] / "data" / "accelforge_1.0.467"
 ND = len(MAP_DIMS)
@@ -107,14 +108,6 @@ def test_reorders_are_the_permutations_of_busy_loops() -> None:
     assert (nb.order[:, 1, idle] == g.order[0, 1, idle]).all()
 
 
-def af_layer(rec: dict) -> Layer:
-    s = rec["shape"]
-    return Layer(name=rec["layer"], K=s["m"], C=s["c"], P=s["p"], Q=s["q"], R=s["r"],
-                 S=s["s"], H=s["p"] * s["stride"], W=s["q"] * s["stride"],
-                 stride_h=s["stride"], stride_w=s["stride"], pad_h=(s["r"] - 1) // 2,
-                 pad_w=(s["s"] - 1) // 2)
-
-
 @pytest.mark.parametrize("seed", [0, 3])
 def test_within_two_percent_of_accelforge(seed: int) -> None:
     """coforge's search (20,000 evaluations, exact and imperfect factors, the window
@@ -123,7 +116,7 @@ def test_within_two_percent_of_accelforge(seed: int) -> None:
     mappers' spaces differ)."""
     conv = load_accelforge(AF / "ws_16x16.yaml")
     for rec in json.loads((AF / "ws_16x16.json").read_text())["layers"]:
-        best = min(search(af_layer(rec), conv.hierarchy, "evolution", "energy", 20_000,
+        best = min(search(layer_of(rec), conv.hierarchy, "evolution", "energy", 20_000,
                           seed=seed, imperfect=imp, input_reuse="window").score
                    for imp in (False, True))
         assert best <= 1.02 * rec["energy"], rec["layer"]
