@@ -144,12 +144,13 @@ def window_events(plan: _Plan, c: int, back: list[np.ndarray], above_prod: list[
 
 def _plane_consts(e_p: np.ndarray, e_r: np.ndarray, spread: list, stride: int, dil: int,
                   bound_p: int) -> tuple:
-    """Per row, the constants of the closed form of :func:`_kept_union_rows` for one
-    plane: (unit, n, base, m1, sh, fallback rows mask, cut) with ``kept = base - lam -
-    m1 * min(lam, sh)``, ``lam = min(|shift| / unit, n)``, 0 unless unit divides the
-    shift (no spread: ``m1 = 0``, ``base = n``). One fanout spreading outputs: ``m1 + 1``
-    whole copies ``sh`` apart inside the bound; ``cut`` (or None) = (rows whose next copy
-    is cut by the bound to ``n2`` rows, n2, the rows it adds to the union)."""
+    """Per entry (elementwise: per row or per step), the constants of the closed form
+    of :func:`_kept_union_rows` for one plane: (unit, n, base, m1, sh, fallback rows
+    mask, cut) with ``kept = base - lam - m1 * min(lam, sh)``, ``lam = min(|shift| /
+    unit, n)``, 0 unless unit divides the shift (no spread: ``m1 = 0``, ``base = n``).
+    One fanout spreading outputs: ``m1 + 1`` whole copies ``sh`` apart inside the
+    bound; ``cut`` (or None) = (rows whose next copy is cut by the bound to ``n2``
+    rows, n2, the rows it adds to the union)."""
     span = (e_p - 1) * stride + (e_r - 1) * dil + 1
     gaps = window_rows(e_p, e_r, stride, dil) != span
     one_r = gaps & (e_r == 1)
@@ -226,7 +227,7 @@ def window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
                 np.zeros(len(b), dtype=np.int64), stride, dil, int(bnd[dp]), int(bnd[dr]),
                 dims)
         k = k * kk
-        keep = np.flatnonzero(k != 0)     # (on a bool array: much cheaper)
+        keep = np.flatnonzero(k != 0)     # a bool mask: far cheaper than on int64
         if len(keep) < len(k):
             k, b = k.take(keep), b.take(keep)
             idx = keep if idx is None else idx.take(keep)
@@ -236,9 +237,10 @@ def window_kept(layer: Layer, plan: _Plan, e: np.ndarray, events: tuple,
 
 
 def _times_gnc(kept: np.ndarray, e: np.ndarray, spread: list, bnd: np.ndarray) -> np.ndarray:
-    """``kept`` ([B] per plane-pair rows) times the distinct G, N, C indices the window
-    or group holds: per dimension ``min(e x spatial factors, bound)`` (a new array; ``e``
-    capped, so a lone window's is ``e``; dimensions of bound 1 contribute 1)."""
+    """``kept`` ([B] kept rows x columns, summed over the steps) times the distinct G, N,
+    C indices the window or group holds: per dimension ``min(e x spatial factors,
+    bound)`` (a new array; ``e`` capped, so a lone window's is ``e``; dimensions of
+    bound 1 contribute 1)."""
     out = kept.copy()
     for d in _GNC:
         if bnd[d] > 1:
