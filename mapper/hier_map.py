@@ -1,7 +1,8 @@
 """``coforge map`` on an N-level hierarchy spec: every compute layer mapped by nest search.
 
 :func:`map_hierarchy` searches each distinct layer shape of a network once with
-:func:`mapper.nest_search.search` (layers of the same shape reuse the mapping), checks
+:func:`mapper.nest_search.search`, exact and imperfect factors (layers of the same shape
+reuse the mapping), checks
 the chosen mapping fits (:func:`sim.hier_cost.check_fits`) and costs every layer with
 the scalar reference :func:`sim.hier_cost.evaluate`. :func:`result_doc` is the
 ``result.json`` of such a run, in the names of :mod:`mapper.report`'s schema where they
@@ -131,7 +132,8 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
                   seed: int = 0, input_reuse: str | None = None) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
-    ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names) and cost
+    ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names; two
+    searches of ``max_evals`` each, exact and imperfect factors, the better kept) and cost
     every layer with :func:`sim.hier_cost.evaluate`, both under ``input_reuse``
     (:data:`sim.hier_cost.INPUT_REUSE`; default the cost model's
     ``DEFAULT_INPUT_REUSE``). A layer of a kind outside
@@ -155,10 +157,13 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     for layer in layers:
         key = _shape_key(layer)
         evals = 0
-        if key not in found:
-            sr = search(layer, hier, strategy=strategy, objective=objective,
-                        max_evals=max_evals, seed=seed, input_reuse=reuse)
-            found[key], evals = (sr.mapping, sr.hierarchy or hier), sr.evaluations
+        if key not in found:            # exact factors, then imperfect ones (ceil splits)
+            runs = [search(layer, hier, strategy=strategy, objective=objective,
+                           max_evals=max_evals, seed=seed, imperfect=imp, input_reuse=reuse)
+                    for imp in (False, True)]
+            sr = min(runs, key=lambda r: r.score)
+            found[key], evals = (sr.mapping, sr.hierarchy or hier), \
+                sum(r.evaluations for r in runs)
         mapping, chosen = found[key]
         check_fits(layer, chosen, mapping)
         out.append(HierLayerMap(layer, mapping,
