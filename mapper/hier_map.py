@@ -133,12 +133,12 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   seed: int = 0, input_reuse: str | None = None) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
     ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names; two
-    searches of ``max_evals`` each, exact and imperfect factors, the better kept) and cost
+    searches sharing ``max_evals``, exact and imperfect factors, the better kept) and cost
     every layer with :func:`sim.hier_cost.evaluate`, both under ``input_reuse``
     (:data:`sim.hier_cost.INPUT_REUSE`; default the cost model's
     ``DEFAULT_INPUT_REUSE``). A layer of a kind outside
     :data:`HIER_KINDS`, or one no mapping was found for, is a one-line error."""
-    from mapper.nest_search import search
+    from mapper.nest_search import NestSearchError, search
     from sim.hier_cost import check_fits, evaluate
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
@@ -158,9 +158,19 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
         key = _shape_key(layer)
         evals = 0
         if key not in found:            # exact factors, then imperfect ones (ceil splits)
-            runs = [search(layer, hier, strategy=strategy, objective=objective,
-                           max_evals=max_evals, seed=seed, imperfect=imp, input_reuse=reuse)
-                    for imp in (False, True)]
+            runs, failed = [], []
+            for imp, budget in ((False, max_evals - max_evals // 2), (True, max_evals // 2)):
+                try:
+                    runs.append(search(layer, hier, strategy=strategy, objective=objective,
+                                       max_evals=max(1, budget), seed=seed, imperfect=imp,
+                                       input_reuse=reuse))
+                except NestSearchError as err:
+                    failed.append(err)
+            if not runs:
+                raise NestSearchError(f"layer {layer.name!r}: no legal mapping on "
+                                      f"{hier.name!r} in {max_evals} evaluations (exact and "
+                                      f"imperfect factors); enlarge the buffers or "
+                                      f"--max-evals") from failed[0]
             sr = min(runs, key=lambda r: r.score)
             found[key], evals = (sr.mapping, sr.hierarchy or hier), \
                 sum(r.evaluations for r in runs)

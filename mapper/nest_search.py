@@ -37,6 +37,8 @@ from sim.hierarchy import Hierarchy
 ND = len(MAP_DIMS)
 OBJECTIVES = ("energy", "cycles", "edp")
 STRATEGIES = ("random", "evolution")
+#: Kicks in a row that find nothing better before the search stops early.
+KICKS = 3
 #: Most starting points of the closing descent (the best, then the population's best
 #: with other spatial factors).
 POLISH_STARTS = 6
@@ -513,7 +515,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     crossover of two parents, then a mutation) on half of them, then (``polish``)
     :func:`_descend` from its best and from up to :data:`POLISH_STARTS` members of the
     final population with other spatial factors, then kicks of the best (two mutations,
-    descended again) on what is left. A heuristic: the result is the best mapping seen,
+    descended again) on what is left, until :data:`KICKS` in a row improve nothing. A heuristic: the result is the best mapping seen,
     a local optimum, not a proven one. A hierarchy whose levels ``may_bypass`` operands
     is searched once per bypass choice, each with the whole budget (``evaluations`` is
     the sum), and the result names the choice (``hierarchy``, ``bypassed``).
@@ -604,7 +606,9 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
             evals += spent
             if g_score < best[0]:
                 best, best_g = (g_score, space.to_mapping(g, 0)), g
-        while left > 2:
+        stale = 0
+        while left > 2 and stale < KICKS:
+            stale += 1
             kick = space.mutate(rng, space.mutate(rng, best_g))
             k_score = float(_score(_cost(kick.batch), objective)[0])
             left -= 1
@@ -616,6 +620,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
             evals += spent
             if g_score < best[0]:
                 best, best_g = (g_score, space.to_mapping(g, 0)), g
+                stale = 0
     if not math.isfinite(best[0]):
         raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
                               f"{evals} evaluations; enlarge the buffers or max_evals")
