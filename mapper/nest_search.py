@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -64,8 +64,10 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+@lru_cache(maxsize=4096)
 def _factorizations(n: int, slots: int) -> np.ndarray:
-    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots])."""
+    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots];
+    cached across searches: read-only)."""
     if slots == 0:
         return np.ones((1, 0), dtype=np.int64)
     rows: list[tuple[int, ...]] = []
@@ -77,7 +79,9 @@ def _factorizations(n: int, slots: int) -> np.ndarray:
         for d in _divisors(left):
             rec(left // d, k - 1, acc + (d,))
     rec(n, slots, ())
-    return np.array(rows, dtype=np.int64)
+    out = np.array(rows, dtype=np.int64)
+    out.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,8 @@ class NestSpace:
         tslots, _ = self._slots
         for i in range(ND):
             b = int(self.bounds[i])
+            if b == 1:                      # every factor 1: nothing idles
+                continue
             parts, li, fi = [], 0, 0
             for node in self.hier.nodes:
                 if hasattr(node, "keeps"):
@@ -296,20 +302,19 @@ class NestSpace:
             cand = [v for v in range(1, min(b, room) + 1) if self.imperfect or b % v == 0]
             combos = [c + (v,) for c in combos for v in cand
                       if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]
-        ts, as_ = [], []
-        for c in combos:
-            tab = self._table(d, -(-b // math.prod(c)))
-            t = np.repeat(t0[None], len(tab), axis=0)
-            t[:, :, d] = 1
-            t[:, tslots[d], d] = tab
-            ax = np.repeat(a0[None], len(tab), axis=0)
+        tabs = [self._table(d, -(-b // math.prod(c))) for c in combos]
+        n = sum(len(tab) for tab in tabs)
+        t = np.repeat(t0[None], n, axis=0)
+        ax = np.repeat(a0[None], n, axis=0)
+        t[:, :, d] = 1
+        start = 0
+        for c, tab in zip(combos, tabs):
+            rows = slice(start, start + len(tab))
+            t[rows, tslots[d], d] = tab
             for (f, a, _), v in zip(sslots[d], c):
-                ax[:, f, a, d] = v
-            ts.append(t)
-            as_.append(ax)
-        t = np.concatenate(ts)
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], len(t), axis=0),
-                                            np.concatenate(as_)))
+                ax[rows, f, a, d] = v
+            start += len(tab)
+        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
 
     def spatial_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``
@@ -515,10 +520,11 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     crossover of two parents, then a mutation) on half of them, then (``polish``)
     :func:`_descend` from its best and from up to :data:`POLISH_STARTS` members of the
     final population with other spatial factors, then kicks of the best (two mutations,
-    descended again) on what is left, until :data:`KICKS` in a row improve nothing. A heuristic: the result is the best mapping seen,
-    a local optimum, not a proven one. A hierarchy whose levels ``may_bypass`` operands
-    is searched once per bypass choice, each with the whole budget (``evaluations`` is
-    the sum), and the result names the choice (``hierarchy``, ``bypassed``).
+    descended again) on what is left, until :data:`KICKS` in a row improve nothing. A
+    heuristic: the result is the best mapping seen, a local optimum, not a proven one.
+    A hierarchy whose levels ``may_bypass`` operands is searched once per bypass choice,
+    each with the whole budget (``evaluations`` is the sum), and the result names the
+    choice (``hierarchy``, ``bypassed``).
     ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
     default its ``DEFAULT_INPUT_REUSE``)."""
     if strategy not in STRATEGIES:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from dataflows.dataflow import MAP_DIMS, OPERANDS
@@ -362,12 +363,12 @@ class Hierarchy:
             raise SpecError(f"clock_mhz must be a finite number > 0, not {self.clock_mhz!r}")
 
     # -- views -------------------------------------------------------------------------
-    @property
+    @cached_property
     def levels(self) -> tuple[StorageLevel, ...]:
         """Storage levels, outermost first."""
         return tuple(n for n in self.nodes if isinstance(n, StorageLevel))
 
-    @property
+    @cached_property
     def fanouts(self) -> tuple[Fanout, ...]:
         """Fanouts, outermost first."""
         return tuple(n for n in self.nodes if isinstance(n, Fanout))
