@@ -9,8 +9,9 @@ EDP, the shipped mapping file's spatial unrolling) runs **live** on the pairs of
 copies of the same YAML files (``mapper.zigzag_import.load_zigzag_hierarchy``: an N-level
 hierarchy) and maps the zoo's network (the same layers, checked by shape and MACs) with
 ``mapper.hier_map.map_hierarchy`` (nest search, evolution + descent, objective EDP,
-``--max-evals`` per distinct shape, seed 0; coforge searches spatial unrolling too, ZigZag
-takes it from the mapping file).
+``--max-evals`` per distinct shape, shared by an exact-factor and an imperfect-factor
+search, seed 0; coforge searches spatial unrolling too, ZigZag takes it from the mapping
+file).
 
 **AccelForge**: ``ws_16x16`` (``tests/data/accelforge_1.0.467/ws_16x16.yaml``, a 16x16 WS
 array) x the runner's six ResNet-50 layers, and one shipped example (``--af-example``,
@@ -39,19 +40,19 @@ mapper >= 100x faster per layer than AccelForge's and >= 10x faster than ZigZag'
 differ, an import or map error), or coforge's DRAM traffic is below the compulsory
 (weights + unpadded inputs read, outputs written once).
 
-Why coforge misses the AccelForge targets on the 3x3 and the spilling layers (measured;
-see benchmarks/README.md): AccelForge's FFM keeps a Storage node above a P loop with its
-Reservation below it -- on ws_16x16 conv2_1b the Scratchpad reserves one 6-row input
-window (22,272 B = 34 % of it) yet reads the 215,296-B padded input from MainMemory once:
-a sliding window. The mapper costs with ``sim.hier_cost``'s default ``input_reuse=
-"refetch"`` (a tile that moves is refetched whole), so the same tiling refetches the halo
-(14 tiles x 22,272 B = 311,808 B) and keeping the whole input needs 252 KB of a 64 KiB
-Scratchpad. Searching with ``input_reuse="window"`` instead (measured 2026-12 by wrapping
-the search's cost call; the mapper has no argument for it yet) conv2_1b's DRAM input is
-AccelForge's 1,722,368 bits and the energy 1.015x its; conv3_1b stays at 2.0x the input
-and 1.23x the energy. On the layers whose partial sums spill to DRAM (conv3_1b,
-conv4_2a) AccelForge moves them at the workload's 8 bits, coforge at the 32-bit
-accumulator width.
+Same model semantics (what closed the 2026-12-06 gaps): the search costs with the exact
+sliding-window input rule (``input_reuse="window"``, the default since 2026-12-07: on
+ws_16x16 conv2_1b AccelForge's Scratchpad keeps one input window and reads the padded
+input once, which the refetch rule cannot express), the import carries AccelForge's
+per-memory ``bits_per_value`` as ``value_bits`` (spilled partial sums 8-bit in
+MainMemory, 32-bit in the Accumulator) and its ``may_keep`` as ``may_bypass`` (each
+choice searched). Remaining differences of the models, pinned in
+tests/mapper/test_accelforge_import.py: AccelForge also counts the Accumulator's refill
+of spilled partial sums (coforge's optimum is then 1.3-1.4 % lower on conv3_1b and
+conv4_2a, where it equals coforge's cost of AccelForge's own mapping); the import does
+not carry AccelForge's ``min_usage`` constraints (AccelForge's relaxation "the best
+usage reachable when none reaches the minimum" is per mapping template), so on
+``tpu_v4i`` coforge's optimum may lie outside AccelForge's space.
 
     .venv/bin/python benchmarks/bench_peers.py [--zigzag-live ACC:NET ...] [--zigzag-recorded]
         [--af-recorded] [--af-example nvdla] [--max-evals 20000] [--only zigzag|accelforge]
