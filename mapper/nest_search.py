@@ -288,11 +288,12 @@ class NestSpace:
             self._fix_idle(g.temporal, g.axes)
         return g
 
-    def resplits(self, g: "NestGenomes", i: int, d: int) -> "NestGenomes":
+    def resplits(self, g: "NestGenomes", i: int, d: int, cap: int = 4096) -> "NestGenomes":
         """Every split of dimension ``d`` of row ``i`` (its spatial factors within the
         room the other dimensions leave on each fanout axis, then every exact
         factorization of the remaining steps over its temporal levels), the rest of the
-        row unchanged."""
+        row unchanged; at most ``cap`` of them, evenly spaced over the whole list, when
+        there are more (deep hierarchies: a bound over 7 levels)."""
         tslots, sslots = self._slots
         t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
         b = int(self.bounds[d])
@@ -303,17 +304,22 @@ class NestSpace:
             combos = [c + (v,) for c in combos for v in cand
                       if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]
         tabs = [self._table(d, -(-b // math.prod(c))) for c in combos]
-        n = sum(len(tab) for tab in tabs)
+        ends = np.cumsum([len(tab) for tab in tabs])
+        pick = np.arange(ends[-1])
+        if len(pick) > cap:                 # evenly spaced over the whole list
+            pick = np.unique(np.linspace(0, ends[-1] - 1, cap).astype(np.int64))
+        which = np.searchsorted(ends, pick, side="right")
+        n = len(pick)
         t = np.repeat(t0[None], n, axis=0)
         ax = np.repeat(a0[None], n, axis=0)
         t[:, :, d] = 1
-        start = 0
-        for c, tab in zip(combos, tabs):
-            rows = slice(start, start + len(tab))
-            t[rows, tslots[d], d] = tab
-            for (f, a, _), v in zip(sslots[d], c):
+        for j in np.unique(which):
+            rows = np.flatnonzero(which == j)
+            tab = tabs[j]
+            t[rows[:, None], np.asarray(tslots[d])[None, :], d] = \
+                tab[pick[rows] - (ends[j] - len(tab))]
+            for (f, a, _), v in zip(sslots[d], combos[j]):
                 ax[rows, f, a, d] = v
-            start += len(tab)
         return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
 
     def spatial_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
