@@ -383,11 +383,7 @@ def accelforge_nest_mapping(conv: AccelforgeConversion, record: dict[str, Any]
             keeps = tuple(o for o in n.keeps if o in stored.get(n.name, set()))
             if not keeps:
                 continue
-            n = replace(n, keeps=keeps, capacity_bytes=n.capacity_bytes
-                        if not isinstance(n.capacity_bytes, tuple) else
-                        tuple((o, b) for o, b in n.capacity_bytes if o in keeps),
-                        value_bits=tuple((o, b) for o, b in n.value_bits if o in keeps),
-                        may_bypass=())
+            n = n.bypassing(tuple(o for o in n.keeps if o not in keeps))
         kept_nodes.append(n)
     h = replace(conv.hierarchy, nodes=tuple(kept_nodes))
     shape = record["shape"]

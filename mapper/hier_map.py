@@ -89,7 +89,7 @@ class HierLayerMap:
     def bypassed(self) -> dict[str, list[str]]:
         """Per level, the operands the mapping's bypass choice leaves out."""
         return {} if self.hier is None else {
-            lv.name: list(lv.bypassed) for lv in self.hier.levels if lv.bypassed}
+            name: list(ops) for name, ops in self.hier.bypassed.items()}
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class HierNetworkMap:
     layers: tuple[HierLayerMap, ...]
     distinct_shapes: int
     elapsed_s: float
-    input_reuse: str = "refetch"
+    input_reuse: str = "window"             # the rule map_hierarchy costed with
 
     @property
     def evaluations(self) -> int:

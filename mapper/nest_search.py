@@ -52,9 +52,7 @@ class NestSearchResult:
     @property
     def bypassed(self) -> dict[str, tuple[str, ...]]:
         """Per level, the operands this mapping's bypass choice leaves out."""
-        if self.hierarchy is None:
-            return {}
-        return {lv.name: lv.bypassed for lv in self.hierarchy.levels if lv.bypassed}
+        return {} if self.hierarchy is None else self.hierarchy.bypassed
 
 
 def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:

@@ -188,6 +188,21 @@ class StorageLevel:
                             f"{' per buffer half' if self.double_buffered else ''}; "
                             f"enlarge it or narrow word_bits")
 
+    def bypassing(self, gone: tuple[str, ...]) -> StorageLevel:
+        """This level with the kept operands ``gone`` left out (into ``bypassed``): the
+        per-operand capacities, streams and ``value_bits`` of what is left (everything
+        left out: the partitions' total, shared), no ``may_bypass``."""
+        from dataclasses import replace
+        keeps = tuple(o for o in self.keeps if o not in gone)
+        cap = self.capacity_bytes
+        if isinstance(cap, tuple):
+            cap = tuple((o, b) for o, b in cap if o in keeps) if keeps else \
+                sum(b for _, b in cap)
+        return replace(self, keeps=keeps, capacity_bytes=cap, may_bypass=(),
+                       bypassed=tuple(o for o in self.keeps if o in gone),
+                       streams=tuple(o for o in self.streams if o in keeps),
+                       value_bits=tuple((o, b) for o, b in self.value_bits if o in keeps))
+
     def stored_bits(self, operand: str) -> int | None:
         """The width ``value_bits`` gives ``operand`` here, ``None`` when unlisted."""
         return dict(self.value_bits).get(operand)
@@ -386,7 +401,7 @@ class Hierarchy:
                 out.append(fi)
         raise SpecError(f"hierarchy {self.name!r} has {li + 1} storage levels, not {level + 1}")
 
-    @property
+    @cached_property
     def fanout_positions(self) -> tuple[int, ...]:
         """Per fanout (outermost first), the number of storage levels above it."""
         out, li = [], 0
@@ -423,19 +438,14 @@ class Hierarchy:
         for pick in itertools.product(*per):
             nodes = list(self.nodes)
             for i, gone in zip(idx, pick):
-                n = nodes[i]
-                keeps = tuple(o for o in n.keeps if o not in gone)
-                cap = n.capacity_bytes
-                if isinstance(cap, tuple):      # partitions of what is left (all: shared)
-                    cap = tuple((o, b) for o, b in cap if o in keeps) if keeps else \
-                        sum(b for _, b in cap)
-                nodes[i] = replace(n, keeps=keeps, capacity_bytes=cap, may_bypass=(),
-                                   bypassed=tuple(gone),
-                                   streams=tuple(o for o in n.streams if o in keeps),
-                                   value_bits=tuple((o, b) for o, b in n.value_bits
-                                                    if o in keeps))
+                nodes[i] = nodes[i].bypassing(gone)
             out.append(replace(self, nodes=tuple(nodes)))
         return tuple(out)
+
+    @property
+    def bypassed(self) -> dict[str, tuple[str, ...]]:
+        """Per level of a bypass choice, the operands it leaves out (empty: none)."""
+        return {lv.name: lv.bypassed for lv in self.levels if lv.bypassed}
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (:func:`sim.hierarchy.hierarchy_from_dict` reads it back equal)."""
