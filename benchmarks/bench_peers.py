@@ -9,22 +9,23 @@ EDP, the shipped mapping file's spatial unrolling) runs **live** on the pairs of
 copies of the same YAML files (``mapper.zigzag_import.load_zigzag_hierarchy``: an N-level
 hierarchy) and maps the zoo's network (the same layers, checked by shape and MACs) with
 ``mapper.hier_map.map_hierarchy`` (nest search, evolution + descent, objective EDP,
-``--max-evals`` per distinct shape, shared by an exact-factor and an imperfect-factor
-search, seed 0; coforge searches spatial unrolling too, ZigZag takes it from the mapping
-file).
+``--max-evals`` per distinct shape, shared by an exact-factor search and an
+imperfect-factor one seeded with its best (``mapper.nest_search.search_factors``), seed 0;
+coforge searches spatial unrolling too, ZigZag takes it from the mapping file).
 
 **AccelForge**: ``ws_16x16`` (``tests/data/accelforge_1.0.467/ws_16x16.yaml``, a 16x16 WS
 array) x the runner's six ResNet-50 layers, and one shipped example (``--af-example``,
 default ``nvdla``; the wheel's file, whose copy coforge imports: sha256 checked) x the
 recorded layers. AccelForge runs live (its venv ``build/peers/accelforge-venv``, FFM
 mapper, one job; ``--af-recorded`` uses the recordings instead). coforge imports the arch
-(``mapper.accelforge_import.load_accelforge``) and runs ``mapper.nest_search.search``
-twice per layer (exact and imperfect factors, objective energy, ``--max-evals`` each; the
-lower energy is kept, both searches timed). Also costed: AccelForge's own mapping in
+(``mapper.accelforge_import.load_accelforge``) and runs
+``mapper.nest_search.search_factors`` per layer on ``2 x --max-evals`` (exact factors on
+half, then imperfect ones seeded with the exact best on the other half; objective energy;
+both timed). Also costed: AccelForge's own mapping in
 coforge's model (``accelforge_nest_mapping``), the "same model" reference.
 
 **Timed** (wall, ``time.perf_counter``; CPU, ``time.process_time``): coforge -- the
-search alone (``map_hierarchy`` per network, both ``search`` calls per AccelForge
+search alone (``map_hierarchy`` per network, the ``search_factors`` call per AccelForge
 layer); conversion, network building and the final re-costing are outside. ZigZag -- its
 ``get_hardware_performance_zigzag`` call for the whole network (the runner's
 ``wall_s``/``cpu_s``). AccelForge -- ``Spec.from_yaml`` + ``map_workload_to_arch`` per
@@ -343,15 +344,13 @@ def coforge_dram_bits(res: Any, hier: Any, layer: Layer) -> float:
 def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: int) -> dict:
     """coforge's searched optimum and its cost of AccelForge's mapping, for one layer."""
     from mapper.accelforge_import import accelforge_nest_mapping
-    from mapper.nest_search import search
+    from mapper.nest_search import search_factors
     from sim.hier_cost import capacity_report, evaluate
     hier = conv.hierarchy
     layer = af_layer(rec)
     w0, c0 = time.perf_counter(), time.process_time()
-    found = [search(layer, hier, "evolution", "energy", max_evals, seed=seed, imperfect=imp)
-             for imp in (False, True)]
+    best = search_factors(layer, hier, "evolution", "energy", 2 * max_evals, seed=seed)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    best = min(found, key=lambda r: r.score)
     chosen = best.hierarchy or hier         # the bypass choice (may_bypass levels)
     res = evaluate(layer, chosen, best.mapping)
     lm = accelforge_nest_mapping(conv, rec)
@@ -371,8 +370,7 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
                     "dram_bits": c_dram, "wall_s": wall, "cpu_s": cpu, "legal": res.legal,
                     "dram_bits_by_operand": coforge_dram_op_bits(res, chosen, layer),
                     "bypassed": best.bypassed,
-                    "evaluations": sum(r.evaluations for r in found),
-                    "imperfect": best is found[1],
+                    "evaluations": best.evaluations,
                     "dram_elements": {o: dict(v) for o, v in res.accesses[top].items()},
                     "compulsory_dram_bits": compulsory_bits(layer),
                     "mapping": best.mapping.to_dict(chosen)},
@@ -609,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     errors: list[str] = []
     zz: list[dict] = []
     af: list[dict] = []
-    print("timed: coforge's search alone (map_hierarchy per network; both nest searches "
+    print("timed: coforge's search alone (map_hierarchy per network; search_factors "
           "per AccelForge layer); ZigZag's get_hardware_performance_zigzag call per network; "
           "AccelForge's Spec.from_yaml + map_workload_to_arch per layer. Wall clock "
           f"(perf_counter) and this process's CPU; load average {os.getloadavg()[0]:.1f}\n")

@@ -1,8 +1,8 @@
 """``coforge map`` on an N-level hierarchy spec: every compute layer mapped by nest search.
 
 :func:`map_hierarchy` searches each distinct layer shape of a network once with
-:func:`mapper.nest_search.search`, exact and imperfect factors (layers of the same shape
-reuse the mapping), checks
+:func:`mapper.nest_search.search_factors`, exact then imperfect factors (layers of the
+same shape reuse the mapping), checks
 the chosen mapping fits (:func:`sim.hier_cost.check_fits`) and costs every layer with
 the scalar reference :func:`sim.hier_cost.evaluate`. :func:`result_doc` is the
 ``result.json`` of such a run, in the names of :mod:`mapper.report`'s schema where they
@@ -132,13 +132,14 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
                   seed: int = 0, input_reuse: str | None = None) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
-    ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names; two
-    searches sharing ``max_evals``, exact and imperfect factors, the better kept) and cost
+    ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names;
+    :func:`mapper.nest_search.search_factors`: exact factors, then imperfect ones seeded
+    with the exact best, sharing ``max_evals``) and cost
     every layer with :func:`sim.hier_cost.evaluate`, both under ``input_reuse``
     (:data:`sim.hier_cost.INPUT_REUSE`; default the cost model's
     ``DEFAULT_INPUT_REUSE``). A layer of a kind outside
     :data:`HIER_KINDS`, or one no mapping was found for, is a one-line error."""
-    from mapper.nest_search import NestSearchError, search
+    from mapper.nest_search import search_factors
     from sim.hier_cost import check_fits, evaluate
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
@@ -157,23 +158,9 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     for layer in layers:
         key = _shape_key(layer)
         evals = 0
-        if key not in found:            # exact factors, then imperfect ones (ceil splits)
-            runs, failed = [], []
-            for imp, budget in ((False, max_evals - max_evals // 2), (True, max_evals // 2)):
-                try:
-                    runs.append(search(layer, hier, strategy=strategy, objective=objective,
-                                       max_evals=max(1, budget), seed=seed, imperfect=imp,
-                                       input_reuse=reuse))
-                except NestSearchError as err:
-                    failed.append(err)
-            if not runs:
-                raise NestSearchError(f"layer {layer.name!r}: no legal mapping on "
-                                      f"{hier.name!r} in {max_evals} evaluations (exact and "
-                                      f"imperfect factors); enlarge the buffers or "
-                                      f"--max-evals") from failed[0]
-            sr = min(runs, key=lambda r: r.score)
-            found[key], evals = (sr.mapping, sr.hierarchy or hier), \
-                sum(r.evaluations for r in runs)
+        if key not in found:            # exact factors, then imperfect ones seeded
+            sr = search_factors(layer, hier, strategy, objective, max_evals, seed, reuse)
+            found[key], evals = (sr.mapping, sr.hierarchy or hier), sr.evaluations
         mapping, chosen = found[key]
         check_fits(layer, chosen, mapping)
         out.append(HierLayerMap(layer, mapping,

@@ -65,43 +65,70 @@ def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
     return np.where(arr["legal"], s, np.inf)
 
 
-def _descend(space: NestSpace, cost, objective: str, g: "NestGenomes", score: float,
-             budget: int) -> tuple["NestGenomes", float, int]:
-    """Coordinate descent from the one-row ``g`` (score ``score``): cycle over the
+def _hoods(space: NestSpace, levels: int) -> list:
+    """The descent's neighbourhoods, in the order it cycles them (see :func:`_descend`)."""
+    hoods = [lambda g: space.neighbours(g, 0), lambda g: space.temporal_trades(g, 0),
+             lambda g: space.spatial_trades(g, 0)]
+    hoods += [lambda g, lv=lv: space.reorders(g, 0, lv) for lv in range(levels)]
+    hoods += [lambda g, d=d: space.resplits(g, 0, d) for d in range(ND) if space.bounds[d] > 1]
+    return hoods
+
+
+def _descend(space: NestSpace, cost, objective: str,
+             starts: list[tuple[float, "NestGenomes"]], budget: int
+             ) -> tuple[list[tuple[float, "NestGenomes"]], int]:
+    """Coordinate descent from each one-row start ``(score, row)``, all in lockstep (one
+    cost call per round for every start still descending): each cycles over the
     neighbourhoods -- every re-split of one dimension (:meth:`NestSpace.resplits`),
     every order of one level's loops (:meth:`NestSpace.reorders`), every trade of one
     fanout axis or of two temporal levels between two dimensions
     (:meth:`NestSpace.spatial_trades`, :meth:`NestSpace.temporal_trades`), the single moves
     (:meth:`NestSpace.neighbours`) -- moving to a neighbourhood's best when it is
     strictly better, until a whole cycle improves nothing (a local optimum of those
-    neighbourhoods, not a proven one) or ``budget`` evaluations are spent. Returns
-    (row, score, evaluations)."""
-    hoods = [lambda g: space.neighbours(g, 0), lambda g: space.temporal_trades(g, 0),
-             lambda g: space.spatial_trades(g, 0)]
-    hoods += [lambda g, lv=lv: space.reorders(g, 0, lv) for lv in range(g.temporal.shape[1])]
-    hoods += [lambda g, d=d: space.resplits(g, 0, d) for d in range(ND) if space.bounds[d] > 1]
-    spent, stale, k = 0, 0, 0
-    while spent < budget and stale < len(hoods):
-        nb = hoods[k % len(hoods)](g)
+    neighbourhoods, not a proven one) or ``budget`` evaluations (shared) are spent.
+    Returns (the end point of each start, evaluations)."""
+    if not starts:
+        return [], 0
+    hoods = _hoods(space, starts[0][1].temporal.shape[1])
+    pts = list(starts)
+    stale = [0] * len(pts)
+    spent, k = 0, 0
+    while spent < budget:
+        live = [j for j in range(len(pts)) if stale[j] < len(hoods)]
+        if not live:
+            break
+        parts = [hoods[k % len(hoods)](pts[j][1]) for j in live]
         k += 1
-        nb = nb.take(np.arange(min(len(nb), budget - spent)))
-        if not len(nb):
-            stale += 1
+        total = sum(len(p) for p in parts)
+        if total > budget - spent:          # the budget's rest, shared evenly
+            q, r = divmod(budget - spent, len(live))
+            parts = [p.take(np.arange(min(len(p), q + (j < r)))) for j, p in enumerate(parts)]
+        sizes = [len(p) for p in parts]
+        if not sum(sizes):
+            for j in live:
+                stale[j] += 1
             continue
-        ns = _score(cost(nb.batch), objective)
-        spent += len(nb)
-        i = int(np.argmin(ns))
-        if ns[i] < score:
-            g, score, stale = nb.take(np.array([i])), float(ns[i]), 0
-        else:
-            stale += 1
-    return g, score, spent
+        ns = _score(cost(NestGenomes.concat_all(parts).batch), objective)
+        spent += len(ns)
+        lo = 0
+        for j, part, n in zip(live, parts, sizes):
+            if n == 0:
+                stale[j] += 1
+                continue
+            i = lo + int(np.argmin(ns[lo:lo + n]))
+            if ns[i] < pts[j][0]:
+                pts[j], stale[j] = (float(ns[i]), part.take(np.array([i - lo]))), 0
+            else:
+                stale[j] += 1
+            lo += n
+    return pts, spent
 
 
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
            objective: str = "energy", max_evals: int = 20000, population: int = 1000,
            seed: int = 0, imperfect: bool = False, polish: bool = True,
-           input_reuse: str | None = None) -> NestSearchResult:
+           input_reuse: str | None = None, seeds: tuple[NestMapping, ...] = ()
+           ) -> NestSearchResult:
     """The best legal nest mapping of ``layer`` on ``hier`` under ``objective`` found
     in ``max_evals`` evaluations: the random or evolutionary run (children: a per-dimension
     crossover of two parents, then a mutation) on half of them, then (``polish``)
@@ -113,7 +140,9 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     each with the whole budget (``evaluations`` is the sum), and the result names the
     choice (``hierarchy``, ``bypassed``).
     ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
-    default its ``DEFAULT_INPUT_REUSE``)."""
+    default its ``DEFAULT_INPUT_REUSE``). ``seeds``: mappings placed in the first
+    population (e.g. another search's best; :meth:`NestSpace.genomes` refuses one
+    outside this space), so the result is never worse than the best legal seed."""
     if strategy not in STRATEGIES:
         raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -130,7 +159,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         for h in choices:
             try:
                 r = search(layer, h, strategy, objective, max_evals, population, seed,
-                           imperfect, polish, reuse)
+                           imperfect, polish, reuse, seeds)
             except NestSearchError:
                 spent += max_evals
                 continue
@@ -149,14 +178,18 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         return evaluate_batch(layer, hier, batch, detail=False, input_reuse=reuse)
     space = NestSpace(layer, hier, imperfect)
     rng = np.random.default_rng(seed)
-    pop = space.random(rng, min(population, max_evals))
+    pop = space.random(rng, max(0, min(population, max_evals) - len(seeds)))
+    if seeds:
+        pop = NestGenomes.concat(space.genomes(seeds), pop)
     scores = _score(_cost(pop.batch), objective)
     evals = len(pop)
     best_i = int(np.argmin(scores))
     best = (float(scores[best_i]), space.to_mapping(pop, best_i))
     best_g = pop.take(np.array([best_i]))
     if polish:                              # the budget: half for the descent
-        max_evals, descent = max(len(pop), max_evals - max_evals // 2), max_evals // 2
+        total = max_evals
+        max_evals = max(len(pop), total - total // 2)
+        descent = total - max_evals
     while evals < max_evals:
         n = min(population, max_evals - evals)
         if strategy == "random":
@@ -191,29 +224,27 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                 if key not in seen:
                     seen.add(key)
                     starts.append((float(scores[j]), pop.take(np.array([j]))))
-        left = descent
-        for k, (g_score, g) in enumerate(starts):
-            g, g_score, spent = _descend(space, _cost, objective, g, g_score,
-                                         left // (len(starts) - k))
-            left -= spent
-            evals += spent
+        ends, spent = _descend(space, _cost, objective, starts, descent)
+        left = descent - spent
+        evals += spent
+        for g_score, g in ends:
             if g_score < best[0]:
                 best, best_g = (g_score, space.to_mapping(g, 0)), g
-        stale = 0
-        while left > 2 and stale < KICKS:
-            stale += 1
-            kick = space.mutate(rng, space.mutate(rng, best_g))
-            k_score = float(_score(_cost(kick.batch), objective)[0])
-            left -= 1
-            evals += 1
-            if not math.isfinite(k_score):
-                continue
-            g, g_score, spent = _descend(space, _cost, objective, kick, k_score, left)
+        while left > KICKS:                 # rounds of KICKS kicks, descended together
+            kicks = space.mutate(rng, space.mutate(rng, best_g.take(np.zeros(KICKS, int))))
+            k_scores = _score(_cost(kicks.batch), objective)
+            left -= KICKS
+            evals += KICKS
+            ok = [j for j in range(KICKS) if math.isfinite(k_scores[j])]
+            ends, spent = _descend(space, _cost, objective,
+                                   [(float(k_scores[j]), kicks.take(np.array([j])))
+                                    for j in ok], left)
             left -= spent
             evals += spent
-            if g_score < best[0]:
-                best, best_g = (g_score, space.to_mapping(g, 0)), g
-                stale = 0
+            g_score, g = min(ends, key=lambda e: e[0], default=(math.inf, None))
+            if g_score >= best[0]:
+                break
+            best, best_g = (g_score, space.to_mapping(g, 0)), g
     if not math.isfinite(best[0]):
         raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
                               f"{evals} evaluations; enlarge the buffers or max_evals")
@@ -221,4 +252,35 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                             objective=objective, strategy=strategy, seed=seed, hierarchy=hier)
 
 
-__all__ = ["NestGenomes", "NestSearchError", "NestSearchResult", "NestSpace", "search"]
+def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
+                   objective: str = "energy", max_evals: int = 20000, seed: int = 0,
+                   input_reuse: str | None = None) -> NestSearchResult:
+    """:func:`search` over exact factors on the first half of ``max_evals``, then over
+    imperfect factors (ceil splits: Q 14 over a 4-wide axis) on the rest, seeded with the
+    exact search's best (an exact split is an imperfect one too), so the result is never
+    worse than the exact search's; ``evaluations`` counts both. Either search finding
+    nothing legal is tolerated while the other finds something."""
+    first, runs = max(1, max_evals - max_evals // 2), []
+    try:
+        runs.append(search(layer, hier, strategy, objective, first, seed=seed,
+                           input_reuse=input_reuse))
+    except NestSearchError:
+        pass
+    seeds = (runs[0].mapping,) if runs else ()
+    try:
+        runs.append(search(layer, hier, strategy, objective, max(1, max_evals // 2),
+                           seed=seed, imperfect=True, input_reuse=input_reuse, seeds=seeds))
+    except NestSearchError:
+        if not runs:
+            raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} "
+                                  f"in {max_evals} evaluations (exact and imperfect "
+                                  f"factors); enlarge the buffers or --max-evals") from None
+    best = min(runs, key=lambda r: r.score)
+    return NestSearchResult(mapping=best.mapping, score=best.score,
+                            evaluations=sum(r.evaluations for r in runs),
+                            objective=objective, strategy=strategy, seed=seed,
+                            hierarchy=best.hierarchy)
+
+
+__all__ = ["NestGenomes", "NestSearchError", "NestSearchResult", "NestSpace", "search",
+           "search_factors"]

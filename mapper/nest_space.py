@@ -37,7 +37,8 @@ class NestSearchError(CoforgeError):
     """Bad search arguments or a layer with no legal mapping found."""
 
 
-def _primes(n: int) -> list[int]:
+@lru_cache(maxsize=65536)
+def _primes(n: int) -> tuple[int, ...]:
     """The distinct prime factors of ``n`` (none for 1)."""
     out, p = [], 2
     while p * p <= n:
@@ -46,11 +47,12 @@ def _primes(n: int) -> list[int]:
             while n % p == 0:
                 n //= p
         p += 1
-    return out + ([n] if n > 1 else [])
+    return tuple(out + ([n] if n > 1 else []))
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@lru_cache(maxsize=65536)
+def _divisors(n: int) -> tuple[int, ...]:
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
 
 
 @lru_cache(maxsize=4096)
@@ -112,6 +114,38 @@ class NestSpace:
             tab[steps] = _factorizations(steps, len(self._slots[0][i]))
         return tab[steps]
 
+    @cached_property
+    def _stacked(self) -> list[list]:
+        """Per dim: [steps -> row offset (-1: not stacked yet), steps -> table length,
+        every stacked table's rows one after another] -- :meth:`_picks`' gather."""
+        return [[np.full(int(b) + 1, -1, dtype=np.int64), np.zeros(int(b) + 1, np.int64),
+                 np.ones((0, len(self._slots[0][i])), dtype=np.int64)]
+                for i, b in enumerate(self.bounds)]
+
+    def _picks(self, rng: np.random.Generator, i: int, steps: np.ndarray) -> np.ndarray:
+        """Per row, one of dimension ``i``'s exact factorizations of ``steps`` over its
+        temporal levels, uniformly ([n, levels allowed])."""
+        off, size, rows = self._stacked[i]
+        new = np.unique(steps[off[steps] < 0])
+        if new.size:
+            tabs = [self._table(i, int(v)) for v in new]
+            off[new] = rows.shape[0] + np.cumsum([0] + [len(t) for t in tabs[:-1]])
+            size[new] = [len(t) for t in tabs]
+            rows = self._stacked[i][2] = np.concatenate([rows, *tabs])
+        return rows[off[steps] + (rng.random(steps.size) * size[steps]).astype(np.int64)]
+
+    @cached_property
+    def _spatial_values(self) -> list[list[np.ndarray]]:
+        """Per dim, per allowed fanout axis: the spatial factors it may take there
+        (divisors of the bound up to the axis size; with ``imperfect`` every value)."""
+        _, sslots = self._slots
+        out = []
+        for i, b in enumerate(int(v) for v in self.bounds):
+            out.append([np.array([v for v in range(1, min(b, size) + 1)
+                                  if self.imperfect or b % v == 0], dtype=np.int64)
+                        for _, _, size in sslots[i]])
+        return out
+
     def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``)."""
         L, F = len(self.hier.levels), len(self.hier.fanouts)
@@ -124,9 +158,7 @@ class NestSpace:
             b = int(self.bounds[i])
             left = np.full(n, b, dtype=np.int64)
             sp = np.ones(n, dtype=np.int64)
-            for f, a, size in sslots[i]:
-                cand = np.array([v for v in range(1, min(b, size) + 1)
-                                 if self.imperfect or b % v == 0], dtype=np.int64)
+            for (f, a, _), cand in zip(sslots[i], self._spatial_values[i]):
                 fits = np.searchsorted(cand, room[f, a], side="right")   # >= 1 (cand[0] 1)
                 v = cand[(rng.random(n) * fits).astype(np.int64)]
                 ok = (left % v == 0) if not self.imperfect else (sp * v <= b)
@@ -136,13 +168,8 @@ class NestSpace:
                 sp = sp * v
                 if not self.imperfect:
                     left = left // v
-            steps = -(-b // sp)
-            for s_val in np.unique(steps):
-                rows = np.flatnonzero(steps == s_val)
-                tab = self._table(i, int(s_val))
-                pick = tab[rng.integers(0, len(tab), rows.size)]
-                for j, lv in enumerate(tslots[i]):
-                    temporal[rows, lv, i] = pick[:, j]
+            if tslots[i]:
+                temporal[:, tslots[i], i] = self._picks(rng, i, -(-b // sp))
         if self.imperfect:
             self._fix_idle(temporal, axes)
         order = rng.permuted(np.broadcast_to(np.arange(ND), (n, L, ND)).copy(), axis=2)
@@ -154,33 +181,43 @@ class NestSpace:
                 again.temporal, again.order, again.axes
         return g
 
+    @cached_property
+    def _nest_slots(self) -> tuple[list[tuple[int, int, int]], np.ndarray, np.ndarray]:
+        """The factors of one dimension in nest order, outermost first: (kind 0 temporal
+        level / 1 fanout axis, index, axis); the dims that may idle (bound > 1 and a
+        temporal level to take it); each such dim's outermost allowed level."""
+        tslots, _ = self._slots
+        parts, li, fi = [], 0, 0
+        for node in self.hier.nodes:
+            if hasattr(node, "keeps"):
+                parts.append((0, li, 0))
+                li += 1
+            else:
+                parts.extend((1, fi, a) for a in range(len(node.size)))
+                fi += 1
+        dims = np.array([i for i in range(ND) if self.bounds[i] > 1 and tslots[i]],
+                        dtype=np.int64)
+        return parts, dims, np.array([tslots[i][0] for i in dims], dtype=np.int64)
+
     def _fix_idle(self, temporal: np.ndarray, axes: np.ndarray) -> None:
         """Rows whose outermost non-unit factor of a dim (in nest order: a padded fanout
         above a temporal loop) would have a fully idle last iteration get that dim's
         whole bound at its outermost allowed level instead (in place)."""
-        tslots, _ = self._slots
-        for i in range(ND):
-            b = int(self.bounds[i])
-            if b == 1:                      # every factor 1: nothing idles
-                continue
-            parts, li, fi = [], 0, 0
-            for node in self.hier.nodes:
-                if hasattr(node, "keeps"):
-                    parts.append(temporal[:, li, i])
-                    li += 1
-                else:
-                    parts.extend(axes[:, fi, a, i] for a in range(len(node.size)))
-                    fi += 1
-            total = np.ones(temporal.shape[0], dtype=np.int64)
-            outer = np.ones_like(total)
-            for p in parts:
-                total = total * p
-                outer = np.where((outer == 1) & (p > 1), p, outer)
-            bad = total - total // outer >= b
-            if bad.any() and tslots[i]:
-                axes[bad, :, :, i] = 1
-                temporal[bad, :, i] = 1
-                temporal[bad, tslots[i][0], i] = b
+        parts, dims, outer_lv = self._nest_slots
+        if not dims.size:                   # every factor 1 or nowhere to move it
+            return
+        stack = np.stack([temporal[:, j] if kind == 0 else axes[:, j, a]
+                          for kind, j, a in parts], axis=1)[:, :, dims]   # [n, parts, d]
+        total = stack.prod(axis=1)
+        first = np.argmax(stack > 1, axis=1)                # 0 where every factor is 1
+        outer = np.take_along_axis(stack, first[:, None, :], axis=1)[:, 0, :]
+        bad = total - total // outer >= self.bounds[dims]   # outer 1: total - total < b
+        if bad.any():
+            r, c = np.nonzero(bad)
+            d = dims[c]
+            axes[r, :, :, d] = 1
+            temporal[r, :, d] = 1
+            temporal[r, outer_lv[c], d] = self.bounds[d]
 
     def _over(self, axes: np.ndarray) -> np.ndarray:
         over = np.zeros(axes.shape[0], dtype=bool)
@@ -405,6 +442,46 @@ class NestSpace:
             self._fix_idle(g.temporal, g.axes)
         return g
 
+    def genomes(self, mappings: "list[NestMapping] | tuple[NestMapping, ...]") -> "NestGenomes":
+        """``mappings`` (on this space's hierarchy) as rows; a row that is not in this
+        space (a fanout axis past its size, a dimension's factors not covering its bound
+        -- exactly, without ``imperfect`` -- or a factor > 1 at a level or axis that may
+        not loop that dimension) is a :class:`NestSearchError`."""
+        L, F = len(self.hier.levels), len(self.hier.fanouts)
+        t = np.ones((len(mappings), L, ND), dtype=np.int64)
+        o = np.broadcast_to(np.arange(ND), (len(mappings), L, ND)).copy()
+        ax = np.ones((len(mappings), F, 2, ND), dtype=np.int64)
+        idx = {d: i for i, d in enumerate(MAP_DIMS)}
+        for r, m in enumerate(mappings):
+            if len(m.temporal) != L or len(m.spatial) != F:
+                raise NestSearchError(f"seed mapping {r}: {len(m.temporal)} levels and "
+                                      f"{len(m.spatial)} fanouts; {self.hier.name!r} has "
+                                      f"{L} and {F}")
+            t[r] = np.array(m.temporal, dtype=np.int64)
+            o[r] = np.array([[idx[d] for d in lv] for lv in m.order], dtype=np.int64)
+            for f, axes in enumerate(m.spatial):
+                for a, vals in enumerate(axes):
+                    ax[r, f, a] = vals
+        tslots, sslots = self._slots
+        allowed_t = np.zeros((L, ND), dtype=bool)
+        allowed_s = np.zeros((F, 2, ND), dtype=bool)
+        for i in range(ND):
+            allowed_t[tslots[i], i] = True
+            for f, a, _ in sslots[i]:
+                allowed_s[f, a, i] = True
+        cover = t.prod(axis=1) * ax.prod(axis=(1, 2))
+        bad = self._over(ax) | ((t > 1) & ~allowed_t).any(axis=(1, 2)) \
+            | ((ax > 1) & ~allowed_s).any(axis=(1, 2, 3)) \
+            | ((cover < self.bounds) if self.imperfect else (cover != self.bounds)).any(axis=1)
+        if bad.any():
+            raise NestSearchError(f"seed mapping {int(np.argmax(bad))} is not in the "
+                                  f"{'imperfect' if self.imperfect else 'exact'}-factor "
+                                  f"space of {self.layer.name!r} on {self.hier.name!r}")
+        g = NestGenomes(t, o, ax)
+        if self.imperfect:
+            self._fix_idle(g.temporal, g.axes)
+        return g
+
     def to_mapping(self, g: "NestGenomes", i: int) -> NestMapping:
         """Row ``i`` as a :class:`NestMapping`."""
         return NestMapping(
@@ -436,9 +513,13 @@ class NestGenomes:
 
     @staticmethod
     def concat(a: "NestGenomes", b: "NestGenomes") -> "NestGenomes":
-        return NestGenomes(np.concatenate([a.temporal, b.temporal]),
-                           np.concatenate([a.order, b.order]),
-                           np.concatenate([a.axes, b.axes]))
+        return NestGenomes.concat_all([a, b])
+
+    @staticmethod
+    def concat_all(parts: list["NestGenomes"]) -> "NestGenomes":
+        return NestGenomes(np.concatenate([p.temporal for p in parts]),
+                           np.concatenate([p.order for p in parts]),
+                           np.concatenate([p.axes for p in parts]))
 
 
 __all__ = ["NestGenomes", "NestSearchError", "NestSpace"]

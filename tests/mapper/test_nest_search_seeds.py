@@ -1,0 +1,96 @@
+"""Seeding and drawing in the nest search (mapper.nest_space / mapper.nest_search): a
+random draw picks a dimension's factorization uniformly (counted by hand), a mapping
+round-trips through :meth:`NestSpace.genomes`, one outside the space is refused, a
+seeded search is never worse than its seed (costed by the scalar reference), the chained
+exact-then-imperfect search never worse than its exact half, and no search spends more
+than its budget."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from dataflows.dataflow import MAP_DIMS
+from dataflows.layer import Layer
+from dataflows.nest_mapping import NestMapping
+from mapper.nest_search import NestSearchError, NestSpace, search, search_factors
+from sim.hier_cost import evaluate
+from sim.hierarchy import Fanout, Hierarchy, StorageLevel
+
+IX = {d: i for i, d in enumerate(MAP_DIMS)}
+H = Hierarchy("h", (StorageLevel("dram"), StorageLevel("buf", capacity_bytes=1 << 20),
+                    Fanout("pes", size=(16,), dims=(("C", "R", "K"),)),
+                    StorageLevel("rf", capacity_bytes=1 << 10)))
+LAYER = Layer("c", K=8, C=16, P=6, Q=6, R=3, S=3, pad_h=1, pad_w=1)
+TIGHT = Hierarchy("t", (StorageLevel("dram"), StorageLevel("buf", capacity_bytes=2048),
+                        Fanout("pes", size=(4,), dims=(("K", "Q"),)),
+                        StorageLevel("rf", capacity_bytes=64)))
+ODD = Layer("o", K=12, C=10, P=7, Q=14, R=3, S=3, pad_h=1, pad_w=1)
+
+
+def test_random_factorization_is_uniform() -> None:
+    """K 12 over 3 levels, no fanout may take it: 12 = 2^2 x 3 has C(4,2) x C(3,2) = 18
+    ordered factorizations (hand count); 36,000 draws give each about 2,000 (standard
+    deviation about 43; the bound is 6 of them)."""
+    hier = Hierarchy("k", (StorageLevel("dram"), StorageLevel("buf", capacity_bytes=4096),
+                           Fanout("pes", size=(4,), dims=(("C",),)),
+                           StorageLevel("rf", capacity_bytes=64)))
+    layer = Layer("g", K=12, C=1, P=1, Q=1, R=1, S=1)
+    g = NestSpace(layer, hier).random(np.random.default_rng(5), 36_000)
+    counts = Counter(tuple(row) for row in g.temporal[:, :, IX["K"]])
+    assert len(counts) == 18
+    assert all(np.prod(k) == 12 for k in counts)
+    assert max(abs(c - 2000) for c in counts.values()) < 260
+
+
+@pytest.mark.parametrize("imperfect", [False, True])
+def test_genomes_round_trip(imperfect: bool) -> None:
+    space = NestSpace(ODD, TIGHT, imperfect)
+    g = space.random(np.random.default_rng(2), 200)
+    back = space.genomes([space.to_mapping(g, i) for i in range(len(g))])
+    assert (back.temporal == g.temporal).all() and (back.order == g.order).all()
+    assert (back.axes == g.axes).all()
+
+
+def test_genomes_refuse_a_mapping_outside_the_space() -> None:
+    exact, loose = NestSpace(LAYER, H), NestSpace(LAYER, H, imperfect=True)
+    ok = dict(temporal={"dram": {"K": 8}, "buf": {"C": 4, "P": 6, "Q": 6, "S": 3}},
+              spatial={"pes": [{"C": 4, "R": 3}]})
+    exact.genomes([NestMapping.build(H, **ok)])        # in both spaces
+    loose.genomes([NestMapping.build(H, **ok)])
+    wide = dict(ok, spatial={"pes": [{"C": 8, "R": 3}]})       # 24 PEs of 16
+    short = dict(ok, temporal={"dram": {"K": 4}, "buf": {"C": 4, "P": 6, "Q": 6, "S": 3}})
+    ceil = dict(ok, temporal={"dram": {"K": 3}, "buf": {"C": 4, "P": 6, "Q": 6, "S": 3}},
+                spatial={"pes": [{"C": 4, "K": 3}]})           # K 9 >= 8, R uncovered
+    for space, bad in ((exact, wide), (exact, short), (loose, short), (exact, ceil)):
+        with pytest.raises(NestSearchError, match="is not in the"):
+            space.genomes([NestMapping.build(H, **bad)])
+    with pytest.raises(NestSearchError, match="is not in the"):      # P may not fan out
+        exact.genomes([NestMapping.build(H, **dict(ok, spatial={"pes": [{"C": 4, "P": 2}]}))])
+
+
+def test_seeded_search_is_never_worse_than_its_seed() -> None:
+    first = search(ODD, TIGHT, "evolution", "energy", 6000, seed=1)
+    again = search(ODD, TIGHT, "random", "energy", 40, seed=9, polish=False,
+                   seeds=(first.mapping,))
+    seed_cost = evaluate(ODD, TIGHT, first.mapping)
+    assert seed_cost.legal
+    assert again.score <= seed_cost.energy_pj * (1 + 1e-12)
+
+
+def test_chained_search_is_never_worse_than_its_exact_half() -> None:
+    for seed in (0, 1):
+        both = search_factors(ODD, TIGHT, "evolution", "edp", 4000, seed=seed)
+        exact = search(ODD, TIGHT, "evolution", "edp", 2000, seed=seed)
+        assert both.score <= exact.score
+        assert both.evaluations <= 4000
+
+
+@pytest.mark.parametrize("budget", [1, 7, 333, 2500])
+def test_search_spends_at_most_its_budget(budget: int) -> None:
+    for imperfect in (False, True):
+        r = search(ODD, TIGHT, "evolution", "energy", budget, population=100, seed=3,
+                   imperfect=imperfect)
+        assert 1 <= r.evaluations <= budget
