@@ -33,6 +33,11 @@ KICKS = 3
 #: Most starting points of the closing descent (the best, then the population's best
 #: with other spatial factors).
 POLISH_STARTS = 6
+#: Bypass choices: each is first screened on ``max_evals // SCREEN_SHARE`` evaluations;
+#: the best :data:`SCREEN_KEEP` of them are then searched on ``max_evals``, seeded with
+#: their screened best.
+SCREEN_SHARE = 5
+SCREEN_KEEP = 2
 
 
 @dataclass(frozen=True)
@@ -134,11 +139,12 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     crossover of two parents, then a mutation) on half of them, then (``polish``)
     :func:`_descend` from its best and from up to :data:`POLISH_STARTS` members of the
     final population with other spatial factors, then kicks of the best (two mutations,
-    descended again) on what is left, until :data:`KICKS` in a row improve nothing. A
-    heuristic: the result is the best mapping seen, a local optimum, not a proven one.
-    A hierarchy whose levels ``may_bypass`` operands is searched once per bypass choice,
-    each with the whole budget (``evaluations`` is the sum), and the result names the
-    choice (``hierarchy``, ``bypassed``).
+    descended again) on what is left, in rounds of :data:`KICKS` until a round improves
+    nothing. A heuristic: the result is the best mapping seen, a local optimum, not a
+    proven one. A hierarchy whose levels ``may_bypass`` operands has every bypass choice
+    screened (:data:`SCREEN_SHARE`), then the best :data:`SCREEN_KEEP` searched with the
+    whole budget (``evaluations`` is the sum), and the result names the choice
+    (``hierarchy``, ``bypassed``).
     ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
     default its ``DEFAULT_INPUT_REUSE``). ``seeds``: mappings placed in the first
     population (e.g. another search's best; :meth:`NestSpace.genomes` refuses one
@@ -154,21 +160,28 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
     check_input_reuse(reuse)
     choices = hier.bypass_choices()
-    if len(choices) > 1:                    # every bypass choice, each with the budget
-        found, spent = [], 0
+    if len(choices) > 1:                    # screen every bypass choice, then search the best
+        screen, screened, spent = max(1, max_evals // SCREEN_SHARE), [], 0
         for h in choices:
             try:
-                r = search(layer, h, strategy, objective, max_evals, population, seed,
+                r = search(layer, h, strategy, objective, screen, population, seed,
                            imperfect, polish, reuse, seeds)
             except NestSearchError:
-                spent += max_evals
+                spent += screen
                 continue
             spent += r.evaluations
-            found.append(r)
-        if not found:
+            screened.append(r)
+        if not screened:
             raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} "
                                   f"under any of its {len(choices)} bypass choices; enlarge "
                                   f"the buffers or max_evals")
+        screened.sort(key=lambda r: r.score)
+        found = []
+        for r in screened[:SCREEN_KEEP]:
+            full = search(layer, r.hierarchy, strategy, objective, max_evals, population, seed,
+                          imperfect, polish, reuse, seeds + (r.mapping,))
+            spent += full.evaluations
+            found.append(full)
         best_r = min(found, key=lambda r: r.score)
         return NestSearchResult(mapping=best_r.mapping, score=best_r.score, evaluations=spent,
                                 objective=objective, strategy=strategy, seed=seed,
