@@ -28,12 +28,28 @@ Translation (AccelForge -> coforge):
   A memory's own ``spatial`` list becomes a fanout just above it.
 * ``!Container``/``spatial`` -> one 1-D :class:`~sim.hierarchy.Fanout` per entry
   (named ``<node>.<entry>``, outermost first as listed; a 2-D array is two fanouts so
-  each axis keeps its own reuse): ``multicast`` = the entry's ``reuse`` tensors
-  (``may_reuse`` when no ``reuse``; ``All`` when neither), ``reduction`` = whether
-  outputs are among them; any loop dimension may be unrolled.
-* ``!Compute`` -> the MAC energy (the last enabled compute node); a memory, compute or
+  each axis keeps its own reuse): ``multicast`` = the entry's ``may_reuse`` tensors
+  (AccelForge's default: its ``reuse``, else ``All``), ``reduction`` = whether outputs
+  are among them. The loop dimensions it may unroll (``dims``) follow AccelForge's
+  loop-validity rules: ``reuse`` (default ``Nothing``) admits only loops every listed
+  tensor is reused across, i.e. dimensions irrelevant to all of them
+  (:data:`dataflows.dataflow.RELEVANT`: ``reuse: output`` -> C, R, S; ``input`` -> K;
+  ``weight`` -> N, P, Q); a ``loop_bounds`` entry bounding rank variables to one
+  iteration (``==``/``<=``/``product==``/``product<=`` 1; rank variables as
+  :data:`RANK_DIM`, set expressions like ``~m``) removes them; any other bound is
+  refused (coforge's fanouts do not bound a factor). ``min_usage`` (AccelForge's
+  minimum spatial utilization) is not carried (noted): coforge's space also holds
+  less-used mappings.
+* ``!Compute`` -> the MAC energy (the last enabled compute node; its ``throughput``
+  must be 1 compute per cycle, coforge's MAC, or a per-second rate, noted); a memory, compute or
   action whose energy comes from an AccelForge component model (``component_class``
   other than ``Dummy``) is left to coforge's defaults and noted; ``Dummy`` costs 0.
+  A given energy is multiplied by the component's and the action's ``energy_scale``, as
+  AccelForge does. Fields that change AccelForge's numbers with no coforge counterpart
+  are refused unless neutral: nonzero ``leak_power``, ``actions_scale``,
+  ``n_parallel_instances``, ``values_per_action``, ``throughput_scale``,
+  ``latency_scale``, ``skip_initial_output_write: false``; a ``total_latency``
+  expression is noted (coforge's bandwidths apply).
 * Tensor sizes, AccelForge's semantics: each memory stores each tensor at its own
   ``bits_per_value`` (8 bits, AccelForge's examples' workload width, unless the memory
   sets ``bits_per_value.output``) -> the level's ``value_bits``: every access there, a
@@ -53,7 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataflows.dataflow import MAP_DIMS, OPERANDS
+from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT
 from dataflows.errors import CoforgeError
 from dataflows.nest_mapping import NestMapping
 from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
@@ -141,6 +157,28 @@ class _Set(frozenset):
         return _Set(frozenset.__sub__(self, o))
 
 
+class _Dims(frozenset):
+    """A set of coforge loop dimensions (AccelForge rank variables, :data:`RANK_DIM`)."""
+
+    def __invert__(self) -> "_Dims":
+        return _Dims(set(MAP_DIMS) - self)
+
+    def __or__(self, o: Any) -> "_Dims":
+        return _Dims(frozenset.__or__(self, o))
+
+    def __and__(self, o: Any) -> "_Dims":
+        return _Dims(frozenset.__and__(self, o))
+
+    def __sub__(self, o: Any) -> "_Dims":
+        return _Dims(frozenset.__sub__(self, o))
+
+
+_DIM_NAMES: dict[str, Any] = {"All": _Dims(MAP_DIMS), "Nothing": _Dims(),
+                              **{rv: _Dims((d,)) for rv, d in RANK_DIM.items()}}
+#: ``loop_bounds`` operators that, with value 1, bound a loop to one iteration.
+_TO_ONE = ("==", "<=", "product==", "product<=")
+
+
 class _Kept(_Set):
     """A memory name in an expression: what it keeps (``X.tensors`` is the same)."""
 
@@ -184,6 +222,34 @@ def _actions(node: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
     return {str(a.get("name")): a for a in acts if isinstance(a, dict)}
 
 
+#: Component fields that change AccelForge's energy or action counts and have no coforge
+#: counterpart, with the value under which they change nothing (components.py).
+_NEUTRAL = {"leak_power": (None, 0), "total_leak_power": (None, 0), "actions_scale": (1,),
+            "n_parallel_instances": (1,), "values_per_action": (None, {}),
+            "skip_initial_output_write": (True,)}
+
+
+def _unrepresentable(node: dict[str, Any], where: str, notes: list[str]) -> None:
+    """Refuse a component field that would change AccelForge's numbers in a way coforge
+    cannot follow; note a ``total_latency`` expression (coforge's bandwidth model
+    applies)."""
+    fields = [(f"{where}.{k}", v) for k, v in node.items()]
+    fields += [(f"{where}.{a.get('name')}.{k}", v) for a in node.get("actions") or []
+               if isinstance(a, dict) for k, v in a.items()]
+    for path, v in fields:
+        key = path.rsplit(".", 1)[1]
+        if key in _NEUTRAL and v not in _NEUTRAL[key]:
+            raise AccelforgeImportError(f"{path}: {v!r} has no coforge counterpart (it "
+                                        f"changes AccelForge's energy or action counts); "
+                                        f"give {_NEUTRAL[key][-1]!r} or leave it out")
+        if key in ("throughput_scale", "latency_scale") and v != 1:
+            raise AccelforgeImportError(f"{path}: {v!r} has no coforge counterpart; give "
+                                        f"1 or fold it into the throughput")
+    if "total_latency" in node:
+        notes.append(f"{node.get('name')}: total_latency {node['total_latency']!r} is not "
+                     f"carried; coforge's per-level read and write bandwidths apply")
+
+
 def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                        clock_mhz: float = 200.0) -> AccelforgeConversion:
     """Convert a parsed ``arch`` mapping (see the module docstring for the rules)."""
@@ -210,7 +276,11 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
 
     def energy(a: dict[str, Any] | None, node: dict[str, Any], where: str) -> float | None:
         if a is not None and a.get("energy") is not None:
-            return float(_eval(a["energy"], f"{where}.energy", {"inf": math.inf})) * scale
+            # AccelForge (components.py, calculate_action_energy): an action's energy is
+            # multiplied by its component's and its own energy_scale.
+            k = float(_eval(node.get("energy_scale", 1), f"{where}.energy_scale", {})) * \
+                float(_eval(a.get("energy_scale", 1), f"{where}.energy_scale", {}))
+            return float(_eval(a["energy"], f"{where}.energy", {"inf": math.inf})) * scale * k
         cls = node.get("component_class")
         if cls == "Dummy":
             return 0.0
@@ -226,11 +296,45 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                 raise AccelforgeImportError(f"{where}.spatial: each entry needs a name and "
                                             f"a fanout, not {s!r}")
             fname = f"{owner}.{s['name']}"
-            r = s.get("reuse", s.get("may_reuse", "All"))
-            reuse = set(_eval(r, f"{where}.spatial.{s['name']}.reuse", _set_names(kept)))
-            size = int(_eval(s["fanout"], f"{where}.spatial.{s['name']}.fanout", {}))
+            sw = f"{where}.spatial.{s['name']}"
+            # AccelForge (frontend/arch/spatialable.py): may_reuse moves data (defaults
+            # to reuse, else All); reuse (default Nothing) restricts the valid loops.
+            may_key = "may_reuse" if "may_reuse" in s else "reuse"
+            reuse = set(_eval(s.get(may_key, "All"), f"{sw}.{may_key}", _set_names(kept)))
+            must = set(_eval(s.get("reuse", "Nothing"), f"{sw}.reuse", _set_names(kept)))
+            dims = [d for d in MAP_DIMS if not any(d in RELEVANT[o] for o in must)]
+            bounds = s.get("loop_bounds") or []
+            if not isinstance(bounds, list):
+                raise AccelforgeImportError(f"{sw}.loop_bounds must be a list of "
+                                            f"{{expression, operator, value}}")
+            for j, lb in enumerate(bounds):
+                lw = f"{sw}.loop_bounds[{j}]"
+                if not isinstance(lb, dict) or not {"expression", "operator", "value"} <= set(lb):
+                    raise AccelforgeImportError(f"{lw}: give expression, operator and value, "
+                                                f"not {lb!r}")
+                value = _eval(lb["value"], f"{lw}.value", {})
+                if lb["operator"] not in _TO_ONE or value != 1:
+                    raise AccelforgeImportError(
+                        f"{lw}: {lb['expression']} {lb['operator']} {value} has no coforge "
+                        f"counterpart (a fanout bounds no loop factor); only a bound to one "
+                        f"iteration ({' / '.join(_TO_ONE)} 1) is representable")
+                one = _eval(lb["expression"], f"{lw}.expression", _DIM_NAMES)
+                if not isinstance(one, _Dims):
+                    raise AccelforgeImportError(f"{lw}.expression: {lb['expression']!r} is "
+                                                f"not a set of rank variables "
+                                                f"{sorted(RANK_DIM)}")
+                dims = [d for d in dims if d not in one]
+            if not dims:
+                raise AccelforgeImportError(f"{sw}: its reuse {sorted(must)} and loop_bounds "
+                                            f"leave no loop dimension to unroll")
+            usage = s.get("min_usage", 0)
+            if float(_eval(usage, f"{sw}.min_usage", {})) > 0:
+                notes.append(f"{fname}: min_usage {usage} (AccelForge's minimum spatial "
+                             f"utilization) is not carried; coforge's search also tries "
+                             f"less-used mappings")
+            size = int(_eval(s["fanout"], f"{sw}.fanout", {}))
             axis_of[(owner, str(s["name"]))] = (fname, 0)
-            out.append(Fanout(name=fname, size=(size,), dims=(MAP_DIMS,),
+            out.append(Fanout(name=fname, size=(size,), dims=(tuple(dims),),
                               multicast=tuple(o for o in OPERANDS if o in reuse),
                               reduction="output" in reuse))
 
@@ -240,6 +344,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                                         f"!Container or !Compute node")
         kind, name = n["_node"], str(n.get("name", f"node{i}"))
         where = f"{source}: {name}"
+        if kind in ("Memory", "Compute"):
+            _unrepresentable(n, where, notes)
         if kind == "Container":
             fanouts(name, n.get("spatial") or [], where)
             continue
@@ -253,7 +359,19 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                 if mac_pj is not None:
                     notes.append(f"{where}: a second enabled compute node; the last one "
                                  f"costs the MACs")
-                mac_pj = energy(_actions(n, where).get("compute"), n, f"{where}.compute")
+                act = _actions(n, where).get("compute")
+                t = (act or {}).get("throughput")
+                rate = math.inf if t is None else float(
+                    _eval(t, f"{where}.compute.throughput", {"inf": math.inf}))
+                if math.isfinite(rate) and rate > MAX_PER_CYCLE:
+                    notes.append(f"{name}.compute: throughput {rate:g} is per second; "
+                                 f"coforge's MAC does one compute per cycle at the clock")
+                elif math.isfinite(rate) and rate != 1:
+                    raise AccelforgeImportError(
+                        f"{where}.compute.throughput: {rate:g} computes per cycle has no "
+                        f"coforge counterpart (each MAC unit does one per cycle); give 1 or "
+                        f"model the extra units as a spatial fanout")
+                mac_pj = energy(act, n, f"{where}.compute")
                 if mac_pj is None:
                     mac_pj = Compute().mac_pj
             else:
