@@ -96,15 +96,17 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     bandwidth those ports' bandwidth_max / 8; ``read_pj``/``write_pj`` = r_cost/w_cost
     per word; not double-buffered: LOMA fits whole tiles). Each array dimension becomes a
     fanout axis (pairs of adjacent dimensions one 2-D fanout, multicast of every operand,
-    spatial reduction of partial sums, dims = the mapping file's unrolling hint, all
-    dimensions without one). A memory sits below the array dimensions it does not serve
-    and above those it does (``served_dimensions``); the dimension order is chosen so
-    that this holds for as many memories as possible, the others (non-nested sharing,
-    e.g. edge_tpu_like's weight register shared along D3, D4 and output register along
-    D2) sit below every dimension they do not serve and are noted. Between two fanouts
-    the levels follow ``order`` (memory names, outermost first) or the reverse file
-    order; see :func:`zigzag_nest_mapping` for the order one mapping needs (``dim_order``
-    overrides the order of the array dimensions). MACs cost
+    spatial reduction of partial sums, dims = the layer dimensions the mapping file's
+    ``default`` entry unrolls there: its ``spatial_mapping``, else its
+    ``spatial_mapping_hint``, else all, as ZigZag's generator; see
+    :func:`mapper.zigzag_read._spatial_hint`). A memory sits below the array dimensions
+    it does not serve and above those it does (``served_dimensions``); the dimension
+    order is chosen so that this holds for as many memories as possible, the others
+    (non-nested sharing, e.g. edge_tpu_like's weight register shared along D3, D4 and
+    output register along D2) sit below every dimension they do not serve and are
+    noted. Between two fanouts the levels follow ``order`` (memory names, outermost
+    first) or the reverse file order; see :func:`zigzag_nest_mapping` for the order one
+    mapping needs (``dim_order`` overrides the order of the array dimensions). MACs cost
     ``unit_energy``; partial sums move at twice the operand width (ZigZag's ONNX
     partial-sum precision).
     """
@@ -121,19 +123,21 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     unrolls: dict[str, tuple[str, ...]] = {d: () for d in dims}
     links = dict(_DEFAULT_LINKS)
     if mapping is not None or "dataflows" in hw:
-        spatial, links, hint_where = _spatial_hint(mapping, hw, source, mapping_source)
+        spatial, links, _, paths = _spatial_hint(mapping, hw, source, mapping_source)
         for d, entries in spatial.items():
             if d not in dims:
-                raise ZigzagImportError(f"{hint_where}.{d}: not a dimension of the "
+                raise ZigzagImportError(f"{paths[d]}: not a dimension of the "
                                         f"operational array {dims}")
             if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-                raise ZigzagImportError(f"{hint_where}.{d} must be a list like ['K, 32'], "
+                raise ZigzagImportError(f"{paths[d]} must be a list like ['K, 32'], "
                                         f"not {entries!r}")
             layer_dims = tuple(e.split(",")[0].strip() for e in entries)
             bad = [x for x in layer_dims if x not in _NEST_DIM]
             if bad:
-                raise ZigzagImportError(f"{hint_where}.{d}: unrolling {bad[0]!r} has no "
-                                        f"coforge counterpart; allowed: {sorted(_NEST_DIM)}")
+                raise ZigzagImportError(f"{paths[d]}: unrolling {bad[0]!r} has no "
+                                        f"coforge counterpart (not a ZigZag conv/ONNX layer "
+                                        f"dimension; a custom workload's dimension names "
+                                        f"cannot be matched); use one of {sorted(_NEST_DIM)}")
             unrolls[d] = layer_dims
     if sorted(links) != ["I", "O", "W"]:
         raise ZigzagImportError(f"{mapping_source}: memory_operand_links must link W, I and "

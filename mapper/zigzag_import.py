@@ -54,7 +54,9 @@ non-stationary operands are not separate levels (coforge charges every operand's
 PE-level traffic at the rf's cost per bit); a read/write DRAM port shared by both
 directions becomes equal read and write bandwidths; access granularity
 (``bandwidth_min``), ``area``, ``systolic_dimensions`` and ``latency`` are not
-represented (latency must be 1). Global buffers are double-buffered, which is what
+represented (latency must be 1; ZigZag 3.9.1's cost model never reads it). A memory whose
+operands are read towards the array through ports of different widths is refused (one
+word width per level). Global buffers are double-buffered, which is what
 ZigZag assumes whenever a tile fills at most half of a memory. A key given twice in
 the YAML keeps its last value, as ``yaml.safe_load`` (ZigZag's reader) does -- the one
 documented exception to coforge's duplicate-key rule (:mod:`sim.yaml_io`) -- and is
@@ -110,18 +112,21 @@ class ZigzagConversion:
 
 
 def _dataflow(spatial: dict[str, Any], dims: list[str], sizes: list[int],
-              where: str) -> tuple[str, int, int]:
+              where: str, paths: dict[str, str] | None = None) -> tuple[str, int, int]:
     """(dataflow, rows, cols): the array dimension carrying the dataflow's row loop
-    becomes the rows."""
+    becomes the rows. ``paths``: each array dimension's key path (default
+    ``<where>.<dim>``)."""
+    paths = paths or {}
     classes: dict[str, str] = {}
     for dim in dims:
         entries = spatial.get(dim, [])
+        path = paths.get(dim, f"{where}.{dim}")
         if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], str):
-            raise ZigzagImportError(f"{where}.{dim}: coforge unrolls exactly one layer "
+            raise ZigzagImportError(f"{path}: coforge unrolls exactly one layer "
                                     f"dimension per array side, not {entries!r}")
         layer_dim = entries[0].split(",")[0].strip()
         if layer_dim not in _DIM_CLASS:
-            raise ZigzagImportError(f"{where}.{dim}: unrolling {layer_dim!r} has no coforge "
+            raise ZigzagImportError(f"{path}: unrolling {layer_dim!r} has no coforge "
                                     f"counterpart; allowed: {sorted(_DIM_CLASS)}")
         classes[dim] = _DIM_CLASS[layer_dim]
     extra = [d for d in spatial if d not in dims]
@@ -313,8 +318,8 @@ def convert_zigzag(hw: object, mapping: object = None, *, source: str = "<hardwa
              f"(ZigZag's reader) does" for d in duplicates]
     arr = _array(hw, source, notes)
 
-    spatial, links, hint_where = _spatial_hint(mapping, hw, source, mapping_source)
-    dataflow, rows, cols = _dataflow(spatial, arr.dims, arr.sizes, hint_where)
+    spatial, links, hint_where, paths = _spatial_hint(mapping, hw, source, mapping_source)
+    dataflow, rows, cols = _dataflow(spatial, arr.dims, arr.sizes, hint_where, paths)
     stationary = get_dataflow(dataflow).stationary
     if sorted(links) != ["I", "O", "W"]:
         raise ZigzagImportError(f"{hint_where}: memory_operand_links must link W, I and O, "

@@ -110,8 +110,9 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
         raise ZigzagImportError(f"{where}.size must be a positive whole number of bytes "
                                 f"(in bits, a multiple of 8), not {size!r}")
     if data["latency"] != 1:
-        raise ZigzagImportError(f"{where}.latency: coforge has no memory latency; only 1 "
-                                f"is representable, not {data['latency']!r}")
+        raise ZigzagImportError(f"{where}.latency: coforge represents only latency 1 (ZigZag "
+                                f"3.9.1's cost model never reads latency, so setting it to 1 "
+                                f"changes none of ZigZag's numbers), not {data['latency']!r}")
     r_cost = _number(data, "r_cost", where, positive=False)
     w_cost = _number(data, "w_cost", where, positive=False)
     operands = data["operands"]
@@ -128,6 +129,7 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
         raise ZigzagImportError(f"{where}.ports must be a non-empty list of ports")
     read = write = None
     min_bits, shared = math.inf, False
+    read_width: dict[str, int] = {}          # memory operand -> widest port reading it down
     for i, port in enumerate(ports):
         pw = f"{where}.ports[{i}]"
         port = _map(port, pw)
@@ -145,10 +147,19 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
         if "tl" in dirs and port["type"] != "write":
             read = max(read or 0, bw_max)
             min_bits = min(min_bits, bw_min)
+            for a in alloc:
+                op, _, d = (x.strip() for x in a.partition(","))
+                if d == "tl":
+                    read_width[op] = max(read_width.get(op, 0), bw_max)
         if "fh" in dirs and port["type"] != "read":
             write = max(write or 0, bw_max)
             min_bits = min(min_bits, bw_min)
         shared |= port["type"] == "read_write" and {"tl", "fh"} <= dirs
+    if len(set(read_width.values())) > 1:
+        raise ZigzagImportError(f"{where}.ports: its operands are read towards the array "
+                                f"through ports of different widths {read_width} (bits); "
+                                f"coforge counts and prices one word width per level: give "
+                                f"their ports one bandwidth_max")
     if read is None or write is None:
         missing = "read ('<op>, tl')" if read is None else "write ('<op>, fh')"
         raise ZigzagImportError(f"{where}.ports: no {missing} port; coforge needs both")
@@ -158,9 +169,27 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
                         served_dimensions=tuple(served))
 
 
-def _spatial_hint(mapping: object, hw: dict[str, Any], source: str,
-                  mapping_source: str) -> tuple[dict[str, list[str]], dict[str, str], str]:
-    """(spatial unrolling per array dimension, memory operand links, where it came from)."""
+#: ONNX operator types of the layers coforge maps (ZigZag's Conv and Gemm parsers name a
+#: layer's operator by its ONNX ``op_type``).
+_MAPPED_OPS = ("Conv", "Gemm", "MatMul")
+_ENTRY_KEYS = ("spatial_mapping", "spatial_mapping_hint", "memory_operand_links")
+
+
+def _spatial_hint(mapping: object, hw: dict[str, Any], source: str, mapping_source: str
+                  ) -> tuple[dict[str, list[str]], dict[str, str], str, dict[str, str]]:
+    """(unrolling per array dimension, memory operand links, where it came from, the key
+    path of each array dimension's entry).
+
+    ZigZag (``parser/mapping_factory.py``) picks a layer's mapping entry by layer name,
+    then operator type, then ``default``; coforge reads ``default`` and refuses a
+    ``Conv``/``Gemm``/``MatMul`` entry that differs from it (those would apply to the
+    layers coforge maps). Per array dimension, the entry's ``spatial_mapping`` fixes the
+    unrolled layer dimensions; a dimension it leaves out is unrolled by ZigZag's
+    generator over its ``spatial_mapping_hint`` (``['K']``: layer dimensions without
+    factors), else over every layer dimension (``SpatialMappingHint
+    .complete_with_defaults``). Hints for dimensions the array does not have are never
+    read by ZigZag and are dropped here too.
+    """
     if mapping is not None:
         if not isinstance(mapping, list):
             raise ZigzagImportError(f"{mapping_source}: a ZigZag mapping file is a list of "
@@ -170,14 +199,38 @@ def _spatial_hint(mapping: object, hw: dict[str, Any], source: str,
         if entry is None:
             raise ZigzagImportError(f"{mapping_source}: no entry named 'default' (the one "
                                     f"ZigZag uses for Conv and Gemm layers)")
+        for e in mapping:
+            if isinstance(e, dict) and e.get("name") in _MAPPED_OPS and any(
+                    e.get(k) != entry.get(k) for k in _ENTRY_KEYS):
+                k = next(k for k in _ENTRY_KEYS if e.get(k) != entry.get(k))
+                raise ZigzagImportError(
+                    f"{mapping_source}: {e['name']}.{k}: ZigZag maps {e['name']} layers "
+                    f"with this entry, not 'default', and coforge's import has one spatial "
+                    f"hint for every layer; make it equal to default's or remove the entry")
         where = f"{mapping_source}: default"
-        spatial = _map(entry.get("spatial_mapping"), f"{where}.spatial_mapping")
+        fixed = entry.get("spatial_mapping")
+        fixed = {} if fixed is None else _map(fixed, f"{where}.spatial_mapping")
+        hint = entry.get("spatial_mapping_hint")
+        hint = {} if hint is None else _map(hint, f"{where}.spatial_mapping_hint")
+        arr = hw.get("operational_array")
+        dims = arr.get("dimensions") if isinstance(arr, dict) else None
+        dims = dims if isinstance(dims, list) else list(hint)
+        spatial: dict[str, Any] = {}
+        paths: dict[str, str] = {}
+        for d, v in hint.items():
+            if d in dims and d not in fixed:
+                spatial[d] = v
+                paths[d] = f"{where}.spatial_mapping_hint.{d}"
+        for d, v in fixed.items():
+            spatial[d] = v
+            paths[d] = f"{where}.spatial_mapping.{d}"
         links = entry.get("memory_operand_links", _DEFAULT_LINKS)
         links = _map(links, f"{where}.memory_operand_links")
-        return spatial, dict(links), f"{where}.spatial_mapping"
+        return spatial, dict(links), f"{where}.spatial_mapping", paths
     if "dataflows" in hw:
-        return _map(hw["dataflows"], f"{source}: dataflows"), dict(_DEFAULT_LINKS), \
-            f"{source}: dataflows"
+        spatial = _map(hw["dataflows"], f"{source}: dataflows")
+        return spatial, dict(_DEFAULT_LINKS), f"{source}: dataflows", \
+            {d: f"{source}: dataflows.{d}" for d in spatial}
     raise ZigzagImportError(f"{source}: no spatial unrolling given; pass the ZigZag mapping "
                             f"file (its 'default' spatial_mapping) or add 'dataflows'")
 
