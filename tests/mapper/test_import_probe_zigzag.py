@@ -55,6 +55,14 @@ def test_tpu_mixed_spatial_mapping_wins_and_foreign_hints_are_ignored() -> None:
     assert axes(conv) == {"D1": {"K"}, "D2": {"C", "R", "S"}}
 
 
+def test_meta_mixed_hint_restricts_the_dimension_spatial_mapping_leaves_out() -> None:
+    """meta_prototype_like_mixed fixes D1 (K), D3 and D4 (OX, OY) and hints D2: [C]; ZigZag
+    unrolls only C on D2 (before: the hint was ignored and D2 could unroll any loop)."""
+    conv = load_zigzag_hierarchy(ZZ / "meta_prototype.yaml",
+                                 PROBE / "zigzag_meta_prototype_like_mixed_mapping.yaml")
+    assert axes(conv) == {"D1": {"K"}, "D2": {"C"}, "D3": {"P", "Q"}, "D4": {"P", "Q"}}
+
+
 def _tpu() -> tuple[dict, list[dict]]:
     hw = yaml.safe_load((ZZ / "tpu_like.yaml").read_text())
     mp = yaml.safe_load((ZZ / "tpu_like_mapping.yaml").read_text())
