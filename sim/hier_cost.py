@@ -372,21 +372,30 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     d_out = plan.distinct["output"]
     x = {lv: fills("output", lv) for lv in ch[1:]}
     refill_down: dict[int, np.ndarray] = {}
+    psum = hier.compute.psum_access
     for i, lv in enumerate(ch):
         child = ch[i + 1] if i + 1 < len(ch) else L
         red = [f for f in _between(plan, lv, child) if fans[f].reduction]
         if child == L:
-            # one read-modify-write per arrival; at the top level (no parent to drain
-            # to) the first arrival of each distinct output is written without a read
+            # one read-modify-write per arrival (psum_access: hierarchy_nodes.PSUM_ACCESS)
             a = plan.macs // product(rep["output"], red)
-            reads[lv, "output"], writes[lv, "output"] = (a - d_out if i == 0 else a), a
+            if i == 0:                      # the top: nothing drains, nothing refills
+                reads[lv, "output"] = a if psum == "separate" else a - d_out
+                writes[lv, "output"] = a
+            elif psum == "fused":
+                reads[lv, "output"], writes[lv, "output"] = a, a
+            else:                           # + drains up (reads), refills in (writes)
+                refill_in = refill_down[ch[i - 1]]
+                reads[lv, "output"] = a + (refill_in if psum == "separate_no_first_read"
+                                           else x[lv])
+                writes[lv, "output"] = a + refill_in
             continue
         arrivals = x[child] // product(rep["output"], red)
         first = d_out * product(rep["output"], _above(plan, child)) // product(rep["output"], red)
         refill_down[lv] = arrivals - first
         reads[lv, "output"] = refill_down[lv] + (x[lv] if i > 0 else zeros)
         writes[lv, "output"] = arrivals + (refill_down[ch[i - 1]] if i > 0 else zeros)
-    # the innermost output level's refills/drains are in its read-modify-write count
+    # fused: the innermost output level's refills/drains are in its read-modify-writes
 
     # -- bits, words, energy, capacity, cycles -----------------------------------------
     out: dict[str, np.ndarray] = {}

@@ -231,12 +231,21 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     ch = plan.chain["output"]
     d_out = plan.distinct["output"]
     down: dict[int, int] = {}
+    psum = hier.compute.psum_access
     for i, lv in enumerate(ch):
         c = ch[i + 1] if i + 1 < len(ch) else L
         red = math.prod(rep("output", f) for f in between[lv, c] if fans[f].reduction)
-        if c == L:             # the top level's first arrivals need no read (batched doc)
-            writes[lv, "output"] = plan.macs // red
-            reads[lv, "output"] = writes[lv, "output"] - (d_out if i == 0 else 0)
+        if c == L:             # read-modify-writes; psum_access as in the batched doc
+            a = plan.macs // red
+            writes[lv, "output"] = a
+            if i == 0:
+                reads[lv, "output"] = a - (0 if psum == "separate" else d_out)
+            elif psum == "fused":
+                reads[lv, "output"] = a
+            else:
+                writes[lv, "output"] = a + down[ch[i - 1]]
+                reads[lv, "output"] = a + (down[ch[i - 1]] if psum == "separate_no_first_read"
+                                           else fills("output", lv))
             continue
         arrivals = fills("output", c) // red
         first = d_out * math.prod(rep("output", f) for f in above[c]) // red

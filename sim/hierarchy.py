@@ -28,6 +28,8 @@ fanout of 0 or a capacity that cannot hold one word is an error such as
       compute:                              # optional; the MAC units at the bottom
         mac_pj: 0.3                         #   energy per MAC (pJ), default 8-bit H14
         accumulator_bits: 32                #   partial sums move at this width
+        psum_access: fused                  #   accumulator counts: fused (default),
+                                            #   separate, separate_no_first_read
       levels:                               # outermost first; items are one-key maps
         - storage:
             name: dram
@@ -81,10 +83,10 @@ take no capacity. Loop dimensions are :data:`dataflows.dataflow.MAP_DIMS`
 from __future__ import annotations
 
 from sim.hierarchy_convert import from_accelerator
-from sim.hierarchy_nodes import (DEFAULT_MAC_PJ, MAX_FANOUT, Compute, Fanout, Hierarchy, Node,
-                                 StorageLevel)
+from sim.hierarchy_nodes import (DEFAULT_MAC_PJ, MAX_FANOUT, PSUM_ACCESS, Compute, Fanout,
+                                 Hierarchy, Node, StorageLevel)
 from sim.hierarchy_schema import dump_hierarchy, hierarchy_from_dict, load_hierarchy
 
-__all__ = ["DEFAULT_MAC_PJ", "MAX_FANOUT", "Compute", "Fanout", "Hierarchy", "Node",
+__all__ = ["DEFAULT_MAC_PJ", "MAX_FANOUT", "PSUM_ACCESS", "Compute", "Fanout", "Hierarchy", "Node",
            "StorageLevel", "dump_hierarchy", "from_accelerator", "hierarchy_from_dict",
            "load_hierarchy"]

@@ -303,18 +303,39 @@ class Fanout:
         return math.prod(self.size)
 
 
+#: How the innermost level keeping outputs (the accumulator) counts the partial sums that
+#: enter and leave it (:class:`Compute` ``psum_access``):
+#:
+#: * ``fused`` -- one read and one write per accumulation (MAC arrival) and nothing else: a
+#:   partial sum refilled from the level above or drained to it passes through the MAC's
+#:   read-modify-write (a psum path into the adder, as in a systolic PE; sim.analytic's
+#:   and the RTL's rule). Where that level is the top one, the first accumulation of each
+#:   output is written without a read.
+#: * ``separate`` -- also one write per partial sum refilled from above and one read per
+#:   partial sum drained to above (ZigZag's counting: ``wr_in_by_high``,
+#:   ``rd_out_to_high``).
+#: * ``separate_no_first_read`` -- as ``separate``, and the first accumulation of each
+#:   fresh output (not a refill) is written without a read (AccelForge's counting).
+PSUM_ACCESS = ("fused", "separate", "separate_no_first_read")
+
+
 @dataclass(frozen=True)
 class Compute:
-    """The MAC units under the last node: energy per MAC (pJ) and accumulator width."""
+    """The MAC units under the last node: energy per MAC (pJ), accumulator width (bits)
+    and how the accumulator counts partial sums moving in and out (:data:`PSUM_ACCESS`)."""
 
     mac_pj: float = DEFAULT_MAC_PJ
     accumulator_bits: int = 32
+    psum_access: str = "fused"
 
     def __post_init__(self) -> None:
         if isinstance(self.mac_pj, bool) or not isinstance(self.mac_pj, (int, float)) or \
                 not math.isfinite(self.mac_pj) or self.mac_pj < 0:
             raise SpecError(f"compute.mac_pj must be a finite number >= 0, not {self.mac_pj!r}")
         _pos_int("compute.accumulator_bits", self.accumulator_bits, MAX_ACCUMULATOR_BITS)
+        if self.psum_access not in PSUM_ACCESS:
+            raise SpecError(f"compute.psum_access must be one of {list(PSUM_ACCESS)}, not "
+                            f"{self.psum_access!r}")
 
 
 Node = StorageLevel | Fanout
@@ -479,10 +500,11 @@ class Hierarchy:
                     "multicast": list(n.multicast), "reduction": n.reduction}})
         return {"hierarchy": {"name": self.name, "clock_mhz": self.clock_mhz,
                               "compute": {"mac_pj": self.compute.mac_pj,
-                                          "accumulator_bits": self.compute.accumulator_bits},
+                                          "accumulator_bits": self.compute.accumulator_bits,
+                                          "psum_access": self.compute.psum_access},
                               "levels": items}, "description": self.description}
 
 
 __all__ = ["DEFAULT_MAC_PJ", "MAX_ACCUMULATOR_BITS", "MAX_BANKS", "MAX_BYPASS_CHOICES",
-           "MAX_FANOUT", "MAX_PORTS", "MAX_WORD_BITS", "Compute", "Fanout", "Hierarchy", "Node",
-           "StorageLevel"]
+           "MAX_FANOUT", "MAX_PORTS", "MAX_WORD_BITS", "PSUM_ACCESS", "Compute", "Fanout",
+           "Hierarchy", "Node", "StorageLevel"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
 from pydantic import Field, PlainValidator, StrictBool, StrictStr, model_validator
@@ -21,7 +21,8 @@ from pydantic import Field, PlainValidator, StrictBool, StrictStr, model_validat
 from dataflows.dataflow import MAP_DIMS, OPERANDS
 from dataflows.errors import CoforgeError
 from sim.hierarchy_nodes import (MAX_ACCUMULATOR_BITS, MAX_BANKS, MAX_FANOUT, MAX_PORTS,
-                                 MAX_WORD_BITS, Compute, Fanout, Hierarchy, Node, StorageLevel)
+                                 MAX_WORD_BITS, PSUM_ACCESS, Compute, Fanout, Hierarchy, Node,
+                                 StorageLevel)
 from sim.schema import Name, Section, fail, given, int_range, number, rule, type_error, validate
 from sim.spec import SpecError
 from sim.spec_schema import CLOCK_MHZ_RANGE, MAX_PJ
@@ -243,6 +244,9 @@ class ComputeModel(Section):
     mac_pj: Energy = Field(Compute().mac_pj, description="pJ per MAC")
     accumulator_bits: Annotated[int, PlainValidator(
         int_range(1, MAX_ACCUMULATOR_BITS, " bits"))] = 32
+    psum_access: Literal[PSUM_ACCESS] = Field(  # type: ignore[valid-type]
+        "fused", description="how the accumulator counts partial sums moving in and out "
+        "(sim.hierarchy_nodes.PSUM_ACCESS)")
 
 
 class LevelModel(Section):

@@ -38,9 +38,11 @@ What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes)
   child's write), a drain of ``c`` (the child's read, the parent's write) -- both at
   ``c``'s tile replacements -- or the MACs (reads of the innermost level keeping an
   operand, the output read-modify-write), spread over steps in proportion to their
-  compute. A count is divided evenly over its events (exact fractions, so the sums
-  over steps equal the cost model's totals exactly; checked on every call), except
-  that output read-backs (refills) go only to the replacements that revisit a tile
+  compute (with ``compute.psum_access`` other than ``fused`` the innermost output
+  level's drains up and refills in are its own replacements' traffic instead). A
+  count is divided evenly over its events (exact fractions, so the sums over steps
+  equal the cost model's totals exactly; checked on every call), except that output
+  read-backs (refills) go only to the replacements that revisit a tile
   and the final outputs' narrower width only to last visits: a replacement is a
   tile's first (last) visit when every loop above the level irrelevant to outputs and
   outside the window is at index 0 (at its last index). Output counts of intermediate
@@ -377,9 +379,15 @@ def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: li
         arrivals[lv] = W[lv] - refill[prev]
         add(lv, "output", False, [(nxt, refill[lv], "refill"), (lv, drained, "drain")])
         add(lv, "output", True, [(nxt, arrivals[lv], "drain"), (lv, refill[prev], "refill")])
-    last = ch[-1]
-    add(last, "output", False, [(_MAC, R[last], "mac")])
-    add(last, "output", True, [(_MAC, W[last], "mac")])
+    last, prev = ch[-1], ch[-2]
+    if hier.compute.psum_access == "fused":  # refills and drains ride the MAC's RMW
+        add(last, "output", False, [(_MAC, R[last], "mac")])
+        add(last, "output", True, [(_MAC, W[last], "mac")])
+        return parts
+    drained = arrivals[prev] * red(prev, last)  # its drains up, its refills in: at its
+    add(last, "output", False, [(_MAC, R[last] - drained, "mac"), (last, drained, "drain")])
+    add(last, "output", True, [(_MAC, W[last] - refill[prev], "mac"),
+                               (last, refill[prev], "refill")])   # own replacements
     return parts
 
 

@@ -70,8 +70,13 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
     An instance refetches when its tile moves: its index box over the operand's relevant
     dimensions changes (Timeloop's rule). ``sliding``: only when the *set* of elements
     changes -- consecutive input windows that happen to coincide stay resident (the
-    sliding-window reuse the model does not claim; it is then a lower bound)."""
+    sliding-window reuse the model does not claim; it is then a lower bound).
+    The innermost output level counts one read-modify-write per MAC and, under
+    ``compute.psum_access`` ``separate``, every element drained up (a read) and refilled
+    from above (a write); ``separate_no_first_read`` also skips the first read of every
+    element that enters it fresh (reads = MACs + refills)."""
     bounds = [map_bounds(layer)[d] for d in MAP_DIMS]
+    psum = hier.compute.psum_access
     loops = _loops(hier, m)
     strides = []
     for j, (_, d, _, _) in enumerate(loops):
@@ -135,7 +140,7 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
                 reads[pname, op] += layer.macs // mc_div(op, shared)
                 if op == "output":
                     writes[pname, op] += layer.macs // mc_div(op, shared)
-                    if ci == 0:                  # no parent: first writes need no read
+                    if ci == 0 and psum != "separate":   # no parent: first writes
                         reads[pname, op] -= len(_elements(op, layer, [0] * 8, bounds))
                 continue
             cname = levels[c].name
@@ -177,9 +182,12 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
                 continue
             writes[pname, op] += arrivals
             reads[pname, op] += refills
-            if not innermost_out:
+            if not innermost_out or psum == "separate":
                 reads[cname, op] += fills        # every tile that entered drains once
                 writes[cname, op] += refills     # and revisits are refilled from above
+            elif psum == "separate_no_first_read":   # drains, less the first read of
+                reads[cname, op] += refills          # every element entering fresh
+                writes[cname, op] += refills
     return {k: (reads[k], writes[k]) for k in set(reads) | set(writes)}
 
 

@@ -1,5 +1,6 @@
 """Property tests of sim.hier_cost over random hierarchies (2-6 storage levels, fanouts at
-several levels, bypass, streams, partitioned and shared capacities): traffic at the top
+several levels, bypass, streams, partitioned and shared capacities, every
+``compute.psum_access`` rule): traffic at the top
 is at least compulsory, the tiles of a mapping declared legal fit every level (counted
 by enumerating the tile's elements), the batched model equals the plain-Python one, and
 on tiny layers with exact factors every access count equals the brute-force walk of
@@ -18,7 +19,7 @@ from dataflows.dataflow import OPERANDS
 from dataflows.layer import Layer
 from mapper.nest_search import NestSpace
 from sim.hier_cost import evaluate, evaluate_batch
-from sim.hierarchy import Fanout, Hierarchy, StorageLevel
+from sim.hierarchy import PSUM_ACCESS, Compute, Fanout, Hierarchy, StorageLevel
 from tests.sim.test_hier_cost import _elements, brute_force
 
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -61,7 +62,8 @@ def hierarchies(draw: st.DrawFn, max_levels: int = 6) -> Hierarchy:
                             dims=(tuple(draw(st.lists(st.sampled_from(DIMS7), min_size=1,
                                                       max_size=2, unique=True))),),
                             multicast=("weight", "input"), reduction=True))
-    return Hierarchy("rand", tuple(nodes))
+    return Hierarchy("rand", tuple(nodes),
+                     compute=Compute(psum_access=draw(st.sampled_from(PSUM_ACCESS))))
 
 
 @st.composite
