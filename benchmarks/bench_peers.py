@@ -19,9 +19,9 @@ default ``nvdla``; the wheel's file, whose copy coforge imports: sha256 checked)
 recorded layers. AccelForge runs live (its venv ``build/peers/accelforge-venv``, FFM
 mapper, one job; ``--af-recorded`` uses the recordings instead). coforge imports the arch
 (``mapper.accelforge_import.load_accelforge``) and runs
-``mapper.nest_search.search_factors`` per layer on ``2 x --max-evals`` (exact factors on
-half, then imperfect ones seeded with the exact best on the other half; objective energy;
-both timed). Also costed: AccelForge's own mapping in
+``mapper.nest_search.search_factors`` per layer on ``--max-evals`` (exact factors on
+half, then imperfect ones seeded with the exact best on the other half, as ``coforge
+map``; objective energy; both timed). Also costed: AccelForge's own mapping in
 coforge's model (``accelforge_nest_mapping``), the "same model" reference.
 
 **Timed** (wall, ``time.perf_counter``; CPU, ``time.process_time``): coforge -- the
@@ -349,7 +349,7 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
     hier = conv.hierarchy
     layer = af_layer(rec)
     w0, c0 = time.perf_counter(), time.process_time()
-    best = search_factors(layer, hier, "evolution", "energy", 2 * max_evals, seed=seed)
+    best = search_factors(layer, hier, "evolution", "energy", max_evals, seed=seed)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     chosen = best.hierarchy or hier         # the bypass choice (may_bypass levels)
     res = evaluate(layer, chosen, best.mapping)

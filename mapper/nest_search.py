@@ -28,7 +28,8 @@ from sim.hierarchy import Hierarchy
 
 OBJECTIVES = ("energy", "cycles", "edp")
 STRATEGIES = ("random", "evolution")
-#: Kicks in a row that find nothing better before the search stops early.
+#: Kicks per round (two mutations of the best, each descended); a round that finds
+#: nothing better ends the search.
 KICKS = 3
 #: Most starting points of the closing descent (the best, then the population's best
 #: with other spatial factors).

@@ -37,10 +37,14 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   back every arrival but the first per output (``arrivals - distinct``) as a refill.
   Level reads = refills down + drains up; writes = arrivals + refills from above. The
   innermost output level counts the MAC's read-modify-write (reads = writes = MACs
-  over reduction), which includes the partial sum it forwards or receives; when that
+  over reduction) and, by ``compute.psum_access``
+  (:data:`sim.hierarchy_nodes.PSUM_ACCESS`): ``fused`` nothing else (the partial sums it
+  forwards or receives ride the read-modify-write); ``separate`` also its drains up
+  (reads) and refills from above (writes); ``separate_no_first_read`` the same less one
+  read per fresh output tile (reads = writes = MACs over reduction + refills). When that
   level is the top one (the MACs accumulate straight into it: nothing to drain to) the
   first arrival of each distinct output is written without a read (reads = writes -
-  distinct; AccelForge's ``skip_initial_output_write``). The top level is not filled
+  distinct; AccelForge's ``skip_initial_output_write``), except under ``separate``. The top level is not filled
   and does not drain. Partial sums move at the accumulator width, the ``distinct`` final
   outputs into the top level at the output width (a level's ``value_bits`` overrides
   both: :func:`sim.hier_plan.access_bits`).
