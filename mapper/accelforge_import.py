@@ -56,6 +56,10 @@ Translation (AccelForge -> coforge):
   spilled partial sum included, and its capacity at that width (not coforge's default
   of partial sums at the accumulator width). ``compute.accumulator_bits`` = the largest
   ``bits_per_value.output`` of any memory, 8 when none is given.
+* Partial sums at the innermost memory keeping outputs, AccelForge's counting:
+  ``compute.psum_access: separate_no_first_read`` (a write per partial sum refilled
+  from above, a read per one drained up, no read before an output's first accumulation:
+  its default ``skip_initial_output_write``).
 
 Unrepresentable input raises :class:`AccelforgeImportError`, one line naming the file
 and the node.
@@ -199,6 +203,25 @@ def _eval(expr: object, where: str, names: dict[str, Any]) -> Any:
                                     f"({type(err).__name__}: {err})") from None
 
 
+def _count(expr: object, where: str, names: dict[str, Any] | None = None) -> int:
+    """A positive whole number (a fanout, a bit width) an expression evaluates to."""
+    v = _eval(expr, where, names or {})
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+            or v < 1 or v != int(v):
+        raise AccelforgeImportError(f"{where}: {expr!r} must be a positive whole number, "
+                                    f"not {v!r}")
+    return int(v)
+
+
+def _tensors(expr: object, where: str, names: dict[str, Any]) -> set[str]:
+    """The tensors a set expression (``All``, ``input | output``, ``~weight``) names."""
+    v = _eval(expr, where, names)
+    if not isinstance(v, _Set):
+        raise AccelforgeImportError(f"{where}: {expr!r} is not a set of tensors (e.g. All, "
+                                    f"Nothing, input | output, ~weight)")
+    return set(v)
+
+
 class _Tensor:
     bits_per_value = 8
 
@@ -234,8 +257,10 @@ def _unrepresentable(node: dict[str, Any], where: str, notes: list[str]) -> None
     cannot follow; note a ``total_latency`` expression (coforge's bandwidth model
     applies)."""
     fields = [(f"{where}.{k}", v) for k, v in node.items()]
-    fields += [(f"{where}.{a.get('name')}.{k}", v) for a in node.get("actions") or []
-               if isinstance(a, dict) for k, v in a.items()]
+    acts = node.get("actions")
+    acts = acts if isinstance(acts, list) else []
+    fields += [(f"{where}.{a.get('name')}.{k}", v) for a in acts if isinstance(a, dict)
+               for k, v in a.items()]
     for path, v in fields:
         key = path.rsplit(".", 1)[1]
         if key in _NEUTRAL and v not in _NEUTRAL[key]:
@@ -266,7 +291,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
     value_bits: dict[str, dict[str, int]] = {}
     scale: float | None = None
     for n in nodes:                         # one energy unit for the file: J or as written
-        for a in (n.get("actions") or []) if isinstance(n, dict) else []:
+        acts = n.get("actions") if isinstance(n, dict) else None
+        for a in acts if isinstance(acts, list) else []:
             e = a.get("energy") if isinstance(a, dict) else None
             if isinstance(e, (int, float)) and 0 < e < 1e-6:
                 scale = 1e12
@@ -300,8 +326,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             # AccelForge (frontend/arch/spatialable.py): may_reuse moves data (defaults
             # to reuse, else All); reuse (default Nothing) restricts the valid loops.
             may_key = "may_reuse" if "may_reuse" in s else "reuse"
-            reuse = set(_eval(s.get(may_key, "All"), f"{sw}.{may_key}", _set_names(kept)))
-            must = set(_eval(s.get("reuse", "Nothing"), f"{sw}.reuse", _set_names(kept)))
+            reuse = _tensors(s.get(may_key, "All"), f"{sw}.{may_key}", _set_names(kept))
+            must = _tensors(s.get("reuse", "Nothing"), f"{sw}.reuse", _set_names(kept))
             dims = [d for d in MAP_DIMS if not any(d in RELEVANT[o] for o in must)]
             bounds = s.get("loop_bounds") or []
             if not isinstance(bounds, list):
@@ -332,7 +358,7 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                 notes.append(f"{fname}: min_usage {usage} (AccelForge's minimum spatial "
                              f"utilization) is not carried; coforge's search also tries "
                              f"less-used mappings")
-            size = int(_eval(s["fanout"], f"{sw}.fanout", {}))
+            size = _count(s["fanout"], f"{sw}.fanout")
             axis_of[(owner, str(s["name"]))] = (fname, 0)
             out.append(Fanout(name=fname, size=(size,), dims=(tuple(dims),),
                               multicast=tuple(o for o in OPERANDS if o in reuse),
@@ -383,9 +409,12 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         if n.get("spatial"):
             fanouts(name, n["spatial"], where)
         tens = n.get("tensors") or {}
+        if not isinstance(tens, dict):
+            raise AccelforgeImportError(f"{where}.tensors must be a mapping like {{keep: All}}, "
+                                        f"not {tens!r}")
         ns = _set_names(kept)
-        keep = set(_eval(tens.get("keep", "Nothing"), f"{where}.tensors.keep", ns))
-        may = set(_eval(tens.get("may_keep", "Nothing"), f"{where}.tensors.may_keep", ns))
+        keep = _tensors(tens.get("keep", "Nothing"), f"{where}.tensors.keep", ns)
+        may = _tensors(tens.get("may_keep", "Nothing"), f"{where}.tensors.may_keep", ns)
         inner = any(isinstance(x, StorageLevel) for x in out)     # not the first memory
         if may - keep and inner:
             notes.append(f"{name}: may keep {sorted(may - keep)} (AccelForge's mapper "
@@ -398,12 +427,17 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         bpv = n.get("bits_per_value") or {}
         value_bits[name] = {o: 8 for o in OPERANDS if o in keeps}
         if isinstance(bpv, dict) and "output" in bpv:
-            value_bits[name]["output"] = int(_eval(bpv["output"], f"{where}.bits_per_value"
-                                                   f".output", {"output": _Tensor()}))
+            value_bits[name]["output"] = _count(bpv["output"], f"{where}.bits_per_value.output",
+                                                {"output": _Tensor()})
             acc_bits = max(acc_bits, value_bits[name]["output"])
         size = _eval(n.get("size", "inf"), f"{where}.size",
                      {"inf": math.inf, **{t: (_Tensor() if t in keeps else None)
                                           for t in OPERANDS}})
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or math.isnan(size) \
+                or size <= 0:
+            raise AccelforgeImportError(f"{where}.size: {n.get('size', 'inf')!r} must be a "
+                                        f"number of bits > 0 (inf for unbounded) for a memory "
+                                        f"keeping {sorted(keeps)}, not {size!r}")
         first = not out
         if first:
             if size != math.inf:
@@ -420,8 +454,14 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         rd, wr = acts.get("read"), acts.get("write")
         # AccelForge's default action is one bit (components.py: "1 if bits_per_action
         # is None"); energies and throughputs are per action, so a word is one action.
-        word = int(_eval((rd or {}).get("bits_per_action") or n.get("bits_per_action") or 1,
-                         f"{where}.read.bits_per_action", {}))
+        word = _count((rd or {}).get("bits_per_action") or n.get("bits_per_action") or 1,
+                      f"{where}.read.bits_per_action")
+        wbits = (wr or {}).get("bits_per_action")
+        if wbits is not None and _count(wbits, f"{where}.write.bits_per_action") != word:
+            raise AccelforgeImportError(
+                f"{where}.write.bits_per_action: {wbits} differs from the read action's "
+                f"{word}; coforge prices reads and writes per one word of a level: give "
+                f"both actions one bits_per_action")
         action_bits[name] = word
         bw = {}
         for key, a in (("read", rd), ("write", wr)):
@@ -432,8 +472,7 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                 notes.append(f"{name}.{key}: throughput {v:g} is per second; coforge's "
                              f"bandwidth is left unlimited")
                 v = math.inf
-            bits = int((a or {}).get("bits_per_action", word) or word)
-            bw[key] = v * bits / 8 if math.isfinite(v) else math.inf
+            bw[key] = v * word / 8 if math.isfinite(v) else math.inf
         out.append(StorageLevel(
             name=name, keeps=tuple(o for o in OPERANDS if o in keeps), capacity_bytes=cap,
             word_bits=word, read_bytes_per_cycle=bw["read"], write_bytes_per_cycle=bw["write"],
@@ -449,7 +488,8 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         notes.append("no memory gives bits_per_value for outputs: partial sums move at 8 "
                      "bits, as AccelForge's workload values do")
     h = Hierarchy(name=f"accelforge_{Path(source).stem}", nodes=tuple(out),
-                  compute=Compute(mac_pj=mac_pj, accumulator_bits=acc_bits),
+                  compute=Compute(mac_pj=mac_pj, accumulator_bits=acc_bits,
+                                  psum_access="separate_no_first_read"),
                   clock_mhz=clock_mhz,
                   description=f"AccelForge arch converted by mapper.accelforge_import "
                               f"({source})")

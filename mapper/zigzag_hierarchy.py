@@ -58,9 +58,11 @@ def _nest_array(hw: dict[str, Any], source: str) -> tuple[list[str], list[int], 
                                 f"counterpart")
     dims, sizes = arr.get("dimensions"), arr.get("sizes")
     if not isinstance(dims, list) or not isinstance(sizes, list) or len(dims) != len(sizes) \
-            or not dims or not all(isinstance(s, int) and s >= 1 for s in sizes):
+            or not dims or not all(isinstance(s, int) and s >= 1 for s in sizes) \
+            or not all(isinstance(d, str) for d in dims) or len(set(dims)) != len(dims):
         raise ZigzagImportError(f"{where}: dimensions and sizes must be non-empty lists of "
-                                f"equal length (sizes positive integers)")
+                                f"equal length (dimensions distinct names, sizes positive "
+                                f"integers)")
     precision = arr.get("input_precision", [8, 8])
     if not isinstance(precision, list) or len(precision) != 2 \
             or not all(isinstance(b, int) and not isinstance(b, bool) for b in precision):
@@ -108,7 +110,9 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     first) or the reverse file order; see :func:`zigzag_nest_mapping` for the order one
     mapping needs (``dim_order`` overrides the order of the array dimensions). MACs cost
     ``unit_energy``; partial sums move at twice the operand width (ZigZag's ONNX
-    partial-sum precision).
+    partial-sum precision); the innermost output memory counts the partial sums it
+    drains up and is refilled with besides the MACs' read-modify-writes
+    (``compute.psum_access: separate``: ZigZag's ``rd_out_to_high``/``wr_in_by_high``).
     """
     from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
 
@@ -237,7 +241,8 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
         seg += len(pair)
     name = str(hw["name"])
     hier = Hierarchy(name=f"zigzag_{name}", nodes=tuple(nodes),
-                     compute=Compute(mac_pj=unit_pj, accumulator_bits=2 * operand_bits),
+                     compute=Compute(mac_pj=unit_pj, accumulator_bits=2 * operand_bits,
+                                     psum_access="separate"),   # rd_out_to_high, wr_in_by_high
                      clock_mhz=clock_mhz,
                      description=f"ZigZag '{name}' converted by mapper.zigzag_import "
                                  f"({source})")

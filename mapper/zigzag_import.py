@@ -174,6 +174,10 @@ def _array(hw: dict[str, Any], source: str, notes: list[str]) -> _Array:
     dims, sizes = arr.get("dimensions"), arr.get("sizes")
     if not isinstance(dims, list) or not isinstance(sizes, list) or len(dims) != len(sizes):
         raise ZigzagImportError(f"{where}: dimensions and sizes must be lists of equal length")
+    if not all(isinstance(d, str) for d in dims) or len(set(dims)) != len(dims) \
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        raise ZigzagImportError(f"{where}: dimensions must be distinct names (D1, D2) and "
+                                f"sizes positive integers, not {dims!r} and {sizes!r}")
     if len(dims) != 2:
         raise ZigzagImportError(f"{where}.dimensions: coforge arrays are 2-D (rows x cols), "
                                 f"not {len(dims)}-D {dims}")

@@ -137,8 +137,12 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
         if port.get("type") not in ("read", "write", "read_write"):
             raise ZigzagImportError(f"{pw}.type must be read, write or read_write, "
                                     f"not {port.get('type')!r}")
-        bw_max = int(_number(port, "bandwidth_max", pw))
-        bw_min = int(_number(port, "bandwidth_min", pw))
+        for key in ("bandwidth_max", "bandwidth_min"):       # ZigZag's schema: integers
+            v = port.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ZigzagImportError(f"{pw}.{key} must be a whole number > 0 of bits per "
+                                        f"cycle, not {v!r}")
+        bw_max, bw_min = port["bandwidth_max"], port["bandwidth_min"]
         alloc = port.get("allocation")
         if not isinstance(alloc, list) or not all(isinstance(a, str) for a in alloc):
             raise ZigzagImportError(f"{pw}.allocation must be a list like ['I1, tl'], "
@@ -226,6 +230,10 @@ def _spatial_hint(mapping: object, hw: dict[str, Any], source: str, mapping_sour
             paths[d] = f"{where}.spatial_mapping.{d}"
         links = entry.get("memory_operand_links", _DEFAULT_LINKS)
         links = _map(links, f"{where}.memory_operand_links")
+        for k, v in links.items():
+            if not isinstance(v, str):
+                raise ZigzagImportError(f"{where}.memory_operand_links.{k} must name a memory "
+                                        f"operand (I1, I2 or O), not {v!r}")
         return spatial, dict(links), f"{where}.spatial_mapping", paths
     if "dataflows" in hw:
         spatial = _map(hw["dataflows"], f"{source}: dataflows")

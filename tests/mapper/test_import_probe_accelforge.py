@@ -196,3 +196,41 @@ def test_constrained_arch_maps_with_only_k_unrolled(tmp_path: Path) -> None:
         (axis,) = layer["mapping"]["spatial"]["MACArray.X"]
         assert set(axis) <= {"K"} and math.prod(axis.values()) <= 4, layer["name"]
         assert math.isfinite(layer["energy_pj"])
+
+
+def _ws_nodes() -> dict:
+    from mapper.accelforge_import import read_arch
+    return read_arch(AF / "ws_16x16.yaml")
+
+
+def _set(arch: dict, path: tuple, value: object) -> dict:
+    node = arch
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    return arch
+
+
+@pytest.mark.parametrize("path, value, match", [
+    (("nodes", 1, "tensors"), "x", r"Scratchpad\.tensors must be a mapping"),
+    (("nodes", 1, "tensors", "keep"), 3, r"Scratchpad\.tensors\.keep: 3 is not a set of "
+                                         r"tensors"),
+    (("nodes", 3, "spatial", 0, "reuse"), 3, r"PEArray\.spatial\.rows\.reuse: 3 is not a set"),
+    (("nodes", 1, "actions"), -1, r"Scratchpad\.actions must be a list"),
+    (("nodes", 3, "spatial", 0, "fanout"), 1.5, r"rows\.fanout: 1\.5 must be a positive "
+                                                r"whole number"),
+    (("nodes", 1, "size"), float("nan"), r"Scratchpad\.size: nan must be a number of bits > 0"),
+    (("nodes", 1, "size"), -8, r"Scratchpad\.size: -8 must be a number of bits > 0"),
+    (("nodes", 1, "actions", 1, "bits_per_action"), 16,
+     r"Scratchpad\.write\.bits_per_action: 16 differs from the read action's 8"),
+    (("nodes", 1, "actions", 0, "bits_per_action"), "x", r"read\.bits_per_action: cannot "
+                                                         r"evaluate 'x'"),
+])
+def test_malformed_fields_are_one_line_errors(path: tuple, value: object, match: str) -> None:
+    """Found by mutating the shipped files field by field (each used to raise a Python
+    TypeError/ValueError, or, for a negative size or different write width, to convert
+    to a wrong number silently)."""
+    from mapper.accelforge_import import convert_accelforge
+    with pytest.raises(AccelforgeImportError, match=match) as err:
+        convert_accelforge(_set(_ws_nodes(), path, value), source="ws.yaml")
+    assert "\n" not in str(err.value) and str(err.value).startswith("ws.yaml: ")

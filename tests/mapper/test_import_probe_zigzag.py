@@ -160,3 +160,30 @@ def test_tesla_mixed_maps_end_to_end(tmp_path: Path) -> None:
         (axis,) = layer["mapping"]["spatial"]["D1"]
         assert set(axis) <= {"K"}, layer["name"]
         assert math.isfinite(layer["energy_pj"]) and layer["energy_pj"] > 0
+
+
+@pytest.mark.parametrize("where, path, value, match", [
+    ("hw", ("operational_array", "dimensions", 0), [], r"dimensions .* distinct names"),
+    ("hw", ("operational_array", "sizes", 0), None, r"sizes positive integers"),
+    ("hw", ("memories", "sram_2MB", "ports", 0, "bandwidth_max"), float("inf"),
+     r"sram_2MB\.ports\[0\]\.bandwidth_max must be a whole number > 0 of bits per cycle, "
+     r"not inf"),
+    ("hw", ("memories", "sram_2MB", "ports", 0, "bandwidth_min"), 1.5,
+     r"bandwidth_min must be a whole number > 0 .* not 1\.5"),
+    ("mp", (0, "memory_operand_links", "O"), [], r"memory_operand_links\.O must name a memory "
+                                                 r"operand"),
+])
+def test_malformed_fields_are_one_line_errors(where: str, path: tuple, value: object,
+                                              match: str) -> None:
+    """Found by mutating the shipped files field by field: each used to raise a Python
+    TypeError/OverflowError (or, for a 1.5-bit port, truncate it silently)."""
+    from mapper.zigzag_import import convert_zigzag
+    hw, mp = _tpu()
+    node = hw if where == "hw" else mp
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    for convert in (convert_zigzag_hierarchy, convert_zigzag):
+        with pytest.raises(ZigzagImportError, match=match) as err:
+            convert(hw, mp)
+        assert "\n" not in str(err.value)
