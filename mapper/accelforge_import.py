@@ -139,6 +139,16 @@ def read_arch(path: str | Path, variables: dict[str, object] | None = None) -> d
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise AccelforgeImportError(f"{p}: cannot read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise AccelforgeImportError(f"{p}: not a UTF-8 text file (byte {err.object[err.start]:#x} "
+                                    f"at offset {err.start}); give an AccelForge arch YAML"
+                                    ) from None
+    jinja = set(re.findall(r"\{%\s*set\s+(\w+)", text)) | \
+        set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text))
+    unused = sorted(set(variables or {}) - jinja)
+    if unused:
+        raise AccelforgeImportError(f"{p}: --set {unused[0]}: the file uses no Jinja variable "
+                                    f"{unused[0]!r}; check the name")
     data = loads_yaml(_render(text, str(p), variables or {}), str(p),
                       error=AccelforgeImportError, what="an AccelForge arch YAML")
     if "arch" not in data or not isinstance(data["arch"], dict):

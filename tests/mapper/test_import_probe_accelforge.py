@@ -234,3 +234,24 @@ def test_malformed_fields_are_one_line_errors(path: tuple, value: object, match:
     with pytest.raises(AccelforgeImportError, match=match) as err:
         convert_accelforge(_set(_ws_nodes(), path, value), source="ws.yaml")
     assert "\n" not in str(err.value) and str(err.value).startswith("ws.yaml: ")
+
+
+def test_binary_file_and_unknown_set_variable(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-text file used to end in a UnicodeDecodeError traceback (exit 1); a --set
+    name the file never uses was ignored silently. simple's GlobalBufferSize=800 bits
+    is 100 bytes."""
+    from mapper.cli import main
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"arch:\n\xd0\xff\n")
+    out = str(tmp_path / "o.yaml")
+    assert main(["import", "accelforge", str(binary), "--out", out]) == 2
+    assert "b.yaml: not a UTF-8 text file" in capsys.readouterr().err
+    simple = str(AF / "arch_simple.yaml")
+    assert main(["import", "accelforge", simple, "--out", out, "--set", "GlobalBufferSise=8"]) == 2
+    assert "--set GlobalBufferSise: the file uses no Jinja variable" in capsys.readouterr().err
+    assert main(["import", "accelforge", simple, "--out", out, "--set", "GlobalBufferSize=800"]) \
+        == 0
+    levels = {lv.name: lv for lv in load_accelforge(AF / "arch_simple.yaml", {
+        "GlobalBufferSize": "800"}).hierarchy.levels}
+    assert levels["GlobalBuffer"].capacity_bytes == 100
