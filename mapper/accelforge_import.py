@@ -223,6 +223,14 @@ def _count(expr: object, where: str, names: dict[str, Any] | None = None) -> int
     return int(v)
 
 
+def _enabled(node: dict[str, Any], where: str) -> bool:
+    """A component's ``enabled`` for coforge's one 3-tensor einsum (``len(All)`` is 3)."""
+    enabled = node.get("enabled", True)
+    if isinstance(enabled, str):
+        enabled = _eval(enabled.replace("len(All)", "3"), f"{where}.enabled", {})
+    return bool(enabled)
+
+
 def _tensors(expr: object, where: str, names: dict[str, Any]) -> set[str]:
     """The tensors a set expression (``All``, ``input | output``, ``~weight``) names."""
     v = _eval(expr, where, names)
@@ -386,9 +394,7 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             fanouts(name, n.get("spatial") or [], where)
             continue
         if kind == "Compute":
-            enabled = n.get("enabled", True)
-            if isinstance(enabled, str):
-                enabled = bool(_eval(enabled.replace("len(All)", "3"), f"{where}.enabled", {}))
+            enabled = _enabled(n, where)
             if n.get("spatial"):
                 fanouts(name, n["spatial"], where)
             if enabled:
@@ -416,6 +422,13 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
         if kind != "Memory":
             raise AccelforgeImportError(f"{where}: node kind !{kind} has no coforge "
                                         f"counterpart; allowed: !Memory, !Container, !Compute")
+        if not _enabled(n, where):
+            if n.get("spatial"):
+                raise AccelforgeImportError(f"{where}: a disabled memory with a spatial "
+                                            f"fanout has no coforge counterpart; move the "
+                                            f"fanout to a !Container")
+            notes.append(f"{name}: disabled for a 3-tensor einsum; left out")
+            continue
         if n.get("spatial"):
             fanouts(name, n["spatial"], where)
         tens = n.get("tensors") or {}

@@ -255,3 +255,13 @@ def test_binary_file_and_unknown_set_variable(tmp_path: Path,
     levels = {lv.name: lv for lv in load_accelforge(AF / "arch_simple.yaml", {
         "GlobalBufferSize": "800"}).hierarchy.levels}
     assert levels["GlobalBuffer"].capacity_bytes == 100
+
+
+def test_disabled_memory_is_left_out(tmp_path: Path) -> None:
+    """AccelForge: "If the expression resolves to False, then the component is disabled"
+    (coforge's layers are 3-tensor einsums: ``len(All)`` is 3). The import used to keep a
+    disabled memory as a level."""
+    h = load_accelforge(_arch(tmp_path, memory="    enabled: len(All) >= 4\n")).hierarchy
+    assert [lv.name for lv in h.levels] == ["MainMemory"]
+    h = load_accelforge(_arch(tmp_path, memory="    enabled: len(All) >= 3\n")).hierarchy
+    assert [lv.name for lv in h.levels] == ["MainMemory", "Buffer"]
