@@ -96,7 +96,8 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     bytes, ``None`` for the top memory; ``word_bits`` the bandwidth_max of the port
     reading towards the array, which is the word ZigZag counts accesses in; read/write
     bandwidth those ports' bandwidth_max / 8; ``read_pj``/``write_pj`` = r_cost/w_cost
-    per word; not double-buffered: LOMA fits whole tiles). Each array dimension becomes a
+    per word; double-buffered only with ``force_double_buffering``, noted: LOMA fits
+    whole tiles otherwise). Each array dimension becomes a
     fanout axis (pairs of adjacent dimensions one 2-D fanout, multicast of every operand,
     spatial reduction of partial sums, dims = the layer dimensions the mapping file's
     ``default`` entry unrolls there: its ``spatial_mapping``, else its
@@ -215,12 +216,22 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
     while True:
         for n in levels_by_seg.get(seg, []):
             m = by_name[n]
+            db = raw[n].get("force_double_buffering", False)
+            if not isinstance(db, bool):
+                raise ZigzagImportError(f"{source}: memories.{n}.force_double_buffering must "
+                                        f"be true or false, not {db!r}")
+            db = db and n != top
+            if db:
+                notes.append(f"memories.{n}: force_double_buffering: a tile may use half its "
+                             f"capacity (ZigZag's LOMA also lets one tile holding all the "
+                             f"remaining loops use the whole memory)")
             nodes.append(StorageLevel(
                 name=m.name, keeps=tuple(op_of[o] for o in m.operands),
                 capacity_bytes=None if n == top else max(1, m.size_bits // 8),
                 word_bits=m.read_bits, read_bytes_per_cycle=m.read_bits / 8,
                 write_bytes_per_cycle=m.write_bits / 8, read_pj=m.r_cost_pj,
-                write_pj=m.w_cost_pj, ports=max(1, len(raw[n].get("ports", [])))))
+                write_pj=m.w_cost_pj, ports=max(1, len(raw[n].get("ports", []))),
+                double_buffered=db))
             if m.write_bits != m.read_bits:
                 notes.append(f"memories.{n}: writes are {m.write_bits}-bit words, reads "
                              f"{m.read_bits}-bit; the level counts both in {m.read_bits}-bit "

@@ -187,3 +187,20 @@ def test_malformed_fields_are_one_line_errors(where: str, path: tuple, value: ob
         with pytest.raises(ZigzagImportError, match=match) as err:
             convert(hw, mp)
         assert "\n" not in str(err.value)
+
+
+def test_force_double_buffering_is_carried() -> None:
+    """ZigZag's LOMA doubles a tile's size in a memory with ``force_double_buffering``
+    (opt/loma/memory_allocator.py, calc_size_slices); the import used to drop the flag
+    (gemm_l1_l3's l3 sets it). The top memory is unbounded either way."""
+    from sim.hierarchy import StorageLevel
+    hw, mp = _tpu()
+    hw["memories"]["sram_2MB"]["force_double_buffering"] = True
+    hw["memories"]["dram"]["force_double_buffering"] = True
+    conv = convert_zigzag_hierarchy(hw, mp)
+    db = {n.name: n.double_buffered for n in conv.hierarchy.nodes if isinstance(n, StorageLevel)}
+    assert db == {"dram": False, "sram_2MB": True, "rf_2B": False, "rf_128B": False}
+    assert any("sram_2MB: force_double_buffering" in n for n in conv.notes)
+    hw["memories"]["sram_2MB"]["force_double_buffering"] = "yes"
+    with pytest.raises(ZigzagImportError, match=r"sram_2MB\.force_double_buffering must be"):
+        convert_zigzag_hierarchy(hw, mp)
