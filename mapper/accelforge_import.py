@@ -52,7 +52,8 @@ Translation (AccelForge -> coforge):
   expression is noted (coforge's bandwidths apply).
 * Tensor sizes, AccelForge's semantics: each memory stores each tensor at its own
   ``bits_per_value`` (8 bits, AccelForge's examples' workload width, unless the memory
-  sets ``bits_per_value.output``) -> the level's ``value_bits``: every access there, a
+  sets ``bits_per_value`` for it; keys are tensor set expressions) -> the level's
+  ``value_bits``: every access there, a
   spilled partial sum included, and its capacity at that width (not coforge's default
   of partial sums at the accumulator width). ``compute.accumulator_bits`` = the largest
   ``bits_per_value.output`` of any memory, 8 when none is given.
@@ -448,10 +449,19 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             notes.append(f"{name}: keeps no tensor; left out")
             continue
         bpv = n.get("bits_per_value") or {}
+        if not isinstance(bpv, dict):
+            raise AccelforgeImportError(f"{where}.bits_per_value must be a mapping like "
+                                        f"{{output: 32}}, not {bpv!r}")
         value_bits[name] = {o: 8 for o in OPERANDS if o in keeps}
-        if isinstance(bpv, dict) and "output" in bpv:
-            value_bits[name]["output"] = _count(bpv["output"], f"{where}.bits_per_value.output",
-                                                {"output": _Tensor()})
+        # AccelForge: "Keys are evaluated as expressions and may reference one or more
+        # tensors. Tensors not listed use the workload's bits_per_value" (8 here).
+        for key, val in bpv.items():
+            bw = f"{where}.bits_per_value.{key}"
+            bits = _count(val, bw, {t: _Tensor() for t in OPERANDS})
+            for o in _tensors(str(key), bw, _set_names(kept)) & keeps:
+                value_bits[name][o] = bits
+        if "output" in value_bits[name] and "output" in {
+                o for k in bpv for o in _tensors(str(k), where, _set_names(kept))}:
             acc_bits = max(acc_bits, value_bits[name]["output"])
         size = _eval(n.get("size", "inf"), f"{where}.size",
                      {"inf": math.inf, **{t: (_Tensor() if t in keeps else None)

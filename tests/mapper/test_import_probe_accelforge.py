@@ -265,3 +265,20 @@ def test_disabled_memory_is_left_out(tmp_path: Path) -> None:
     assert [lv.name for lv in h.levels] == ["MainMemory"]
     h = load_accelforge(_arch(tmp_path, memory="    enabled: len(All) >= 3\n")).hierarchy
     assert [lv.name for lv in h.levels] == ["MainMemory", "Buffer"]
+
+
+def test_bits_per_value_keys_are_tensor_expressions(tmp_path: Path) -> None:
+    """AccelForge: bits_per_value "Keys are evaluated as expressions and may reference one
+    or more tensors. Tensors not listed use the workload's bits_per_value" (8). The
+    import used to read the key ``output`` only: ``weight: 4`` or ``All: 16`` were
+    dropped (8 bits assumed)."""
+    conv = load_accelforge(_arch(tmp_path, memory="    bits_per_value: {weight: 4, "
+                                                  "input | output: 16}\n"))
+    assert conv.value_bits["Buffer"] == {"weight": 4, "input": 16, "output": 16}
+    assert conv.hierarchy.compute.accumulator_bits == 16
+    conv = load_accelforge(_arch(tmp_path, memory="    bits_per_value: {All: 2 * "
+                                                  "weight.bits_per_value}\n"))
+    assert conv.value_bits["Buffer"] == {"weight": 16, "input": 16, "output": 16}
+    with pytest.raises(AccelforgeImportError, match=r"Buffer\.bits_per_value\.weight: 0 must "
+                                                    r"be a positive whole number"):
+        load_accelforge(_arch(tmp_path, memory="    bits_per_value: {weight: 0}\n"))
