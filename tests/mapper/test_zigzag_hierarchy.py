@@ -31,9 +31,11 @@ relation to ZigZag's numbers, not as a ratio seen once:
 1. Padding: coforge's input footprint is the window the tile touches, which includes
    the zero padding ((P-1)*stride + R rows); ZigZag fetches the unpadded input (H rows).
    DRAM input reads and SRAM input writes differ by exactly rows x cols / (H x W).
-2. The innermost output register: ``sim.hier_cost`` counts one read-modify-write per
-   MAC and nothing else; ZigZag also counts the reads that drain partial sums upward
-   (``rd_out_to_high``) and the writes that refill them (``wr_in_by_high``).
+2. The innermost output register (``compute.psum_access: separate``): reads equal
+   ZigZag's (a read-modify-write per MAC plus the drains upward, ``rd_out_to_high``),
+   and so do writes where no partial sum comes back; where they do, ZigZag's
+   ``wr_in_by_high`` counts every tile entry, the first (its initial partial sum)
+   included, and ``sim.hier_cost`` only the refills.
 3. conv1 (C = 3 on 32 rows): ZigZag reads the SRAM in units of its 64-bit
    ``bandwidth_min``; three 8-bit inputs per cycle cost a whole 64-bit unit: 8/3.
 4. Output width below the top: ZigZag moves an output whose reduction is complete at
@@ -202,16 +204,29 @@ def test_padding_is_the_input_difference(compared: dict) -> None:
             zz["sram_2MB"]["input"][1] * ours["dram"]["input"][0], rel=1e-12), name
 
 
-def test_output_register_counts_rmw_only(compared: dict) -> None:
-    """Reason 2: ZigZag's extra output-register reads/writes are its drains/refills."""
+def test_output_register_counts_drains_and_refills(compared: dict) -> None:
+    """Reason 2: with ZigZag's counting (``compute.psum_access: separate``) the output
+    register is read once per MAC plus once per partial sum drained up -- equal to
+    ZigZag's reads on every layer -- and written once per MAC plus once per partial sum
+    refilled. Where partial sums come back (FX above the register), ZigZag also counts
+    a write from above for every tile's *first* entry (its initial partial sum), so its
+    writes equal its reads: MACs + every entry = coforge's reads."""
+    fx_above = 0
     for name, (rec, layer, res, ours, zz) in compared.items():  # noqa: B007
         d = rec["word_accesses"]["O"]["rf_2B"]
-        macs = layer.macs
-        assert ours["rf_2B"]["output"] == (macs, macs), name
         assert zz["rf_2B"]["output"] == (d["rd_out_to_low"] + d["rd_out_to_high"],
                                          d["wr_in_by_low"] + d["wr_in_by_high"])
-        if name != "/fc/Gemm":
-            assert d["rd_out_to_low"] == d["wr_in_by_low"] == macs, name
+        if name == "/fc/Gemm":
+            continue                    # the uneven K split (reason 5)
+        assert d["rd_out_to_low"] == d["wr_in_by_low"] == layer.macs, name
+        reads, writes = ours["rf_2B"]["output"]
+        assert reads == zz["rf_2B"]["output"][0], name
+        if d["wr_in_by_high"] == 0:     # nothing comes back: exact
+            assert writes == zz["rf_2B"]["output"][1] == layer.macs, name
+        else:
+            fx_above += 1
+            assert layer.macs < writes < zz["rf_2B"]["output"][1] == reads, name
+    assert fx_above > 0
 
 
 def test_conv1_sram_granularity(compared: dict) -> None:
@@ -308,11 +323,14 @@ def test_per_operand_tiles_are_refused() -> None:
 #:   reads an innermost register once per change of its word (the input register with
 #:   K 5 innermost: MACs / 5 reads), ``sim.hier_cost`` once per MAC; (c) the reasons 1, 2
 #:   and 4 above (padding, drains/refills at the output register, output widths).
+#: (The exact counts rose by 18-21 per accelerator when the import took ZigZag's
+#: output-register counting, ``compute.psum_access: separate``: its reads, and its writes
+#: where nothing comes back; 208, 184, 250, 229 before.)
 EXCHANGE = {
-    "tpu_like": (21, 21, 208, 294),
-    "edge_tpu_like": (20, 21, 184, 320),
-    "ascend_like": (21, 21, 250, 462),
-    "meta_prototype": (20, 21, 229, 400),
+    "tpu_like": (21, 21, 229, 294),
+    "edge_tpu_like": (20, 21, 204, 320),
+    "ascend_like": (21, 21, 270, 462),
+    "meta_prototype": (20, 21, 247, 400),
     "eyeriss_like": (11, 21, 56, 220),
     "tesla_npu_like": (0, 21, 0, 0),
 }
