@@ -31,23 +31,25 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   (separable: divide by their replication; halo inputs: the distinct rows/columns of
   the union of the children's windows, counted exactly -- with gaps where loops
   between the fanout and the child iterate the same dimension). The innermost level
-  keeping ``o`` is read once per MAC (over multicast).
+  keeping ``o`` is read once per MAC over multicast: once per busy multicast group
+  (:func:`sim.hier_plan.mac_groups`; with imperfect factors a partly idle group is one
+  read, not a fraction of one).
 * Outputs: a child's drains arrive at the parent divided by the replication of the
   *reducing* fanouts in between (partial sums summed in the fabric); the parent reads
   back every arrival but the first per output (``arrivals - distinct``) as a refill.
   Level reads = refills down + drains up; writes = arrivals + refills from above. The
   innermost output level counts the MAC's read-modify-write (reads = writes = MACs
-  over reduction) and, by ``compute.psum_access``
+  over reduction: one per busy reduction group, as above) and, by ``compute.psum_access``
   (:data:`sim.hierarchy_nodes.PSUM_ACCESS`): ``fused`` nothing else (the partial sums it
   forwards or receives ride the read-modify-write); ``separate`` also its drains up
   (reads) and refills from above (writes); ``separate_no_first_read`` the same less one
   read per fresh output tile (reads = writes = MACs over reduction + refills). When that
   level is the top one (the MACs accumulate straight into it: nothing to drain to) the
   first arrival of each distinct output is written without a read (reads = writes -
-  distinct; AccelForge's ``skip_initial_output_write``), except under ``separate``. The top level is not filled
-  and does not drain. Partial sums move at the accumulator width, the ``distinct`` final
-  outputs into the top level at the output width (a level's ``value_bits`` overrides
-  both: :func:`sim.hier_plan.access_bits`).
+  distinct; AccelForge's ``skip_initial_output_write``), except under ``separate``.
+  The top level is not filled and does not drain. Partial sums move at the accumulator
+  width, the ``distinct`` final outputs into the top level at the output width (a
+  level's ``value_bits`` overrides both: :func:`sim.hier_plan.access_bits`).
 * Inputs of convolutions with a halo (R, S or a stride above 1), ``input_reuse=
   "window"`` (Timeloop's delta rule; the default, ``DEFAULT_INPUT_REUSE`` in
   :mod:`sim.hier_cost_scalar`): a level ``c`` that keeps inputs
@@ -114,7 +116,7 @@ from sim.hier_cost_scalar import (DEFAULT_INPUT_REUSE, INPUT_REUSE,  # noqa: F40
                                   HierResult, capacity_report, check_fits,
                                   check_input_reuse, evaluate)
 from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
-                           access_bits, element_bits,
+                           access_bits, element_bits, mac_groups,
                            _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
 from sim.hier_window import level_events, window_events, window_kept
 from sim.hierarchy import Hierarchy
@@ -221,6 +223,7 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
             if plan.pos[f] == lv:
                 cum = cum * Sraw[f]
     ext = [np.minimum(e, bnd) for e in ext_raw[:L]]
+    exact = bool((ext_raw[0] == bnd).all())           # no idle position in any row
 
     fp_memo: dict = {}
 
@@ -341,8 +344,9 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
 
     def parent_reads(o: str, p: int, c: int, x_c: np.ndarray | None) -> np.ndarray:
         mc = [f for f in _between(plan, p, c) if o in fans[f].multicast]
-        if c == L:
-            return plan.macs // product(rep[o], mc)
+        if c == L:                          # one read per busy multicast group
+            return plan.macs // product(rep[o], mc) if exact or not mc else \
+                mac_groups(plan, T, Sraw, mc, irr[o])
         if o == "input" and (plan.halo or c < plan.lowered_top):
             if not mc:
                 union = tile_fp(o, c)
@@ -382,7 +386,8 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         red = [f for f in _between(plan, lv, child) if fans[f].reduction]
         if child == L:
             # one read-modify-write per arrival (psum_access: hierarchy_nodes.PSUM_ACCESS)
-            a = plan.macs // product(rep["output"], red)
+            a = plan.macs // product(rep["output"], red) if exact or not red else \
+                mac_groups(plan, T, Sraw, red, irr["output"])   # busy reduction groups
             if i == 0:                      # the top: nothing drains, nothing refills
                 reads[lv, "output"] = a if psum == "separate" else a - d_out
                 writes[lv, "output"] = a

@@ -6,6 +6,7 @@ diagnostics built on it. Importable from :mod:`sim.hier_cost`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -122,6 +123,26 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
             e = [a * b for a, b in zip(e, T[j])]
         return e
 
+    def busy_groups(lanes: list[int], dims: list[int]) -> int:
+        """MAC groups differing only on the fanouts ``lanes`` along ``dims`` with a MAC
+        inside the bounds (sim.hier_plan.mac_groups), by enumerating each dimension's
+        digits: lane digits at 0, the others every value."""
+        n = math.prod(bnd[d] for d in range(ND) if d not in dims)
+        for d in dims:
+            comps = []                          # (factor, lane), nest order, outermost first
+            for lv in range(L):
+                comps.append((T[lv][d], False))
+                comps.extend((Sraw[f][d], f in lanes) for f in range(F)
+                             if plan.pos[f] == lv + 1)
+            if math.prod(f for f, _ in comps) == bnd[d]:      # exact: every digit valid
+                n *= math.prod(f for f, lane in comps if not lane)
+                continue
+            strides = [math.prod(f for f, _ in comps[j + 1:]) for j in range(len(comps))]
+            free = [range(f) if not lane else range(1) for f, lane in comps]
+            n *= sum(sum(i * s for i, s in zip(idx, strides)) < bnd[d]
+                     for idx in itertools.product(*free))
+        return n
+
     def fp(o: str, e: list[int], lv: int) -> int:
         arr = np.array([[min(v, b) for v, b in zip(e, bnd)]], dtype=np.int64)
         if o == "input" and lv < plan.lowered_top:
@@ -201,7 +222,7 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
             c = ch[i + 1] if i + 1 < len(ch) else L
             mc = [f for f in between[lv, c] if o in fans[f].multicast]
             if c == L:
-                reads[lv, o] = plan.macs // math.prod(rep(o, f) for f in mc)
+                reads[lv, o] = busy_groups(mc, [d for d in range(ND) if not rel[o][d]])
                 continue
             x_c = fills(o, c)
             writes[c, o] = x_c
@@ -236,7 +257,8 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         c = ch[i + 1] if i + 1 < len(ch) else L
         red = math.prod(rep("output", f) for f in between[lv, c] if fans[f].reduction)
         if c == L:             # read-modify-writes; psum_access as in the batched doc
-            a = plan.macs // red
+            a = busy_groups([f for f in between[lv, c] if fans[f].reduction],
+                            [d for d in range(ND) if not rel["output"][d]])
             writes[lv, "output"] = a
             if i == 0:
                 reads[lv, "output"] = a - (0 if psum == "separate" else d_out)

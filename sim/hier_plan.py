@@ -93,6 +93,55 @@ def access_bits(hier: Hierarchy, layer: Layer, lv: int, o: str, reads, writes, d
     return rb, wb
 
 
+def mac_groups(plan: _Plan, T: np.ndarray, Sraw: np.ndarray, lanes: list[int],
+               dims: list[int]) -> np.ndarray:
+    """Per row, the groups of MACs that differ only in their position on the fanouts
+    ``lanes`` along ``dims`` and hold at least one MAC inside the bounds: what one read of
+    a multicast operand, or one arrival of a partial sum reduced over those fanouts,
+    serves. ``T`` [L, 8, B] temporal and ``Sraw`` [F, 8, B] raw spatial factors; a
+    dimension's index is the mixed-radix number of its factors in nest order (outermost
+    first), valid below its bound, so imperfect factors leave the top values idle and a
+    group is busy iff its member at lane position 0 is valid. With every bound covered
+    exactly this is MACs / (the lanes' factors on ``dims``); with idle positions it counts
+    a partly idle group once (MACs / factors would count a fraction of it)."""
+    B = T.shape[2]
+    lane_set = set(lanes)
+    out = np.full(B, int(np.prod([int(plan.bounds[d]) for d in range(ND) if d not in dims])),
+                  dtype=np.int64)
+    for d in dims:
+        b = int(plan.bounds[d])
+        comps: list[tuple[np.ndarray, bool]] = []
+        for lv in range(plan.L):
+            comps.append((T[lv, d], False))
+            comps.extend((Sraw[f, d], f in lane_set) for f in range(plan.F)
+                         if plan.pos[f] == lv + 1)
+        total = np.ones(B, dtype=np.int64)
+        free = np.ones(B, dtype=np.int64)       # product of the non-lane factors
+        for f, lane in comps:
+            total = total * f
+            if not lane:
+                free = free * f
+        if (total == b).all():                  # exact: every tuple of digits is valid
+            out = out * free
+            continue
+        # count the numbers below b (mixed radix) whose lane digits are 0, digit by digit
+        count = np.zeros(B, dtype=np.int64)
+        ok = np.ones(B, dtype=bool)             # the digits so far can equal b's
+        stride, rest = total, free
+        for f, lane in comps:
+            stride = stride // f
+            if not lane:
+                rest = rest // f
+            digit = (b // stride) % f
+            if lane:
+                count += np.where(ok & (digit > 0), rest, 0)
+                ok &= digit == 0
+            else:
+                count += np.where(ok, digit * rest, 0)
+        out = out * np.where(total <= b, free, count)
+    return out
+
+
 def _between(plan: _Plan, p: int, c: int) -> list[int]:
     """Fanouts between storage level ``p`` (outer) and ``c`` (inner; L = the MACs)."""
     return [f for f in range(plan.F) if p < plan.pos[f] <= c]

@@ -385,9 +385,10 @@ def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: li
         add(last, "output", True, [(_MAC, W[last], "mac")])
         return parts
     drained = arrivals[prev] * red(prev, last)  # its drains up, its refills in: at its
-    add(last, "output", False, [(_MAC, R[last] - drained, "mac"), (last, drained, "drain")])
+    # own replacements (the drains first: they take the final outputs' narrower width)
+    add(last, "output", False, [(last, drained, "drain"), (_MAC, R[last] - drained, "mac")])
     add(last, "output", True, [(_MAC, W[last] - refill[prev], "mac"),
-                               (last, refill[prev], "refill")])   # own replacements
+                               (last, refill[prev], "refill")])
     return parts
 
 

@@ -325,12 +325,14 @@ def test_per_operand_tiles_are_refused() -> None:
 #:   and 4 above (padding, drains/refills at the output register, output widths).
 #: (The exact counts rose by 18-21 per accelerator when the import took ZigZag's
 #: output-register counting, ``compute.psum_access: separate``: its reads, and its writes
-#: where nothing comes back; 208, 184, 250, 229 before.)
+#: where nothing comes back; 208, 184, 250, 229 before; then by 1-2 more when a partly
+#: idle multicast or reduction group came to count as one access,
+#: ``sim.hier_plan.mac_groups``: ZigZag's uneven unrollings.)
 EXCHANGE = {
-    "tpu_like": (21, 21, 229, 294),
+    "tpu_like": (21, 21, 230, 294),
     "edge_tpu_like": (20, 21, 204, 320),
-    "ascend_like": (21, 21, 270, 462),
-    "meta_prototype": (20, 21, 247, 400),
+    "ascend_like": (21, 21, 271, 462),
+    "meta_prototype": (20, 21, 249, 400),
     "eyeriss_like": (11, 21, 56, 220),
     "tesla_npu_like": (0, 21, 0, 0),
 }

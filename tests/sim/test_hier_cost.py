@@ -122,9 +122,18 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
                 inst.append(({f: tuple(v) for f, v in key.items()}, lo, hi))
             yield tv, inst
 
-    def mc_div(op: str, fs: list[int]) -> int:
-        return math.prod(min(v, b) for f in fs for axis in m.spatial[f]
-                         for v, b, dd in zip(axis, bounds, MAP_DIMS) if dd not in RELEVANT[op])
+    def busy_groups(op: str, lanes: list[int]) -> int:
+        """The MACs inside the bounds, grouped when they differ only in their position
+        on the fanouts ``lanes`` (multicast or reduction over dims irrelevant to op):
+        same temporal iteration, same child of every other fanout, same index along
+        every dim relevant to op."""
+        rel = [d for d in range(8) if MAP_DIMS[d] in RELEVANT[op]]
+        seen = set()
+        for tv, inst in walk(L):
+            for key, lo, _ in inst:
+                seen.add((tv, tuple((f, v) for f, v in sorted(key.items()) if f not in lanes),
+                          tuple(lo[d] for d in rel)))
+        return len(seen)
 
     reads: dict = defaultdict(int)
     writes: dict = defaultdict(int)
@@ -136,10 +145,11 @@ def brute_force(layer: Layer, hier: Hierarchy, m: NestMapping, sliding: bool = F
             shared = [f for f in between if (fans[f].reduction if op == "output"
                                              else op in fans[f].multicast)]
             pname = levels[p].name
-            if c == L:                           # the MACs (the model's convention)
-                reads[pname, op] += layer.macs // mc_div(op, shared)
+            if c == L:                           # the MACs: one access per busy group
+                n = busy_groups(op, shared)
+                reads[pname, op] += n
                 if op == "output":
-                    writes[pname, op] += layer.macs // mc_div(op, shared)
+                    writes[pname, op] += n
                     if ci == 0 and psum != "separate":   # no parent: first writes
                         reads[pname, op] -= len(_elements(op, layer, [0] * 8, bounds))
                 continue

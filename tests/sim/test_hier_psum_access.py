@@ -24,10 +24,10 @@ import dataclasses
 import pytest
 
 from dataflows.layer import Layer
-from dataflows.nest_mapping import NestMapping
+from dataflows.nest_mapping import NestBatch, NestMapping
 from sim.cycle.hier_cycle import simulate_hier
-from sim.hier_cost import evaluate
-from sim.hierarchy import Compute, Hierarchy, StorageLevel
+from sim.hier_cost import evaluate, evaluate_batch
+from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
 from sim.spec import SpecError
 
 LAYER = Layer("g", K=2, C=4)
@@ -78,3 +78,24 @@ def test_bad_psum_access_is_one_line() -> None:
     with pytest.raises(SpecError, match=r"compute.psum_access must be one of \['fused', "):
         Compute(psum_access="split")
     assert dataclasses.replace(Compute(), psum_access="separate").psum_access == "separate"
+
+
+def test_partly_idle_reduction_group_is_one_arrival() -> None:
+    """GEMM K 1 x C 3 (3 MACs, 1 output): 2 PEs, each with its own accumulator, and 2
+    reducing lanes under each accumulator, C split 2 x 2 (imperfect: 4 >= 3). C = pe x 2
+    + lane: PE 0 sums c 0, 1 (one arrival), PE 1 sums c 2 with lane 3 idle (one arrival
+    too, not half of one): the accumulators see 2 arrivals, not 3 // 2 = 1. Each drains
+    its partial once; the PE fanout sums the two on the way to dram: 1 write there."""
+    h = Hierarchy("i", (
+        StorageLevel("dram", word_bits=32),
+        Fanout("pe", size=(2,), dims=(("C",),), reduction=True),
+        StorageLevel("acc", keeps=("output",), capacity_bytes=4, word_bits=32),
+        Fanout("lanes", size=(2,), dims=(("C",),), reduction=True)),
+        compute=Compute(accumulator_bits=32))
+    m = NestMapping.build(h, spatial={"pe": [{"C": 2}], "lanes": [{"C": 2}]})
+    layer = Layer("g", K=1, C=3)
+    r = evaluate(layer, h, m)
+    assert r.accesses["acc"]["output"] == {"reads": 2, "writes": 2}
+    assert r.accesses["dram"]["output"] == {"reads": 0, "writes": 1}
+    arr = evaluate_batch(layer, h, NestBatch.from_mappings([m]))
+    assert (int(arr["acc_output_reads"][0]), int(arr["acc_output_writes"][0])) == (2, 2)

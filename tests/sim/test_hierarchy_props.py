@@ -185,3 +185,28 @@ def test_model_equals_brute_force(hier: Hierarchy, layer: Layer, seed: int) -> N
 @given(hierarchies(max_levels=5), layers(small=4), st.integers(0, 2**31))
 def test_model_equals_brute_force_sweep(hier: Hierarchy, layer: Layer, seed: int) -> None:
     _brute_case(hier, layer, seed)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(hierarchies(max_levels=4), layers(small=4), st.integers(0, 2**31))
+def test_mac_side_counts_equal_brute_force_imperfect(hier: Hierarchy, layer: Layer,
+                                                     seed: int) -> None:
+    """With imperfect factors (idle positions), the MAC side -- reads of the innermost
+    level keeping each operand, one per busy multicast group, and that level's output
+    writes, one per busy reduction group -- equals the loop-nest walk's enumeration,
+    batched and scalar."""
+    space, g = _rows(layer, hier, True, seed, 3)
+    arr = evaluate_batch(layer, hier, g.batch)
+    for i in range(len(g)):
+        m = space.to_mapping(g, i)
+        r = evaluate(layer, hier, m, input_reuse="refetch")
+        want = brute_force(layer, hier, m)
+        for op in OPERANDS:
+            inner = [lv.name for lv in hier.levels if op in lv.keeps][-1]
+            got = r.accesses[inner][op]
+            if op != "output":
+                assert got["reads"] == want[inner, op][0] == int(arr[f"{inner}_{op}_reads"][i])
+            elif hier.compute.psum_access == "fused" and inner != hier.levels[0].name:
+                assert got["writes"] == want[inner, op][1] == \
+                    int(arr[f"{inner}_{op}_writes"][i])
