@@ -353,6 +353,11 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     chosen = best.hierarchy or hier         # the bypass choice (may_bypass levels)
     res = evaluate(layer, chosen, best.mapping)
+    # AccelForge's FFM explores perfect factors only (explore_imperfect_*_loops default
+    # False): coforge's exact-factor half is the like-for-like optimum
+    ex = best.exact or best
+    ex_h = ex.hierarchy or hier
+    res_ex = evaluate(layer, ex_h, ex.mapping)
     lm = accelforge_nest_mapping(conv, rec)
     theirs = evaluate(layer, lm.hierarchy, lm.mapping)
     top = hier.levels[0].name
@@ -374,11 +379,17 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
                     "dram_elements": {o: dict(v) for o, v in res.accesses[top].items()},
                     "compulsory_dram_bits": compulsory_bits(layer),
                     "mapping": best.mapping.to_dict(chosen)},
+        "coforge_exact_factors": {"energy_pj": res_ex.energy_pj,
+                                  "latency_cycles": res_ex.total_cycles,
+                                  "dram_bits": coforge_dram_bits(res_ex, ex_h, layer),
+                                  "legal": res_ex.legal, "mapping": ex.mapping.to_dict(ex_h)},
         "af_mapping_in_coforge": {
             "energy_pj": theirs.energy_pj, "dram_bits": coforge_dram_bits(
                 theirs, lm.hierarchy, layer), "legal": theirs.legal,
             "capacity": capacity_report(layer, lm.hierarchy, lm.mapping)},
         "ratio": {"energy": ratio(res.energy_pj, af_e), "dram": ratio(c_dram, af_dram),
+                  "energy_exact": ratio(res_ex.energy_pj, af_e),
+                  "dram_exact": ratio(coforge_dram_bits(res_ex, ex_h, layer), af_dram),
                   "energy_vs_af_mapping_in_coforge": ratio(res.energy_pj, theirs.energy_pj),
                   "speedup": ratio(rec["wall_s"], wall)}}
 
@@ -459,17 +470,21 @@ def targets(zz: list[dict], af: list[dict]) -> list[dict]:
     rows = [r | {"arch": a["arch"]} for a in af for r in a["layers"]]
     live_af = [r for a in af if a["source"] == "live" for r in a["layers"]]
     live_zz = [p for p in zz if p["source"] == "live"]
-    e_miss = [f"{r['arch']}/{r['layer']} {r['ratio']['energy']:.4f}" for r in rows
-              if abs(r["ratio"]["energy"] - 1) > ENERGY_TOL]
-    d_miss = [f"{r['arch']}/{r['layer']} {r['ratio']['dram']:.3f}" for r in rows
-              if r["ratio"]["dram"] > 1]
+    # like for like: coforge's exact-factor optimum (AccelForge's mapper searches perfect
+    # factors only); coforge's full optimum (imperfect factors too) is never above it
+    e_miss = [f"{r['arch']}/{r['layer']} {r['ratio']['energy_exact']:.4f}" for r in rows
+              if abs(r["ratio"]["energy_exact"] - 1) > ENERGY_TOL]
+    d_miss = [f"{r['arch']}/{r['layer']} {r['ratio'][k]:.3f} ({k})" for r in rows
+              for k in ("dram_exact", "dram") if r["ratio"][k] > 1]
     out = [
-        {"target": f"energy within {ENERGY_TOL:.0%} of AccelForge's on every layer",
-         "value": max((abs(r["ratio"]["energy"] - 1) for r in rows), default=None),
+        {"target": f"energy within {ENERGY_TOL:.0%} of AccelForge's on every layer "
+                   f"(coforge's exact-factor optimum: AccelForge's space)",
+         "value": max((abs(r["ratio"]["energy_exact"] - 1) for r in rows), default=None),
          "verdict": ("MISS" if e_miss else "PASS") if rows else "not measured",
          "misses": e_miss},
-        {"target": "DRAM traffic <= AccelForge's on every layer",
-         "value": max((r["ratio"]["dram"] for r in rows), default=None),
+        {"target": "DRAM traffic <= AccelForge's on every layer (both optima)",
+         "value": max((max(r["ratio"]["dram"], r["ratio"]["dram_exact"]) for r in rows),
+                      default=None),
          "verdict": ("MISS" if d_miss else "PASS") if rows else "not measured",
          "misses": d_miss}]
     sp = [r["ratio"]["speedup"] for r in live_af]
@@ -524,14 +539,17 @@ def zigzag_table(pair: dict, per_layer: bool = True) -> str:
 
 def accelforge_table(arch: dict) -> str:
     unit = arch["latency_unit"]
-    head = (f"{'layer':<10}{'AF uJ':>9}{'cf uJ':>9}{'cf/AF':>7}{'cf(AFmap)':>10}"
+    head = (f"{'layer':<10}{'AF uJ':>9}{'cf ex uJ':>9}{'cf/AF':>7}{'cf uJ':>9}{'cf/AF':>7}"
+            f"{'cf(AFmap)':>10}"
             f"{'cf/that':>8}{'AF lat':>11}{'cf cyc':>11}{'AF DRAM kb':>11}{'cf DRAM kb':>11}"
             f"{'cf/AF':>7}{'AF s':>7}{'cf s':>7}{'speedup':>8}")
     lines = [f"--- AccelForge {arch['arch']} [{arch['source']} AccelForge run; AF latency in "
              f"{unit}]", head]
     for r in arch["layers"]:
         a, c, x, q = r["accelforge"], r["coforge"], r["af_mapping_in_coforge"], r["ratio"]
-        lines.append(f"{r['layer']:<10}{a['energy_pj'] / 1e6:>9.2f}{c['energy_pj'] / 1e6:>9.2f}"
+        lines.append(f"{r['layer']:<10}{a['energy_pj'] / 1e6:>9.2f}"
+                     f"{r['coforge_exact_factors']['energy_pj'] / 1e6:>9.2f}"
+                     f"{q['energy_exact']:>7.3f}{c['energy_pj'] / 1e6:>9.2f}"
                      f"{q['energy']:>7.3f}{x['energy_pj'] / 1e6:>9.2f}"
                      f"{'' if x['legal'] else '*'}{q['energy_vs_af_mapping_in_coforge']:>8.3f}"
                      f"{a['latency']:>11.4g}{c['latency_cycles']:>11,}{a['dram_bits'] / 1e3:>11.1f}"
@@ -542,6 +560,8 @@ def accelforge_table(arch: dict) -> str:
             f"{o[0].upper()} {r['accelforge']['dram_bits_by_operand'][o] / 1e3:.1f}/"
             f"{r['coforge']['dram_bits_by_operand'][o] / 1e3:.1f}" for o in OPS)
         for r in arch["layers"]))
+    lines.append("cf ex: coforge's exact-factor optimum (AccelForge's FFM searches perfect "
+                 "factors only); cf: with imperfect factors too (the mapping reported)")
     lines.append("cf(AFmap): AccelForge's own mapping costed by coforge's model (* = over "
                  "capacity there: " + "; ".join(sorted({x for r in arch["layers"] for x in
                                                        r["af_mapping_in_coforge"]["capacity"]}

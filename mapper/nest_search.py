@@ -54,6 +54,9 @@ class NestSearchResult:
     strategy: str
     seed: int
     hierarchy: Hierarchy | None = None
+    #: :func:`search_factors`: its exact-factor half's result (None: that half found no
+    #: legal mapping, or a plain :func:`search`).
+    exact: "NestSearchResult | None" = None
 
     @property
     def bypassed(self) -> dict[str, tuple[str, ...]]:
@@ -149,7 +152,8 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     ``input_reuse``: the cost model's input rule (:data:`sim.hier_cost.INPUT_REUSE`;
     default its ``DEFAULT_INPUT_REUSE``). ``seeds``: mappings placed in the first
     population (e.g. another search's best; :meth:`NestSpace.genomes` refuses one
-    outside this space), so the result is never worse than the best legal seed."""
+    outside this space), so the result is never worse than the best legal seed; the
+    first population also holds :meth:`NestSpace.outermost` (every loop at the top)."""
     if strategy not in STRATEGIES:
         raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -192,9 +196,11 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         return evaluate_batch(layer, hier, batch, detail=False, input_reuse=reuse)
     space = NestSpace(layer, hier, imperfect)
     rng = np.random.default_rng(seed)
-    pop = space.random(rng, max(0, min(population, max_evals) - len(seeds)))
-    if seeds:
-        pop = NestGenomes.concat(space.genomes(seeds), pop)
+    first = NestGenomes.concat(space.genomes(seeds), space.outermost()) if seeds \
+        else space.outermost()
+    first = first.take(np.arange(min(len(first), max_evals)))
+    pop = NestGenomes.concat(first, space.random(rng, max(0, min(population, max_evals)
+                                                            - len(first))))
     scores = _score(_cost(pop.batch), objective)
     evals = len(pop)
     best_i = int(np.argmin(scores))
@@ -272,12 +278,14 @@ def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     """:func:`search` over exact factors on the first half of ``max_evals``, then over
     imperfect factors (ceil splits: Q 14 over a 4-wide axis) on the rest, seeded with the
     exact search's best (an exact split is an imperfect one too), so the result is never
-    worse than the exact search's; ``evaluations`` counts both. Either search finding
-    nothing legal is tolerated while the other finds something."""
-    first, runs = max(1, max_evals - max_evals // 2), []
+    worse than the exact search's; ``evaluations`` counts both, ``exact`` is the exact
+    half's result. Either search finding nothing legal is tolerated while the other
+    finds something."""
+    first, runs, exact = max(1, max_evals - max_evals // 2), [], None
     try:
-        runs.append(search(layer, hier, strategy, objective, first, seed=seed,
-                           input_reuse=input_reuse))
+        exact = search(layer, hier, strategy, objective, first, seed=seed,
+                       input_reuse=input_reuse)
+        runs.append(exact)
     except NestSearchError:
         pass
     seeds = (runs[0].mapping,) if runs else ()
@@ -293,7 +301,7 @@ def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     return NestSearchResult(mapping=best.mapping, score=best.score,
                             evaluations=sum(r.evaluations for r in runs),
                             objective=objective, strategy=strategy, seed=seed,
-                            hierarchy=best.hierarchy)
+                            hierarchy=best.hierarchy, exact=exact)
 
 
 __all__ = ["NestGenomes", "NestSearchError", "NestSearchResult", "NestSpace", "search",

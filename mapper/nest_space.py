@@ -146,6 +146,21 @@ class NestSpace:
                         for _, _, size in sslots[i]])
         return out
 
+    def outermost(self) -> "NestGenomes":
+        """One row: every dimension's whole bound looped at the outermost level that may
+        loop it, nothing unrolled -- the smallest tiles, so it fits wherever every level
+        holds one element of what it keeps (always the case where only the top level
+        bounds no dimension); a seed that keeps a tight space from having no legal row
+        in a small budget."""
+        tslots, _ = self._slots
+        L, F = len(self.hier.levels), len(self.hier.fanouts)
+        t = np.ones((1, L, ND), dtype=np.int64)
+        for i in range(ND):
+            if tslots[i]:
+                t[0, tslots[i][0], i] = self.bounds[i]
+        order = np.broadcast_to(np.arange(ND), (1, L, ND)).copy()
+        return NestGenomes(t, order, np.ones((1, F, 2, ND), dtype=np.int64))
+
     def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``)."""
         L, F = len(self.hier.levels), len(self.hier.fanouts)

@@ -16,7 +16,7 @@ from dataflows.dataflow import MAP_DIMS
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_search import NestSearchError, NestSpace, search, search_factors
-from sim.hier_cost import evaluate
+from sim.hier_cost import evaluate, evaluate_batch
 from sim.hierarchy import Fanout, Hierarchy, StorageLevel
 
 IX = {d: i for i, d in enumerate(MAP_DIMS)}
@@ -94,3 +94,20 @@ def test_search_spends_at_most_its_budget(budget: int) -> None:
         r = search(ODD, TIGHT, "evolution", "energy", budget, population=100, seed=3,
                    imperfect=imperfect)
         assert 1 <= r.evaluations <= budget
+
+
+def test_tight_space_still_finds_the_outermost_mapping() -> None:
+    """A 6-byte buffer keeping every operand holds one weight, one input (8 bits) and
+    one 32-bit partial sum: only tiles of one element fit, which random draws of a
+    K 8 x C 8 x P 8 x Q 8 layer almost never are. The first population holds
+    NestSpace.outermost (every loop at dram), so 20 random evaluations find it."""
+    hier = Hierarchy("tight", (StorageLevel("dram"),
+                               StorageLevel("buf", capacity_bytes=6, word_bits=8),
+                               Fanout("pes", size=(4,), dims=(("K",),))))
+    layer = Layer("t", K=8, C=8, P=8, Q=8)
+    space = NestSpace(layer, hier)
+    legal = evaluate_batch(layer, hier, space.random(np.random.default_rng(0), 20).batch)
+    assert not legal["legal"].any()                     # random rows alone: none fits
+    r = search(layer, hier, "random", "energy", 20, population=20, seed=0, polish=False)
+    assert r.mapping == space.to_mapping(space.outermost(), 0)
+    assert evaluate(layer, hier, r.mapping).legal
