@@ -38,8 +38,9 @@ Translation (AccelForge -> coforge):
   iteration (``==``/``<=``/``product==``/``product<=`` 1; rank variables as
   :data:`RANK_DIM`, set expressions like ``~m``) removes them; any other bound is
   refused (coforge's fanouts do not bound a factor). ``min_usage`` (AccelForge's
-  minimum spatial utilization) is not carried (noted): coforge's space also holds
-  less-used mappings.
+  minimum spatial utilization) -> the fanout's ``min_usage`` (noted): a mapping must
+  unroll that share of it, or as much as exact factors of the layer reach (AccelForge
+  relaxes per mapping template, coforge per layer: the stricter of the two).
 * ``!Compute`` -> the MAC energy (the last enabled compute node; its ``throughput``
   must be 1 compute per cycle, coforge's MAC, or a per-second rate, noted); a memory, compute or
   action whose energy comes from an AccelForge component model (``component_class``
@@ -372,16 +373,20 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
             if not dims:
                 raise AccelforgeImportError(f"{sw}: its reuse {sorted(must)} and loop_bounds "
                                             f"leave no loop dimension to unroll")
-            usage = s.get("min_usage", 0)
-            if float(_eval(usage, f"{sw}.min_usage", {})) > 0:
-                notes.append(f"{fname}: min_usage {usage} (AccelForge's minimum spatial "
-                             f"utilization) is not carried; coforge's search also tries "
-                             f"less-used mappings")
+            usage = _eval(s.get("min_usage", 0), f"{sw}.min_usage", {})
+            if isinstance(usage, bool) or not isinstance(usage, (int, float)) \
+                    or not 0 <= usage <= 1:
+                raise AccelforgeImportError(f"{sw}.min_usage must be a number from 0 to 1, "
+                                            f"not {usage!r}")
+            if usage > 0:
+                notes.append(f"{fname}: min_usage {usage:g} carried per layer (AccelForge "
+                             f"relaxes it per mapping template to the best reachable; "
+                             f"coforge to the best exact factors of the layer reach)")
             size = _count(s["fanout"], f"{sw}.fanout")
             axis_of[(owner, str(s["name"]))] = (fname, 0)
             out.append(Fanout(name=fname, size=(size,), dims=(tuple(dims),),
                               multicast=tuple(o for o in OPERANDS if o in reuse),
-                              reduction="output" in reuse))
+                              reduction="output" in reuse, min_usage=float(usage)))
 
     for i, n in enumerate(nodes):
         if not isinstance(n, dict) or "_node" not in n:

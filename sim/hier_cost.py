@@ -93,7 +93,9 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   bounds where factors are imperfect.
 * Capacity (``legal``): per instance, the tiles of the kept, non-streamed operands
   (outputs at accumulator width) fit the level's usable bytes (half when
-  double-buffered; per partition when capacities are per operand).
+  double-buffered; per partition when capacities are per operand); and every fanout
+  with a ``min_usage`` unrolls the children it asks for
+  (:func:`sim.hier_plan.usage_need`).
 * Energy: ``reads_words x read_pj + writes_words x write_pj`` per level + MACs x
   ``compute.mac_pj``. Latency: ``compute_cycles = prod_d ceil(b_d / spatial_d)``
   (partial temporal tiles skipped), each level's bandwidth-bound cycles
@@ -296,6 +298,10 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         return g
 
     rep = {o: [_rows_product(S[f], irr[o]) for f in range(F)] for o in OPERANDS}
+
+    def inst_raw(f: int) -> np.ndarray:
+        """Children of fanout f the mapping unrolls, idle positions included."""
+        return _rows_product(Sraw[f], alld)
     inst = [_rows_product(S[f], alld) for f in range(F)]
 
     def product(vals: list[np.ndarray], fs: list[int]) -> np.ndarray:
@@ -447,6 +453,9 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     steps = -(-bnd // _spatial_product(Sraw, list(range(F)), B))
     compute = _rows_product(steps, alld)
     total_cycles = np.maximum(compute, np.ceil(worst).astype(np.int64))
+    for f, need in enumerate(plan.usage_need):     # min_usage: enough children unrolled
+        if need > 1:
+            legal &= inst_raw(f) >= need
     out.update(legal=legal, compute_cycles=compute, total_cycles=total_cycles,
                energy_pj=energy, energy_mac_pj=np.full(B, plan.macs * hier.compute.mac_pj),
                utilization=plan.macs / (total_cycles * hier.pes))

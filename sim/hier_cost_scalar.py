@@ -308,6 +308,7 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     compute = 1
     for d in range(ND):
         compute *= -(-bnd[d] // math.prod(Sraw[f][d] for f in range(F)))
+    legal &= all(math.prod(Sraw[f]) >= need for f, need in enumerate(plan.usage_need))
     return HierResult(legal=bool(legal), compute_cycles=compute,
                       total_cycles=max(compute, math.ceil(worst)), energy_pj=float(energy),
                       accesses=acc_d, energy_pj_by_level=e_lv, need_bytes=need_d,
@@ -317,7 +318,8 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
 def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                     lowered_from: Layer | None = None) -> list[str]:
     """Why a structurally legal mapping does not fit, one line per level (empty if it
-    fits): the bytes its tiles need against the usable bytes."""
+    fits): the bytes its tiles need against the usable bytes; and per fanout whose
+    ``min_usage`` it misses, the children it unrolls against those asked for."""
     r = evaluate(layer, hier, mapping, lowered_from=lowered_from)
     if r.legal:
         return []
@@ -348,6 +350,12 @@ def capacity_report(layer: Layer, hier: Hierarchy, mapping: NestMapping,
             out.append(f"level {level.name!r}: the tiles need {need:.0f} B but "
                        f"{level.usable_bytes():.0f} B are usable"
                        f"{' (double-buffered)' if level.double_buffered else ''}")
+    for f, need in enumerate(plan.usage_need):
+        used = math.prod(mapping.spatial_product(f))
+        if used < need:
+            fo = hier.fanouts[f]
+            out.append(f"fanout {fo.name!r}: the mapping unrolls {used} of its {fo.children} "
+                       f"children; its min_usage {fo.min_usage:g} asks for {need}")
     return out
 
 

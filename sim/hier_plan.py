@@ -8,6 +8,7 @@ and the exact distinct inputs the children of multicast fanouts read together
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,7 +17,7 @@ import numpy as np
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
-from sim.hierarchy import Hierarchy
+from sim.hierarchy import Fanout, Hierarchy
 from sim.tiling import tile_footprint_elems, window_overlap_rows, window_rows
 
 ND = len(MAP_DIMS)
@@ -40,6 +41,7 @@ class _Plan:
     halo: bool                               # inputs are not separable
     lowered_top: int                         # levels < this use the conv window (im2col)
     macs: int
+    usage_need: tuple[int, ...] = ()         # per fanout: children a mapping must unroll
 
 
 @lru_cache(maxsize=64)
@@ -57,7 +59,54 @@ def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
                  bounds=bounds, distinct=distinct,
                  halo=halo,
                  lowered_top=(pos[0] if pos else len(levels)) if lowered_from is not None
-                 else 0, macs=layer.macs)
+                 else 0, macs=layer.macs,
+                 usage_need=tuple(usage_need(fo, tuple(int(v) for v in bounds))
+                                  for fo in hier.fanouts))
+
+
+def _divs(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@lru_cache(maxsize=1024)
+def max_exact_use(fo: Fanout, bounds: tuple[int, ...]) -> int:
+    """The most children of ``fo`` one mapping can unroll with exact factors (each
+    dimension's factors here divide its bound; each axis at most its size): the product
+    of the factors, maximised over the dimensions its axes may unroll."""
+    states = {(1,) * len(fo.size)}
+    for d, b in zip(MAP_DIMS, bounds):
+        axes = [a for a, dims in enumerate(fo.dims) if d in dims]
+        if b == 1 or not axes:
+            continue
+        nxt = set()
+        for st in states:
+            for v in _divs(b):          # dim d's total here, split over its axes
+                for split in _splits(v, len(axes)):
+                    t = list(st)
+                    for a, x in zip(axes, split):
+                        t[a] *= x
+                    if all(x <= n for x, n in zip(t, fo.size)):
+                        nxt.add(tuple(t))
+        states = nxt
+    return max(math.prod(st) for st in states)
+
+
+def _splits(v: int, k: int) -> list[tuple[int, ...]]:
+    """Ordered factorizations of ``v`` into ``k`` factors."""
+    if k == 1:
+        return [(v,)]
+    return [(d,) + rest for d in _divs(v) for rest in _splits(v // d, k - 1)]
+
+
+def usage_need(fo: Fanout, bounds: tuple[int, ...]) -> int:
+    """Children of ``fo`` a mapping must unroll (the product of its spatial factors there):
+    ``min_usage`` of them, or, where exact factors of the layer's bounds cannot reach
+    that, the most they can (AccelForge's "the best reachable when none reaches the
+    minimum"; per layer here, where AccelForge relaxes per mapping template); 0 when
+    ``min_usage`` is 0."""
+    if not fo.min_usage:
+        return 0
+    return min(math.ceil(fo.min_usage * fo.children - 1e-9), max_exact_use(fo, bounds))
 
 
 

@@ -251,7 +251,10 @@ class Fanout:
     operands one parent read delivers to every child that needs the same word (others
     are read once per child). ``reduction``: partial sums of children working on the
     same outputs are summed in the fanout before they are written up (else each child
-    writes its own and the parent accumulates).
+    writes its own and the parent accumulates). ``min_usage`` (0..1, AccelForge's): a
+    mapping must unroll at least this share of the children (the product of its spatial
+    factors here, idle positions included), or, where the layer's dimensions cannot
+    fill that many with exact factors, as many as they can (``sim.hier_plan``).
     """
 
     name: str
@@ -259,6 +262,7 @@ class Fanout:
     dims: tuple[tuple[str, ...], ...]
     multicast: tuple[str, ...] = OPERANDS
     reduction: bool = True
+    min_usage: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -297,6 +301,10 @@ class Fanout:
                            _operands(f"{where}: multicast", mc) if mc else ())
         if not isinstance(self.reduction, bool):
             raise SpecError(f"{where}: reduction must be true or false, not {self.reduction!r}")
+        u = self.min_usage
+        if isinstance(u, bool) or not isinstance(u, (int, float)) or not 0 <= u <= 1:
+            raise SpecError(f"{where}: min_usage must be a number from 0 to 1 (a share of "
+                            f"its children), not {u!r}")
 
     @property
     def children(self) -> int:
@@ -494,10 +502,12 @@ class Hierarchy:
                     d["may_bypass"] = list(n.may_bypass)
                 items.append({"storage": d})
             else:
-                items.append({"fanout": {
-                    "name": n.name, "size": list(n.size),
-                    "dims": [list(a) for a in n.dims] if len(n.size) == 2 else list(n.dims[0]),
-                    "multicast": list(n.multicast), "reduction": n.reduction}})
+                fo = {"name": n.name, "size": list(n.size),
+                      "dims": [list(a) for a in n.dims] if len(n.size) == 2 else list(n.dims[0]),
+                      "multicast": list(n.multicast), "reduction": n.reduction}
+                if n.min_usage:
+                    fo["min_usage"] = n.min_usage
+                items.append({"fanout": fo})
         return {"hierarchy": {"name": self.name, "clock_mhz": self.clock_mhz,
                               "compute": {"mac_pj": self.compute.mac_pj,
                                           "accumulator_bits": self.compute.accumulator_bits,

@@ -206,6 +206,14 @@ class StorageModel(Section):
         return self
 
 
+def _share(value: object) -> float:
+    """A share from 0 to 1 (``min_usage``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= 1:
+        raise fail(f"must be a number from 0 to 1 (a share of the children), not {value!r}")
+    return float(value)
+
+
 class FanoutModel(Section):
     """``fanout:`` -- ``prod(size)`` children, :class:`sim.hierarchy_nodes.Fanout`."""
 
@@ -218,6 +226,8 @@ class FanoutModel(Section):
         OPERANDS, description="operands one parent read broadcasts (true: all)")
     reduction: StrictBool = rule("true or false", "partial sums summed across children",
                                  default=True)
+    min_usage: Annotated[float, PlainValidator(_share)] = Field(
+        0.0, description="share of the children a mapping must unroll (0..1)")
 
     @model_validator(mode="after")
     def _axes(self) -> FanoutModel:

@@ -43,7 +43,8 @@ def hierarchies(draw: st.DrawFn, max_levels: int = 6) -> Hierarchy:
             nodes.append(Fanout(f"f{i}", size=size, dims=dims,
                                 multicast=tuple(draw(st.lists(st.sampled_from(OPERANDS),
                                                               unique=True))),
-                                reduction=draw(st.booleans())))
+                                reduction=draw(st.booleans()),
+                                min_usage=draw(st.sampled_from([0.0, 0.0, 0.5, 1.0]))))
         keeps = tuple(draw(st.lists(st.sampled_from(OPERANDS), min_size=1, unique=True)))
         streams = tuple(o for o in keeps if draw(st.integers(0, 4)) == 0)
         word = draw(st.sampled_from([8, 16, 32]))
