@@ -110,12 +110,17 @@ def test_reorders_are_the_permutations_of_busy_loops() -> None:
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_within_two_percent_of_accelforge(seed: int) -> None:
-    """coforge's search (``search_factors``, 40,000 evaluations: exact factors, then
+    """coforge's search (``search_factors``, 20,000 evaluations: exact factors, then
     imperfect ones seeded with the exact best; the window input rule) vs AccelForge's
-    recorded optimum per layer: within 2 % (or lower: the import counts no Accumulator
-    refill, about 1.4 % of conv3_1b's energy, and the two mappers' spaces differ)."""
+    recorded optimum per layer: within 2 %. And never below it with exact factors:
+    the import carries AccelForge's semantics (partial-sum counting, ``reuse``,
+    ``min_usage``), so coforge's exact-factor space lies inside the space AccelForge's
+    FFM searches exhaustively; a lower figure would mean coforge's space or model holds
+    something AccelForge's does not (as before ``min_usage`` was carried: 3 % lower on
+    conv3_1b with 15 of 16 columns)."""
     conv = load_accelforge(AF / "ws_16x16.yaml")
     for rec in json.loads((AF / "ws_16x16.json").read_text())["layers"]:
-        best = search_factors(layer_of(rec), conv.hierarchy, "evolution", "energy", 40_000,
-                              seed=seed, input_reuse="window").score
-        assert best <= 1.02 * rec["energy"], rec["layer"]
+        r = search_factors(layer_of(rec), conv.hierarchy, "evolution", "energy", 20_000,
+                           seed=seed, input_reuse="window")
+        assert r.score <= 1.02 * rec["energy"], rec["layer"]
+        assert r.exact.score >= rec["energy"] * (1 - 1e-7), rec["layer"]
