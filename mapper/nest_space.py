@@ -148,18 +148,27 @@ class NestSpace:
 
     def outermost(self) -> "NestGenomes":
         """One row: every dimension's whole bound looped at the outermost level that may
-        loop it, nothing unrolled -- the smallest tiles, so it fits wherever every level
-        holds one element of what it keeps (always the case where only the top level
-        bounds no dimension); a seed that keeps a tight space from having no legal row
-        in a small budget."""
+        loop it -- the smallest tiles, so it fits wherever every level holds one element
+        of what it keeps -- except that the fanouts with a ``min_usage`` unroll the exact
+        factors :func:`sim.hier_plan.usage_plan` fills them with (so every usage need is
+        met); a seed that keeps a tight space from having no legal row in a small
+        budget."""
+        from sim.hier_plan import usage_plan
         tslots, _ = self._slots
         L, F = len(self.hier.levels), len(self.hier.fanouts)
+        left = [int(b) for b in self.bounds]
+        ax = np.ones((1, F, 2, ND), dtype=np.int64)
+        for f, a in enumerate(usage_plan(self.hier, tuple(left))[1]):
+            for j, row in enumerate(a or ()):
+                for i, v in enumerate(row):
+                    ax[0, f, j, i] = v
+                    left[i] //= v
         t = np.ones((1, L, ND), dtype=np.int64)
         for i in range(ND):
-            if tslots[i]:
-                t[0, tslots[i][0], i] = self.bounds[i]
+            if tslots[i]:                   # (a bound > 1 always has one: _slots)
+                t[0, tslots[i][0], i] = left[i]
         order = np.broadcast_to(np.arange(ND), (1, L, ND)).copy()
-        return NestGenomes(t, order, np.ones((1, F, 2, ND), dtype=np.int64))
+        return NestGenomes(t, order, ax)
 
     def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``)."""

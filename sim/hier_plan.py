@@ -60,8 +60,7 @@ def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
                  halo=halo,
                  lowered_top=(pos[0] if pos else len(levels)) if lowered_from is not None
                  else 0, macs=layer.macs,
-                 usage_need=tuple(usage_need(fo, tuple(int(v) for v in bounds))
-                                  for fo in hier.fanouts))
+                 usage_need=usage_plan(hier, tuple(int(v) for v in bounds))[0])
 
 
 def _divs(n: int) -> list[int]:
@@ -69,26 +68,37 @@ def _divs(n: int) -> list[int]:
 
 
 @lru_cache(maxsize=1024)
-def max_exact_use(fo: Fanout, bounds: tuple[int, ...]) -> int:
-    """The most children of ``fo`` one mapping can unroll with exact factors (each
-    dimension's factors here divide its bound; each axis at most its size): the product
-    of the factors, maximised over the dimensions its axes may unroll."""
-    states = {(1,) * len(fo.size)}
-    for d, b in zip(MAP_DIMS, bounds):
+def exact_use_assignment(fo: Fanout, bounds: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Spatial factors ``[axis][dim]`` (MAP_DIMS order) of ``fo`` that unroll the most
+    children with exact factors (each dimension's factors here divide its bound; each
+    axis at most its size), found by a search over the reachable per-axis products."""
+    start = (1,) * len(fo.size)
+    states: dict[tuple[int, ...], tuple[tuple[int, int, int], ...]] = {start: ()}
+    for i, (d, b) in enumerate(zip(MAP_DIMS, bounds)):
         axes = [a for a, dims in enumerate(fo.dims) if d in dims]
         if b == 1 or not axes:
             continue
-        nxt = set()
-        for st in states:
+        nxt: dict[tuple[int, ...], tuple[tuple[int, int, int], ...]] = {}
+        for st, how in states.items():
             for v in _divs(b):          # dim d's total here, split over its axes
                 for split in _splits(v, len(axes)):
                     t = list(st)
                     for a, x in zip(axes, split):
                         t[a] *= x
-                    if all(x <= n for x, n in zip(t, fo.size)):
-                        nxt.add(tuple(t))
+                    if all(x <= n for x, n in zip(t, fo.size)) and tuple(t) not in nxt:
+                        nxt[tuple(t)] = how + tuple((a, i, x) for a, x in zip(axes, split))
         states = nxt
-    return max(math.prod(st) for st in states)
+    best = max(states, key=math.prod)
+    out = [[1] * ND for _ in fo.size]
+    for a, i, x in states[best]:
+        out[a][i] *= x
+    return tuple(tuple(row) for row in out)
+
+
+def max_exact_use(fo: Fanout, bounds: tuple[int, ...]) -> int:
+    """The most children of ``fo`` one mapping can unroll with exact factors
+    (:func:`exact_use_assignment`'s product)."""
+    return math.prod(math.prod(row) for row in exact_use_assignment(fo, bounds))
 
 
 def _splits(v: int, k: int) -> list[tuple[int, ...]]:
@@ -99,14 +109,38 @@ def _splits(v: int, k: int) -> list[tuple[int, ...]]:
 
 
 def usage_need(fo: Fanout, bounds: tuple[int, ...]) -> int:
-    """Children of ``fo`` a mapping must unroll (the product of its spatial factors there):
-    ``min_usage`` of them, or, where exact factors of the layer's bounds cannot reach
-    that, the most they can (AccelForge's "the best reachable when none reaches the
-    minimum"; per layer here, where AccelForge relaxes per mapping template); 0 when
-    ``min_usage`` is 0."""
+    """Children of ``fo`` alone a mapping must unroll (the product of its spatial factors
+    there): ``min_usage`` of them, or, where exact factors of the layer's bounds cannot
+    reach that, the most they can (AccelForge's "the best reachable when none reaches
+    the minimum"); 0 when ``min_usage`` is 0."""
     if not fo.min_usage:
         return 0
     return min(math.ceil(fo.min_usage * fo.children - 1e-9), max_exact_use(fo, bounds))
+
+
+@lru_cache(maxsize=1024)
+def usage_plan(hier: Hierarchy, bounds: tuple[int, ...]
+               ) -> tuple[tuple[int, ...], tuple[tuple[tuple[int, ...], ...] | None, ...]]:
+    """Per fanout, (the children a mapping must unroll, exact factors ``[axis][dim]``
+    that do): the fanouts with a ``min_usage`` are filled together, the one whose axes
+    may unroll the fewest dimensions first, each with :func:`exact_use_assignment` of
+    what the ones before it leave; a fanout must unroll :func:`usage_need` of its
+    children or, where the fanouts together cannot all reach that, what this joint
+    filling reaches (so a mapping meeting every need exists; AccelForge relaxes per
+    mapping template to the best reachable, coforge per layer). Fanouts without
+    ``min_usage``: (0, None)."""
+    fans = hier.fanouts
+    need, how = [0] * len(fans), [None] * len(fans)
+    left = list(bounds)
+    for f in sorted((f for f, fo in enumerate(fans) if fo.min_usage),
+                    key=lambda f: (len(set().union(*fans[f].dims)), f)):
+        a = exact_use_assignment(fans[f], tuple(left))
+        for row in a:
+            for i, v in enumerate(row):
+                left[i] //= v
+        how[f] = a
+        need[f] = min(usage_need(fans[f], bounds), math.prod(math.prod(r) for r in a))
+    return tuple(need), tuple(how)
 
 
 

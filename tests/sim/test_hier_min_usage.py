@@ -5,16 +5,19 @@ scalar; the AccelForge import carries it."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
+from dataflows.dataflow import MAP_DIMS
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
 from mapper.accelforge_import import load_accelforge
+from mapper.nest_search import search
 from sim.hier_cost import capacity_report, evaluate, evaluate_batch
-from sim.hier_plan import usage_need
+from sim.hier_plan import usage_need, usage_plan
 from sim.hierarchy import Fanout, Hierarchy, StorageLevel
 from sim.hierarchy_schema import dump_hierarchy, hierarchy_file, load_hierarchy
 from sim.spec import SpecError
@@ -83,3 +86,22 @@ def test_accelforge_import_carries_min_usage() -> None:
         "LocalBuffer.Z": 1.0, "ProcessingElement.reuse_input": 1.0,
         "ProcessingElement.reuse_output": 1.0}
     assert hierarchy_file(yaml.safe_load(dump_hierarchy(h)), "<round trip>") == h
+
+
+def test_joint_needs_are_reachable_together() -> None:
+    """Z (4, any dim) above A (8, K only) above B (8, C only), all ``min_usage: 1``, on
+    K 8 x C 4 (32 MACs): alone, Z would need 4, A 8 and B 4 -- 128 positions, more than
+    the layer has. Filled together, most constrained first (A: K 8; B: C 4; Z: what is
+    left, 1), the needs are (1, 8, 4), and the search finds a mapping meeting them."""
+    h = Hierarchy("j", (StorageLevel("dram"),
+                        Fanout("Z", size=(4,), dims=(MAP_DIMS,), min_usage=1.0),
+                        StorageLevel("gb", capacity_bytes=1 << 12),
+                        Fanout("A", size=(8,), dims=(("K",),), min_usage=1.0),
+                        Fanout("B", size=(8,), dims=(("C",),), min_usage=1.0),
+                        StorageLevel("rf", capacity_bytes=64)))
+    b = _b(K=8, C=4)
+    assert [usage_need(f, b) for f in h.fanouts] == [4, 8, 4]
+    needs, how = usage_plan(h, b)
+    assert needs == (1, 8, 4)
+    r = search(Layer("g", K=8, C=4), h, "evolution", "energy", 500, population=50, seed=0)
+    assert [math.prod(r.mapping.spatial_product(f)) for f in range(3)] == [1, 8, 4]
