@@ -384,11 +384,16 @@ def _parts(layer: Layer, hier: Hierarchy, mapping: NestMapping, arr: dict, b: li
         add(last, "output", False, [(_MAC, R[last], "mac")])
         add(last, "output", True, [(_MAC, W[last], "mac")])
         return parts
-    drained = arrivals[prev] * red(prev, last)  # its drains up, its refills in: at its
-    # own replacements (the drains first: they take the final outputs' narrower width)
+    # its drains up, its refills in: at its own replacements (the drains first: they take
+    # the final outputs' narrower width). With imperfect factors the cost model counts a
+    # padded last tile whole (an upper bound, sim.hier_cost's docstring), so the drains
+    # re-derived here may exceed what separate_no_first_read counts; they are capped at
+    # the level's count, which the split must sum to.
+    drained = min(arrivals[prev] * red(prev, last), R[last])
+    refill_in = min(refill[prev], W[last])
     add(last, "output", False, [(last, drained, "drain"), (_MAC, R[last] - drained, "mac")])
-    add(last, "output", True, [(_MAC, W[last] - refill[prev], "mac"),
-                               (last, refill[prev], "refill")])
+    add(last, "output", True, [(_MAC, W[last] - refill_in, "mac"),
+                               (last, refill_in, "refill")])
     return parts
 
 
