@@ -246,6 +246,12 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         if (args.network is None) == (args.onnx is None):
             raise ValidateError("--arch needs --network NAME (a zoo network) or --onnx MODEL")
+        from mapper.hier_map import is_hierarchy_spec
+        if is_hierarchy_spec(args.arch):
+            raise ValidateError(f"{args.arch}: a hierarchy spec; validate checks 3-level specs "
+                                f"(RTL, FPGA); for a hierarchy, coforge map --arch "
+                                f"{args.arch} reports each layer's analytic and cycle-model "
+                                f"cycles (result.json cycle_model)")
         from sim.spec_io import load_accelerator
         if args.onnx:
             from dataflows.onnx_io import from_onnx
@@ -281,7 +287,9 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                         "of the analytic model for --objective (ignores --max-evals; refuses "
                         "layers whose space is too large)")
     m.add_argument("--max-evals", type=int, default=20_000,
-                   help="evaluations per distinct layer shape (default: %(default)s)")
+                   help="evaluations per distinct layer shape (default: %(default)s; a "
+                        "hierarchy whose levels may_bypass: each bypass choice screened on a "
+                        "fifth of it, the best two on all of it)")
     m.add_argument("--time-budget", help="wall-clock cap for the whole network, e.g. 30s, "
                                          "10m, 1h (default: none, --max-evals decides)")
     m.add_argument("--seed", type=parse_seed, default=0,

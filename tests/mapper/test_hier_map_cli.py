@@ -214,3 +214,14 @@ def test_input_reuse_on_a_three_level_spec_is_refused(capsys) -> None:  # noqa: 
     assert main(["map", "--network", "resnet18", "--arch", "edge_8x8_ws",
                  "--input-reuse", "window"]) == 2
     assert "--input-reuse applies to a hierarchy --arch" in capsys.readouterr().err
+
+
+def test_validate_refuses_a_hierarchy_spec_with_the_fix(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """coforge validate checks 3-level specs (RTL, FPGA); given a hierarchy spec it names
+    what to run instead, one line, exit 2 (it used to report an unknown key 'hierarchy')."""
+    assert main(["validate", "--arch", str(FIVE), "--network", "resnet18",
+                 "--out", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "a hierarchy spec; validate checks 3-level specs" in err[0]
+    assert f"coforge map --arch {FIVE}" in err[0]
