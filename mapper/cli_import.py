@@ -24,7 +24,12 @@ def _write(hier: object, notes: tuple[str, ...], source: str, out: str) -> int:
     from sim.hierarchy import dump_hierarchy
     head = [f"# converted from {source} by coforge import"]
     head += [f"# note: {n}" for n in notes]
-    Path(out).write_text("\n".join(head) + "\n" + dump_hierarchy(hier), encoding="utf-8")
+    path = Path(out)
+    if path.is_dir():
+        raise ImportCommandError(f"--out {out}: a directory; give the spec file to write, "
+                                 f"e.g. {path / 'spec.yaml'}")
+    path.parent.mkdir(parents=True, exist_ok=True)      # like map --out, make its folder
+    path.write_text("\n".join(head) + "\n" + dump_hierarchy(hier), encoding="utf-8")
     levels = [lv.name for lv in hier.levels]                       # type: ignore[attr-defined]
     fans = [f"{f.name}={'x'.join(map(str, f.size))}" for f in hier.fanouts]  # type: ignore
     print(f"{out}: {len(levels)} levels {levels}, fanouts {fans}, {len(notes)} notes")

@@ -235,3 +235,14 @@ def test_cli_import_accelforge(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["import", "accelforge", str(AF / "arch_simple.yaml"), "--out", str(out),
                  "--set", "bad"]) == 2
     assert "give NAME=VALUE" in capsys.readouterr().err
+    # --out in a folder that does not exist yet: made, as map --out does (a fresh
+    # checkout has no out/); a directory as --out: one line naming the fix
+    nested = tmp_path / "out" / "sub" / "simple.yaml"
+    assert main(["import", "accelforge", str(AF / "arch_simple.yaml"),
+                 "--out", str(nested)]) == 0
+    assert load_hierarchy(nested) == load_accelforge(AF / "arch_simple.yaml").hierarchy
+    capsys.readouterr()
+    assert main(["import", "accelforge", str(AF / "arch_simple.yaml"),
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a directory; give the spec file to write" in err[0]
