@@ -318,7 +318,7 @@ OPS = ("input", "weight", "output")
 
 def af_dram_op_bits(rec: dict, conv: Any, top: str) -> dict[str, float]:
     """AccelForge's MainMemory actions (reads + writes) x bits per action, per operand."""
-    from mapper.accelforge_import import accelforge_actions
+    from mapper.accelforge_exchange import accelforge_actions
     per = accelforge_actions(rec).get(top, {})
     return {o: float(sum(per.get(o, (0, 0))) * conv.action_bits[top]) for o in OPS}
 
@@ -343,7 +343,7 @@ def coforge_dram_bits(res: Any, hier: Any, layer: Layer) -> float:
 
 def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: int) -> dict:
     """coforge's searched optimum and its cost of AccelForge's mapping, for one layer."""
-    from mapper.accelforge_import import accelforge_nest_mapping
+    from mapper.accelforge_exchange import accelforge_nest_mapping
     from mapper.nest_search import search_factors
     from sim.hier_cost import capacity_report, evaluate
     hier = conv.hierarchy

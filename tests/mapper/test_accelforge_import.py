@@ -59,8 +59,8 @@ from pathlib import Path
 import pytest
 
 from dataflows.layer import Layer
-from mapper.accelforge_import import (
-    AccelforgeImportError, accelforge_actions, accelforge_nest_mapping, load_accelforge)
+from mapper.accelforge_exchange import accelforge_actions, accelforge_nest_mapping
+from mapper.accelforge_import import AccelforgeImportError, load_accelforge
 from sim.hier_cost import evaluate
 from sim.hierarchy import Fanout, StorageLevel
 

@@ -16,8 +16,8 @@ import pytest
 
 from dataflows.dataflow import MAP_DIMS, OPERANDS
 from dataflows.nest_mapping import MappingError, NestMapping
-from mapper.accelforge_import import (
-    AccelforgeImportError, accelforge_nest_mapping, load_accelforge)
+from mapper.accelforge_exchange import accelforge_nest_mapping
+from mapper.accelforge_import import AccelforgeImportError, load_accelforge
 from sim.hierarchy import Fanout
 
 DATA = Path(__file__).resolve().parents[1] / "data"
