@@ -62,6 +62,10 @@ Translation (AccelForge -> coforge):
   ``compute.psum_access: separate_no_first_read`` (a write per partial sum refilled
   from above, a read per one drained up, no read before an output's first accumulation:
   its default ``skip_initial_output_write``).
+* Latency, AccelForge's model: every component's time overlaps the others (the
+  slowest sets the pace, whatever the buffering): ``compute.overlap: always``, so
+  coforge's analytic cycles are the max of the levels' port times and the compute
+  (the cycle model, with the same setting, does not stall either).
 
 Unrepresentable input raises :class:`AccelforgeImportError`, one line naming the file
 and the node. A mapping AccelForge recorded, in coforge terms: :mod:`mapper.accelforge_exchange`.
@@ -536,7 +540,7 @@ def convert_accelforge(arch: dict[str, Any], *, source: str = "<arch>",
                      "bits, as AccelForge's workload values do")
     h = Hierarchy(name=f"accelforge_{Path(source).stem}", nodes=tuple(out),
                   compute=Compute(mac_pj=mac_pj, accumulator_bits=acc_bits,
-                                  psum_access="separate_no_first_read"),
+                                  psum_access="separate_no_first_read", overlap="always"),
                   clock_mhz=clock_mhz,
                   description=f"AccelForge arch converted by mapper.accelforge_import "
                               f"({source})")

@@ -33,10 +33,11 @@ outputs into the top level at the output width; see
 :func:`mapper.zigzag_import.hierarchy_word_accesses`) and in bytes (words x word_bits /
 8). Layers run one after another: network cycles and energy are the sums over layers.
 
-``total_cycles`` is the analytic model's (every level overlaps with compute: the max of
-the bandwidth bounds); ``cycle_model`` is the same mapping timed tile by tile by
-:func:`sim.cycle.hier_cycle.simulate_hier` (single-buffered levels serialise their
-fills and drains with compute; same traffic), never below the analytic figure.
+``total_cycles`` is the analytic model's (the stalling transfers' port time plus the
+compute overlapped with the rest: :mod:`sim.hier_cost`'s latency rule); ``cycle_model``
+is the same mapping timed tile by tile by :func:`sim.cycle.hier_cycle.simulate_hier`
+(single-buffered levels serialise their fills and drains with compute, step by step;
+same traffic), never below the analytic figure.
 """
 
 from __future__ import annotations

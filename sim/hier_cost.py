@@ -98,9 +98,21 @@ Rules (``b`` = loop bounds, ``S_f`` = a fanout's spatial factors capped at ``b``
   (:func:`sim.hier_plan.usage_need`).
 * Energy: ``reads_words x read_pj + writes_words x write_pj`` per level + MACs x
   ``compute.mac_pj``. Latency: ``compute_cycles = prod_d ceil(b_d / spatial_d)``
-  (partial temporal tiles skipped), each level's bandwidth-bound cycles
-  ``max(read_bytes / (instances x read_bw), write_bytes / (instances x write_bw))``,
-  ``total_cycles = max`` of all (every level overlaps with compute).
+  (partial temporal tiles skipped); a level's port time for some of its traffic is
+  ``max(read_bytes / (instances x read_bw), write_bytes / (instances x write_bw))``
+  (``<n>_cycles``: for all of it). Traffic *stalls* when it fills or drains a level
+  that cannot take it while the MACs use its tile (:func:`sim.hier_plan.exposes`: not
+  double-buffered and not streaming the operand, under ``compute.overlap:
+  double_buffered``; nothing stalls under ``always``): the filled level's writes and
+  its parent's reads for it, a drained level's reads and its parent's writes (final
+  outputs' narrower width with the drains), an accumulator's own drains up and refills
+  in when ``psum_access`` is not ``fused``. ``total_cycles = ceil(max_l stall_l) +
+  max(compute_cycles, ceil(max_l overlapped_l))`` with ``stall_l`` the port time of
+  level l's stalling traffic and ``overlapped_l`` that of the rest: the cycle model's
+  per-step rule (:mod:`sim.cycle.hier_cycle`) summed over the steps, so never above it
+  and equal to it when the same level sets each step's maxima; where nothing stalls
+  (all double-buffered or ``always``), ``max(compute_cycles, max_l <n>_cycles)``.
+  ``<n>_stall_read_bits|write_bits`` (with ``detail``, levels with stalling traffic).
 
 The window rule's batched helpers are in :mod:`sim.hier_window`.
 """
@@ -118,7 +130,7 @@ from sim.hier_cost_scalar import (DEFAULT_INPUT_REUSE, INPUT_REUSE,  # noqa: F40
                                   HierResult, capacity_report, check_fits,
                                   check_input_reuse, evaluate)
 from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
-                           access_bits, element_bits, mac_groups,
+                           access_bits, element_bits, exposes, mac_groups, narrow_bits,
                            _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
 from sim.hier_window import level_events, window_events, window_kept
 from sim.hierarchy import Hierarchy
@@ -373,6 +385,13 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     zeros = np.zeros(B, dtype=np.int64)
     reads = {(lv, o): zeros for lv in range(L) for o in OPERANDS}
     writes = dict(reads)
+    # the traffic of fills and drains that stall the MACs (hier_plan.exposes), per
+    # (level, operand, "r"|"w"): [elements, carries the final outputs' narrow width]
+    stall: dict[tuple[int, str, str], list] = {}
+
+    def expose(lv: int, o: str, rw: str, elems: np.ndarray, narrow: bool = False) -> None:
+        stall.setdefault((lv, o, rw), []).append((elems, narrow))
+
     for o in ("weight", "input"):
         ch = plan.chain[o]
         for i, lv in enumerate(ch):
@@ -381,6 +400,9 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
             reads[lv, o] = parent_reads(o, lv, child, x_c)
             if x_c is not None:
                 writes[child, o] = x_c
+                if exposes(hier, child, o):         # the child's fill: both ends wait
+                    expose(lv, o, "r", reads[lv, o])
+                    expose(child, o, "w", x_c)
     # outputs
     ch = plan.chain["output"]
     d_out = plan.distinct["output"]
@@ -404,12 +426,21 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
                 reads[lv, "output"] = a + (refill_in if psum == "separate_no_first_read"
                                            else x[lv])
                 writes[lv, "output"] = a + refill_in
+                if exposes(hier, lv, "output"):     # its own drains and refills wait
+                    expose(lv, "output", "r", np.minimum(x[lv], reads[lv, "output"]), True)
+                    expose(lv, "output", "w", np.minimum(refill_in, writes[lv, "output"]))
             continue
         arrivals = x[child] // product(rep["output"], red)
         first = d_out * product(rep["output"], _above(plan, child)) // product(rep["output"], red)
         refill_down[lv] = arrivals - first
         reads[lv, "output"] = refill_down[lv] + (x[lv] if i > 0 else zeros)
         writes[lv, "output"] = arrivals + (refill_down[ch[i - 1]] if i > 0 else zeros)
+        if exposes(hier, child, "output"):  # the child's refills and drains
+            expose(lv, "output", "r", refill_down[lv])
+            expose(lv, "output", "w", arrivals, True)
+        if i > 0 and exposes(hier, lv, "output"):   # its own drains up and refills in
+            expose(lv, "output", "r", x[lv], True)
+            expose(lv, "output", "w", refill_down[ch[i - 1]])
     # fused: the innermost output level's refills/drains are in its read-modify-writes
 
     # -- bits, words, energy, capacity, cycles -----------------------------------------
@@ -417,6 +448,21 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     legal = np.ones(B, dtype=bool)
     energy = np.full(B, plan.macs * hier.compute.mac_pj, dtype=np.float64)
     worst = np.zeros(B, dtype=np.float64)
+    exposed = np.zeros(B, dtype=np.float64)
+
+    def stall_bits(lv: int) -> tuple[np.ndarray, np.ndarray]:
+        """(read bits, write bits) of level lv's stalling transfers."""
+        sums = []
+        for rw in ("r", "w"):
+            tot = np.zeros(B, dtype=np.float64)
+            for o in levels[lv].keeps:
+                width = element_bits(hier, layer, lv, o)
+                less = narrow_bits(hier, layer, lv, o, d_out)[rw == "w"]
+                for elems, narrow in stall.get((lv, o, rw), ()):
+                    tot = tot + elems * width - (less if narrow else 0)
+            sums.append(tot)
+        return sums[0], sums[1]
+
     for lv, level in enumerate(levels):
         rbits = np.zeros(B, dtype=np.float64)
         wbits = np.zeros(B, dtype=np.float64)
@@ -449,10 +495,23 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         cyc = np.maximum(rbits / 8 / (ninst * level.read_bytes_per_cycle),
                          wbits / 8 / (ninst * level.write_bytes_per_cycle))
         out[f"{level.name}_cycles"] = cyc
+        if any(k[0] == lv for k in stall):  # split into stalling and overlapped port time
+            sr, sw = stall_bits(lv)
+            ex = np.maximum(sr / 8 / (ninst * level.read_bytes_per_cycle),
+                            sw / 8 / (ninst * level.write_bytes_per_cycle))
+            cyc = np.maximum((rbits - sr) / 8 / (ninst * level.read_bytes_per_cycle),
+                             (wbits - sw) / 8 / (ninst * level.write_bytes_per_cycle))
+            exposed = np.maximum(exposed, ex)
+            if detail:
+                out[f"{level.name}_stall_read_bits"] = sr
+                out[f"{level.name}_stall_write_bits"] = sw
         worst = np.maximum(worst, cyc)
     steps = -(-bnd // _spatial_product(Sraw, list(range(F)), B))
     compute = _rows_product(steps, alld)
-    total_cycles = np.maximum(compute, np.ceil(worst).astype(np.int64))
+    # stalling transfers of all levels in parallel, then the compute overlapped with the
+    # rest: the cycle model's step rule summed over the steps (a lower bound of it)
+    total_cycles = np.ceil(exposed).astype(np.int64) + \
+        np.maximum(compute, np.ceil(worst).astype(np.int64))
     for f, need in enumerate(plan.usage_need):     # min_usage: enough children unrolled
         if need > 1:
             legal &= inst_raw(f) >= need

@@ -16,7 +16,7 @@ from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from sim.hier_plan import (ND, HierCostError, _kept_rows, _plan, _union_input_elems,
-                           access_bits, element_bits)
+                           access_bits, element_bits, exposes, narrow_bits)
 from sim.hierarchy import Hierarchy
 from sim.tiling import conv_input_footprint_elems, tile_footprint_elems
 
@@ -216,6 +216,15 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
 
     reads = {(lv, o): 0 for lv in range(L) for o in OPERANDS}
     writes = dict(reads)
+    # bits of the fills and drains that stall the MACs (hier_plan.exposes), per level:
+    # [read bits, write bits]; the final outputs' narrow width goes with the drains
+    stall = [[0, 0] for _ in range(L)]
+
+    def wait(lv: int, o: str, rw: int, elems: int, narrow: bool = False) -> None:
+        less = narrow_bits(hier, layer, lv, o, d_out)[rw] if narrow else 0
+        stall[lv][rw] += elems * element_bits(hier, layer, lv, o) - less
+
+    d_out = plan.distinct["output"]
     for o in ("weight", "input"):
         ch = plan.chain[o]
         for i, lv in enumerate(ch):
@@ -226,6 +235,8 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                 continue
             x_c = fills(o, c)
             writes[c, o] = x_c
+            if exposes(hier, c, o):
+                wait(c, o, 1, x_c)
             if o == "input" and (plan.halo or c < plan.lowered_top):
                 e = ext_raw(c)
                 if not mc:
@@ -249,8 +260,9 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                     math.prod(inst(f) for f in mc)
             else:
                 reads[lv, o] = x_c // math.prod(rep(o, f) for f in mc)
+            if exposes(hier, c, o):
+                wait(lv, o, 0, reads[lv, o])
     ch = plan.chain["output"]
-    d_out = plan.distinct["output"]
     down: dict[int, int] = {}
     psum = hier.compute.psum_access
     for i, lv in enumerate(ch):
@@ -268,14 +280,23 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                 writes[lv, "output"] = a + down[ch[i - 1]]
                 reads[lv, "output"] = a + (down[ch[i - 1]] if psum == "separate_no_first_read"
                                            else fills("output", lv))
+                if exposes(hier, lv, "output"):   # its drains up and refills in
+                    wait(lv, "output", 0, min(fills("output", lv), reads[lv, "output"]), True)
+                    wait(lv, "output", 1, min(down[ch[i - 1]], writes[lv, "output"]))
             continue
         arrivals = fills("output", c) // red
         first = d_out * math.prod(rep("output", f) for f in above[c]) // red
         down[lv] = arrivals - first
         reads[lv, "output"] = down[lv] + (fills("output", lv) if i > 0 else 0)
         writes[lv, "output"] = arrivals + (down[ch[i - 1]] if i > 0 else 0)
+        if exposes(hier, c, "output"):            # the child's refills and drains
+            wait(lv, "output", 0, down[lv])
+            wait(lv, "output", 1, arrivals, True)
+        if i > 0 and exposes(hier, lv, "output"):  # its own drains up and refills in
+            wait(lv, "output", 0, fills("output", lv), True)
+            wait(lv, "output", 1, down[ch[i - 1]])
 
-    legal, energy, worst = True, plan.macs * hier.compute.mac_pj, 0.0
+    legal, energy, worst, exposed = True, plan.macs * hier.compute.mac_pj, 0.0, 0.0
     acc_d: dict[str, dict[str, dict[str, int]]] = {}
     e_lv: dict[str, float] = {}
     need_d: dict[str, float] = {}
@@ -301,16 +322,19 @@ def evaluate(layer: Layer, hier: Hierarchy, mapping: NestMapping,
                 legal &= sum(need.values()) <= level.usable_bytes()
             need_d[level.name] = float(sum(need.values()))
         ninst = math.prod(inst(f) for f in above[lv])
-        cyc = max(rbits / 8 / (ninst * level.read_bytes_per_cycle),
-                  wbits / 8 / (ninst * level.write_bytes_per_cycle))
-        cyc_d[level.name] = cyc
-        worst = max(worst, cyc)
+        rbw, wbw = ninst * level.read_bytes_per_cycle, ninst * level.write_bytes_per_cycle
+        cyc_d[level.name] = max(rbits / 8 / rbw, wbits / 8 / wbw)
+        sr, sw = stall[lv]
+        exposed = max(exposed, sr / 8 / rbw, sw / 8 / wbw)
+        worst = max(worst, (rbits - sr) / 8 / rbw, (wbits - sw) / 8 / wbw)
     compute = 1
     for d in range(ND):
         compute *= -(-bnd[d] // math.prod(Sraw[f][d] for f in range(F)))
     legal &= all(math.prod(Sraw[f]) >= need for f, need in enumerate(plan.usage_need))
+    # stalling transfers (all levels in parallel), then compute overlapped with the rest
+    total = math.ceil(exposed) + max(compute, math.ceil(worst))
     return HierResult(legal=bool(legal), compute_cycles=compute,
-                      total_cycles=max(compute, math.ceil(worst)), energy_pj=float(energy),
+                      total_cycles=total, energy_pj=float(energy),
                       accesses=acc_d, energy_pj_by_level=e_lv, need_bytes=need_d,
                       cycles_by_level=cyc_d)
 

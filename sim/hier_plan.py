@@ -164,16 +164,32 @@ def access_bits(hier: Hierarchy, layer: Layer, lv: int, o: str, reads, writes, d
     output width instead of the accumulator width. The one owner of the width rule
     (the batched and scalar costs, the cycle model and the word counts all call it)."""
     bits = element_bits(hier, layer, lv, o)
-    rb, wb = reads * bits, writes * bits
+    r_less, w_less = narrow_bits(hier, layer, lv, o, d_out)
+    return reads * bits - r_less, writes * bits - w_less
+
+
+def narrow_bits(hier: Hierarchy, layer: Layer, lv: int, o: str, d_out: int) -> tuple[int, int]:
+    """(read, write) bits that :func:`access_bits` takes off ``o``'s accesses at level
+    ``lv`` because the ``d_out`` final outputs move at the output width, not the
+    accumulator width: written into the outermost level, read for that from the next
+    output level below it (0 elsewhere, and where the level has ``value_bits`` for
+    outputs). They belong to the drains that carry final outputs."""
     if o != "output" or hier.levels[lv].stored_bits(o) is not None:
-        return rb, wb
-    narrow = d_out * (bits - layer.precision.output_bits)
+        return 0, 0
+    narrow = d_out * (element_bits(hier, layer, lv, o) - layer.precision.output_bits)
     chain = [i for i, level in enumerate(hier.levels) if "output" in level.keeps]
-    if lv == 0:
-        wb = wb - narrow
-    if len(chain) > 1 and lv == chain[1]:
-        rb = rb - narrow
-    return rb, wb
+    return (narrow if len(chain) > 1 and lv == chain[1] else 0, narrow if lv == 0 else 0)
+
+
+def exposes(hier: Hierarchy, c: int, o: str) -> bool:
+    """Whether level ``c``'s fills and drains of operand ``o`` stall the MACs
+    (:data:`sim.hierarchy_nodes.OVERLAP`): under ``compute.overlap: double_buffered``, a
+    level that is not double-buffered and holds ``o`` (does not stream it); never under
+    ``always``. The one owner of the rule (the batched and scalar costs and the cycle
+    model call it)."""
+    level = hier.levels[c]
+    return hier.compute.overlap == "double_buffered" and not level.double_buffered and \
+        o not in level.streams
 
 
 def mac_groups(plan: _Plan, T: np.ndarray, Sraw: np.ndarray, lanes: list[int],

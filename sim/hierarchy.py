@@ -30,6 +30,8 @@ fanout of 0 or a capacity that cannot hold one word is an error such as
         accumulator_bits: 32                #   partial sums move at this width
         psum_access: fused                  #   accumulator counts: fused (default),
                                             #   separate, separate_no_first_read
+        overlap: double_buffered            #   fills of single-buffered levels stall the
+                                            #   MACs (default); always: nothing stalls
       levels:                               # outermost first; items are one-key maps
         - storage:
             name: dram
@@ -83,10 +85,11 @@ take no capacity. Loop dimensions are :data:`dataflows.dataflow.MAP_DIMS`
 from __future__ import annotations
 
 from sim.hierarchy_convert import from_accelerator
-from sim.hierarchy_nodes import (DEFAULT_MAC_PJ, MAX_FANOUT, PSUM_ACCESS, Compute, Fanout,
+from sim.hierarchy_nodes import (DEFAULT_MAC_PJ, MAX_FANOUT, OVERLAP, PSUM_ACCESS, Compute, Fanout,
                                  Hierarchy, Node, StorageLevel)
 from sim.hierarchy_schema import dump_hierarchy, hierarchy_from_dict, load_hierarchy
 
-__all__ = ["DEFAULT_MAC_PJ", "MAX_FANOUT", "PSUM_ACCESS", "Compute", "Fanout", "Hierarchy", "Node",
+__all__ = ["DEFAULT_MAC_PJ", "MAX_FANOUT", "OVERLAP", "PSUM_ACCESS", "Compute", "Fanout",
+           "Hierarchy", "Node",
            "StorageLevel", "dump_hierarchy", "from_accelerator", "hierarchy_from_dict",
            "load_hierarchy"]

@@ -326,15 +326,28 @@ class Fanout:
 #:   fresh output (not a refill) is written without a read (AccelForge's counting).
 PSUM_ACCESS = ("fused", "separate", "separate_no_first_read")
 
+#: Which data movement overlaps the MACs (:class:`Compute` ``overlap``):
+#:
+#: * ``double_buffered`` -- a level's fills and drains overlap compute only where it is
+#:   double-buffered (the next tile loads into the other half) or the operand streams
+#:   through it; a single-buffered level holding a tile cannot replace it while the MACs
+#:   use it, so its fills and drains (its own writes and reads, its parent's reads and
+#:   writes for it) stall the compute. The cycle model's rule (and ZigZag's stalls).
+#: * ``always`` -- every transfer overlaps compute whatever the buffering: latency is the
+#:   slowest component (AccelForge's and Timeloop's latency model).
+OVERLAP = ("double_buffered", "always")
+
 
 @dataclass(frozen=True)
 class Compute:
     """The MAC units under the last node: energy per MAC (pJ), accumulator width (bits)
-    and how the accumulator counts partial sums moving in and out (:data:`PSUM_ACCESS`)."""
+    and how the accumulator counts partial sums moving in and out (:data:`PSUM_ACCESS`);
+    ``overlap``: which transfers overlap the MACs (:data:`OVERLAP`)."""
 
     mac_pj: float = DEFAULT_MAC_PJ
     accumulator_bits: int = 32
     psum_access: str = "fused"
+    overlap: str = "double_buffered"
 
     def __post_init__(self) -> None:
         if isinstance(self.mac_pj, bool) or not isinstance(self.mac_pj, (int, float)) or \
@@ -344,6 +357,9 @@ class Compute:
         if self.psum_access not in PSUM_ACCESS:
             raise SpecError(f"compute.psum_access must be one of {list(PSUM_ACCESS)}, not "
                             f"{self.psum_access!r}")
+        if self.overlap not in OVERLAP:
+            raise SpecError(f"compute.overlap must be one of {list(OVERLAP)}, not "
+                            f"{self.overlap!r}")
 
 
 Node = StorageLevel | Fanout
@@ -511,10 +527,11 @@ class Hierarchy:
         return {"hierarchy": {"name": self.name, "clock_mhz": self.clock_mhz,
                               "compute": {"mac_pj": self.compute.mac_pj,
                                           "accumulator_bits": self.compute.accumulator_bits,
-                                          "psum_access": self.compute.psum_access},
+                                          "psum_access": self.compute.psum_access,
+                                          "overlap": self.compute.overlap},
                               "levels": items}, "description": self.description}
 
 
 __all__ = ["DEFAULT_MAC_PJ", "MAX_ACCUMULATOR_BITS", "MAX_BANKS", "MAX_BYPASS_CHOICES",
-           "MAX_FANOUT", "MAX_PORTS", "MAX_WORD_BITS", "PSUM_ACCESS", "Compute", "Fanout",
-           "Hierarchy", "Node", "StorageLevel"]
+           "MAX_FANOUT", "MAX_PORTS", "MAX_WORD_BITS", "OVERLAP", "PSUM_ACCESS", "Compute",
+           "Fanout", "Hierarchy", "Node", "StorageLevel"]

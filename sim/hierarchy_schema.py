@@ -21,8 +21,8 @@ from pydantic import Field, PlainValidator, StrictBool, StrictStr, model_validat
 from dataflows.dataflow import MAP_DIMS, OPERANDS
 from dataflows.errors import CoforgeError
 from sim.hierarchy_nodes import (MAX_ACCUMULATOR_BITS, MAX_BANKS, MAX_FANOUT, MAX_PORTS,
-                                 MAX_WORD_BITS, PSUM_ACCESS, Compute, Fanout, Hierarchy, Node,
-                                 StorageLevel)
+                                 MAX_WORD_BITS, OVERLAP, PSUM_ACCESS, Compute, Fanout,
+                                 Hierarchy, Node, StorageLevel)
 from sim.schema import Name, Section, fail, given, int_range, number, rule, type_error, validate
 from sim.spec import SpecError
 from sim.spec_schema import CLOCK_MHZ_RANGE, MAX_PJ
@@ -257,6 +257,9 @@ class ComputeModel(Section):
     psum_access: Literal[PSUM_ACCESS] = Field(  # type: ignore[valid-type]
         "fused", description="how the accumulator counts partial sums moving in and out "
         "(sim.hierarchy_nodes.PSUM_ACCESS)")
+    overlap: Literal[OVERLAP] = Field(  # type: ignore[valid-type]
+        "double_buffered", description="which transfers overlap the MACs "
+        "(sim.hierarchy_nodes.OVERLAP)")
 
 
 class LevelModel(Section):

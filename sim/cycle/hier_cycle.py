@@ -6,7 +6,8 @@ in it and what the MACs compute in it. The demand side -- how many elements and 
 each level reads and writes, per operand -- is *not* re-derived: it is the batched cost
 model's (:func:`sim.hier_cost.evaluate_batch`, the same call the mapper's inner loop
 makes), distributed over the steps by the loop structure. So the two fidelities cannot
-disagree on traffic, and they agree on cycles exactly where nothing stalls.
+disagree on traffic, and they agree on cycles exactly where nothing stalls or where the
+same level stalls every step (the cost model adds the stalling port time to the compute).
 
 Usage (a pure function of layer, hierarchy and mapping)::
 
@@ -58,16 +59,19 @@ What is modelled (units: cycles of the hierarchy's clock, elements, bits, bytes)
   double-buffered: the tile cannot be replaced while it is in use) and *hidden*
   traffic (fills and drains of double-buffered levels, which overlap the compute of
   the current tile; of operands a level ``streams``, pipeline registers that move
-  with the compute; and MAC-side traffic). Levels work in parallel:
+  with the compute; and MAC-side traffic; everything under ``compute.overlap:
+  always``) -- :func:`sim.hier_plan.exposes`. Levels work in parallel:
   ``step = max_l exposed_l + max(compute, max_l hidden_l)``. Stall cycles of
   a step go to the level that set its exposed maximum and, for the overlap excess, its
   hidden maximum (first such level, outermost first).
 
 Invariants (tests/sim/test_hier_cycle.py): infinite bandwidth gives ``total_cycles ==
-compute_cycles`` of the cost model; per-level accesses equal the cost model's; total
-cycles are never below the cost model's ``total_cycles`` (the max of the bandwidth
-bounds; each step's time is at least each of its parts); lowering a bandwidth never
-lowers cycles; the aggregated walk equals the step-by-step walk; on DRAM + buffer
+compute_cycles`` of the cost model; per-level accesses equal the cost model's, and so
+do the stalling bits per level (the cost model derives them separately for its latency;
+checked on every call); total cycles are never below the cost model's ``total_cycles``
+(its stalling port times plus the compute overlapped with the rest, summed over the
+whole layer: a sum of per-step maxima is at least the maximum of the sums); lowering
+a bandwidth never lowers cycles; the aggregated walk equals the step-by-step walk; on DRAM + buffer
 hierarchies it equals a loop-by-loop walk that moves each tile whose index ranges
 change, reads back revisited output tiles and drains last visits at output width.
 Where it stalls, the gap to the cost model is bounded: ``total_cycles <
@@ -102,7 +106,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
 from sim.hier_cost import evaluate_batch
-from sim.hier_plan import element_bits
+from sim.hier_plan import element_bits, exposes
 from sim.hierarchy import Hierarchy, StorageLevel
 
 ND = len(MAP_DIMS)
@@ -211,7 +215,7 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
     # -- instances and bandwidths (the cost model's per-level rule) ----------------------
     inst = [math.prod(min(s[d], b[d]) for d in range(ND)) for s in sraw]
     n_inst = [math.prod(inst[f] for f in range(len(pos)) if pos[f] <= lv) for lv in range(L)]
-    _check_level_cycles(levels, parts, n_inst, arr)
+    _check_level_cycles(hier, parts, n_inst, arr)
 
     # -- compute per dimension: cnt_d(j) over level 0's index j -------------------------
     s_tot = [math.prod(s[d] for s in sraw) for d in range(ND)]
@@ -270,11 +274,7 @@ def simulate_hier(layer: Layer, hier: Hierarchy, mapping: NestMapping,
         r_e, w_e, r_h, w_h = ([Fraction(0)] * L for _ in range(4))
         moved: dict[int, Fraction] = {}
         for i, p in enumerate(parts):
-            if p.trigger == _MAC:
-                exposed = False
-            else:
-                lv_c = levels[p.trigger]
-                exposed = not lv_c.double_buffered and p.operand not in lv_c.streams
+            exposed = p.trigger != _MAC and exposes(hier, p.trigger, p.operand)
             e_i, bits = share(p, cyc, zeros, flags)
             moved[i] = (e_i, bits)
             if bits < 0:
@@ -405,11 +405,22 @@ def _port_cycles(level: StorageLevel, n: int, read_bits: Fraction, write_bits: F
                          t(write_bits, level.write_bytes_per_cycle)))
 
 
-def _check_level_cycles(levels: tuple[StorageLevel, ...], parts: list[_Part],
-                        n_inst: list[int], arr: dict) -> None:
+def _check_level_cycles(hier: Hierarchy, parts: list[_Part], n_inst: list[int],
+                        arr: dict) -> None:
     """The per-level bandwidth bound from the split parts equals the cost model's (so
-    the instance counts and bits used for timing are the cost model's)."""
-    for lv, level in enumerate(levels):
+    the instance counts and bits used for timing are the cost model's), and so do the
+    bits of the stalling transfers (the cost model derives them on its own, for its
+    latency; here they are the parts whose trigger :func:`sim.hier_plan.exposes`)."""
+    for lv, level in enumerate(hier.levels):
+        for write in (False, True):
+            mine = sum(p.bits for p in parts if p.level == lv and p.write == write
+                       and p.trigger != _MAC and exposes(hier, p.trigger, p.operand))
+            key = f"{level.name}_stall_{'write' if write else 'read'}_bits"
+            theirs = float(arr[key][0]) if key in arr else 0.0
+            if not math.isclose(mine, theirs, rel_tol=1e-12, abs_tol=1e-9):
+                raise AssertionError(f"level {level.name!r}: {mine} stalling "
+                                     f"{'write' if write else 'read'} bits from the split "
+                                     f"traffic, {theirs} from sim.hier_cost")
         r = sum(p.bits for p in parts if p.level == lv and not p.write)
         w = sum(p.bits for p in parts if p.level == lv and p.write)
         mine = max(r / 8 / (n_inst[lv] * level.read_bytes_per_cycle),

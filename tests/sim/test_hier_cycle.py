@@ -81,10 +81,11 @@ STEPS_BY_HAND = {(1.0, True): [(1, 32, 0, 32), (1, 32, 0, 32)],
                  (0.5, False): [(1, 32, 48, 80), (1, 32, 16, 48)]}
 
 
-@pytest.mark.parametrize("read_bw, double_buffered, total, dram_stall", [
-    (1.0, True, 64, 0), (1.0, False, 96, 32), (0.5, True, 80, 16), (0.5, False, 128, 64)])
+@pytest.mark.parametrize("read_bw, double_buffered, total, dram_stall, analytic", [
+    (1.0, True, 64, 0, 64), (1.0, False, 96, 32, 96), (0.5, True, 80, 16, 64),
+    (0.5, False, 128, 64, 128)])
 def test_two_level_gemm_by_hand(read_bw: float, double_buffered: bool, total: int,
-                                dram_stall: int) -> None:
+                                dram_stall: int, analytic: int) -> None:
     """DRAM + buffer (unlimited bandwidth), DRAM loops K:2, the buffer K:2 C:4 P:4, one
     MAC: 2 steps of 2*4*4 = 32 compute cycles. DRAM traffic (8-bit words, 1 byte each):
     the 16 weights change with K, 8 per step; inputs are irrelevant to K, so all 16
@@ -94,14 +95,17 @@ def test_two_level_gemm_by_hand(read_bw: float, double_buffered: bool, total: in
     read 1 B/cycle: DRAM busy 24 and 8 cycles. Double-buffered: max(32, 24) + max(32, 8)
     = 64 (no stall). Single-buffered: (24 + 32) + (8 + 32) = 96.
     read 0.5 B/cycle: busy 48 and 16. Double: max(32, 48) + max(32, 16) = 80.
-    Single: (48 + 32) + (16 + 32) = 128. The cost model's bound is max(64, 32 B / 0.5)
-    = 64 for both bandwidths."""
+    Single: (48 + 32) + (16 + 32) = 128. The cost model's bound: double-buffered,
+    max(64 compute, 32 B / 0.5 B per cycle) = 64 for both bandwidths; single-buffered
+    (each DRAM transfer fills or drains the buffer, so it stalls the MACs), the stalling
+    port time plus the compute: 32 + 64 = 96 and 64 + 64 = 128, exact here (one level
+    stalls in every step, so the sum over steps is the sum of the totals)."""
     hier = _two(read_bw, double_buffered)
     m = NestMapping.build(hier, temporal={"dram": {"K": 2}, "buf": {"K": 2, "C": 4, "P": 4}})
     r = simulate_hier(GEMM, hier, m)
     assert (r.total_cycles, r.compute_cycles, r.stall_cycles) == (total, 64, total - 64)
     assert r.stall_cycles_by_level == {"dram": dram_stall, "buf": 0}
-    assert r.analytic_total_cycles == 64
+    assert r.analytic_total_cycles == analytic
     assert (r.steps, r.step_kinds) == (2, 2)
     # (count, compute, exposed, cycles) of steps 0 and 1 (the arithmetic above)
     assert sorted((k.count, k.compute_cycles, k.exposed_cycles, k.cycles)
@@ -118,14 +122,16 @@ def test_imperfect_outer_factor_by_hand() -> None:
     its events) and the 16 inputs in step 0. Read 0.5 B/cycle, write 1 B/cycle:
     step 0 reads 26 B = 52 cycles, step 1 10 B = 20 (writes 10 each).
     Double-buffered: max(48, 52) + max(32, 20) = 84. Single: 52 + 48 + 20 + 32 = 152.
-    The cost model's bound: max(80, 36 B / 0.5) = 80."""
+    The cost model's bound: double-buffered max(80, 36 B / 0.5) = 80; single-buffered
+    (all DRAM traffic stalls) 36 B / 0.5 + 80 = 152."""
     layer = Layer("gemm5", K=5, C=4, P=4)
-    for db, total in ((True, 84), (False, 152)):
+    for db, total, analytic in ((True, 84, 80), (False, 152, 152)):
         hier = _two(0.5, db)
         m = NestMapping.build(hier, temporal={"dram": {"K": 2},
                                               "buf": {"K": 3, "C": 4, "P": 4}})
         r = simulate_hier(layer, hier, m)
-        assert (r.total_cycles, r.compute_cycles, r.analytic_total_cycles) == (total, 80, 80)
+        assert (r.total_cycles, r.compute_cycles, r.analytic_total_cycles) == \
+            (total, 80, analytic)
         assert simulate_hier(layer, hier, m, aggregate=False) == r
 
 
@@ -242,6 +248,13 @@ def _check(layer: Layer, hier: Hierarchy, imperfect: bool, seed: int, level: int
         db = simulate_hier(layer, all_db, m, require_fit=False)
         assert db.total_cycles >= evaluate(layer, all_db, m).total_cycles
         assert db.total_cycles <= r.total_cycles        # overlap never costs cycles
+        # compute.overlap "always": the timing of every level double-buffered (without
+        # halving a capacity); the analytic bound never above the buffering-aware one
+        always = replace(hier, compute=replace(hier.compute, overlap="always"))
+        assert simulate_hier(layer, always, m, require_fit=False).total_cycles == \
+            db.total_cycles
+        assert evaluate(layer, always, m).total_cycles == \
+            evaluate(layer, all_db, m).total_cycles <= ref.total_cycles
         assert r.stall_cycles == r.total_cycles - r.compute_cycles >= 0
         # the timeline's rows add up
         assert sum(k.count for k in r.timeline) == r.steps

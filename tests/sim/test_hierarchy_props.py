@@ -19,7 +19,7 @@ from dataflows.dataflow import OPERANDS
 from dataflows.layer import Layer
 from mapper.nest_search import NestSpace
 from sim.hier_cost import evaluate, evaluate_batch
-from sim.hierarchy import PSUM_ACCESS, Compute, Fanout, Hierarchy, StorageLevel
+from sim.hierarchy import OVERLAP, PSUM_ACCESS, Compute, Fanout, Hierarchy, StorageLevel
 from tests.sim.test_hier_cost import _elements, brute_force
 
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -64,7 +64,8 @@ def hierarchies(draw: st.DrawFn, max_levels: int = 6) -> Hierarchy:
                                                       max_size=2, unique=True))),),
                             multicast=("weight", "input"), reduction=True))
     return Hierarchy("rand", tuple(nodes),
-                     compute=Compute(psum_access=draw(st.sampled_from(PSUM_ACCESS))))
+                     compute=Compute(psum_access=draw(st.sampled_from(PSUM_ACCESS)),
+                                     overlap=draw(st.sampled_from(OVERLAP))))
 
 
 @st.composite
