@@ -28,6 +28,7 @@ from dataflows.dataflow import MAP_DIMS, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
+from mapper.nest_usage import repair, short
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -170,8 +171,18 @@ class NestSpace:
         order = np.broadcast_to(np.arange(ND), (1, L, ND)).copy()
         return NestGenomes(t, order, ax)
 
+    @cached_property
+    def _usage(self) -> tuple[tuple[int, ...], tuple]:
+        """(per fanout the children a mapping must unroll, a joint exact assignment that
+        does): :func:`sim.hier_plan.usage_plan`, the cost model's usage rule."""
+        from sim.hier_plan import usage_plan
+        return usage_plan(self.hier, tuple(int(v) for v in self.bounds))
+
     def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
-        """``n`` structurally legal mappings (capacity is the cost model's ``legal``)."""
+        """``n`` structurally legal mappings (capacity is the cost model's ``legal``):
+        spatial factors first (rows short of a fanout's ``min_usage`` repaired from its
+        :func:`mapper.nest_usage.usage_table`), then each dimension's temporal split of
+        what they leave."""
         L, F = len(self.hier.levels), len(self.hier.fanouts)
         tslots, sslots = self._slots
         temporal = np.ones((n, L, ND), dtype=np.int64)
@@ -192,8 +203,14 @@ class NestSpace:
                 sp = sp * v
                 if not self.imperfect:
                     left = left // v
+        needs, how = self._usage
+        if any(v > 1 for v in needs):
+            repair(self.hier, needs, how, self.bounds, self.imperfect, rng, axes)
+        sp_all = axes.prod(axis=(1, 2))     # [n, ND]
+        for i in range(ND):
             if tslots[i]:
-                temporal[:, tslots[i], i] = self._picks(rng, i, -(-b // sp))
+                temporal[:, tslots[i], i] = self._picks(rng, i, -(-int(self.bounds[i])
+                                                                 // sp_all[:, i]))
         if self.imperfect:
             self._fix_idle(temporal, axes)
         order = rng.permuted(np.broadcast_to(np.arange(ND), (n, L, ND)).copy(), axis=2)
@@ -263,6 +280,7 @@ class NestSpace:
         ax[r, :, :, dim] = fresh.axes[r, :, :, dim]
         over = self._over(ax)
         t[over], ax[over] = fresh.temporal[over], fresh.axes[over]
+        self._keep_usage(rng, parents.axes, t, ax, dim)
         swap = np.flatnonzero(rng.random(n) < 0.5)
         lv = rng.integers(0, t.shape[1], swap.size)
         a, b = rng.integers(0, ND, swap.size), rng.integers(0, ND, swap.size)
@@ -270,6 +288,25 @@ class NestSpace:
         o[swap, lv, a] = o[swap, lv, b]
         o[swap, lv, b] = va
         return NestGenomes(t, o, ax)
+
+    def _keep_usage(self, rng: np.random.Generator, parent_axes: np.ndarray,
+                    t: np.ndarray, ax: np.ndarray, dim: np.ndarray) -> None:
+        """In place: children that fall short of a fanout's usage need where their parent
+        met it keep the parent's spatial factors of the mutated dimension ``dim`` (per
+        row) and get a fresh temporal split of the steps those leave instead."""
+        needs = self._usage[0]
+        if not any(v > 1 for v in needs):
+            return
+        bad = np.flatnonzero(short(needs, ax) & ~short(needs, parent_axes))
+        tslots, _ = self._slots
+        for i in np.unique(dim[bad]):
+            rows = bad[dim[bad] == i]
+            ax[rows, :, :, i] = parent_axes[rows, :, :, i]
+            if tslots[i]:
+                steps = -(-int(self.bounds[i]) // ax[rows, :, :, i].prod(axis=(1, 2)))
+                t[rows, :, i] = 1
+                t[rows[:, None], np.asarray(tslots[i])[None, :], i] = \
+                    self._picks(rng, int(i), steps)
 
     def neighbours(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Every mapping one step from row ``i``: one prime factor of one dimension moved
@@ -319,7 +356,7 @@ class NestSpace:
                          np.array(as_, dtype=np.int64).reshape(n, *a0.shape))
         if self.imperfect and len(g2):
             self._fix_idle(g2.temporal, g2.axes)
-        return g2
+        return self._drop_short(g2)
 
     def crossover(self, rng: np.random.Generator, a: "NestGenomes",
                   b: "NestGenomes") -> "NestGenomes":
@@ -331,6 +368,8 @@ class NestSpace:
         t = np.where(pick[:, None, :], a.temporal, b.temporal)
         ax = np.where(pick[:, None, None, :], a.axes, b.axes)
         over = self._over(ax)
+        if any(v > 1 for v in self._usage[0]):
+            over |= short(self._usage[0], ax) & ~short(self._usage[0], a.axes)
         t[over], ax[over] = a.temporal[over], a.axes[over]
         order = np.where((rng.random(n) < 0.5)[:, None, None], a.order, b.order)
         g = NestGenomes(t, order, ax)
@@ -464,7 +503,16 @@ class NestSpace:
             g = g.take(np.flatnonzero(~over))
         if self.imperfect and len(g):
             self._fix_idle(g.temporal, g.axes)
-        return g
+        return self._drop_short(g)
+
+    def _drop_short(self, g: "NestGenomes") -> "NestGenomes":
+        """``g`` without the rows short of a fanout's usage need (illegal whatever their
+        cost: not worth costing)."""
+        needs = self._usage[0]
+        if not len(g) or not any(v > 1 for v in needs):
+            return g
+        bad = short(needs, g.axes)
+        return g.take(np.flatnonzero(~bad)) if bad.any() else g
 
     def genomes(self, mappings: "list[NestMapping] | tuple[NestMapping, ...]") -> "NestGenomes":
         """``mappings`` (on this space's hierarchy) as rows; a row that is not in this
