@@ -60,8 +60,10 @@ from hdl.bitfusion_pe import (BRICK_BITS, BitBrick, Brick, FusionOSArray, Fusion
                               prove_fusion_pe)
 from hdl.buffer import OperandBuffer
 from hdl.controller import Controller
+from hdl.engine_shell import (check_top_params, connect_shell, early, gemm_ports, lanes,
+                              replay, write_back)
 from hdl.driver import GemmCase, RunResult
-from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
+from hdl.params import HdlError, HdlParams
 from hdl.stream_io import StreamUnloader
 
 #: Stream layouts of the fused loaders (see :class:`FusedWalker`).
@@ -252,22 +254,11 @@ class BitFusionTop(wiring.Component):
     ``"bitfusion"``): :class:`hdl.top.GemmTop`'s ports plus ``abits``/``wbits``."""
 
     def __init__(self, params: HdlParams) -> None:
-        if not isinstance(params, HdlParams):
-            raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
-        if params.engine != "bitfusion":
-            raise HdlError(f"BitFusionTop builds the bitfusion engine, not {params.engine!r}")
+        check_top_params(params, "bitfusion", "BitFusionTop")
         check_fusion_pe(params.operand_bits, params.accumulator_bits, params.product_register)
         self._p = params
-        ob, ab, dw = signed(params.operand_bits), signed(params.accumulator_bits), \
-            params.dim_bits
         bw = unsigned(params.operand_bits.bit_length())
-        super().__init__({"a": In(stream.Signature(ob)), "b": In(stream.Signature(ob)),
-                          "o": Out(stream.Signature(ab)),
-                          "m": In(unsigned(dw)), "k": In(unsigned(dw)),
-                          "n": In(unsigned(dw)), "order": In(1),
-                          "abits": In(bw), "wbits": In(bw),
-                          "start": In(1), "busy": Out(1), "done": Out(1),
-                          "cycles": Out(CYCLE_COUNTER_BITS)})
+        super().__init__(gemm_ports(params, mode={"abits": In(bw), "wbits": In(bw)}))
 
     @property
     def params(self) -> HdlParams:
@@ -315,76 +306,18 @@ class BitFusionTop(wiring.Component):
         m.d.sync += [acode_q.eq(acode), wcode_q.eq(wcode)]
         m.d.comb += [arr.acode.eq(acode_q), arr.wcode.eq(wcode_q)]
 
-        idle = ~ctrl.busy & ~self.start
-        wiring.connect(m, wiring.flipped(self.a), load_a.inp)
-        wiring.connect(m, wiring.flipped(self.b), load_b.inp)
-        wiring.connect(m, unload.out, wiring.flipped(self.o))
-        m.d.comb += [
-            ctrl.start.eq(self.start), ctrl.m.eq(self.m), ctrl.k.eq(kf),
-            ctrl.n.eq(self.n), ctrl.order.eq(self.order),
-            self.busy.eq(ctrl.busy), self.done.eq(ctrl.done), self.cycles.eq(ctrl.cycles),
-            load_a.n_rows.eq(self.m), load_a.n_cols.eq(self.k), load_a.n_fused.eq(kf),
-            load_a.f_last.eq(f_last), load_a.code.eq(acode),
-            load_b.n_rows.eq(self.k), load_b.n_cols.eq(self.n), load_b.n_fused.eq(kf),
-            load_b.f_last.eq(f_last), load_b.code.eq(wcode),
-            load_a.enable.eq(idle), load_b.enable.eq(idle),
-            load_a.restart.eq(self.start), load_b.restart.eq(self.start),
-            buf_a.w_addr.eq(load_a.w_addr), buf_a.w_data.eq(load_a.w_data),
-            buf_a.w_en.eq(load_a.w_en),
-            buf_b.w_addr.eq(load_b.w_addr), buf_b.w_data.eq(load_b.w_data),
-            buf_b.w_en.eq(load_b.w_en),
-            buf_a.r_addr.eq(ctrl.a_addr), buf_a.r_en.eq(1),
-            buf_b.r_addr.eq(ctrl.b_addr), buf_b.r_en.eq(1),
-            unload.n_rows.eq(self.m), unload.n_cols.eq(self.n),
-            unload.arm.eq(ctrl.finish), unload.restart.eq(self.start & ~ctrl.busy),
-            buf_o.r_addr.eq(Mux(ctrl.busy, ctrl.o_rd_addr, unload.r_addr)),
-            buf_o.r_en.eq(Mux(ctrl.busy, ctrl.o_rd_en, unload.r_en)),
-            buf_o.w_addr.eq(ctrl.o_wr_addr), buf_o.w_en.eq(Mux(ctrl.o_wr_en, -1, 0)),
-        ]
-
-        def early(buf: wiring.Component) -> Signal:
-            """Read data registered once more (as :class:`hdl.top.GemmTop`)."""
-            q = Signal.like(buf.r_data, name=f"{buf.r_data.name}_q", reset_less=True)
-            m.d.sync += q.eq(buf.r_data)
-            return q
-
-        def replay(buf: FusedBuffer, word: Signal, tag: str) -> Signal:
-            """``word`` with the granules of a write that hit the same address at the
-            read's edge replayed into it (:class:`hdl.top.GemmTop`'s replay, per 2-bit
-            granule: a packed lane is written one slot at a time)."""
-            wr = [Signal.like(x, name=f"{tag}_wr_{n}", reset_less=True) for n, x in
-                  (("addr", buf.w_addr), ("data", buf.w_data), ("en", buf.w_en))]
-            rd_addr = Signal.like(buf.r_addr, name=f"{tag}_rd_addr", reset_less=True)
-            m.d.sync += [wr[0].eq(buf.w_addr), wr[1].eq(buf.w_data), wr[2].eq(buf.w_en),
-                         rd_addr.eq(buf.r_addr)]
-            patch = Signal(len(buf.w_en), name=f"{tag}_patch", reset_less=True)
-            patch_data = Signal.like(buf.w_data, name=f"{tag}_patch_data", reset_less=True)
-            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
-            g = BRICK_BITS
-            return Cat(Mux(patch[i], patch_data[i * g:(i + 1) * g], word[i * g:(i + 1) * g])
-                       for i in range(len(buf.w_en)))
-
-        a_word = early(buf_a) if ws else replay(buf_a, early(buf_a), "a")
-        b_word = replay(buf_b, early(buf_b), "b")
-        o_word = early(buf_o)
-        m.d.comb += unload.r_data.eq(o_word)
-        for r in range(R):
-            m.d.comb += arr.a[r].eq(a_word[r * W:(r + 1) * W])
-        results = []
-        for c in range(C):
-            lane_w = b_word[c * W:(c + 1) * W]
-            if ws:
-                m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, lane_w))
-                old = Mux(ctrl.o_acc, o_word[c * ab:(c + 1) * ab].as_signed(), 0)
-                results.append((arr.out[c] + old)[:ab])
-            else:
-                m.d.comb += arr.b[c].eq(lane_w)
-                results.append(arr.out[c].as_unsigned())
-        m.d.comb += buf_o.w_data.eq(Cat(*results))
-        if ws:
-            m.d.comb += arr.w_load.eq(ctrl.w_load)
-        else:
-            m.d.comb += [arr.valid.eq(ctrl.valid), arr.drain.eq(ctrl.drain)]
+        connect_shell(m, self, ctrl, load_a, load_b, unload, buf_a, buf_b, buf_o,
+                      k=kf, b_rows=self.k, busy=ctrl.busy, done=ctrl.done,
+                      cycles=ctrl.cycles, finish=ctrl.finish,
+                      load_a_mode=(load_a.n_fused.eq(kf), load_a.f_last.eq(f_last),
+                                   load_a.code.eq(acode)),
+                      load_b_mode=(load_b.n_fused.eq(kf), load_b.f_last.eq(f_last),
+                                   load_b.code.eq(wcode)))
+        # (the replay patches per 2-bit granule: a packed lane is written a slot at a time)
+        a_word = early(m, buf_a) if ws else replay(m, buf_a, early(m, buf_a), "a")
+        b_word = replay(m, buf_b, early(m, buf_b), "b")
+        write_back(m, ws, arr, ctrl, buf_o, unload, early(m, buf_o), ab,
+                   lanes(a_word, R, W, signed_=False), lanes(b_word, C, W, signed_=False))
         return m
 
 

@@ -47,11 +47,13 @@ from pathlib import Path
 
 import numpy as np
 from amaranth import Cat, EnableInserter, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.buffer import OperandBuffer
 from hdl.controller import Controller
+from hdl.engine_shell import (check_top_params, connect_shell, early, gemm_ports, lanes,
+                              replay, write_back)
 from hdl.driver import GemmCase, RunResult
 from hdl.golden import gemm_ref, wrap
 from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
@@ -309,20 +311,10 @@ class BitSerialTop(wiring.Component):
     (``engine == "bitserial"``); ports of :class:`hdl.top.GemmTop` plus ``abits``."""
 
     def __init__(self, params: HdlParams) -> None:
-        if not isinstance(params, HdlParams):
-            raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
-        if params.engine != "bitserial":
-            raise HdlError(f"BitSerialTop builds the bitserial engine, not {params.engine!r}")
+        check_top_params(params, "bitserial", "BitSerialTop")
         self._p = params
-        ob, ab, dw = signed(params.operand_bits), signed(params.accumulator_bits), \
-            params.dim_bits
-        super().__init__({"a": In(stream.Signature(ob)), "b": In(stream.Signature(ob)),
-                          "o": Out(stream.Signature(ab)),
-                          "m": In(unsigned(dw)), "k": In(unsigned(dw)),
-                          "n": In(unsigned(dw)), "order": In(1),
-                          "abits": In(unsigned(abits_width(params.operand_bits))),
-                          "start": In(1), "busy": Out(1), "done": Out(1),
-                          "cycles": Out(CYCLE_COUNTER_BITS)})
+        super().__init__(gemm_ports(params, mode={
+            "abits": In(unsigned(abits_width(params.operand_bits)))}))
 
     @property
     def params(self) -> HdlParams:
@@ -370,79 +362,18 @@ class BitSerialTop(wiring.Component):
         with m.Elif(busy):
             m.d.sync += cycles.eq(cycles + 1)
 
-        idle = ~busy & ~self.start
-        wiring.connect(m, wiring.flipped(self.a), load_a.inp)
-        wiring.connect(m, wiring.flipped(self.b), load_b.inp)
-        wiring.connect(m, unload.out, wiring.flipped(self.o))
-        m.d.comb += [
-            ctrl.start.eq(self.start), ctrl.m.eq(self.m), ctrl.k.eq(self.k),
-            ctrl.n.eq(self.n), ctrl.order.eq(self.order),
-            self.busy.eq(busy), self.done.eq(ctrl_core.done), self.cycles.eq(cycles),
-            load_a.n_rows.eq(self.m), load_a.n_cols.eq(self.k),
-            load_b.n_rows.eq(self.k), load_b.n_cols.eq(self.n),
-            load_a.enable.eq(idle), load_b.enable.eq(idle),
-            load_a.restart.eq(self.start), load_b.restart.eq(self.start),
-            buf_a.w_addr.eq(load_a.w_addr), buf_a.w_data.eq(load_a.w_data),
-            buf_a.w_en.eq(load_a.w_en),
-            buf_b.w_addr.eq(load_b.w_addr), buf_b.w_data.eq(load_b.w_data),
-            buf_b.w_en.eq(load_b.w_en),
-            # compute reads: one per step (the RAM's output register holds in between)
-            buf_a.r_addr.eq(ctrl.a_addr), buf_a.r_en.eq(step),
-            buf_b.r_addr.eq(ctrl.b_addr), buf_b.r_en.eq(step),
-            unload.n_rows.eq(self.m), unload.n_cols.eq(self.n),
-            unload.arm.eq(ctrl_core.finish & step), unload.restart.eq(self.start & ~busy),
-            buf_o.r_addr.eq(Mux(busy, ctrl.o_rd_addr, unload.r_addr)),
-            buf_o.r_en.eq(Mux(busy, ctrl.o_rd_en & step, unload.r_en)),
-            buf_o.w_addr.eq(ctrl.o_wr_addr),
-            buf_o.w_en.eq(Mux(ctrl.o_wr_en & step, -1, 0)),
-            arr.step.eq(step), arr.first.eq(first), arr.bitsel.eq(bitsel),
-            arr.smax.eq(smax),
-        ]
-        lane = lambda word, i, w: word[i * w:(i + 1) * w].as_signed()  # noqa: E731
-
-        def early(buf: OperandBuffer, gated: bool = True) -> Signal:
-            """The read data registered once more (as in :mod:`hdl.top`), once per step
-            while busy (``gated``); the unloader's path (idle) runs every cycle."""
-            q = Signal.like(buf.r_data, name=f"{buf.r_data.name}_q", reset_less=True)
-            with m.If(step if gated else 1):
-                m.d.sync += q.eq(buf.r_data)
-            return q
-
-        def replay(buf: OperandBuffer, word: Signal, tag: str) -> Signal:
-            """:mod:`hdl.top`'s replay of a write colliding with the first read, per step."""
-            wr = [Signal.like(x, name=f"{tag}_wr_{n}", reset_less=True) for n, x in
-                  (("addr", buf.w_addr), ("data", buf.w_data), ("en", buf.w_en))]
-            rd_addr = Signal.like(buf.r_addr, name=f"{tag}_rd_addr", reset_less=True)
-            patch = Signal(buf.lanes, name=f"{tag}_patch", reset_less=True)
-            patch_data = Signal.like(buf.w_data, name=f"{tag}_patch_data", reset_less=True)
-            with m.If(step):
-                m.d.sync += [wr[0].eq(buf.w_addr), wr[1].eq(buf.w_data), wr[2].eq(buf.w_en),
-                             rd_addr.eq(buf.r_addr),
-                             patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
-            w = buf.lane_bits
-            return Cat(Mux(patch[i], patch_data[i * w:(i + 1) * w], word[i * w:(i + 1) * w])
-                       for i in range(buf.lanes))
-
-        a_word = early(buf_a) if ws else replay(buf_a, early(buf_a), "a")
-        b_word = replay(buf_b, early(buf_b), "b")
-        o_word = early(buf_o)
-        m.d.comb += unload.r_data.eq(o_word)
-        for r in range(R):
-            m.d.comb += arr.a[r].eq(lane(a_word, r, ob))
-        results = []
-        for c in range(C):
-            if ws:
-                m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, lane(b_word, c, ob)))
-                old = Mux(ctrl.o_acc, lane(o_word, c, ab), 0)
-                results.append((arr.out[c] + old)[:ab])
-            else:
-                m.d.comb += arr.b[c].eq(lane(b_word, c, ob))
-                results.append(arr.out[c].as_unsigned())
-        m.d.comb += buf_o.w_data.eq(Cat(*results))
-        if ws:
-            m.d.comb += arr.w_load.eq(ctrl.w_load)
-        else:
-            m.d.comb += [arr.valid.eq(ctrl.valid), arr.drain.eq(ctrl.drain)]
+        # the shell advances once per step while busy (the RAMs' output registers hold
+        # in between); the unloader's path (idle) runs every cycle, as step is high then
+        connect_shell(m, self, ctrl, load_a, load_b, unload, buf_a, buf_b, buf_o,
+                      k=self.k, b_rows=self.k, busy=busy, done=ctrl_core.done,
+                      cycles=cycles, finish=ctrl_core.finish, gate=step)
+        m.d.comb += [arr.step.eq(step), arr.first.eq(first), arr.bitsel.eq(bitsel),
+                     arr.smax.eq(smax)]
+        a_word = early(m, buf_a, step) if ws else \
+            replay(m, buf_a, early(m, buf_a, step), "a", step)
+        b_word = replay(m, buf_b, early(m, buf_b, step), "b", step)
+        write_back(m, ws, arr, ctrl, buf_o, unload, early(m, buf_o, step), ab,
+                   lanes(a_word, R, ob), lanes(b_word, C, ob))
         return m
 
 

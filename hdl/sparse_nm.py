@@ -52,14 +52,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.back import rtlil
 from amaranth.hdl import Assert
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.buffer import OperandBuffer
 from hdl.controller import Controller
+from hdl.engine_shell import (check_top_params, connect_shell, early, gemm_ports, lanes,
+                              replay, write_back)
 from hdl.driver import GemmCase, RunResult
 from hdl.golden import gemm_ref, wrap
 from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
@@ -313,19 +315,11 @@ class SparseNMTop(wiring.Component):
     with ``b`` carrying packed slots (``operand_bits + log2(M)`` bits, unsigned)."""
 
     def __init__(self, params: HdlParams) -> None:
-        if not isinstance(params, HdlParams):
-            raise TypeError(f"params must be HdlParams, not {type(params).__name__}")
+        check_top_params(params, None, "SparseNMTop")
         check_nm(params)
         self._p = params
-        ob, ab, dw = params.operand_bits, params.accumulator_bits, params.dim_bits
-        self._wb = ob + index_bits(params.nm_m)
-        super().__init__({"a": In(stream.Signature(signed(ob))),
-                          "b": In(stream.Signature(unsigned(self._wb))),
-                          "o": Out(stream.Signature(signed(ab))),
-                          "m": In(unsigned(dw)), "k": In(unsigned(dw)),
-                          "n": In(unsigned(dw)), "order": In(1),
-                          "start": In(1), "busy": Out(1), "done": Out(1),
-                          "cycles": Out(CYCLE_COUNTER_BITS)})
+        self._wb = params.operand_bits + index_bits(params.nm_m)
+        super().__init__(gemm_ports(params, b_payload=unsigned(self._wb)))
 
     @property
     def params(self) -> HdlParams:
@@ -355,67 +349,15 @@ class SparseNMTop(wiring.Component):
         # its last beat (the beat's own address never depends on it; start rewinds it).
         slots = Signal(dw + 1)
         m.d.sync += slots.eq(((self.k + (M - 1)) >> index_bits(M)) * N)
-        idle = ~ctrl.busy & ~self.start
-        wiring.connect(m, wiring.flipped(self.a), load_a.inp)
-        wiring.connect(m, unload.out, wiring.flipped(self.o))
-        m.d.comb += [
-            load_b.inp.payload.eq(self.b.payload), load_b.inp.valid.eq(self.b.valid),
-            self.b.ready.eq(load_b.inp.ready),
-            ctrl.start.eq(self.start), ctrl.m.eq(self.m), ctrl.k.eq(slots),
-            ctrl.n.eq(self.n), ctrl.order.eq(self.order),
-            self.busy.eq(ctrl.busy), self.done.eq(ctrl.done), self.cycles.eq(ctrl.cycles),
-            load_a.n_rows.eq(self.m), load_a.n_cols.eq(self.k),
-            load_b.n_rows.eq(slots), load_b.n_cols.eq(self.n),
-            load_a.enable.eq(idle), load_b.enable.eq(idle),
-            load_a.restart.eq(self.start), load_b.restart.eq(self.start),
-            buf_a.w_addr.eq(load_a.w_addr), buf_a.w_data.eq(load_a.w_data),
-            buf_a.w_en.eq(load_a.w_en),
-            buf_b.w_addr.eq(load_b.w_addr), buf_b.w_data.eq(load_b.w_data),
-            buf_b.w_en.eq(load_b.w_en),
-            buf_a.r_addr.eq(ctrl.a_addr), buf_a.r_en.eq(1),
-            buf_b.r_addr.eq(ctrl.b_addr), buf_b.r_en.eq(1),
-            unload.n_rows.eq(self.m), unload.n_cols.eq(self.n),
-            unload.arm.eq(ctrl.finish), unload.restart.eq(self.start & ~ctrl.busy),
-            buf_o.r_addr.eq(Mux(ctrl.busy, ctrl.o_rd_addr, unload.r_addr)),
-            buf_o.r_en.eq(Mux(ctrl.busy, ctrl.o_rd_en, unload.r_en)),
-            buf_o.w_addr.eq(ctrl.o_wr_addr), buf_o.w_en.eq(Mux(ctrl.o_wr_en, -1, 0)),
-        ]
-
-        def early(buf: OperandBuffer) -> Signal:
-            """Read data registered once more (as :mod:`hdl.top`: reads are issued two
-            cycles ahead)."""
-            q = Signal.like(buf.r_data, name=f"{buf.r_data.name}_q", reset_less=True)
-            m.d.sync += q.eq(buf.r_data)
-            return q
-
-        def replay(buf: OperandBuffer, word: Signal, tag: str) -> Signal:
-            """``word`` with a write that hit the read's address at its edge replayed in
-            (the first B word is read in the cycle before ``start``; see :mod:`hdl.top`)."""
-            wr = [Signal.like(x, name=f"{tag}_wr_{n}", reset_less=True) for n, x in
-                  (("addr", buf.w_addr), ("data", buf.w_data), ("en", buf.w_en))]
-            rd_addr = Signal.like(buf.r_addr, name=f"{tag}_rd_addr", reset_less=True)
-            m.d.sync += [wr[0].eq(buf.w_addr), wr[1].eq(buf.w_data), wr[2].eq(buf.w_en),
-                         rd_addr.eq(buf.r_addr)]
-            patch = Signal(buf.lanes, name=f"{tag}_patch", reset_less=True)
-            patch_data = Signal.like(buf.w_data, name=f"{tag}_patch_data", reset_less=True)
-            m.d.sync += [patch.eq(Mux(wr[0] == rd_addr, wr[2], 0)), patch_data.eq(wr[1])]
-            w = buf.lane_bits
-            return Cat(Mux(patch[i], patch_data[i * w:(i + 1) * w], word[i * w:(i + 1) * w])
-                       for i in range(buf.lanes))
-
+        connect_shell(m, self, ctrl, load_a, load_b, unload, buf_a, buf_b, buf_o,
+                      k=slots, b_rows=slots, busy=ctrl.busy, done=ctrl.done,
+                      cycles=ctrl.cycles, finish=ctrl.finish, b_direct=True)
         # A: the array registers the read data itself (its skew chains start with the
         # register hdl.top calls early(); the PEs' retimed selection reads one stage
         # before it)
-        a_word, b_word, o_word = buf_a.r_data, replay(buf_b, early(buf_b), "b"), early(buf_o)
-        m.d.comb += unload.r_data.eq(o_word)
-        for i in range(la):
-            m.d.comb += arr.a[i].eq(a_word[i * ob:(i + 1) * ob].as_signed())
-        results = []
-        for c in range(C):
-            m.d.comb += arr.w[c].eq(Mux(ctrl.w_zero, 0, b_word[c * wb:(c + 1) * wb]))
-            old = Mux(ctrl.o_acc, o_word[c * ab:(c + 1) * ab].as_signed(), 0)
-            results.append((arr.out[c] + old)[:ab])
-        m.d.comb += [buf_o.w_data.eq(Cat(*results)), arr.w_load.eq(ctrl.w_load)]
+        b_word = replay(m, buf_b, early(m, buf_b), "b")
+        write_back(m, True, arr, ctrl, buf_o, unload, early(m, buf_o), ab,
+                   lanes(buf_a.r_data, la, ob), lanes(b_word, C, wb, signed_=False))
         return m
 
 
