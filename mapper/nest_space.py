@@ -28,7 +28,7 @@ from dataflows.dataflow import MAP_DIMS, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
-from mapper.nest_usage import repair, short
+from mapper.nest_usage import repair, short, usage_order, usage_table
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -178,6 +178,14 @@ class NestSpace:
         from sim.hier_plan import usage_plan
         return usage_plan(self.hier, tuple(int(v) for v in self.bounds))
 
+    @cached_property
+    def _usage_tables(self) -> dict[int, np.ndarray]:
+        """Per fanout with a need > 1: its :func:`mapper.nest_usage.usage_table`."""
+        needs = self._usage[0]
+        b = tuple(int(v) for v in self.bounds)
+        return {f: usage_table(self.hier, f, b, self.imperfect, n)
+                for f, n in enumerate(needs) if n > 1}
+
     def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``):
         spatial factors first (rows short of a fanout's ``min_usage`` repaired from its
@@ -205,7 +213,9 @@ class NestSpace:
                     left = left // v
         needs, how = self._usage
         if any(v > 1 for v in needs):
-            repair(self.hier, needs, how, self.bounds, self.imperfect, rng, axes)
+            order = usage_order(self.hier, needs)
+            repair(self._usage_tables, order, needs, how, self.bounds, self.imperfect, rng,
+                   axes)
         sp_all = axes.prod(axis=(1, 2))     # [n, ND]
         for i in range(ND):
             if tslots[i]:

@@ -97,29 +97,35 @@ def short(needs: tuple[int, ...], axes: np.ndarray) -> np.ndarray:
     return out
 
 
-def repair(hier: Hierarchy, needs: tuple[int, ...], how: tuple, bounds: np.ndarray,
-           imperfect: bool, rng: np.random.Generator, axes: np.ndarray,
-           tries: int = 8) -> None:
-    """In place: rows of ``axes`` short of a need get that fanout's factors from its
-    :func:`usage_table` (up to ``tries`` draws that fit what the other fanouts unroll on
-    each dimension), fanouts in ``needs``' plan order (:func:`sim.hier_plan.usage_plan`,
-    ``how`` its joint exact assignment); rows no draw fixes get ``how`` itself on every
-    fanout (a joint assignment that meets every need) and factor 1 elsewhere."""
-    b = tuple(int(v) for v in bounds)
+def usage_order(hier: Hierarchy, needs: tuple[int, ...]) -> list[int]:
+    """The fanouts with a need > 1 in :func:`sim.hier_plan.usage_plan`'s order (the one
+    whose axes may unroll the fewest dimensions first)."""
     fans = hier.fanouts
-    order = sorted((f for f, n in enumerate(needs) if n > 1),
-                   key=lambda f: (len(set().union(*fans[f].dims)), f))
+    return sorted((f for f, n in enumerate(needs) if n > 1),
+                  key=lambda f: (len(set().union(*fans[f].dims)), f))
+
+
+def repair(tables: dict[int, np.ndarray], order: list[int], needs: tuple[int, ...],
+           how: tuple, bounds: np.ndarray, imperfect: bool, rng: np.random.Generator,
+           axes: np.ndarray, tries: int = 8) -> None:
+    """In place: rows of ``axes`` ([n, F, 2, ND]) short of a need get that fanout's
+    factors from its table (``tables[f]``, :func:`usage_table`; up to ``tries`` draws
+    that fit what the other fanouts unroll on each dimension), fanouts in ``order``
+    (:func:`usage_order`); rows no draw fixes get ``how`` (the joint exact assignment
+    of :func:`sim.hier_plan.usage_plan`, which meets every need) and factor 1 elsewhere."""
     for f in order:
-        tab = usage_table(hier, f, b, imperfect, needs[f])
-        for _ in range(tries if len(tab) else 0):
-            rows = np.flatnonzero(axes[:, f].prod(axis=(1, 2)) < needs[f])
-            if not rows.size:
+        tab = tables[f]
+        rows = np.flatnonzero(axes[:, f].prod(axis=(1, 2)) < needs[f]) if len(tab) else ()
+        for _ in range(tries):
+            if not len(rows):
                 break
             cand = tab[rng.integers(0, len(tab), rows.size)]
-            other = axes[rows].prod(axis=2).prod(axis=1) // axes[rows, f].prod(axis=1)
-            tot = other * cand.prod(axis=1)                       # [r, ND]
+            sub = axes[rows]
+            other = sub.prod(axis=(1, 2)) // sub[:, f].prod(axis=1)      # [r, ND]
+            tot = other * cand.prod(axis=1)
             ok = (tot <= bounds).all(axis=1) if imperfect else (bounds % tot == 0).all(axis=1)
             axes[rows[ok], f] = cand[ok]
+            rows = rows[~ok]
     bad = short(needs, axes)
     if bad.any():
         axes[bad] = 1
