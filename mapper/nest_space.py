@@ -186,11 +186,12 @@ class NestSpace:
         return {f: usage_table(self.hier, f, b, self.imperfect, n)
                 for f, n in enumerate(needs) if n > 1}
 
-    def random(self, rng: np.random.Generator, n: int) -> "NestGenomes":
+    def random(self, rng: np.random.Generator, n: int, fit: bool = True) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``):
         spatial factors first (rows short of a fanout's ``min_usage`` repaired from its
         :func:`mapper.nest_usage.usage_table`), then each dimension's temporal split of
-        what they leave."""
+        what they leave, then (``fit``) :meth:`fit` shrinks the tiles of rows that
+        overfill a level."""
         L, F = len(self.hier.levels), len(self.hier.fanouts)
         tslots, sslots = self._slots
         temporal = np.ones((n, L, ND), dtype=np.int64)
@@ -221,13 +222,15 @@ class NestSpace:
             if tslots[i]:
                 temporal[:, tslots[i], i] = self._picks(rng, i, -(-int(self.bounds[i])
                                                                  // sp_all[:, i]))
-        if self.imperfect:
-            self._fix_idle(temporal, axes)
         order = rng.permuted(np.broadcast_to(np.arange(ND), (n, L, ND)).copy(), axis=2)
         g = NestGenomes(temporal, order, axes)
+        if fit:
+            self.fit(rng, g)
+        if self.imperfect:
+            self._fix_idle(temporal, axes)
         over = self._over(axes)
         if over.any():                      # a fanout axis past its size: redraw those
-            again = self.random(rng, int(over.sum()))
+            again = self.random(rng, int(over.sum()), fit)
             g.temporal[over], g.order[over], g.axes[over] = \
                 again.temporal, again.order, again.axes
         return g
@@ -282,7 +285,7 @@ class NestSpace:
         fresh row whole where that overfills a fanout axis), and half of them also swap
         two loops of one level's order."""
         n = len(parents)
-        fresh = self.random(rng, n)
+        fresh = self.random(rng, n, fit=False)     # one dimension of it is used: not fitted
         t, o, ax = parents.temporal.copy(), parents.order.copy(), parents.axes.copy()
         dim = rng.integers(0, ND, n)
         r = np.arange(n)
@@ -317,6 +320,61 @@ class NestSpace:
                 t[rows, :, i] = 1
                 t[rows[:, None], np.asarray(tslots[i])[None, :], i] = \
                     self._picks(rng, int(i), steps)
+
+    @cached_property
+    def _relief(self) -> tuple[np.ndarray, np.ndarray]:
+        """(``target[l, d]``: the innermost level above ``l`` that may loop ``d``, -1 if
+        none; ``spf[v]``: the smallest prime factor of ``v``, up to the largest bound)."""
+        tslots, _ = self._slots
+        L = len(self.hier.levels)
+        target = np.full((L, ND), -1, dtype=np.int64)
+        for d in range(ND):
+            for lv in range(L):
+                above = [t for t in tslots[d] if t < lv]
+                target[lv, d] = above[-1] if above else -1
+        top = int(self.bounds.max()) + 1
+        spf = np.arange(top, dtype=np.int64)
+        for q in range(2, math.isqrt(top - 1) + 1):
+            if spf[q] == q:
+                view = spf[q * q::q]
+                view[view == np.arange(q * q, top, q)] = q
+        return target, spf
+
+    def fit(self, rng: np.random.Generator, g: "NestGenomes", passes: int = 64) -> None:
+        """In place: rows of ``g`` whose tiles overfill a level
+        (:func:`sim.hier_tiles.overfilled_levels`, the cost model's capacity rule) get one
+        prime factor of one temporal loop at or below the innermost such level, chosen
+        at random, moved to the innermost level above it that may loop that dimension
+        -- which shrinks that level's tile and those in between and leaves the rest, so
+        a row never gets further from fitting -- until they fit, no such loop is left,
+        or ``passes`` rounds are spent. Orders and spatial factors are unchanged."""
+        from sim.hier_tiles import overfilled_levels
+        target, spf = self._relief
+        rows = np.arange(len(g))
+        L = g.temporal.shape[1]
+        for _ in range(passes):
+            if not rows.size:
+                return
+            sub = NestGenomes(g.temporal[rows], g.order[rows], g.axes[rows])
+            over = overfilled_levels(self.layer, self.hier, sub.batch)
+            keep = over >= 0
+            rows, over, t = rows[keep], over[keep], sub.temporal[keep]
+            if not rows.size:
+                return
+            depth = np.arange(L)[None, :, None] >= over[:, None, None]
+            cand = (t > 1) & depth & (target[over][:, None, :] >= 0)
+            ok = cand.any(axis=(1, 2))
+            rows, over, t, cand = rows[ok], over[ok], t[ok], cand[ok]
+            if not rows.size:               # nothing left that a level above may take
+                return
+            k = np.arange(rows.size)
+            pick = np.argmax(np.where(cand, rng.random(cand.shape), -1.0)
+                             .reshape(rows.size, -1), axis=1)
+            j, d = np.divmod(pick, ND)
+            p = spf[t[k, j, d]]
+            t[k, j, d] //= p
+            t[k, target[over, d], d] *= p
+            g.temporal[rows] = t
 
     def neighbours(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Every mapping one step from row ``i``: one prime factor of one dimension moved

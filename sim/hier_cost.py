@@ -132,6 +132,7 @@ from sim.hier_cost_scalar import (DEFAULT_INPUT_REUSE, INPUT_REUSE,  # noqa: F40
 from sim.hier_plan import (ND, HierCostError, _above, _between, _kept_rows,  # noqa: F401
                            access_bits, element_bits, exposes, mac_groups, narrow_bits,
                            _kept_union_rows, _plan, _Plan, _union_input_elems, _union_rows)
+from sim.hier_tiles import level_fits, tile_extents
 from sim.hier_window import level_events, window_events, window_kept
 from sim.hierarchy import Hierarchy
 from sim.tiling import (conv_input_footprint_elems, tile_footprint_elems)
@@ -222,20 +223,7 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
     alld = range(ND)
 
     # -- tiles: raw (uncapped) extents per level, innermost up --------------------------
-    ext_raw: list[np.ndarray] = [None] * (L + 1)      # type: ignore[list-item]
-    grain: list[np.ndarray] = [None] * L              # type: ignore[list-item]
-    cum = np.ones((ND, B), dtype=np.int64)
-    for f in range(F):
-        if plan.pos[f] == L:
-            cum = cum * Sraw[f]
-    ext_raw[L] = cum
-    for lv in range(L - 1, -1, -1):
-        grain[lv] = cum                               # ext_raw[lv] // T[lv]
-        cum = cum * T[lv]
-        ext_raw[lv] = cum
-        for f in range(F):
-            if plan.pos[f] == lv:
-                cum = cum * Sraw[f]
+    ext_raw, grain = tile_extents(plan, T, Sraw)
     ext = [np.minimum(e, bnd) for e in ext_raw[:L]]
     exact = bool((ext_raw[0] == bnd).all())           # no idle position in any row
 
@@ -480,16 +468,8 @@ def _chunk(layer: Layer, hier: Hierarchy, batch: NestBatch, detail: bool,
         out[f"energy_{level.name}_pj"] = e
         energy = energy + e
         if level.bounded:
-            need = {o: tile_fp(o, lv) * (element_bits(hier, layer, lv, o) / 8)
-                    for o in level.keeps if o not in level.streams}
-            if level.partitioned:
-                tot = np.zeros(B)
-                for o, v in need.items():
-                    legal &= v <= level.usable_bytes(o)
-                    tot = tot + v
-            else:
-                tot = sum(need.values(), np.zeros(B))
-                legal &= tot <= level.usable_bytes()
+            tot, fits = level_fits(hier, layer, lv, lambda o, lv=lv: tile_fp(o, lv), B)
+            legal &= fits
             out[f"{level.name}_need_bytes"] = tot
         ninst = product(inst, _above(plan, lv))
         cyc = np.maximum(rbits / 8 / (ninst * level.read_bytes_per_cycle),
