@@ -28,7 +28,9 @@ from dataflows.dataflow import MAP_DIMS, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch, NestMapping
-from mapper.nest_usage import repair, short, usage_order, usage_table
+from mapper.nest_usage import repair, short, usage_table
+from sim.hier_plan import usage_order, usage_plan
+from sim.hier_tiles import overfilled_levels
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -154,7 +156,6 @@ class NestSpace:
         factors :func:`sim.hier_plan.usage_plan` fills them with (so every usage need is
         met); a seed that keeps a tight space from having no legal row in a small
         budget."""
-        from sim.hier_plan import usage_plan
         tslots, _ = self._slots
         L, F = len(self.hier.levels), len(self.hier.fanouts)
         left = [int(b) for b in self.bounds]
@@ -175,16 +176,22 @@ class NestSpace:
     def _usage(self) -> tuple[tuple[int, ...], tuple]:
         """(per fanout the children a mapping must unroll, a joint exact assignment that
         does): :func:`sim.hier_plan.usage_plan`, the cost model's usage rule."""
-        from sim.hier_plan import usage_plan
         return usage_plan(self.hier, tuple(int(v) for v in self.bounds))
 
     @cached_property
-    def _usage_tables(self) -> dict[int, np.ndarray]:
-        """Per fanout with a need > 1: its :func:`mapper.nest_usage.usage_table`."""
+    def _has_usage(self) -> bool:
+        """Some fanout must unroll more than one child."""
+        return any(v > 1 for v in self._usage[0])
+
+    @cached_property
+    def _usage_tables(self) -> tuple[dict[int, np.ndarray], list[int]]:
+        """(per fanout with a need > 1 its :func:`mapper.nest_usage.usage_table`, those
+        fanouts in :func:`sim.hier_plan.usage_order`)."""
         needs = self._usage[0]
         b = tuple(int(v) for v in self.bounds)
-        return {f: usage_table(self.hier, f, b, self.imperfect, n)
-                for f, n in enumerate(needs) if n > 1}
+        return ({f: usage_table(self.hier, f, b, self.imperfect, n)
+                 for f, n in enumerate(needs) if n > 1},
+                [f for f in usage_order(self.hier) if needs[f] > 1])
 
     def random(self, rng: np.random.Generator, n: int, fit: bool = True) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``):
@@ -212,11 +219,9 @@ class NestSpace:
                 sp = sp * v
                 if not self.imperfect:
                     left = left // v
-        needs, how = self._usage
-        if any(v > 1 for v in needs):
-            order = usage_order(self.hier, needs)
-            repair(self._usage_tables, order, needs, how, self.bounds, self.imperfect, rng,
-                   axes)
+        if self._has_usage:
+            needs, how = self._usage
+            repair(*self._usage_tables, needs, how, self.bounds, self.imperfect, rng, axes)
         sp_all = axes.prod(axis=(1, 2))     # [n, ND]
         for i in range(ND):
             if tslots[i]:
@@ -307,9 +312,9 @@ class NestSpace:
         """In place: children that fall short of a fanout's usage need where their parent
         met it keep the parent's spatial factors of the mutated dimension ``dim`` (per
         row) and get a fresh temporal split of the steps those leave instead."""
-        needs = self._usage[0]
-        if not any(v > 1 for v in needs):
+        if not self._has_usage:
             return
+        needs = self._usage[0]
         bad = np.flatnonzero(short(needs, ax) & ~short(needs, parent_axes))
         tslots, _ = self._slots
         for i in np.unique(dim[bad]):
@@ -348,7 +353,6 @@ class NestSpace:
         -- which shrinks that level's tile and those in between and leaves the rest, so
         a row never gets further from fitting -- until they fit, no such loop is left,
         or ``passes`` rounds are spent. Orders and spatial factors are unchanged."""
-        from sim.hier_tiles import overfilled_levels
         target, spf = self._relief
         rows = np.arange(len(g))
         L = g.temporal.shape[1]
@@ -436,7 +440,7 @@ class NestSpace:
         t = np.where(pick[:, None, :], a.temporal, b.temporal)
         ax = np.where(pick[:, None, None, :], a.axes, b.axes)
         over = self._over(ax)
-        if any(v > 1 for v in self._usage[0]):
+        if self._has_usage:
             over |= short(self._usage[0], ax) & ~short(self._usage[0], a.axes)
         t[over], ax[over] = a.temporal[over], a.axes[over]
         order = np.where((rng.random(n) < 0.5)[:, None, None], a.order, b.order)
@@ -576,10 +580,9 @@ class NestSpace:
     def _drop_short(self, g: "NestGenomes") -> "NestGenomes":
         """``g`` without the rows short of a fanout's usage need (illegal whatever their
         cost: not worth costing)."""
-        needs = self._usage[0]
-        if not len(g) or not any(v > 1 for v in needs):
+        if not len(g) or not self._has_usage:
             return g
-        bad = short(needs, g.axes)
+        bad = short(self._usage[0], g.axes)
         return g.take(np.flatnonzero(~bad)) if bad.any() else g
 
     def genomes(self, mappings: "list[NestMapping] | tuple[NestMapping, ...]") -> "NestGenomes":

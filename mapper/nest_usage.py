@@ -97,22 +97,15 @@ def short(needs: tuple[int, ...], axes: np.ndarray) -> np.ndarray:
     return out
 
 
-def usage_order(hier: Hierarchy, needs: tuple[int, ...]) -> list[int]:
-    """The fanouts with a need > 1 in :func:`sim.hier_plan.usage_plan`'s order (the one
-    whose axes may unroll the fewest dimensions first)."""
-    fans = hier.fanouts
-    return sorted((f for f, n in enumerate(needs) if n > 1),
-                  key=lambda f: (len(set().union(*fans[f].dims)), f))
-
-
 def repair(tables: dict[int, np.ndarray], order: list[int], needs: tuple[int, ...],
            how: tuple, bounds: np.ndarray, imperfect: bool, rng: np.random.Generator,
            axes: np.ndarray, tries: int = 8) -> None:
     """In place: rows of ``axes`` ([n, F, 2, ND]) short of a need get that fanout's
     factors from its table (``tables[f]``, :func:`usage_table`; up to ``tries`` draws
     that fit what the other fanouts unroll on each dimension), fanouts in ``order``
-    (:func:`usage_order`); rows no draw fixes get ``how`` (the joint exact assignment
-    of :func:`sim.hier_plan.usage_plan`, which meets every need) and factor 1 elsewhere."""
+    (:func:`sim.hier_plan.usage_order`, those with a need > 1); rows no draw fixes get
+    ``how`` (the joint exact assignment of :func:`sim.hier_plan.usage_plan`, which meets
+    every need) and factor 1 elsewhere."""
     for f in order:
         tab = tables[f]
         rows = np.flatnonzero(axes[:, f].prod(axis=(1, 2)) < needs[f]) if len(tab) else ()

@@ -118,6 +118,14 @@ def usage_need(fo: Fanout, bounds: tuple[int, ...]) -> int:
     return min(math.ceil(fo.min_usage * fo.children - 1e-9), max_exact_use(fo, bounds))
 
 
+def usage_order(hier: Hierarchy) -> tuple[int, ...]:
+    """The fanouts with a ``min_usage``, in the order :func:`usage_plan` fills them: the
+    one whose axes may unroll the fewest dimensions first."""
+    fans = hier.fanouts
+    return tuple(sorted((f for f, fo in enumerate(fans) if fo.min_usage),
+                        key=lambda f: (len(set().union(*fans[f].dims)), f)))
+
+
 @lru_cache(maxsize=1024)
 def usage_plan(hier: Hierarchy, bounds: tuple[int, ...]
                ) -> tuple[tuple[int, ...], tuple[tuple[tuple[int, ...], ...] | None, ...]]:
@@ -132,8 +140,7 @@ def usage_plan(hier: Hierarchy, bounds: tuple[int, ...]
     fans = hier.fanouts
     need, how = [0] * len(fans), [None] * len(fans)
     left = list(bounds)
-    for f in sorted((f for f, fo in enumerate(fans) if fo.min_usage),
-                    key=lambda f: (len(set().union(*fans[f].dims)), f)):
+    for f in usage_order(hier):
         a = exact_use_assignment(fans[f], tuple(left))
         for row in a:
             for i, v in enumerate(row):
