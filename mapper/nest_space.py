@@ -12,22 +12,25 @@ factors on one fanout axis multiply past its size are redrawn. Its moves --
 (:meth:`NestSpace.neighbours`, :meth:`NestSpace.resplits`, :meth:`NestSpace.reorders`,
 :meth:`NestSpace.spatial_trades`, :meth:`NestSpace.temporal_trades`) -- keep every row
 structurally legal and the bounds covered; capacity is the cost model's ``legal``.
-:mod:`mapper.nest_search` searches with them.
+:mod:`mapper.nest_search` searches with them. The neighbourhoods are written in
+:mod:`mapper.nest_moves`, the population arrays and factor tables in
+:mod:`mapper.nest_genomes`, the usage-meeting spatial draws in :mod:`mapper.nest_usage`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 
 from dataflows.dataflow import MAP_DIMS, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
-from dataflows.nest_mapping import NestBatch, NestMapping
+from dataflows.nest_mapping import NestMapping
+from mapper.nest_genomes import NestGenomes, _factorizations
+from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
 from sim.hier_tiles import overfilled_levels
@@ -40,46 +43,8 @@ class NestSearchError(CoforgeError):
     """Bad search arguments or a layer with no legal mapping found."""
 
 
-@lru_cache(maxsize=65536)
-def _primes(n: int) -> tuple[int, ...]:
-    """The distinct prime factors of ``n`` (none for 1)."""
-    out, p = [], 2
-    while p * p <= n:
-        if n % p == 0:
-            out.append(p)
-            while n % p == 0:
-                n //= p
-        p += 1
-    return tuple(out + ([n] if n > 1 else []))
-
-
-@lru_cache(maxsize=65536)
-def _divisors(n: int) -> tuple[int, ...]:
-    return tuple(d for d in range(1, n + 1) if n % d == 0)
-
-
-@lru_cache(maxsize=4096)
-def _factorizations(n: int, slots: int) -> np.ndarray:
-    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots];
-    cached across searches: read-only)."""
-    if slots == 0:
-        return np.ones((1, 0), dtype=np.int64)
-    rows: list[tuple[int, ...]] = []
-
-    def rec(left: int, k: int, acc: tuple[int, ...]) -> None:
-        if k == 1:
-            rows.append(acc + (left,))
-            return
-        for d in _divisors(left):
-            rec(left // d, k - 1, acc + (d,))
-    rec(n, slots, ())
-    out = np.array(rows, dtype=np.int64)
-    out.flags.writeable = False
-    return out
-
-
 @dataclass(frozen=True)
-class NestSpace:
+class NestSpace(NestMoves):
     """The nest mappings of ``layer`` on ``hier`` the mapper draws (module doc)."""
 
     layer: Layer
@@ -380,56 +345,6 @@ class NestSpace:
             t[k, target[over, d], d] *= p
             g.temporal[rows] = t
 
-    def neighbours(self, g: "NestGenomes", i: int) -> "NestGenomes":
-        """Every mapping one step from row ``i``: one prime factor of one dimension moved
-        from one of its temporal levels or fanout axes to another (the product, hence the
-        bounds covered, unchanged; a fanout axis never past its size), or two loops of one
-        level swapped where either has a factor > 1 there."""
-        tslots, sslots = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        ts, os_, as_ = [], [], []
-        for d in range(ND):
-            slots = [("t", lv) for lv in tslots[d]] + [("s", f, a) for f, a, _ in sslots[d]]
-
-            def get(slot: tuple, t: np.ndarray, ax: np.ndarray, d: int = d) -> int:
-                return int(t[slot[1], d]) if slot[0] == "t" else int(ax[slot[1], slot[2], d])
-            for src in slots:
-                v = get(src, t0, a0)
-                for prime in _primes(v):
-                    for dst in slots:
-                        if dst == src:
-                            continue
-                        t, ax = t0.copy(), a0.copy()
-                        for slot, mul in ((src, None), (dst, prime)):
-                            if slot[0] == "t":
-                                t[slot[1], d] = t[slot[1], d] * mul if mul else \
-                                    t[slot[1], d] // prime
-                            else:
-                                ax[slot[1], slot[2], d] = ax[slot[1], slot[2], d] * mul \
-                                    if mul else ax[slot[1], slot[2], d] // prime
-                        if dst[0] == "s" and ax[dst[1], dst[2]].prod() > \
-                                self.hier.fanouts[dst[1]].size[dst[2]]:
-                            continue
-                        ts.append(t)
-                        os_.append(o0)
-                        as_.append(ax)
-        for lv in range(t0.shape[0]):
-            for x in range(ND):
-                for y in range(x + 1, ND):
-                    if t0[lv, o0[lv, x]] > 1 or t0[lv, o0[lv, y]] > 1:
-                        o = o0.copy()
-                        o[lv, x], o[lv, y] = o0[lv, y], o0[lv, x]
-                        ts.append(t0)
-                        os_.append(o)
-                        as_.append(a0)
-        n = len(ts)                         # (explicit: a0 may have no fanout rows)
-        g2 = NestGenomes(np.array(ts, dtype=np.int64).reshape(n, *t0.shape),
-                         np.array(os_, dtype=o0.dtype).reshape(n, *o0.shape),
-                         np.array(as_, dtype=np.int64).reshape(n, *a0.shape))
-        if self.imperfect and len(g2):
-            self._fix_idle(g2.temporal, g2.axes)
-        return self._drop_short(g2)
-
     def crossover(self, rng: np.random.Generator, a: "NestGenomes",
                   b: "NestGenomes") -> "NestGenomes":
         """Children taking each dimension's split (temporal factors and spatial factors)
@@ -448,126 +363,6 @@ class NestSpace:
         if self.imperfect:
             self._fix_idle(g.temporal, g.axes)
         return g
-
-    def resplits(self, g: "NestGenomes", i: int, d: int, cap: int = 4096) -> "NestGenomes":
-        """Every split of dimension ``d`` of row ``i`` (its spatial factors within the
-        room the other dimensions leave on each fanout axis, then every exact
-        factorization of the remaining steps over its temporal levels), the rest of the
-        row unchanged; at most ``cap`` of them, evenly spaced over the whole list, when
-        there are more (deep hierarchies: a bound over 7 levels)."""
-        tslots, sslots = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        b = int(self.bounds[d])
-        combos: list[tuple[int, ...]] = [()]
-        for f, a, size in sslots[d]:
-            room = size // int(np.prod(a0[f, a]) // a0[f, a, d])
-            cand = [v for v in range(1, min(b, room) + 1) if self.imperfect or b % v == 0]
-            combos = [c + (v,) for c in combos for v in cand
-                      if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]
-        tabs = [self._table(d, -(-b // math.prod(c))) for c in combos]
-        ends = np.cumsum([len(tab) for tab in tabs])
-        pick = np.arange(ends[-1])
-        if len(pick) > cap:                 # evenly spaced over the whole list
-            pick = np.unique(np.linspace(0, ends[-1] - 1, cap).astype(np.int64))
-        which = np.searchsorted(ends, pick, side="right")
-        n = len(pick)
-        t = np.repeat(t0[None], n, axis=0)
-        ax = np.repeat(a0[None], n, axis=0)
-        t[:, :, d] = 1
-        for j in np.unique(which):
-            rows = np.flatnonzero(which == j)
-            tab = tabs[j]
-            t[rows[:, None], np.asarray(tslots[d])[None, :], d] = \
-                tab[pick[rows] - (ends[j] - len(tab))]
-            for (f, a, _), v in zip(sslots[d], combos[j]):
-                ax[rows, f, a, d] = v
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
-
-    def spatial_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
-        """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``
-        gives up a prime ``p`` of its factor there (``p`` joins one of its temporal
-        levels) and dimension ``e`` takes a divisor ``q`` of its factor at one of its
-        temporal levels onto the axis (within the axis size). Products per dimension are
-        unchanged, so the bounds stay covered; a move no single re-split can make when
-        the axis is full (e.g. R 3 x C 4 -> C 16)."""
-        tslots, sslots = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        rows: list[tuple[int, int, int, int, int, int, int, int, int]] = []
-        axes_of: dict[tuple[int, int], int] = {}
-        for d in range(ND):
-            for f, a, size in sslots[d]:
-                axes_of[f, a] = size
-        for (f, a), size in axes_of.items():
-            used = int(np.prod(a0[f, a]))
-            allowed = [d for d in range(ND) if any(x[:2] == (f, a) for x in sslots[d])]
-            for d in allowed:
-                u = int(a0[f, a, d])
-                for p in _primes(u):
-                    for x in tslots[d]:
-                        for e in allowed:
-                            if e == d:
-                                continue
-                            for y in tslots[e]:
-                                ty = int(t0[y, e])
-                                for q in _divisors(ty)[1:]:
-                                    if used // p * q <= size:
-                                        rows.append((f, a, d, p, x, e, q, y, 0))
-        n = len(rows)
-        r = np.array(rows, dtype=np.int64).reshape(n, 9)
-        k = np.arange(n)
-        t = np.repeat(t0[None], n, axis=0)
-        ax = np.repeat(a0[None], n, axis=0)
-        f, a, d, p, x, e, q, y = (r[:, j] for j in range(8))
-        ax[k, f, a, d] //= p
-        t[k, x, d] *= p
-        ax[k, f, a, e] *= q
-        t[k, y, e] //= q
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
-
-    def temporal_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
-        """Row ``i`` with two temporal levels trading: a prime ``p`` of dimension ``d``'s
-        factor moves from level ``x`` to level ``y`` and a divisor ``q`` of dimension
-        ``e``'s factor moves from ``y`` to ``x`` (a tile that grows in one dimension and
-        shrinks in another, which a capacity may allow only together)."""
-        tslots, _ = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        rows: list[tuple[int, int, int, int, int, int]] = []
-        for d in range(ND):
-            for x in tslots[d]:
-                for p in _primes(int(t0[x, d])):
-                    for y in tslots[d]:
-                        if y == x:
-                            continue
-                        for e in range(ND):
-                            if e == d or x not in tslots[e] or y not in tslots[e]:
-                                continue
-                            rows.extend((d, p, x, y, e, q)
-                                        for q in _divisors(int(t0[y, e]))[1:])
-        n = len(rows)
-        r = np.array(rows, dtype=np.int64).reshape(n, 6)
-        k = np.arange(n)
-        t = np.repeat(t0[None], n, axis=0)
-        d, p, x, y, e, q = (r[:, j] for j in range(6))
-        t[k, x, d] //= p
-        t[k, y, d] *= p
-        t[k, y, e] //= q
-        t[k, x, e] *= q
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0),
-                                            np.repeat(a0[None], n, axis=0)))
-
-    def reorders(self, g: "NestGenomes", i: int, lv: int, cap: int = 720) -> "NestGenomes":
-        """Row ``i`` with level ``lv``'s loops of factor > 1 permuted among their
-        positions, every permutation (the first ``cap`` when there are more)."""
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        pos = [j for j in range(ND) if t0[lv, o0[lv, j]] > 1]
-        perms = np.array(list(itertools.islice(
-            itertools.permutations([int(o0[lv, j]) for j in pos]), cap)), dtype=o0.dtype)
-        n = len(perms)
-        order = np.repeat(o0[None], n, axis=0)
-        if pos:
-            order[:, lv, pos] = perms
-        return NestGenomes(np.repeat(t0[None], n, axis=0), order,
-                           np.repeat(a0[None], n, axis=0))
 
     def _legal_rows(self, g: "NestGenomes") -> "NestGenomes":
         over = self._over(g.axes)
@@ -633,36 +428,6 @@ class NestSpace:
             spatial=tuple(tuple(tuple(int(v) for v in g.axes[i, f, a])
                                 for a in range(len(fo.size)))
                           for f, fo in enumerate(self.hier.fanouts)))
-
-
-@dataclass(frozen=True)
-class NestGenomes:
-    """A population: ``temporal``/``order`` [B, L, 8] as in NestBatch, ``axes``
-    [B, F, 2, 8] spatial factors per fanout axis (axis 1 all 1 for 1-D fanouts)."""
-
-    temporal: np.ndarray
-    order: np.ndarray
-    axes: np.ndarray
-
-    def __len__(self) -> int:
-        return self.temporal.shape[0]
-
-    @property
-    def batch(self) -> NestBatch:
-        return NestBatch(self.temporal, self.order, self.axes.prod(axis=2))
-
-    def take(self, idx: np.ndarray) -> "NestGenomes":
-        return NestGenomes(self.temporal[idx], self.order[idx], self.axes[idx])
-
-    @staticmethod
-    def concat(a: "NestGenomes", b: "NestGenomes") -> "NestGenomes":
-        return NestGenomes.concat_all([a, b])
-
-    @staticmethod
-    def concat_all(parts: list["NestGenomes"]) -> "NestGenomes":
-        return NestGenomes(np.concatenate([p.temporal for p in parts]),
-                           np.concatenate([p.order for p in parts]),
-                           np.concatenate([p.axes for p in parts]))
 
 
 __all__ = ["NestGenomes", "NestSearchError", "NestSpace"]

@@ -1,0 +1,83 @@
+"""Populations of nest mappings as arrays (:class:`NestGenomes`) and the factor tables
+the space draws and moves with (distinct primes, divisors, every ordered factorization).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from dataflows.nest_mapping import NestBatch
+
+
+@lru_cache(maxsize=65536)
+def _primes(n: int) -> tuple[int, ...]:
+    """The distinct prime factors of ``n`` (none for 1)."""
+    out, p = [], 2
+    while p * p <= n:
+        if n % p == 0:
+            out.append(p)
+            while n % p == 0:
+                n //= p
+        p += 1
+    return tuple(out + ([n] if n > 1 else []))
+
+
+@lru_cache(maxsize=65536)
+def _divisors(n: int) -> tuple[int, ...]:
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
+@lru_cache(maxsize=4096)
+def _factorizations(n: int, slots: int) -> np.ndarray:
+    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots];
+    cached across searches: read-only)."""
+    if slots == 0:
+        return np.ones((1, 0), dtype=np.int64)
+    rows: list[tuple[int, ...]] = []
+
+    def rec(left: int, k: int, acc: tuple[int, ...]) -> None:
+        if k == 1:
+            rows.append(acc + (left,))
+            return
+        for d in _divisors(left):
+            rec(left // d, k - 1, acc + (d,))
+    rec(n, slots, ())
+    out = np.array(rows, dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class NestGenomes:
+    """A population: ``temporal``/``order`` [B, L, 8] as in NestBatch, ``axes``
+    [B, F, 2, 8] spatial factors per fanout axis (axis 1 all 1 for 1-D fanouts)."""
+
+    temporal: np.ndarray
+    order: np.ndarray
+    axes: np.ndarray
+
+    def __len__(self) -> int:
+        return self.temporal.shape[0]
+
+    @property
+    def batch(self) -> NestBatch:
+        return NestBatch(self.temporal, self.order, self.axes.prod(axis=2))
+
+    def take(self, idx: np.ndarray) -> "NestGenomes":
+        return NestGenomes(self.temporal[idx], self.order[idx], self.axes[idx])
+
+    @staticmethod
+    def concat(a: "NestGenomes", b: "NestGenomes") -> "NestGenomes":
+        return NestGenomes.concat_all([a, b])
+
+    @staticmethod
+    def concat_all(parts: list["NestGenomes"]) -> "NestGenomes":
+        return NestGenomes(np.concatenate([p.temporal for p in parts]),
+                           np.concatenate([p.order for p in parts]),
+                           np.concatenate([p.axes for p in parts]))
+
+
+__all__ = ["NestGenomes"]
