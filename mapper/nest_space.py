@@ -33,7 +33,7 @@ from mapper.nest_genomes import NestGenomes, _factorizations
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
-from sim.hier_tiles import overfilled_levels
+from sim.hier_tiles import overfilled_dim_major
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -317,33 +317,44 @@ class NestSpace(NestMoves):
         at random, moved to the innermost level above it that may loop that dimension
         -- which shrinks that level's tile and those in between and leaves the rest, so
         a row never gets further from fitting -- until they fit, no such loop is left,
-        or ``passes`` rounds are spent. Orders and spatial factors are unchanged."""
+        or ``passes`` rounds are spent. Orders and spatial factors are unchanged. Works on
+        dimension-major copies of the rows still overfilled
+        (:func:`sim.hier_tiles.overfilled_dim_major`), written back as they leave."""
         target, spf = self._relief
-        rows = np.arange(len(g))
         L = g.temporal.shape[1]
+        rows = np.arange(len(g))
+        T = np.ascontiguousarray(g.temporal.transpose(1, 2, 0))      # [L, 8, n]
+        S = np.ascontiguousarray(g.axes.prod(axis=2).transpose(1, 2, 0))
+        depth_of = np.arange(L)[None, :, None]
         for _ in range(passes):
             if not rows.size:
-                return
-            sub = NestGenomes(g.temporal[rows], g.order[rows], g.axes[rows])
-            over = overfilled_levels(self.layer, self.hier, sub.batch)
+                break
+            over = overfilled_dim_major(self.layer, self.hier, T, S)
             keep = over >= 0
-            rows, over, t = rows[keep], over[keep], sub.temporal[keep]
+            if not keep.all():
+                g.temporal[rows[~keep]] = T[:, :, ~keep].transpose(2, 0, 1)
+                rows, over, T, S = rows[keep], over[keep], T[:, :, keep], S[:, :, keep]
             if not rows.size:
-                return
-            depth = np.arange(L)[None, :, None] >= over[:, None, None]
-            cand = (t > 1) & depth & (target[over][:, None, :] >= 0)
-            ok = cand.any(axis=(1, 2))
-            rows, over, t, cand = rows[ok], over[ok], t[ok], cand[ok]
-            if not rows.size:               # nothing left that a level above may take
-                return
-            k = np.arange(rows.size)
-            pick = np.argmax(np.where(cand, rng.random(cand.shape), -1.0)
-                             .reshape(rows.size, -1), axis=1)
-            j, d = np.divmod(pick, ND)
-            p = spf[t[k, j, d]]
-            t[k, j, d] //= p
-            t[k, target[over, d], d] *= p
-            g.temporal[rows] = t
+                break
+            t = T.transpose(2, 0, 1).copy()                           # [r, L, 8]
+            movable = (depth_of >= over[:, None, None]) & (target[over][:, None, :] >= 0)
+            cand = (t > 1) & movable
+            ok = np.flatnonzero(cand.any(axis=(1, 2)))
+            if ok.size:
+                c = cand[ok]
+                pick = np.argmax(np.where(c, rng.random(c.shape), -1.0)
+                                 .reshape(ok.size, -1), axis=1)
+                j, d = np.divmod(pick, ND)
+                p = spf[t[ok, j, d]]
+                t[ok, j, d] //= p
+                t[ok, target[over[ok], d], d] *= p
+            moved = (t != T.transpose(2, 0, 1)).any(axis=(1, 2))
+            if not moved.all():             # nothing left that a level above may take
+                g.temporal[rows[~moved]] = t[~moved]
+                rows, t, S = rows[moved], t[moved], S[:, :, moved]
+            T = np.ascontiguousarray(t.transpose(1, 2, 0))
+        if rows.size:
+            g.temporal[rows] = T.transpose(2, 0, 1)
 
     def crossover(self, rng: np.random.Generator, a: "NestGenomes",
                   b: "NestGenomes") -> "NestGenomes":

@@ -73,11 +73,19 @@ def overfilled_levels(layer: Layer, hier: Hierarchy, batch: NestBatch) -> np.nda
     """Per row of ``batch``, the innermost storage level whose tiles do not fit (index
     into ``hier.levels``), -1 where every level fits: the capacity part of
     :func:`sim.hier_cost.evaluate_batch`'s ``legal`` (``min_usage`` is not checked)."""
+    return overfilled_dim_major(layer, hier,
+                                np.ascontiguousarray(batch.temporal.transpose(1, 2, 0)),
+                                np.ascontiguousarray(batch.spatial.transpose(1, 2, 0)))
+
+
+def overfilled_dim_major(layer: Layer, hier: Hierarchy, T: np.ndarray, Sraw: np.ndarray
+                         ) -> np.ndarray:
+    """:func:`overfilled_levels` of dimension-major factors: ``T`` ``[L, 8, B]``
+    temporal, ``Sraw`` ``[F, 8, B]`` spatial (a caller that shrinks tiles in a loop
+    keeps these and skips the transposes)."""
     plan = _plan(layer, hier, None)
-    B = len(batch)
+    B = T.shape[2]
     bnd = plan.bounds[:, None]
-    T = np.ascontiguousarray(batch.temporal.transpose(1, 2, 0))
-    Sraw = np.ascontiguousarray(batch.spatial.transpose(1, 2, 0))
     ext_raw, _ = tile_extents(plan, T, Sraw)
     out = np.full(B, -1, dtype=np.int64)
     for lv, level in enumerate(hier.levels):
