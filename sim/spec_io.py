@@ -143,6 +143,11 @@ def load_accelerator(path: str | Path) -> Accelerator:
         shipped = sorted(f.stem for f in SPECS_DIR.glob("*.yaml"))
         raise SpecError(f"{path}: no such file; give a YAML path or one of {shipped}")
     doc = read_yaml_document(p, error=SpecError, what=SPEC_WHAT)
+    if isinstance(doc.data, dict) and "hierarchy" in doc.data:
+        raise SpecError(f"{p}: a hierarchy spec (a 'hierarchy:' section, the N-level model); "
+                        f"this command takes a 3-level array spec (shipped: "
+                        f"{', '.join(shipped_specs()[:3])}, ...); a hierarchy is searched "
+                        f"and costed by coforge map --arch {p}")
     return accelerator_from_dict(doc.data, str(p), locate=doc.locate)
 
 

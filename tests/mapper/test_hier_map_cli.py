@@ -225,3 +225,20 @@ def test_validate_refuses_a_hierarchy_spec_with_the_fix(tmp_path: Path, capsys) 
     assert len(err) == 1
     assert "a hierarchy spec; validate checks 3-level specs" in err[0]
     assert f"coforge map --arch {FIVE}" in err[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "--network", "resnet18"],
+    ["llm", "--model", "qwen2.5_0.5b", "--prompt-tokens", "4", "--gen-tokens", "2"],
+    ["rtl"],
+], ids=["simulate", "llm", "rtl"])
+def test_three_level_commands_refuse_a_hierarchy_spec_with_the_fix(
+        argv: list[str], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """The commands that model the 3-level array spec, given a hierarchy spec (e.g. what
+    ``coforge import`` wrote), say what it is and what runs it, one line, exit 2 -- not
+    "unknown key 'hierarchy'" from the 3-level schema."""
+    assert main(argv + ["--arch", str(FIVE), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "a hierarchy spec" in err[0] and "unknown key" not in err[0]
+    assert f"coforge map --arch {FIVE}" in err[0]
