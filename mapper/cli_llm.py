@@ -28,11 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from dataflows.errors import CoforgeError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class LLMCliError(CoforgeError):
@@ -56,6 +57,7 @@ def roofline_figure(cost: Any, accel: Any) -> Figure:
     hz = accel.clock_mhz * 1e6
     peak = accel.pes * hz
     bw = accel.dram.read_bytes_per_cycle * hz
+    from matplotlib.figure import Figure    # here: matplotlib costs ~0.3 s to import
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     pre_i = cost.prefill_macs / max(cost.prefill_dram_read_bytes, 1)
@@ -81,6 +83,7 @@ def decode_rate_figure(cost: Any) -> Figure:
     import numpy as np
     ctx = cost.prompt_tokens + np.arange(cost.gen_tokens)
     rate = cost.batch / (np.array(cost.decode_step_ms) * 1e-3)
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.plot(ctx, rate, label="decode (cost model)")

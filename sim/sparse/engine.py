@@ -99,7 +99,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import binom
 
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
@@ -311,6 +310,7 @@ class SkipSchedule:
 @lru_cache(maxsize=4096)
 def expected_max_binomial(trials: int, p: float, lanes: int) -> float:
     """E[max of ``lanes`` i.i.d. Binomial(trials, p)] = sum_{k<trials} 1 - F(k)**lanes."""
+    from scipy.stats import binom           # here: importing scipy.stats costs ~0.8 s
     if trials <= 0 or p <= 0.0:
         return 0.0
     if p >= 1.0:
@@ -323,6 +323,7 @@ def expected_max_binomial(trials: int, p: float, lanes: int) -> float:
 def expected_max_folds(trials: int, p: float, lanes: int, rows: int) -> float:
     """E[ceil(max / rows)] of ``lanes`` i.i.d. Binomial(trials, p):
     ``sum_{j < ceil(trials/rows)} 1 - F(j * rows)**lanes`` (folds a column group needs)."""
+    from scipy.stats import binom
     if trials <= 0 or p <= 0.0:
         return 0.0
     folds = -(-trials // rows)

@@ -289,3 +289,14 @@ def test_console_script(tmp_path: Path) -> None:
         f"coforge: error: {bad}: top level: unknown key 'colour'; allowed keys: ['name', "
         "'description', 'dataflow', 'array', 'clock_mhz', 'pe', 'rf', 'glb', 'dram', 'energy', "
         "'sparse', 'vector'] (line 3)"]
+
+
+def test_the_parser_does_not_import_the_slow_libraries() -> None:
+    """Building the parser (every command, ``coforge --help``) imports neither scipy.stats
+    (~0.8 s; only the sparse engine's binomial expectations use it) nor matplotlib (~0.3 s;
+    only the plots): they are imported where used. Checked in a fresh interpreter."""
+    code = ("import sys, mapper.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('scipy.stats', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2]).stdout.strip()
+    assert out == "[]"
