@@ -13,7 +13,7 @@ from typing import Any
 from dataflows.dataflow import MAP_DIMS, OPERANDS
 from mapper.zigzag_read import (
     _ARRAY_KEYS, _DEFAULT_LINKS, _TOP_KEYS, ZigzagImportError, ZigzagMemory, _keys, _map,
-    _number, _parse_memory, _read_yaml, _spatial_hint)
+    _number, _parse_memory, _read_yaml, latency_notes, _spatial_hint)
 from sim.hierarchy import Hierarchy
 
 
@@ -152,6 +152,7 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
 
     raw = _map(hw["memories"], f"{source}: memories")
     mems = tuple(_parse_memory(n, d, f"{source}: memories.{n}") for n, d in raw.items())
+    notes.extend(latency_notes(mems))
     everyone = set(dims)
     for m in mems:
         bad = [d for d in m.served_dimensions if d not in everyone]

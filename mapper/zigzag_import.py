@@ -54,7 +54,8 @@ non-stationary operands are not separate levels (coforge charges every operand's
 PE-level traffic at the rf's cost per bit); a read/write DRAM port shared by both
 directions becomes equal read and write bandwidths; access granularity
 (``bandwidth_min``), ``area``, ``systolic_dimensions`` and ``latency`` are not
-represented (latency must be 1; ZigZag 3.9.1's cost model never reads it). A memory whose
+represented (a latency other than 1 is noted; ZigZag 3.9.1's cost model never reads
+it either). A memory whose
 operands are read towards the array through ports of different widths is refused (one
 word width per level). Global buffers are double-buffered, which is what
 ZigZag assumes whenever a tile fills at most half of a memory. A key given twice in
@@ -82,9 +83,9 @@ from mapper.zigzag_mapping import (  # noqa: F401  (re-exported)
     ZigzagLayerMapping, hierarchy_word_accesses, zigzag_nest_mapping, zigzag_word_accesses)
 from mapper.zigzag_read import (  # noqa: F401  (re-exported)
     _ARRAY_KEYS, _DEFAULT_LINKS, _LAYER_OPERAND, _TOP_KEYS, ZigzagImportError, ZigzagMemory,
-    _keys, _map, _number, _parse_memory, _read_yaml, _spatial_hint, zoo_layer_name)
+    _keys, _map, _number, _parse_memory, _read_yaml, latency_notes, _spatial_hint, zoo_layer_name)
 from sim.energy import DEFAULT_MULT_PJ, EnergyTable
-from sim.spec import Accelerator, Buffer, PEConfig
+from sim.spec import Accelerator, Buffer, PEConfig, SpecError
 
 #: ZigZag loop dimensions -> the coforge dimension their unrolling corresponds to.
 _DIM_CLASS = {"K": "K", "C": "C", "OX": "P", "OY": "P", "B": "P", "FX": "R", "FY": "R"}
@@ -332,33 +333,39 @@ def convert_zigzag(hw: object, mapping: object = None, *, source: str = "<hardwa
 
     raw = _map(hw["memories"], f"{source}: memories")
     mems = tuple(_parse_memory(n, d, f"{source}: memories.{n}") for n, d in raw.items())
+    notes.extend(latency_notes(mems))
     h = _hierarchy(mems, arr.dims, mem_op, source)
     if stationary not in h.pe:
         raise ZigzagImportError(f"{source}: memories: dataflow {dataflow!r} keeps {stationary}s "
                                 f"in the PEs, but no memory with served_dimensions [] holds "
                                 f"{mem_op[stationary]}")
-    rf = _rf(h, stationary, mem_op, notes)
-    glb = _glbs(h, rows * cols, mem_op, notes)
-    dram = h.dram
-    _rw_note(dram, notes)
-    if dram.shared_port:
-        notes.append(f"memories.{dram.name}: one read_write port of {dram.read_bits} bits/cycle "
-                     f"serves both directions; coforge gives reads and writes "
-                     f"{dram.read_bits // 8} B/cycle each")
-    dram_buf = Buffer(dram.name, capacity_bytes=0, word_bits=dram.read_bits,
-                      read_bytes_per_cycle=dram.read_bits / 8,
-                      write_bytes_per_cycle=dram.write_bits / 8)
-    # Widths above the datapath's never run; they keep coforge's defaults (as a YAML
-    # spec's partial mult_pj table does), so the spec round-trips through YAML.
-    mult = DEFAULT_MULT_PJ | {b: arr.unit_pj for b in DEFAULT_MULT_PJ if b <= arr.operand_bits}
-    energy = EnergyTable(mult_pj=mult, add_pj_per_bit=0.0,
-                         dram_pj_per_bit=dram.access_pj / dram.read_bits)
-    name = str(hw["name"])
-    accel = Accelerator(
-        name=f"zigzag_{name}", rows=rows, cols=cols, dataflow=dataflow, clock_mhz=clock_mhz,
-        pe=PEConfig(operand_bits=arr.operand_bits, accumulator_bits=2 * arr.operand_bits),
-        rf=rf, glb=glb, dram=dram_buf, energy=energy,
-        description=f"ZigZag '{name}' converted by mapper.zigzag_import ({source})")
+    try:
+        rf = _rf(h, stationary, mem_op, notes)
+        glb = _glbs(h, rows * cols, mem_op, notes)
+        dram = h.dram
+        _rw_note(dram, notes)
+        if dram.shared_port:
+            notes.append(f"memories.{dram.name}: one read_write port of {dram.read_bits} "
+                         f"bits/cycle serves both directions; coforge gives reads and writes "
+                         f"{dram.read_bits // 8} B/cycle each")
+        dram_buf = Buffer(dram.name, capacity_bytes=0, word_bits=dram.read_bits,
+                          read_bytes_per_cycle=dram.read_bits / 8,
+                          write_bytes_per_cycle=dram.write_bits / 8)
+        # Widths above the datapath's never run; they keep coforge's defaults (as a YAML
+        # spec's partial mult_pj table does), so the spec round-trips through YAML.
+        mult = DEFAULT_MULT_PJ | {b: arr.unit_pj for b in DEFAULT_MULT_PJ if b <= arr.operand_bits}
+        energy = EnergyTable(mult_pj=mult, add_pj_per_bit=0.0,
+                             dram_pj_per_bit=dram.access_pj / dram.read_bits)
+        name = str(hw["name"])
+        accel = Accelerator(
+            name=f"zigzag_{name}", rows=rows, cols=cols, dataflow=dataflow, clock_mhz=clock_mhz,
+            pe=PEConfig(operand_bits=arr.operand_bits, accumulator_bits=2 * arr.operand_bits),
+            rf=rf, glb=glb, dram=dram_buf, energy=energy,
+            description=f"ZigZag '{name}' converted by mapper.zigzag_import ({source})")
+    except SpecError as err:          # a limit of the 3-level spec, not of the file
+        raise ZigzagImportError(f"{source}: {err}: a limit of the 3-level spec; "
+                                f"load_zigzag_hierarchy (coforge import zigzag) converts "
+                                f"it as a hierarchy") from None
     return ZigzagConversion(accelerator=accel, memories=mems, level_of=h.level_of,
                             links={op: mem_op[op] for op in OPERANDS}, notes=tuple(notes),
                             source=source)

@@ -54,6 +54,7 @@ class ZigzagMemory:
     min_bits: int                  # smallest bandwidth_min of those ports
     shared_port: bool              # one read_write port serves both directions
     served_dimensions: tuple[str, ...]
+    latency: int = 1               # cycles; not represented (see latency_notes)
 
     @property
     def access_pj(self) -> float:
@@ -109,10 +110,10 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0 or size % 8:
         raise ZigzagImportError(f"{where}.size must be a positive whole number of bytes "
                                 f"(in bits, a multiple of 8), not {size!r}")
-    if data["latency"] != 1:
-        raise ZigzagImportError(f"{where}.latency: coforge represents only latency 1 (ZigZag "
-                                f"3.9.1's cost model never reads latency, so setting it to 1 "
-                                f"changes none of ZigZag's numbers), not {data['latency']!r}")
+    latency = data["latency"]
+    if not isinstance(latency, int) or isinstance(latency, bool) or latency < 1:
+        raise ZigzagImportError(f"{where}.latency must be a whole number of cycles >= 1 (as "
+                                f"ZigZag's validator requires), not {latency!r}")
     r_cost = _number(data, "r_cost", where, positive=False)
     w_cost = _number(data, "w_cost", where, positive=False)
     operands = data["operands"]
@@ -170,7 +171,15 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
     return ZigzagMemory(name=name, size_bits=size, r_cost_pj=r_cost, w_cost_pj=w_cost,
                         operands=tuple(operands), read_bits=read, write_bits=write,
                         min_bits=int(min_bits), shared_port=shared,
-                        served_dimensions=tuple(served))
+                        served_dimensions=tuple(served), latency=latency)
+
+
+def latency_notes(mems: tuple[ZigzagMemory, ...]) -> list[str]:
+    """A note per memory whose ``latency`` is not 1: coforge does not represent a memory
+    latency, and neither does ZigZag 3.9.1's cost model (``MemoryInstance`` stores it and
+    compares it in ``__eq__``; nothing else reads it), so no figure changes."""
+    return [f"memories.{m.name}: latency {m.latency} is not represented (ZigZag 3.9.1's cost "
+            f"model never reads it either: no figure changes)" for m in mems if m.latency != 1]
 
 
 #: ONNX operator types of the layers coforge maps (ZigZag's Conv and Gemm parsers name a

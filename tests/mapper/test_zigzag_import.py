@@ -146,7 +146,9 @@ def _mutated(change: str) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     elif change == "odd_size":
         mems["rf_2B"]["size"] = 12
     elif change == "latency":
-        mems["sram_2MB"]["latency"] = 2
+        mems["sram_2MB"]["latency"] = 0
+    elif change == "latency_text":
+        mems["sram_2MB"]["latency"] = "2"
     elif change == "two_glb":
         extra = copy.deepcopy(mems["sram_2MB"])
         extra["operands"] = ["I1"]
@@ -177,7 +179,8 @@ def _mutated(change: str) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     ("cacti", r"memories\.sram_2MB\.auto_cost_extraction"),
     ("unknown_key", r"memories\.dram: unknown key 'r_bw'"),
     ("odd_size", r"memories\.rf_2B\.size must be a positive whole number of bytes .* not 12"),
-    ("latency", r"memories\.sram_2MB\.latency: .* not 2"),
+    ("latency", r"memories\.sram_2MB\.latency must be a whole number of cycles >= 1 .* not 0"),
+    ("latency_text", r"memories\.sram_2MB\.latency must be a whole number .* not '2'"),
     ("two_glb", r"memories\.sram_2MB: inputs have two global levels \(sram_64KB, sram_2MB\)"),
     ("no_hint", r"no spatial unrolling given"),
     ("is_without_input_register", r"dataflow 'is' keeps inputs in the PEs, but no memory"),
@@ -189,6 +192,24 @@ def test_unrepresentable_descriptions_raise_one_line(change: str, match: str) ->
     with pytest.raises(ZigzagImportError, match=match) as err:
         convert_zigzag(hw, mp, source="tpu_like.yaml", mapping_source="tpu_like_mapping.yaml")
     assert "\n" not in str(err.value)
+
+
+def test_a_memory_latency_is_noted_and_changes_nothing() -> None:
+    """ZigZag 3.9.1's cost model never reads a memory's ``latency`` (``MemoryInstance``
+    keeps it for ``__eq__`` only; its shipped generic_array_cacti gives its DRAM 10), so
+    both imports accept any whole latency >= 1, note it, and give the figures of latency
+    1: the same spec and the same hierarchy."""
+    from mapper.zigzag_import import convert_zigzag_hierarchy
+    hw = _hw()
+    slow = copy.deepcopy(hw)
+    slow["memories"]["sram_2MB"]["latency"] = 10
+    base, noted = convert_zigzag(hw, _mapping()), convert_zigzag(slow, _mapping())
+    assert noted.accelerator == base.accelerator
+    new = [n for n in noted.notes if n not in base.notes]
+    assert len(new) == 1 and "memories.sram_2MB: latency 10 is not represented" in new[0]
+    hb, hn = convert_zigzag_hierarchy(hw, _mapping()), convert_zigzag_hierarchy(slow, _mapping())
+    assert hn.hierarchy == hb.hierarchy
+    assert [n for n in hn.notes if n not in hb.notes] == new
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
