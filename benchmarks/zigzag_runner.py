@@ -68,8 +68,8 @@ def shipped(relative):
 
 def display(path):
     """``zigzag:inputs/...`` for a file shipped in the package, else the path as given."""
-    root = str(importlib.resources.files("zigzag"))
-    full = os.path.abspath(path)
+    root = os.path.realpath(str(importlib.resources.files("zigzag")))
+    full = os.path.realpath(path)           # the venv may be reached through a symlink
     return "zigzag:" + os.path.relpath(full, root) if full.startswith(root + os.sep) else path
 
 
