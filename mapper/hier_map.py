@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ if TYPE_CHECKING:                   # the CLI imports this module for every comm
     from dataflows.layer import Layer
     from dataflows.nest_mapping import NestMapping
     from dataflows.network import Network
+    from mapper.hier_store import ShapeStore
     from sim.hier_cost import HierResult
     from sim.hierarchy import Hierarchy
 
@@ -131,7 +133,8 @@ def _shape_key(layer: Layer) -> tuple:
 
 def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
-                  seed: int = 0, input_reuse: str | None = None) -> HierNetworkMap:
+                  seed: int = 0, input_reuse: str | None = None,
+                  store: "ShapeStore | None" = None) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
     ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names;
     :func:`mapper.nest_search.search_factors`: exact factors, then imperfect ones seeded
@@ -139,7 +142,12 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     every layer with :func:`sim.hier_cost.evaluate`, both under ``input_reuse``
     (:data:`sim.hier_cost.INPUT_REUSE`; default the cost model's
     ``DEFAULT_INPUT_REUSE``). A layer of a kind outside
-    :data:`HIER_KINDS`, or one no mapping was found for, is a one-line error."""
+    :data:`HIER_KINDS`, or one no mapping was found for, is a one-line error. ``store``
+    (:class:`mapper.hier_store.ShapeStore`): shapes it holds are read from it, not
+    searched (their stored evaluations are reported), and each shape searched is written
+    to it as soon as it is found (inside :func:`mapper.run_control.deferred`: a stop
+    signal never cuts the write)."""
+    from mapper.run_control import deferred
     from mapper.nest_search import search_factors
     from sim.hier_cost import check_fits, evaluate
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
@@ -159,9 +167,16 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     for layer in layers:
         key = _shape_key(layer)
         evals = 0
-        if key not in found:            # exact factors, then imperfect ones seeded
+        stored = store.get(repr(key), hier) if store is not None and key not in found \
+            else None
+        if stored is not None:
+            found[key], evals = (stored[0], stored[1]), stored[2]
+        elif key not in found:          # exact factors, then imperfect ones seeded
             sr = search_factors(layer, hier, strategy, objective, max_evals, seed, reuse)
             found[key], evals = (sr.mapping, sr.hierarchy or hier), sr.evaluations
+            if store is not None:
+                with deferred():
+                    store.put(repr(key), sr.mapping, sr.hierarchy or hier, evals)
         mapping, chosen = found[key]
         check_fits(layer, chosen, mapping)
         out.append(HierLayerMap(layer, mapping,
@@ -283,9 +298,12 @@ def report_text(doc: dict[str, Any]) -> str:
 def summary_line(doc: dict[str, Any], elapsed_s: float) -> str:
     """The ``coforge map`` search line: shapes, strategy, objective, seed, effort."""
     run = doc["run"]
+    resumed = run.get("resumed_shapes", 0)
     return (f"{run['distinct_shapes']} distinct layer shapes searched "
             f"({run['search_strategy']}, {run['objective']}, seed {run['seed']}): "
-            f"{run['evaluations']:,} evaluations in {elapsed_s:.1f} s")
+            f"{run['evaluations']:,} evaluations in {elapsed_s:.1f} s"
+            + (f" ({resumed} shapes read from the store, their evaluations from the run that "
+               f"searched them)" if resumed else ""))
 
 
 def write_hier_reports(doc: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
@@ -326,30 +344,56 @@ def _refuse(args: argparse.Namespace) -> None:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    """``coforge map --arch H.yaml`` for a hierarchy spec (module doc)."""
+    """``coforge map --arch H.yaml`` for a hierarchy spec (module doc). With ``--out``,
+    each distinct shape's result goes to ``OUT/map_shapes.jsonl`` as it is found
+    (:mod:`mapper.hier_store`); SIGINT/SIGTERM stop the run with one line naming what is
+    stored and exit status 130/143, and ``--resume`` continues it."""
     from mapper.cli import _check_outputs, _load_workload
+    from mapper.hier_store import ShapeStore, run_meta
+    from mapper.report import coforge_version
+    from mapper.run_control import RunStopped, signal_name, stop_on_signals
+    from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE
     from sim.hierarchy import load_hierarchy
     _refuse(args)
     strategy = "evolution" if isinstance(args.strategy, _DefaultStrategy) else args.strategy
     if strategy not in STRATEGIES:
         raise HierMapError(f"--strategy {strategy} is not available with a hierarchy --arch; "
                            f"give one of {sorted(STRATEGIES)}")
+    if args.resume and not args.out:
+        raise HierMapError("--resume continues the run stored in --out; give --out DIR")
     _check_outputs(None, args.out)
     hier = load_hierarchy(args.arch)
     sha = hashlib.sha256(Path(args.arch).read_bytes()).hexdigest()
     net = _load_workload(args)
-    mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
-                           args.max_evals, args.seed, args.input_reuse)
+    store = None
+    if args.out:
+        meta = run_meta(spec_sha256=sha, network=net.name,
+                        layers=[x.to_dict() for x in net.layers()], strategy=strategy,
+                        objective=args.objective, max_evals=args.max_evals, seed=args.seed,
+                        input_reuse=args.input_reuse or DEFAULT_INPUT_REUSE,
+                        coforge_version=coforge_version())
+        store = ShapeStore(args.out, meta, resume=args.resume)
+    with stop_on_signals():
+        try:
+            mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
+                                   args.max_evals, args.seed, args.input_reuse, store=store)
+        except RunStopped as stop:
+            where = f"; {len(store)} stored in {store.path}, continue with --resume" \
+                if store is not None else " (nothing stored: no --out)"
+            print(f"coforge: stopped by {signal_name(stop.signum)} before every layer shape "
+                  f"was mapped{where}", file=sys.stderr, flush=True)
+            return stop.exit_code
     run = {"seed": args.seed, "strategy": strategy, "search_strategy": STRATEGIES[strategy],
            "objective": args.objective, "search_objective": OBJECTIVES[args.objective],
            "max_evals": args.max_evals, "spec_file": str(args.arch),
-           "elapsed_s": mapped.elapsed_s}
+           "elapsed_s": mapped.elapsed_s,
+           "resumed_shapes": store.resumed if store is not None else 0}
     doc = result_doc(mapped, run, sha)
     print(report_text(doc))
     print(summary_line(doc, mapped.elapsed_s))
     if args.out:
         paths = write_hier_reports(doc, args.out)
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        print("wrote " + ", ".join(str(p) for p in [*paths.values(), store.path]))
     return 0
 
 
@@ -369,6 +413,9 @@ def route_map(sub: Any) -> None:
     def routed(args: argparse.Namespace) -> int:
         if is_hierarchy_spec(args.arch):
             return run_map(args)
+        if args.resume:
+            raise HierMapError("--resume applies to a hierarchy --arch (a YAML with a "
+                               "'hierarchy:' section); a 3-level map is rerun whole")
         if args.input_reuse is not None:
             raise HierMapError("--input-reuse applies to a hierarchy --arch (a YAML with a "
                                "'hierarchy:' section); drop it for a 3-level spec")
@@ -378,6 +425,10 @@ def route_map(sub: Any) -> None:
         args.strategy = str(args.strategy)          # the plain word, as before routing
         return three_level(args)
 
+    parser.add_argument("--resume", action="store_true",
+                        help="with a hierarchy --arch: continue the run stored in --out "
+                             "(OUT/map_shapes.jsonl, written as each layer shape is mapped; "
+                             "the same settings are required)")
     parser.add_argument("--input-reuse", choices=["refetch", "window"], default=None,
                         help="with a hierarchy --arch: conv inputs of a tile that moves are "
                              "fetched only where outside the previous window (window: exact "
