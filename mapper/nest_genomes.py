@@ -1,5 +1,6 @@
-"""Populations of nest mappings as arrays (:class:`NestGenomes`) and the factor tables
-the space draws and moves with (distinct primes, divisors, every ordered factorization).
+"""Populations of nest mappings as arrays (:class:`NestGenomes`) and the table of every
+ordered factorization the space draws temporal splits from (divisors and primes:
+:mod:`dataflows.factors`).
 """
 
 from __future__ import annotations
@@ -9,25 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from dataflows.factors import divisors
 from dataflows.nest_mapping import NestBatch
-
-
-@lru_cache(maxsize=65536)
-def _primes(n: int) -> tuple[int, ...]:
-    """The distinct prime factors of ``n`` (none for 1)."""
-    out, p = [], 2
-    while p * p <= n:
-        if n % p == 0:
-            out.append(p)
-            while n % p == 0:
-                n //= p
-        p += 1
-    return tuple(out + ([n] if n > 1 else []))
-
-
-@lru_cache(maxsize=65536)
-def _divisors(n: int) -> tuple[int, ...]:
-    return tuple(d for d in range(1, n + 1) if n % d == 0)
 
 
 @lru_cache(maxsize=4096)
@@ -42,7 +26,7 @@ def _factorizations(n: int, slots: int) -> np.ndarray:
         if k == 1:
             rows.append(acc + (left,))
             return
-        for d in _divisors(left):
+        for d in divisors(left):
             rec(left // d, k - 1, acc + (d,))
     rec(n, slots, ())
     out = np.array(rows, dtype=np.int64)

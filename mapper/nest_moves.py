@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from dataflows.dataflow import MAP_DIMS
-from mapper.nest_genomes import NestGenomes, _divisors, _primes
+from dataflows.factors import divisors, primes
+from mapper.nest_genomes import NestGenomes
 
 ND = len(MAP_DIMS)
 
@@ -37,7 +38,7 @@ class NestMoves:
                 return int(t[slot[1], d]) if slot[0] == "t" else int(ax[slot[1], slot[2], d])
             for src in slots:
                 v = get(src, t0, a0)
-                for prime in _primes(v):
+                for prime in primes(v):
                     for dst in slots:
                         if dst == src:
                             continue
@@ -125,14 +126,14 @@ class NestMoves:
             allowed = [d for d in range(ND) if any(x[:2] == (f, a) for x in sslots[d])]
             for d in allowed:
                 u = int(a0[f, a, d])
-                for p in _primes(u):
+                for p in primes(u):
                     for x in tslots[d]:
                         for e in allowed:
                             if e == d:
                                 continue
                             for y in tslots[e]:
                                 ty = int(t0[y, e])
-                                for q in _divisors(ty)[1:]:
+                                for q in divisors(ty)[1:]:
                                     if used // p * q <= size:
                                         rows.append((f, a, d, p, x, e, q, y, 0))
         n = len(rows)
@@ -157,7 +158,7 @@ class NestMoves:
         rows: list[tuple[int, int, int, int, int, int]] = []
         for d in range(ND):
             for x in tslots[d]:
-                for p in _primes(int(t0[x, d])):
+                for p in primes(int(t0[x, d])):
                     for y in tslots[d]:
                         if y == x:
                             continue
@@ -165,7 +166,7 @@ class NestMoves:
                             if e == d or x not in tslots[e] or y not in tslots[e]:
                                 continue
                             rows.extend((d, p, x, y, e, q)
-                                        for q in _divisors(int(t0[y, e]))[1:])
+                                        for q in divisors(int(t0[y, e]))[1:])
         n = len(rows)
         r = np.array(rows, dtype=np.int64).reshape(n, 6)
         k = np.arange(n)

@@ -34,6 +34,7 @@ import numpy as np
 
 from dataflows.dataflow import MAP_DIMS, Dataflow, get_dataflow
 from dataflows.errors import CoforgeError
+from dataflows.factors import divisors
 from dataflows.layer import Layer
 from dataflows.mapping import Mapping
 from sim.analytic import MappingBatch
@@ -57,17 +58,12 @@ class SpaceError(CoforgeError):
     """The space cannot be built or enumerated as asked (e.g. too large)."""
 
 
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 def _exact_triples(n: int, pe_allowed: bool) -> list[tuple[int, int, int]]:
     """All (pe, glb, dram) with pe * glb * dram == n (pe == 1 unless allowed)."""
     out = []
-    for pe in (_divisors(n) if pe_allowed else [1]):
+    for pe in (divisors(n) if pe_allowed else [1]):
         rest = n // pe
-        out.extend((pe, g, rest // g) for g in _divisors(rest))
+        out.extend((pe, g, rest // g) for g in divisors(rest))
     return out
 
 

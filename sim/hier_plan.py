@@ -16,6 +16,7 @@ import numpy as np
 
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT, map_bounds
 from dataflows.errors import CoforgeError
+from dataflows.factors import divisors
 from dataflows.layer import Layer
 from sim.hierarchy import Fanout, Hierarchy
 from sim.tiling import tile_footprint_elems, window_overlap_rows, window_rows
@@ -63,10 +64,6 @@ def _plan(layer: Layer, hier: Hierarchy, lowered_from: Layer | None) -> _Plan:
                  usage_need=usage_plan(hier, tuple(int(v) for v in bounds))[0])
 
 
-def _divs(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 @lru_cache(maxsize=1024)
 def exact_use_assignment(fo: Fanout, bounds: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     """Spatial factors ``[axis][dim]`` (MAP_DIMS order) of ``fo`` that unroll the most
@@ -80,7 +77,7 @@ def exact_use_assignment(fo: Fanout, bounds: tuple[int, ...]) -> tuple[tuple[int
             continue
         nxt: dict[tuple[int, ...], tuple[tuple[int, int, int], ...]] = {}
         for st, how in states.items():
-            for v in _divs(b):          # dim d's total here, split over its axes
+            for v in divisors(b):          # dim d's total here, split over its axes
                 for split in _splits(v, len(axes)):
                     t = list(st)
                     for a, x in zip(axes, split):
@@ -105,7 +102,7 @@ def _splits(v: int, k: int) -> list[tuple[int, ...]]:
     """Ordered factorizations of ``v`` into ``k`` factors."""
     if k == 1:
         return [(v,)]
-    return [(d,) + rest for d in _divs(v) for rest in _splits(v // d, k - 1)]
+    return [(d,) + rest for d in divisors(v) for rest in _splits(v // d, k - 1)]
 
 
 def usage_need(fo: Fanout, bounds: tuple[int, ...]) -> int:
