@@ -560,6 +560,12 @@ def accelforge_table(arch: dict) -> str:
             f"{o[0].upper()} {r['accelforge']['dram_bits_by_operand'][o] / 1e3:.1f}/"
             f"{r['coforge']['dram_bits_by_operand'][o] / 1e3:.1f}" for o in OPS)
         for r in arch["layers"]))
+    af_s = sum(r["accelforge"]["wall_s"] for r in arch["layers"])
+    cf_s = sum(r["coforge"]["wall_s"] for r in arch["layers"])
+    lines.append(f"time over the {len(arch['layers'])} layers: AccelForge {af_s:.1f} s, coforge "
+                 f"{cf_s:.2f} s: {ratio(af_s, cf_s):.0f}x in total (the speed target reads the "
+                 f"slowest layer: "
+                 f"{min((r['ratio']['speedup'] for r in arch['layers']), default=0):.1f}x)")
     lines.append("cf ex: coforge's exact-factor optimum (AccelForge's FFM searches perfect "
                  "factors only); cf: with imperfect factors too (the mapping reported)")
     lines.append("cf(AFmap): AccelForge's own mapping costed by coforge's model (* = over "
