@@ -134,7 +134,8 @@ def _shape_key(layer: Layer) -> tuple:
 def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
                   seed: int = 0, input_reuse: str | None = None,
-                  store: "ShapeStore | None" = None) -> HierNetworkMap:
+                  store: "ShapeStore | None" = None,
+                  time_budget_s: float | None = None) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
     ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names;
     :func:`mapper.nest_search.search_factors`: exact factors, then imperfect ones seeded
@@ -146,7 +147,10 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     (:class:`mapper.hier_store.ShapeStore`): shapes it holds are read from it, not
     searched (their stored evaluations are reported), and each shape searched is written
     to it as soon as it is found (inside :func:`mapper.run_control.deferred`: a stop
-    signal never cuts the write)."""
+    signal never cuts the write). ``time_budget_s``: wall-clock seconds for the whole
+    network, shared by the distinct shapes as their MACs are (at least 0.05 s each, as
+    the 3-level mapper does); each search then also stops by the clock, after its first
+    population (always costed: a small budget is exceeded by those)."""
     from mapper.run_control import deferred
     from mapper.nest_search import search_factors
     from sim.hier_cost import check_fits, evaluate
@@ -162,6 +166,10 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                                f"the hierarchy model (sim.hier_cost); it costs "
                                f"{sorted(HIER_KINDS)}")
     start = time.perf_counter()
+    shape_macs: dict[tuple, int] = {}
+    for layer in layers:
+        shape_macs.setdefault(_shape_key(layer), layer.macs)
+    total_macs = sum(shape_macs.values())
     found: dict[tuple, tuple[NestMapping, Hierarchy]] = {}
     out: list[HierLayerMap] = []
     for layer in layers:
@@ -172,7 +180,10 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
         if stored is not None:
             found[key], evals = (stored[0], stored[1]), stored[2]
         elif key not in found:          # exact factors, then imperfect ones seeded
-            sr = search_factors(layer, hier, strategy, objective, max_evals, seed, reuse)
+            share = None if time_budget_s is None else \
+                max(0.05, time_budget_s * shape_macs[key] / max(1, total_macs))
+            sr = search_factors(layer, hier, strategy, objective, max_evals, seed, reuse,
+                                share)
             found[key], evals = (sr.mapping, sr.hierarchy or hier), sr.evaluations
             if store is not None:
                 with deferred():
@@ -330,9 +341,6 @@ def _refuse(args: argparse.Namespace) -> None:
     if args.scalesim_config:
         raise HierMapError("--scalesim-config describes a 3-level array; it cannot be given "
                            "with a hierarchy --arch")
-    if args.time_budget is not None:
-        raise HierMapError("--time-budget is not supported with a hierarchy --arch; give "
-                           "--max-evals")
     if args.rerank is not None:
         raise HierMapError("--rerank is not supported with a hierarchy --arch (every layer's "
                            "cycle-model figure is in result.json); drop --rerank")
@@ -349,6 +357,7 @@ def run_map(args: argparse.Namespace) -> int:
     (:mod:`mapper.hier_store`); SIGINT/SIGTERM stop the run with one line naming what is
     stored and exit status 130/143, and ``--resume`` continues it."""
     from mapper.cli import _check_outputs, _load_workload
+    from mapper.cli_search import parse_budget
     from mapper.hier_store import ShapeStore, run_meta
     from mapper.report import coforge_version
     from mapper.run_control import RunStopped, signal_name, stop_on_signals
@@ -365,9 +374,10 @@ def run_map(args: argparse.Namespace) -> int:
     hier = load_hierarchy(args.arch)
     sha = hashlib.sha256(Path(args.arch).read_bytes()).hexdigest()
     net = _load_workload(args)
+    budget = parse_budget(args.time_budget)
     store = None
     if args.out:
-        meta = run_meta(spec_sha256=sha, network=net.name,
+        meta = run_meta(spec_sha256=sha, network=net.name, time_budget_s=budget,
                         layers=[x.to_dict() for x in net.layers()], strategy=strategy,
                         objective=args.objective, max_evals=args.max_evals, seed=args.seed,
                         input_reuse=args.input_reuse or DEFAULT_INPUT_REUSE,
@@ -376,7 +386,8 @@ def run_map(args: argparse.Namespace) -> int:
     with stop_on_signals():
         try:
             mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
-                                   args.max_evals, args.seed, args.input_reuse, store=store)
+                                   args.max_evals, args.seed, args.input_reuse, store=store,
+                                   time_budget_s=budget)
         except RunStopped as stop:
             where = f"; {len(store)} stored in {store.path}, continue with --resume" \
                 if store is not None else " (nothing stored: no --out)"
@@ -385,8 +396,8 @@ def run_map(args: argparse.Namespace) -> int:
             return stop.exit_code
     run = {"seed": args.seed, "strategy": strategy, "search_strategy": STRATEGIES[strategy],
            "objective": args.objective, "search_objective": OBJECTIVES[args.objective],
-           "max_evals": args.max_evals, "spec_file": str(args.arch),
-           "elapsed_s": mapped.elapsed_s,
+           "max_evals": args.max_evals, "time_budget_s": budget,
+           "spec_file": str(args.arch), "elapsed_s": mapped.elapsed_s,
            "resumed_shapes": store.resumed if store is not None else 0}
     doc = result_doc(mapped, run, sha)
     print(report_text(doc))

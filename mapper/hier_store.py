@@ -2,15 +2,18 @@
 
 ``OUT/map_shapes.jsonl``: one JSON object per line. The first line pins the run's
 settings (:func:`run_meta`: the spec file's sha256, the network's name and the sha256
-of its layers, strategy, objective, ``--max-evals``, seed, input rule, coforge's
-version); every further line is one distinct layer shape's search result, appended,
-flushed and fsync'ed as soon as the search ends: the shape's key, the mapping found
-(its factor tuples), the bypass choice it is for (per level the operands left out) and
-the evaluations spent. A run stopped at any point -- SIGINT, SIGTERM, ``kill -9`` --
-loses only the shape being searched; ``coforge map ... --resume`` reads the stored
-shapes instead of searching them again and searches the rest. Every search is seeded
-with the run's seed alone (never with the order of the shapes), so a resumed run gives
-the same mappings, figures and evaluation counts as an uninterrupted one.
+of its layers, strategy, objective, ``--max-evals``, ``--time-budget``, seed, input
+rule, coforge's version). Every further line is one distinct layer shape's search
+result, appended, flushed and fsync'ed as soon as the search ends: the shape's key,
+the mapping found (its factor tuples), the bypass choice it is for (per level the
+operands left out) and the evaluations spent.
+
+A run stopped at any point (SIGINT, SIGTERM, ``kill -9``) loses only the shape being
+searched; ``coforge map ... --resume`` reads the stored shapes instead of searching
+them again and searches the rest. Every search is seeded with the run's seed alone
+(never with the order of the shapes), so a resumed run gives the same mappings,
+figures and evaluation counts as an uninterrupted one (under a ``--time-budget`` the
+searches depend on the clock, so only as a rerun would).
 
 Without ``--resume`` a run starts a new store (an earlier one in ``OUT`` is replaced, as
 ``result.json`` is). Resuming with other settings is an error naming the first setting
@@ -40,13 +43,14 @@ class ShapeStoreError(CoforgeError):
 
 def run_meta(*, spec_sha256: str, network: str, layers: list[dict[str, Any]],
              strategy: str, objective: str, max_evals: int, seed: int, input_reuse: str,
-             coforge_version: str) -> dict[str, Any]:
+             coforge_version: str, time_budget_s: float | None = None) -> dict[str, Any]:
     """The settings a stored shape's result depends on (the store's first line)."""
     text = json.dumps(layers, sort_keys=True, default=str)
     return {"kind": KIND, "spec_sha256": spec_sha256, "network": network,
             "layers_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "strategy": strategy, "objective": objective, "max_evals": max_evals,
-            "seed": seed, "input_reuse": input_reuse, "coforge_version": coforge_version}
+            "seed": seed, "input_reuse": input_reuse, "coforge_version": coforge_version,
+            "time_budget_s": time_budget_s}
 
 
 class ShapeStore:

@@ -16,6 +16,7 @@ Costs come from :func:`sim.hier_cost.evaluate_batch` with ``detail=False``.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,9 +84,14 @@ def _hoods(space: NestSpace, levels: int) -> list:
     return hoods
 
 
+def _late(deadline: float | None) -> bool:
+    """The wall clock is past ``deadline`` (``time.perf_counter`` seconds; None: never)."""
+    return deadline is not None and time.perf_counter() > deadline
+
+
 def _descend(space: NestSpace, cost, objective: str,
-             starts: list[tuple[float, "NestGenomes"]], budget: int
-             ) -> tuple[list[tuple[float, "NestGenomes"]], int]:
+             starts: list[tuple[float, "NestGenomes"]], budget: int,
+             deadline: float | None = None) -> tuple[list[tuple[float, "NestGenomes"]], int]:
     """Coordinate descent from each one-row start ``(score, row)``, all in lockstep (one
     cost call per round for every start still descending): each cycles over the
     neighbourhoods -- every re-split of one dimension (:meth:`NestSpace.resplits`),
@@ -94,15 +100,15 @@ def _descend(space: NestSpace, cost, objective: str,
     (:meth:`NestSpace.spatial_trades`, :meth:`NestSpace.temporal_trades`), the single moves
     (:meth:`NestSpace.neighbours`) -- moving to a neighbourhood's best when it is
     strictly better, until a whole cycle improves nothing (a local optimum of those
-    neighbourhoods, not a proven one) or ``budget`` evaluations (shared) are spent.
-    Returns (the end point of each start, evaluations)."""
+    neighbourhoods, not a proven one), ``budget`` evaluations (shared) are spent or the
+    clock passes ``deadline``. Returns (the end point of each start, evaluations)."""
     if not starts:
         return [], 0
     hoods = _hoods(space, starts[0][1].temporal.shape[1])
     pts = list(starts)
     stale = [0] * len(pts)
     spent, k = 0, 0
-    while spent < budget:
+    while spent < budget and not _late(deadline):
         live = [j for j in range(len(pts)) if stale[j] < len(hoods)]
         if not live:
             break
@@ -136,8 +142,8 @@ def _descend(space: NestSpace, cost, objective: str,
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
            objective: str = "energy", max_evals: int = 20000, population: int = 1000,
            seed: int = 0, imperfect: bool = False, polish: bool = True,
-           input_reuse: str | None = None, seeds: tuple[NestMapping, ...] = ()
-           ) -> NestSearchResult:
+           input_reuse: str | None = None, seeds: tuple[NestMapping, ...] = (),
+           time_budget_s: float | None = None) -> NestSearchResult:
     """The best legal nest mapping of ``layer`` on ``hier`` under ``objective`` found
     in ``max_evals`` evaluations: the random or evolutionary run (children: a per-dimension
     crossover of two parents, then a mutation) on half of them, then (``polish``)
@@ -153,7 +159,11 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     default its ``DEFAULT_INPUT_REUSE``). ``seeds``: mappings placed in the first
     population (e.g. another search's best; :meth:`NestSpace.genomes` refuses one
     outside this space), so the result is never worse than the best legal seed; the
-    first population also holds :meth:`NestSpace.outermost` (every loop at the top)."""
+    first population also holds :meth:`NestSpace.outermost` (every loop at the top).
+    ``time_budget_s``: the search also stops once that many wall-clock seconds have
+    passed (the first population is always costed; the result then depends on the
+    machine's speed); a bypass screen gets a fifth of it, shared by the choices, and the
+    full searches share the rest."""
     if strategy not in STRATEGIES:
         raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -161,16 +171,22 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                               f"not {objective!r}")
     if max_evals < 1 or population < 2:
         raise NestSearchError("max_evals must be >= 1 and population >= 2")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise NestSearchError(f"time_budget_s must be > 0 seconds, not {time_budget_s!r}")
+    start = time.perf_counter()
+    deadline = None if time_budget_s is None else start + time_budget_s
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
     check_input_reuse(reuse)
     choices = hier.bypass_choices()
     if len(choices) > 1:                    # screen every bypass choice, then search the best
         screen, screened, spent = max(1, max_evals // SCREEN_SHARE), [], 0
+        screen_s = None if time_budget_s is None else \
+            time_budget_s / SCREEN_SHARE / len(choices)
         for h in choices:
             try:
                 r = search(layer, h, strategy, objective, screen, population, seed,
-                           imperfect, polish, reuse, seeds)
+                           imperfect, polish, reuse, seeds, screen_s)
             except NestSearchError:
                 spent += screen
                 continue
@@ -182,9 +198,12 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                                   f"the buffers or max_evals")
         screened.sort(key=lambda r: r.score)
         found = []
-        for r in screened[:SCREEN_KEEP]:
+        keep = screened[:SCREEN_KEEP]
+        for i, r in enumerate(keep):
+            left_s = None if deadline is None else \
+                max(1e-3, (deadline - time.perf_counter()) / (len(keep) - i))
             full = search(layer, r.hierarchy, strategy, objective, max_evals, population, seed,
-                          imperfect, polish, reuse, seeds + (r.mapping,))
+                          imperfect, polish, reuse, seeds + (r.mapping,), left_s)
             spent += full.evaluations
             found.append(full)
         best_r = min(found, key=lambda r: r.score)
@@ -210,7 +229,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         total = max_evals
         max_evals = max(len(pop), total - total // 2)
         descent = total - max_evals
-    while evals < max_evals:
+    while evals < max_evals and not _late(deadline):
         n = min(population, max_evals - evals)
         if strategy == "random":
             kids = space.random(rng, n)
@@ -244,13 +263,13 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                 if key not in seen:
                     seen.add(key)
                     starts.append((float(scores[j]), pop.take(np.array([j]))))
-        ends, spent = _descend(space, _cost, objective, starts, descent)
+        ends, spent = _descend(space, _cost, objective, starts, descent, deadline)
         left = descent - spent
         evals += spent
         for g_score, g in ends:
             if g_score < best[0]:
                 best, best_g = (g_score, space.to_mapping(g, 0)), g
-        while left > KICKS:                 # rounds of KICKS kicks, descended together
+        while left > KICKS and not _late(deadline):   # rounds of KICKS kicks, descended
             kicks = space.mutate(rng, space.mutate(rng, best_g.take(np.zeros(KICKS, int))))
             k_scores = _score(_cost(kicks.batch), objective)
             left -= KICKS
@@ -258,7 +277,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
             ok = [j for j in range(KICKS) if math.isfinite(k_scores[j])]
             ends, spent = _descend(space, _cost, objective,
                                    [(float(k_scores[j]), kicks.take(np.array([j])))
-                                    for j in ok], left)
+                                    for j in ok], left, deadline)
             left -= spent
             evals += spent
             g_score, g = min(ends, key=lambda e: e[0], default=(math.inf, None))
@@ -274,24 +293,30 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
 
 def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                    objective: str = "energy", max_evals: int = 20000, seed: int = 0,
-                   input_reuse: str | None = None) -> NestSearchResult:
+                   input_reuse: str | None = None,
+                   time_budget_s: float | None = None) -> NestSearchResult:
     """:func:`search` over exact factors on the first half of ``max_evals``, then over
     imperfect factors (ceil splits: Q 14 over a 4-wide axis) on the rest, seeded with the
     exact search's best (an exact split is an imperfect one too), so the result is never
     worse than the exact search's; ``evaluations`` counts both, ``exact`` is the exact
     half's result. Either search finding nothing legal is tolerated while the other
-    finds something."""
+    finds something. ``time_budget_s`` (wall-clock seconds, see :func:`search`): half for
+    each search (the second also gets what the first left)."""
     first, runs, exact = max(1, max_evals - max_evals // 2), [], None
+    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
     try:
         exact = search(layer, hier, strategy, objective, first, seed=seed,
-                       input_reuse=input_reuse)
+                       input_reuse=input_reuse,
+                       time_budget_s=None if time_budget_s is None else time_budget_s / 2)
         runs.append(exact)
     except NestSearchError:
         pass
     seeds = (runs[0].mapping,) if runs else ()
     try:
         runs.append(search(layer, hier, strategy, objective, max(1, max_evals // 2),
-                           seed=seed, imperfect=True, input_reuse=input_reuse, seeds=seeds))
+                           seed=seed, imperfect=True, input_reuse=input_reuse, seeds=seeds,
+                           time_budget_s=None if deadline is None else
+                           max(1e-3, deadline - time.perf_counter())))
     except NestSearchError:
         if not runs:
             raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} "

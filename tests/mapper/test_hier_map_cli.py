@@ -242,3 +242,31 @@ def test_three_level_commands_refuse_a_hierarchy_spec_with_the_fix(
     assert len(err) == 1, err
     assert "a hierarchy spec" in err[0] and "unknown key" not in err[0]
     assert f"coforge map --arch {FIVE}" in err[0]
+
+
+def test_time_budget_stops_the_searches_by_the_clock(tmp_path: Path) -> None:
+    """--time-budget caps the network's search by the wall clock (shared by the distinct
+    shapes as their MACs are): with --max-evals 10^7 per shape (hours of costing) and 2 s,
+    each shape stops after a few thousand evaluations, every layer still gets a mapping
+    that fits, and result.json records the budget. Not a timing assertion: only that the
+    clock, not the evaluation count, ended each search."""
+    out = tmp_path / "tb"
+    assert main(["map", "--network", "resnet18", "--arch", str(FIVE), "--time-budget", "2s",
+                 "--max-evals", "10000000", "--out", str(out)]) == 0
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["run"]["time_budget_s"] == 2.0
+    hier = load_hierarchy(FIVE)
+    layers = {x.name: x for x in zoo.load("resnet18").layers()}
+    searched = [e for e in doc["layers"] if e["evaluations"]]
+    assert len(searched) == doc["run"]["distinct_shapes"] == 12
+    for e in searched:
+        assert 1000 <= e["evaluations"] < 10_000_000 // 10, e["name"]
+    for e in doc["layers"]:
+        check_fits(layers[e["name"]], hier, NestMapping.build(hier, **e["mapping"]))
+
+
+def test_a_bad_time_budget_is_one_line(capsys) -> None:  # noqa: ANN001
+    assert main(["map", "--network", "resnet18", "--arch", str(FIVE),
+                 "--time-budget", "0s"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--time-budget must look like 30s, 10m or 1h" in err[0]
