@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
                   seed: int = 0, input_reuse: str | None = None,
                   store: "ShapeStore | None" = None,
-                  time_budget_s: float | None = None) -> HierNetworkMap:
+                  time_budget_s: float | None = None, workers: int = 1) -> HierNetworkMap:
     """Search a nest mapping for every distinct compute-layer shape of ``net`` on
     ``hier`` (``strategy``/``objective`` in :mod:`mapper.nest_search`'s names;
     :func:`mapper.nest_search.search_factors`: exact factors, then imperfect ones seeded
@@ -150,13 +151,18 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     signal never cuts the write). ``time_budget_s``: wall-clock seconds for the whole
     network, shared by the distinct shapes as their MACs are (at least 0.05 s each, as
     the 3-level mapper does); each search then also stops by the clock, after its first
-    population (always costed: a small budget is exceeded by those)."""
-    from mapper.run_control import deferred
+    population (always costed: a small budget is exceeded by those). ``workers`` > 1:
+    the shapes are searched in that many local processes at once
+    (:func:`mapper.run_control.worker_init`: they ignore stop signals and die with this
+    process); every search is seeded alike, so the result is the same as with one."""
     from mapper.nest_search import search_factors
+    from mapper.run_control import deferred
     from sim.hier_cost import check_fits, evaluate
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
     check_input_reuse(reuse)
+    if workers < 1:
+        raise HierMapError(f"workers must be >= 1, not {workers}")
     layers = net.layers()
     if not layers:
         raise HierMapError(f"network {net.name!r} has no compute layer; nothing to map")
@@ -166,29 +172,43 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                                f"the hierarchy model (sim.hier_cost); it costs "
                                f"{sorted(HIER_KINDS)}")
     start = time.perf_counter()
-    shape_macs: dict[tuple, int] = {}
+    shapes: dict[tuple, Layer] = {}
     for layer in layers:
-        shape_macs.setdefault(_shape_key(layer), layer.macs)
-    total_macs = sum(shape_macs.values())
-    found: dict[tuple, tuple[NestMapping, Hierarchy]] = {}
+        shapes.setdefault(_shape_key(layer), layer)
+    total_macs = max(1, sum(x.macs for x in shapes.values()))
+    found: dict[tuple, tuple[NestMapping, Hierarchy, int]] = {}
+    todo: list[tuple[tuple, Layer, float | None]] = []
+    for key, layer in shapes.items():
+        stored = store.get(repr(key), hier) if store is not None else None
+        if stored is not None:
+            found[key] = stored
+        else:
+            todo.append((key, layer, None if time_budget_s is None else
+                         max(0.05, time_budget_s * layer.macs / total_macs)))
+
+    def keep(key: tuple, sr: Any) -> None:
+        chosen = hier if sr.hierarchy is None or sr.hierarchy == hier else sr.hierarchy
+        found[key] = (sr.mapping, chosen, sr.evaluations)
+        if store is not None:
+            with deferred():
+                store.put(repr(key), sr.mapping, chosen, sr.evaluations)
+
+    args = [(layer, hier, strategy, objective, max_evals, seed, reuse, share)
+            for _, layer, share in todo]
+    if workers > 1 and len(todo) > 1:
+        _search_in_workers(search_factors, [k for k, _, _ in todo], args,
+                           min(workers, len(todo)), keep)
+    else:                               # exact factors, then imperfect ones seeded
+        for (key, _, _), a in zip(todo, args):
+            keep(key, search_factors(*a))
     out: list[HierLayerMap] = []
+    seen: set[tuple] = set()
     for layer in layers:
         key = _shape_key(layer)
-        evals = 0
-        stored = store.get(repr(key), hier) if store is not None and key not in found \
-            else None
-        if stored is not None:
-            found[key], evals = (stored[0], stored[1]), stored[2]
-        elif key not in found:          # exact factors, then imperfect ones seeded
-            share = None if time_budget_s is None else \
-                max(0.05, time_budget_s * shape_macs[key] / max(1, total_macs))
-            sr = search_factors(layer, hier, strategy, objective, max_evals, seed, reuse,
-                                share)
-            found[key], evals = (sr.mapping, sr.hierarchy or hier), sr.evaluations
-            if store is not None:
-                with deferred():
-                    store.put(repr(key), sr.mapping, sr.hierarchy or hier, evals)
-        mapping, chosen = found[key]
+        mapping, chosen, evals = found[key]
+        if key in seen:                 # a repeated shape: searched (and counted) once
+            evals = 0
+        seen.add(key)
         check_fits(layer, chosen, mapping)
         out.append(HierLayerMap(layer, mapping,
                                 evaluate(layer, chosen, mapping, input_reuse=reuse), evals,
@@ -196,6 +216,30 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     return HierNetworkMap(network=net.name, hier=hier, layers=tuple(out),
                           distinct_shapes=len(found),
                           elapsed_s=time.perf_counter() - start, input_reuse=reuse)
+
+
+def _search_in_workers(fn: Any, keys: list[tuple], args: list[tuple], workers: int,
+                       keep: Any) -> None:
+    """``keep(key, fn(*a))`` for every pair, ``fn`` run in ``workers`` local processes,
+    kept in the order they finish; an error or a stop signal kills the workers (what
+    they were searching is lost; what was kept stays)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from mapper.run_control import kill_processes, signals_blocked, worker_init
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init,
+                               initargs=(os.getpid(),))
+    try:
+        with signals_blocked():         # workers are forked on the first submit
+            futures = {pool.submit(fn, *a): k for k, a in zip(keys, args)}
+        for f in as_completed(futures):
+            keep(futures[f], f.result())
+    except BaseException:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_processes(procs)
+        raise
+    pool.shutdown()
 
 
 def layer_accesses(m: HierLayerMap, hier: Hierarchy) -> dict[str, dict[str, Any]]:
@@ -349,6 +393,8 @@ def _refuse(args: argparse.Namespace) -> None:
                            f"--arch has one timing (drop --timing)")
     if args.max_evals < 1:
         raise HierMapError(f"--max-evals must be >= 1, not {args.max_evals}")
+    if args.workers is not None and args.workers < 1:
+        raise HierMapError(f"--workers must be >= 1, not {args.workers}")
 
 
 def run_map(args: argparse.Namespace) -> int:
@@ -387,7 +433,8 @@ def run_map(args: argparse.Namespace) -> int:
         try:
             mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
                                    args.max_evals, args.seed, args.input_reuse, store=store,
-                                   time_budget_s=budget)
+                                   time_budget_s=budget,
+                                   workers=args.workers or os.cpu_count() or 1)
         except RunStopped as stop:
             where = f"; {len(store)} stored in {store.path}, continue with --resume" \
                 if store is not None else " (nothing stored: no --out)"
@@ -424,6 +471,9 @@ def route_map(sub: Any) -> None:
     def routed(args: argparse.Namespace) -> int:
         if is_hierarchy_spec(args.arch):
             return run_map(args)
+        if args.workers is not None:
+            raise HierMapError("--workers applies to a hierarchy --arch (a YAML with a "
+                               "'hierarchy:' section); a 3-level map runs in one process")
         if args.resume:
             raise HierMapError("--resume applies to a hierarchy --arch (a YAML with a "
                                "'hierarchy:' section); a 3-level map is rerun whole")
@@ -436,6 +486,10 @@ def route_map(sub: Any) -> None:
         args.strategy = str(args.strategy)          # the plain word, as before routing
         return three_level(args)
 
+    parser.add_argument("--workers", type=int, default=None,
+                        help="with a hierarchy --arch: local processes searching layer "
+                             "shapes at once (default: all cores; the result is the same "
+                             "for any number)")
     parser.add_argument("--resume", action="store_true",
                         help="with a hierarchy --arch: continue the run stored in --out "
                              "(OUT/map_shapes.jsonl, written as each layer shape is mapped; "

@@ -270,3 +270,22 @@ def test_a_bad_time_budget_is_one_line(capsys) -> None:  # noqa: ANN001
                  "--time-budget", "0s"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--time-budget must look like 30s, 10m or 1h" in err[0]
+
+
+def test_workers_give_the_one_process_result(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """--workers 2 searches the shapes in two processes; each search is seeded alike, so
+    result.json (mappings, figures, evaluations) equals the one-process run's."""
+    docs = []
+    for w in ("1", "2"):
+        out = tmp_path / f"w{w}"
+        assert main(["map", "--network", "mobilenet_v1", "--arch", str(FIVE), "--max-evals",
+                     "1500", "--workers", w, "--out", str(out)]) == 0
+        doc = json.loads((out / "result.json").read_text())
+        doc["run"].pop("elapsed_s")
+        docs.append(doc)
+    assert docs[0] == docs[1]
+    assert main(["map", "--network", "resnet18", "--arch", str(FIVE), "--workers", "0"]) == 2
+    assert "--workers must be >= 1, not 0" in capsys.readouterr().err
+    assert main(["map", "--network", "resnet18", "--arch", "edge_8x8_ws", "--workers",
+                 "2"]) == 2
+    assert "--workers applies to a hierarchy --arch" in capsys.readouterr().err
