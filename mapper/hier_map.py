@@ -155,6 +155,7 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     the shapes are searched in that many local processes at once
     (:func:`mapper.run_control.worker_init`: they ignore stop signals and die with this
     process); every search is seeded alike, so the result is the same as with one."""
+    from dataflows.dataflow import map_bounds
     from mapper.nest_search import search_factors
     from mapper.run_control import deferred
     from sim.hier_cost import check_fits, evaluate
@@ -181,6 +182,11 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     for key, layer in shapes.items():
         stored = store.get(repr(key), hier) if store is not None else None
         if stored is not None:
+            try:                        # a store edited by hand: name it, not the spec
+                stored[0].check(stored[1], map_bounds(layer))
+                check_fits(layer, stored[1], stored[0])
+            except CoforgeError as err:
+                raise store.bad_mapping(layer.name, str(err)) from None
             found[key] = stored
         else:
             todo.append((key, layer, None if time_budget_s is None else
@@ -223,8 +229,8 @@ def _search_in_workers(fn: Any, keys: list[tuple], args: list[tuple], workers: i
     """``keep(key, fn(*a))`` for every pair, ``fn`` run in ``workers`` local processes,
     kept in the order they finish; an error or a stop signal kills the workers (what
     they were searching is lost; what was kept stays)."""
-    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from mapper.run_control import kill_processes, signals_blocked, worker_init
     pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init,
@@ -232,8 +238,13 @@ def _search_in_workers(fn: Any, keys: list[tuple], args: list[tuple], workers: i
     try:
         with signals_blocked():         # workers are forked on the first submit
             futures = {pool.submit(fn, *a): k for k, a in zip(keys, args)}
-        for f in as_completed(futures):
-            keep(futures[f], f.result())
+        try:
+            for f in as_completed(futures):
+                keep(futures[f], f.result())
+        except BrokenProcessPool:
+            raise HierMapError("a search worker process died (killed by the system, e.g. "
+                               "out of memory?); the shapes found so far are stored with "
+                               "--out: rerun with --resume, or with fewer --workers") from None
     except BaseException:
         procs = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
@@ -434,12 +445,13 @@ def run_map(args: argparse.Namespace) -> int:
             mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
                                    args.max_evals, args.seed, args.input_reuse, store=store,
                                    time_budget_s=budget,
-                                   workers=args.workers or os.cpu_count() or 1)
+                                   workers=args.workers or _cores())
         except RunStopped as stop:
-            where = f"; {len(store)} stored in {store.path}, continue with --resume" \
-                if store is not None else " (nothing stored: no --out)"
-            print(f"coforge: stopped by {signal_name(stop.signum)} before every layer shape "
-                  f"was mapped{where}", file=sys.stderr, flush=True)
+            n = len({_shape_key(x) for x in net.layers()})
+            where = f"{len(store)} of {n} layer shapes stored in {store.path}; continue " \
+                f"with --resume" if store is not None else "nothing stored (no --out)"
+            print(f"coforge: stopped by {signal_name(stop.signum)}: {where}",
+                  file=sys.stderr, flush=True)
             return stop.exit_code
     run = {"seed": args.seed, "strategy": strategy, "search_strategy": STRATEGIES[strategy],
            "objective": args.objective, "search_objective": OBJECTIVES[args.objective],
@@ -451,8 +463,17 @@ def run_map(args: argparse.Namespace) -> int:
     print(summary_line(doc, mapped.elapsed_s))
     if args.out:
         paths = write_hier_reports(doc, args.out)
+        store.finish()
         print("wrote " + ", ".join(str(p) for p in [*paths.values(), store.path]))
     return 0
+
+
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:              # not Linux
+        return os.cpu_count() or 1
 
 
 def route_map(sub: Any) -> None:

@@ -112,8 +112,8 @@ def _parse_memory(name: str, data: object, where: str) -> ZigzagMemory:
                                 f"(in bits, a multiple of 8), not {size!r}")
     latency = data["latency"]
     if not isinstance(latency, int) or isinstance(latency, bool) or latency < 1:
-        raise ZigzagImportError(f"{where}.latency must be a whole number of cycles >= 1 (as "
-                                f"ZigZag's validator requires), not {latency!r}")
+        raise ZigzagImportError(f"{where}.latency must be an integer number of cycles >= 1 "
+                                f"(ZigZag's validator requires an integer), not {latency!r}")
     r_cost = _number(data, "r_cost", where, positive=False)
     w_cost = _number(data, "w_cost", where, positive=False)
     operands = data["operands"]

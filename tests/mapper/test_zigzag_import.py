@@ -179,8 +179,9 @@ def _mutated(change: str) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     ("cacti", r"memories\.sram_2MB\.auto_cost_extraction"),
     ("unknown_key", r"memories\.dram: unknown key 'r_bw'"),
     ("odd_size", r"memories\.rf_2B\.size must be a positive whole number of bytes .* not 12"),
-    ("latency", r"memories\.sram_2MB\.latency must be a whole number of cycles >= 1 .* not 0"),
-    ("latency_text", r"memories\.sram_2MB\.latency must be a whole number .* not '2'"),
+    ("latency", r"memories\.sram_2MB\.latency must be an integer number of cycles >= 1 .* "
+                r"not 0"),
+    ("latency_text", r"memories\.sram_2MB\.latency must be an integer .* not '2'"),
     ("two_glb", r"memories\.sram_2MB: inputs have two global levels \(sram_64KB, sram_2MB\)"),
     ("no_hint", r"no spatial unrolling given"),
     ("is_without_input_register", r"dataflow 'is' keeps inputs in the PEs, but no memory"),
