@@ -325,10 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coforge`` console script."""
+    from mapper.run_control import RunStopped, signal_name, stop_on_signals
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with stop_on_signals():         # Ctrl-C / SIGTERM: one line, exit 130 / 143
+            return args.func(args)
+    except RunStopped as stop:          # (dse and a hierarchy map catch it first: stores)
+        print(f"coforge: stopped by {signal_name(stop.signum)} before {args.command} "
+              f"finished; it keeps no partial results: rerun it (coforge dse and coforge "
+              f"map on a hierarchy spec store their progress in --out: --resume)",
+              file=sys.stderr, flush=True)
+        return stop.exit_code
     except (CoforgeError, OSError) as err:
         if args.debug:
             raise

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,21 @@ def test_the_parser_does_not_import_the_slow_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[2]).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_command_says_so_in_one_line(sig: signal.Signals, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM during a 3-level ``coforge map`` (vgg16 takes about a
+    minute) ends it with exit 128 + the signal and one stderr line naming what to do;
+    before, SIGINT printed a KeyboardInterrupt traceback and SIGTERM killed it silently."""
+    proc = subprocess.Popen([str(COFORGE), "map", "--network", "vgg16", "--out",
+                             str(tmp_path / "m")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(3)
+    assert proc.poll() is None, "vgg16 finished before it could be stopped"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert proc.returncode == 128 + sig and len(lines) == 1, lines
+    assert lines[0].startswith(f"coforge: stopped by {sig.name} before map finished")
