@@ -40,6 +40,9 @@ POLISH_STARTS = 6
 #: their screened best.
 SCREEN_SHARE = 5
 SCREEN_KEEP = 2
+#: Under a time budget the first population is drawn and costed this many rows at a
+#: time, the clock checked between (at least one chunk is costed).
+FIRST_CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -161,9 +164,10 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     outside this space), so the result is never worse than the best legal seed; the
     first population also holds :meth:`NestSpace.outermost` (every loop at the top).
     ``time_budget_s``: the search also stops once that many wall-clock seconds have
-    passed (the first population is always costed; the result then depends on the
-    machine's speed); a bypass screen gets a fifth of it, shared by the choices, and the
-    full searches share the rest."""
+    passed (the result then depends on the machine's speed): its first population is
+    then drawn :data:`FIRST_CHUNK` rows at a time with the clock checked between (at
+    least the seeds, the outermost row and one chunk are costed); a bypass screen gets a
+    fifth of it, shared by the choices, and the full searches share the rest."""
     if strategy not in STRATEGIES:
         raise NestSearchError(f"strategy must be one of {list(STRATEGIES)}, not {strategy!r}")
     if objective not in OBJECTIVES:
@@ -218,9 +222,17 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     first = NestGenomes.concat(space.genomes(seeds), space.outermost()) if seeds \
         else space.outermost()
     first = first.take(np.arange(min(len(first), max_evals)))
-    pop = NestGenomes.concat(first, space.random(rng, max(0, min(population, max_evals)
-                                                            - len(first))))
-    scores = _score(_cost(pop.batch), objective)
+    want = max(0, min(population, max_evals) - len(first))
+    if deadline is None:
+        pop = NestGenomes.concat(first, space.random(rng, want))
+        scores = _score(_cost(pop.batch), objective)
+    else:                               # drawn in chunks, so a small budget is kept
+        pop, scores = first, _score(_cost(first.batch), objective)
+        while want > 0 and not (len(pop) > len(first) and _late(deadline)):
+            part = space.random(rng, min(FIRST_CHUNK, want))
+            pop = NestGenomes.concat(pop, part)
+            scores = np.concatenate([scores, _score(_cost(part.batch), objective)])
+            want -= len(part)
     evals = len(pop)
     best_i = int(np.argmin(scores))
     best = (float(scores[best_i]), space.to_mapping(pop, best_i))

@@ -8,6 +8,7 @@ than its budget."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,19 @@ def test_tight_space_still_finds_the_outermost_mapping() -> None:
     assert r.mapping.spatial == outer.spatial and r.mapping.temporal == outer.temporal
     assert evaluate(layer, hier, r.mapping).legal
     assert r.score <= evaluate(layer, hier, outer).energy_pj
+
+
+def test_a_spent_time_budget_costs_one_chunk_of_the_first_population() -> None:
+    """With its time budget already spent, a search costs the outermost row and one
+    FIRST_CHUNK of random rows (the clock is checked between chunks), then stops: no
+    evolution, descent or kicks; the result is the best of those rows."""
+    from dataflows.zoo import load
+    from mapper.nest_search import FIRST_CHUNK, search
+    from sim.hierarchy import load_hierarchy
+    hier = load_hierarchy(Path(__file__).resolve().parents[1] / "data" / "hierarchy"
+                          / "edge_2core_4cluster_8x8.yaml")
+    layer = next(x for x in load("resnet18").layers() if x.name == "layer2.0.conv1")
+    r = search(layer, hier, max_evals=20000, seed=0, time_budget_s=1e-9)
+    assert r.evaluations == 1 + FIRST_CHUNK
+    full = search(layer, hier, max_evals=20000, seed=0)
+    assert full.evaluations > 10 * r.evaluations and full.score <= r.score
