@@ -59,9 +59,11 @@ def _map(args: argparse.Namespace) -> int:
     _tune_allocator(args)
     net = _load_workload(args)
     accel = _load_arch(args)
+    from mapper.run_control import usable_cpus
     mapped = map_network(net, accel, args.strategy, args.objective, args.max_evals,
                          parse_budget(args.time_budget), args.seed, args.timing,
-                         rerank=args.rerank, top=args.top, cycle_check=True)
+                         rerank=args.rerank, top=args.top, cycle_check=True,
+                         workers=args.workers or usable_cpus())
     bounds = layer_bounds(mapped.result, accel, net)
     print(table(mapped.result, bounds))
     # the gain over what `coforge simulate` runs: the same network, default mapping

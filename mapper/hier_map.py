@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -157,7 +156,7 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     process); every search is seeded alike, so the result is the same as with one."""
     from dataflows.dataflow import map_bounds
     from mapper.nest_search import search_factors
-    from mapper.run_control import deferred
+    from mapper.run_control import WorkerDied, deferred, pool_map
     from sim.hier_cost import check_fits, evaluate
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
@@ -202,8 +201,13 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     args = [(layer, hier, strategy, objective, max_evals, seed, reuse, share)
             for _, layer, share in todo]
     if workers > 1 and len(todo) > 1:
-        _search_in_workers(search_factors, [k for k, _, _ in todo], args,
-                           min(workers, len(todo)), keep)
+        try:
+            pool_map(search_factors, [(k, a) for (k, _, _), a in zip(todo, args)],
+                     min(workers, len(todo)), keep)
+        except WorkerDied:
+            raise HierMapError("a search worker process died (killed by the system, e.g. "
+                               "out of memory?); the shapes found so far are stored with "
+                               "--out: rerun with --resume, or with fewer --workers") from None
     else:                               # exact factors, then imperfect ones seeded
         for (key, _, _), a in zip(todo, args):
             keep(key, search_factors(*a))
@@ -222,35 +226,6 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     return HierNetworkMap(network=net.name, hier=hier, layers=tuple(out),
                           distinct_shapes=len(found),
                           elapsed_s=time.perf_counter() - start, input_reuse=reuse)
-
-
-def _search_in_workers(fn: Any, keys: list[tuple], args: list[tuple], workers: int,
-                       keep: Any) -> None:
-    """``keep(key, fn(*a))`` for every pair, ``fn`` run in ``workers`` local processes,
-    kept in the order they finish; an error or a stop signal kills the workers (what
-    they were searching is lost; what was kept stays)."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    from mapper.run_control import kill_processes, signals_blocked, worker_init
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init,
-                               initargs=(os.getpid(),))
-    try:
-        with signals_blocked():         # workers are forked on the first submit
-            futures = {pool.submit(fn, *a): k for k, a in zip(keys, args)}
-        try:
-            for f in as_completed(futures):
-                keep(futures[f], f.result())
-        except BrokenProcessPool:
-            raise HierMapError("a search worker process died (killed by the system, e.g. "
-                               "out of memory?); the shapes found so far are stored with "
-                               "--out: rerun with --resume, or with fewer --workers") from None
-    except BaseException:
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        kill_processes(procs)
-        raise
-    pool.shutdown()
 
 
 def layer_accesses(m: HierLayerMap, hier: Hierarchy) -> dict[str, dict[str, Any]]:
@@ -404,6 +379,10 @@ def _refuse(args: argparse.Namespace) -> None:
                            f"--arch has one timing (drop --timing)")
     if args.max_evals < 1:
         raise HierMapError(f"--max-evals must be >= 1, not {args.max_evals}")
+    _check_workers(args)
+
+
+def _check_workers(args: argparse.Namespace) -> None:
     if args.workers is not None and args.workers < 1:
         raise HierMapError(f"--workers must be >= 1, not {args.workers}")
 
@@ -417,7 +396,7 @@ def run_map(args: argparse.Namespace) -> int:
     from mapper.cli_search import parse_budget
     from mapper.hier_store import ShapeStore, run_meta
     from mapper.report import coforge_version
-    from mapper.run_control import RunStopped, signal_name, stop_on_signals
+    from mapper.run_control import RunStopped, signal_name, stop_on_signals, usable_cpus
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE
     from sim.hierarchy import load_hierarchy
     _refuse(args)
@@ -445,7 +424,7 @@ def run_map(args: argparse.Namespace) -> int:
             mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
                                    args.max_evals, args.seed, args.input_reuse, store=store,
                                    time_budget_s=budget,
-                                   workers=args.workers or _cores())
+                                   workers=args.workers or usable_cpus())
         except RunStopped as stop:
             n = len({_shape_key(x) for x in net.layers()})
             where = f"{len(store)} of {n} layer shapes stored in {store.path}; continue " \
@@ -468,14 +447,6 @@ def run_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cores() -> int:
-    """The CPUs this process may run on (its affinity, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:              # not Linux
-        return os.cpu_count() or 1
-
-
 def route_map(sub: Any) -> None:
     """Send ``coforge map`` to :func:`run_map` when ``--arch`` is a hierarchy spec; every
     other ``map`` keeps its registered function, unchanged (``sub``: the CLI's
@@ -492,9 +463,7 @@ def route_map(sub: Any) -> None:
     def routed(args: argparse.Namespace) -> int:
         if is_hierarchy_spec(args.arch):
             return run_map(args)
-        if args.workers is not None:
-            raise HierMapError("--workers applies to a hierarchy --arch (a YAML with a "
-                               "'hierarchy:' section); a 3-level map runs in one process")
+        _check_workers(args)
         if args.resume:
             raise HierMapError("--resume applies to a hierarchy --arch (a YAML with a "
                                "'hierarchy:' section); a 3-level map is rerun whole")
@@ -508,9 +477,10 @@ def route_map(sub: Any) -> None:
         return three_level(args)
 
     parser.add_argument("--workers", type=int, default=None,
-                        help="with a hierarchy --arch: local processes searching layer "
-                             "shapes at once (default: all cores; the result is the same "
-                             "for any number)")
+                        help="local processes working on layer shapes at once: with a "
+                             "hierarchy --arch their searches, with a 3-level spec their "
+                             "cycle-model checks and re-ranks (default: all cores; the "
+                             "result is the same for any number)")
     parser.add_argument("--resume", action="store_true",
                         help="with a hierarchy --arch: continue the run stored in --out "
                              "(OUT/map_shapes.jsonl, written as each layer shape is mapped; "

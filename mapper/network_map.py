@@ -22,13 +22,15 @@ with the cycle model, for the analytic-vs-cycle gap (:attr:`NetworkMapping.cycle
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from dataflows.layer import Layer
 from dataflows.network import Network
 from mapper.objective import Objective
 from mapper.rerank import DEFAULT_TOP, Rerank, check_rerank, cycle_result
 from mapper.rerank import rerank as rerank_top
-from mapper.search import SearchResult, search
+from mapper.run_control import WorkerDied, pool_map
+from mapper.search import SearchError, SearchResult, search
 from sim.analytic import evaluate
 from sim.datapath import plan_datapath
 from sim.result import NetworkResult
@@ -69,7 +71,8 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                 time_budget_s: float | None = None, seed: int = 0,
                 timing: str = "native", progress: bool | None = None,
                 check_accumulator: bool = True, rerank: str | None = None,
-                top: int = DEFAULT_TOP, cycle_check: bool = False) -> NetworkMapping:
+                top: int = DEFAULT_TOP, cycle_check: bool = False,
+                workers: int = 1) -> NetworkMapping:
     """Search a mapping for every distinct layer shape of ``net`` (see module doc).
 
     ``rerank`` (None or ``"cycle"``) re-ranks each shape's ``top`` best analytic
@@ -78,7 +81,12 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
 
     ``check_accumulator=False`` lets a configured accumulator narrower than a layer's
     sum range through (see :func:`sim.datapath.plan_datapath`): only for reproducing a
-    peer model's convention, such as ZigZag's 16-bit partial sums."""
+    peer model's convention, such as ZigZag's 16-bit partial sums.
+
+    ``workers`` > 1: the cycle-model runs (re-ranking or checking the chosen mappings,
+    per shape) go to that many local processes at once
+    (:func:`mapper.run_control.pool_map`); the model is deterministic, so the result is
+    the same as with one."""
     check_rerank(rerank, top)
     layers = net.layers()
     shapes: dict[tuple, Layer] = {}
@@ -86,8 +94,8 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
         shapes.setdefault(_shape_key(layer), layer)
     total_macs = sum(layer.macs for layer in shapes.values())
     found: dict[tuple, SearchResult] = {}
-    chosen: dict[tuple, tuple] = {}        # key -> (analytic result, cycle result | None)
-    reranks: list[Rerank] = []
+    plans: dict[tuple, Any] = {}
+    tops: dict[tuple, tuple] = {}
     for key, layer in shapes.items():
         budget = None if time_budget_s is None else \
             max(0.05, time_budget_s * layer.macs / total_macs)
@@ -95,17 +103,39 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
         plan = plan_datapath(layer, accel, timing, check_accumulator)
         sr = search(plan.layer, plan.accel, strategy, objective, max_evals, budget, seed,
                     timing, progress=progress, top_k=top if rerank else 1)
-        found[key] = replace(sr, result=plan.finish(sr.result))
+        found[key], plans[key], tops[key] = replace(sr, result=plan.finish(sr.result)), plan, \
+            sr.top
+    # the cycle model per shape (the slow part): re-rank the top mappings, or check the
+    # chosen one; in worker processes when asked
+    if rerank:
+        fn, calls = rerank_top, [(k, (shapes[k], accel, tops[k], objective, timing))
+                                 for k in shapes]
+    elif cycle_check:
+        fn, calls = cycle_result, [(k, (shapes[k], accel, found[k].mapping, timing))
+                                   for k in shapes]
+    else:
+        fn, calls = None, []
+    cycled: dict[tuple, Any] = {}
+    if workers > 1 and len(calls) > 1:
+        try:
+            pool_map(fn, calls, min(workers, len(calls)), cycled.__setitem__)
+        except WorkerDied:
+            raise SearchError("a cycle-model worker process died (killed by the system, "
+                              "e.g. out of memory?); rerun with fewer --workers") from None
+    else:
+        for k, args in calls:
+            cycled[k] = fn(*args)
+    chosen: dict[tuple, tuple] = {}        # key -> (analytic result, cycle result | None)
+    reranks: list[Rerank] = []
+    for key in shapes:
         if rerank:
-            rr = rerank_top(layer, accel, sr.top, objective, timing)
+            rr, plan = cycled[key], plans[key]
             reranks.append(rr)
             ana = found[key].result if rr.chosen == 0 else \
                 plan.finish(evaluate(plan.layer, plan.accel, rr.mapping, timing))
             chosen[key] = (ana, rr.cycle_results[rr.chosen])
         else:
-            chosen[key] = (found[key].result,
-                           cycle_result(layer, accel, sr.mapping, timing) if cycle_check
-                           else None)
+            chosen[key] = (found[key].result, cycled.get(key))
 
     def network(index: int, fidelity: str) -> NetworkResult:
         results = tuple(replace(chosen[_shape_key(layer)][index], layer=layer.name)

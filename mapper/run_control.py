@@ -186,6 +186,46 @@ def kill_processes(processes: Iterable[Any], timeout_s: float = 5.0) -> None:
             p.join(max(0.0, end - time.monotonic()))
 
 
-__all__ = ["RunStopped", "STOP_SIGNALS", "WATCHDOG_PERIOD_S", "deferred", "kill_processes",
-           "signal_name", "signals_blocked", "stop_on_signals", "stop_requested",
-           "worker_init"]
+class WorkerDied(Exception):
+    """A worker process of :func:`pool_map` died (killed by the system, e.g. out of
+    memory); the caller turns it into its one-line error."""
+
+
+def pool_map(fn: Any, calls: list[tuple[Any, tuple]], workers: int,
+             keep: Any) -> None:
+    """``keep(key, fn(*args))`` for every ``(key, args)`` of ``calls``, ``fn`` run in
+    ``workers`` local processes (:func:`worker_init`: they ignore stop signals and die
+    with this process), kept in the order they finish. An error, a stop signal or a
+    worker's death (:class:`WorkerDied`) kills the workers at once: what they were
+    running is lost, what was kept stays."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init,
+                               initargs=(os.getpid(),))
+    try:
+        with signals_blocked():         # workers are forked on the first submit
+            futures = {pool.submit(fn, *args): key for key, args in calls}
+        try:
+            for f in as_completed(futures):
+                keep(futures[f], f.result())
+        except BrokenProcessPool:
+            raise WorkerDied("a worker process died") from None
+    except BaseException:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_processes(procs)
+        raise
+    pool.shutdown()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:              # not Linux
+        return os.cpu_count() or 1
+
+
+__all__ = ["RunStopped", "STOP_SIGNALS", "WATCHDOG_PERIOD_S", "WorkerDied", "deferred",
+           "kill_processes", "pool_map", "signal_name", "signals_blocked", "stop_on_signals",
+           "stop_requested", "usable_cpus", "worker_init"]
