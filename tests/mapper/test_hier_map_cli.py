@@ -247,7 +247,7 @@ def test_three_level_commands_refuse_a_hierarchy_spec_with_the_fix(
 def test_time_budget_stops_the_searches_by_the_clock(tmp_path: Path) -> None:
     """--time-budget caps the network's search by the wall clock (shared by the distinct
     shapes as their MACs are): with --max-evals 10^7 per shape (hours of costing) and 2 s,
-    each shape stops after a few thousand evaluations, every layer still gets a mapping
+    each shape stops far below its evaluation cap, every layer gets a mapping
     that fits, and result.json records the budget. Not a timing assertion: only that the
     clock, not the evaluation count, ended each search."""
     out = tmp_path / "tb"
@@ -259,8 +259,9 @@ def test_time_budget_stops_the_searches_by_the_clock(tmp_path: Path) -> None:
     layers = {x.name: x for x in zoo.load("resnet18").layers()}
     searched = [e for e in doc["layers"] if e["evaluations"]]
     assert len(searched) == doc["run"]["distinct_shapes"] == 12
-    for e in searched:
-        assert 1000 <= e["evaluations"] < 10_000_000 // 10, e["name"]
+    from mapper.nest_search import FIRST_CHUNK
+    for e in searched:                  # both halves cost the outermost row and a chunk
+        assert 2 * (1 + FIRST_CHUNK) <= e["evaluations"] < 10_000_000 // 10, e["name"]
     for e in doc["layers"]:
         check_fits(layers[e["name"]], hier, NestMapping.build(hier, **e["mapping"]))
 
