@@ -144,6 +144,14 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
                                         f"dimension; a custom workload's dimension names "
                                         f"cannot be matched); use one of {sorted(_NEST_DIM)}")
             unrolls[d] = layer_dims
+            fixed = [int(f) for f in (e.split(",")[1].strip() for e in entries if "," in e)
+                     if f.isdigit()]
+            size = sizes[dims.index(d)]
+            if fixed and math.prod(fixed) < size:
+                notes.append(f"{paths[d]}: ZigZag unrolls exactly {entries} on the "
+                             f"{size}-wide {d}; coforge's search may unroll "
+                             f"{list(dict.fromkeys(layer_dims))} up to {size} there (the "
+                             f"hint gives the dimensions, not the factors)")
     if sorted(links) != ["I", "O", "W"]:
         raise ZigzagImportError(f"{mapping_source}: memory_operand_links must link W, I and "
                                 f"O, not {sorted(links)}")
