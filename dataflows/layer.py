@@ -185,6 +185,13 @@ class Layer:
         """Copy with some operand densities changed, e.g. ``weight=0.5``."""
         return replace(self, density=replace(self.density, **density))
 
+    def shape_key(self) -> tuple:
+        """Everything but the name, as a sortable tuple: layers with equal keys cost the
+        same, so a mapper searches each key once."""
+        d = self.to_dict()
+        d.pop("name")
+        return tuple(sorted((k, str(v)) for k, v in d.items()))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (the ``dims`` block of ``zoo show``)."""
         return {

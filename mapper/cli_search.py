@@ -343,8 +343,9 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                         "(default: %(default)s)")
     d.add_argument("--time-budget", help="wall-clock cap, e.g. 10m")
     d.add_argument("--resume", action="store_true", help="continue the run stored in --out")
-    d.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="local worker processes (default: all cores)")
+    from mapper.run_control import usable_cpus
+    d.add_argument("--workers", type=int, default=usable_cpus(),
+                   help="local worker processes (default: the CPUs this process may use)")
     d.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     d.add_argument("--retain-freed-memory", action=argparse.BooleanOptionalAction,
                    default=True, help="tune glibc malloc to keep freed memory in the "

@@ -125,12 +125,6 @@ def is_hierarchy_spec(path: str | None) -> bool:
     return isinstance(data, dict) and "hierarchy" in data
 
 
-def _shape_key(layer: Layer) -> tuple:
-    d = layer.to_dict()
-    d.pop("name")
-    return tuple(sorted((k, str(v)) for k, v in d.items()))
-
-
 def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                   objective: str = "edp", max_evals: int = 20_000,
                   seed: int = 0, input_reuse: str | None = None,
@@ -174,7 +168,7 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     start = time.perf_counter()
     shapes: dict[tuple, Layer] = {}
     for layer in layers:
-        shapes.setdefault(_shape_key(layer), layer)
+        shapes.setdefault(layer.shape_key(), layer)
     total_macs = max(1, sum(x.macs for x in shapes.values()))
     found: dict[tuple, tuple[NestMapping, Hierarchy, int]] = {}
     todo: list[tuple[tuple, Layer, float | None]] = []
@@ -214,7 +208,7 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     out: list[HierLayerMap] = []
     seen: set[tuple] = set()
     for layer in layers:
-        key = _shape_key(layer)
+        key = layer.shape_key()
         mapping, chosen, evals = found[key]
         if key in seen:                 # a repeated shape: searched (and counted) once
             evals = 0
@@ -276,7 +270,7 @@ def result_doc(mapped: HierNetworkMap, run: dict[str, Any], spec_sha256: str) ->
     for m in mapped.layers:
         r = m.result
         h = m.hier or hier
-        key = (_shape_key(m.layer), repr(m.mapping.to_dict(h)), repr(m.bypassed))
+        key = (m.layer.shape_key(), repr(m.mapping.to_dict(h)), repr(m.bypassed))
         if key not in timed:
             timed[key] = cycle_model(m, h, mapped.input_reuse)
         layers.append({
@@ -426,7 +420,7 @@ def run_map(args: argparse.Namespace) -> int:
                                    time_budget_s=budget,
                                    workers=args.workers or usable_cpus())
         except RunStopped as stop:
-            n = len({_shape_key(x) for x in net.layers()})
+            n = len({x.shape_key() for x in net.layers()})
             where = f"{len(store)} of {n} layer shapes stored in {store.path}; continue " \
                 f"with --resume" if store is not None else "nothing stored (no --out)"
             print(f"coforge: stopped by {signal_name(stop.signum)}: {where}",

@@ -102,6 +102,7 @@ class ShapeStore:
     def __init__(self, out_dir: str | Path, meta: dict[str, Any], resume: bool) -> None:
         self.path = Path(out_dir) / STORE_NAME
         self._shapes: dict[str, dict[str, Any]] = {}
+        self._choices: tuple[Hierarchy, tuple[Hierarchy, ...]] | None = None
         if resume:
             self._load(meta)
         else:
@@ -205,7 +206,9 @@ class ShapeStore:
         if rec is None:
             return None
         bypassed = {k: tuple(v) for k, v in rec["bypassed"].items()}
-        chosen = next((h for h in hier.bypass_choices() if h.bypassed == bypassed), None)
+        if self._choices is None or self._choices[0] is not hier:   # built once per spec
+            self._choices = (hier, hier.bypass_choices())
+        chosen = next((h for h in self._choices[1] if h.bypassed == bypassed), None)
         if chosen is None:
             raise self._fail(f"shape {shape!r} was mapped with bypass choice "
                              f"{rec['bypassed']}, which the spec does not offer",

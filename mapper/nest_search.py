@@ -177,8 +177,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         raise NestSearchError("max_evals must be >= 1 and population >= 2")
     if time_budget_s is not None and not time_budget_s > 0:
         raise NestSearchError(f"time_budget_s must be > 0 seconds, not {time_budget_s!r}")
-    start = time.perf_counter()
-    deadline = None if time_budget_s is None else start + time_budget_s
+    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
     check_input_reuse(reuse)

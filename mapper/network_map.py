@@ -60,12 +60,6 @@ class NetworkMapping:
             else self.result
 
 
-def _shape_key(layer: Layer) -> tuple:
-    d = layer.to_dict()
-    d.pop("name")
-    return tuple(sorted((k, str(v)) for k, v in d.items()))
-
-
 def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                 objective: Objective | str = "edp", max_evals: int = 20_000,
                 time_budget_s: float | None = None, seed: int = 0,
@@ -91,7 +85,7 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
     layers = net.layers()
     shapes: dict[tuple, Layer] = {}
     for layer in layers:
-        shapes.setdefault(_shape_key(layer), layer)
+        shapes.setdefault(layer.shape_key(), layer)
     total_macs = sum(layer.macs for layer in shapes.values())
     found: dict[tuple, SearchResult] = {}
     plans: dict[tuple, Any] = {}
@@ -138,7 +132,7 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
             chosen[key] = (found[key].result, cycled.get(key))
 
     def network(index: int, fidelity: str) -> NetworkResult:
-        results = tuple(replace(chosen[_shape_key(layer)][index], layer=layer.name)
+        results = tuple(replace(chosen[layer.shape_key()][index], layer=layer.name)
                         for layer in layers)
         results = with_vector_layers(net, accel, results, fidelity, timing)  # non-GEMM nodes
         return NetworkResult(network=net.name, arch=accel.name, spec_hash=accel.spec_hash,
