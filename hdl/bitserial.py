@@ -55,7 +55,7 @@ from hdl.controller import Controller
 from hdl.engine_shell import (check_top_params, connect_shell, early, gemm_ports, lanes,
                               replay, write_back)
 from hdl.driver import GemmCase, RunResult
-from hdl.golden import gemm_ref, wrap
+from hdl.golden import bitserial_gemm_ref
 from hdl.params import CYCLE_COUNTER_BITS, HdlError, HdlParams
 from hdl.pe import check_pe_params
 from hdl.plan import canonical_mapping, plan_gemm
@@ -377,51 +377,6 @@ class BitSerialTop(wiring.Component):
         return m
 
 
-# -- golden models ----------------------------------------------------------------------
-def serial_product(a: int, w: int, a_bits: int) -> int:
-    """``a * w`` the way the PE forms it: Horner over the bits of ``a`` (``a_bits``-bit
-    two's complement, MSB first, the MSB with negative weight)."""
-    part = 0
-    for j in range(a_bits):
-        bit = (int(a) >> (a_bits - 1 - j)) & 1
-        part = -bit * w if j == 0 else 2 * part + bit * w
-    return part
-
-
-def bitserial_gemm_ref(a: np.ndarray, b: np.ndarray, a_bits: int,
-                       accumulator_bits: int) -> np.ndarray:
-    """What the engine outputs: ``A`` read as ``a_bits``-bit values (wrapped), ``. B``,
-    wrapped at ``accumulator_bits`` (exact integers)."""
-    return gemm_ref(np.asarray(wrap(np.asarray(a, dtype=np.int64), a_bits)),
-                    np.asarray(b, dtype=np.int64), accumulator_bits)
-
-
-class BitSerialPEModel:
-    """Cycle model of :class:`BitSerialWSPE` without product register (inputs per cycle:
-    ``a_bit_in``, ``first``, ``step``, ``smax``, ``w_in``, ``w_load``, ``psum_in``)."""
-
-    def __init__(self, operand_bits: int = 8, accumulator_bits: int = 32) -> None:
-        self.ob, self.ab = operand_bits, accumulator_bits
-        self.line = [0] * operand_bits          # line[i]: the bit that entered i+1 ago
-        self.part = 0
-        self.w = 0
-        self.psum_out = 0
-
-    def outputs(self, smax: int) -> dict[str, int]:
-        return {"a_bit_out": self.line[smax], "w_out": self.w, "psum_out": self.psum_out}
-
-    def tick(self, a_bit_in: int, first: int, step: int, w_in: int, w_load: int,
-             psum_in: int) -> None:
-        bw = self.w if a_bit_in else 0
-        term = -bw if first else 2 * self.part + bw
-        self.part = int(wrap(term, 2 * self.ob))
-        if step:
-            self.psum_out = int(wrap(psum_in + term, self.ab))
-            if w_load:
-                self.w = w_in
-        self.line = [a_bit_in] + self.line[:-1]
-
-
 # -- cases, the cycle model's figure, one verification ----------------------------------
 def _check_bits(name: str, value: object, hi: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:
@@ -629,10 +584,9 @@ def _main(argv: list[str]) -> int:
     return 1 if bad else 0
 
 
-__all__ = ["BitSerialOSArray", "BitSerialOSPE", "BitSerialPEModel", "BitSerialTop",
-           "BitSerialWSArray", "BitSerialWSPE", "abits_width", "bitserial_gemm_ref",
-           "compare_case", "cycle_fidelity_cycles", "cycle_table", "expected_cycles",
-           "make_case", "serial_product", "verify_gemm"]
+__all__ = ["BitSerialOSArray", "BitSerialOSPE", "BitSerialTop", "BitSerialWSArray",
+           "BitSerialWSPE", "abits_width", "compare_case", "cycle_fidelity_cycles",
+           "cycle_table", "expected_cycles", "make_case", "verify_gemm"]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@
   accumulator width (two's complement), as the RTL's wrapping adders produce it;
 * :func:`busy_cycles`: the closed form of the controller's busy period (equal to
   ``sim.timing``'s native convention; the tests compare both with the RTL);
-* :func:`im2col`: host-side lowering of a convolution to the GEMM the engine runs.
+* :func:`im2col`: host-side lowering of a convolution to the GEMM the engine runs;
+* the bit-serial engine's (:mod:`hdl.bitserial`): :func:`serial_product` (the PE's
+  Horner product), :func:`bitserial_gemm_ref` (what the engine outputs) and
+  :class:`BitSerialPEModel` (its PE, cycle by cycle).
 """
 
 from __future__ import annotations
@@ -141,5 +144,52 @@ class OSPEModel:
         self.a_q, self.b_q, self.v_q = a_in, b_in, valid_in
 
 
-__all__ = ["OSPEModel", "WSPEModel", "busy_cycles", "gemm_ref", "im2col", "os_array_ref",
-           "os_drain_start", "tile_counts", "wrap", "ws_array_latency", "ws_array_ref"]
+# -- the bit-serial engine (hdl.bitserial) -------------------------------------------
+def serial_product(a: int, w: int, a_bits: int) -> int:
+    """``a * w`` the way the PE forms it: Horner over the bits of ``a`` (``a_bits``-bit
+    two's complement, MSB first, the MSB with negative weight)."""
+    part = 0
+    for j in range(a_bits):
+        bit = (int(a) >> (a_bits - 1 - j)) & 1
+        part = -bit * w if j == 0 else 2 * part + bit * w
+    return part
+
+
+def bitserial_gemm_ref(a: np.ndarray, b: np.ndarray, a_bits: int,
+                       accumulator_bits: int) -> np.ndarray:
+    """What the engine outputs: ``A`` read as ``a_bits``-bit values (wrapped), ``. B``,
+    wrapped at ``accumulator_bits`` (exact integers)."""
+    return gemm_ref(np.asarray(wrap(np.asarray(a, dtype=np.int64), a_bits)),
+                    np.asarray(b, dtype=np.int64), accumulator_bits)
+
+
+class BitSerialPEModel:
+    """Cycle model of :class:`hdl.bitserial.BitSerialWSPE` without product register
+    (inputs per cycle: ``a_bit_in``, ``first``, ``step``, ``smax``, ``w_in``,
+    ``w_load``, ``psum_in``)."""
+
+    def __init__(self, operand_bits: int = 8, accumulator_bits: int = 32) -> None:
+        self.ob, self.ab = operand_bits, accumulator_bits
+        self.line = [0] * operand_bits          # line[i]: the bit that entered i+1 ago
+        self.part = 0
+        self.w = 0
+        self.psum_out = 0
+
+    def outputs(self, smax: int) -> dict[str, int]:
+        return {"a_bit_out": self.line[smax], "w_out": self.w, "psum_out": self.psum_out}
+
+    def tick(self, a_bit_in: int, first: int, step: int, w_in: int, w_load: int,
+             psum_in: int) -> None:
+        bw = self.w if a_bit_in else 0
+        term = -bw if first else 2 * self.part + bw
+        self.part = int(wrap(term, 2 * self.ob))
+        if step:
+            self.psum_out = int(wrap(psum_in + term, self.ab))
+            if w_load:
+                self.w = w_in
+        self.line = [a_bit_in] + self.line[:-1]
+
+
+__all__ = ["BitSerialPEModel", "OSPEModel", "WSPEModel", "bitserial_gemm_ref", "busy_cycles",
+           "gemm_ref", "im2col", "os_array_ref", "os_drain_start", "serial_product",
+           "tile_counts", "wrap", "ws_array_latency", "ws_array_ref"]

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from hdl.bitserial import (BitSerialPEModel, BitSerialTop, BitSerialWSPE, bitserial_gemm_ref,
-                           compare_case, cycle_fidelity_cycles, expected_cycles,
-                           make_case, serial_product, verify_gemm)
+from hdl.bitserial import (BitSerialTop, BitSerialWSPE, compare_case, cycle_fidelity_cycles,
+                           expected_cycles, make_case, verify_gemm)
 from hdl.cocotb_run import VERILATOR_HINT, run_cocotb, verilator_bin
 from hdl.engines import build_top
+from hdl.golden import BitSerialPEModel, bitserial_gemm_ref, serial_product
 from hdl.params import HdlError, HdlParams
 from hdl.plan import plan_gemm, sim_cycles
 from hdl.sim_amaranth import run_amaranth
