@@ -331,10 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with stop_on_signals():         # Ctrl-C / SIGTERM: one line, exit 130 / 143
             return args.func(args)
-    except RunStopped as stop:          # (dse and a hierarchy map catch it first: stores)
+    except RunStopped as stop:          # (dse and map catch it first: their stores)
         print(f"coforge: stopped by {signal_name(stop.signum)} before {args.command} "
               f"finished; it keeps no partial results: rerun it (coforge dse and coforge "
-              f"map on a hierarchy spec store their progress in --out: --resume)",
+              f"map store their progress in --out: --resume)",
               file=sys.stderr, flush=True)
         return stop.exit_code
     except (CoforgeError, OSError) as err:

@@ -59,11 +59,34 @@ def _map(args: argparse.Namespace) -> int:
     _tune_allocator(args)
     net = _load_workload(args)
     accel = _load_arch(args)
-    from mapper.run_control import usable_cpus
-    mapped = map_network(net, accel, args.strategy, args.objective, args.max_evals,
-                         parse_budget(args.time_budget), args.seed, args.timing,
-                         rerank=args.rerank, top=args.top, cycle_check=True,
-                         workers=args.workers or usable_cpus())
+    from mapper.run_control import RunStopped, signal_name, usable_cpus
+    budget = parse_budget(args.time_budget)
+    store = None
+    if args.resume and not args.out:
+        from mapper.line_store import ShapeStoreError
+        raise ShapeStoreError("--resume continues the run stored in --out; give --out DIR")
+    if args.out:                # each shape's search and cycle run, stored as they end
+        from mapper.map_store import MapStore, run_meta
+        from mapper.report import coforge_version
+        meta = run_meta(spec_hash=accel.spec_hash, network=net.name,
+                        layers=[x.to_dict() for x in net.layers()], strategy=args.strategy,
+                        objective=args.objective, max_evals=args.max_evals,
+                        time_budget_s=budget, seed=args.seed, timing=args.timing,
+                        rerank=args.rerank, top=args.top, coforge_version=coforge_version())
+        store = MapStore(args.out, meta, resume=args.resume)
+    try:
+        mapped = map_network(net, accel, args.strategy, args.objective, args.max_evals,
+                             budget, args.seed, args.timing,
+                             rerank=args.rerank, top=args.top, cycle_check=True,
+                             workers=args.workers or usable_cpus(), store=store)
+    except RunStopped as stop:
+        n = len({x.shape_key() for x in net.layers()})
+        where = (f"{len(store)} records ({n} layer shapes, a search and a cycle-model run "
+                 f"each) stored in {store.path}; continue with --resume"
+                 if store is not None else "nothing stored (no --out)")
+        print(f"coforge: stopped by {signal_name(stop.signum)}: {where}", file=sys.stderr,
+              flush=True)
+        return stop.exit_code
     bounds = layer_bounds(mapped.result, accel, net)
     print(table(mapped.result, bounds))
     # the gain over what `coforge simulate` runs: the same network, default mapping
@@ -85,7 +108,8 @@ def _map(args: argparse.Namespace) -> int:
                               "max_evals": args.max_evals, "time_budget": args.time_budget},
                               bounds, accel, gain)
         _add_fidelity_gap(paths["json"], mapped)
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        store.finish()
+        print("wrote " + ", ".join(str(p) for p in [*paths.values(), store.path]))
     return 0
 
 

@@ -458,9 +458,6 @@ def route_map(sub: Any) -> None:
         if is_hierarchy_spec(args.arch):
             return run_map(args)
         _check_workers(args)
-        if args.resume:
-            raise HierMapError("--resume applies to a hierarchy --arch (a YAML with a "
-                               "'hierarchy:' section); a 3-level map is rerun whole")
         if args.input_reuse is not None:
             raise HierMapError("--input-reuse applies to a hierarchy --arch (a YAML with a "
                                "'hierarchy:' section); drop it for a 3-level spec")
@@ -476,9 +473,10 @@ def route_map(sub: Any) -> None:
                              "cycle-model checks and re-ranks (default: all cores; the "
                              "result is the same for any number)")
     parser.add_argument("--resume", action="store_true",
-                        help="with a hierarchy --arch: continue the run stored in --out "
-                             "(OUT/map_shapes.jsonl, written as each layer shape is mapped; "
-                             "the same settings are required)")
+                        help="continue the run stored in --out (OUT/map_shapes.jsonl, "
+                             "written as each layer shape is searched and, on a 3-level "
+                             "spec, costed by the cycle model; the same settings are "
+                             "required)")
     parser.add_argument("--input-reuse", choices=["refetch", "window"], default=None,
                         help="with a hierarchy --arch: conv inputs of a tile that moves are "
                              "fetched only where outside the previous window (window: exact "

@@ -22,20 +22,23 @@ with the cycle model, for the analytic-vs-cycle gap (:attr:`NetworkMapping.cycle
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataflows.layer import Layer
 from dataflows.network import Network
 from mapper.objective import Objective
 from mapper.rerank import DEFAULT_TOP, Rerank, check_rerank, cycle_result
 from mapper.rerank import rerank as rerank_top
-from mapper.run_control import WorkerDied, pool_map
+from mapper.run_control import WorkerDied, deferred, pool_map
 from mapper.search import SearchError, SearchResult, search
 from sim.analytic import evaluate
 from sim.datapath import plan_datapath
 from sim.result import NetworkResult
 from sim.spec import Accelerator
 from sim.vector import vector_unit_line, with_vector_layers
+
+if TYPE_CHECKING:
+    from mapper.map_store import MapStore
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                 timing: str = "native", progress: bool | None = None,
                 check_accumulator: bool = True, rerank: str | None = None,
                 top: int = DEFAULT_TOP, cycle_check: bool = False,
-                workers: int = 1) -> NetworkMapping:
+                workers: int = 1, store: "MapStore | None" = None) -> NetworkMapping:
     """Search a mapping for every distinct layer shape of ``net`` (see module doc).
 
     ``rerank`` (None or ``"cycle"``) re-ranks each shape's ``top`` best analytic
@@ -80,7 +83,12 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
     ``workers`` > 1: the cycle-model runs (re-ranking or checking the chosen mappings,
     per shape) go to that many local processes at once
     (:func:`mapper.run_control.pool_map`); the model is deterministic, so the result is
-    the same as with one."""
+    the same as with one.
+
+    ``store`` (:class:`mapper.map_store.MapStore`): each shape's search and cycle-model
+    run are read from it when stored (a stored search is checked: its mapping costed
+    again must give its stored result) and written to it as soon as they end, so a
+    stopped run resumes where it stopped with the same result."""
     check_rerank(rerank, top)
     layers = net.layers()
     shapes: dict[tuple, Layer] = {}
@@ -95,10 +103,18 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
             max(0.05, time_budget_s * layer.macs / total_macs)
         # PE datapath (sim.datapath): search the timing layer, report the true layer.
         plan = plan_datapath(layer, accel, timing, check_accumulator)
+        stored = store.search(repr(key)) if store is not None else None
+        if stored is not None:
+            _check_stored(stored, plan, layer, timing, store)
+            found[key], plans[key], tops[key] = stored, plan, stored.top
+            continue
         sr = search(plan.layer, plan.accel, strategy, objective, max_evals, budget, seed,
                     timing, progress=progress, top_k=top if rerank else 1)
         found[key], plans[key], tops[key] = replace(sr, result=plan.finish(sr.result)), plan, \
             sr.top
+        if store is not None:
+            with deferred():
+                store.put_search(repr(key), found[key])
     # the cycle model per shape (the slow part): re-rank the top mappings, or check the
     # chosen one; in worker processes when asked
     if rerank:
@@ -110,15 +126,27 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
     else:
         fn, calls = None, []
     cycled: dict[tuple, Any] = {}
+    if store is not None:
+        for k, _ in calls:
+            got = store.cycle(repr(k))
+            if got is not None and isinstance(got, Rerank) == bool(rerank):
+                cycled[k] = got
+        calls = [(k, a) for k, a in calls if k not in cycled]
+
+    def keep(key: tuple, value: Any) -> None:
+        cycled[key] = value
+        if store is not None:
+            with deferred():
+                store.put_cycle(repr(key), value)
     if workers > 1 and len(calls) > 1:
         try:
-            pool_map(fn, calls, min(workers, len(calls)), cycled.__setitem__)
+            pool_map(fn, calls, min(workers, len(calls)), keep)
         except WorkerDied:
             raise SearchError("a cycle-model worker process died (killed by the system, "
                               "e.g. out of memory?); rerun with fewer --workers") from None
     else:
         for k, args in calls:
-            cycled[k] = fn(*args)
+            keep(k, fn(*args))
     chosen: dict[tuple, tuple] = {}        # key -> (analytic result, cycle result | None)
     reranks: list[Rerank] = []
     for key in shapes:
@@ -144,3 +172,14 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
                           cycle=network(1, "cycle") if rerank or cycle_check else None,
                           reranks=tuple(reranks), rerank=rerank, top=top if rerank else None)
 
+
+def _check_stored(stored: SearchResult, plan: Any, layer: Layer, timing: str,
+                  store: "MapStore") -> None:
+    """A stored search must be this shape's and reproduce its stored analytic result
+    (:mod:`mapper.map_store`); otherwise a one-line error naming the store."""
+    try:
+        again = plan.finish(evaluate(plan.layer, plan.accel, stored.mapping, timing))
+    except Exception:                               # a mapping the model refuses
+        again = None
+    if again != stored.result:
+        raise store.edited(layer.name, "search")

@@ -121,16 +121,18 @@ def test_resume_with_other_settings_is_refused(full: Path, tmp_path: Path, extra
     assert len(err) == 1 and match in err[0] and "drop --resume" in err[0]
 
 
-def test_resume_needs_a_store(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_resume_needs_a_store(full: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert _map(tmp_path, "--resume") == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / STORE_NAME} does not exist; run without --resume first" in err
     assert main(["map", "--network", "resnet18", "--arch", str(FIVE), "--resume"]) == 2
     assert "--resume continues the run stored in --out; give --out DIR" in \
         capsys.readouterr().err
+    (tmp_path / STORE_NAME).write_text((full / STORE_NAME).read_text())
     assert main(["map", "--network", "resnet18", "--arch", "edge_8x8_ws", "--out",
-                 str(tmp_path), "--resume"]) == 2
-    assert "--resume applies to a hierarchy --arch" in capsys.readouterr().err
+                 str(tmp_path), "--resume"]) == 2     # a 3-level run: not this store's kind
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "(it is a store of: coforge map, hierarchy" in err[0], err
 
 
 def _store_with(full: Path, tmp_path: Path, line: int, edit) -> Path:  # noqa: ANN001
