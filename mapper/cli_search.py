@@ -316,8 +316,11 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
                    help="evaluations per distinct layer shape (default: %(default)s; a "
                         "hierarchy whose levels may_bypass: each bypass choice screened on a "
                         "fifth of it, the best two on all of it)")
-    m.add_argument("--time-budget", help="wall-clock cap for the whole network, e.g. 30s, "
-                                         "10m, 1h (default: none, --max-evals decides)")
+    m.add_argument("--time-budget", help="wall-clock cap for the whole network's searches, "
+                                         "e.g. 30s, 10m, 1h, shared by the layer shapes by "
+                                         "MACs; each search still costs its first "
+                                         "population, so a budget below those is exceeded "
+                                         "(default: none, --max-evals decides)")
     m.add_argument("--seed", type=parse_seed, default=0,
                    help="seed of the search (default: %(default)s)")
     m.add_argument("--timing", choices=["native", "scalesim"], default="native",

@@ -142,15 +142,17 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     searched (their stored evaluations are reported), and each shape searched is written
     to it as soon as it is found (inside :func:`mapper.run_control.deferred`: a stop
     signal never cuts the write). ``time_budget_s``: wall-clock seconds for the whole
-    network, shared by the distinct shapes as their MACs are (at least 0.05 s each, as
-    the 3-level mapper does); each search then also stops by the clock, after its first
-    population (always costed: a small budget is exceeded by those). ``workers`` > 1:
+    network, shared by the distinct shapes as their MACs are
+    (:class:`mapper.run_control.BudgetShares`: searched one after another, each from the
+    time left when it starts; side by side, fixed shares); each search then also stops
+    by the clock, after its first mappings (always costed: a budget below the shapes'
+    minimum searches is exceeded by those). ``workers`` > 1:
     the shapes are searched in that many local processes at once
     (:func:`mapper.run_control.worker_init`: they ignore stop signals and die with this
     process); every search is seeded alike, so the result is the same as with one."""
     from dataflows.dataflow import map_bounds
     from mapper.nest_search import search_factors
-    from mapper.run_control import WorkerDied, deferred, pool_map
+    from mapper.run_control import BudgetShares, WorkerDied, deferred, pool_map
     from sim.hier_cost import check_fits, evaluate
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
@@ -169,9 +171,8 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
     shapes: dict[tuple, Layer] = {}
     for layer in layers:
         shapes.setdefault(layer.shape_key(), layer)
-    total_macs = max(1, sum(x.macs for x in shapes.values()))
     found: dict[tuple, tuple[NestMapping, Hierarchy, int]] = {}
-    todo: list[tuple[tuple, Layer, float | None]] = []
+    todo: list[tuple[tuple, Layer]] = []
     for key, layer in shapes.items():
         stored = store.get(repr(key), hier) if store is not None else None
         if stored is not None:
@@ -182,8 +183,9 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
                 raise store.bad_mapping(layer.name, str(err)) from None
             found[key] = stored
         else:
-            todo.append((key, layer, None if time_budget_s is None else
-                         max(0.05, time_budget_s * layer.macs / total_macs)))
+            todo.append((key, layer))
+    shares = None if time_budget_s is None else \
+        BudgetShares(time_budget_s, [x.macs for _, x in todo])
 
     def keep(key: tuple, sr: Any) -> None:
         chosen = hier if sr.hierarchy is None or sr.hierarchy == hier else sr.hierarchy
@@ -192,19 +194,22 @@ def map_hierarchy(net: Network, hier: Hierarchy, strategy: str = "evolution",
             with deferred():
                 store.put(repr(key), sr.mapping, chosen, sr.evaluations)
 
-    args = [(layer, hier, strategy, objective, max_evals, seed, reuse, share)
-            for _, layer, share in todo]
-    if workers > 1 and len(todo) > 1:
+    def args(layer: Layer, share: float | None) -> tuple:
+        return (layer, hier, strategy, objective, max_evals, seed, reuse, share)
+    if workers > 1 and len(todo) > 1:   # shares fixed up front (searched side by side)
+        static = [None] * len(todo) if shares is None else \
+            shares.static([x.macs for _, x in todo])
         try:
-            pool_map(search_factors, [(k, a) for (k, _, _), a in zip(todo, args)],
+            pool_map(search_factors, [(k, args(x, b)) for (k, x), b in zip(todo, static)],
                      min(workers, len(todo)), keep)
         except WorkerDied:
             raise HierMapError("a search worker process died (killed by the system, e.g. "
                                "out of memory?); the shapes found so far are stored with "
                                "--out: rerun with --resume, or with fewer --workers") from None
     else:                               # exact factors, then imperfect ones seeded
-        for (key, _, _), a in zip(todo, args):
-            keep(key, search_factors(*a))
+        for key, layer in todo:
+            keep(key, search_factors(*args(layer, None if shares is None else
+                                           shares.next(layer.macs))))
     out: list[HierLayerMap] = []
     seen: set[tuple] = set()
     for layer in layers:

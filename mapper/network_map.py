@@ -3,7 +3,9 @@
 ``map_network(net, accel, ...)`` returns the same :class:`~sim.result.NetworkResult`
 as ``sim.simulate`` (so ``coforge map`` writes the ``simulate`` schema), each layer's
 ``mapping`` being the one the search chose, plus the per-shape search records.
-A wall-clock budget is shared among the distinct shapes in proportion to their MACs.
+A wall-clock budget is shared among the distinct shapes in proportion to their MACs
+(:class:`mapper.run_control.BudgetShares`: each shape's share from the time left when
+its search starts).
 A layer whose search finds nothing legal stops the run with an error naming it.
 Each layer is searched as its PE datapath plan's timing layer
 (:func:`sim.datapath.plan_datapath`: bit-fusion packs channels, bit-serial counts in
@@ -29,7 +31,7 @@ from dataflows.network import Network
 from mapper.objective import Objective
 from mapper.rerank import DEFAULT_TOP, Rerank, check_rerank, cycle_result
 from mapper.rerank import rerank as rerank_top
-from mapper.run_control import WorkerDied, deferred, pool_map
+from mapper.run_control import BudgetShares, WorkerDied, deferred, pool_map
 from mapper.search import SearchError, SearchResult, search
 from sim.analytic import evaluate
 from sim.datapath import plan_datapath
@@ -94,20 +96,21 @@ def map_network(net: Network, accel: Accelerator, strategy: str = "annealing",
     shapes: dict[tuple, Layer] = {}
     for layer in layers:
         shapes.setdefault(layer.shape_key(), layer)
-    total_macs = sum(layer.macs for layer in shapes.values())
     found: dict[tuple, SearchResult] = {}
     plans: dict[tuple, Any] = {}
     tops: dict[tuple, tuple] = {}
+    stored_keys = {k for k in shapes if store is not None and store.search(repr(k))}
+    shares = None if time_budget_s is None else BudgetShares(
+        time_budget_s, [x.macs for k, x in shapes.items() if k not in stored_keys])
     for key, layer in shapes.items():
-        budget = None if time_budget_s is None else \
-            max(0.05, time_budget_s * layer.macs / total_macs)
         # PE datapath (sim.datapath): search the timing layer, report the true layer.
         plan = plan_datapath(layer, accel, timing, check_accumulator)
-        stored = store.search(repr(key)) if store is not None else None
-        if stored is not None:
+        if key in stored_keys:
+            stored = store.search(repr(key))
             _check_stored(stored, plan, layer, timing, store)
             found[key], plans[key], tops[key] = stored, plan, stored.top
             continue
+        budget = None if shares is None else shares.next(layer.macs)
         sr = search(plan.layer, plan.accel, strategy, objective, max_evals, budget, seed,
                     timing, progress=progress, top_k=top if rerank else 1)
         found[key], plans[key], tops[key] = replace(sr, result=plan.finish(sr.result)), plan, \

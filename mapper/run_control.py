@@ -218,6 +218,33 @@ def pool_map(fn: Any, calls: list[tuple[Any, tuple]], workers: int,
     pool.shutdown()
 
 
+#: The least wall-clock share of a network's --time-budget one layer shape's search gets
+#: (seconds); a search also always costs its first mappings, so a budget below the
+#: shapes' minimum searches is exceeded by those.
+MIN_SHARE_S = 0.002
+
+
+class BudgetShares:
+    """A network's wall-clock budget (seconds) shared by its distinct layer shapes as
+    their weights (MACs) are. :meth:`next` gives the share of the next shape searched,
+    from the time left when it starts (time one search overran or left unused goes to
+    the rest, so shapes searched one after another end near the deadline);
+    :meth:`static` gives every shape's share at once (for shapes searched in parallel)."""
+
+    def __init__(self, total_s: float, weights: list[float]) -> None:
+        self.total_s, self.deadline = total_s, time.perf_counter() + total_s
+        self.left = float(sum(weights)) or 1.0
+
+    def next(self, weight: float) -> float:
+        share = max(MIN_SHARE_S, (self.deadline - time.perf_counter()) * weight / self.left)
+        self.left = max(self.left - weight, 1e-300)
+        return share
+
+    def static(self, weights: list[float]) -> list[float]:
+        total = float(sum(weights)) or 1.0
+        return [max(MIN_SHARE_S, self.total_s * w / total) for w in weights]
+
+
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity, not the machine's count)."""
     try:
@@ -226,6 +253,7 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-__all__ = ["RunStopped", "STOP_SIGNALS", "WATCHDOG_PERIOD_S", "WorkerDied", "deferred",
+__all__ = ["BudgetShares", "MIN_SHARE_S", "RunStopped", "STOP_SIGNALS", "WATCHDOG_PERIOD_S",
+           "WorkerDied", "deferred",
            "kill_processes", "pool_map", "signal_name", "signals_blocked", "stop_on_signals",
            "stop_requested", "usable_cpus", "worker_init"]

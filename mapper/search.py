@@ -165,6 +165,12 @@ class _Evaluator:
                             leave=False, file=sys.stderr)
 
     @property
+    def evals_left(self) -> int:
+        """Evaluations left by ``max_evals`` alone (the clock ignored): what sizes a
+        strategy's first population, so a spent time budget still costs a whole one."""
+        return self.max_evals - self.evals
+
+    @property
     def left(self) -> int:
         if self.deadline is not None and time.perf_counter() > self.deadline:
             return 0
@@ -240,8 +246,8 @@ def _exhaustive(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -
     total, chunks = space.genome_chunks(EXHAUSTIVE_LIMIT, EVAL_ROWS)
     ev.space_points = total
     ev.max_evals = min(ev.max_evals, total) if ev.max_evals else total
-    for genomes in chunks:
-        if not ev.left:
+    for i, genomes in enumerate(chunks):
+        if i and not ev.left:               # the first chunk is costed whatever the clock
             return
         ev(genomes)
 
@@ -258,6 +264,7 @@ def _exact(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> Non
 
 
 def _random(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
+    ev(space.random_genomes(rng, min(EVAL_ROWS, ev.evals_left)))   # whatever the clock
     while ev.left:
         ev(space.random_genomes(rng, min(EVAL_ROWS, ev.left)))
 
@@ -309,7 +316,7 @@ def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) ->
     """Parallel Metropolis chains; each step moves every chain once, a slice of
     ``EVAL_ROWS`` chains at a time (the chains are independent, so slicing only keeps
     the working set in cache)."""
-    chains = min(ANNEALING_CHAINS, max(1, ev.left // 50))   # >= 50 steps per chain
+    chains = min(ANNEALING_CHAINS, max(1, ev.evals_left // 50))   # >= 50 steps per chain
     cur = space.random_genomes(rng, chains)
     with np.errstate(divide="ignore"):
         cur_log = np.log(ev(cur))                  # acceptance works on log(score)
@@ -338,7 +345,7 @@ def _annealing(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) ->
 def _genetic(space: MappingSpace, ev: _Evaluator, rng: np.random.Generator) -> None:
     """Tournament selection, uniform crossover, mutation, (mu + lambda) elitism; the
     children of a generation are bred and scored ``EVAL_ROWS`` at a time."""
-    size = min(GENETIC_POPULATION, max(8, ev.left // 50))   # >= 50 generations
+    size = min(GENETIC_POPULATION, max(8, ev.evals_left // 50))   # >= 50 generations
     pop = space.random_genomes(rng, size)
     fit = ev(pop)
     # crossover mask bits: one per split gene, one per level's whole loop order
@@ -410,9 +417,13 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
     finally:
         ev.close()
     if ev.best is None:
+        late = ev.deadline is not None and time.perf_counter() > ev.deadline \
+            and ev.evals < ev.max_evals
         raise SearchError(f"layer {layer.name!r}: no legal mapping found on {accel.name!r} "
-                          f"by {strategy} in {ev.evals:,} evaluations (capacity, array size "
-                          f"or a constraint rules them all out)")
+                          f"by {strategy} in {ev.evals:,} evaluations " + (
+                              "before the time budget ran out; give --time-budget more "
+                              "time (or drop it)" if late else
+                              "(capacity, array size or a constraint rules them all out)"))
     mapping = space.to_mapping(ev.best)
     top = ev.top_mappings() if top_k > 1 else ((ev.best_score, mapping),)
     return SearchResult(

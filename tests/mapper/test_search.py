@@ -97,6 +97,45 @@ def test_time_budget_stops_early() -> None:
     assert 0 < res.evaluations < 10**9 and np.isfinite(res.best_score)
 
 
+@pytest.mark.parametrize("strategy, first", [("annealing", 400), ("genetic", 400),
+                                              ("random", 4096), ("exhaustive", None)])
+def test_a_spent_time_budget_still_costs_the_first_population(strategy: str,
+                                                              first: int | None) -> None:
+    """A budget already spent when the search starts (a tiny --time-budget shared by many
+    shapes) costs the strategy's first population -- 20,000 // 50 annealing chains or
+    genetic members, one 4096-row chunk of random, the first chunk of exhaustive's lazy
+    enumeration (its own size: ``MappingSpace.genome_chunks``) -- and finds the legal
+    mapping in it; before, annealing costed 1 row and random none, and the run ended
+    with "no legal mapping"."""
+    layer = gemm("g", M=24, N=20, K=36) if strategy == "exhaustive" else \
+        conv("c", 64, 64, 28, 3, padding=1)     # (the conv's space is beyond exhaustive's)
+    res = search(layer, load_accelerator("edge_8x8_ws"), strategy, max_evals=20_000,
+                 time_budget_s=1e-9, progress=False)
+    from mapper.search import EVAL_ROWS, EXHAUSTIVE_LIMIT
+    from mapper.space import MappingSpace
+    if first is None:                   # the search's own space (imperfect factors)
+        _, chunks = MappingSpace(layer, load_accelerator("edge_8x8_ws"), True) \
+            .genome_chunks(EXHAUSTIVE_LIMIT, EVAL_ROWS)
+        first = len(next(iter(chunks)))
+    assert res.evaluations == first and np.isfinite(res.best_score)
+
+
+def test_budget_shares_end_near_the_deadline() -> None:
+    """BudgetShares: fixed shares split the budget by weight (at least MIN_SHARE_S);
+    shapes searched one after another get the time left by weight, so one that overran
+    shrinks the rest's shares and one that finished early grows them."""
+    import time
+
+    from mapper.run_control import MIN_SHARE_S, BudgetShares
+    shares = BudgetShares(1.0, [1, 3])
+    assert shares.static([1, 3]) == [0.25, 0.75]
+    assert BudgetShares(1.0, [1, 10**9]).static([1, 10**9])[0] == MIN_SHARE_S
+    first = shares.next(1)
+    assert 0.24 < first <= 0.25
+    time.sleep(0.5)                     # the first shape overran its 0.25 s
+    assert 0.4 < shares.next(3) < 0.5   # the rest: what is left of the budget
+
+
 def test_a_mutation_is_exactly_one_real_move() -> None:
     from mapper.search import _mutate
     from mapper.space import MappingSpace
