@@ -185,6 +185,11 @@ class NestMapping:
                 if prod(fac) > size:
                     raise MappingError(f"{where}: spatial.{fo.name}[{a}] factors multiply to "
                                        f"{prod(fac)} > its size {size}")
+                for d, cap in fo.max_factors[a] if fo.max_factors else ():
+                    if fac[MAP_DIMS.index(d)] > cap:
+                        raise MappingError(f"{where}: spatial.{fo.name}[{a}] unrolls {d} by "
+                                           f"{fac[MAP_DIMS.index(d)]} > its max_factors "
+                                           f"{cap}")
         for i, dim in enumerate(MAP_DIMS):
             parts = self._parts_outermost_first(hier, i)
             total, bound = prod(parts), bounds[dim]

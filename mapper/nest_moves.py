@@ -21,7 +21,7 @@ ND = len(MAP_DIMS)
 
 class NestMoves:
     """The neighbourhoods; uses the space's ``bounds``, ``hier``, ``imperfect``,
-    ``_slots``, ``_table``, ``_fix_idle``, ``_legal_rows`` and ``_drop_short``."""
+    ``_slots``, ``_cap``, ``_table``, ``_fix_idle``, ``_legal_rows`` and ``_drop_short``."""
 
     def neighbours(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Every mapping one step from row ``i``: one prime factor of one dimension moved
@@ -50,8 +50,10 @@ class NestMoves:
                             else:
                                 ax[slot[1], slot[2], d] = ax[slot[1], slot[2], d] * mul \
                                     if mul else ax[slot[1], slot[2], d] // prime
-                        if dst[0] == "s" and ax[dst[1], dst[2]].prod() > \
-                                self.hier.fanouts[dst[1]].size[dst[2]]:
+                        if dst[0] == "s" and (ax[dst[1], dst[2]].prod() >
+                                              self.hier.fanouts[dst[1]].size[dst[2]] or
+                                              ax[dst[1], dst[2], d] >
+                                              self._cap(dst[1], dst[2], d)):
                             continue
                         ts.append(t)
                         os_.append(o0)
@@ -84,7 +86,7 @@ class NestMoves:
         b = int(self.bounds[d])
         combos: list[tuple[int, ...]] = [()]
         for f, a, size in sslots[d]:
-            room = size // int(np.prod(a0[f, a]) // a0[f, a, d])
+            room = min(self._cap(f, a, d), size // int(np.prod(a0[f, a]) // a0[f, a, d]))
             cand = [v for v in range(1, min(b, room) + 1) if self.imperfect or b % v == 0]
             combos = [c + (v,) for c in combos for v in cand
                       if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]

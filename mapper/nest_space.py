@@ -3,7 +3,8 @@
 :class:`NestSpace` draws whole batches of structurally legal
 :class:`~dataflows.nest_mapping.NestBatch` rows with numpy (no per-candidate Python):
 for every dimension, a spatial factor per fanout axis that may unroll it (a divisor of
-the bound up to the axis size; with ``imperfect`` any value up to both, leaving the
+the bound up to the axis size and its ``max_factors`` cap; with ``imperfect`` any value
+up to all of them, leaving the
 last children partly idle), then an exact factorization of the remaining
 ``ceil(bound / spatial)`` steps over the storage levels that may loop it, drawn
 uniformly from a precomputed table; loop orders are uniform permutations. Rows whose
@@ -109,9 +110,9 @@ class NestSpace(NestMoves):
         _, sslots = self._slots
         out = []
         for i, b in enumerate(int(v) for v in self.bounds):
-            out.append([np.array([v for v in range(1, min(b, size) + 1)
+            out.append([np.array([v for v in range(1, min(b, self._cap(f, a, i)) + 1)
                                   if self.imperfect or b % v == 0], dtype=np.int64)
-                        for _, _, size in sslots[i]])
+                        for f, a, _ in sslots[i]])
         return out
 
     def outermost(self) -> "NestGenomes":
@@ -243,11 +244,25 @@ class NestSpace(NestMoves):
             temporal[r, :, d] = 1
             temporal[r, outer_lv[c], d] = self.bounds[d]
 
+    def _cap(self, f: int, a: int, i: int) -> int:
+        """The largest factor axis ``a`` of fanout ``f`` may unroll dimension ``i`` by (its
+        ``max_factors``, else its size)."""
+        return self.hier.fanouts[f].cap(a, MAP_DIMS[i])
+
+    @cached_property
+    def _caps(self) -> list[tuple[int, int, int, int]]:
+        """(fanout, axis, dimension, cap) of every ``max_factors`` cap."""
+        return [(f, a, MAP_DIMS.index(d), n) for f, fo in enumerate(self.hier.fanouts)
+                for a, caps in enumerate(fo.max_factors) for d, n in caps]
+
     def _over(self, axes: np.ndarray) -> np.ndarray:
+        """Rows with a fanout axis past its size or a factor past its ``max_factors``."""
         over = np.zeros(axes.shape[0], dtype=bool)
         for f, fo in enumerate(self.hier.fanouts):
             for a, size in enumerate(fo.size):
                 over |= axes[:, f, a, :].prod(axis=1) > size
+        for f, a, i, n in self._caps:
+            over |= axes[:, f, a, i] > n
         return over
 
     def mutate(self, rng: np.random.Generator, parents: "NestGenomes") -> "NestGenomes":

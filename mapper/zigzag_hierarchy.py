@@ -126,6 +126,7 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
              f"(ZigZag's reader) does" for d in duplicates]
     dims, sizes, unit_pj, operand_bits = _nest_array(hw, source)
     unrolls: dict[str, tuple[str, ...]] = {d: () for d in dims}
+    caps: dict[str, dict[str, int]] = {d: {} for d in dims}   # per array dim, coforge dim
     links = dict(_DEFAULT_LINKS)
     if mapping is not None or "dataflows" in hw:
         spatial, links, _, paths = _spatial_hint(mapping, hw, source, mapping_source)
@@ -144,14 +145,17 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
                                         f"dimension; a custom workload's dimension names "
                                         f"cannot be matched); use one of {sorted(_NEST_DIM)}")
             unrolls[d] = layer_dims
-            fixed = [int(f) for f in (e.split(",")[1].strip() for e in entries if "," in e)
-                     if f.isdigit()]
             size = sizes[dims.index(d)]
-            if fixed and math.prod(fixed) < size:
+            for e in entries:               # 'K, 32': ZigZag unrolls K by exactly 32
+                parts = [x.strip() for x in e.split(",")]
+                if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) >= 1:
+                    nd = _NEST_DIM[parts[0]]
+                    caps[d][nd] = caps[d].get(nd, 1) * int(parts[1])
+            if any(v < size for v in caps[d].values()):
                 notes.append(f"{paths[d]}: ZigZag unrolls exactly {entries} on the "
-                             f"{size}-wide {d}; coforge's search may unroll "
-                             f"{list(dict.fromkeys(layer_dims))} up to {size} there (the "
-                             f"hint gives the dimensions, not the factors)")
+                             f"{size}-wide {d} (clipped to a layer's size); the fanout "
+                             f"caps those factors (max_factors {caps[d]}), so coforge's "
+                             f"search unrolls at most them there")
     if sorted(links) != ["I", "O", "W"]:
         raise ZigzagImportError(f"{mapping_source}: memory_operand_links must link W, I and "
                                 f"O, not {sorted(links)}")
@@ -257,7 +261,8 @@ def convert_zigzag_hierarchy(hw: object, mapping: object = None, *,
             hinted = tuple(dict.fromkeys(_NEST_DIM[x] for x in unrolls[d]))
             fdims.append(hinted or tuple(MAP_DIMS))
         nodes.append(Fanout(name=fname, size=tuple(sizes[dims.index(d)] for d in pair),
-                            dims=tuple(fdims), multicast=OPERANDS, reduction=True))
+                            dims=tuple(fdims), multicast=OPERANDS, reduction=True,
+                            max_factors=tuple(caps[d] for d in pair)))
         seg += len(pair)
     name = str(hw["name"])
     hier = Hierarchy(name=f"zigzag_{name}", nodes=tuple(nodes),

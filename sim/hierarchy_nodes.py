@@ -243,6 +243,40 @@ class StorageLevel:
         return self.write_pj if self.write_pj is not None else self._default_pj()
 
 
+def _max_factors(where: str, fo: "Fanout") -> tuple:
+    """``fo.max_factors`` checked and canonical (:class:`Fanout`): () when nothing is
+    capped below an axis size, else per axis the ``(dim, n)`` pairs in MAP_DIMS order."""
+    raw = fo.max_factors
+    if raw is None or (isinstance(raw, (list, tuple, dict)) and not raw):
+        return ()
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)) or len(raw) != len(fo.size):
+        raise SpecError(f"{where}: max_factors must give one {{dim: n}} mapping per axis "
+                        f"({len(fo.size)}; 1-D: {{K: 8}}), not {fo.max_factors!r}")
+    out = []
+    for a, caps in enumerate(raw):
+        if isinstance(caps, (list, tuple)) and all(isinstance(c, (list, tuple)) and
+                                                   len(c) == 2 for c in caps):
+            caps = dict(caps)               # the canonical form read back
+        if not isinstance(caps, dict):
+            raise SpecError(f"{where}: max_factors[{a}] must map dimensions to factors "
+                            f"({{K: 8}}), not {caps!r}")
+        for d, n in caps.items():
+            if d not in fo.dims[a]:
+                raise SpecError(f"{where}: max_factors[{a}] caps {d!r}, which axis {a} does "
+                                f"not unroll; its dims are {list(fo.dims[a])}")
+            _pos_int(f"{where}: max_factors[{a}].{d}", n)
+        out.append(tuple((d, int(caps[d])) for d in MAP_DIMS
+                         if d in caps and caps[d] < fo.size[a]))
+    if not any(out):
+        return ()
+    if fo.min_usage:
+        raise SpecError(f"{where}: max_factors with a min_usage is not supported (the "
+                        f"usage repair of the mapper ignores caps); drop one of them")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Fanout:
     """A spatial fanout: ``prod(size)`` children (1-D ``(n,)`` or 2-D ``(rows, cols)``).
@@ -255,6 +289,11 @@ class Fanout:
     mapping must unroll at least this share of the children (the product of its spatial
     factors here, idle positions included), or, where the layer's dimensions cannot
     fill that many with exact factors, as many as they can (``sim.hier_plan``).
+    ``max_factors[a]``: per dimension the largest factor axis ``a`` may unroll it by (a
+    fixed-function array wired for K 32 x OX 8, ZigZag's ``spatial_mapping``); a
+    dimension not named is bounded by the axis size alone. Given as ``{dim: n}`` (1-D) or
+    one such mapping per axis; held as per-axis ``((dim, n), ...)``, only caps below the
+    axis size. Not combinable with a ``min_usage`` (the usage repair ignores caps).
     """
 
     name: str
@@ -263,6 +302,7 @@ class Fanout:
     multicast: tuple[str, ...] = OPERANDS
     reduction: bool = True
     min_usage: float = 0.0
+    max_factors: tuple = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -305,6 +345,14 @@ class Fanout:
         if isinstance(u, bool) or not isinstance(u, (int, float)) or not 0 <= u <= 1:
             raise SpecError(f"{where}: min_usage must be a number from 0 to 1 (a share of "
                             f"its children), not {u!r}")
+        object.__setattr__(self, "max_factors", _max_factors(where, self))
+
+    def cap(self, axis: int, dim: str) -> int:
+        """The largest factor ``axis`` may unroll ``dim`` by (its size when not capped)."""
+        for d, n in self.max_factors[axis] if self.max_factors else ():
+            if d == dim:
+                return n
+        return self.size[axis]
 
     @property
     def children(self) -> int:
@@ -523,6 +571,9 @@ class Hierarchy:
                       "multicast": list(n.multicast), "reduction": n.reduction}
                 if n.min_usage:
                     fo["min_usage"] = n.min_usage
+                if n.max_factors:
+                    caps = [dict(a) for a in n.max_factors]
+                    fo["max_factors"] = caps if len(n.size) == 2 else caps[0]
                 items.append({"fanout": fo})
         return {"hierarchy": {"name": self.name, "clock_mhz": self.clock_mhz,
                               "compute": {"mac_pj": self.compute.mac_pj,

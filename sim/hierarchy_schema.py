@@ -228,6 +228,9 @@ class FanoutModel(Section):
                                  default=True)
     min_usage: Annotated[float, PlainValidator(_share)] = Field(
         0.0, description="share of the children a mapping must unroll (0..1)")
+    max_factors: Any = Field(
+        (), description="per axis {dim: n}: the largest factor it unrolls dim by "
+                        "(1-D: {K: 8}); checked by sim.hierarchy_nodes.Fanout")
 
     @model_validator(mode="after")
     def _axes(self) -> FanoutModel:

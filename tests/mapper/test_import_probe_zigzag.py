@@ -222,19 +222,25 @@ def test_force_double_buffering_is_carried() -> None:
         convert_zigzag_hierarchy(hw, mp)
 
 
-def test_hint_factors_smaller_than_the_array_are_noted() -> None:
-    """ZigZag's ``spatial_mapping`` fixes the factor (``K, 32`` unrolls exactly 32); the
-    import carries the dimensions only, so where a factor is below the array dimension's
-    size the search may unroll more and the conversion says so. Read from the files:
+def test_hint_factors_smaller_than_the_array_are_caps() -> None:
+    """ZigZag's ``spatial_mapping`` fixes the factor (``K, 32`` unrolls exactly 32, clipped
+    to a layer's size); the import carries it as the fanout's ``max_factors``, so the
+    search unrolls at most that factor there (like for like with ZigZag), and says so
+    where a factor is below the array dimension's size. Read from the files:
     generic_array_cacti's default mapping puts K 32 and C 32 on 256-wide D1 and D2;
     tesla_npu_like's own mapping OX 8 on its 32-wide D2; tpu_like's K 32 and C 32 fill
-    its 32 x 32 array (no note)."""
+    its 32 x 32 array (no note, no cap)."""
     def noted(hw: Path, mp: Path) -> list[str]:
         return [n for n in load_zigzag_hierarchy(hw, mp).notes if "unrolls exactly" in n]
     generic = noted(PROBE / "zigzag_generic_array_cacti.yaml", ZZ / "eyeriss_like_mapping.yaml")
     assert [n.split(": ZigZag")[0].rsplit(".", 1)[1] for n in generic] == ["D1", "D2"]
-    assert "exactly ['K, 32'] on the 256-wide D1; coforge's search may unroll ['K'] up to " \
-        "256" in generic[0]
+    assert "exactly ['K, 32'] on the 256-wide D1" in generic[0] and \
+        "max_factors {'K': 32}" in generic[0]
     tesla = noted(ZZ / "tesla_npu_like.yaml", ZZ / "tesla_npu_like_mapping.yaml")
     assert len(tesla) == 1 and "exactly ['OX, 8'] on the 32-wide D2" in tesla[0]
+    caps = {fo.name: fo.max_factors for fo in load_zigzag_hierarchy(
+        ZZ / "tesla_npu_like.yaml", ZZ / "tesla_npu_like_mapping.yaml").hierarchy.fanouts}
+    assert caps == {"D1": (), "D2xD3": ((("Q", 8),), ())}
+    assert all(not fo.max_factors for fo in load_zigzag_hierarchy(
+        ZZ / "tpu_like.yaml", ZZ / "tpu_like_mapping.yaml").hierarchy.fanouts)
     assert noted(ZZ / "tpu_like.yaml", ZZ / "tpu_like_mapping.yaml") == []
