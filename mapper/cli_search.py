@@ -87,6 +87,12 @@ def _map(args: argparse.Namespace) -> int:
         print(f"coforge: stopped by {signal_name(stop.signum)}: {where}", file=sys.stderr,
               flush=True)
         return stop.exit_code
+    except CoforgeError:
+        if store is not None:           # the rerun the error asks for may replace it
+            store.close_failed()
+        raise
+    if store is not None:               # every record is in: a stop from here on loses
+        store.finish()                  # only the reports, and a rerun may replace it
     bounds = layer_bounds(mapped.result, accel, net)
     print(table(mapped.result, bounds))
     # the gain over what `coforge simulate` runs: the same network, default mapping
@@ -108,7 +114,6 @@ def _map(args: argparse.Namespace) -> int:
                               "max_evals": args.max_evals, "time_budget": args.time_budget},
                               bounds, accel, gain)
         _add_fidelity_gap(paths["json"], mapped)
-        store.finish()
         print("wrote " + ", ".join(str(p) for p in [*paths.values(), store.path]))
     return 0
 

@@ -431,6 +431,12 @@ def run_map(args: argparse.Namespace) -> int:
             print(f"coforge: stopped by {signal_name(stop.signum)}: {where}",
                   file=sys.stderr, flush=True)
             return stop.exit_code
+        except CoforgeError:
+            if store is not None:       # the rerun the error asks for may replace it
+                store.close_failed()
+            raise
+    if store is not None:               # every shape is in: a stop from here on loses
+        store.finish()                  # only the reports, and a rerun may replace it
     run = {"seed": args.seed, "strategy": strategy, "search_strategy": STRATEGIES[strategy],
            "objective": args.objective, "search_objective": OBJECTIVES[args.objective],
            "max_evals": args.max_evals, "time_budget_s": budget,
@@ -441,7 +447,6 @@ def run_map(args: argparse.Namespace) -> int:
     print(summary_line(doc, mapped.elapsed_s))
     if args.out:
         paths = write_hier_reports(doc, args.out)
-        store.finish()
         print("wrote " + ", ".join(str(p) for p in [*paths.values(), store.path]))
     return 0
 

@@ -2,7 +2,8 @@
 
 Line 1 pins the run's settings (a dict whose ``kind`` names the store's kind); every
 further line is one record, appended, flushed and fsync'ed as soon as it is known; a
-finished run appends ``{"done": true}``. :class:`LineStore` owns the file's rules, the
+finished run, and one ended by an error (:meth:`LineStore.close_failed`), appends
+``{"done": true}``. :class:`LineStore` owns the file's rules, the
 kinds (:mod:`mapper.hier_store` for a hierarchy spec, :mod:`mapper.map_store` for a
 3-level one) own their records:
 
@@ -47,6 +48,16 @@ def code_sha256() -> str:
         for path in sorted((root / pkg).rglob("*.py")):
             h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def _kind(line: str) -> str | None:
+    """The ``kind`` a store's first line names (None: not a settings line)."""
+    try:
+        head = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return head.get("kind") if isinstance(head, dict) and isinstance(head.get("kind"), str) \
+        else None
 
 
 def layers_sha256(layers: list[dict[str, Any]]) -> str:
@@ -113,9 +124,15 @@ class LineStore:
         lines = [x for x in self._read().split("\n") if x.strip()]
         done = any(x.strip() == _DONE for x in lines[1:])
         if len(lines) > 1 and not done:
-            raise self.fail(f"holds an unfinished run ({len(lines) - 1} {self.RECORDS} stored)",
-                            "pass --resume to continue it, or delete the file or give "
-                            "another --out to start anew")
+            kind = _kind(lines[0])
+            if kind != self.KIND:
+                raise self.fail(f"holds an unfinished run of another kind ({kind or 'unknown'})",
+                                "delete the file or give another --out")
+            n = len(lines) - 1
+            what = self.RECORD if n == 1 else self.RECORDS
+            raise self.fail(f"holds an unfinished run ({n} {what} stored)", "pass --resume to "
+                            "continue it, or delete the file or give another --out to start "
+                            "anew")
 
     def _load(self, meta: dict[str, Any]) -> None:
         if self.path.is_dir():
@@ -131,11 +148,11 @@ class LineStore:
         if not text.endswith("\n") and lines:
             try:
                 json.loads(lines[-1])
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 cut = lines.pop()           # a line cut short by a kill: ignored
         try:
             head = json.loads(lines[0]) if lines else None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             head = None
         if not isinstance(head, dict) or head.get("kind") != self.KIND:
             other = f" (it is a store of: {head['kind']})" if isinstance(head, dict) and \
@@ -147,14 +164,15 @@ class LineStore:
             if head.get(key) != meta[key]:
                 raise self.fail(f"the stored run has {key} {head.get(key)!r}, this one "
                                 f"{meta[key]!r}", "resume with the same settings and "
-                                "code, or drop --resume to start anew")
+                                "code, or drop --resume to start anew (an unfinished store "
+                                "must first be deleted, or give another --out)")
         kept = [lines[0]]
         for i, line in enumerate(lines[1:], start=2):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):     # (a line nested too deep)
                 rec = None
             if rec == {"done": True}:
                 continue
@@ -178,6 +196,16 @@ class LineStore:
     def finish(self) -> None:
         """Mark the run finished (a later run without ``--resume`` may replace it)."""
         self._append(_DONE)
+
+    def close_failed(self) -> None:
+        """After a run ended by an error (not a stop signal): mark the store finished too,
+        so the rerun the error asks for (other settings, without ``--resume``) may replace
+        it; ``--resume`` still reads its records. A store that cannot be written stays as
+        it is (the run's own error is the one reported)."""
+        try:
+            self.finish()
+        except ShapeStoreError:
+            pass
 
     def _append(self, line: str) -> None:
         try:

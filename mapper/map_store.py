@@ -16,9 +16,12 @@ each result as soon as it is known:
 
 ``--resume`` reads both instead of running them again and runs the rest. Every search is
 seeded with the run's seed alone and the cycle model is deterministic, so a resumed run
-gives the uninterrupted run's result. A stored search is checked on reading: its
-mapping, costed again by the analytic model, must give its stored result (a store edited
-by hand is an error naming it, not a silently wrong figure).
+gives the uninterrupted run's result. Every record is type-checked field by field when
+the store is read (a line that fails is an error naming it), and
+:func:`mapper.network_map.map_network` re-costs each stored search's mapping with the
+analytic model, which must give its stored result (a store edited by hand is an error
+naming it, not a silently wrong figure; the cycle-model records are trusted once typed:
+re-running them is what the store saves).
 """
 
 from __future__ import annotations
@@ -117,7 +120,96 @@ def rerank_from(d: dict[str, Any]) -> Rerank:
                   chosen=int(d["chosen"]))
 
 
-_READERS = {"search": search_from, "cycle": result_from, "rerank": rerank_from}
+class _BadRecord(ValueError):
+    """A stored record whose fields are missing or of the wrong type."""
+
+
+def _is_int(v: object, low: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _need(ok: bool) -> None:
+    if not ok:
+        raise _BadRecord
+
+
+def _nested_ints(v: object, depth: int) -> bool:
+    """A dict nested ``depth`` deep with str keys whose leaves are non-negative ints."""
+    if depth == 0:
+        return _is_int(v)
+    return isinstance(v, dict) and all(isinstance(k, str) and _nested_ints(x, depth - 1)
+                                       for k, x in v.items())
+
+
+def _check_mapping(d: object) -> None:
+    from dataflows.dataflow import MAP_DIMS
+    _need(isinstance(d, dict) and set(d) == {"rows", "cols", "temporal", "order"})
+    for v in (d["rows"], d["cols"], *(d["temporal"] if isinstance(d["temporal"], list)
+                                      else [None])):
+        _need(isinstance(v, list) and len(v) == len(MAP_DIMS) and all(_is_int(x, 1) for x in v))
+    _need(isinstance(d["order"], list) and all(
+        isinstance(o, list) and sorted(o) == sorted(MAP_DIMS) for o in d["order"]))
+
+
+def _check_result(d: object) -> None:
+    _need(isinstance(d, dict))
+    for k in ("layer", "timing", "fidelity"):
+        _need(isinstance(d.get(k), str))
+    for k in ("macs", "compute_cycles", "stall_cycles", "total_cycles", "tiles", "iterations"):
+        _need(_is_int(d.get(k)))
+    _need(_is_num(d.get("utilization")) and _is_num(d.get("energy_pj")))
+    by = d.get("energy_pj_by_level")
+    _need(isinstance(by, dict) and all(isinstance(k, str) and _is_num(v) for k, v in by.items()))
+    _need(_nested_ints(d.get("accesses"), 3) and _nested_ints(d.get("bytes"), 3))
+    _need(isinstance(d.get("mapping"), dict))
+    causes = d.get("stall_cycles_by_cause")
+    _need(causes is None or (isinstance(causes, dict) and all(_is_int(v) for v in causes.values())))
+    _need(d.get("kind") is None or isinstance(d["kind"], str))
+    ops = d.get("vector_ops")
+    _need(ops is None or (isinstance(ops, list) and all(isinstance(x, str) for x in ops)))
+
+
+def _check_search(d: object) -> None:
+    _need(isinstance(d, dict))
+    for k in ("layer", "strategy", "objective"):
+        _need(isinstance(d.get(k), str))
+    _need(_is_int(d.get("seed")) and _is_int(d.get("evaluations")) and
+          _is_int(d.get("space_size")))
+    _need(_is_num(d.get("elapsed_s")) and _is_num(d.get("best_score")))
+    _need(d.get("proven_optimal") is None or isinstance(d["proven_optimal"], bool))
+    _check_mapping(d.get("mapping"))
+    _check_result(d.get("result"))
+    hist, top = d.get("history"), d.get("top")
+    _need(isinstance(hist, list) and all(isinstance(h, list) and len(h) == 2 and
+                                         _is_int(h[0]) and _is_num(h[1]) for h in hist))
+    _need(isinstance(top, list) and bool(top) and all(
+        isinstance(t, list) and len(t) == 2 and _is_num(t[0]) for t in top))
+    for _, m in top:
+        _check_mapping(m)
+
+
+def _check_rerank(d: object) -> None:
+    _need(isinstance(d, dict) and isinstance(d.get("layer"), str))
+    cands = d.get("candidates")
+    _need(isinstance(cands, list) and bool(cands))
+    for m in cands:
+        _check_mapping(m)
+    n = len(cands)
+    for k in ("analytic_scores", "cycle_scores"):
+        _need(isinstance(d.get(k), list) and len(d[k]) == n and all(_is_num(x) for x in d[k]))
+    _need(isinstance(d.get("cycle_results"), list) and len(d["cycle_results"]) == n)
+    for r in d["cycle_results"]:
+        _check_result(r)
+    _need(_is_int(d.get("chosen")) and d["chosen"] < n)
+
+
+#: what each record kind holds: (its type check, its reader)
+_READERS = {"search": (_check_search, search_from), "cycle": (_check_result, result_from),
+            "rerank": (_check_rerank, rerank_from)}
 
 
 class MapStore(LineStore):
@@ -138,13 +230,13 @@ class MapStore(LineStore):
                 or len(rec) != 2:
             return None
         (what,) = set(rec) - {"shape"}
-        if what not in _READERS or not isinstance(rec[what], dict):
+        if what not in _READERS:
             return None
-        try:
-            obj = _READERS[what](rec[what])
+        check, read = _READERS[what]
+        try:                            # every field of the right type, then built
+            check(rec[what])
+            obj = read(rec[what])
         except (KeyError, TypeError, ValueError, AttributeError):
-            return None
-        if what == "rerank" and not 0 <= obj.chosen < len(obj.candidates):
             return None
         key = f"{'search' if what == 'search' else 'cycle'}:{rec['shape']}"
         self._objs[key] = obj

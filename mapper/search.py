@@ -422,7 +422,8 @@ def search(layer: Layer, accel: Accelerator, strategy: str = "annealing",
         raise SearchError(f"layer {layer.name!r}: no legal mapping found on {accel.name!r} "
                           f"by {strategy} in {ev.evals:,} evaluations " + (
                               "before the time budget ran out; give --time-budget more "
-                              "time (or drop it)" if late else
+                              "time, or drop it (then a layer that no mapping fits says "
+                              "so)" if late else
                               "(capacity, array size or a constraint rules them all out)"))
     mapping = space.to_mapping(ev.best)
     top = ev.top_mappings() if top_k > 1 else ((ev.best_score, mapping),)

@@ -193,3 +193,79 @@ def test_an_unfinished_store_is_kept_without_resume(full: Path, tmp_path: Path,
     assert main(["map", "--network", "resnet18", "--resume"]) == 2
     assert "--resume continues the run stored in --out; give --out DIR" in \
         capsys.readouterr().err
+
+
+def _edit(full: Path, tmp_path: Path, kind: str, edit) -> None:  # noqa: ANN001
+    """The finished store, done line dropped, its first ``kind`` record edited."""
+    lines = _lines(full)[:-1]
+    i = next(j for j, x in enumerate(lines) if j and f'"{kind}":' in x)
+    rec = json.loads(lines[i])
+    edit(rec[kind])
+    lines[i] = json.dumps(rec)
+    (tmp_path / STORE_NAME).write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("kind, edit", [
+    ("search", lambda r: r.update(evaluations="2000")),
+    ("search", lambda r: r.update(elapsed_s="x")),
+    ("search", lambda r: r.update(proven_optimal="yes")),
+    ("search", lambda r: r.update(top=[])),
+    ("cycle", lambda r: r.update(total_cycles="12")),
+    ("cycle", lambda r: r["accesses"].update(dram=None)),
+], ids=["evals_text", "elapsed_text", "proven_text", "no_top", "cycles_text", "accesses_none"])
+def test_a_record_of_the_wrong_types_is_one_line(full: Path, tmp_path: Path, kind: str, edit,
+                                                 capsys) -> None:  # noqa: ANN001
+    """Valid JSON whose fields have the wrong type (found by review: each gave a TypeError
+    traceback far from the store, or went into result.json)."""
+    _edit(full, tmp_path, kind, edit)
+    assert _map(tmp_path, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a stored search or cycle-model record" in err[0], err
+
+
+@pytest.mark.parametrize("edit", [lambda r: r.update(chosen=True),
+                                  lambda r: r.update(cycle_results=[]),
+                                  lambda r: r.update(cycle_scores="12")],
+                         ids=["chosen_bool", "no_results", "scores_text"])
+def test_a_rerank_record_of_the_wrong_types_is_one_line(reranked: Path, tmp_path: Path, edit,
+                                                        capsys) -> None:  # noqa: ANN001
+    _edit(reranked, tmp_path, "rerank", edit)
+    assert _map(tmp_path, "--resume", "--rerank", "cycle", "--top", "2", net="alexnet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a stored search or cycle-model record" in err[0], err
+
+
+def test_a_line_nested_too_deep_is_one_line(full: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    lines = _lines(full)[:-1]
+    (tmp_path / STORE_NAME).write_text("\n".join(lines[:3] + ["[" * 100_000 + "]" * 100_000])
+                                       + "\n")
+    assert _map(tmp_path, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "line 4 is not a stored" in err[0], err
+
+
+def test_a_failed_run_lets_the_fixed_rerun_replace_its_store(tmp_path: Path,
+                                                             capsys) -> None:  # noqa: ANN001
+    """A run ended by an error (exhaustive over a space past its limit, on alexnet's second
+    shape) closes its store, so the rerun the error asks for (another strategy, without
+    --resume) starts anew instead of being refused (found by review)."""
+    assert _map(tmp_path, "--strategy", "exhaustive", net="alexnet") == 2
+    assert "use a heuristic strategy" in capsys.readouterr().err
+    assert _lines(tmp_path)[-1] == '{"done": true}'
+    assert _map(tmp_path, "--strategy", "annealing", net="alexnet") == 0
+
+
+def test_the_store_is_finished_before_the_reports_are_written(tmp_path: Path,
+                                                              monkeypatch) -> None:  # noqa: ANN001
+    """Every record is in once the mapping ends: a stop while the reports are written must
+    not leave an unfinished store that refuses the rerun (found by review)."""
+    import mapper.report as report
+    real = report.write_reports
+    seen = []
+
+    def write(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        seen.append(_lines(tmp_path)[-1])
+        return real(*a, **k)
+    monkeypatch.setattr(report, "write_reports", write)
+    assert _map(tmp_path) == 0
+    assert seen == ['{"done": true}']
