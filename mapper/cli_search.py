@@ -324,8 +324,9 @@ def add_search_commands(sub: Any, add_workload: Any) -> None:
     m.add_argument("--time-budget", help="wall-clock cap for the whole network's searches, "
                                          "e.g. 30s, 10m, 1h, shared by the layer shapes by "
                                          "MACs; each search still costs its first "
-                                         "population, so a budget below those is exceeded "
-                                         "(default: none, --max-evals decides)")
+                                         "population, so a budget below those is exceeded; "
+                                         "per run: a --resume run's remaining shapes share "
+                                         "it anew (default: none, --max-evals decides)")
     m.add_argument("--seed", type=parse_seed, default=0,
                    help="seed of the search (default: %(default)s)")
     m.add_argument("--timing", choices=["native", "scalesim"], default="native",
