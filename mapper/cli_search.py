@@ -59,7 +59,7 @@ def _map(args: argparse.Namespace) -> int:
     _tune_allocator(args)
     net = _load_workload(args)
     accel = _load_arch(args)
-    from mapper.run_control import RunStopped, signal_name, usable_cpus
+    from mapper.run_control import usable_cpus
     budget = parse_budget(args.time_budget)
     store = None
     if args.resume and not args.out:
@@ -74,25 +74,16 @@ def _map(args: argparse.Namespace) -> int:
                         time_budget_s=budget, seed=args.seed, timing=args.timing,
                         rerank=args.rerank, top=args.top, coforge_version=coforge_version())
         store = MapStore(args.out, meta, resume=args.resume)
-    try:
-        mapped = map_network(net, accel, args.strategy, args.objective, args.max_evals,
-                             budget, args.seed, args.timing,
-                             rerank=args.rerank, top=args.top, cycle_check=True,
-                             workers=args.workers or usable_cpus(), store=store)
-    except RunStopped as stop:
-        n = len({x.shape_key() for x in net.layers()})
-        where = (f"{len(store)} records ({n} layer shapes, a search and a cycle-model run "
-                 f"each) stored in {store.path}; continue with --resume"
-                 if store is not None else "nothing stored (no --out)")
-        print(f"coforge: stopped by {signal_name(stop.signum)}: {where}", file=sys.stderr,
-              flush=True)
-        return stop.exit_code
-    except CoforgeError:
-        if store is not None:           # the rerun the error asks for may replace it
-            store.close_failed()
-        raise
-    if store is not None:               # every record is in: a stop from here on loses
-        store.finish()                  # only the reports, and a rerun may replace it
+    from mapper.line_store import run_stored
+    n = len({x.shape_key() for x in net.layers()})
+    mapped, stopped = run_stored(store, lambda: map_network(
+        net, accel, args.strategy, args.objective, args.max_evals, budget, args.seed,
+        args.timing, rerank=args.rerank, top=args.top, cycle_check=True,
+        workers=args.workers or usable_cpus(), store=store), lambda: (
+        f"{len(store)} records ({n} layer shapes, a search and a cycle-model run each) "
+        f"stored in {store.path}; continue with --resume"))
+    if stopped is not None:
+        return stopped
     bounds = layer_bounds(mapped.result, accel, net)
     print(table(mapped.result, bounds))
     # the gain over what `coforge simulate` runs: the same network, default mapping

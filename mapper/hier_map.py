@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,7 +394,8 @@ def run_map(args: argparse.Namespace) -> int:
     from mapper.cli_search import parse_budget
     from mapper.hier_store import ShapeStore, run_meta
     from mapper.report import coforge_version
-    from mapper.run_control import RunStopped, signal_name, stop_on_signals, usable_cpus
+    from mapper.line_store import run_stored
+    from mapper.run_control import stop_on_signals, usable_cpus
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE
     from sim.hierarchy import load_hierarchy
     _refuse(args)
@@ -418,25 +418,16 @@ def run_map(args: argparse.Namespace) -> int:
                         input_reuse=args.input_reuse or DEFAULT_INPUT_REUSE,
                         coforge_version=coforge_version())
         store = ShapeStore(args.out, meta, resume=args.resume)
+    n = len({x.shape_key() for x in net.layers()})
     with stop_on_signals():
-        try:
-            mapped = map_hierarchy(net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective],
-                                   args.max_evals, args.seed, args.input_reuse, store=store,
-                                   time_budget_s=budget,
-                                   workers=args.workers or usable_cpus())
-        except RunStopped as stop:
-            n = len({x.shape_key() for x in net.layers()})
-            where = f"{len(store)} of {n} layer shapes stored in {store.path}; continue " \
-                f"with --resume" if store is not None else "nothing stored (no --out)"
-            print(f"coforge: stopped by {signal_name(stop.signum)}: {where}",
-                  file=sys.stderr, flush=True)
-            return stop.exit_code
-        except CoforgeError:
-            if store is not None:       # the rerun the error asks for may replace it
-                store.close_failed()
-            raise
-    if store is not None:               # every shape is in: a stop from here on loses
-        store.finish()                  # only the reports, and a rerun may replace it
+        mapped, stopped = run_stored(store, lambda: map_hierarchy(
+            net, hier, STRATEGIES[strategy], OBJECTIVES[args.objective], args.max_evals,
+            args.seed, args.input_reuse, store=store, time_budget_s=budget,
+            workers=args.workers or usable_cpus()), lambda: (
+            f"{len(store)} of {n} layer shapes stored in {store.path}; continue with "
+            f"--resume"))
+    if stopped is not None:
+        return stopped
     run = {"seed": args.seed, "strategy": strategy, "search_strategy": STRATEGIES[strategy],
            "objective": args.objective, "search_objective": OBJECTIVES[args.objective],
            "max_evals": args.max_evals, "time_budget_s": budget,

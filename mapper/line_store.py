@@ -24,7 +24,7 @@ import json
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dataflows.errors import CoforgeError
 
@@ -219,4 +219,33 @@ class LineStore:
                             "stored so far is kept (--resume)") from None
 
 
-__all__ = ["LineStore", "STORE_NAME", "ShapeStoreError", "code_sha256", "layers_sha256"]
+def run_stored(store: LineStore | None, run: Callable[[], Any],
+               stored: Callable[[], str]) -> tuple[Any, int | None]:
+    """``run()`` under a store's end rules: ``(its result, None)``, the store marked
+    finished as soon as it returns (every record is in: a stop while the reports are
+    written loses only them); after a stop signal one stderr line ``coforge: stopped by
+    SIG: <stored()>`` (what is stored and ``--resume``, or "nothing stored (no --out)")
+    and ``(None, exit status 130/143)``; after an error, the store closed
+    (:meth:`LineStore.close_failed`: the rerun the error asks for may replace it) and
+    the error raised."""
+    import sys
+
+    from mapper.run_control import RunStopped, signal_name
+    try:
+        value = run()
+    except RunStopped as stop:
+        where = stored() if store is not None else "nothing stored (no --out)"
+        print(f"coforge: stopped by {signal_name(stop.signum)}: {where}", file=sys.stderr,
+              flush=True)
+        return None, stop.exit_code
+    except CoforgeError:
+        if store is not None:
+            store.close_failed()
+        raise
+    if store is not None:
+        store.finish()
+    return value, None
+
+
+__all__ = ["LineStore", "STORE_NAME", "ShapeStoreError", "code_sha256", "layers_sha256",
+           "run_stored"]

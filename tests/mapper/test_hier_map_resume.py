@@ -23,6 +23,7 @@ import pytest
 from dataflows.dataflow import MAP_DIMS
 from mapper.cli import main
 from mapper.hier_store import STORE_NAME
+from store_stops import sigterm_once_stored
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FIVE = DATA / "hierarchy" / "edge_2core_4cluster_8x8.yaml"
@@ -76,25 +77,9 @@ def test_sigterm_stops_with_one_line_and_resume_finishes(tmp_path: Path) -> None
     one stderr line naming the store and --resume; the resumed run's result.json equals
     an uninterrupted in-process run's."""
     out = tmp_path / "stopped"
-    argv = [str(COFORGE), "map", "--network", "mobilenet_v2", "--arch", str(FIVE),
-            "--max-evals", "6000", "--out", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
     store = out / STORE_NAME
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists() and store.read_text().count("\n") >= 3:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before it could be stopped"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert "stopped by SIGTERM" in lines[0] and str(store) in lines[0] \
-        and "--resume" in lines[0]
-    assert not (out / "result.json").exists()
+    sigterm_once_stored(["map", "--network", "mobilenet_v2", "--arch", str(FIVE),
+                         "--max-evals", "6000", "--out", str(out)], store, 3)
     stored = store.read_text().count("\n") - 1
     assert _map(out, "--resume", net="mobilenet_v2", evals="6000") == 0
     ref = tmp_path / "ref"

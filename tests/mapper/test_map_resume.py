@@ -13,10 +13,7 @@ cycle model fail if called.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +21,7 @@ import pytest
 import mapper.network_map as network_map
 from mapper.cli import main
 from mapper.line_store import STORE_NAME
+from store_stops import sigterm_once_stored
 
 COFORGE = Path(sys.executable).parent / "coforge"
 SHAPES = 12                                 # distinct layer shapes of resnet18
@@ -119,24 +117,8 @@ def test_sigterm_stops_with_one_line_and_resume_finishes(full: Path, tmp_path: P
     stored: exit 143, one stderr line naming the store and --resume, no result.json; the
     resumed run's result.json equals the uninterrupted one's."""
     out = tmp_path / "stopped"
-    proc = subprocess.Popen([str(COFORGE), "map", "--network", "resnet18", "--max-evals",
-                             "2000", "--workers", "1", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    store = out / STORE_NAME
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists() and store.read_text().count("\n") >= 1 + SHAPES + 1:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before it could be stopped"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert "stopped by SIGTERM" in lines[0] and str(store) in lines[0] \
-        and "--resume" in lines[0]
-    assert not (out / "result.json").exists()
+    sigterm_once_stored(["map", "--network", "resnet18", "--max-evals", "2000", "--workers",
+                         "1", "--out", str(out)], out / STORE_NAME, 1 + SHAPES + 1)
     assert _map(out, "--resume") == 0
     assert _result(out) == _result(full)
 
