@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from dataflows.dataflow import MAP_DIMS
 from dataflows.mapping import Mapping
 from mapper.line_store import LineStore, code_sha256, layers_sha256
 from mapper.rerank import Rerank
@@ -146,7 +147,6 @@ def _nested_ints(v: object, depth: int) -> bool:
 
 
 def _check_mapping(d: object) -> None:
-    from dataflows.dataflow import MAP_DIMS
     _need(isinstance(d, dict) and set(d) == {"rows", "cols", "temporal", "order"})
     for v in (d["rows"], d["cols"], *(d["temporal"] if isinstance(d["temporal"], list)
                                       else [None])):
