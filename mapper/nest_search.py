@@ -10,7 +10,8 @@ dimensions, the single moves: one prime factor of one dimension to another level
 fanout axis, or one swap of two loops) from several starts with different spatial
 factors, then kicks.
 
-Costs come from :func:`sim.hier_cost.evaluate_batch` with ``detail=False``.
+Costs come from :func:`sim.hier_cost_jit.scorer` (compiled; equal to
+:func:`sim.hier_cost.evaluate_batch` with ``detail=False``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataflows.layer import Layer
-from dataflows.nest_mapping import NestBatch, NestMapping
+from dataflows.nest_mapping import NestMapping
 from mapper.nest_space import ND, NestGenomes, NestSearchError, NestSpace
-from sim.hier_cost import evaluate_batch
+from sim.hier_cost_jit import scorer
 from sim.hierarchy import Hierarchy
 
 OBJECTIVES = ("energy", "cycles", "edp")
@@ -214,8 +215,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                                 objective=objective, strategy=strategy, seed=seed,
                                 hierarchy=best_r.hierarchy)
 
-    def _cost(batch: NestBatch) -> dict[str, np.ndarray]:
-        return evaluate_batch(layer, hier, batch, detail=False, input_reuse=reuse)
+    _cost = scorer(layer, hier, reuse == "window")
     space = NestSpace(layer, hier, imperfect)
     rng = np.random.default_rng(seed)
     first = NestGenomes.concat(space.genomes(seeds), space.outermost()) if seeds \
