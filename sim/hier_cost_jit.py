@@ -10,8 +10,9 @@ enumeration of input rows where they do not. It returns what the mapper scores
 factors, the imported AccelForge archs on ResNet-50 layers). It costs a layer as itself
 (no im2col lowering, ``lowered_from``: the nest search never lowers). Why it exists: the
 nest search (:mod:`mapper.nest_search`) costs many small batches (a descent round is a
-few dozen rows), where numpy's fixed cost per call (about 0.5 ms) dominated; here a
-call costs microseconds plus about 1 us per row.
+few dozen rows), where numpy's fixed cost per call (0.3-1.7 ms) dominated; here a call
+costs about 10 us plus 0.5-5 us per row (more where multicast windows are enumerated),
+so large batches still go to numpy (:data:`NUMPY_ROWS`).
 
 Everything a row's cost depends on but its factors is gathered once per (layer,
 hierarchy, input rule) into flat arrays (:func:`_consts`); operand index 0 weight,
@@ -31,10 +32,13 @@ from numba import njit
 from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch
-from sim.hier_plan import _plan, element_bits, exposes, narrow_bits
+from sim.hier_plan import HierCostError, _plan, element_bits, exposes, narrow_bits
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
+# the kernels index dimensions by position (G, N, C = 0, 1, 3; P, Q, R, S = 4-7) and
+# numba's cache keys on this file only: a reordered MAP_DIMS must fail here, not there
+assert MAP_DIMS == ("G", "N", "K", "C", "P", "Q", "R", "S"), MAP_DIMS
 _PSUM = {"fused": 0, "separate": 1, "separate_no_first_read": 2}
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # integer scalars of one (layer, hierarchy): their slots in the ``ci`` array
@@ -125,7 +129,13 @@ def _run(c: tuple, batch: NestBatch) -> dict[str, np.ndarray]:
     t = np.ascontiguousarray(batch.temporal, dtype=np.int64)
     order = np.ascontiguousarray(batch.order, dtype=np.int64)
     s = np.ascontiguousarray(batch.spatial, dtype=np.int64)
+    L, F = int(c[0][_L]), int(c[0][_F])
     B = t.shape[0]
+    if t.shape != (B, L, ND) or order.shape != t.shape or s.shape != (B, F, ND):
+        # the kernel does not check bounds: a batch of another hierarchy must stop here
+        raise HierCostError(f"a batch of {t.shape[1:2]} levels and {s.shape[1:2]} fanouts "
+                            f"cannot be costed on a hierarchy of {L} levels and {F} "
+                            f"fanouts; build the batch on the same hierarchy")
     legal = np.empty(B, dtype=np.bool_)
     energy = np.empty(B, dtype=np.float64)
     compute = np.empty(B, dtype=np.int64)
@@ -210,7 +220,7 @@ def _union_rows(e_p: int, e_r: int, fans: np.ndarray, nf: int, stride: int, dil:
             easy = easy or e_p == 1 or e_r >= stride
         if stride == 1:
             easy = easy or e_p >= dil
-        if easy and fans[0, 2] == 1 and gp * sp <= bound_p:
+        if easy and fans[0, 2] == 1 and gp * sp <= bound_p and gp >= e_p:
             wr = _window_rows(e_p, e_r, stride, dil)
             shift = gp if (stride == 1 or single) else gp * stride
             return min(wr + (sp - 1) * min(wr, shift), cap)
@@ -244,7 +254,7 @@ def _kept_rows(e_p: int, e_r: int, fans: np.ndarray, nf: int, stride: int, dil: 
     elif nf == 1:
         s_p, g_p, s_r = fans[0, 0], fans[0, 1], fans[0, 2]
         single = e_r == 1 and not interval
-        if (interval or single) and s_r == 1 and g_p * s_p <= bound_p:
+        if (interval or single) and s_r == 1 and g_p * s_p <= bound_p and g_p >= e_p:
             unit = stride if single else 1
             n = e_p if single else span
             sh = g_p if single else g_p * stride

@@ -317,6 +317,7 @@ def _union_input_elems(layer: Layer, bounds: np.ndarray, e: np.ndarray,
             gp, sp = g[:, dp], sf[:, dp]
             easy &= sf[:, dr] == 1
             easy &= gp * sp <= bounds[dp]
+            easy &= gp >= ep          # copies' output ranges apart (always so here)
             wr = window_rows(ep, er, stride, dil)
             shift = gp if stride == 1 else np.where(single, gp, gp * stride)
             part = np.minimum(wr + (sp - 1) * np.minimum(wr, shift), cap)
@@ -408,7 +409,7 @@ def _kept_union_rows(e_p: np.ndarray, e_r: np.ndarray,
         span = (e_p - 1) * stride + (e_r - 1) * dilation + 1
         interval = window_rows(e_p, e_r, stride, dilation) == span
         single = (e_r == 1) & ~interval
-        easy = (interval | single) & (s_r == 1) & (g_p * s_p <= bound_p)
+        easy = (interval | single) & (s_r == 1) & (g_p * s_p <= bound_p) & (g_p >= e_p)
         a = np.abs(shift)
         unit = np.where(single, stride, 1)
         n = np.where(single, e_p, span)

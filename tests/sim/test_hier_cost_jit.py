@@ -1,9 +1,10 @@
-"""sim.hier_cost_jit (the compiled scorer of the nest search) equals the plain-Python
-reference sim.hier_cost_scalar.evaluate and the batched sim.hier_cost.evaluate_batch on
-every row: random hierarchies (2-6 levels, fanouts, bypass, streams, partitions, every
-psum_access and overlap rule), both input rules, exact and imperfect factors; multicast
-fanouts spreading conv windows with strides and dilations (the enumerated unions and
-kept rows); and the imported AccelForge archs on ResNet-50 layers (real sizes)."""
+"""sim.hier_cost_jit (the compiled scorer of the nest search) equals the batched
+sim.hier_cost.evaluate_batch on every row and the plain-Python reference
+sim.hier_cost_scalar.evaluate on the first rows of each case: random hierarchies (2-6
+levels, fanouts, bypass, streams, partitions, every psum_access and overlap rule), both
+input rules, exact and imperfect factors; multicast fanouts spreading conv windows with
+strides and dilations (the enumerated unions and kept rows); and the imported
+AccelForge archs on ResNet-50 layers (real sizes)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from dataflows.layer import Layer
 from mapper.accelforge_import import load_accelforge
 from mapper.nest_search import NestSpace
 from sim.hier_cost import evaluate, evaluate_batch
-from sim.hier_cost_jit import cost_batch, scorer
+from sim.hier_cost_jit import KEYS as KEYS_JIT
+from sim.hier_cost_jit import NUMPY_ROWS, cost_batch, scorer
+from sim.hier_plan import HierCostError
 from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
 from tests.sim.test_hierarchy_props import SETTINGS, hierarchies, layers
 
@@ -114,9 +117,20 @@ def test_equals_reference_accelforge_archs(name: str) -> None:
             _check(layer, hier, j % 2 == 1, j, 300, 3)
 
 
-def test_scorer_is_cost_batch() -> None:
+@pytest.mark.parametrize("n", [50, NUMPY_ROWS])       # the compiled and the numpy branch
+def test_scorer_is_cost_batch(n: int) -> None:
     layer = Layer("s", K=8, C=4, P=6, Q=6, R=3, S=3)
     hier = _spreading(1, 1)
-    _, g = _rows(layer, hier, False, 1, 50)
+    _, g = _rows(layer, hier, False, 1, n // 2)
+    assert len(g) == n
     a, b = scorer(layer, hier, True)(g.batch), cost_batch(layer, hier, g.batch, True)
-    assert all((a[k] == b[k]).all() for k in KEYS)
+    assert list(a) == list(b) == list(KEYS_JIT)
+    assert all(a[k].dtype == b[k].dtype and (a[k] == b[k]).all() for k in KEYS)
+
+
+def test_batch_of_another_hierarchy_is_refused() -> None:
+    layer = Layer("s", K=8, C=4, P=6, Q=6, R=3, S=3)
+    _, g = _rows(layer, _spreading(1, 1), False, 1, 4)
+    other = Hierarchy("two", (StorageLevel("dram"), StorageLevel("buf", capacity_bytes=512)))
+    with pytest.raises(HierCostError, match="2 levels and 0 fanouts"):
+        cost_batch(layer, other, g.batch, True)
