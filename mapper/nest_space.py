@@ -34,7 +34,7 @@ from mapper.nest_genomes import NestGenomes, _factorizations
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
-from sim.hier_tiles import overfilled_dim_major
+from sim.hier_cost_jit import overfilled
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -333,8 +333,9 @@ class NestSpace(NestMoves):
         -- which shrinks that level's tile and those in between and leaves the rest, so
         a row never gets further from fitting -- until they fit, no such loop is left,
         or ``passes`` rounds are spent. Orders and spatial factors are unchanged. Works on
-        dimension-major copies of the rows still overfilled
-        (:func:`sim.hier_tiles.overfilled_dim_major`), written back as they leave."""
+        dimension-major copies of the rows still overfilled (the compiled
+        :func:`sim.hier_cost_jit.overfilled`, equal to
+        :func:`sim.hier_tiles.overfilled_dim_major`), written back as they leave."""
         target, spf = self._relief
         L = g.temporal.shape[1]
         rows = np.arange(len(g))
@@ -344,7 +345,7 @@ class NestSpace(NestMoves):
         for _ in range(passes):
             if not rows.size:
                 break
-            over = overfilled_dim_major(self.layer, self.hier, T, S)
+            over = overfilled(self.layer, self.hier, T, S)
             keep = over >= 0
             if not keep.all():
                 g.temporal[rows[~keep]] = T[:, :, ~keep].transpose(2, 0, 1)

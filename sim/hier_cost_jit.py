@@ -658,3 +658,54 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
         energy_out[b] = energy
         compute_out[b] = comp
         total_out[b] = np.int64(np.ceil(exposed)) + max(comp, np.int64(np.ceil(worst)))
+
+
+def overfilled(layer: Layer, hier: Hierarchy, T: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """:func:`sim.hier_tiles.overfilled_dim_major` compiled (equal values): per row the
+    innermost storage level whose tiles do not fit, -1 where all fit; ``T`` [L, 8, n]
+    temporal and ``S`` [F, 8, n] raw spatial factors, dimension-major int64."""
+    c = _consts(layer, hier, False)
+    out = np.empty(T.shape[2], dtype=np.int64)
+    _overfilled(np.ascontiguousarray(T, dtype=np.int64),
+                np.ascontiguousarray(S, dtype=np.int64), c[0], c[1], c[2], c[3], c[4],
+                c[10], c[13], c[14], c[15], out)
+    return out
+
+
+@njit(**_JIT)
+def _overfilled(T, S, ci, bnd, pos, keeps, streams, ebits, bounded, part, usable, out):
+    L, F = ci[_L], ci[_F]
+    sh, sw, dh, dw, nh, nw = ci[_SH], ci[_SW], ci[_DH], ci[_DW], ci[_NH], ci[_NW]
+    cum = np.empty(ND, dtype=np.int64)
+    e = np.empty(ND, dtype=np.int64)
+    for b in range(T.shape[2]):
+        for d in range(ND):
+            cum[d] = 1
+        for f in range(F):
+            if pos[f] == L:
+                for d in range(ND):
+                    cum[d] *= S[f, d, b]
+        res = -1
+        for lv in range(L - 1, -1, -1):     # innermost first: the first miss is the answer
+            for d in range(ND):
+                cum[d] *= T[lv, d, b]
+                e[d] = min(cum[d], bnd[d])
+            if bounded[lv]:
+                tot, ok = 0.0, True
+                for o in range(3):
+                    if keeps[lv, o] and not streams[lv, o]:
+                        v = _fp(o, e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], sh, sw,
+                                dh, dw, nh, nw) * (ebits[lv, o] / 8)
+                        tot += v
+                        if part[lv] and not v <= usable[lv, o]:
+                            ok = False
+                if not part[lv] and not tot <= usable[lv, 0]:
+                    ok = False
+                if not ok:
+                    res = lv
+                    break
+            for f in range(F):
+                if pos[f] == lv:
+                    for d in range(ND):
+                        cum[d] *= S[f, d, b]
+        out[b] = res

@@ -21,8 +21,9 @@ from mapper.accelforge_import import load_accelforge
 from mapper.nest_search import NestSpace
 from sim.hier_cost import evaluate, evaluate_batch
 from sim.hier_cost_jit import KEYS as KEYS_JIT
-from sim.hier_cost_jit import NUMPY_ROWS, cost_batch, scorer
+from sim.hier_cost_jit import NUMPY_ROWS, cost_batch, overfilled, scorer
 from sim.hier_plan import HierCostError
+from sim.hier_tiles import overfilled_dim_major
 from sim.hierarchy import Compute, Fanout, Hierarchy, StorageLevel
 from tests.sim.test_hierarchy_props import SETTINGS, hierarchies, layers
 
@@ -134,3 +135,15 @@ def test_batch_of_another_hierarchy_is_refused() -> None:
     other = Hierarchy("two", (StorageLevel("dram"), StorageLevel("buf", capacity_bytes=512)))
     with pytest.raises(HierCostError, match="2 levels and 0 fanouts"):
         cost_batch(layer, other, g.batch, True)
+
+
+@SETTINGS
+@given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31))
+def test_overfilled_equals_numpy(hier: Hierarchy, layer: Layer, imperfect: bool,
+                                 seed: int) -> None:
+    """The compiled capacity check NestSpace.fit uses equals
+    sim.hier_tiles.overfilled_dim_major (the cost model's capacity rule) on every row."""
+    _, g = _rows(layer, hier, imperfect, seed, 30)
+    T = np.ascontiguousarray(g.temporal.transpose(1, 2, 0))
+    S = np.ascontiguousarray(g.axes.prod(axis=2).transpose(1, 2, 0))
+    assert (overfilled(layer, hier, T, S) == overfilled_dim_major(layer, hier, T, S)).all()
