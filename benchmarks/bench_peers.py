@@ -80,6 +80,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dataflows.layer import Layer  # noqa: E402
+from sim.hier_cost_jit import warm  # noqa: E402
 from dataflows.zoo import load  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -97,23 +98,6 @@ ENERGY_TOL, AF_SPEEDUP, ZZ_SPEEDUP = 0.02, 100.0, 10.0
 
 class BenchError(Exception):
     """A broken run: a peer differing from its recording or a conversion that breaks."""
-
-
-def warm_compiled() -> float:
-    """Seconds to load (or, on a cold cache, compile) the nest search's compiled scorer,
-    so that no timed search pays it: one small batch costed."""
-    import numpy as np
-
-    from mapper.nest_space import NestSpace
-    from sim.hier_cost_jit import cost_batch
-    from sim.hierarchy import Fanout, Hierarchy, StorageLevel
-    t0 = time.perf_counter()
-    hier = Hierarchy("warm", (StorageLevel("dram"), Fanout("f", size=(2,), dims=(("K",),)),
-                              StorageLevel("buf", capacity_bytes=1024)))
-    layer = Layer("warm", K=4, C=2, P=3, Q=3, R=3, S=3)
-    batch = NestSpace(layer, hier).random(np.random.default_rng(0), 4).batch
-    cost_batch(layer, hier, batch, True)
-    return time.perf_counter() - t0
 
 
 def ratio(a: float, b: float) -> float:
@@ -657,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
           "AccelForge's Spec.from_yaml + map_workload_to_arch per layer. Wall clock "
           f"(perf_counter) and this process's CPU; load average {os.getloadavg()[0]:.1f}")
     print(f"coforge's compiled scorer (sim.hier_cost_jit) loaded or compiled before the "
-          f"timers, in {warm_compiled():.1f} s (not timed)\n", flush=True)
+          f"timers, in {warm():.1f} s (not timed)\n", flush=True)
     try:
         if args.only != "accelforge":
             for net in args.network or list(NETS):
