@@ -24,6 +24,7 @@ The first call compiles (cached on disk beside this file, ``numba`` ``cache=True
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -42,7 +43,17 @@ assert MAP_DIMS == ("G", "N", "K", "C", "P", "Q", "R", "S"), MAP_DIMS
 _PSUM = {"fused": 0, "separate": 1, "separate_no_first_read": 2}
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # integer scalars of one (layer, hierarchy): their slots in the ``ci`` array
-(_L, _F, _HALO, _WINDOW, _PS, _SH, _SW, _DH, _DW, _NH, _NW, _MACS, _DOUT) = range(13)
+(_L, _F, _HALO, _WINDOW, _PS, _SH, _SW, _DH, _DW, _NH, _NW, _MACS, _DOUT, _RSH, _RSW, _RDH,
+ _RDW) = range(17)
+
+
+def _reduced(layer: Layer) -> tuple[int, int, int, int]:
+    """(stride_h, stride_w, dilation_h, dilation_w) over their gcd per axis: the
+    constants of sim.tiling.window_rows (:func:`_wrows`), so a row divides nothing."""
+    gh = math.gcd(layer.stride_h, layer.dilation_h)
+    gw = math.gcd(layer.stride_w, layer.dilation_w)
+    return (layer.stride_h // gh, layer.stride_w // gw, layer.dilation_h // gh,
+            layer.dilation_w // gw)
 
 
 @lru_cache(maxsize=64)
@@ -55,7 +66,8 @@ def _consts(layer: Layer, hier: Hierarchy, window: bool) -> tuple:
     d_out = plan.distinct["output"]
     ci = np.array([L, F, plan.halo, window and plan.halo, _PSUM[hier.compute.psum_access],
                    layer.stride_h, layer.stride_w, layer.dilation_h, layer.dilation_w,
-                   layer.needed_in_h, layer.needed_in_w, plan.macs, d_out], dtype=np.int64)
+                   layer.needed_in_h, layer.needed_in_w, plan.macs, d_out,
+                   *_reduced(layer)], dtype=np.int64)
     keeps = np.array([[o in lv.keeps for o in OPERANDS] for lv in levels], dtype=np.bool_)
     streams = np.array([[o in lv.streams for o in OPERANDS] for lv in levels], dtype=np.bool_)
     chain = np.full((3, L), -1, dtype=np.int64)
@@ -162,14 +174,21 @@ def _window_rows(p: int, r: int, stride: int, dil: int) -> int:
 
 
 @njit(inline='always', **_JIT)
+def _wrows(p: int, r: int, s: int, d: int) -> int:
+    """sim.tiling.window_rows with stride and dilation already over their gcd (s, d)."""
+    return p * r - max(0, p - d) * max(0, r - s)
+
+
+@njit(inline='always', **_JIT)
 def _fp(o: int, g: int, n: int, k: int, c: int, p: int, q: int, r: int, s: int, sh: int,
         sw: int, dh: int, dw: int, nh: int, nw: int) -> int:
-    """sim.tiling.tile_footprint_elems of capped extents (g, n, k, c, p, q, r, s)."""
+    """sim.tiling.tile_footprint_elems of capped extents (g, n, k, c, p, q, r, s);
+    ``sh, sw, dh, dw``: strides and dilations over their gcd (:func:`_reduced`)."""
     if o == 0:
         return g * k * c * r * s
     if o == 2:
         return g * n * k * p * q
-    return g * n * c * min(_window_rows(p, r, sh, dh), nh) * min(_window_rows(q, s, sw, dw), nw)
+    return g * n * c * min(_wrows(p, r, sh, dh), nh) * min(_wrows(q, s, sw, dw), nw)
 
 
 @njit(**_JIT)
@@ -280,16 +299,32 @@ def _kept_rows(e_p: int, e_r: int, fans: np.ndarray, nf: int, stride: int, dil: 
 
 
 @njit(**_JIT)
-def _plane_fans(sfs: np.ndarray, gaps: np.ndarray, ns: int, dp: int, dr: int) -> tuple:
-    """The (s_p, g_p, s_r, g_r) rows of the multicast fanouts that spread plane (dp, dr)."""
-    out = np.zeros((max(ns, 1), 4), dtype=np.int64)
+def _plane_fans(sfs: np.ndarray, gaps: np.ndarray, ns: int, dp: int, dr: int,
+                out: np.ndarray) -> int:
+    """Into ``out``: the (s_p, g_p, s_r, g_r) rows of the multicast fanouts that spread
+    plane (dp, dr); returns how many."""
     n = 0
     for k in range(ns):
         if sfs[k, dp] > 1 or sfs[k, dr] > 1:
             out[n, 0], out[n, 1] = sfs[k, dp], gaps[k, dp]
             out[n, 2], out[n, 3] = sfs[k, dr], gaps[k, dr]
             n += 1
-    return out, n
+    return n
+
+
+@njit(inline='always', **_JIT)
+def _overlap_rows(e_p: int, e_r: int, stride: int, dil: int, shift: int) -> int:
+    """sim.tiling.window_overlap_rows's closed forms (one window moved by ``shift``
+    rows); -1 where the window has gaps and neither extent is 1 (enumerate instead)."""
+    a = abs(shift)
+    span = (e_p - 1) * stride + (e_r - 1) * dil + 1
+    if _window_rows(e_p, e_r, stride, dil) == span:
+        return max(0, span - a)
+    if e_r == 1:
+        return max(0, e_p - a // stride) if a % stride == 0 else 0
+    if e_p == 1:
+        return max(0, e_r - a // dil) if a % dil == 0 else 0
+    return -1
 
 
 @njit(**_JIT)
@@ -308,7 +343,8 @@ def _union_elems(E: np.ndarray, r: int, bnd: np.ndarray, sfs: np.ndarray, gaps: 
         out *= min(t, bnd[d])
     for k in range(2):                      # rows (P, R), then columns (Q, S)
         dp, dr, stride, dil, cap = 4 + k, 6 + k, ci[_SH + k], ci[_DH + k], ci[_NH + k]
-        fans, nf = _plane_fans(sfs, gaps, ns, dp, dr)
+        fans = np.empty((max(ns, 1), 4), dtype=np.int64)
+        nf = _plane_fans(sfs, gaps, ns, dp, dr, fans)
         if nf == 0:
             out *= min(_window_rows(E[r, dp], E[r, dr], stride, dil), cap)
         else:
@@ -319,40 +355,57 @@ def _union_elems(E: np.ndarray, r: int, bnd: np.ndarray, sfs: np.ndarray, gaps: 
 
 @njit(**_JIT)
 def _window_kept(E: np.ndarray, r: int, bnd: np.ndarray, steps: np.ndarray, n0: int, n: int,
-                 sfs: np.ndarray, gaps: np.ndarray, ns: int, ci: np.ndarray) -> int:
+                 sfs: np.ndarray, gaps: np.ndarray, ns: int, ci: np.ndarray, fh: np.ndarray,
+                 fw: np.ndarray) -> int:
     """sim.hier_cost_scalar.window_kept: over the loops ``steps[n0:n]`` ((dim, factor,
     index step) rows, innermost first), the input elements a group of
     children (multicast fanouts ``sfs[:ns]``, offsets ``gaps[:ns]``), each spanning the
-    capped extents ``E[r]``, already holds."""
+    capped extents ``E[r]``, already holds; ``fh``, ``fw``: scratch rows for the fanouts
+    spreading each plane."""
     u_gnc = 1
     for d in (0, 1, 3):
         t = E[r, d]
         for k in range(ns):
             t *= sfs[k, d]
         u_gnc *= min(t, bnd[d])
-    fh, nfh = _plane_fans(sfs, gaps, ns, 4, 6)
-    fw, nfw = _plane_fans(sfs, gaps, ns, 5, 7)
+    nfh = _plane_fans(sfs, gaps, ns, 4, 6, fh) if ns else 0
+    nfw = _plane_fans(sfs, gaps, ns, 5, 7, fw) if ns else 0
+    sh, dh, sw, dw = ci[_SH], ci[_DH], ci[_SW], ci[_DW]
+    ep, eq, er, es = E[r, 4], E[r, 5], E[r, 6], E[r, 7]
     outer = 1
     for j in range(n0, n):
         outer *= steps[j, 1]
-    back = np.zeros(ND, dtype=np.int64)
+    bp = bq = br = bs = 0            # index distance the inner loops wrap back, P Q R S
     kept = 0
     blocked = False
     for j in range(n0, n):
         d, f, step = steps[j, 0], steps[j, 1], steps[j, 2]
+        if f == 1:
+            continue
         outer //= f
         gnc = d == 0 or d == 1 or d == 3
-        if f > 1 and not blocked and not gnc:
-            sp = -back[4] + (step if d == 4 else 0)
-            sq = -back[5] + (step if d == 5 else 0)
-            sr = -back[6] + (step if d == 6 else 0)
-            sz = -back[7] + (step if d == 7 else 0)
+        if not blocked and not gnc:
+            sp = -bp + (step if d == 4 else 0)
+            sq = -bq + (step if d == 5 else 0)
+            sr = -br + (step if d == 6 else 0)
+            sz = -bs + (step if d == 7 else 0)
             k = u_gnc
-            k *= _kept_rows(E[r, 4], E[r, 6], fh, nfh, ci[_SH], ci[_DH], bnd[4], bnd[6], sp, sr)
-            k *= _kept_rows(E[r, 5], E[r, 7], fw, nfw, ci[_SW], ci[_DW], bnd[5], bnd[7], sq, sz)
-            kept += (f - 1) * outer * k
-        back[d] += (f - 1) * step
-        if f > 1 and gnc:
+            kh = _overlap_rows(ep, er, sh, dh, sp * sh + sr * dh) if nfh == 0 else -1
+            if kh < 0:
+                kh = _kept_rows(ep, er, fh, nfh, sh, dh, bnd[4], bnd[6], sp, sr)
+            kw = _overlap_rows(eq, es, sw, dw, sq * sw + sz * dw) if nfw == 0 else -1
+            if kw < 0:
+                kw = _kept_rows(eq, es, fw, nfw, sw, dw, bnd[5], bnd[7], sq, sz)
+            kept += (f - 1) * outer * k * kh * kw
+        if d == 4:
+            bp += (f - 1) * step
+        elif d == 5:
+            bq += (f - 1) * step
+        elif d == 6:
+            br += (f - 1) * step
+        elif d == 7:
+            bs += (f - 1) * step
+        if gnc:
             blocked = True
     return kept
 
@@ -368,7 +421,7 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
     passed to a helper costs two atomic reference counts per call, which dominated."""
     L, F = ci[_L], ci[_F]
     halo, win, psum, d_out = ci[_HALO] != 0, ci[_WINDOW] != 0, ci[_PS], ci[_DOUT]
-    sh, sw, dh, dw, nh, nw = ci[_SH], ci[_SW], ci[_DH], ci[_DW], ci[_NH], ci[_NW]
+    sh, sw, dh, dw, nh, nw = ci[_RSH], ci[_RSW], ci[_RDH], ci[_RDW], ci[_NH], ci[_NW]
     F1 = max(F, 1)
     T = np.empty((L, ND), dtype=np.int64)
     Sr = np.empty((F1, ND), dtype=np.int64)
@@ -376,6 +429,7 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
     inst = np.empty(F1, dtype=np.int64)
     ext = np.empty((L + 1, ND), dtype=np.int64)       # raw tile extents per level
     cap = np.empty((L + 1, ND), dtype=np.int64)       # capped at the bounds
+    grain = np.empty((L, ND), dtype=np.int64)         # raw extent under level lv's loops
     nst = L * ND
     steps = np.empty((nst, 3), dtype=np.int64)        # every loop, innermost first
     lp = np.empty(L + 1, dtype=np.int64)              # product of the loops above level c
@@ -391,6 +445,8 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
     sfs = np.empty((F1, ND), dtype=np.int64)
     gps = np.empty((F1, ND), dtype=np.int64)
     lanes = np.zeros((3, F1), dtype=np.bool_)         # the fanouts of each MAC-side group
+    fh = np.empty((F1, 4), dtype=np.int64)            # fanouts spreading rows, columns
+    fw = np.empty((F1, 4), dtype=np.int64)
     for b in range(Tb.shape[0]):
         for lv in range(L):             # the row, copied (views would cost refcounts)
             for d in range(ND):
@@ -417,11 +473,12 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
                     ext[L, d] *= Sr[f, d]
         for lv in range(L - 1, -1, -1):
             for d in range(ND):
-                v = ext[lv + 1, d] * T[lv, d]
+                v = ext[lv + 1, d]
                 for f in range(F):
                     if pos[f] == lv + 1 and lv + 1 < L:
                         v *= Sr[f, d]
-                ext[lv, d] = v
+                grain[lv, d] = v                # what one step of lv's loop on d moves
+                ext[lv, d] = v * T[lv, d]
         for lv in range(L + 1):
             for d in range(ND):
                 cap[lv, d] = min(ext[lv, d], bnd[d])
@@ -438,7 +495,7 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
             for i in range(ND - 1, -1, -1):
                 d = Ob[b, lvl, i]
                 steps[j, 0], steps[j, 1] = d, T[lvl, d]
-                steps[j, 2] = ext[lvl, d] // T[lvl, d]
+                steps[j, 2] = grain[lvl, d]
                 j += 1
         lp[0] = 1
         for c in range(1, L + 1):
@@ -469,7 +526,8 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
                              cap[c, 5], cap[c, 6], cap[c, 7], sh, sw, dh, dw, nh, nw)
                     if win and not streams[c, 1]:
                         fill[o, c] = (fp * lp[c] - _window_kept(
-                            cap, c, bnd, steps, (L - c) * ND, nst, sfs, gps, 0, ci)) * ia
+                            cap, c, bnd, steps, (L - c) * ND, nst, sfs, gps, 0, ci, fh,
+                            fw)) * ia
                     else:
                         fill[o, c] = fp * (lp[c] // reu[1, c]) * ia
                 else:
@@ -558,7 +616,7 @@ def _cost_rows(Tb, Ob, Sb, ci, bnd, pos, keeps, streams, chain, nchain, rel, mca
                         union = _union_elems(cap, c, bnd, sfs, gps, ns, ci)
                     if win and not streams[c, 1]:
                         moved = union * lp[c] - _window_kept(cap, c, bnd, steps, (L - c) * ND,
-                                                             nst, sfs, gps, ns, ci)
+                                                             nst, sfs, gps, ns, ci, fh, fw)
                     else:
                         moved = union * (lp[c] // reu[1, c])
                     ia = 1
@@ -675,7 +733,7 @@ def overfilled(layer: Layer, hier: Hierarchy, T: np.ndarray, S: np.ndarray) -> n
 @njit(**_JIT)
 def _overfilled(T, S, ci, bnd, pos, keeps, streams, ebits, bounded, part, usable, out):
     L, F = ci[_L], ci[_F]
-    sh, sw, dh, dw, nh, nw = ci[_SH], ci[_SW], ci[_DH], ci[_DW], ci[_NH], ci[_NW]
+    sh, sw, dh, dw, nh, nw = ci[_RSH], ci[_RSW], ci[_RDH], ci[_RDW], ci[_NH], ci[_NW]
     cum = np.empty(ND, dtype=np.int64)
     e = np.empty(ND, dtype=np.int64)
     for b in range(T.shape[2]):
