@@ -83,10 +83,31 @@ class NestMoves:
         there are more (deep hierarchies: a bound over 7 levels)."""
         tslots, sslots = self._slots
         t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+        rooms = tuple(min(self._cap(f, a, d), size // int(np.prod(a0[f, a]) // a0[f, a, d]))
+                      for f, a, size in sslots[d])
+        tvals, svals = self._resplit_values(d, rooms, cap)
+        n = len(tvals)
+        t = np.repeat(t0[None], n, axis=0)
+        ax = np.repeat(a0[None], n, axis=0)
+        t[:, :, d] = 1
+        t[:, tslots[d], d] = tvals
+        for k, (f, a, _) in enumerate(sslots[d]):
+            ax[:, f, a, d] = svals[:, k]
+        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+
+    def _resplit_values(self, d: int, rooms: tuple[int, ...], cap: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`resplits`'s splits of dimension ``d`` given the room on each of its
+        fanout axes: (temporal factors at its levels [n, levels], spatial factors on its
+        axes [n, axes]), memoised per (d, rooms, cap) -- a descent asks again and again."""
+        key = (d, rooms, cap)
+        hit = self._resplit_memo.get(key)
+        if hit is not None:
+            return hit
+        tslots, _ = self._slots
         b = int(self.bounds[d])
         combos: list[tuple[int, ...]] = [()]
-        for f, a, size in sslots[d]:
-            room = min(self._cap(f, a, d), size // int(np.prod(a0[f, a]) // a0[f, a, d]))
+        for room in rooms:
             cand = [v for v in range(1, min(b, room) + 1) if self.imperfect or b % v == 0]
             combos = [c + (v,) for c in combos for v in cand
                       if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]
@@ -96,18 +117,16 @@ class NestMoves:
         if len(pick) > cap:                 # evenly spaced over the whole list
             pick = np.unique(np.linspace(0, ends[-1] - 1, cap).astype(np.int64))
         which = np.searchsorted(ends, pick, side="right")
-        n = len(pick)
-        t = np.repeat(t0[None], n, axis=0)
-        ax = np.repeat(a0[None], n, axis=0)
-        t[:, :, d] = 1
+        tvals = np.ones((len(pick), len(tslots[d])), dtype=np.int64)
+        svals = np.ones((len(pick), len(rooms)), dtype=np.int64)
         for j in np.unique(which):
             rows = np.flatnonzero(which == j)
             tab = tabs[j]
-            t[rows[:, None], np.asarray(tslots[d])[None, :], d] = \
-                tab[pick[rows] - (ends[j] - len(tab))]
-            for (f, a, _), v in zip(sslots[d], combos[j]):
-                ax[rows, f, a, d] = v
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+            tvals[rows] = tab[pick[rows] - (ends[j] - len(tab))]
+            svals[rows] = combos[j]
+        tvals.flags.writeable = svals.flags.writeable = False
+        self._resplit_memo[key] = (tvals, svals)
+        return tvals, svals
 
     def spatial_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``

@@ -307,6 +307,11 @@ class NestSpace(NestMoves):
                     self._picks(rng, int(i), steps)
 
     @cached_property
+    def _resplit_memo(self) -> dict:
+        """:meth:`NestMoves._resplit_values`'s memo: (dim, rooms, cap) -> split arrays."""
+        return {}
+
+    @cached_property
     def _relief(self) -> tuple[np.ndarray, np.ndarray]:
         """(``target[l, d]``: the innermost level above ``l`` that may loop ``d``, -1 if
         none; ``spf[v]``: the smallest prime factor of ``v``, up to the largest bound)."""
