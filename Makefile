@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q -e ".[test]"
-	@$(BIN)/python -m sim.hier_cost_jit    # compile the nest search's kernels once (~20 s)
+	@$(BIN)/python -m mapper.nest_jit    # compile the nest search's kernels once (~20 s)
 	@touch $(STAMP)
 
 install: system-deps $(STAMP)

@@ -25,7 +25,7 @@ map``; objective energy; both timed). Also costed: AccelForge's own mapping in
 coforge's model (``accelforge_nest_mapping``), the "same model" reference.
 
 **Timed** (wall, ``time.perf_counter``; CPU, ``time.process_time``): coforge -- the
-search alone (its compiled scorer, ``sim.hier_cost_jit``, loaded from numba's on-disk
+search alone (its compiled kernels, ``mapper.nest_jit.warm``, loaded from numba's on-disk
 cache or compiled before the timers start, that time printed) (``map_hierarchy`` per
 network, the ``search_factors`` call per AccelForge
 layer); conversion, network building and the final re-costing are outside. ZigZag -- its
@@ -80,7 +80,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dataflows.layer import Layer  # noqa: E402
-from sim.hier_cost_jit import warm  # noqa: E402
+from mapper.nest_jit import warm  # noqa: E402
 from dataflows.zoo import load  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -640,8 +640,8 @@ def main(argv: list[str] | None = None) -> int:
           "per AccelForge layer); ZigZag's get_hardware_performance_zigzag call per network; "
           "AccelForge's Spec.from_yaml + map_workload_to_arch per layer. Wall clock "
           f"(perf_counter) and this process's CPU; load average {os.getloadavg()[0]:.1f}")
-    print(f"coforge's compiled scorer (sim.hier_cost_jit) loaded or compiled before the "
-          f"timers, in {warm():.1f} s (not timed)\n", flush=True)
+    print(f"coforge's compiled kernels (sim.hier_cost_jit, mapper.nest_jit) loaded or "
+          f"compiled before the timers, in {warm():.1f} s (not timed)\n", flush=True)
     try:
         if args.only != "accelforge":
             for net in args.network or list(NETS):

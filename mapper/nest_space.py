@@ -31,6 +31,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, _factorizations
+from mapper.nest_jit import fix_idle
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
@@ -224,13 +225,24 @@ class NestSpace(NestMoves):
                         dtype=np.int64)
         return parts, dims, np.array([tslots[i][0] for i in dims], dtype=np.int64)
 
-    def _fix_idle(self, temporal: np.ndarray, axes: np.ndarray) -> None:
+    @cached_property
+    def _nest_slot_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:attr:`_nest_slots`'s slots as (kinds, index, axis) int64 arrays."""
+        parts = self._nest_slots[0]
+        return tuple(np.array([p[k] for p in parts], dtype=np.int64) for k in range(3))
+
+    def _fix_idle(self, temporal: np.ndarray, axes: np.ndarray, numpy: bool = False) -> None:
         """Rows whose outermost non-unit factor of a dim (in nest order: a padded fanout
         above a temporal loop) would have a fully idle last iteration get that dim's
-        whole bound at its outermost allowed level instead (in place)."""
+        whole bound at its outermost allowed level instead (in place). Compiled
+        (:func:`mapper.nest_jit.fix_idle`) on contiguous arrays; the numpy form below
+        (``numpy``, or strided views) is the reference it is tested equal to."""
         parts, dims, outer_lv = self._nest_slots
         if not dims.size:                   # every factor 1 or nowhere to move it
             return
+        if temporal.flags.c_contiguous and axes.flags.c_contiguous and not numpy:
+            fix_idle(temporal, axes, *self._nest_slot_arrays, dims, outer_lv, self.bounds)
+            return                          # (compiled: mapper.nest_jit, equal to below)
         stack = np.stack([temporal[:, j] if kind == 0 else axes[:, j, a]
                           for kind, j, a in parts], axis=1)[:, :, dims]   # [n, parts, d]
         total = stack.prod(axis=1)

@@ -771,7 +771,8 @@ def _overfilled(T, S, ci, bnd, pos, keeps, streams, ebits, bounded, part, usable
 
 def warm() -> float:
     """Load every kernel of this module from numba's on-disk cache, compiling it first
-    where the cache is cold (about 20 s once per checkout; ``make install`` runs this):
+    where the cache is cold (about 20 s once per checkout; ``make install`` runs it,
+    through :func:`mapper.nest_jit.warm`):
     one small batch costed and capacity-checked. Returns the seconds it took."""
     import time
 
