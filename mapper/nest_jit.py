@@ -51,6 +51,223 @@ def _fix_idle(temporal, axes, kinds, index, axis, dims, outer_lv, bounds):
                 temporal[r, outer_lv[c], d] = bounds[d]
 
 
+
+# -- the descent's neighbourhoods of one row (mapper.nest_moves), rows in the same order --
+@njit(**_JIT)
+def _primes(n: int, out: np.ndarray) -> int:
+    """The distinct prime factors of ``n`` ascending into ``out``; how many
+    (dataflows.factors.primes)."""
+    k, p = 0, 2
+    while p * p <= n:
+        if n % p == 0:
+            out[k] = p
+            k += 1
+            while n % p == 0:
+                n //= p
+        p += 1
+    if n > 1:
+        out[k] = n
+        k += 1
+    return k
+
+
+@njit(**_JIT)
+def _divisors(n: int, out: np.ndarray) -> int:
+    """Every divisor of ``n`` ascending into ``out``; how many (dataflows.factors.divisors)."""
+    k, i = 0, 1
+    while i * i <= n:
+        if n % i == 0:
+            out[k] = i
+            k += 1
+        i += 1
+    m = k
+    for j in range(m - 1, -1, -1):
+        q = n // out[j]
+        if q != out[j]:
+            out[k] = q
+            k += 1
+    return k
+
+
+@njit(**_JIT)
+def _neighbours(t0, o0, a0, nts, ts, nss, ssf, ssa, sizes, caps, emit, T, Od, A):
+    """mapper.nest_moves.NestMoves.neighbours' rows (before the idle and usage rules):
+    one prime of one dimension moved between two of its slots (temporal levels, then
+    fanout axes), an axis never past its size or cap; then two loops of one level
+    swapped where either has a factor > 1. Counts only unless ``emit``; returns the
+    count."""
+    L, F = t0.shape[0], a0.shape[0]
+    pr = np.empty(64, dtype=np.int64)
+    n = 0
+    for d in range(8):
+        ns = nts[d] + nss[d]
+        for si in range(ns):
+            v = t0[ts[d, si], d] if si < nts[d] else \
+                a0[ssf[d, si - nts[d]], ssa[d, si - nts[d]], d]
+            np_ = _primes(v, pr)
+            for k in range(np_):
+                prime = pr[k]
+                for di in range(ns):
+                    if di == si:
+                        continue
+                    if di >= nts[d]:            # onto a fanout axis: its size and cap
+                        f, a = ssf[d, di - nts[d]], ssa[d, di - nts[d]]
+                        used = 1                # (the source is another axis or a level)
+                        for e in range(8):
+                            used *= a0[f, a, e]
+                        if used * prime > sizes[f, a] or a0[f, a, d] * prime > caps[f, a, d]:
+                            continue
+                    if emit:
+                        for lv in range(L):
+                            for e in range(8):
+                                T[n, lv, e] = t0[lv, e]
+                                Od[n, lv, e] = o0[lv, e]
+                        for f in range(F):
+                            for a in range(a0.shape[1]):
+                                for e in range(8):
+                                    A[n, f, a, e] = a0[f, a, e]
+                        if si < nts[d]:
+                            T[n, ts[d, si], d] //= prime
+                        else:
+                            A[n, ssf[d, si - nts[d]], ssa[d, si - nts[d]], d] //= prime
+                        if di < nts[d]:
+                            T[n, ts[d, di], d] *= prime
+                        else:
+                            A[n, ssf[d, di - nts[d]], ssa[d, di - nts[d]], d] *= prime
+                    n += 1
+    for lv in range(L):
+        for x in range(8):
+            for y in range(x + 1, 8):
+                if t0[lv, o0[lv, x]] > 1 or t0[lv, o0[lv, y]] > 1:
+                    if emit:
+                        for l2 in range(L):
+                            for e in range(8):
+                                T[n, l2, e] = t0[l2, e]
+                                Od[n, l2, e] = o0[l2, e]
+                        for f in range(F):
+                            for a in range(a0.shape[1]):
+                                for e in range(8):
+                                    A[n, f, a, e] = a0[f, a, e]
+                        Od[n, lv, x], Od[n, lv, y] = o0[lv, y], o0[lv, x]
+                    n += 1
+    return n
+
+
+
+@njit(**_JIT)
+def _copy_row(t0, o0, a0, n, T, Od, A):
+    for lv in range(t0.shape[0]):
+        for e in range(8):
+            T[n, lv, e] = t0[lv, e]
+            Od[n, lv, e] = o0[lv, e]
+    for f in range(a0.shape[0]):
+        for a in range(a0.shape[1]):
+            for e in range(8):
+                A[n, f, a, e] = a0[f, a, e]
+
+
+@njit(**_JIT)
+def _temporal_trades(t0, o0, a0, nts, ts, allowed_t, emit, T, Od, A):
+    """mapper.nest_moves.NestMoves.temporal_trades' rows (before the legality rules): a
+    prime of dimension d moves from level x to level y and a divisor > 1 of dimension
+    e's factor moves from y to x. Counts only unless ``emit``; returns the count."""
+    pr = np.empty(64, dtype=np.int64)
+    dv = np.empty(4096, dtype=np.int64)
+    n = 0
+    for d in range(8):
+        for xi in range(nts[d]):
+            x = ts[d, xi]
+            np_ = _primes(t0[x, d], pr)
+            for k in range(np_):
+                p = pr[k]
+                for yi in range(nts[d]):
+                    y = ts[d, yi]
+                    if y == x:
+                        continue
+                    for e in range(8):
+                        if e == d or not allowed_t[e, x] or not allowed_t[e, y]:
+                            continue
+                        nd = _divisors(t0[y, e], dv)
+                        for j in range(1, nd):
+                            if emit:
+                                q = dv[j]
+                                _copy_row(t0, o0, a0, n, T, Od, A)
+                                T[n, x, d] //= p
+                                T[n, y, d] *= p
+                                T[n, y, e] //= q
+                                T[n, x, e] *= q
+                            n += 1
+    return n
+
+
+@njit(**_JIT)
+def _spatial_trades(t0, o0, a0, nts, ts, axes_list, allowed_s, emit, T, Od, A):
+    """mapper.nest_moves.NestMoves.spatial_trades' rows (before the legality rules): on
+    fanout axis (f, a) (``axes_list`` rows (f, a, size) in first-appearance order),
+    dimension d gives a prime p of its factor to one of its levels x and dimension e
+    takes a divisor q > 1 of its factor at level y onto the axis, within the axis size.
+    Counts only unless ``emit``; returns the count."""
+    pr = np.empty(64, dtype=np.int64)
+    dv = np.empty(4096, dtype=np.int64)
+    n = 0
+    for r in range(axes_list.shape[0]):
+        f, a, size = axes_list[r, 0], axes_list[r, 1], axes_list[r, 2]
+        used = 1
+        for e in range(8):
+            used *= a0[f, a, e]
+        for d in range(8):
+            if not allowed_s[f, a, d]:
+                continue
+            np_ = _primes(a0[f, a, d], pr)
+            for k in range(np_):
+                p = pr[k]
+                for xi in range(nts[d]):
+                    x = ts[d, xi]
+                    for e in range(8):
+                        if e == d or not allowed_s[f, a, e]:
+                            continue
+                        for yi in range(nts[e]):
+                            y = ts[e, yi]
+                            nd = _divisors(t0[y, e], dv)
+                            for j in range(1, nd):
+                                q = dv[j]
+                                if used // p * q <= size:
+                                    if emit:
+                                        _copy_row(t0, o0, a0, n, T, Od, A)
+                                        A[n, f, a, d] //= p
+                                        T[n, x, d] *= p
+                                        A[n, f, a, e] *= q
+                                        T[n, y, e] //= q
+                                    n += 1
+    return n
+
+
+def neighbourhood(kind: str, t0: np.ndarray, o0: np.ndarray, a0: np.ndarray,
+                  tabs: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows (temporal [n, L, 8], order [n, L, 8], axes [n, F, 2, 8]) of one
+    neighbourhood of row (``t0``, ``o0``, ``a0``) -- ``kind`` ``"neighbours"``,
+    ``"temporal_trades"`` or ``"spatial_trades"`` of :class:`mapper.nest_moves.NestMoves`,
+    before its legality rules, in its order; ``tabs``: the space's slot arrays
+    (:attr:`mapper.nest_space.NestSpace._slot_arrays`)."""
+    nts, ts, nss, ssf, ssa, sizes, caps, allowed_t, axes_list, allowed_s = tabs
+    t0 = np.ascontiguousarray(t0, dtype=np.int64)
+    o0 = np.ascontiguousarray(o0, dtype=np.int64)
+    a0 = np.ascontiguousarray(a0, dtype=np.int64)
+    fn = {"neighbours": lambda *o: _neighbours(t0, o0, a0, nts, ts, nss, ssf, ssa, sizes,
+                                              caps, *o),
+          "temporal_trades": lambda *o: _temporal_trades(t0, o0, a0, nts, ts, allowed_t, *o),
+          "spatial_trades": lambda *o: _spatial_trades(t0, o0, a0, nts, ts, axes_list,
+                                                       allowed_s, *o)}[kind]
+    T = Od = np.empty((0,) + t0.shape, dtype=np.int64)
+    A = np.empty((0,) + a0.shape, dtype=np.int64)
+    n = fn(False, T, Od, A)                 # count, then fill
+    T = np.empty((n,) + t0.shape, dtype=np.int64)
+    Od = np.empty((n,) + o0.shape, dtype=np.int64)
+    A = np.empty((n,) + a0.shape, dtype=np.int64)
+    fn(True, T, Od, A)
+    return T, Od, A
+
+
 def warm() -> float:
     """Load (or, on a cold cache, compile: about 20 s once) every compiled kernel of the
     nest search -- :func:`sim.hier_cost_jit.warm`'s and this module's. Seconds taken."""
@@ -64,6 +281,15 @@ def warm() -> float:
     one = np.zeros(1, dtype=np.int64)
     fix_idle(t, ax, np.array([0, 1, 0]), np.array([0, 0, 1]), np.array([0, 0, 0]), one,
              one, np.full(8, 2, dtype=np.int64))
+    from mapper.nest_space import NestSpace
+    from sim.hierarchy import Fanout, Hierarchy, StorageLevel
+    hier = Hierarchy("warm", (StorageLevel("dram"), Fanout("f", size=(2,), dims=(("K",),)),
+                              StorageLevel("buf", capacity_bytes=1024)))
+    from dataflows.layer import Layer
+    space = NestSpace(Layer("warm", K=4, C=2), hier)
+    g = space.outermost()
+    for kind in ("neighbours", "temporal_trades", "spatial_trades"):
+        neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
     return time.perf_counter() - t0
 
 

@@ -3,6 +3,9 @@
 dimension, trades of a fanout axis or of two temporal levels between two dimensions,
 every order of one level's busy loops. Each returns the neighbours as
 :class:`~mapper.nest_genomes.NestGenomes`, structurally legal and covering the bounds.
+The rows of the single moves and of the trades are generated compiled
+(:func:`mapper.nest_jit.neighbourhood`, tested equal to the plain loops they replace,
+tests/mapper/test_nest_jit.py); the re-splits are memoised.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import math
 import numpy as np
 
 from dataflows.dataflow import MAP_DIMS
-from dataflows.factors import divisors, primes
 from mapper.nest_genomes import NestGenomes
+from mapper.nest_jit import neighbourhood
 
 ND = len(MAP_DIMS)
 
@@ -28,49 +31,8 @@ class NestMoves:
         from one of its temporal levels or fanout axes to another (the product, hence the
         bounds covered, unchanged; a fanout axis never past its size), or two loops of one
         level swapped where either has a factor > 1 there."""
-        tslots, sslots = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        ts, os_, as_ = [], [], []
-        for d in range(ND):
-            slots = [("t", lv) for lv in tslots[d]] + [("s", f, a) for f, a, _ in sslots[d]]
-
-            def get(slot: tuple, t: np.ndarray, ax: np.ndarray, d: int = d) -> int:
-                return int(t[slot[1], d]) if slot[0] == "t" else int(ax[slot[1], slot[2], d])
-            for src in slots:
-                v = get(src, t0, a0)
-                for prime in primes(v):
-                    for dst in slots:
-                        if dst == src:
-                            continue
-                        t, ax = t0.copy(), a0.copy()
-                        for slot, mul in ((src, None), (dst, prime)):
-                            if slot[0] == "t":
-                                t[slot[1], d] = t[slot[1], d] * mul if mul else \
-                                    t[slot[1], d] // prime
-                            else:
-                                ax[slot[1], slot[2], d] = ax[slot[1], slot[2], d] * mul \
-                                    if mul else ax[slot[1], slot[2], d] // prime
-                        if dst[0] == "s" and (ax[dst[1], dst[2]].prod() >
-                                              self.hier.fanouts[dst[1]].size[dst[2]] or
-                                              ax[dst[1], dst[2], d] >
-                                              self._cap(dst[1], dst[2], d)):
-                            continue
-                        ts.append(t)
-                        os_.append(o0)
-                        as_.append(ax)
-        for lv in range(t0.shape[0]):
-            for x in range(ND):
-                for y in range(x + 1, ND):
-                    if t0[lv, o0[lv, x]] > 1 or t0[lv, o0[lv, y]] > 1:
-                        o = o0.copy()
-                        o[lv, x], o[lv, y] = o0[lv, y], o0[lv, x]
-                        ts.append(t0)
-                        os_.append(o)
-                        as_.append(a0)
-        n = len(ts)                         # (explicit: a0 may have no fanout rows)
-        g2 = NestGenomes(np.array(ts, dtype=np.int64).reshape(n, *t0.shape),
-                         np.array(os_, dtype=o0.dtype).reshape(n, *o0.shape),
-                         np.array(as_, dtype=np.int64).reshape(n, *a0.shape))
+        g2 = NestGenomes(*neighbourhood("neighbours", g.temporal[i], g.order[i], g.axes[i],
+                                        self._slot_arrays))       # compiled, same order
         if self.imperfect and len(g2):
             self._fix_idle(g2.temporal, g2.axes)
         return self._drop_short(g2)
@@ -135,70 +97,16 @@ class NestMoves:
         temporal levels onto the axis (within the axis size). Products per dimension are
         unchanged, so the bounds stay covered; a move no single re-split can make when
         the axis is full (e.g. R 3 x C 4 -> C 16)."""
-        tslots, sslots = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        rows: list[tuple[int, int, int, int, int, int, int, int, int]] = []
-        axes_of: dict[tuple[int, int], int] = {}
-        for d in range(ND):
-            for f, a, size in sslots[d]:
-                axes_of[f, a] = size
-        for (f, a), size in axes_of.items():
-            used = int(np.prod(a0[f, a]))
-            allowed = [d for d in range(ND) if any(x[:2] == (f, a) for x in sslots[d])]
-            for d in allowed:
-                u = int(a0[f, a, d])
-                for p in primes(u):
-                    for x in tslots[d]:
-                        for e in allowed:
-                            if e == d:
-                                continue
-                            for y in tslots[e]:
-                                ty = int(t0[y, e])
-                                for q in divisors(ty)[1:]:
-                                    if used // p * q <= size:
-                                        rows.append((f, a, d, p, x, e, q, y, 0))
-        n = len(rows)
-        r = np.array(rows, dtype=np.int64).reshape(n, 9)
-        k = np.arange(n)
-        t = np.repeat(t0[None], n, axis=0)
-        ax = np.repeat(a0[None], n, axis=0)
-        f, a, d, p, x, e, q, y = (r[:, j] for j in range(8))
-        ax[k, f, a, d] //= p
-        t[k, x, d] *= p
-        ax[k, f, a, e] *= q
-        t[k, y, e] //= q
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+        return self._legal_rows(NestGenomes(*neighbourhood(
+            "spatial_trades", g.temporal[i], g.order[i], g.axes[i], self._slot_arrays)))
 
     def temporal_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Row ``i`` with two temporal levels trading: a prime ``p`` of dimension ``d``'s
         factor moves from level ``x`` to level ``y`` and a divisor ``q`` of dimension
         ``e``'s factor moves from ``y`` to ``x`` (a tile that grows in one dimension and
         shrinks in another, which a capacity may allow only together)."""
-        tslots, _ = self._slots
-        t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        rows: list[tuple[int, int, int, int, int, int]] = []
-        for d in range(ND):
-            for x in tslots[d]:
-                for p in primes(int(t0[x, d])):
-                    for y in tslots[d]:
-                        if y == x:
-                            continue
-                        for e in range(ND):
-                            if e == d or x not in tslots[e] or y not in tslots[e]:
-                                continue
-                            rows.extend((d, p, x, y, e, q)
-                                        for q in divisors(int(t0[y, e]))[1:])
-        n = len(rows)
-        r = np.array(rows, dtype=np.int64).reshape(n, 6)
-        k = np.arange(n)
-        t = np.repeat(t0[None], n, axis=0)
-        d, p, x, y, e, q = (r[:, j] for j in range(6))
-        t[k, x, d] //= p
-        t[k, y, d] *= p
-        t[k, y, e] //= q
-        t[k, x, e] *= q
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0),
-                                            np.repeat(a0[None], n, axis=0)))
+        return self._legal_rows(NestGenomes(*neighbourhood(
+            "temporal_trades", g.temporal[i], g.order[i], g.axes[i], self._slot_arrays)))
 
     def reorders(self, g: "NestGenomes", i: int, lv: int, cap: int = 720) -> "NestGenomes":
         """Row ``i`` with level ``lv``'s loops of factor > 1 permuted among their

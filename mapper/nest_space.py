@@ -319,6 +319,41 @@ class NestSpace(NestMoves):
                     self._picks(rng, int(i), steps)
 
     @cached_property
+    def _slot_arrays(self) -> tuple:
+        """:attr:`_slots` as the arrays of :func:`mapper.nest_jit.neighbourhood`: per dim
+        its temporal levels (count [8], padded [8, L]) and fanout axes (count [8], fanout
+        and axis [8, S]); axis sizes [F, 2]; ``max_factors`` caps [F, 2, 8]; allowed
+        levels [8, L]; the axes in order of first appearance over the dims, rows (f, a,
+        size); allowed dims per axis [F, 2, 8]."""
+        tslots, sslots = self._slots
+        L, F = len(self.hier.levels), len(self.hier.fanouts)
+        S = max([1] + [len(x) for x in sslots])
+        nts = np.array([len(x) for x in tslots], dtype=np.int64)
+        ts = np.zeros((ND, max(L, 1)), dtype=np.int64)
+        nss = np.array([len(x) for x in sslots], dtype=np.int64)
+        ssf = np.zeros((ND, S), dtype=np.int64)
+        ssa = np.zeros((ND, S), dtype=np.int64)
+        allowed_t = np.zeros((ND, L), dtype=np.bool_)
+        allowed_s = np.zeros((F, 2, ND), dtype=np.bool_)
+        axes_of: dict[tuple[int, int], int] = {}
+        for i in range(ND):
+            ts[i, :len(tslots[i])] = tslots[i]
+            allowed_t[i, tslots[i]] = True
+            for k, (f, a, size) in enumerate(sslots[i]):
+                ssf[i, k], ssa[i, k] = f, a
+                allowed_s[f, a, i] = True
+                axes_of.setdefault((f, a), size)
+        sizes = np.ones((F, 2), dtype=np.int64)
+        caps = np.ones((F, 2, ND), dtype=np.int64)
+        for f, fo in enumerate(self.hier.fanouts):
+            for a, size in enumerate(fo.size):
+                sizes[f, a] = size
+                caps[f, a] = [self._cap(f, a, i) for i in range(ND)]
+        axes_list = np.array([(f, a, size) for (f, a), size in axes_of.items()],
+                             dtype=np.int64).reshape(-1, 3)
+        return nts, ts, nss, ssf, ssa, sizes, caps, allowed_t, axes_list, allowed_s
+
+    @cached_property
     def _resplit_memo(self) -> dict:
         """:meth:`NestMoves._resplit_values`'s memo: (dim, rooms, cap) -> split arrays."""
         return {}

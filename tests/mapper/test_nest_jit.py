@@ -1,13 +1,20 @@
-"""mapper.nest_jit's compiled helpers equal the numpy rules they replace, row for row, on
-random hierarchies and layers (imperfect factors: the rows the idle rule changes)."""
+"""mapper.nest_jit's compiled helpers equal the rules they replace, row for row and in
+order, on random hierarchies and layers: the idle rule against its numpy form, and the
+descent's single moves and trades against their plain-Python loops as they stood before
+(kept below as the reference; 2026-12-07, mapper/nest_moves.py at 7873062)."""
 
 from __future__ import annotations
+
+import math  # noqa: F401  (the reference moves below)
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dataflows.dataflow import MAP_DIMS  # noqa: F401
+from dataflows.factors import divisors, primes
 from dataflows.layer import Layer
+from mapper.nest_genomes import NestGenomes
 from mapper.nest_space import NestSpace
 from sim.hierarchy import Hierarchy
 from tests.sim.test_hierarchy_props import SETTINGS, hierarchies, layers
@@ -45,3 +52,173 @@ def test_fix_idle_hand_case() -> None:
         space._fix_idle(t, ax)
         assert (t[0, 0, 2], ax[0, 0, 0, 2]) == ((k, 1) if fixed else (2, 4))
         assert t[0, 0, 3] == 2                      # C untouched
+
+ND = 8
+
+
+# -- the plain-Python neighbourhoods (reference) --------------------------------------------
+def _ref_neighbours(self, g, i):
+    """Every mapping one step from row ``i``: one prime factor of one dimension moved
+    from one of its temporal levels or fanout axes to another (the product, hence the
+    bounds covered, unchanged; a fanout axis never past its size), or two loops of one
+    level swapped where either has a factor > 1 there."""
+    tslots, sslots = self._slots
+    t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+    ts, os_, as_ = [], [], []
+    for d in range(ND):
+        slots = [("t", lv) for lv in tslots[d]] + [("s", f, a) for f, a, _ in sslots[d]]
+
+        def get(slot: tuple, t: np.ndarray, ax: np.ndarray, d: int = d) -> int:
+            return int(t[slot[1], d]) if slot[0] == "t" else int(ax[slot[1], slot[2], d])
+        for src in slots:
+            v = get(src, t0, a0)
+            for prime in primes(v):
+                for dst in slots:
+                    if dst == src:
+                        continue
+                    t, ax = t0.copy(), a0.copy()
+                    for slot, mul in ((src, None), (dst, prime)):
+                        if slot[0] == "t":
+                            t[slot[1], d] = t[slot[1], d] * mul if mul else \
+                                t[slot[1], d] // prime
+                        else:
+                            ax[slot[1], slot[2], d] = ax[slot[1], slot[2], d] * mul \
+                                if mul else ax[slot[1], slot[2], d] // prime
+                    if dst[0] == "s" and (ax[dst[1], dst[2]].prod() >
+                                          self.hier.fanouts[dst[1]].size[dst[2]] or
+                                          ax[dst[1], dst[2], d] >
+                                          self._cap(dst[1], dst[2], d)):
+                        continue
+                    ts.append(t)
+                    os_.append(o0)
+                    as_.append(ax)
+    for lv in range(t0.shape[0]):
+        for x in range(ND):
+            for y in range(x + 1, ND):
+                if t0[lv, o0[lv, x]] > 1 or t0[lv, o0[lv, y]] > 1:
+                    o = o0.copy()
+                    o[lv, x], o[lv, y] = o0[lv, y], o0[lv, x]
+                    ts.append(t0)
+                    os_.append(o)
+                    as_.append(a0)
+    n = len(ts)                         # (explicit: a0 may have no fanout rows)
+    g2 = NestGenomes(np.array(ts, dtype=np.int64).reshape(n, *t0.shape),
+                     np.array(os_, dtype=o0.dtype).reshape(n, *o0.shape),
+                     np.array(as_, dtype=np.int64).reshape(n, *a0.shape))
+    if self.imperfect and len(g2):
+        self._fix_idle(g2.temporal, g2.axes)
+    return self._drop_short(g2)
+
+def _ref_spatial_trades(self, g, i):
+    """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``
+    gives up a prime ``p`` of its factor there (``p`` joins one of its temporal
+    levels) and dimension ``e`` takes a divisor ``q`` of its factor at one of its
+    temporal levels onto the axis (within the axis size). Products per dimension are
+    unchanged, so the bounds stay covered; a move no single re-split can make when
+    the axis is full (e.g. R 3 x C 4 -> C 16)."""
+    tslots, sslots = self._slots
+    t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+    rows: list[tuple[int, int, int, int, int, int, int, int, int]] = []
+    axes_of: dict[tuple[int, int], int] = {}
+    for d in range(ND):
+        for f, a, size in sslots[d]:
+            axes_of[f, a] = size
+    for (f, a), size in axes_of.items():
+        used = int(np.prod(a0[f, a]))
+        allowed = [d for d in range(ND) if any(x[:2] == (f, a) for x in sslots[d])]
+        for d in allowed:
+            u = int(a0[f, a, d])
+            for p in primes(u):
+                for x in tslots[d]:
+                    for e in allowed:
+                        if e == d:
+                            continue
+                        for y in tslots[e]:
+                            ty = int(t0[y, e])
+                            for q in divisors(ty)[1:]:
+                                if used // p * q <= size:
+                                    rows.append((f, a, d, p, x, e, q, y, 0))
+    n = len(rows)
+    r = np.array(rows, dtype=np.int64).reshape(n, 9)
+    k = np.arange(n)
+    t = np.repeat(t0[None], n, axis=0)
+    ax = np.repeat(a0[None], n, axis=0)
+    f, a, d, p, x, e, q, y = (r[:, j] for j in range(8))
+    ax[k, f, a, d] //= p
+    t[k, x, d] *= p
+    ax[k, f, a, e] *= q
+    t[k, y, e] //= q
+    return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+
+def _ref_temporal_trades(self, g, i):
+    """Row ``i`` with two temporal levels trading: a prime ``p`` of dimension ``d``'s
+    factor moves from level ``x`` to level ``y`` and a divisor ``q`` of dimension
+    ``e``'s factor moves from ``y`` to ``x`` (a tile that grows in one dimension and
+    shrinks in another, which a capacity may allow only together)."""
+    tslots, _ = self._slots
+    t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+    rows: list[tuple[int, int, int, int, int, int]] = []
+    for d in range(ND):
+        for x in tslots[d]:
+            for p in primes(int(t0[x, d])):
+                for y in tslots[d]:
+                    if y == x:
+                        continue
+                    for e in range(ND):
+                        if e == d or x not in tslots[e] or y not in tslots[e]:
+                            continue
+                        rows.extend((d, p, x, y, e, q)
+                                    for q in divisors(int(t0[y, e]))[1:])
+    n = len(rows)
+    r = np.array(rows, dtype=np.int64).reshape(n, 6)
+    k = np.arange(n)
+    t = np.repeat(t0[None], n, axis=0)
+    d, p, x, y, e, q = (r[:, j] for j in range(6))
+    t[k, x, d] //= p
+    t[k, y, d] *= p
+    t[k, y, e] //= q
+    t[k, x, e] *= q
+    return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0),
+                                        np.repeat(a0[None], n, axis=0)))
+
+
+@SETTINGS
+@given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31))
+def test_neighbourhoods_equal_reference(hier: Hierarchy, layer: Layer, imperfect: bool,
+                                        seed: int) -> None:
+    space = NestSpace(layer, hier, imperfect)
+    g = space.random(np.random.default_rng(seed), 6)
+    for i in range(len(g)):
+        for name, ref in (("neighbours", _ref_neighbours),
+                          ("spatial_trades", _ref_spatial_trades),
+                          ("temporal_trades", _ref_temporal_trades)):
+            a, b = getattr(space, name)(g, i), ref(space, g, i)
+            assert len(a) == len(b), name
+            assert (a.temporal == b.temporal).all() and (a.order == b.order).all() \
+                and (a.axes == b.axes).all(), name
+
+
+def test_neighbourhoods_equal_reference_real_sizes() -> None:
+    """ResNet-50 layers on the 5-level hierarchy of tests/data (3 fanouts, 2-D arrays):
+    thousands of neighbours per row."""
+    from pathlib import Path
+
+    from dataflows import zoo
+    from sim.hierarchy_schema import load_hierarchy
+    hier = load_hierarchy(Path(__file__).resolve().parents[1] / "data" / "hierarchy"
+                          / "edge_2core_4cluster_8x8.yaml")
+    net = zoo.load("resnet50")
+    total = 0
+    for name, imperfect in (("layer3.0.conv2", False), ("layer1.0.conv1", True)):
+        space = NestSpace(net[name], hier, imperfect)
+        g = space.random(np.random.default_rng(3), 3)
+        for i in range(len(g)):
+            for mine, ref in ((space.neighbours, _ref_neighbours),
+                              (space.spatial_trades, _ref_spatial_trades),
+                              (space.temporal_trades, _ref_temporal_trades)):
+                a, b = mine(g, i), ref(space, g, i)
+                total += len(a)
+                assert len(a) == len(b)
+                assert (a.temporal == b.temporal).all() and (a.order == b.order).all() \
+                    and (a.axes == b.axes).all()
+    assert total > 1000
