@@ -103,11 +103,12 @@ def _consts(layer: Layer, hier: Hierarchy, window: bool) -> tuple:
 
 
 #: batches of at least this many rows go to numpy's :func:`sim.hier_cost.evaluate_batch`
-#: (same values): it shares the enumerated window counts between the rows of a batch,
-#: which wins from about 500-1000 rows on (tests/data's 5-level hierarchy and the
-#: ws_16x16 import on ResNet-50 layers, 2026-12-07); below, no per-call overhead wins
-#: (64 rows: 0.04-0.3 ms here against 0.3-1.6 ms).
-NUMPY_ROWS = 512
+#: (same values): it shares the enumerated window counts between the rows of a batch and
+#: pays its fixed cost per call (0.3-0.5 ms) once, which wins from about 2,000 rows on
+#: conv layers with a halo (ws_16x16 on ResNet-50 3x3 layers, tests/data's 5-level
+#: hierarchy: 2026-12-07); below it, and on 1x1 layers at any size, the compiled kernel
+#: is as fast or faster (benchmarks/bench_hierarchy.py prints both per call).
+NUMPY_ROWS = 2048
 KEYS = ("legal", "energy_pj", "compute_cycles", "total_cycles")
 
 
