@@ -52,6 +52,39 @@ def _fix_idle(temporal, axes, kinds, index, axis, dims, outer_lv, bounds):
 
 
 
+
+@njit(**_JIT)
+def fanout_products(axes: np.ndarray) -> np.ndarray:
+    """Per row and fanout, the children it unrolls: ``axes[:, f].prod(axis=(1, 2))``
+    ([n, F] int64) of ``axes`` [n, F, 2, 8]."""
+    n, F = axes.shape[0], axes.shape[1]
+    out = np.ones((n, F), dtype=np.int64)
+    for r in range(n):
+        for f in range(F):
+            p = 1
+            for a in range(axes.shape[2]):
+                for d in range(axes.shape[3]):
+                    p *= axes[r, f, a, d]
+            out[r, f] = p
+    return out
+
+
+@njit(**_JIT)
+def spatial_but(axes: np.ndarray, f: int) -> np.ndarray:
+    """Per row and dimension, the spatial factor of every fanout but ``f``:
+    ``axes.prod(axis=(1, 2)) // axes[:, f].prod(axis=1)`` ([n, 8] int64)."""
+    n = axes.shape[0]
+    out = np.ones((n, axes.shape[3]), dtype=np.int64)
+    for r in range(n):
+        for g in range(axes.shape[1]):
+            if g == f:
+                continue
+            for a in range(axes.shape[2]):
+                for d in range(axes.shape[3]):
+                    out[r, d] *= axes[r, g, a, d]
+    return out
+
+
 # -- the descent's neighbourhoods of one row (mapper.nest_moves), rows in the same order --
 @njit(**_JIT)
 def _primes(n: int, out: np.ndarray) -> int:
@@ -290,6 +323,8 @@ def warm() -> float:
     g = space.outermost()
     for kind in ("neighbours", "temporal_trades", "spatial_trades"):
         neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
+    fanout_products(g.axes)
+    spatial_but(g.axes, 0)
     return time.perf_counter() - t0
 
 

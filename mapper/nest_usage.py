@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from dataflows.dataflow import MAP_DIMS
+from mapper.nest_jit import fanout_products, spatial_but
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -91,9 +92,10 @@ def short(needs: tuple[int, ...], axes: np.ndarray) -> np.ndarray:
     """Rows of ``axes`` ([n, F, 2, ND]) on which some fanout unrolls fewer children than
     its need (certainly illegal: the cost model's usage rule)."""
     out = np.zeros(axes.shape[0], dtype=bool)
+    prods = fanout_products(np.ascontiguousarray(axes)) if any(n > 1 for n in needs) else None
     for f, need in enumerate(needs):
         if need > 1:
-            out |= axes[:, f].prod(axis=(1, 2)) < need
+            out |= prods[:, f] < need
     return out
 
 
@@ -108,13 +110,13 @@ def repair(tables: dict[int, np.ndarray], order: list[int], needs: tuple[int, ..
     every need) and factor 1 elsewhere."""
     for f in order:
         tab = tables[f]
-        rows = np.flatnonzero(axes[:, f].prod(axis=(1, 2)) < needs[f]) if len(tab) else ()
+        rows = np.flatnonzero(fanout_products(np.ascontiguousarray(axes))[:, f] < needs[f]) \
+            if len(tab) else ()
         for _ in range(tries):
             if not len(rows):
                 break
             cand = tab[rng.integers(0, len(tab), rows.size)]
-            sub = axes[rows]
-            other = sub.prod(axis=(1, 2)) // sub[:, f].prod(axis=1)      # [r, ND]
+            other = spatial_but(axes[rows], f)                          # [r, ND]
             tot = other * cand.prod(axis=1)
             ok = (tot <= bounds).all(axis=1) if imperfect else (bounds % tot == 0).all(axis=1)
             axes[rows[ok], f] = cand[ok]
