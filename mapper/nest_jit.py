@@ -85,6 +85,53 @@ def spatial_but(axes: np.ndarray, f: int) -> np.ndarray:
     return out
 
 
+
+@njit(**_JIT)
+def fit_candidates(T: np.ndarray, over: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """:meth:`mapper.nest_space.NestSpace.fit`'s rows that can shrink: those with a
+    temporal factor > 1 at or below their innermost overfilled level ``over[r]`` on a
+    dimension some level above it may loop (``target[over[r], d] >= 0``); ``T`` is
+    [L, 8, r] dimension-major. Their indices, ascending."""
+    L, r = T.shape[0], T.shape[2]
+    out = np.empty(r, dtype=np.int64)
+    k = 0
+    for i in range(r):
+        found = False
+        for j in range(over[i], L):
+            for d in range(8):
+                if T[j, d, i] > 1 and target[over[i], d] >= 0:
+                    found = True
+                    break
+            if found:
+                break
+        if found:
+            out[k] = i
+            k += 1
+    return out[:k]
+
+
+@njit(**_JIT)
+def fit_apply(T: np.ndarray, ok: np.ndarray, over: np.ndarray, target: np.ndarray,
+              spf: np.ndarray, u: np.ndarray) -> None:
+    """In place, one pass of :meth:`mapper.nest_space.NestSpace.fit` on rows ``ok``: the
+    candidate (level j, dim d) with the largest draw ``u[k, j, d]`` (first in (j, d)
+    order on a tie, as numpy's argmax) gives its smallest prime ``spf[T[j, d]]`` to
+    level ``target[over, d]``."""
+    L = T.shape[0]
+    for k in range(ok.size):
+        i = ok[k]
+        best, bj, bd = -1.0, 0, 0
+        for j in range(L):
+            for d in range(8):
+                v = u[k, j, d] if (j >= over[i] and T[j, d, i] > 1 and
+                                   target[over[i], d] >= 0) else -1.0
+                if v > best:
+                    best, bj, bd = v, j, d
+        p = spf[T[bj, bd, i]]
+        T[bj, bd, i] //= p
+        T[target[over[i], bd], bd, i] *= p
+
+
 # -- the descent's neighbourhoods of one row (mapper.nest_moves), rows in the same order --
 @njit(**_JIT)
 def _primes(n: int, out: np.ndarray) -> int:
@@ -325,6 +372,10 @@ def warm() -> float:
         neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
     fanout_products(g.axes)
     spatial_but(g.axes, 0)
+    Tw = np.full((2, 8, 1), 2, dtype=np.int64)
+    okw = fit_candidates(Tw, one, np.zeros((2, 8), dtype=np.int64))
+    fit_apply(Tw, okw, one, np.zeros((2, 8), dtype=np.int64), np.arange(8, dtype=np.int64),
+              np.zeros((okw.size, 2, 8)))
     return time.perf_counter() - t0
 
 

@@ -31,7 +31,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, _factorizations
-from mapper.nest_jit import fix_idle
+from mapper.nest_jit import fit_apply, fit_candidates, fix_idle
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
@@ -393,7 +393,6 @@ class NestSpace(NestMoves):
         rows = np.arange(len(g))
         T = np.ascontiguousarray(g.temporal.transpose(1, 2, 0))      # [L, 8, n]
         S = np.ascontiguousarray(g.axes.prod(axis=2).transpose(1, 2, 0))
-        depth_of = np.arange(L)[None, :, None]
         for _ in range(passes):
             if not rows.size:
                 break
@@ -404,23 +403,15 @@ class NestSpace(NestMoves):
                 rows, over, T, S = rows[keep], over[keep], T[:, :, keep], S[:, :, keep]
             if not rows.size:
                 break
-            t = T.transpose(2, 0, 1).copy()                           # [r, L, 8]
-            movable = (depth_of >= over[:, None, None]) & (target[over][:, None, :] >= 0)
-            cand = (t > 1) & movable
-            ok = np.flatnonzero(cand.any(axis=(1, 2)))
+            ok = fit_candidates(T, over, target)                     # compiled
+            if ok.size < rows.size:         # nothing left that a level above may take
+                stay = np.zeros(rows.size, dtype=bool)
+                stay[ok] = True
+                g.temporal[rows[~stay]] = T[:, :, ~stay].transpose(2, 0, 1)
+                rows, over, T, S = rows[stay], over[stay], T[:, :, stay], S[:, :, stay]
+                ok = np.arange(rows.size)
             if ok.size:
-                c = cand[ok]
-                pick = np.argmax(np.where(c, rng.random(c.shape), -1.0)
-                                 .reshape(ok.size, -1), axis=1)
-                j, d = np.divmod(pick, ND)
-                p = spf[t[ok, j, d]]
-                t[ok, j, d] //= p
-                t[ok, target[over[ok], d], d] *= p
-            moved = (t != T.transpose(2, 0, 1)).any(axis=(1, 2))
-            if not moved.all():             # nothing left that a level above may take
-                g.temporal[rows[~moved]] = t[~moved]
-                rows, t, S = rows[moved], t[moved], S[:, :, moved]
-            T = np.ascontiguousarray(t.transpose(1, 2, 0))
+                fit_apply(T, ok, over, target, spf, rng.random((ok.size, L, ND)))
         if rows.size:
             g.temporal[rows] = T.transpose(2, 0, 1)
 

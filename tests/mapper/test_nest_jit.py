@@ -234,3 +234,57 @@ def test_fanout_products_equal_numpy(hier: Hierarchy, layer: Layer, imperfect: b
     assert (fanout_products(ax) == ax.prod(axis=(2, 3))).all()
     for f in range(ax.shape[1]):
         assert (spatial_but(ax, f) == ax.prod(axis=(1, 2)) // ax[:, f].prod(axis=1)).all()
+
+
+def _ref_fit(self, rng, g, passes: int = 64) -> None:
+    """NestSpace.fit as it stood before its passes were compiled (7873062), the
+    reference: same draws, same moves."""
+    from sim.hier_tiles import overfilled_dim_major
+    target, spf = self._relief
+    L = g.temporal.shape[1]
+    rows = np.arange(len(g))
+    T = np.ascontiguousarray(g.temporal.transpose(1, 2, 0))
+    S = np.ascontiguousarray(g.axes.prod(axis=2).transpose(1, 2, 0))
+    depth_of = np.arange(L)[None, :, None]
+    for _ in range(passes):
+        if not rows.size:
+            break
+        over = overfilled_dim_major(self.layer, self.hier, T, S)
+        keep = over >= 0
+        if not keep.all():
+            g.temporal[rows[~keep]] = T[:, :, ~keep].transpose(2, 0, 1)
+            rows, over, T, S = rows[keep], over[keep], T[:, :, keep], S[:, :, keep]
+        if not rows.size:
+            break
+        t = T.transpose(2, 0, 1).copy()
+        movable = (depth_of >= over[:, None, None]) & (target[over][:, None, :] >= 0)
+        cand = (t > 1) & movable
+        ok = np.flatnonzero(cand.any(axis=(1, 2)))
+        if ok.size:
+            c = cand[ok]
+            pick = np.argmax(np.where(c, rng.random(c.shape), -1.0)
+                             .reshape(ok.size, -1), axis=1)
+            j, d = np.divmod(pick, ND)
+            p = spf[t[ok, j, d]]
+            t[ok, j, d] //= p
+            t[ok, target[over[ok], d], d] *= p
+        moved = (t != T.transpose(2, 0, 1)).any(axis=(1, 2))
+        if not moved.all():
+            g.temporal[rows[~moved]] = t[~moved]
+            rows, t, S = rows[moved], t[moved], S[:, :, moved]
+        T = np.ascontiguousarray(t.transpose(1, 2, 0))
+    if rows.size:
+        g.temporal[rows] = T.transpose(2, 0, 1)
+
+
+@SETTINGS
+@given(hierarchies(), layers(small=12), st.booleans(), st.integers(0, 2**31))
+def test_fit_equals_reference(hier: Hierarchy, layer: Layer, imperfect: bool,
+                              seed: int) -> None:
+    space = NestSpace(layer, hier, imperfect)
+    g = space.random(np.random.default_rng(seed), 30, fit=False)
+    a, b = NestGenomes(g.temporal.copy(), g.order, g.axes), \
+        NestGenomes(g.temporal.copy(), g.order, g.axes)
+    space.fit(np.random.default_rng(seed + 1), a)
+    _ref_fit(space, np.random.default_rng(seed + 1), b)
+    assert (a.temporal == b.temporal).all()
