@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.hier_cost_jit import overfilled_rows
+
 _JIT = dict(cache=True, nogil=True)
 
 
@@ -87,30 +89,6 @@ def spatial_but(axes: np.ndarray, f: int) -> np.ndarray:
 
 
 @njit(**_JIT)
-def fit_candidates(T: np.ndarray, over: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """:meth:`mapper.nest_space.NestSpace.fit`'s rows that can shrink: those with a
-    temporal factor > 1 at or below their innermost overfilled level ``over[r]`` on a
-    dimension some level above it may loop (``target[over[r], d] >= 0``); ``T`` is
-    [L, 8, r] dimension-major. Their indices, ascending."""
-    L, r = T.shape[0], T.shape[2]
-    out = np.empty(r, dtype=np.int64)
-    k = 0
-    for i in range(r):
-        found = False
-        for j in range(over[i], L):
-            for d in range(8):
-                if T[j, d, i] > 1 and target[over[i], d] >= 0:
-                    found = True
-                    break
-            if found:
-                break
-        if found:
-            out[k] = i
-            k += 1
-    return out[:k]
-
-
-@njit(**_JIT)
 def fit_apply(T: np.ndarray, ok: np.ndarray, over: np.ndarray, target: np.ndarray,
               spf: np.ndarray, u: np.ndarray) -> None:
     """In place, one pass of :meth:`mapper.nest_space.NestSpace.fit` on rows ``ok``: the
@@ -130,6 +108,52 @@ def fit_apply(T: np.ndarray, ok: np.ndarray, over: np.ndarray, target: np.ndarra
         p = spf[T[bj, bd, i]]
         T[bj, bd, i] //= p
         T[target[over[i], bd], bd, i] *= p
+
+
+
+@njit(**_JIT)
+def _fit_rows(rng, T, S, passes, target, spf, ci, bnd, pos, keeps, streams, ebits, bounded,
+              part, usable):
+    n, L = T.shape[2], T.shape[0]
+    active = np.ones(n, dtype=np.bool_)
+    over = np.empty(n, dtype=np.int64)
+    ok = np.empty(n, dtype=np.int64)
+    for _ in range(passes):
+        overfilled_rows(T, S, active, ci, bnd, pos, keeps, streams, ebits, bounded, part,
+                        usable, over)
+        k = 0
+        for b in range(n):
+            if not active[b]:
+                continue
+            found = False
+            if over[b] >= 0:
+                for j in range(over[b], L):
+                    for d in range(8):
+                        if T[j, d, b] > 1 and target[over[b], d] >= 0:
+                            found = True
+                            break
+                    if found:
+                        break
+            if found:
+                ok[k] = b
+                k += 1
+            else:
+                active[b] = False       # fits, or nothing left a level above may take
+        if k == 0:
+            break
+        u = rng.random((k, L, 8))       # the numpy form's draw, same shape, same order
+        fit_apply(T, ok[:k], over, target, spf, u)
+
+
+def fit_rows(rng: np.random.Generator, T: np.ndarray, S: np.ndarray,
+             passes: int, target: np.ndarray, spf: np.ndarray, capacity: tuple) -> None:
+    """In place, the whole of :meth:`mapper.nest_space.NestSpace.fit` on the
+    dimension-major rows ``T`` [L, 8, n] (``S`` [F, 8, n] spatial): per pass, the rows
+    still overfilled (:func:`sim.hier_cost_jit.overfilled_rows`) with a factor to move
+    draw ``rng.random((rows, L, 8))`` and move one prime (:func:`fit_apply`); the
+    generator advances exactly as under the numpy form. ``capacity``:
+    :func:`sim.hier_cost_jit.capacity_consts`."""
+    _fit_rows(rng, T, S, passes, target, spf, *capacity)
 
 
 # -- the descent's neighbourhoods of one row (mapper.nest_moves), rows in the same order --
@@ -372,10 +396,8 @@ def warm() -> float:
         neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
     fanout_products(g.axes)
     spatial_but(g.axes, 0)
-    Tw = np.full((2, 8, 1), 2, dtype=np.int64)
-    okw = fit_candidates(Tw, one, np.zeros((2, 8), dtype=np.int64))
-    fit_apply(Tw, okw, one, np.zeros((2, 8), dtype=np.int64), np.arange(8, dtype=np.int64),
-              np.zeros((okw.size, 2, 8)))
+    space.fit(np.random.default_rng(0), space.random(np.random.default_rng(0), 2,
+                                                    fit=False))
     return time.perf_counter() - t0
 
 

@@ -31,11 +31,11 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, _factorizations
-from mapper.nest_jit import fit_apply, fit_candidates, fix_idle
+from mapper.nest_jit import fit_rows, fix_idle
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
-from sim.hier_cost_jit import overfilled
+from sim.hier_cost_jit import capacity_consts
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -384,36 +384,14 @@ class NestSpace(NestMoves):
         at random, moved to the innermost level above it that may loop that dimension
         -- which shrinks that level's tile and those in between and leaves the rest, so
         a row never gets further from fitting -- until they fit, no such loop is left,
-        or ``passes`` rounds are spent. Orders and spatial factors are unchanged. Works on
-        dimension-major copies of the rows still overfilled (the compiled
-        :func:`sim.hier_cost_jit.overfilled`, equal to
-        :func:`sim.hier_tiles.overfilled_dim_major`), written back as they leave."""
+        or ``passes`` rounds are spent. Orders and spatial factors are unchanged.
+        Compiled (:func:`mapper.nest_jit.fit_rows`: the same draws from ``rng`` as the
+        numpy form it replaced, kept in tests/mapper/test_nest_jit.py as the reference)."""
         target, spf = self._relief
-        L = g.temporal.shape[1]
-        rows = np.arange(len(g))
         T = np.ascontiguousarray(g.temporal.transpose(1, 2, 0))      # [L, 8, n]
         S = np.ascontiguousarray(g.axes.prod(axis=2).transpose(1, 2, 0))
-        for _ in range(passes):
-            if not rows.size:
-                break
-            over = overfilled(self.layer, self.hier, T, S)
-            keep = over >= 0
-            if not keep.all():
-                g.temporal[rows[~keep]] = T[:, :, ~keep].transpose(2, 0, 1)
-                rows, over, T, S = rows[keep], over[keep], T[:, :, keep], S[:, :, keep]
-            if not rows.size:
-                break
-            ok = fit_candidates(T, over, target)                     # compiled
-            if ok.size < rows.size:         # nothing left that a level above may take
-                stay = np.zeros(rows.size, dtype=bool)
-                stay[ok] = True
-                g.temporal[rows[~stay]] = T[:, :, ~stay].transpose(2, 0, 1)
-                rows, over, T, S = rows[stay], over[stay], T[:, :, stay], S[:, :, stay]
-                ok = np.arange(rows.size)
-            if ok.size:
-                fit_apply(T, ok, over, target, spf, rng.random((ok.size, L, ND)))
-        if rows.size:
-            g.temporal[rows] = T.transpose(2, 0, 1)
+        fit_rows(rng, T, S, passes, target, spf, capacity_consts(self.layer, self.hier))
+        g.temporal[:] = T.transpose(2, 0, 1)
 
     def crossover(self, rng: np.random.Generator, a: "NestGenomes",
                   b: "NestGenomes") -> "NestGenomes":

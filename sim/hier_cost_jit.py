@@ -723,21 +723,32 @@ def overfilled(layer: Layer, hier: Hierarchy, T: np.ndarray, S: np.ndarray) -> n
     """:func:`sim.hier_tiles.overfilled_dim_major` compiled (equal values): per row the
     innermost storage level whose tiles do not fit, -1 where all fit; ``T`` [L, 8, n]
     temporal and ``S`` [F, 8, n] raw spatial factors, dimension-major int64."""
-    c = _consts(layer, hier, False)
     out = np.empty(T.shape[2], dtype=np.int64)
-    _overfilled(np.ascontiguousarray(T, dtype=np.int64),
-                np.ascontiguousarray(S, dtype=np.int64), c[0], c[1], c[2], c[3], c[4],
-                c[10], c[13], c[14], c[15], out)
+    overfilled_rows(np.ascontiguousarray(T, dtype=np.int64),
+                    np.ascontiguousarray(S, dtype=np.int64),
+                    np.ones(T.shape[2], dtype=np.bool_), *capacity_consts(layer, hier), out)
     return out
 
 
+def capacity_consts(layer: Layer, hier: Hierarchy) -> tuple:
+    """The constants :func:`overfilled_rows` reads after its rows and mask."""
+    c = _consts(layer, hier, False)
+    return c[0], c[1], c[2], c[3], c[4], c[10], c[13], c[14], c[15]
+
+
 @njit(**_JIT)
-def _overfilled(T, S, ci, bnd, pos, keeps, streams, ebits, bounded, part, usable, out):
+def overfilled_rows(T, S, active, ci, bnd, pos, keeps, streams, ebits, bounded, part,
+                    usable, out):
+    """The kernel of :func:`overfilled` on the rows where ``active`` (others untouched):
+    into ``out``, per row the innermost overfilled level or -1. For compiled callers
+    (mapper.nest_jit.fit_rows); ``ci ... usable``: :func:`capacity_consts`."""
     L, F = ci[_L], ci[_F]
     sh, sw, dh, dw, nh, nw = ci[_RSH], ci[_RSW], ci[_RDH], ci[_RDW], ci[_NH], ci[_NW]
     cum = np.empty(ND, dtype=np.int64)
     e = np.empty(ND, dtype=np.int64)
     for b in range(T.shape[2]):
+        if not active[b]:
+            continue
         for d in range(ND):
             cum[d] = 1
         for f in range(F):
