@@ -156,6 +156,29 @@ def fit_rows(rng: np.random.Generator, T: np.ndarray, S: np.ndarray,
     _fit_rows(rng, T, S, passes, target, spf, *capacity)
 
 
+
+@njit(**_JIT)
+def over_rows(axes: np.ndarray, sizes: np.ndarray, caps: np.ndarray,
+              naxes: np.ndarray) -> np.ndarray:
+    """:meth:`mapper.nest_space.NestSpace._over`: rows of ``axes`` [n, F, 2, 8] with one
+    of fanout f's ``naxes[f]`` axes past its size (``sizes`` [F, 2]) or a factor past
+    its cap (``caps`` [F, 2, 8], the size where uncapped)."""
+    n, F = axes.shape[0], axes.shape[1]
+    out = np.zeros(n, dtype=np.bool_)
+    for r in range(n):
+        for f in range(F):
+            for a in range(naxes[f]):
+                p = 1
+                for d in range(8):
+                    v = axes[r, f, a, d]
+                    p *= v
+                    if v > caps[f, a, d]:
+                        out[r] = True
+                if p > sizes[f, a]:
+                    out[r] = True
+    return out
+
+
 # -- the descent's neighbourhoods of one row (mapper.nest_moves), rows in the same order --
 @njit(**_JIT)
 def _primes(n: int, out: np.ndarray) -> int:
@@ -395,6 +418,7 @@ def warm() -> float:
     for kind in ("neighbours", "temporal_trades", "spatial_trades"):
         neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
     fanout_products(g.axes)
+    over_rows(g.axes, space._slot_arrays[5], space._slot_arrays[6], space._naxes)
     spatial_but(g.axes, 0)
     space.fit(np.random.default_rng(0), space.random(np.random.default_rng(0), 2,
                                                     fit=False))

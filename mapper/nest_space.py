@@ -31,7 +31,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, _factorizations
-from mapper.nest_jit import fit_rows, fix_idle
+from mapper.nest_jit import fit_rows, fix_idle, over_rows
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import repair, short, usage_table
 from sim.hier_plan import usage_order, usage_plan
@@ -267,8 +267,12 @@ class NestSpace(NestMoves):
         return [(f, a, MAP_DIMS.index(d), n) for f, fo in enumerate(self.hier.fanouts)
                 for a, caps in enumerate(fo.max_factors) for d, n in caps]
 
-    def _over(self, axes: np.ndarray) -> np.ndarray:
-        """Rows with a fanout axis past its size or a factor past its ``max_factors``."""
+    def _over(self, axes: np.ndarray, numpy: bool = False) -> np.ndarray:
+        """Rows with a fanout axis past its size or a factor past its ``max_factors``
+        (compiled, :func:`mapper.nest_jit.over_rows`, on contiguous arrays; ``numpy``:
+        the form it is tested equal to)."""
+        if axes.flags.c_contiguous and not numpy:
+            return over_rows(axes, self._slot_arrays[5], self._slot_arrays[6], self._naxes)
         over = np.zeros(axes.shape[0], dtype=bool)
         for f, fo in enumerate(self.hier.fanouts):
             for a, size in enumerate(fo.size):
@@ -317,6 +321,11 @@ class NestSpace(NestMoves):
                 t[rows, :, i] = 1
                 t[rows[:, None], np.asarray(tslots[i])[None, :], i] = \
                     self._picks(rng, int(i), steps)
+
+    @cached_property
+    def _naxes(self) -> np.ndarray:
+        """Per fanout, its number of axes (1 or 2)."""
+        return np.array([len(fo.size) for fo in self.hier.fanouts], dtype=np.int64)
 
     @cached_property
     def _slot_arrays(self) -> tuple:

@@ -288,3 +288,13 @@ def test_fit_equals_reference(hier: Hierarchy, layer: Layer, imperfect: bool,
     space.fit(np.random.default_rng(seed + 1), a)
     _ref_fit(space, np.random.default_rng(seed + 1), b)
     assert (a.temporal == b.temporal).all()
+
+
+@SETTINGS
+@given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31))
+def test_over_equals_numpy(hier: Hierarchy, layer: Layer, imperfect: bool, seed: int) -> None:
+    space = NestSpace(layer, hier, imperfect)
+    rng = np.random.default_rng(seed)
+    ax = space.random(rng, 30).axes.copy()
+    ax *= rng.integers(1, 3, size=ax.shape)        # some rows past an axis size or cap
+    assert (space._over(ax) == space._over(ax, numpy=True)).all()
