@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.hier_cost_jit import __file__ as _cost_file
 from sim.hier_cost_jit import overfilled_rows
+from sim.hier_rows_jit import __file__ as _rows_file
+from sim.jit_cache import refresh
 
 _JIT = dict(cache=True, nogil=True)
 
@@ -152,7 +155,11 @@ def fit_rows(rng: np.random.Generator, T: np.ndarray, S: np.ndarray,
     still overfilled (:func:`sim.hier_cost_jit.overfilled_rows`) with a factor to move
     draw ``rng.random((rows, L, 8))`` and move one prime (:func:`fit_apply`); the
     generator advances exactly as under the numpy form. ``capacity``:
-    :func:`sim.hier_cost_jit.capacity_consts`."""
+    :func:`sim.hier_cost_jit.capacity_consts`. ``rng`` must be a
+    ``numpy.random.Generator`` not shared with another thread (numba draws from it
+    without its lock)."""
+    if T.size and (T.max() >= spf.size or T.min() < 1):     # (no bounds checks compiled)
+        raise ValueError(f"fit_rows: temporal factors must lie in 1..{spf.size - 1}")
     _fit_rows(rng, T, S, passes, target, spf, *capacity)
 
 
@@ -424,6 +431,9 @@ def warm() -> float:
                                                     fit=False))
     return time.perf_counter() - t0
 
+
+
+refresh(globals(), [__file__, _cost_file, _rows_file])  # callees' edits reach this module's cache
 
 if __name__ == "__main__":
     print(f"mapper.nest_jit: the nest search's compiled kernels ready ({warm():.1f} s)")

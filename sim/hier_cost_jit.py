@@ -35,9 +35,11 @@ from dataflows.dataflow import MAP_DIMS, OPERANDS, RELEVANT
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestBatch
 from sim.hier_plan import HierCostError, _plan, element_bits, exposes, narrow_bits
+from sim.hier_rows_jit import __file__ as _rows_file
 from sim.hier_rows_jit import (_DOUT, _F, _HALO, _JIT, _L, _NH, _NW, _PS, _RDH, _RDW, _RSH,
                               _RSW, _WINDOW, ND, _fp, _union_elems, _window_kept)
 from sim.hierarchy import Hierarchy
+from sim.jit_cache import refresh
 
 _PSUM = {"fused": 0, "separate": 1, "separate_no_first_read": 2}
 
@@ -545,6 +547,9 @@ def warm() -> float:
                np.ascontiguousarray(batch.spatial.transpose(1, 2, 0)))
     return time.perf_counter() - t0
 
+
+
+refresh(globals(), [__file__, _rows_file])  # callees' edits reach this module's cache
 
 if __name__ == "__main__":
     print(f"sim.hier_cost_jit: compiled kernels ready ({warm():.1f} s)")

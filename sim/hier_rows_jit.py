@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from dataflows.dataflow import MAP_DIMS
+from sim.jit_cache import refresh
 
 ND = len(MAP_DIMS)
 # the kernels index dimensions by position (G, N, C = 0, 1, 3; P, Q, R, S = 4-7) and
@@ -275,3 +276,6 @@ def _window_kept(E: np.ndarray, r: int, bnd: np.ndarray, steps: np.ndarray, n0: 
         if gnc:
             blocked = True
     return kept
+
+
+refresh(globals(), [__file__])  # callees' edits reach this module's cache
