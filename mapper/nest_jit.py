@@ -230,7 +230,7 @@ def _neighbours(t0, o0, a0, nts, ts, nss, ssf, ssa, sizes, caps, emit, T, Od, A)
     fanout axes), an axis never past its size or cap; then two loops of one level
     swapped where either has a factor > 1. Counts only unless ``emit``; returns the
     count."""
-    L, F = t0.shape[0], a0.shape[0]
+    L = t0.shape[0]
     pr = np.empty(64, dtype=np.int64)
     n = 0
     for d in range(8):
@@ -252,14 +252,7 @@ def _neighbours(t0, o0, a0, nts, ts, nss, ssf, ssa, sizes, caps, emit, T, Od, A)
                         if used * prime > sizes[f, a] or a0[f, a, d] * prime > caps[f, a, d]:
                             continue
                     if emit:
-                        for lv in range(L):
-                            for e in range(8):
-                                T[n, lv, e] = t0[lv, e]
-                                Od[n, lv, e] = o0[lv, e]
-                        for f in range(F):
-                            for a in range(a0.shape[1]):
-                                for e in range(8):
-                                    A[n, f, a, e] = a0[f, a, e]
+                        _copy_row(t0, o0, a0, n, T, Od, A)
                         if si < nts[d]:
                             T[n, ts[d, si], d] //= prime
                         else:
@@ -274,14 +267,7 @@ def _neighbours(t0, o0, a0, nts, ts, nss, ssf, ssa, sizes, caps, emit, T, Od, A)
             for y in range(x + 1, 8):
                 if t0[lv, o0[lv, x]] > 1 or t0[lv, o0[lv, y]] > 1:
                     if emit:
-                        for l2 in range(L):
-                            for e in range(8):
-                                T[n, l2, e] = t0[l2, e]
-                                Od[n, l2, e] = o0[l2, e]
-                        for f in range(F):
-                            for a in range(a0.shape[1]):
-                                for e in range(8):
-                                    A[n, f, a, e] = a0[f, a, e]
+                        _copy_row(t0, o0, a0, n, T, Od, A)
                         Od[n, lv, x], Od[n, lv, y] = o0[lv, y], o0[lv, x]
                     n += 1
     return n
