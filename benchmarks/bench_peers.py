@@ -65,9 +65,7 @@ usage reachable when none reaches the minimum" is per mapping template), so on
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -83,11 +81,15 @@ from dataflows.layer import Layer  # noqa: E402
 from mapper.nest_jit import warm  # noqa: E402
 from dataflows.zoo import load  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from peers_accelforge import (AF_DIR, AF_PY, accelforge_arch, af_arch, af_layer,  # noqa: E402,F401
+                              accelforge_differences, run_accelforge_live)
+from peers_common import (OPS, BenchError, _touched, accelforge_table,  # noqa: E402,F401
+                          compulsory_bits, ratio, zigzag_table)
+
 DATA = ROOT / "tests" / "data"
 ZZ_DIR = DATA / "zigzag"
-AF_DIR = DATA / "accelforge_1.0.467"
 ZZ_PY = ROOT / "build" / "peers" / "zigzag-venv" / "bin" / "python"
-AF_PY = ROOT / "build" / "peers" / "accelforge-venv" / "bin" / "python"
 SIX = ("tpu_like", "edge_tpu_like", "ascend_like", "meta_prototype", "tesla_npu_like",
        "eyeriss_like")
 NETS = {"resnet18": "resnet18", "mobilenetv2": "mobilenet_v2"}      # ZigZag -> zoo name
@@ -96,15 +98,6 @@ PEER_RTOL = 1e-6
 ENERGY_TOL, AF_SPEEDUP, ZZ_SPEEDUP = 0.02, 100.0, 10.0
 
 
-class BenchError(Exception):
-    """A broken run: a peer differing from its recording or a conversion that breaks."""
-
-
-def ratio(a: float, b: float) -> float:
-    return a / b if b else math.inf
-
-
-# -- ZigZag ------------------------------------------------------------------------------
 def zigzag_record(acc: str, net: str) -> dict:
     data = json.loads((DATA / f"zigzag_{ZZ_VERSION}_{acc}.json").read_text())
     if net not in data["networks"]:
@@ -193,25 +186,6 @@ def coforge_level_words(lm: Any, hier: Any) -> dict[str, float]:
             for lv, per in acc.items()}
 
 
-def _touched(out: int, kernel: int, stride: int, dilation: int, pad: int, size: int) -> int:
-    """Input rows (columns) some window reads, padding excluded."""
-    return len({o * stride + k * dilation - pad for o in range(out) for k in range(kernel)}
-               & set(range(size)))
-
-
-def compulsory_bits(layer: Layer) -> int:
-    """Bits DRAM must move at least: every weight and every input element some window
-    touches (unpadded) read once, every output written once."""
-    p = layer.precision
-    inputs = layer.input_elems
-    if layer.kind in ("conv", "depthwise"):
-        rows = _touched(layer.P, layer.R, layer.stride_h, layer.dilation_h, layer.pad_h, layer.H)
-        cols = _touched(layer.Q, layer.S, layer.stride_w, layer.dilation_w, layer.pad_w, layer.W)
-        inputs = layer.N * layer.C * rows * cols
-    return (layer.weight_elems * p.weight_bits + inputs * p.input_bits
-            + layer.output_elems * p.output_bits)
-
-
 def zigzag_pair(acc: str, net: str, peer: dict, source: str, max_evals: int,
                 seed: int = 0) -> dict:
     """coforge mapped on one ZigZag accelerator x network next to ZigZag's run ``peer``."""
@@ -262,157 +236,6 @@ def zigzag_pair(acc: str, net: str, peer: dict, source: str, max_evals: int,
 
 
 # -- AccelForge --------------------------------------------------------------------------
-def af_layer(rec: dict) -> Layer:
-    """The ResNet-50 conv layer of a runner record (padding (R - 1) / 2, as torchvision;
-    AccelForge's einsum ``H: p*stride + r`` spans the padded rows)."""
-    s = rec["shape"]
-    return Layer(name=rec["layer"], K=s["m"], C=s["c"], P=s["p"], Q=s["q"], R=s["r"],
-                 S=s["s"], H=s["p"] * s["stride"], W=s["q"] * s["stride"],
-                 stride_h=s["stride"], stride_w=s["stride"], pad_h=(s["r"] - 1) // 2,
-                 pad_w=(s["s"] - 1) // 2)
-
-
-def af_arch(name: str) -> tuple[Path, str]:
-    """(the arch file coforge imports, the runner's --arch) for ``ws_16x16`` or a shipped
-    example (its copy ``arch_<name>.yaml``)."""
-    if name == "ws_16x16":
-        path = AF_DIR / "ws_16x16.yaml"
-        return path, str(path.relative_to(ROOT))
-    return AF_DIR / f"arch_{name}.yaml", f"shipped:{name}"
-
-
-def run_accelforge_live(name: str, layers: list[str]) -> dict:
-    """AccelForge's runner in its venv on ``layers`` of one arch; its JSON object."""
-    if not AF_PY.exists():
-        raise BenchError(f"{AF_PY} missing: python3.12 -m venv build/peers/accelforge-venv "
-                         f"&& build/peers/accelforge-venv/bin/pip install "
-                         f"accelforge=={AF_VERSION}")
-    path, arch = af_arch(name)
-    with tempfile.TemporaryDirectory(prefix="bench_peers_af_") as wd:
-        # run in the temporary directory: AccelForge's mapper renders a mapping.svg there
-        cmd = [str(AF_PY), str(ROOT / "benchmarks" / "accelforge_runner.py"), "--arch",
-               arch if arch.startswith("shipped:") else str(path), "--out-dir", wd] \
-            + [a for x in layers for a in ("--layer", x)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=wd)
-        if proc.returncode:
-            raise BenchError(f"AccelForge {name} failed: {proc.stderr.strip()[-400:]}")
-        return json.loads((Path(wd) / f"{name}.json").read_text())
-
-
-def accelforge_differences(live: dict, rec: dict) -> list[str]:
-    out = []
-    if live["arch"]["sha256"] != rec["arch"]["sha256"]:
-        out.append(f"arch sha256 {live['arch']['sha256']} vs recorded {rec['arch']['sha256']}")
-    recorded = {r["layer"]: r for r in rec["layers"]}
-    for a in live["layers"]:
-        b = recorded.get(a["layer"])
-        if "error" in a or b is None:
-            out.append(f"{a['layer']}: {a.get('error', 'not in the recording')}")
-            continue
-        if abs(a["energy"] - b["energy"]) > PEER_RTOL * abs(b["energy"]) \
-                or a["actions"] != b["actions"] or a["mapping_text"] != b["mapping_text"]:
-            out.append(f"{a['layer']}: energy {a['energy']} vs recorded {b['energy']} "
-                       f"(or its actions / mapping differ)")
-    return out
-
-
-OPS = ("input", "weight", "output")
-
-
-def af_dram_op_bits(rec: dict, conv: Any, top: str) -> dict[str, float]:
-    """AccelForge's MainMemory actions (reads + writes) x bits per action, per operand."""
-    from mapper.accelforge_exchange import accelforge_actions
-    per = accelforge_actions(rec).get(top, {})
-    return {o: float(sum(per.get(o, (0, 0))) * conv.action_bits[top]) for o in OPS}
-
-
-def af_dram_bits(rec: dict, conv: Any, top: str) -> float:
-    """AccelForge's MainMemory actions (reads + writes, every tensor) x bits per action."""
-    return float(sum(v for t, acts in rec["actions"].get(top, {}).items() if t != "compute"
-                     for v in acts.values()) * conv.action_bits[top])
-
-
-def coforge_dram_op_bits(res: Any, hier: Any, layer: Layer) -> dict[str, float]:
-    """coforge's top-level words (reads + writes) x the level's word bits, per operand."""
-    from mapper.zigzag_import import hierarchy_word_accesses
-    top = hier.levels[0]
-    words = hierarchy_word_accesses(res, hier, layer)[top.name]
-    return {o: float(sum(words.get(o, (0, 0))) * top.word_bits) for o in OPS}
-
-
-def coforge_dram_bits(res: Any, hier: Any, layer: Layer) -> float:
-    return sum(coforge_dram_op_bits(res, hier, layer).values())
-
-
-def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: int) -> dict:
-    """coforge's searched optimum and its cost of AccelForge's mapping, for one layer."""
-    from mapper.accelforge_exchange import accelforge_nest_mapping
-    from mapper.nest_search import search_factors
-    from sim.hier_cost import capacity_report, evaluate
-    hier = conv.hierarchy
-    layer = af_layer(rec)
-    w0, c0 = time.perf_counter(), time.process_time()
-    best = search_factors(layer, hier, "evolution", "energy", max_evals, seed=seed)
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    chosen = best.hierarchy or hier         # the bypass choice (may_bypass levels)
-    res = evaluate(layer, chosen, best.mapping)
-    # AccelForge's FFM explores perfect factors only (explore_imperfect_*_loops default
-    # False): coforge's exact-factor half is the like-for-like optimum
-    ex = best.exact or best
-    ex_h = ex.hierarchy or hier
-    res_ex = evaluate(layer, ex_h, ex.mapping)
-    lm = accelforge_nest_mapping(conv, rec)
-    theirs = evaluate(layer, lm.hierarchy, lm.mapping)
-    top = hier.levels[0].name
-    af_e = rec["energy"] * pj_scale
-    af_dram = af_dram_bits(rec, conv, top)
-    c_dram = coforge_dram_bits(res, chosen, layer)
-    return {
-        "layer": rec["layer"], "macs": layer.macs,
-        "accelforge": {"energy_pj": af_e, "latency": rec["latency"], "dram_bits": af_dram,
-                       "dram_bits_by_operand": af_dram_op_bits(rec, conv, top),
-                       "wall_s": rec["wall_s"], "cpu_s": rec["cpu_s"],
-                       "mapping": rec["mapping_text"],
-                       "reservations": rec.get("reservations"), "usage": rec.get("usage")},
-        "coforge": {"energy_pj": res.energy_pj, "latency_cycles": res.total_cycles,
-                    "dram_bits": c_dram, "wall_s": wall, "cpu_s": cpu, "legal": res.legal,
-                    "dram_bits_by_operand": coforge_dram_op_bits(res, chosen, layer),
-                    "bypassed": best.bypassed,
-                    "evaluations": best.evaluations,
-                    "dram_elements": {o: dict(v) for o, v in res.accesses[top].items()},
-                    "compulsory_dram_bits": compulsory_bits(layer),
-                    "mapping": best.mapping.to_dict(chosen)},
-        "coforge_exact_factors": {"energy_pj": res_ex.energy_pj,
-                                  "latency_cycles": res_ex.total_cycles,
-                                  "dram_bits": coforge_dram_bits(res_ex, ex_h, layer),
-                                  "legal": res_ex.legal, "mapping": ex.mapping.to_dict(ex_h)},
-        "af_mapping_in_coforge": {
-            "energy_pj": theirs.energy_pj, "dram_bits": coforge_dram_bits(
-                theirs, lm.hierarchy, layer), "legal": theirs.legal,
-            "capacity": capacity_report(layer, lm.hierarchy, lm.mapping)},
-        "ratio": {"energy": ratio(res.energy_pj, af_e), "dram": ratio(c_dram, af_dram),
-                  "energy_exact": ratio(res_ex.energy_pj, af_e),
-                  "dram_exact": ratio(coforge_dram_bits(res_ex, ex_h, layer), af_dram),
-                  "energy_vs_af_mapping_in_coforge": ratio(res.energy_pj, theirs.energy_pj),
-                  "speedup": ratio(rec["wall_s"], wall)}}
-
-
-def accelforge_arch(name: str, peer: dict, source: str, max_evals: int, seed: int = 0
-                    ) -> dict:
-    """coforge on one AccelForge arch next to AccelForge's layers ``peer``."""
-    from mapper.accelforge_import import load_accelforge
-    path, _ = af_arch(name)
-    if hashlib.sha256(path.read_bytes()).hexdigest() != peer["arch"]["sha256"]:
-        raise BenchError(f"{path.name}: not the file AccelForge ran (sha256 differs)")
-    conv = load_accelforge(path)
-    joules = any("joules" in n for n in conv.notes)
-    per_second = any("per second" in n for n in conv.notes)
-    rows = [af_layer_row(rec, conv, 1e12 if joules else 1.0, max_evals, seed)
-            for rec in peer["layers"] if "error" not in rec]
-    return {"arch": name, "source": source, "energy_unit": "J" if joules else "pJ",
-            "latency_unit": "s" if per_second else "cycles", "layers": rows}
-
-
 def three_level(records: list[dict]) -> list[dict]:
     """The 3-level model's proven optimum (``mapper.search`` strategy ``exact``, objective
     energy) on coforge's ``edge_npu_16x16_ws`` (the spec ws_16x16 mirrors) as shipped
@@ -507,76 +330,6 @@ def targets(zz: list[dict], af: list[dict]) -> list[dict]:
                 "misses": [f"{p['accelerator']} x {p['network']}" for p in live_zz
                            if p["timing"]["speedup_per_layer"] < ZZ_SPEEDUP]})
     return out
-
-
-def zigzag_table(pair: dict, per_layer: bool = True) -> str:
-    head = (f"{'layer':<24}{'ZZ cycles':>12}{'cf cycles':>12}{'cf/ZZ':>7}{'ZZ uJ':>10}"
-            f"{'cf uJ':>10}{'cf/ZZ':>7}{'ZZ DRAM kB':>12}{'cf DRAM kB':>12}{'cf/ZZ':>7}")
-    lines = [f"--- ZigZag {pair['accelerator']} x {pair['network']} "
-             f"[{pair['source']} ZigZag run]", head]
-    rows = pair["layers"] if per_layer else []
-    for r in rows + [{"layer": "TOTAL", "zigzag": {
-            k: v["zigzag"] for k, v in pair["totals"].items()},
-            "coforge": {k: v["coforge"] for k, v in pair["totals"].items()},
-            "ratio": {"latency": pair["ratio"]["latency_cycles"],
-                      "energy": pair["ratio"]["energy_pj"], "dram": pair["ratio"]["dram_bits"]}}]:
-        z, c, q = r["zigzag"], r["coforge"], r["ratio"]
-        lines.append(f"{r['layer'][:23]:<24}{z['latency_cycles']:>12,.0f}"
-                     f"{c['latency_cycles']:>12,.0f}{q['latency']:>7.3f}"
-                     f"{z['energy_pj'] / 1e6:>10.2f}{c['energy_pj'] / 1e6:>10.2f}"
-                     f"{q['energy']:>7.3f}{z['dram_bits'] / 8e3:>12.1f}"
-                     f"{c['dram_bits'] / 8e3:>12.1f}{q['dram']:>7.3f}")
-    lv = "; ".join(f"{k} {v['zigzag']:.3g}/{v['coforge']:.3g}"
-                   for k, v in pair["level_words"].items())
-    t = pair["timing"]
-    lines.append(f"words per level, ZigZag/coforge (reads + writes, all operands): {lv}")
-    lines.append(f"wall: ZigZag {t['zigzag']['wall_s']:.1f} s ({t['zigzag']['source']}; "
-                 f"CPU {t['zigzag']['cpu_s'] or 0:.1f} s) = {t['zigzag']['per_layer_wall_s']:.2f}"
-                 f" s/layer; coforge {t['coforge']['wall_s']:.2f} s (CPU "
-                 f"{t['coforge']['cpu_s']:.2f} s, {t['coforge']['searches']} searches for "
-                 f"{t['coforge']['layers']} layers, {t['coforge']['evaluations']:,} "
-                 f"evaluations) = {t['coforge']['per_search_wall_s'] * 1e3:.1f} ms/search; "
-                 f"ZigZag per layer / coforge per search = {t['speedup_per_layer']:.0f}x")
-    return "\n".join(lines)
-
-
-def accelforge_table(arch: dict) -> str:
-    unit = arch["latency_unit"]
-    head = (f"{'layer':<10}{'AF uJ':>9}{'cf ex uJ':>9}{'cf/AF':>7}{'cf uJ':>9}{'cf/AF':>7}"
-            f"{'cf(AFmap)':>10}"
-            f"{'cf/that':>8}{'AF lat':>11}{'cf cyc':>11}{'AF DRAM kb':>11}{'cf DRAM kb':>11}"
-            f"{'cf/AF':>7}{'AF s':>7}{'cf s':>7}{'speedup':>8}")
-    lines = [f"--- AccelForge {arch['arch']} [{arch['source']} AccelForge run; AF latency in "
-             f"{unit}]", head]
-    for r in arch["layers"]:
-        a, c, x, q = r["accelforge"], r["coforge"], r["af_mapping_in_coforge"], r["ratio"]
-        lines.append(f"{r['layer']:<10}{a['energy_pj'] / 1e6:>9.2f}"
-                     f"{r['coforge_exact_factors']['energy_pj'] / 1e6:>9.2f}"
-                     f"{q['energy_exact']:>7.3f}{c['energy_pj'] / 1e6:>9.2f}"
-                     f"{q['energy']:>7.3f}{x['energy_pj'] / 1e6:>9.2f}"
-                     f"{'' if x['legal'] else '*'}{q['energy_vs_af_mapping_in_coforge']:>8.3f}"
-                     f"{a['latency']:>11.4g}{c['latency_cycles']:>11,}{a['dram_bits'] / 1e3:>11.1f}"
-                     f"{c['dram_bits'] / 1e3:>11.1f}{q['dram']:>7.3f}{a['wall_s']:>7.1f}"
-                     f"{c['wall_s']:>7.2f}{q['speedup']:>7.0f}x")
-    lines.append("DRAM kb per operand (reads + writes), AccelForge/coforge: " + "; ".join(
-        f"{r['layer']} " + " ".join(
-            f"{o[0].upper()} {r['accelforge']['dram_bits_by_operand'][o] / 1e3:.1f}/"
-            f"{r['coforge']['dram_bits_by_operand'][o] / 1e3:.1f}" for o in OPS)
-        for r in arch["layers"]))
-    af_s = sum(r["accelforge"]["wall_s"] for r in arch["layers"])
-    cf_s = sum(r["coforge"]["wall_s"] for r in arch["layers"])
-    lines.append(f"time over the {len(arch['layers'])} layers: AccelForge {af_s:.1f} s, coforge "
-                 f"{cf_s:.2f} s: {ratio(af_s, cf_s):.0f}x in total (the speed target reads the "
-                 f"slowest layer: "
-                 f"{min((r['ratio']['speedup'] for r in arch['layers']), default=0):.1f}x)")
-    lines.append("cf ex: coforge's exact-factor optimum (AccelForge's FFM searches perfect "
-                 "factors only); cf: with imperfect factors too (the mapping reported)")
-    lines.append("cf(AFmap): AccelForge's own mapping costed by coforge's model (* = over "
-                 "capacity there: " + "; ".join(sorted({x for r in arch["layers"] for x in
-                                                       r["af_mapping_in_coforge"]["capacity"]}
-                                                      ))[:300] + ")")
-    return "\n".join(lines)
-
 
 
 def parse_live(items: list[str] | None) -> set[tuple[str, str]]:
