@@ -82,8 +82,10 @@ from mapper.nest_jit import warm  # noqa: E402
 from dataflows.zoo import load  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from peers_accelforge import (AF_DIR, AF_PY, accelforge_arch, af_arch, af_layer,  # noqa: E402,F401
-                              accelforge_differences, run_accelforge_live)
+from peers_accelforge import (AF_DIR, AF_PY, accelforge_arch,  # noqa: E402,F401
+                              accelforge_differences, af_arch, af_dram_bits, af_dram_op_bits,
+                              af_layer, af_layer_row, coforge_dram_bits,
+                              coforge_dram_op_bits, run_accelforge_live)
 from peers_common import (OPS, BenchError, _touched, accelforge_table,  # noqa: E402,F401
                           compulsory_bits, ratio, zigzag_table)
 
