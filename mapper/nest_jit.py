@@ -373,18 +373,19 @@ def neighbourhood(kind: str, t0: np.ndarray, o0: np.ndarray, a0: np.ndarray,
     t0 = np.ascontiguousarray(t0, dtype=np.int64)
     o0 = np.ascontiguousarray(o0, dtype=np.int64)
     a0 = np.ascontiguousarray(a0, dtype=np.int64)
-    fn = {"neighbours": lambda *o: _neighbours(t0, o0, a0, nts, ts, nss, ssf, ssa, sizes,
-                                              caps, *o),
-          "temporal_trades": lambda *o: _temporal_trades(t0, o0, a0, nts, ts, allowed_t, *o),
-          "spatial_trades": lambda *o: _spatial_trades(t0, o0, a0, nts, ts, axes_list,
-                                                       allowed_s, *o)}[kind]
+    if kind == "neighbours":
+        fn, args = _neighbours, (nts, ts, nss, ssf, ssa, sizes, caps)
+    elif kind == "temporal_trades":
+        fn, args = _temporal_trades, (nts, ts, allowed_t)
+    else:
+        fn, args = _spatial_trades, (nts, ts, axes_list, allowed_s)
     T = Od = np.empty((0,) + t0.shape, dtype=np.int64)
     A = np.empty((0,) + a0.shape, dtype=np.int64)
-    n = fn(False, T, Od, A)                 # count, then fill
+    n = fn(t0, o0, a0, *args, False, T, Od, A)            # count, then fill
     T = np.empty((n,) + t0.shape, dtype=np.int64)
     Od = np.empty((n,) + o0.shape, dtype=np.int64)
     A = np.empty((n,) + a0.shape, dtype=np.int64)
-    fn(True, T, Od, A)
+    fn(t0, o0, a0, *args, True, T, Od, A)
     return T, Od, A
 
 

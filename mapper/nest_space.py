@@ -231,55 +231,25 @@ class NestSpace(NestMoves):
         parts = self._nest_slots[0]
         return tuple(np.array([p[k] for p in parts], dtype=np.int64) for k in range(3))
 
-    def _fix_idle(self, temporal: np.ndarray, axes: np.ndarray, numpy: bool = False) -> None:
+    def _fix_idle(self, temporal: np.ndarray, axes: np.ndarray) -> None:
         """Rows whose outermost non-unit factor of a dim (in nest order: a padded fanout
         above a temporal loop) would have a fully idle last iteration get that dim's
-        whole bound at its outermost allowed level instead (in place). Compiled
-        (:func:`mapper.nest_jit.fix_idle`) on contiguous arrays; the numpy form below
-        (``numpy``, or strided views) is the reference it is tested equal to."""
-        parts, dims, outer_lv = self._nest_slots
-        if not dims.size:                   # every factor 1 or nowhere to move it
-            return
-        if temporal.flags.c_contiguous and axes.flags.c_contiguous and not numpy:
+        whole bound at its outermost allowed level instead (in place; C-contiguous
+        arrays). Compiled: :func:`mapper.nest_jit.fix_idle`."""
+        _, dims, outer_lv = self._nest_slots
+        if dims.size:                       # (none: every factor 1 or nowhere to move it)
             fix_idle(temporal, axes, *self._nest_slot_arrays, dims, outer_lv, self.bounds)
-            return                          # (compiled: mapper.nest_jit, equal to below)
-        stack = np.stack([temporal[:, j] if kind == 0 else axes[:, j, a]
-                          for kind, j, a in parts], axis=1)[:, :, dims]   # [n, parts, d]
-        total = stack.prod(axis=1)
-        first = np.argmax(stack > 1, axis=1)                # 0 where every factor is 1
-        outer = np.take_along_axis(stack, first[:, None, :], axis=1)[:, 0, :]
-        bad = total - total // outer >= self.bounds[dims]   # outer 1: total - total < b
-        if bad.any():
-            r, c = np.nonzero(bad)
-            d = dims[c]
-            axes[r, :, :, d] = 1
-            temporal[r, :, d] = 1
-            temporal[r, outer_lv[c], d] = self.bounds[d]
 
     def _cap(self, f: int, a: int, i: int) -> int:
         """The largest factor axis ``a`` of fanout ``f`` may unroll dimension ``i`` by (its
         ``max_factors``, else its size)."""
         return self.hier.fanouts[f].cap(a, MAP_DIMS[i])
 
-    @cached_property
-    def _caps(self) -> list[tuple[int, int, int, int]]:
-        """(fanout, axis, dimension, cap) of every ``max_factors`` cap."""
-        return [(f, a, MAP_DIMS.index(d), n) for f, fo in enumerate(self.hier.fanouts)
-                for a, caps in enumerate(fo.max_factors) for d, n in caps]
-
-    def _over(self, axes: np.ndarray, numpy: bool = False) -> np.ndarray:
+    def _over(self, axes: np.ndarray) -> np.ndarray:
         """Rows with a fanout axis past its size or a factor past its ``max_factors``
-        (compiled, :func:`mapper.nest_jit.over_rows`, on contiguous arrays; ``numpy``:
-        the form it is tested equal to)."""
-        if axes.flags.c_contiguous and not numpy:
-            return over_rows(axes, self._slot_arrays[5], self._slot_arrays[6], self._naxes)
-        over = np.zeros(axes.shape[0], dtype=bool)
-        for f, fo in enumerate(self.hier.fanouts):
-            for a, size in enumerate(fo.size):
-                over |= axes[:, f, a, :].prod(axis=1) > size
-        for f, a, i, n in self._caps:
-            over |= axes[:, f, a, i] > n
-        return over
+        (compiled: :func:`mapper.nest_jit.over_rows`)."""
+        _, _, _, _, _, sizes, caps, _, _, _ = self._slot_arrays
+        return over_rows(np.ascontiguousarray(axes), sizes, caps, self._naxes)
 
     def mutate(self, rng: np.random.Generator, parents: "NestGenomes") -> "NestGenomes":
         """Children: each takes one dimension's factors from a fresh random mapping (the

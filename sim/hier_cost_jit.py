@@ -550,6 +550,3 @@ def warm() -> float:
 
 
 refresh(globals(), [__file__, _rows_file])  # callees' edits reach this module's cache
-
-if __name__ == "__main__":
-    print(f"sim.hier_cost_jit: compiled kernels ready ({warm():.1f} s)")
