@@ -415,7 +415,7 @@ def warm() -> float:
     over_rows(g.axes, space._slot_arrays[5], space._slot_arrays[6], space._naxes)
     spatial_but(g.axes, 0)
     space.fit(np.random.default_rng(0), space.random(np.random.default_rng(0), 2,
-                                                    fit=False))
+                                                    fit=False))   # (and nest_draw_jit's)
     return time.perf_counter() - t0
 
 

@@ -31,9 +31,10 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, _factorizations
+from mapper.nest_draw_jit import draw_spatial, draw_temporal, steps_of
 from mapper.nest_jit import fit_rows, fix_idle, over_rows
 from mapper.nest_moves import NestMoves
-from mapper.nest_usage import repair, short, usage_table
+from mapper.nest_usage import short, usage_table
 from sim.hier_plan import usage_order, usage_plan
 from sim.hier_cost_jit import capacity_consts
 from sim.hierarchy import Hierarchy
@@ -85,24 +86,35 @@ class NestSpace(NestMoves):
         return tab[steps]
 
     @cached_property
-    def _stacked(self) -> list[list]:
-        """Per dim: [steps -> row offset (-1: not stacked yet), steps -> table length,
-        every stacked table's rows one after another] -- :meth:`_picks`' gather."""
-        return [[np.full(int(b) + 1, -1, dtype=np.int64), np.zeros(int(b) + 1, np.int64),
-                 np.ones((0, len(self._slots[0][i])), dtype=np.int64)]
-                for i, b in enumerate(self.bounds)]
+    def _stacked(self) -> list[np.ndarray]:
+        """[steps -> row offset per dim ([8, max bound + 1], -1: not stacked yet), steps
+        -> table length per dim, every stacked table's rows one after another ([k, L],
+        dim ``i``'s in its first ``len(tslots[i])`` columns)] -- the draws' gather."""
+        top = int(self.bounds.max()) + 1
+        return [np.full((ND, top), -1, dtype=np.int64), np.zeros((ND, top), np.int64),
+                np.ones((0, max(1, len(self.hier.levels))), dtype=np.int64)]
+
+    def _stack(self, i: int, steps: np.ndarray) -> None:
+        """Stack dimension ``i``'s factorization tables of the step counts ``steps``
+        that are not stacked yet."""
+        off, size, rows = self._stacked
+        new = np.unique(steps[off[i, steps] < 0])
+        if new.size:
+            width = rows.shape[1]
+            tabs = [self._table(i, int(v)) for v in new]
+            off[i, new] = rows.shape[0] + np.cumsum([0] + [len(t) for t in tabs[:-1]])
+            size[i, new] = [len(t) for t in tabs]
+            pad = [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=1)
+                   for t in tabs]
+            self._stacked[2] = np.concatenate([rows, *pad])
 
     def _picks(self, rng: np.random.Generator, i: int, steps: np.ndarray) -> np.ndarray:
         """Per row, one of dimension ``i``'s exact factorizations of ``steps`` over its
         temporal levels, uniformly ([n, levels allowed])."""
-        off, size, rows = self._stacked[i]
-        new = np.unique(steps[off[steps] < 0])
-        if new.size:
-            tabs = [self._table(i, int(v)) for v in new]
-            off[new] = rows.shape[0] + np.cumsum([0] + [len(t) for t in tabs[:-1]])
-            size[new] = [len(t) for t in tabs]
-            rows = self._stacked[i][2] = np.concatenate([rows, *tabs])
-        return rows[off[steps] + (rng.random(steps.size) * size[steps]).astype(np.int64)]
+        self._stack(i, steps)
+        off, size, rows = self._stacked
+        k = off[i, steps] + (rng.random(steps.size) * size[i, steps]).astype(np.int64)
+        return rows[k, :len(self._slots[0][i])]
 
     @cached_property
     def _spatial_values(self) -> list[list[np.ndarray]]:
@@ -160,41 +172,66 @@ class NestSpace(NestMoves):
                  for f, n in enumerate(needs) if n > 1},
                 [f for f in usage_order(self.hier) if needs[f] > 1])
 
+    @cached_property
+    def _draw_consts(self) -> tuple:
+        """:func:`mapper.nest_draw_jit.draw_spatial`'s arrays after (rng, n): bounds,
+        imperfect, per dim its fanout axes (count, fanout, axis), their values
+        (:attr:`_spatial_values` padded [8, S, M], counts [8, S]), axis sizes [F, 2], and
+        the usage repair's (any need, tables stacked [T, 2, 8], offset and length per
+        fanout, the fanouts in repair order, needs [F], the joint plan [F, 2, 8] and its
+        axes per fanout, tries)."""
+        nts, ts, nss, ssf, ssa, sizes, *_ = self._slot_arrays
+        vals = self._spatial_values
+        S = max(1, ssf.shape[1])
+        M = max([1] + [len(v) for per in vals for v in per])
+        cand = np.ones((ND, S, M), dtype=np.int64)
+        ncand = np.zeros((ND, S), dtype=np.int64)
+        for i, per in enumerate(vals):
+            for k, v in enumerate(per):
+                cand[i, k, :len(v)], ncand[i, k] = v, len(v)
+        F = len(self.hier.fanouts)
+        tab_off, tab_len = np.zeros(F, np.int64), np.zeros(F, np.int64)
+        order_f = np.zeros(0, np.int64)
+        tabs = np.ones((0, 2, ND), dtype=np.int64)
+        needs = np.ones(F, np.int64)
+        how, how_len = np.ones((F, 2, ND), np.int64), np.zeros(F, np.int64)
+        if self._has_usage:
+            tables, order = self._usage_tables
+            needs = np.array(self._usage[0], dtype=np.int64)
+            parts, at = [], 0
+            for f in range(F):
+                t = tables.get(f)
+                if t is not None:
+                    tab_off[f], tab_len[f] = at, len(t)
+                    at += len(t)
+                    parts.append(t)
+            tabs = np.concatenate([tabs, *parts])
+            order_f = np.array(order, dtype=np.int64)
+            for f, a in enumerate(self._usage[1]):
+                if a is not None:
+                    how[f, :len(a)], how_len[f] = np.array(a, dtype=np.int64), len(a)
+        return (self.bounds, self.imperfect, nss, ssf, ssa, cand, ncand, sizes,
+                self._has_usage, tabs, tab_off, tab_len, order_f, needs, how, how_len, 8)
+
     def random(self, rng: np.random.Generator, n: int, fit: bool = True) -> "NestGenomes":
         """``n`` structurally legal mappings (capacity is the cost model's ``legal``):
-        spatial factors first (rows short of a fanout's ``min_usage`` repaired from its
+        spatial factors first, per dimension in a random order, each a uniform fitting
+        value per fanout axis (rows short of a fanout's ``min_usage`` repaired from its
         :func:`mapper.nest_usage.usage_table`), then each dimension's temporal split of
-        what they leave, then (``fit``) :meth:`fit` shrinks the tiles of rows that
-        overfill a level."""
-        L, F = len(self.hier.levels), len(self.hier.fanouts)
-        tslots, sslots = self._slots
-        temporal = np.ones((n, L, ND), dtype=np.int64)
-        axes = np.ones((n, F, 2, ND), dtype=np.int64)
-        room = {(f, a): np.full(n, size, dtype=np.int64) for f, fo in
-                enumerate(self.hier.fanouts) for a, size in enumerate(fo.size)}
-        for i in rng.permutation(ND):       # no dimension always gets the first pick
-            b = int(self.bounds[i])
-            left = np.full(n, b, dtype=np.int64)
-            sp = np.ones(n, dtype=np.int64)
-            for (f, a, _), cand in zip(sslots[i], self._spatial_values[i]):
-                fits = np.searchsorted(cand, room[f, a], side="right")   # >= 1 (cand[0] 1)
-                v = cand[(rng.random(n) * fits).astype(np.int64)]
-                ok = (left % v == 0) if not self.imperfect else (sp * v <= b)
-                v = np.where(ok, v, 1)
-                axes[:, f, a, i] = v
-                room[f, a] = room[f, a] // v
-                sp = sp * v
-                if not self.imperfect:
-                    left = left // v
-        if self._has_usage:
-            needs, how = self._usage
-            repair(*self._usage_tables, needs, how, self.bounds, self.imperfect, rng, axes)
-        sp_all = axes.prod(axis=(1, 2))     # [n, ND]
+        what they leave, uniformly from its factorization table, and uniform loop orders
+        (compiled: :mod:`mapper.nest_draw_jit`, the same draws as the numpy form kept in
+        tests/mapper/test_nest_draw_jit.py); then (``fit``) :meth:`fit` shrinks the tiles
+        of rows that overfill a level; rows past a fanout axis's size are redrawn."""
+        L = len(self.hier.levels)
+        axes = draw_spatial(rng, n, *self._draw_consts)
+        steps = steps_of(axes, self.bounds)
+        off = self._stacked[0]
+        nts, ts = self._slot_arrays[:2]
         for i in range(ND):
-            if tslots[i]:
-                temporal[:, tslots[i], i] = self._picks(rng, i, -(-int(self.bounds[i])
-                                                                 // sp_all[:, i]))
-        order = rng.permuted(np.broadcast_to(np.arange(ND), (n, L, ND)).copy(), axis=2)
+            if nts[i] and (off[i, steps[:, i]] < 0).any():
+                self._stack(i, steps[:, i])
+        off, size, rows = self._stacked
+        temporal, order = draw_temporal(rng, steps, nts, ts, off, size, rows, L)
         g = NestGenomes(temporal, order, axes)
         if fit:
             self.fit(rng, g)

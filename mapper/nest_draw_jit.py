@@ -1,0 +1,193 @@
+"""Compiled (numba) random draws of :meth:`mapper.nest_space.NestSpace.random`: the
+spatial factors (with the ``min_usage`` repair of :func:`mapper.nest_usage.repair`)
+and then the temporal splits and loop orders of a batch of rows.
+
+They draw from the caller's ``numpy.random.Generator`` exactly what the numpy form they
+replace drew, in the same order (numba's ``Generator.random``, ``integers``,
+``permutation`` and ``shuffle`` are numpy's algorithms on the same bit generator; a
+1-D ``shuffle`` per (row, level) in C order is what ``Generator.permuted(axis=2)`` does),
+so a seeded search's results do not change; tests/mapper/test_nest_draw_jit.py keeps
+the numpy form as the reference and compares rows and the generator's final state. The
+generator must not be shared with another thread (numba draws without its lock).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.np.random.random_methods import random_interval
+
+from sim.jit_cache import refresh
+
+_JIT = dict(cache=True, nogil=True)
+
+
+@njit(**_JIT)
+def _short_rows(axes, needs, out):
+    """``out[r]``: row ``r`` unrolls fewer children than a fanout's need on some fanout
+    (:func:`mapper.nest_usage.short`)."""
+    n, F = axes.shape[0], axes.shape[1]
+    for r in range(n):
+        out[r] = False
+        for f in range(F):
+            if needs[f] <= 1:
+                continue
+            p = 1
+            for a in range(axes.shape[2]):
+                for d in range(axes.shape[3]):
+                    p *= axes[r, f, a, d]
+            if p < needs[f]:
+                out[r] = True
+
+
+@njit(**_JIT)
+def _repair(rng, axes, bounds, imperfect, tabs, tab_off, tab_len, order_f, needs, how,
+            how_len, tries):
+    """:func:`mapper.nest_usage.repair` in place on ``axes`` [n, F, 2, 8], the same draws
+    (per fanout in ``order_f``, per try, one ``integers(0, len(table))`` per row still
+    short, rows in increasing order)."""
+    n, F, A, D = axes.shape
+    rows = np.empty(n, dtype=np.int64)
+    pick = np.empty(n, dtype=np.int64)
+    for q in range(order_f.size):
+        f = order_f[q]
+        m = 0
+        if tab_len[f] > 0:
+            for r in range(n):
+                p = 1
+                for a in range(A):
+                    for d in range(D):
+                        p *= axes[r, f, a, d]
+                if p < needs[f]:
+                    rows[m] = r
+                    m += 1
+        for _ in range(tries):
+            if m == 0:
+                break
+            for k in range(m):
+                pick[k] = tab_off[f] + rng.integers(0, tab_len[f])
+            left = 0
+            for k in range(m):
+                r, c = rows[k], pick[k]
+                ok = True
+                for d in range(D):
+                    tot = 1
+                    for g in range(F):
+                        if g != f:
+                            for a in range(A):
+                                tot *= axes[r, g, a, d]
+                    for a in range(A):
+                        tot *= tabs[c, a, d]
+                    if (tot > bounds[d]) if imperfect else (bounds[d] % tot != 0):
+                        ok = False
+                        break
+                if ok:
+                    for a in range(A):
+                        for d in range(D):
+                            axes[r, f, a, d] = tabs[c, a, d]
+                else:
+                    rows[left] = r
+                    left += 1
+            m = left
+    bad = np.empty(n, dtype=np.bool_)
+    _short_rows(axes, needs, bad)
+    for r in range(n):
+        if bad[r]:
+            for f in range(F):
+                for a in range(A):
+                    for d in range(D):
+                        axes[r, f, a, d] = how[f, a, d] if a < how_len[f] else 1
+
+
+@njit(**_JIT)
+def draw_spatial(rng, n, bounds, imperfect, nss, ssf, ssa, cand, ncand, sizes,
+                 use_usage, tabs, tab_off, tab_len, order_f, needs, how, how_len, tries):
+    """``n`` rows of spatial factors ``[n, F, 2, 8]``: per dimension in a random order
+    (``rng.permutation(8)``), per fanout axis that may unroll it (``nss``, ``ssf``,
+    ``ssa``), one of its values ``cand[i, k, :ncand[i, k]]`` (ascending, first 1) that
+    fits the axis's room, uniformly (1 where it does not divide what is left -- exact --
+    or would pass the bound -- ``imperfect``); then (``use_usage``) the usage repair."""
+    F = sizes.shape[0]
+    axes = np.ones((n, F, 2, 8), dtype=np.int64)
+    room = np.empty((F, 2, n), dtype=np.int64)
+    for f in range(F):
+        for a in range(2):
+            room[f, a, :] = sizes[f, a]
+    left = np.empty(n, dtype=np.int64)
+    sp = np.empty(n, dtype=np.int64)
+    for i in rng.permutation(8):
+        b = bounds[i]
+        left[:] = b
+        sp[:] = 1
+        for k in range(nss[i]):
+            f, a, m = ssf[i, k], ssa[i, k], ncand[i, k]
+            for r in range(n):
+                u = rng.random()
+                lo, hi = 0, m               # values <= room (searchsorted, side right)
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cand[i, k, mid] <= room[f, a, r]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                fits = lo
+                v = cand[i, k, np.int64(u * fits)]
+                ok = (sp[r] * v <= b) if imperfect else (left[r] % v == 0)
+                if not ok:
+                    v = 1
+                axes[r, f, a, i] = v
+                room[f, a, r] //= v
+                sp[r] *= v
+                if not imperfect:
+                    left[r] //= v
+    if use_usage:
+        _repair(rng, axes, bounds, imperfect, tabs, tab_off, tab_len, order_f, needs, how,
+                how_len, tries)
+    return axes
+
+
+@njit(**_JIT)
+def steps_of(axes, bounds):
+    """Per row and dimension, the temporal steps the spatial factors leave:
+    ``ceil(bound / product of its spatial factors)`` ([n, 8])."""
+    n = axes.shape[0]
+    out = np.empty((n, 8), dtype=np.int64)
+    for r in range(n):
+        for d in range(8):
+            p = 1
+            for f in range(axes.shape[1]):
+                for a in range(axes.shape[2]):
+                    p *= axes[r, f, a, d]
+            out[r, d] = -(-bounds[d] // p)
+    return out
+
+
+@njit(**_JIT)
+def draw_temporal(rng, steps, nts, ts, off, size, rows, L):
+    """Per dimension with temporal levels (``nts[i]`` of them, ``ts[i]``), one of the
+    stacked factorizations of each row's ``steps[r, i]`` uniformly (table at
+    ``rows[off[i, s]:off[i, s] + size[i, s], :nts[i]]``), then every level's loop order a
+    uniform permutation. Returns (temporal [n, L, 8], order [n, L, 8])."""
+    n = steps.shape[0]
+    temporal = np.ones((n, L, 8), dtype=np.int64)
+    for i in range(8):
+        if nts[i] == 0:
+            continue
+        for r in range(n):
+            s = steps[r, i]
+            k = off[i, s] + np.int64(rng.random() * size[i, s])
+            for j in range(nts[i]):
+                temporal[r, ts[i, j], i] = rows[k, j]
+    order = np.empty((n, L, 8), dtype=np.int64)
+    bitgen = rng.bit_generator
+    for r in range(n):
+        for lv in range(L):
+            for j in range(8):
+                order[r, lv, j] = j
+            for j in range(7, 0, -1):       # Generator.shuffle's Fisher-Yates, inlined
+                k = np.int64(random_interval(bitgen, j))
+                order[r, lv, j], order[r, lv, k] = order[r, lv, k], order[r, lv, j]
+    return temporal, order
+
+
+refresh(globals(), [__file__])                  # (calls into no other file)
