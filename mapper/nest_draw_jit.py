@@ -1,6 +1,7 @@
-"""Compiled (numba) random draws of :meth:`mapper.nest_space.NestSpace.random`: the
-spatial factors (with the ``min_usage`` repair of :func:`mapper.nest_usage.repair`)
-and then the temporal splits and loop orders of a batch of rows.
+"""Compiled (numba) random draws of :class:`mapper.nest_space.NestSpace`: its
+``random`` (the spatial factors with the ``min_usage`` repair of
+:func:`mapper.nest_usage.repair`, then the temporal splits and loop orders of a batch
+of rows), its ``crossover`` and the two halves of its ``mutate``.
 
 They draw from the caller's ``numpy.random.Generator`` exactly what the numpy form they
 replace drew, in the same order (numba's ``Generator.random``, ``integers``,
@@ -17,6 +18,8 @@ import numpy as np
 from numba import njit
 from numba.np.random.random_methods import random_interval
 
+from mapper.nest_jit import __file__ as _nest_file
+from mapper.nest_jit import over_rows
 from sim.jit_cache import refresh
 
 _JIT = dict(cache=True, nogil=True)
@@ -190,4 +193,88 @@ def draw_temporal(rng, steps, nts, ts, off, size, rows, L):
     return temporal, order
 
 
-refresh(globals(), [__file__])                  # (calls into no other file)
+@njit(**_JIT)
+def crossover_rows(rng, T, Od, A, ia, ib, sizes, caps, naxes, needs, use_usage):
+    """:meth:`mapper.nest_space.NestSpace.crossover` of parents ``ia[r]`` and ``ib[r]``
+    (rows of the population ``T``, ``Od``, ``A``): per dimension the split of either
+    (``rng.random((n, 8)) < 0.5`` picks the first), rows past a fanout axis -- or short
+    of a usage need the first parent met -- keep the first parent's splits, then one
+    parent's loop orders whole (``rng.random(n) < 0.5``). Returns (t, order, axes)."""
+    n, L, F = ia.size, T.shape[1], A.shape[1]
+    t = np.empty((n, L, 8), dtype=np.int64)
+    ax = np.empty((n, F, 2, 8), dtype=np.int64)
+    for r in range(n):
+        p, q = ia[r], ib[r]
+        for d in range(8):
+            s = p if rng.random() < 0.5 else q
+            for lv in range(L):
+                t[r, lv, d] = T[s, lv, d]
+            for f in range(F):
+                for a in range(2):
+                    ax[r, f, a, d] = A[s, f, a, d]
+    over = over_rows(ax, sizes, caps, naxes)
+    if use_usage:
+        mine = np.empty(n, dtype=np.bool_)
+        first = np.empty(n, dtype=np.bool_)
+        _short_rows(ax, needs, mine)
+        _short_rows(A[ia], needs, first)
+        for r in range(n):
+            over[r] = over[r] or (mine[r] and not first[r])
+    for r in range(n):
+        if over[r]:
+            t[r] = T[ia[r]]
+            ax[r] = A[ia[r]]
+    order = np.empty((n, L, 8), dtype=np.int64)
+    for r in range(n):
+        order[r] = Od[ia[r]] if rng.random() < 0.5 else Od[ib[r]]
+    return t, order, ax
+
+
+@njit(**_JIT)
+def mutate_dims(rng, T, Od, A, fT, fA, sizes, caps, naxes):
+    """The first half of :meth:`mapper.nest_space.NestSpace.mutate`: each child (a copy
+    of parent row ``r``) takes the factors of one dimension (``rng.integers(0, 8, n)``)
+    from the fresh row ``r``, or the fresh row's factors whole where that passes a fanout
+    axis. Returns (t, order, axes, the dimension per row)."""
+    n = T.shape[0]
+    t, o, ax = T.copy(), Od.copy(), A.copy()
+    dim = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        dim[r] = rng.integers(0, 8)
+    for r in range(n):
+        d = dim[r]
+        t[r, :, d] = fT[r, :, d]
+        ax[r, :, :, d] = fA[r, :, :, d]
+    over = over_rows(ax, sizes, caps, naxes)
+    for r in range(n):
+        if over[r]:
+            t[r] = fT[r]
+            ax[r] = fA[r]
+    return t, o, ax, dim
+
+
+@njit(**_JIT)
+def mutate_swaps(rng, o):
+    """The second half of :meth:`mapper.nest_space.NestSpace.mutate`, in place on the
+    orders ``o`` [n, L, 8]: half the rows (``rng.random(n) < 0.5``) swap two loops
+    (``integers`` for the level, then every row's first loop, then every second)."""
+    n, L = o.shape[0], o.shape[1]
+    rows = np.empty(n, dtype=np.int64)
+    m = 0
+    for r in range(n):
+        if rng.random() < 0.5:
+            rows[m] = r
+            m += 1
+    lv = np.empty(m, dtype=np.int64)
+    a = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        lv[k] = rng.integers(0, L)
+    for k in range(m):
+        a[k] = rng.integers(0, 8)
+    for k in range(m):
+        b = rng.integers(0, 8)
+        r = rows[k]
+        o[r, lv[k], a[k]], o[r, lv[k], b] = o[r, lv[k], b], o[r, lv[k], a[k]]
+
+
+refresh(globals(), [__file__, _nest_file])      # (and the nest_jit kernel it calls)

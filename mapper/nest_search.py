@@ -246,9 +246,9 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
             kids = space.random(rng, n)
         else:
             keep = np.argsort(scores, kind="stable")[:max(2, population // 5)]
-            kids = space.mutate(rng, space.crossover(
-                rng, pop.take(keep[rng.integers(0, len(keep), n)]),
-                pop.take(keep[rng.integers(0, len(keep), n)])))
+            ia = keep[rng.integers(0, len(keep), n)]
+            kids = space.mutate(rng, space.cross(rng, pop, ia,
+                                                 keep[rng.integers(0, len(keep), n)]))
         ks = _score(_cost(kids.batch), objective)
         evals += len(kids)
         i = int(np.argmin(ks))

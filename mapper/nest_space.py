@@ -31,7 +31,8 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, _factorizations
-from mapper.nest_draw_jit import draw_spatial, draw_temporal, steps_of
+from mapper.nest_draw_jit import (crossover_rows, draw_spatial, draw_temporal, mutate_dims,
+                                  mutate_swaps, steps_of)
 from mapper.nest_jit import fit_rows, fix_idle, over_rows
 from mapper.nest_moves import NestMoves
 from mapper.nest_usage import short, usage_table
@@ -291,23 +292,14 @@ class NestSpace(NestMoves):
     def mutate(self, rng: np.random.Generator, parents: "NestGenomes") -> "NestGenomes":
         """Children: each takes one dimension's factors from a fresh random mapping (the
         fresh row whole where that overfills a fanout axis), and half of them also swap
-        two loops of one level's order."""
-        n = len(parents)
-        fresh = self.random(rng, n, fit=False)     # one dimension of it is used: not fitted
-        t, o, ax = parents.temporal.copy(), parents.order.copy(), parents.axes.copy()
-        dim = rng.integers(0, ND, n)
-        r = np.arange(n)
-        t[r, :, dim] = fresh.temporal[r, :, dim]
-        ax[r, :, :, dim] = fresh.axes[r, :, :, dim]
-        over = self._over(ax)
-        t[over], ax[over] = fresh.temporal[over], fresh.axes[over]
+        two loops of one level's order (compiled: :func:`mapper.nest_draw_jit.mutate_dims`
+        and :func:`~mapper.nest_draw_jit.mutate_swaps`, the numpy form's draws)."""
+        fresh = self.random(rng, len(parents), fit=False)  # one dimension of it used: not fitted
+        _, _, _, _, _, sizes, caps, _, _, _ = self._slot_arrays
+        t, o, ax, dim = mutate_dims(rng, parents.temporal, parents.order, parents.axes,
+                                    fresh.temporal, fresh.axes, sizes, caps, self._naxes)
         self._keep_usage(rng, parents.axes, t, ax, dim)
-        swap = np.flatnonzero(rng.random(n) < 0.5)
-        lv = rng.integers(0, t.shape[1], swap.size)
-        a, b = rng.integers(0, ND, swap.size), rng.integers(0, ND, swap.size)
-        va = o[swap, lv, a].copy()
-        o[swap, lv, a] = o[swap, lv, b]
-        o[swap, lv, b] = va
+        mutate_swaps(rng, o)
         return NestGenomes(t, o, ax)
 
     def _keep_usage(self, rng: np.random.Generator, parent_axes: np.ndarray,
@@ -415,14 +407,17 @@ class NestSpace(NestMoves):
         from parent ``a`` or ``b`` with equal odds, and one parent's loop orders whole;
         rows whose mix overfills a fanout axis keep ``a``'s splits."""
         n = len(a)
-        pick = rng.random((n, ND)) < 0.5
-        t = np.where(pick[:, None, :], a.temporal, b.temporal)
-        ax = np.where(pick[:, None, None, :], a.axes, b.axes)
-        over = self._over(ax)
-        if self._has_usage:
-            over |= short(self._usage[0], ax) & ~short(self._usage[0], a.axes)
-        t[over], ax[over] = a.temporal[over], a.axes[over]
-        order = np.where((rng.random(n) < 0.5)[:, None, None], a.order, b.order)
+        return self.cross(rng, NestGenomes.concat(a, b), np.arange(n), n + np.arange(n))
+
+    def cross(self, rng: np.random.Generator, pop: "NestGenomes", ia: np.ndarray,
+              ib: np.ndarray) -> "NestGenomes":
+        """:meth:`crossover` of the rows ``ia`` and ``ib`` of ``pop`` (compiled:
+        :func:`mapper.nest_draw_jit.crossover_rows`, the numpy form's draws)."""
+        _, _, _, _, _, sizes, caps, _, _, _ = self._slot_arrays
+        t, order, ax = crossover_rows(rng, pop.temporal, pop.order, pop.axes,
+                                      np.ascontiguousarray(ia, dtype=np.int64),
+                                      np.ascontiguousarray(ib, dtype=np.int64), sizes, caps,
+                                      self._naxes, self._draw_consts[13], self._has_usage)
         g = NestGenomes(t, order, ax)
         if self.imperfect:
             self._fix_idle(g.temporal, g.axes)

@@ -1,5 +1,6 @@
-"""mapper.nest_draw_jit's compiled draws equal the numpy form of NestSpace.random they
-replace (kept below as the reference: mapper/nest_space.py at a2a4f59): the same rows
+"""mapper.nest_draw_jit's compiled draws equal the numpy forms of NestSpace.random,
+mutate and crossover they replace (kept below as the references: mapper/nest_space.py
+at a2a4f59 and b95e207): the same rows
 and the generator left in the same state, on random hierarchies (min_usage fanouts
 among them), exact and imperfect factors, and on the shipped AccelForge (min_usage),
 ZigZag (max_factors) and 5-level hierarchies with ResNet-50 layers."""
@@ -16,7 +17,7 @@ from dataflows import zoo
 from dataflows.layer import Layer
 from mapper.nest_genomes import NestGenomes
 from mapper.nest_space import ND, NestSpace
-from mapper.nest_usage import repair
+from mapper.nest_usage import repair, short
 from sim.hierarchy import Hierarchy
 from tests.sim.test_hierarchy_props import SETTINGS, hierarchies, layers
 
@@ -106,4 +107,71 @@ def test_random_equals_numpy_form_on_shipped_hierarchies() -> None:
                 space = NestSpace(layer, hier, imperfect)
                 usage += space._has_usage
                 _same(space, 100 * k + 10 * j + imperfect, 300, True)
+                _same_moves(space, 100 * k + 10 * j + imperfect, 200)
     assert usage >= 10                      # the min_usage repair was exercised
+
+
+def _ref_mutate(self: NestSpace, rng: np.random.Generator, parents: NestGenomes) -> NestGenomes:
+    """NestSpace.mutate's numpy form before it was compiled (b95e207), the reference."""
+    n = len(parents)
+    fresh = self.random(rng, n, fit=False)
+    t, o, ax = parents.temporal.copy(), parents.order.copy(), parents.axes.copy()
+    dim = rng.integers(0, ND, n)
+    r = np.arange(n)
+    t[r, :, dim] = fresh.temporal[r, :, dim]
+    ax[r, :, :, dim] = fresh.axes[r, :, :, dim]
+    over = self._over(ax)
+    t[over], ax[over] = fresh.temporal[over], fresh.axes[over]
+    self._keep_usage(rng, parents.axes, t, ax, dim)
+    swap = np.flatnonzero(rng.random(n) < 0.5)
+    lv = rng.integers(0, t.shape[1], swap.size)
+    a, b = rng.integers(0, ND, swap.size), rng.integers(0, ND, swap.size)
+    va = o[swap, lv, a].copy()
+    o[swap, lv, a] = o[swap, lv, b]
+    o[swap, lv, b] = va
+    return NestGenomes(t, o, ax)
+
+
+def _ref_crossover(self: NestSpace, rng: np.random.Generator, a: NestGenomes,
+                   b: NestGenomes) -> NestGenomes:
+    """NestSpace.crossover's numpy form before it was compiled (b95e207), the reference."""
+    n = len(a)
+    pick = rng.random((n, ND)) < 0.5
+    t = np.where(pick[:, None, :], a.temporal, b.temporal)
+    ax = np.where(pick[:, None, None, :], a.axes, b.axes)
+    over = self._over(ax)
+    if self._has_usage:
+        over |= short(self._usage[0], ax) & ~short(self._usage[0], a.axes)
+    t[over], ax[over] = a.temporal[over], a.axes[over]
+    order = np.where((rng.random(n) < 0.5)[:, None, None], a.order, b.order)
+    g = NestGenomes(t, order, ax)
+    if self.imperfect:
+        self._fix_idle(g.temporal, g.axes)
+    return g
+
+
+def _same_moves(space: NestSpace, seed: int, n: int) -> None:
+    pop = space.random(np.random.default_rng(seed + 1), 2 * n)
+    one, two = pop.take(np.arange(n)), pop.take(np.arange(n, 2 * n))
+    for mine, ref in ((lambda rng: space.mutate(rng, space.crossover(rng, one, two)),
+                       lambda rng: _ref_mutate(space, rng, _ref_crossover(space, rng, one,
+                                                                          two))),):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        x, y = mine(a), ref(b)
+        for u, v in ((x.temporal, y.temporal), (x.order, y.order), (x.axes, y.axes)):
+            assert np.array_equal(u, v)
+        assert a.bit_generator.state == b.bit_generator.state
+    # the search's form: crossover of rows picked by index, no copies
+    ia, ib = np.arange(2 * n)[::-2].copy(), np.arange(2 * n)[::2].copy()
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    x, y = space.cross(a, pop, ia, ib), _ref_crossover(space, b, pop.take(ia), pop.take(ib))
+    assert np.array_equal(x.temporal, y.temporal) and np.array_equal(x.axes, y.axes)
+    assert np.array_equal(x.order, y.order)
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+@SETTINGS
+@given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31))
+def test_moves_equal_numpy_form(hier: Hierarchy, layer: Layer, imperfect: bool,
+                                seed: int) -> None:
+    _same_moves(NestSpace(layer, hier, imperfect), seed, 29)
