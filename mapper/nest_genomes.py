@@ -12,6 +12,7 @@ import numpy as np
 
 from dataflows.factors import divisors
 from dataflows.nest_mapping import NestBatch
+from mapper.nest_jit import axis_products
 
 
 @lru_cache(maxsize=4096)
@@ -48,7 +49,7 @@ class NestGenomes:
 
     @property
     def batch(self) -> NestBatch:
-        return NestBatch(self.temporal, self.order, self.axes.prod(axis=2))
+        return NestBatch(self.temporal, self.order, axis_products(self.axes))
 
     def take(self, idx: np.ndarray) -> "NestGenomes":
         return NestGenomes(self.temporal[idx], self.order[idx], self.axes[idx])

@@ -75,6 +75,20 @@ def fanout_products(axes: np.ndarray) -> np.ndarray:
 
 
 @njit(**_JIT)
+def axis_products(axes: np.ndarray) -> np.ndarray:
+    """Per row, fanout and dimension, the spatial factor over the fanout's axes:
+    ``axes.prod(axis=2)`` ([n, F, 8] int64) of ``axes`` [n, F, 2, 8]."""
+    n, F, A, D = axes.shape
+    out = np.ones((n, F, D), dtype=np.int64)
+    for r in range(n):
+        for f in range(F):
+            for a in range(A):
+                for d in range(D):
+                    out[r, f, d] *= axes[r, f, a, d]
+    return out
+
+
+@njit(**_JIT)
 def spatial_but(axes: np.ndarray, f: int) -> np.ndarray:
     """Per row and dimension, the spatial factor of every fanout but ``f``:
     ``axes.prod(axis=(1, 2)) // axes[:, f].prod(axis=1)`` ([n, 8] int64)."""
@@ -412,6 +426,7 @@ def warm() -> float:
     for kind in ("neighbours", "temporal_trades", "spatial_trades"):
         neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
     fanout_products(g.axes)
+    axis_products(g.axes)
     over_rows(g.axes, space._slot_arrays[5], space._slot_arrays[6], space._naxes)
     spatial_but(g.axes, 0)
     space.fit(np.random.default_rng(0), space.random(np.random.default_rng(0), 2,

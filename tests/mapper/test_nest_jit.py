@@ -260,10 +260,11 @@ def test_neighbourhoods_equal_reference_real_sizes() -> None:
 @given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31))
 def test_fanout_products_equal_numpy(hier: Hierarchy, layer: Layer, imperfect: bool,
                                      seed: int) -> None:
-    from mapper.nest_jit import fanout_products, spatial_but
+    from mapper.nest_jit import axis_products, fanout_products, spatial_but
     g = NestSpace(layer, hier, imperfect).random(np.random.default_rng(seed), 20)
     ax = g.axes
     assert (fanout_products(ax) == ax.prod(axis=(2, 3))).all()
+    assert (axis_products(ax) == ax.prod(axis=2)).all()
     for f in range(ax.shape[1]):
         assert (spatial_but(ax, f) == ax.prod(axis=(1, 2)) // ax[:, f].prod(axis=1)).all()
 
