@@ -178,6 +178,8 @@ def draw_temporal(rng, steps, nts, ts, off, size, rows, L):
             continue
         for r in range(n):
             s = steps[r, i]
+            if off[i, s] < 0:               # (the tables hold every reachable count)
+                raise ValueError("draw_temporal: a step count with no stacked table")
             k = off[i, s] + np.int64(rng.random() * size[i, s])
             for j in range(nts[i]):
                 temporal[r, ts[i, j], i] = rows[k, j]

@@ -35,6 +35,43 @@ def _factorizations(n: int, slots: int) -> np.ndarray:
     return out
 
 
+def reachable_steps(bound: int, spatial_max: int, imperfect: bool) -> list[int]:
+    """Every temporal step count a dimension of ``bound`` can be left with by spatial
+    factors multiplying to ``s <= spatial_max``: ``bound // s`` for the divisors ``s``
+    (exact factors), ``ceil(bound / s)`` for every ``s`` (imperfect), ascending."""
+    if not imperfect:
+        return sorted(bound // d for d in divisors(bound) if d <= spatial_max)
+    return sorted({-(-bound // s) for s in range(1, min(bound, spatial_max) + 1)})
+
+
+@lru_cache(maxsize=64)
+def stacked_tables(bounds: tuple[int, ...], spatial_max: tuple[int, ...],
+                   slots: tuple[int, ...], width: int,
+                   imperfect: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every dimension's factorization tables (:func:`_factorizations` over its ``slots[i]``
+    temporal levels) of every step count it can reach with spatial factors multiplying to
+    at most ``spatial_max[i]`` (:func:`reachable_steps`), stacked
+    for a gather: (row offset [8, max bound + 1], -1 where unreachable; table length, same
+    shape; the rows [k, ``width``], dim ``i``'s in its first ``slots[i]`` columns, the
+    rest 1). Cached across searches (read-only)."""
+    top = max(bounds) + 1
+    off = np.full((len(bounds), top), -1, dtype=np.int64)
+    size = np.zeros((len(bounds), top), dtype=np.int64)
+    parts, at = [np.ones((0, width), dtype=np.int64)], 0
+    for i, (b, k) in enumerate(zip(bounds, slots)):
+        if k == 0:
+            continue
+        for v in reachable_steps(b, spatial_max[i], imperfect):
+            tab = _factorizations(v, k)
+            off[i, v], size[i, v] = at, len(tab)
+            at += len(tab)
+            parts.append(np.pad(tab, ((0, 0), (0, width - k)), constant_values=1))
+    rows = np.concatenate(parts)
+    for a in (off, size, rows):
+        a.flags.writeable = False
+    return off, size, rows
+
+
 @dataclass(frozen=True)
 class NestGenomes:
     """A population: ``temporal``/``order`` [B, L, 8] as in NestBatch, ``axes``

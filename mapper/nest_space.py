@@ -30,7 +30,7 @@ from dataflows.dataflow import MAP_DIMS, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
-from mapper.nest_genomes import NestGenomes, _factorizations
+from mapper.nest_genomes import NestGenomes, _factorizations, stacked_tables
 from mapper.nest_draw_jit import (crossover_rows, draw_spatial, draw_temporal, mutate_dims,
                                   mutate_swaps, steps_of)
 from mapper.nest_jit import fit_rows, fix_idle, over_rows
@@ -87,33 +87,25 @@ class NestSpace(NestMoves):
         return tab[steps]
 
     @cached_property
-    def _stacked(self) -> list[np.ndarray]:
-        """[steps -> row offset per dim ([8, max bound + 1], -1: not stacked yet), steps
-        -> table length per dim, every stacked table's rows one after another ([k, L],
-        dim ``i``'s in its first ``len(tslots[i])`` columns)] -- the draws' gather."""
-        top = int(self.bounds.max()) + 1
-        return [np.full((ND, top), -1, dtype=np.int64), np.zeros((ND, top), np.int64),
-                np.ones((0, max(1, len(self.hier.levels))), dtype=np.int64)]
-
-    def _stack(self, i: int, steps: np.ndarray) -> None:
-        """Stack dimension ``i``'s factorization tables of the step counts ``steps``
-        that are not stacked yet."""
-        off, size, rows = self._stacked
-        new = np.unique(steps[off[i, steps] < 0])
-        if new.size:
-            width = rows.shape[1]
-            tabs = [self._table(i, int(v)) for v in new]
-            off[i, new] = rows.shape[0] + np.cumsum([0] + [len(t) for t in tabs[:-1]])
-            size[i, new] = [len(t) for t in tabs]
-            pad = [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=1)
-                   for t in tabs]
-            self._stacked[2] = np.concatenate([rows, *pad])
+    def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every dimension's factorization tables of every step count it can reach,
+        stacked for the draws' gather (:func:`mapper.nest_genomes.stacked_tables`): its
+        spatial factors multiply to at most the product of the sizes of the fanout axes
+        that may unroll it (each factor within its axis)."""
+        tslots, sslots = self._slots
+        return stacked_tables(tuple(int(b) for b in self.bounds),
+                              tuple(math.prod(size for _, _, size in x) for x in sslots),
+                              tuple(len(x) for x in tslots),
+                              max(1, len(self.hier.levels)), self.imperfect)
 
     def _picks(self, rng: np.random.Generator, i: int, steps: np.ndarray) -> np.ndarray:
         """Per row, one of dimension ``i``'s exact factorizations of ``steps`` over its
         temporal levels, uniformly ([n, levels allowed])."""
-        self._stack(i, steps)
         off, size, rows = self._stacked
+        if (off[i, steps] < 0).any():       # (every reachable count is stacked)
+            raise NestSearchError(f"{MAP_DIMS[i]}: step counts "
+                                  f"{sorted(set(steps[off[i, steps] < 0].tolist()))} of "
+                                  f"bound {self.bounds[i]} are not reachable")
         k = off[i, steps] + (rng.random(steps.size) * size[i, steps]).astype(np.int64)
         return rows[k, :len(self._slots[0][i])]
 
@@ -226,13 +218,8 @@ class NestSpace(NestMoves):
         L = len(self.hier.levels)
         axes = draw_spatial(rng, n, *self._draw_consts)
         steps = steps_of(axes, self.bounds)
-        off = self._stacked[0]
         nts, ts = self._slot_arrays[:2]
-        for i in range(ND):
-            if nts[i] and (off[i, steps[:, i]] < 0).any():
-                self._stack(i, steps[:, i])
-        off, size, rows = self._stacked
-        temporal, order = draw_temporal(rng, steps, nts, ts, off, size, rows, L)
+        temporal, order = draw_temporal(rng, steps, nts, ts, *self._stacked, L)
         g = NestGenomes(temporal, order, axes)
         if fit:
             self.fit(rng, g)
