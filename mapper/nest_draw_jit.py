@@ -279,4 +279,43 @@ def mutate_swaps(rng, o):
         o[r, lv[k], a[k]], o[r, lv[k], b] = o[r, lv[k], b], o[r, lv[k], a[k]]
 
 
+@njit(**_JIT)
+def resplit_rooms(a0, d, nss, ssf, ssa, sizes, caps):
+    """Per fanout axis that may unroll dimension ``d`` (``ssf[d, k]``, ``ssa[d, k]``), the
+    largest factor it may take there in row ``a0`` [F, 2, 8]: its cap, or the axis size
+    over what the other dimensions unroll on it, whichever is smaller."""
+    out = np.empty(nss[d], dtype=np.int64)
+    for k in range(nss[d]):
+        f, a = ssf[d, k], ssa[d, k]
+        other = 1
+        for e in range(8):
+            if e != d:
+                other *= a0[f, a, e]
+        out[k] = min(caps[f, a, d], sizes[f, a] // other)
+    return out
+
+
+@njit(**_JIT)
+def resplit_rows(t0, o0, a0, d, nts, ts, ssf, ssa, tvals, svals):
+    """Row (``t0``, ``o0``, ``a0``) with dimension ``d``'s split replaced by each of
+    ``tvals`` [n, levels] (its temporal factors at levels ``ts[d, :nts[d]]``) and
+    ``svals`` [n, axes] (its spatial factors on axes ``ssf[d]``, ``ssa[d]``); the rest of
+    the row unchanged. Returns (t, order, axes)."""
+    n = tvals.shape[0]
+    t = np.empty((n,) + t0.shape, dtype=np.int64)
+    o = np.empty((n,) + o0.shape, dtype=np.int64)
+    ax = np.empty((n,) + a0.shape, dtype=np.int64)
+    for r in range(n):
+        t[r] = t0
+        o[r] = o0
+        ax[r] = a0
+        for lv in range(t0.shape[0]):
+            t[r, lv, d] = 1
+        for j in range(nts[d]):
+            t[r, ts[d, j], d] = tvals[r, j]
+        for k in range(svals.shape[1]):
+            ax[r, ssf[d, k], ssa[d, k], d] = svals[r, k]
+    return t, o, ax
+
+
 refresh(globals(), [__file__, _nest_file])      # (and the nest_jit kernel it calls)

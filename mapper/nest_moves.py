@@ -5,26 +5,55 @@ every order of one level's busy loops. Each returns the neighbours as
 :class:`~mapper.nest_genomes.NestGenomes`, structurally legal and covering the bounds.
 The rows of the single moves and of the trades are generated compiled
 (:func:`mapper.nest_jit.neighbourhood`, tested equal to the plain loops they replace,
-tests/mapper/test_nest_jit.py); the re-splits are memoised.
+tests/mapper/test_nest_jit.py); the re-splits' values are cached across searches.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from functools import lru_cache
 
 import numpy as np
 
 from dataflows.dataflow import MAP_DIMS
-from mapper.nest_genomes import NestGenomes
+from mapper.nest_genomes import NestGenomes, _factorizations
+from mapper.nest_draw_jit import resplit_rooms, resplit_rows
 from mapper.nest_jit import neighbourhood
 
 ND = len(MAP_DIMS)
 
 
+@lru_cache(maxsize=8192)
+def resplit_values(bound: int, levels: int, imperfect: bool, rooms: tuple[int, ...],
+                   cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every split of a dimension of ``bound`` over fanout axes with room ``rooms`` (a
+    spatial factor per axis, each at most its room, dividing what is left -- exact -- or
+    their product at most the bound -- ``imperfect``) and then ``levels`` temporal levels
+    (every exact factorization of the ``ceil(bound / spatial)`` steps left), in that
+    order: (temporal factors [n, levels], spatial factors [n, axes]); at most ``cap``,
+    evenly spaced over the whole list, when there are more. Read-only."""
+    b = bound
+    combos: list[tuple[int, ...]] = [()]
+    for room in rooms:
+        cand = [v for v in range(1, min(b, room) + 1) if imperfect or b % v == 0]
+        combos = [c + (v,) for c in combos for v in cand
+                  if math.prod(c) * v <= b and (imperfect or b % (math.prod(c) * v) == 0)]
+    tabs = [_factorizations(-(-b // math.prod(c)), levels) for c in combos]
+    lens = np.array([len(tab) for tab in tabs], dtype=np.int64)
+    pick = np.arange(int(lens.sum()))
+    if len(pick) > cap:                     # evenly spaced over the whole list
+        pick = np.unique(np.linspace(0, len(pick) - 1, cap).astype(np.int64))
+    tvals = np.concatenate(tabs)[pick]
+    svals = np.repeat(np.array(combos, dtype=np.int64).reshape(len(combos), len(rooms)),
+                      lens, axis=0)[pick]
+    tvals.flags.writeable = svals.flags.writeable = False
+    return tvals, svals
+
+
 class NestMoves:
     """The neighbourhoods; uses the space's ``bounds``, ``hier``, ``imperfect``,
-    ``_slots``, ``_cap``, ``_table``, ``_fix_idle``, ``_legal_rows`` and ``_drop_short``."""
+    ``_slots``, ``_slot_arrays``, ``_fix_idle``, ``_legal_rows`` and ``_drop_short``."""
 
     def neighbours(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Every mapping one step from row ``i``: one prime factor of one dimension moved
@@ -43,52 +72,21 @@ class NestMoves:
         factorization of the remaining steps over its temporal levels), the rest of the
         row unchanged; at most ``cap`` of them, evenly spaced over the whole list, when
         there are more (deep hierarchies: a bound over 7 levels)."""
-        tslots, sslots = self._slots
+        nts, ts, nss, ssf, ssa, sizes, caps, *_ = self._slot_arrays
         t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
-        rooms = tuple(min(self._cap(f, a, d), size // int(np.prod(a0[f, a]) // a0[f, a, d]))
-                      for f, a, size in sslots[d])
+        rooms = tuple(resplit_rooms(a0, d, nss, ssf, ssa, sizes, caps).tolist())
         tvals, svals = self._resplit_values(d, rooms, cap)
-        n = len(tvals)
-        t = np.repeat(t0[None], n, axis=0)
-        ax = np.repeat(a0[None], n, axis=0)
-        t[:, :, d] = 1
-        t[:, tslots[d], d] = tvals
-        for k, (f, a, _) in enumerate(sslots[d]):
-            ax[:, f, a, d] = svals[:, k]
-        return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+        return self._legal_rows(NestGenomes(*resplit_rows(t0, o0, a0, d, nts, ts, ssf, ssa,
+                                                          tvals, svals)))
 
     def _resplit_values(self, d: int, rooms: tuple[int, ...], cap: int
                         ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`resplits`'s splits of dimension ``d`` given the room on each of its
         fanout axes: (temporal factors at its levels [n, levels], spatial factors on its
-        axes [n, axes]), memoised per (d, rooms, cap) -- a descent asks again and again."""
-        key = (d, rooms, cap)
-        hit = self._resplit_memo.get(key)
-        if hit is not None:
-            return hit
-        tslots, _ = self._slots
-        b = int(self.bounds[d])
-        combos: list[tuple[int, ...]] = [()]
-        for room in rooms:
-            cand = [v for v in range(1, min(b, room) + 1) if self.imperfect or b % v == 0]
-            combos = [c + (v,) for c in combos for v in cand
-                      if math.prod(c) * v <= b and (self.imperfect or b % (math.prod(c) * v) == 0)]
-        tabs = [self._table(d, -(-b // math.prod(c))) for c in combos]
-        ends = np.cumsum([len(tab) for tab in tabs])
-        pick = np.arange(ends[-1])
-        if len(pick) > cap:                 # evenly spaced over the whole list
-            pick = np.unique(np.linspace(0, ends[-1] - 1, cap).astype(np.int64))
-        which = np.searchsorted(ends, pick, side="right")
-        tvals = np.ones((len(pick), len(tslots[d])), dtype=np.int64)
-        svals = np.ones((len(pick), len(rooms)), dtype=np.int64)
-        for j in np.unique(which):
-            rows = np.flatnonzero(which == j)
-            tab = tabs[j]
-            tvals[rows] = tab[pick[rows] - (ends[j] - len(tab))]
-            svals[rows] = combos[j]
-        tvals.flags.writeable = svals.flags.writeable = False
-        self._resplit_memo[key] = (tvals, svals)
-        return tvals, svals
+        axes [n, axes]) -- :func:`resplit_values`, cached across searches (a descent asks
+        again and again)."""
+        return resplit_values(int(self.bounds[d]), len(self._slots[0][d]), self.imperfect,
+                              rooms, cap)
 
     def spatial_trades(self, g: "NestGenomes", i: int) -> "NestGenomes":
         """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``

@@ -3,7 +3,8 @@
 The space and its moves are :mod:`mapper.nest_space` (:class:`NestSpace`, re-exported
 here). :func:`search` keeps the best legal mapping of a random or an evolutionary
 (per-dimension crossover of two parents, then mutate one dimension's split or swap two
-loops of one level; truncation selection) run, seeded explicitly, then polishes it by
+loops of one level; truncation selection; ended by :data:`PATIENCE` generations without
+improvement) run, seeded explicitly, then polishes it by
 coordinate descent over large neighbourhoods (every re-split of one dimension, every
 order of one level's loops, trades of a fanout axis or of two levels between two
 dimensions, the single moves: one prime factor of one dimension to another level or
@@ -41,6 +42,14 @@ POLISH_STARTS = 6
 #: their screened best.
 SCREEN_SHARE = 5
 SCREEN_KEEP = 2
+#: The evolution ends after this many generations in a row that do not improve its best
+#: mapping (its unspent evaluations are not used: the descent stops on its own). On 51
+#: layer x hierarchy pairs x 4 seeds (AccelForge's, ZigZag's six, the 5-level edge
+#: hierarchy; 2026-12-08) it and a population of 500 gave the same scores as running a
+#: population of 1000 to the end (geometric mean 1.0081 against 1.0082 of the best
+#: found; 16 against 20 cases over 2 % worse) in 20 % fewer evaluations, 41 % fewer on
+#: AccelForge's layers.
+PATIENCE = 3
 #: Under a time budget the first population is drawn and costed this many rows at a
 #: time, the clock checked between (at least one chunk is costed).
 FIRST_CHUNK = 100
@@ -144,13 +153,14 @@ def _descend(space: NestSpace, cost, objective: str,
 
 
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
-           objective: str = "energy", max_evals: int = 20000, population: int = 1000,
+           objective: str = "energy", max_evals: int = 20000, population: int = 500,
            seed: int = 0, imperfect: bool = False, polish: bool = True,
            input_reuse: str | None = None, seeds: tuple[NestMapping, ...] = (),
            time_budget_s: float | None = None) -> NestSearchResult:
     """The best legal nest mapping of ``layer`` on ``hier`` under ``objective`` found
     in ``max_evals`` evaluations: the random or evolutionary run (children: a per-dimension
-    crossover of two parents, then a mutation) on half of them, then (``polish``)
+    crossover of two parents, then a mutation; it ends early after :data:`PATIENCE`
+    generations that do not improve its best) on half of them, then (``polish``)
     :func:`_descend` from its best and from up to :data:`POLISH_STARTS` members of the
     final population with other spatial factors, then kicks of the best (two mutations,
     descended again) on what is left, in rounds of :data:`KICKS` until a round improves
@@ -240,7 +250,8 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         total = max_evals
         max_evals = max(len(pop), total - total // 2)
         descent = total - max_evals
-    while evals < max_evals and not _late(deadline):
+    stale = 0                               # generations since the best improved
+    while evals < max_evals and not _late(deadline) and stale < PATIENCE:
         n = min(population, max_evals - evals)
         if strategy == "random":
             kids = space.random(rng, n)
@@ -252,9 +263,11 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         ks = _score(_cost(kids.batch), objective)
         evals += len(kids)
         i = int(np.argmin(ks))
+        stale = stale + 1 if strategy == "evolution" else 0
         if ks[i] < best[0]:
             best = (float(ks[i]), space.to_mapping(kids, i))
             best_g = kids.take(np.array([i]))
+            stale = 0
         if strategy == "evolution":
             pop = NestGenomes.concat(pop, kids)
             scores = np.concatenate([scores, ks])

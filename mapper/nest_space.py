@@ -30,7 +30,7 @@ from dataflows.dataflow import MAP_DIMS, map_bounds
 from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
-from mapper.nest_genomes import NestGenomes, _factorizations, stacked_tables
+from mapper.nest_genomes import NestGenomes, stacked_tables
 from mapper.nest_draw_jit import (crossover_rows, draw_spatial, draw_temporal, mutate_dims,
                                   mutate_swaps, steps_of)
 from mapper.nest_jit import fit_rows, fix_idle, over_rows
@@ -73,18 +73,6 @@ class NestSpace(NestMoves):
                 raise NestSearchError(f"{d} (bound {self.bounds[i]}) may loop at no level of "
                                       f"{self.hier.name!r}; allow it in a temporal_dims")
         return t, s
-
-    @cached_property
-    def _tables(self) -> list[dict[int, np.ndarray]]:
-        """Per dim: steps -> its exact factorizations over the allowed temporal levels
-        (filled lazily, for the step counts that occur)."""
-        return [{} for _ in range(ND)]
-
-    def _table(self, i: int, steps: int) -> np.ndarray:
-        tab = self._tables[i]
-        if steps not in tab:
-            tab[steps] = _factorizations(steps, len(self._slots[0][i]))
-        return tab[steps]
 
     @cached_property
     def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -347,11 +335,6 @@ class NestSpace(NestMoves):
         axes_list = np.array([(f, a, size) for (f, a), size in axes_of.items()],
                              dtype=np.int64).reshape(-1, 3)
         return nts, ts, nss, ssf, ssa, sizes, caps, allowed_t, axes_list, allowed_s
-
-    @cached_property
-    def _resplit_memo(self) -> dict:
-        """:meth:`NestMoves._resplit_values`'s memo: (dim, rooms, cap) -> split arrays."""
-        return {}
 
     @cached_property
     def _relief(self) -> tuple[np.ndarray, np.ndarray]:
