@@ -429,8 +429,11 @@ def warm() -> float:
     axis_products(g.axes)
     over_rows(g.axes, space._slot_arrays[5], space._slot_arrays[6], space._naxes)
     spatial_but(g.axes, 0)
-    space.fit(np.random.default_rng(0), space.random(np.random.default_rng(0), 2,
-                                                    fit=False))   # (and nest_draw_jit's)
+    rng = np.random.default_rng(0)
+    pop = space.random(rng, 2, fit=False)             # and mapper.nest_draw_jit's kernels
+    space.fit(rng, pop)
+    space.mutate(rng, space.crossover(rng, pop, pop))
+    space.resplits(pop, 0, 1)
     return time.perf_counter() - t0
 
 
