@@ -233,26 +233,75 @@ def crossover_rows(rng, T, Od, A, ia, ib, sizes, caps, naxes, needs, use_usage):
 
 
 @njit(**_JIT)
-def mutate_dims(rng, T, Od, A, fT, fA, sizes, caps, naxes):
-    """The first half of :meth:`mapper.nest_space.NestSpace.mutate`: each child (a copy
-    of parent row ``r``) takes the factors of one dimension (``rng.integers(0, 8, n)``)
-    from the fresh row ``r``, or the fresh row's factors whole where that passes a fanout
-    axis. Returns (t, order, axes, the dimension per row)."""
-    n = T.shape[0]
+def mutate_split(rng, T, Od, A, bounds, imperfect, nss, ssf, ssa, cand, ncand, sizes, caps,
+                 nts, ts, off, size, rows, needs, use_usage):
+    """The first half of :meth:`mapper.nest_space.NestSpace.mutate`: each child (a copy of
+    parent row ``r``) gets a fresh split of one dimension (``rng.integers(0, 8)``): per
+    fanout axis that may unroll it, a uniform value of ``cand`` within the room the
+    parent's other dimensions leave there and its cap (1 where it does not divide what is
+    left -- exact -- or would pass the bound -- ``imperfect``), the parent's spatial factors
+    of it back where the fresh ones fall short of a usage need the parent met, then a
+    uniform factorization of the steps left over its temporal levels (the stacked tables
+    ``off``, ``size``, ``rows``). The child stays within every axis and covers the bound.
+    Returns (t, order, axes)."""
+    n, L, F = T.shape[0], T.shape[1], A.shape[1]
     t, o, ax = T.copy(), Od.copy(), A.copy()
-    dim = np.empty(n, dtype=np.int64)
+    keep = np.empty(2 * F, dtype=np.int64)
     for r in range(n):
-        dim[r] = rng.integers(0, 8)
-    for r in range(n):
-        d = dim[r]
-        t[r, :, d] = fT[r, :, d]
-        ax[r, :, :, d] = fA[r, :, :, d]
-    over = over_rows(ax, sizes, caps, naxes)
-    for r in range(n):
-        if over[r]:
-            t[r] = fT[r]
-            ax[r] = fA[r]
-    return t, o, ax, dim
+        d = rng.integers(0, 8)
+        b = bounds[d]
+        sp, left = 1, b
+        for k in range(nss[d]):
+            f, a, m = ssf[d, k], ssa[d, k], ncand[d, k]
+            keep[k] = ax[r, f, a, d]
+            other = 1
+            for e in range(8):
+                if e != d:
+                    other *= ax[r, f, a, e]
+            room = min(caps[f, a, d], sizes[f, a] // other)
+            lo, hi = 0, m                   # values <= room
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if cand[d, k, mid] <= room:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            v = cand[d, k, np.int64(rng.random() * lo)]
+            ok = (sp * v <= b) if imperfect else (left % v == 0)
+            if not ok:
+                v = 1
+            ax[r, f, a, d] = v
+            sp *= v
+            if not imperfect:
+                left //= v
+        if use_usage:
+            short = False
+            for f in range(F):
+                if needs[f] <= 1:
+                    continue
+                p, q = 1, 1
+                for a in range(2):
+                    for e in range(8):
+                        p *= ax[r, f, a, e]
+                        q *= A[r, f, a, e]
+                if p < needs[f] and q >= needs[f]:
+                    short = True
+            if short:
+                sp = 1
+                for k in range(nss[d]):
+                    ax[r, ssf[d, k], ssa[d, k], d] = keep[k]
+                    sp *= keep[k]
+        if nts[d] == 0:
+            continue
+        steps = -(-b // sp)
+        if off[d, steps] < 0:               # (the tables hold every reachable count)
+            raise ValueError("mutate_split: a step count with no stacked table")
+        j = off[d, steps] + np.int64(rng.random() * size[d, steps])
+        for lv in range(L):
+            t[r, lv, d] = 1
+        for c in range(nts[d]):
+            t[r, ts[d, c], d] = rows[j, c]
+    return t, o, ax
 
 
 @njit(**_JIT)

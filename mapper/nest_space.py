@@ -31,7 +31,7 @@ from dataflows.errors import CoforgeError
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_genomes import NestGenomes, stacked_tables
-from mapper.nest_draw_jit import (crossover_rows, draw_spatial, draw_temporal, mutate_dims,
+from mapper.nest_draw_jit import (crossover_rows, draw_spatial, draw_temporal, mutate_split,
                                   mutate_swaps, steps_of)
 from mapper.nest_jit import fit_rows, fix_idle, over_rows
 from mapper.nest_moves import NestMoves
@@ -265,36 +265,18 @@ class NestSpace(NestMoves):
         return over_rows(np.ascontiguousarray(axes), sizes, caps, self._naxes)
 
     def mutate(self, rng: np.random.Generator, parents: "NestGenomes") -> "NestGenomes":
-        """Children: each takes one dimension's factors from a fresh random mapping (the
-        fresh row whole where that overfills a fanout axis), and half of them also swap
-        two loops of one level's order (compiled: :func:`mapper.nest_draw_jit.mutate_dims`
-        and :func:`~mapper.nest_draw_jit.mutate_swaps`, the numpy form's draws)."""
-        fresh = self.random(rng, len(parents), fit=False)  # one dimension of it used: not fitted
-        _, _, _, _, _, sizes, caps, _, _, _ = self._slot_arrays
-        t, o, ax, dim = mutate_dims(rng, parents.temporal, parents.order, parents.axes,
-                                    fresh.temporal, fresh.axes, sizes, caps, self._naxes)
-        self._keep_usage(rng, parents.axes, t, ax, dim)
+        """Children: each gets a fresh random split of one dimension within the room its
+        parent's other dimensions leave on every fanout axis (keeping the parent's spatial
+        factors of it where the fresh ones would miss a usage need the parent met), and
+        half of them also swap two loops of one level's order (compiled:
+        :func:`mapper.nest_draw_jit.mutate_split` and
+        :func:`~mapper.nest_draw_jit.mutate_swaps`)."""
+        c = self._draw_consts
+        nts, ts, _, _, _, _, caps, *_ = self._slot_arrays
+        t, o, ax = mutate_split(rng, parents.temporal, parents.order, parents.axes, *c[:8],
+                                caps, nts, ts, *self._stacked, c[13], c[8])
         mutate_swaps(rng, o)
         return NestGenomes(t, o, ax)
-
-    def _keep_usage(self, rng: np.random.Generator, parent_axes: np.ndarray,
-                    t: np.ndarray, ax: np.ndarray, dim: np.ndarray) -> None:
-        """In place: children that fall short of a fanout's usage need where their parent
-        met it keep the parent's spatial factors of the mutated dimension ``dim`` (per
-        row) and get a fresh temporal split of the steps those leave instead."""
-        if not self._has_usage:
-            return
-        needs = self._usage[0]
-        bad = np.flatnonzero(short(needs, ax) & ~short(needs, parent_axes))
-        tslots, _ = self._slots
-        for i in np.unique(dim[bad]):
-            rows = bad[dim[bad] == i]
-            ax[rows, :, :, i] = parent_axes[rows, :, :, i]
-            if tslots[i]:
-                steps = -(-int(self.bounds[i]) // ax[rows, :, :, i].prod(axis=(1, 2)))
-                t[rows, :, i] = 1
-                t[rows[:, None], np.asarray(tslots[i])[None, :], i] = \
-                    self._picks(rng, int(i), steps)
 
     @cached_property
     def _naxes(self) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""mapper.nest_draw_jit's compiled draws equal the numpy forms of NestSpace.random,
-mutate and crossover they replace (kept below as the references: mapper/nest_space.py
-at a2a4f59 and b95e207): the same rows
+"""mapper.nest_draw_jit's compiled draws: NestSpace.random and crossover equal the
+numpy forms they replace (kept below as the references: mapper/nest_space.py at a2a4f59
+and b95e207) -- the same rows
 and the generator left in the same state, on random hierarchies (min_usage fanouts
 among them), exact and imperfect factors, and on the shipped AccelForge (min_usage),
-ZigZag (max_factors) and 5-level hierarchies with ResNet-50 layers."""
+ZigZag (max_factors) and 5-level hierarchies with ResNet-50 layers; NestSpace.mutate's
+children (one dimension re-split within its parent's room) are legal and one move away."""
 
 from __future__ import annotations
 
@@ -111,27 +112,6 @@ def test_random_equals_numpy_form_on_shipped_hierarchies() -> None:
     assert usage >= 10                      # the min_usage repair was exercised
 
 
-def _ref_mutate(self: NestSpace, rng: np.random.Generator, parents: NestGenomes) -> NestGenomes:
-    """NestSpace.mutate's numpy form before it was compiled (b95e207), the reference."""
-    n = len(parents)
-    fresh = self.random(rng, n, fit=False)
-    t, o, ax = parents.temporal.copy(), parents.order.copy(), parents.axes.copy()
-    dim = rng.integers(0, ND, n)
-    r = np.arange(n)
-    t[r, :, dim] = fresh.temporal[r, :, dim]
-    ax[r, :, :, dim] = fresh.axes[r, :, :, dim]
-    over = self._over(ax)
-    t[over], ax[over] = fresh.temporal[over], fresh.axes[over]
-    self._keep_usage(rng, parents.axes, t, ax, dim)
-    swap = np.flatnonzero(rng.random(n) < 0.5)
-    lv = rng.integers(0, t.shape[1], swap.size)
-    a, b = rng.integers(0, ND, swap.size), rng.integers(0, ND, swap.size)
-    va = o[swap, lv, a].copy()
-    o[swap, lv, a] = o[swap, lv, b]
-    o[swap, lv, b] = va
-    return NestGenomes(t, o, ax)
-
-
 def _ref_crossover(self: NestSpace, rng: np.random.Generator, a: NestGenomes,
                    b: NestGenomes) -> NestGenomes:
     """NestSpace.crossover's numpy form before it was compiled (b95e207), the reference."""
@@ -153,14 +133,11 @@ def _ref_crossover(self: NestSpace, rng: np.random.Generator, a: NestGenomes,
 def _same_moves(space: NestSpace, seed: int, n: int) -> None:
     pop = space.random(np.random.default_rng(seed + 1), 2 * n)
     one, two = pop.take(np.arange(n)), pop.take(np.arange(n, 2 * n))
-    for mine, ref in ((lambda rng: space.mutate(rng, space.crossover(rng, one, two)),
-                       lambda rng: _ref_mutate(space, rng, _ref_crossover(space, rng, one,
-                                                                          two))),):
-        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
-        x, y = mine(a), ref(b)
-        for u, v in ((x.temporal, y.temporal), (x.order, y.order), (x.axes, y.axes)):
-            assert np.array_equal(u, v)
-        assert a.bit_generator.state == b.bit_generator.state
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    x, y = space.crossover(a, one, two), _ref_crossover(space, b, one, two)
+    for u, v in ((x.temporal, y.temporal), (x.order, y.order), (x.axes, y.axes)):
+        assert np.array_equal(u, v)
+    assert a.bit_generator.state == b.bit_generator.state
     # the search's form: crossover of rows picked by index, no copies
     ia, ib = np.arange(2 * n)[::-2].copy(), np.arange(2 * n)[::2].copy()
     a, b = np.random.default_rng(seed), np.random.default_rng(seed)
@@ -168,6 +145,30 @@ def _same_moves(space: NestSpace, seed: int, n: int) -> None:
     assert np.array_equal(x.temporal, y.temporal) and np.array_equal(x.axes, y.axes)
     assert np.array_equal(x.order, y.order)
     assert a.bit_generator.state == b.bit_generator.state
+    _mutants_legal(space, pop, space.mutate(np.random.default_rng(seed), pop))
+
+
+def _mutants_legal(space: NestSpace, parents: NestGenomes, kids: NestGenomes) -> None:
+    """Each child of NestSpace.mutate: within every fanout axis and cap, the bounds
+    covered (exactly without ``imperfect``), factors only where its dims may loop or
+    unroll, every level's order a permutation; it differs from its parent in one
+    dimension's split and at most one swap of two loops; a usage need the parent met is
+    met."""
+    assert not space._over(kids.axes).any()
+    cover = kids.temporal.prod(axis=1) * kids.axes.prod(axis=(1, 2))
+    assert ((cover >= space.bounds) if space.imperfect else (cover == space.bounds)).all()
+    tslots, sslots = space._slots
+    for i in range(ND):
+        free_t = [lv for lv in range(kids.temporal.shape[1]) if lv not in tslots[i]]
+        assert (kids.temporal[:, free_t, i] == 1).all()
+    assert (np.sort(kids.order, axis=2) == np.arange(ND)).all()
+    split_t = (kids.temporal != parents.temporal).any(axis=1)
+    split_s = (kids.axes != parents.axes).any(axis=(1, 2))
+    assert ((split_t | split_s).sum(axis=1) <= 1).all()
+    assert ((kids.order != parents.order).sum(axis=(1, 2)) <= 2).all()
+    if space._has_usage:
+        needs = space._usage[0]
+        assert not (short(needs, kids.axes) & ~short(needs, parents.axes)).any()
 
 
 @SETTINGS
