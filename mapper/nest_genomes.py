@@ -57,16 +57,14 @@ def stacked_tables(bounds: tuple[int, ...], spatial_max: tuple[int, ...],
     top = max(bounds) + 1
     off = np.full((len(bounds), top), -1, dtype=np.int64)
     size = np.zeros((len(bounds), top), dtype=np.int64)
-    parts, at = [np.ones((0, width), dtype=np.int64)], 0
-    for i, (b, k) in enumerate(zip(bounds, slots)):
-        if k == 0:
-            continue
-        for v in reachable_steps(b, spatial_max[i], imperfect):
-            tab = _factorizations(v, k)
-            off[i, v], size[i, v] = at, len(tab)
-            at += len(tab)
-            parts.append(np.pad(tab, ((0, 0), (0, width - k)), constant_values=1))
-    rows = np.concatenate(parts)
+    tabs = [(i, v, _factorizations(v, k)) for i, (b, k) in enumerate(zip(bounds, slots))
+            if k for v in reachable_steps(b, spatial_max[i], imperfect)]
+    rows = np.ones((sum(len(t) for _, _, t in tabs), width), dtype=np.int64)
+    at = 0
+    for i, v, tab in tabs:
+        off[i, v], size[i, v] = at, len(tab)
+        rows[at:at + len(tab), :tab.shape[1]] = tab
+        at += len(tab)
     for a in (off, size, rows):
         a.flags.writeable = False
     return off, size, rows
