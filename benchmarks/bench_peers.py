@@ -21,8 +21,10 @@ mapper, one job; ``--af-recorded`` uses the recordings instead). coforge imports
 (``mapper.accelforge_import.load_accelforge``) and runs
 ``mapper.nest_search.search_factors`` per layer on ``--max-evals`` (exact factors on
 half, then imperfect ones seeded with the exact best on the other half, as ``coforge
-map``; objective energy; both timed). Also costed: AccelForge's own mapping in
-coforge's model (``accelforge_nest_mapping``), the "same model" reference.
+map``; objective energy; both timed, and the exact-factor half on its own: the search
+in AccelForge's space, whose optimum the energy target reads). Also costed:
+AccelForge's own mapping in coforge's model (``accelforge_nest_mapping``), the "same
+model" reference.
 
 **Timed** (wall, ``time.perf_counter``; CPU, ``time.process_time``): coforge -- the
 search alone (its compiled kernels, ``mapper.nest_jit.warm``, loaded from numba's on-disk
@@ -38,7 +40,9 @@ speed targets (same run, same load).
 
 **Targets** (PASS/MISS; a MISS exits 0): coforge's energy within 2 % of AccelForge's and
 its DRAM traffic (bits, all tensors, reads + writes) no higher, on every layer; its
-mapper >= 100x faster per layer than AccelForge's and >= 10x faster than ZigZag's.
+mapper >= 100x faster per layer than AccelForge's (two verdicts: the exact-factor search
+alone, like for like with AccelForge's perfect-factor mapper and the energy target, and
+the whole ``search_factors``) and >= 10x faster than ZigZag's.
 **Exit 1** when a live peer run differs from its recording, a conversion breaks (layers
 differ, an import or map error), or coforge's DRAM traffic is below the compulsory
 (weights + unpadded inputs read, outputs written once).
@@ -315,14 +319,17 @@ def targets(zz: list[dict], af: list[dict]) -> list[dict]:
                       default=None),
          "verdict": ("MISS" if d_miss else "PASS") if rows else "not measured",
          "misses": d_miss}]
-    sp = [r["ratio"]["speedup"] for r in live_af]
-    out.append({"target": f"mapper >= {AF_SPEEDUP:g}x faster per layer than AccelForge's "
-                          f"(live, same run; the slowest layer)",
-                "value": min(sp, default=None),
-                "verdict": ("PASS" if min(sp) >= AF_SPEEDUP else "MISS") if sp
-                else "not measured (no live AccelForge run)",
-                "misses": [f"{r['layer']} {r['ratio']['speedup']:.0f}x" for r in live_af
-                           if r["ratio"]["speedup"] < AF_SPEEDUP]})
+    for key, what in (("speedup_exact", "coforge's exact-factor search, AccelForge's "
+                                        "space: the energy target's optimum"),
+                      ("speedup", "coforge's whole search_factors, imperfect factors too")):
+        sp = [r["ratio"][key] for r in live_af]
+        out.append({"target": f"mapper >= {AF_SPEEDUP:g}x faster per layer than "
+                              f"AccelForge's ({what}; live, same run; the slowest layer)",
+                    "value": min(sp, default=None),
+                    "verdict": ("PASS" if min(sp) >= AF_SPEEDUP else "MISS") if sp
+                    else "not measured (no live AccelForge run)",
+                    "misses": [f"{r['layer']} {r['ratio'][key]:.0f}x" for r in live_af
+                               if r["ratio"][key] < AF_SPEEDUP]})
     zs = [p["timing"]["speedup_per_layer"] for p in live_zz]
     out.append({"target": f"mapper >= {ZZ_SPEEDUP:g}x faster per layer than ZigZag's "
                           f"(live, same run; per coforge search vs per ZigZag layer)",

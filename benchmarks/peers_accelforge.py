@@ -136,6 +136,7 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
                        "reservations": rec.get("reservations"), "usage": rec.get("usage")},
         "coforge": {"energy_pj": res.energy_pj, "latency_cycles": res.total_cycles,
                     "dram_bits": c_dram, "wall_s": wall, "cpu_s": cpu, "legal": res.legal,
+                    "exact_wall_s": ex.wall_s,
                     "dram_bits_by_operand": coforge_dram_op_bits(res, chosen, layer),
                     "bypassed": best.bypassed,
                     "evaluations": best.evaluations,
@@ -154,7 +155,8 @@ def af_layer_row(rec: dict, conv: Any, pj_scale: float, max_evals: int, seed: in
                   "energy_exact": ratio(res_ex.energy_pj, af_e),
                   "dram_exact": ratio(coforge_dram_bits(res_ex, ex_h, layer), af_dram),
                   "energy_vs_af_mapping_in_coforge": ratio(res.energy_pj, theirs.energy_pj),
-                  "speedup": ratio(rec["wall_s"], wall)}}
+                  "speedup": ratio(rec["wall_s"], wall),
+                  "speedup_exact": ratio(rec["wall_s"], ex.wall_s)}}
 
 
 def accelforge_arch(name: str, peer: dict, source: str, max_evals: int, seed: int = 0

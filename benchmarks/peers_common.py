@@ -78,7 +78,7 @@ def accelforge_table(arch: dict) -> str:
     head = (f"{'layer':<10}{'AF uJ':>9}{'cf ex uJ':>9}{'cf/AF':>7}{'cf uJ':>9}{'cf/AF':>7}"
             f"{'cf(AFmap)':>10}"
             f"{'cf/that':>8}{'AF lat':>11}{'cf cyc':>11}{'AF DRAM kb':>11}{'cf DRAM kb':>11}"
-            f"{'cf/AF':>7}{'AF s':>7}{'cf s':>7}{'speedup':>8}")
+            f"{'cf/AF':>7}{'AF s':>7}{'cf ex s':>8}{'ex sp-up':>9}{'cf s':>7}{'speedup':>8}")
     lines = [f"--- AccelForge {arch['arch']} [{arch['source']} AccelForge run; AF latency in "
              f"{unit}]", head]
     for r in arch["layers"]:
@@ -90,7 +90,8 @@ def accelforge_table(arch: dict) -> str:
                      f"{'' if x['legal'] else '*'}{q['energy_vs_af_mapping_in_coforge']:>8.3f}"
                      f"{a['latency']:>11.4g}{c['latency_cycles']:>11,}{a['dram_bits'] / 1e3:>11.1f}"
                      f"{c['dram_bits'] / 1e3:>11.1f}{q['dram']:>7.3f}{a['wall_s']:>7.1f}"
-                     f"{c['wall_s']:>7.2f}{q['speedup']:>7.0f}x")
+                     f"{c['exact_wall_s']:>8.3f}{q['speedup_exact']:>8.0f}x"
+                     f"{c['wall_s']:>7.3f}{q['speedup']:>7.0f}x")
     lines.append("DRAM kb per operand (reads + writes), AccelForge/coforge: " + "; ".join(
         f"{r['layer']} " + " ".join(
             f"{o[0].upper()} {r['accelforge']['dram_bits_by_operand'][o] / 1e3:.1f}/"
@@ -99,11 +100,14 @@ def accelforge_table(arch: dict) -> str:
     af_s = sum(r["accelforge"]["wall_s"] for r in arch["layers"])
     cf_s = sum(r["coforge"]["wall_s"] for r in arch["layers"])
     lines.append(f"time over the {len(arch['layers'])} layers: AccelForge {af_s:.1f} s, coforge "
-                 f"{cf_s:.2f} s: {ratio(af_s, cf_s):.0f}x in total (the speed target reads the "
-                 f"slowest layer: "
+                 f"{cf_s:.2f} s: {ratio(af_s, cf_s):.0f}x in total (the speed targets read the "
+                 f"slowest layer: exact-factor search "
+                 f"{min((r['ratio']['speedup_exact'] for r in arch['layers']), default=0):.1f}x,"
+                 f" whole search "
                  f"{min((r['ratio']['speedup'] for r in arch['layers']), default=0):.1f}x)")
     lines.append("cf ex: coforge's exact-factor optimum (AccelForge's FFM searches perfect "
-                 "factors only); cf: with imperfect factors too (the mapping reported)")
+                 "factors only) and its search's time (cf ex s); cf: with imperfect factors "
+                 "too (the mapping reported), cf s the whole search_factors")
     lines.append("cf(AFmap): AccelForge's own mapping costed by coforge's model (* = over "
                  "capacity there: " + "; ".join(sorted({x for r in arch["layers"] for x in
                                                        r["af_mapping_in_coforge"]["capacity"]}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,6 +71,8 @@ class NestSearchResult:
     #: :func:`search_factors`: its exact-factor half's result (None: that half found no
     #: legal mapping, or a plain :func:`search`).
     exact: "NestSearchResult | None" = None
+    #: Wall-clock seconds the search took (``time.perf_counter``; not compared).
+    wall_s: float = field(default=0.0, compare=False)
 
     @property
     def bypassed(self) -> dict[str, tuple[str, ...]]:
@@ -188,7 +190,8 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         raise NestSearchError("max_evals must be >= 1 and population >= 2")
     if time_budget_s is not None and not time_budget_s > 0:
         raise NestSearchError(f"time_budget_s must be > 0 seconds, not {time_budget_s!r}")
-    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
+    t_start = time.perf_counter()
+    deadline = None if time_budget_s is None else t_start + time_budget_s
     from sim.hier_cost_scalar import DEFAULT_INPUT_REUSE, check_input_reuse
     reuse = DEFAULT_INPUT_REUSE if input_reuse is None else input_reuse
     check_input_reuse(reuse)
@@ -223,7 +226,8 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         best_r = min(found, key=lambda r: r.score)
         return NestSearchResult(mapping=best_r.mapping, score=best_r.score, evaluations=spent,
                                 objective=objective, strategy=strategy, seed=seed,
-                                hierarchy=best_r.hierarchy)
+                                hierarchy=best_r.hierarchy,
+                                wall_s=time.perf_counter() - t_start)
 
     _cost = scorer(layer, hier, reuse == "window")
     space = NestSpace(layer, hier, imperfect)
@@ -312,7 +316,8 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
         raise NestSearchError(f"layer {layer.name!r}: no legal mapping on {hier.name!r} in "
                               f"{evals} evaluations; enlarge the buffers or max_evals")
     return NestSearchResult(mapping=best[1], score=best[0], evaluations=evals,
-                            objective=objective, strategy=strategy, seed=seed, hierarchy=hier)
+                            objective=objective, strategy=strategy, seed=seed, hierarchy=hier,
+                            wall_s=time.perf_counter() - t_start)
 
 
 def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
@@ -327,7 +332,8 @@ def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     finds something. ``time_budget_s`` (wall-clock seconds, see :func:`search`): half for
     each search (the second also gets what the first left)."""
     first, runs, exact = max(1, max_evals - max_evals // 2), [], None
-    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
+    t_start = time.perf_counter()
+    deadline = None if time_budget_s is None else t_start + time_budget_s
     try:
         exact = search(layer, hier, strategy, objective, first, seed=seed,
                        input_reuse=input_reuse,
@@ -350,7 +356,8 @@ def search_factors(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
     return NestSearchResult(mapping=best.mapping, score=best.score,
                             evaluations=sum(r.evaluations for r in runs),
                             objective=objective, strategy=strategy, seed=seed,
-                            hierarchy=best.hierarchy, exact=exact)
+                            hierarchy=best.hierarchy, exact=exact,
+                            wall_s=time.perf_counter() - t_start)
 
 
 __all__ = ["NestGenomes", "NestSearchError", "NestSearchResult", "NestSpace", "search",

@@ -49,6 +49,8 @@ def test_accelforge_row(af_arch: dict) -> None:
     assert q["energy"] == c["energy_pj"] / a["energy_pj"]
     assert q["dram"] == c["dram_bits"] / a["dram_bits"]
     assert q["speedup"] == a["wall_s"] / c["wall_s"]
+    assert q["speedup_exact"] == a["wall_s"] / c["exact_wall_s"]
+    assert 0 < c["exact_wall_s"] < c["wall_s"]           # the exact half is part of the whole
     assert c["evaluations"] <= 2000                      # search_factors on --max-evals
     ex = row["coforge_exact_factors"]                    # AccelForge's space: perfect factors
     assert ex["legal"] and c["energy_pj"] <= ex["energy_pj"] * (1 + 1e-12)
@@ -81,19 +83,21 @@ def test_zigzag_pair_structure() -> None:
     assert bp.invariant_errors([pair], []) == []
     verdicts = bp.targets([pair], [])
     assert [v["verdict"] for v in verdicts[:2]] == ["not measured", "not measured"]
-    assert verdicts[3]["verdict"].startswith("not measured")      # a recorded ZigZag run
+    assert verdicts[4]["verdict"].startswith("not measured")      # a recorded ZigZag run
 
 
 def test_targets_from_numbers(af_arch: dict) -> None:
     """The verdicts follow the printed ratios (a live-labelled copy of the row)."""
     arch = dict(af_arch, source="live")
-    e, d, s, _ = bp.targets([], [arch])
+    e, d, sx, s, _ = bp.targets([], [arch])
     (row,) = arch["layers"]
     q = row["ratio"]
     assert e["verdict"] == ("PASS" if abs(q["energy_exact"] - 1) <= 0.02 else "MISS")
     assert d["verdict"] == ("PASS" if max(q["dram"], q["dram_exact"]) <= 1 else "MISS")
     assert s["value"] == row["ratio"]["speedup"]
     assert s["verdict"] == ("PASS" if row["ratio"]["speedup"] >= 100 else "MISS")
+    assert sx["value"] == row["ratio"]["speedup_exact"] and "exact-factor" in sx["target"]
+    assert sx["verdict"] == ("PASS" if row["ratio"]["speedup_exact"] >= 100 else "MISS")
 
 
 def test_zoo_mismatch_is_an_error() -> None:
