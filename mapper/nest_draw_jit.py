@@ -234,26 +234,27 @@ def crossover_rows(rng, T, Od, A, ia, ib, sizes, caps, naxes, needs, use_usage):
 
 @njit(**_JIT)
 def mutate_split(rng, T, Od, A, bounds, imperfect, nss, ssf, ssa, cand, ncand, sizes, caps,
-                 nts, ts, off, size, rows, needs, use_usage):
+                 nts, ts, off, size, rows, needs, use_usage, kinds, index, axis, idle_lv):
     """The first half of :meth:`mapper.nest_space.NestSpace.mutate`: each child (a copy of
     parent row ``r``) gets a fresh split of one dimension (``rng.integers(0, 8)``): per
     fanout axis that may unroll it, a uniform value of ``cand`` within the room the
     parent's other dimensions leave there and its cap (1 where it does not divide what is
-    left -- exact -- or would pass the bound -- ``imperfect``), the parent's spatial factors
-    of it back where the fresh ones fall short of a usage need the parent met, then a
-    uniform factorization of the steps left over its temporal levels (the stacked tables
-    ``off``, ``size``, ``rows``). The child stays within every axis and covers the bound.
-    Returns (t, order, axes)."""
+    left -- exact -- or would pass the bound -- ``imperfect``), then a uniform
+    factorization of the steps left over its temporal levels (the stacked tables ``off``,
+    ``size``, ``rows``); with ``imperfect``, the idle rule of
+    :func:`mapper.nest_jit.fix_idle` on that dimension (nest-order slots ``kinds``,
+    ``index``, ``axis``; its outermost allowed level ``idle_lv[d]``, -1: the rule does not
+    apply). A child that then falls short of a usage need its parent met keeps the
+    parent's split of that dimension. Children stay within every axis and cover the
+    bounds. Returns (t, order, axes)."""
     n, L, F = T.shape[0], T.shape[1], A.shape[1]
     t, o, ax = T.copy(), Od.copy(), A.copy()
-    keep = np.empty(2 * F, dtype=np.int64)
     for r in range(n):
         d = rng.integers(0, 8)
         b = bounds[d]
         sp, left = 1, b
         for k in range(nss[d]):
             f, a, m = ssf[d, k], ssa[d, k], ncand[d, k]
-            keep[k] = ax[r, f, a, d]
             other = 1
             for e in range(8):
                 if e != d:
@@ -274,6 +275,29 @@ def mutate_split(rng, T, Od, A, bounds, imperfect, nss, ssf, ssa, cand, ncand, s
             sp *= v
             if not imperfect:
                 left //= v
+        if nts[d] > 0:
+            steps = -(-b // sp)
+            if off[d, steps] < 0:           # (the tables hold every reachable count)
+                raise ValueError("mutate_split: a step count with no stacked table")
+            j = off[d, steps] + np.int64(rng.random() * size[d, steps])
+            for lv in range(L):
+                t[r, lv, d] = 1
+            for c in range(nts[d]):
+                t[r, ts[d, c], d] = rows[j, c]
+        if imperfect and idle_lv[d] >= 0:   # the idle rule, on the one dimension changed
+            total, outer = 1, 0
+            for p in range(kinds.size):
+                v = t[r, index[p], d] if kinds[p] == 0 else ax[r, index[p], axis[p], d]
+                total *= v
+                if outer == 0 and v > 1:
+                    outer = v
+            if outer > 0 and total - total // outer >= b:
+                for f in range(F):
+                    for a in range(2):
+                        ax[r, f, a, d] = 1
+                for lv in range(L):
+                    t[r, lv, d] = 1
+                t[r, idle_lv[d], d] = b
         if use_usage:
             short = False
             for f in range(F):
@@ -287,20 +311,11 @@ def mutate_split(rng, T, Od, A, bounds, imperfect, nss, ssf, ssa, cand, ncand, s
                 if p < needs[f] and q >= needs[f]:
                     short = True
             if short:
-                sp = 1
-                for k in range(nss[d]):
-                    ax[r, ssf[d, k], ssa[d, k], d] = keep[k]
-                    sp *= keep[k]
-        if nts[d] == 0:
-            continue
-        steps = -(-b // sp)
-        if off[d, steps] < 0:               # (the tables hold every reachable count)
-            raise ValueError("mutate_split: a step count with no stacked table")
-        j = off[d, steps] + np.int64(rng.random() * size[d, steps])
-        for lv in range(L):
-            t[r, lv, d] = 1
-        for c in range(nts[d]):
-            t[r, ts[d, c], d] = rows[j, c]
+                for lv in range(L):
+                    t[r, lv, d] = T[r, lv, d]
+                for f in range(F):
+                    for a in range(2):
+                        ax[r, f, a, d] = A[r, f, a, d]
     return t, o, ax
 
 

@@ -434,6 +434,8 @@ def warm() -> float:
     space.fit(rng, pop)
     space.mutate(rng, space.crossover(rng, pop, pop))
     space.resplits(pop, 0, 1)
+    from mapper.nest_search import search
+    search(Layer("warm", K=4, C=2), hier, max_evals=60, population=4)   # the descent
     return time.perf_counter() - t0
 
 

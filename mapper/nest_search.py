@@ -26,7 +26,9 @@ import numpy as np
 from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_space import ND, NestGenomes, NestSearchError, NestSpace
-from sim.hier_cost_jit import scorer
+from mapper.nest_descent_jit import (NEIGHBOURS, OBJECTIVE_CODES, REORDERS, RESPLITS,
+                                     SPATIAL_TRADES, TEMPORAL_TRADES, descend_rows)
+from sim.hier_cost_jit import cost_consts, scorer
 from sim.hierarchy import Hierarchy
 
 OBJECTIVES = ("energy", "cycles", "edp")
@@ -90,21 +92,22 @@ def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
     return np.where(arr["legal"], s, np.inf)
 
 
-def _hoods(space: NestSpace, levels: int) -> list:
-    """The descent's neighbourhoods, in the order it cycles them (see :func:`_descend`)."""
-    hoods = [lambda g: space.neighbours(g, 0), lambda g: space.temporal_trades(g, 0),
-             lambda g: space.spatial_trades(g, 0)]
-    hoods += [lambda g, lv=lv: space.reorders(g, 0, lv) for lv in range(levels)]
-    hoods += [lambda g, d=d: space.resplits(g, 0, d) for d in range(ND) if space.bounds[d] > 1]
-    return hoods
-
-
 def _late(deadline: float | None) -> bool:
     """The wall clock is past ``deadline`` (``time.perf_counter`` seconds; None: never)."""
     return deadline is not None and time.perf_counter() > deadline
 
 
-def _descend(space: NestSpace, cost, objective: str,
+def _cycle(space: NestSpace, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The descent's neighbourhoods, in the order it cycles them (see :func:`_descend`):
+    (kinds of :mod:`mapper.nest_descent_jit`, each one's level or dimension)."""
+    kinds = [NEIGHBOURS, TEMPORAL_TRADES, SPATIAL_TRADES] + [REORDERS] * levels
+    args = [0, 0, 0] + list(range(levels))
+    dims = [d for d in range(ND) if space.bounds[d] > 1]
+    return (np.array(kinds + [RESPLITS] * len(dims), dtype=np.int64),
+            np.array(args + dims, dtype=np.int64))
+
+
+def _descend(space: NestSpace, consts: tuple, objective: str,
              starts: list[tuple[float, "NestGenomes"]], budget: int,
              deadline: float | None = None) -> tuple[list[tuple[float, "NestGenomes"]], int]:
     """Coordinate descent from each one-row start ``(score, row)``, all in lockstep (one
@@ -116,42 +119,24 @@ def _descend(space: NestSpace, cost, objective: str,
     (:meth:`NestSpace.neighbours`) -- moving to a neighbourhood's best when it is
     strictly better, until a whole cycle improves nothing (a local optimum of those
     neighbourhoods, not a proven one), ``budget`` evaluations (shared) are spent or the
-    clock passes ``deadline``. Returns (the end point of each start, evaluations)."""
+    clock passes ``deadline``. Returns (the end point of each start, evaluations).
+    Compiled whole (:func:`mapper.nest_descent_jit.descend_rows`; ``consts``:
+    :func:`sim.hier_cost_jit.cost_consts`)."""
     if not starts:
         return [], 0
-    hoods = _hoods(space, starts[0][1].temporal.shape[1])
-    pts = list(starts)
-    stale = [0] * len(pts)
-    spent, k = 0, 0
-    while spent < budget and not _late(deadline):
-        live = [j for j in range(len(pts)) if stale[j] < len(hoods)]
-        if not live:
-            break
-        parts = [hoods[k % len(hoods)](pts[j][1]) for j in live]
-        k += 1
-        total = sum(len(p) for p in parts)
-        if total > budget - spent:          # the budget's rest, shared evenly
-            q, r = divmod(budget - spent, len(live))
-            parts = [p.take(np.arange(min(len(p), q + (j < r)))) for j, p in enumerate(parts)]
-        sizes = [len(p) for p in parts]
-        if not sum(sizes):
-            for j in live:
-                stale[j] += 1
-            continue
-        ns = _score(cost(NestGenomes.concat_all(parts).batch), objective)
-        spent += len(ns)
-        lo = 0
-        for j, part, n in zip(live, parts, sizes):
-            if n == 0:
-                stale[j] += 1
-                continue
-            i = lo + int(np.argmin(ns[lo:lo + n]))
-            if ns[i] < pts[j][0]:
-                pts[j], stale[j] = (float(ns[i]), part.take(np.array([i - lo]))), 0
-            else:
-                stale[j] += 1
-            lo += n
-    return pts, spent
+    hk, ha = _cycle(space, starts[0][1].temporal.shape[1])
+    kinds, index, axis = space._nest_slot_arrays
+    _, idims, outer_lv = space._nest_slots
+    T, Od, A, s, spent = descend_rows(
+        np.concatenate([g.temporal for _, g in starts]),
+        np.concatenate([g.order for _, g in starts]),
+        np.concatenate([g.axes for _, g in starts]),
+        np.array([v for v, _ in starts], dtype=np.float64), budget,
+        0.0 if deadline is None else deadline, hk, ha, *space._slot_arrays, space._naxes,
+        space.imperfect, kinds, index, axis, idims, outer_lv, space.bounds,
+        space._draw_consts[13], space._has_usage, consts, OBJECTIVE_CODES[objective])
+    return [(float(s[j]), NestGenomes(T[j:j + 1], Od[j:j + 1], A[j:j + 1]))
+            for j in range(len(starts))], int(spent)
 
 
 def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
@@ -230,6 +215,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                                 wall_s=time.perf_counter() - t_start)
 
     _cost = scorer(layer, hier, reuse == "window")
+    _consts = cost_consts(layer, hier, reuse == "window")
     space = NestSpace(layer, hier, imperfect)
     rng = np.random.default_rng(seed)
     first = NestGenomes.concat(space.genomes(seeds), space.outermost()) if seeds \
@@ -291,7 +277,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
                 if key not in seen:
                     seen.add(key)
                     starts.append((float(scores[j]), pop.take(np.array([j]))))
-        ends, spent = _descend(space, _cost, objective, starts, descent, deadline)
+        ends, spent = _descend(space, _consts, objective, starts, descent, deadline)
         left = descent - spent
         evals += spent
         for g_score, g in ends:
@@ -303,7 +289,7 @@ def search(layer: Layer, hier: Hierarchy, strategy: str = "evolution",
             left -= KICKS
             evals += KICKS
             ok = [j for j in range(KICKS) if math.isfinite(k_scores[j])]
-            ends, spent = _descend(space, _cost, objective,
+            ends, spent = _descend(space, _consts, objective,
                                    [(float(k_scores[j]), kicks.take(np.array([j])))
                                     for j in ok], left, deadline)
             left -= spent

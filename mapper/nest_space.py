@@ -264,17 +264,28 @@ class NestSpace(NestMoves):
         _, _, _, _, _, sizes, caps, _, _, _ = self._slot_arrays
         return over_rows(np.ascontiguousarray(axes), sizes, caps, self._naxes)
 
+    @cached_property
+    def _idle_levels(self) -> np.ndarray:
+        """Per dimension, the level :meth:`_fix_idle` gives its whole bound to (-1: the
+        idle rule does not apply to it)."""
+        _, dims, outer_lv = self._nest_slots
+        out = np.full(ND, -1, dtype=np.int64)
+        out[dims] = outer_lv
+        return out
+
     def mutate(self, rng: np.random.Generator, parents: "NestGenomes") -> "NestGenomes":
         """Children: each gets a fresh random split of one dimension within the room its
-        parent's other dimensions leave on every fanout axis (keeping the parent's spatial
-        factors of it where the fresh ones would miss a usage need the parent met), and
+        parent's other dimensions leave on every fanout axis (the idle rule applied to it;
+        the parent's split kept where the fresh one would miss a usage need the parent
+        met), and
         half of them also swap two loops of one level's order (compiled:
         :func:`mapper.nest_draw_jit.mutate_split` and
         :func:`~mapper.nest_draw_jit.mutate_swaps`)."""
         c = self._draw_consts
         nts, ts, _, _, _, _, caps, *_ = self._slot_arrays
         t, o, ax = mutate_split(rng, parents.temporal, parents.order, parents.axes, *c[:8],
-                                caps, nts, ts, *self._stacked, c[13], c[8])
+                                caps, nts, ts, *self._stacked, c[13], c[8],
+                                *self._nest_slot_arrays, self._idle_levels)
         mutate_swaps(rng, o)
         return NestGenomes(t, o, ax)
 

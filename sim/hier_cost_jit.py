@@ -127,6 +127,12 @@ def scorer(layer: Layer, hier: Hierarchy, window: bool
     return score
 
 
+def cost_consts(layer: Layer, hier: Hierarchy, window: bool) -> tuple:
+    """The constant arrays :func:`_cost_rows` reads for (``layer``, ``hier``, ``window``),
+    for compiled callers (cached, read-only)."""
+    return _consts(layer, hier, window)
+
+
 def cost_batch(layer: Layer, hier: Hierarchy, batch: NestBatch,
                window: bool) -> dict[str, np.ndarray]:
     """``legal``, ``energy_pj``, ``compute_cycles``, ``total_cycles`` of every row of

@@ -150,8 +150,8 @@ def _same_moves(space: NestSpace, seed: int, n: int) -> None:
 
 def _mutants_legal(space: NestSpace, parents: NestGenomes, kids: NestGenomes) -> None:
     """Each child of NestSpace.mutate: within every fanout axis and cap, the bounds
-    covered (exactly without ``imperfect``), factors only where its dims may loop or
-    unroll, every level's order a permutation; it differs from its parent in one
+    covered (exactly without ``imperfect``; with it, no fully idle last iteration),
+    factors only where its dims may loop or unroll, every level's order a permutation; it differs from its parent in one
     dimension's split and at most one swap of two loops; a usage need the parent met is
     met."""
     assert not space._over(kids.axes).any()
@@ -166,6 +166,10 @@ def _mutants_legal(space: NestSpace, parents: NestGenomes, kids: NestGenomes) ->
     split_s = (kids.axes != parents.axes).any(axis=(1, 2))
     assert ((split_t | split_s).sum(axis=1) <= 1).all()
     assert ((kids.order != parents.order).sum(axis=(1, 2)) <= 2).all()
+    if space.imperfect:                     # no fully idle last iteration left
+        t, ax = kids.temporal.copy(), kids.axes.copy()
+        space._fix_idle(t, ax)
+        assert np.array_equal(t, kids.temporal) and np.array_equal(ax, kids.axes)
     if space._has_usage:
         needs = space._usage[0]
         assert not (short(needs, kids.axes) & ~short(needs, parents.axes)).any()
