@@ -151,9 +151,9 @@ def _same_moves(space: NestSpace, seed: int, n: int) -> None:
 def _mutants_legal(space: NestSpace, parents: NestGenomes, kids: NestGenomes) -> None:
     """Each child of NestSpace.mutate: within every fanout axis and cap, the bounds
     covered (exactly without ``imperfect``; with it, no fully idle last iteration),
-    factors only where its dims may loop or unroll, every level's order a permutation; it differs from its parent in one
-    dimension's split and at most one swap of two loops; a usage need the parent met is
-    met."""
+    factors only where its dims may loop or unroll, every level's order a permutation;
+    it differs from its parent in one dimension's split and at most one swap of two
+    loops; a usage need the parent met is met."""
     assert not space._over(kids.axes).any()
     cover = kids.temporal.prod(axis=1) * kids.axes.prod(axis=(1, 2))
     assert ((cover >= space.bounds) if space.imperfect else (cover == space.bounds)).all()
