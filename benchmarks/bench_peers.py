@@ -322,23 +322,26 @@ def targets(zz: list[dict], af: list[dict]) -> list[dict]:
     for key, what in (("speedup_exact", "coforge's exact-factor search, AccelForge's "
                                         "space: the energy target's optimum"),
                       ("speedup", "coforge's whole search_factors, imperfect factors too")):
-        sp = [r["ratio"][key] for r in live_af]
-        out.append({"target": f"mapper >= {AF_SPEEDUP:g}x faster per layer than "
-                              f"AccelForge's ({what}; live, same run; the slowest layer)",
-                    "value": min(sp, default=None),
-                    "verdict": ("PASS" if min(sp) >= AF_SPEEDUP else "MISS") if sp
-                    else "not measured (no live AccelForge run)",
-                    "misses": [f"{r['layer']} {r['ratio'][key]:.0f}x" for r in live_af
-                               if r["ratio"][key] < AF_SPEEDUP]})
-    zs = [p["timing"]["speedup_per_layer"] for p in live_zz]
-    out.append({"target": f"mapper >= {ZZ_SPEEDUP:g}x faster per layer than ZigZag's "
-                          f"(live, same run; per coforge search vs per ZigZag layer)",
-                "value": min(zs, default=None),
-                "verdict": ("PASS" if min(zs) >= ZZ_SPEEDUP else "MISS") if zs
-                else "not measured (no live ZigZag run)",
-                "misses": [f"{p['accelerator']} x {p['network']}" for p in live_zz
-                           if p["timing"]["speedup_per_layer"] < ZZ_SPEEDUP]})
+        out.append(_speed_target(
+            f"mapper >= {AF_SPEEDUP:g}x faster per layer than AccelForge's ({what}; live, "
+            f"same run; the slowest layer)", AF_SPEEDUP,
+            [(r["layer"], r["ratio"][key]) for r in live_af], "no live AccelForge run"))
+    out.append(_speed_target(
+        f"mapper >= {ZZ_SPEEDUP:g}x faster per layer than ZigZag's (live, same run; per "
+        f"coforge search vs per ZigZag layer)", ZZ_SPEEDUP,
+        [(f"{p['accelerator']} x {p['network']}", p["timing"]["speedup_per_layer"])
+         for p in live_zz], "no live ZigZag run"))
     return out
+
+
+def _speed_target(target: str, need: float, got: list[tuple[str, float]],
+                  missing: str) -> dict:
+    """A speed verdict: PASS when every (name, speed-up) in ``got`` reaches ``need``."""
+    sp = [v for _, v in got]
+    return {"target": target, "value": min(sp, default=None),
+            "verdict": ("PASS" if min(sp) >= need else "MISS") if sp
+            else f"not measured ({missing})",
+            "misses": [f"{n} {v:.0f}x" for n, v in got if v < need]}
 
 
 def parse_live(items: list[str] | None) -> set[tuple[str, str]]:
