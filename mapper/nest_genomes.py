@@ -5,34 +5,47 @@ ordered factorization the space draws temporal splits from (divisors and primes:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from dataflows.factors import divisors
+from dataflows.factors import divisors, primes
 from dataflows.nest_mapping import NestBatch
 from mapper.nest_jit import axis_products
 
 
+def _compositions(e: int, k: int) -> np.ndarray:
+    """Every way to split exponent ``e`` over ``k`` ordered parts ([c, k], stars and bars)."""
+    rows = []
+    for bars in itertools.combinations(range(e + k - 1), k - 1):
+        prev, row = -1, []
+        for b in bars:
+            row.append(b - prev - 1)
+            prev = b
+        row.append(e + k - 2 - prev)
+        rows.append(row)
+    return np.array(rows, dtype=np.int64).reshape(-1, k)
+
+
 @lru_cache(maxsize=4096)
 def _factorizations(n: int, slots: int) -> np.ndarray:
-    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots];
-    cached across searches: read-only)."""
-    if slots == 0:
-        return np.ones((1, 0), dtype=np.int64)
-    rows: list[tuple[int, ...]] = []
-
-    def rec(left: int, k: int, acc: tuple[int, ...]) -> None:
-        if k == 1:
-            rows.append(acc + (left,))
-            return
-        for d in divisors(left):
-            rec(left // d, k - 1, acc + (d,))
-    rec(n, slots, ())
-    out = np.array(rows, dtype=np.int64)
-    out.flags.writeable = False
-    return out
+    """Every ordered tuple of ``slots`` positive ints whose product is ``n`` ([k, slots]),
+    in lexicographic order: per prime of ``n`` every split of its exponent over the
+    slots, multiplied out (``slots`` 0: the one empty tuple, as for a dimension with no
+    temporal level; cached across searches: read-only)."""
+    rows = np.ones((1, slots), dtype=np.int64)
+    if slots:
+        for p in primes(n):
+            e, m = 0, n
+            while m % p == 0:
+                m //= p
+                e += 1
+            rows = (rows[:, None, :] * p ** _compositions(e, slots)[None]).reshape(-1, slots)
+        rows = rows[np.lexsort(rows.T[::-1])]
+    rows.flags.writeable = False
+    return rows
 
 
 def reachable_steps(bound: int, spatial_max: int, imperfect: bool) -> list[int]:
