@@ -3,13 +3,16 @@
 :func:`mapper.nest_usage.repair`, then the temporal splits and loop orders of a batch
 of rows), its ``crossover`` and the two halves of its ``mutate``.
 
-They draw from the caller's ``numpy.random.Generator`` exactly what the numpy form they
-replace drew, in the same order (numba's ``Generator.random``, ``integers``,
+``draw_spatial``, ``draw_temporal`` and ``crossover_rows`` draw from the caller's
+``numpy.random.Generator`` exactly what the numpy form they replace drew, in the same
+order (numba's ``Generator.random``, ``integers``,
 ``permutation`` and ``shuffle`` are numpy's algorithms on the same bit generator; a
 1-D ``shuffle`` per (row, level) in C order is what ``Generator.permuted(axis=2)`` does),
-so a seeded search's results do not change; tests/mapper/test_nest_draw_jit.py keeps
-the numpy form as the reference and compares rows and the generator's final state. The
-generator must not be shared with another thread (numba draws without its lock).
+so those do not change a seeded search's results; tests/mapper/test_nest_draw_jit.py
+keeps the numpy forms as references and compares rows and the generator's final state.
+``mutate_split`` is a new rule (one dimension re-split within the parent's room; the
+test checks its children's legality). The generator must not be shared with another
+thread (numba draws without its lock).
 """
 
 from __future__ import annotations

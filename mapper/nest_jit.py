@@ -3,7 +3,9 @@ search's moves that cost more as numpy calls than as work. Each equals the numpy
 it replaces row for row (tests/mapper/test_nest_jit.py); none draws random numbers, so
 a seeded search's results do not change. Compiled on first use and cached on disk
 beside this file; :func:`warm` (``python -m mapper.nest_jit``, run by ``make install``)
-compiles or loads these and the cost kernels of :mod:`sim.hier_cost_jit` up front.
+compiles or loads these, the cost kernels of :mod:`sim.hier_cost_jit` and the search's
+other compiled parts (:mod:`mapper.nest_draw_jit`, :mod:`mapper.nest_descent_jit`) up
+front.
 """
 
 from __future__ import annotations
@@ -404,8 +406,10 @@ def neighbourhood(kind: str, t0: np.ndarray, o0: np.ndarray, a0: np.ndarray,
 
 
 def warm() -> float:
-    """Load (or, on a cold cache, compile: about 20 s once) every compiled kernel of the
-    nest search -- :func:`sim.hier_cost_jit.warm`'s and this module's. Seconds taken."""
+    """Load (or, on a cold cache, compile: about 50 s once) every compiled kernel of the
+    nest search -- :func:`sim.hier_cost_jit.warm`'s, this module's,
+    :mod:`mapper.nest_draw_jit`'s and :mod:`mapper.nest_descent_jit`'s (a small search
+    runs them all). Seconds taken."""
     import time
 
     from sim.hier_cost_jit import warm as warm_cost

@@ -1,7 +1,8 @@
 """The space of nest mappings of one layer on a Hierarchy, and moves within it.
 
 :class:`NestSpace` draws whole batches of structurally legal
-:class:`~dataflows.nest_mapping.NestBatch` rows with numpy (no per-candidate Python):
+:class:`~dataflows.nest_mapping.NestBatch` rows in compiled loops
+(:mod:`mapper.nest_draw_jit`; no per-candidate Python):
 for every dimension, a spatial factor per fanout axis that may unroll it (a divisor of
 the bound up to the axis size and its ``max_factors`` cap; with ``imperfect`` any value
 up to all of them, leaving the

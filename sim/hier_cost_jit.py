@@ -129,7 +129,7 @@ def scorer(layer: Layer, hier: Hierarchy, window: bool
 
 def cost_consts(layer: Layer, hier: Hierarchy, window: bool) -> tuple:
     """The constant arrays :func:`_cost_rows` reads for (``layer``, ``hier``, ``window``),
-    for compiled callers (cached, read-only)."""
+    for compiled callers (cached and shared: callers must not modify them)."""
     return _consts(layer, hier, window)
 
 
