@@ -10,7 +10,7 @@ descending, costs them in one batch (:func:`sim.hier_cost_jit._cost_rows`, the v
 :func:`sim.hier_cost.evaluate_batch`), and moves each start to its neighbourhood's best
 when that is strictly better; a start stops after a whole cycle without a move, and all
 stop when the budget is spent or the clock passes the deadline. The re-splits' values
-come from :func:`mapper.nest_moves.resplit_values` (cached in Python, called from the
+come from :func:`mapper.nest_genomes.resplit_values` (cached in Python, called from the
 compiled loop in object mode).
 """
 
@@ -27,7 +27,7 @@ from mapper.nest_draw_jit import _short_rows, resplit_rooms, resplit_rows
 from mapper.nest_jit import __file__ as _nest_file
 from mapper.nest_jit import (_fix_idle, _neighbours, _spatial_trades, _temporal_trades,
                              axis_products, over_rows)
-from mapper.nest_moves import resplit_values
+from mapper.nest_genomes import resplit_values
 from sim.hier_cost_jit import __file__ as _cost_file
 from sim.hier_cost_jit import _cost_rows
 from sim.hier_rows_jit import __file__ as _rows_file
@@ -75,9 +75,9 @@ def _keep(T, Od, A, ok):
 @njit(**_JIT)
 def _legal(T, Od, A, check_over, sizes, caps, naxes, imperfect, kinds, index, axis, idims,
            outer_lv, bounds, needs, use_usage):
-    """:meth:`mapper.nest_space.NestSpace._legal_rows` (``check_over``) or the tail of
-    :meth:`~mapper.nest_moves.NestMoves.neighbours`: rows past a fanout axis dropped, the
-    idle rule (``imperfect``), rows short of a usage need dropped."""
+    """The neighbourhoods' legality rules: rows past a fanout axis dropped
+    (``check_over``; the single moves never pass one), the idle rule (``imperfect``), rows
+    short of a usage need dropped."""
     n = T.shape[0]
     ok = np.ones(n, dtype=np.bool_)
     if check_over and n:
@@ -96,7 +96,7 @@ def _legal(T, Od, A, check_over, sizes, caps, naxes, imperfect, kinds, index, ax
 
 @njit(**_JIT)
 def _reorders(t0, o0, a0, lv, cap):
-    """:meth:`mapper.nest_moves.NestMoves.reorders`: level ``lv``'s loops of factor > 1
+    """:meth:`mapper.nest_moves.NestMoves.reorders`' rows: level ``lv``'s loops of factor > 1
     permuted among their positions, in ``itertools.permutations`` order (lexicographic
     in the positions' indices), the first ``cap``."""
     pos = np.empty(8, dtype=np.int64)
@@ -175,14 +175,21 @@ def _hood(kind, arg, t0, o0, a0, nts, ts, nss, ssf, ssa, sizes, caps, allowed_t,
 
 @njit(**_JIT)
 def _scores(T, Od, A, c, objective):
-    """The rows' scores: energy (pJ), cycles (ties broken by energy) or their product;
-    an illegal row scores inf (:func:`mapper.nest_search._score`)."""
+    """The rows' costs, scored (:func:`score_rows`)."""
     n = T.shape[0]
     legal = np.empty(n, dtype=np.bool_)
     energy = np.empty(n, dtype=np.float64)
     compute = np.empty(n, dtype=np.int64)
     total = np.empty(n, dtype=np.int64)
     _cost_rows(T, Od, axis_products(A), *c, legal, energy, compute, total)
+    return score_rows(legal, energy, total, objective)
+
+
+@njit(**_JIT)
+def score_rows(legal, energy, total, objective):
+    """Scores under ``objective`` (:data:`OBJECTIVE_CODES`): energy (pJ), cycles (ties
+    broken by energy) or their product; an illegal row scores inf."""
+    n = legal.size
     out = np.empty(n, dtype=np.float64)
     for r in range(n):
         if not legal[r]:

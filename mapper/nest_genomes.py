@@ -1,11 +1,13 @@
-"""Populations of nest mappings as arrays (:class:`NestGenomes`) and the table of every
-ordered factorization the space draws temporal splits from (divisors and primes:
+"""Populations of nest mappings as arrays (:class:`NestGenomes`) and the factor tables
+the search draws from: every ordered factorization of a step count, stacked for the
+draws' gather, and every re-split of one dimension (divisors and primes:
 :mod:`dataflows.factors`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -81,6 +83,33 @@ def stacked_tables(bounds: tuple[int, ...], spatial_max: tuple[int, ...],
     for a in (off, size, rows):
         a.flags.writeable = False
     return off, size, rows
+
+
+@lru_cache(maxsize=8192)
+def resplit_values(bound: int, levels: int, imperfect: bool, rooms: tuple[int, ...],
+                   cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every split of a dimension of ``bound`` over fanout axes with room ``rooms`` (a
+    spatial factor per axis, each at most its room, dividing what is left -- exact -- or
+    their product at most the bound -- ``imperfect``) and then ``levels`` temporal levels
+    (every exact factorization of the ``ceil(bound / spatial)`` steps left), in that
+    order: (temporal factors [n, levels], spatial factors [n, axes]); at most ``cap``,
+    evenly spaced over the whole list, when there are more. Read-only."""
+    b = bound
+    combos: list[tuple[int, ...]] = [()]
+    for room in rooms:
+        cand = [v for v in range(1, min(b, room) + 1) if imperfect or b % v == 0]
+        combos = [c + (v,) for c in combos for v in cand
+                  if math.prod(c) * v <= b and (imperfect or b % (math.prod(c) * v) == 0)]
+    tabs = [_factorizations(-(-b // math.prod(c)), levels) for c in combos]
+    lens = np.array([len(tab) for tab in tabs], dtype=np.int64)
+    pick = np.arange(int(lens.sum()))
+    if len(pick) > cap:                     # evenly spaced over the whole list
+        pick = np.unique(np.linspace(0, len(pick) - 1, cap).astype(np.int64))
+    tvals = np.concatenate(tabs)[pick]
+    svals = np.repeat(np.array(combos, dtype=np.int64).reshape(len(combos), len(rooms)),
+                      lens, axis=0)[pick]
+    tvals.flags.writeable = svals.flags.writeable = False
+    return tvals, svals
 
 
 @dataclass(frozen=True)

@@ -91,23 +91,6 @@ def axis_products(axes: np.ndarray) -> np.ndarray:
 
 
 @njit(**_JIT)
-def spatial_but(axes: np.ndarray, f: int) -> np.ndarray:
-    """Per row and dimension, the spatial factor of every fanout but ``f``:
-    ``axes.prod(axis=(1, 2)) // axes[:, f].prod(axis=1)`` ([n, 8] int64)."""
-    n = axes.shape[0]
-    out = np.ones((n, axes.shape[3]), dtype=np.int64)
-    for r in range(n):
-        for g in range(axes.shape[1]):
-            if g == f:
-                continue
-            for a in range(axes.shape[2]):
-                for d in range(axes.shape[3]):
-                    out[r, d] *= axes[r, g, a, d]
-    return out
-
-
-
-@njit(**_JIT)
 def fit_apply(T: np.ndarray, ok: np.ndarray, over: np.ndarray, target: np.ndarray,
               spf: np.ndarray, u: np.ndarray) -> None:
     """In place, one pass of :meth:`mapper.nest_space.NestSpace.fit` on rows ``ok``: the
@@ -378,33 +361,6 @@ def _spatial_trades(t0, o0, a0, nts, ts, axes_list, allowed_s, emit, T, Od, A):
     return n
 
 
-def neighbourhood(kind: str, t0: np.ndarray, o0: np.ndarray, a0: np.ndarray,
-                  tabs: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows (temporal [n, L, 8], order [n, L, 8], axes [n, F, 2, 8]) of one
-    neighbourhood of row (``t0``, ``o0``, ``a0``) -- ``kind`` ``"neighbours"``,
-    ``"temporal_trades"`` or ``"spatial_trades"`` of :class:`mapper.nest_moves.NestMoves`,
-    before its legality rules, in its order; ``tabs``: the space's slot arrays
-    (:attr:`mapper.nest_space.NestSpace._slot_arrays`)."""
-    nts, ts, nss, ssf, ssa, sizes, caps, allowed_t, axes_list, allowed_s = tabs
-    t0 = np.ascontiguousarray(t0, dtype=np.int64)
-    o0 = np.ascontiguousarray(o0, dtype=np.int64)
-    a0 = np.ascontiguousarray(a0, dtype=np.int64)
-    if kind == "neighbours":
-        fn, args = _neighbours, (nts, ts, nss, ssf, ssa, sizes, caps)
-    elif kind == "temporal_trades":
-        fn, args = _temporal_trades, (nts, ts, allowed_t)
-    else:
-        fn, args = _spatial_trades, (nts, ts, axes_list, allowed_s)
-    T = Od = np.empty((0,) + t0.shape, dtype=np.int64)
-    A = np.empty((0,) + a0.shape, dtype=np.int64)
-    n = fn(t0, o0, a0, *args, False, T, Od, A)            # count, then fill
-    T = np.empty((n,) + t0.shape, dtype=np.int64)
-    Od = np.empty((n,) + o0.shape, dtype=np.int64)
-    A = np.empty((n,) + a0.shape, dtype=np.int64)
-    fn(t0, o0, a0, *args, True, T, Od, A)
-    return T, Od, A
-
-
 def warm() -> float:
     """Load (or, on a cold cache, compile: about 50 s once) every compiled kernel of the
     nest search -- :func:`sim.hier_cost_jit.warm`'s, this module's,
@@ -427,12 +383,9 @@ def warm() -> float:
     from dataflows.layer import Layer
     space = NestSpace(Layer("warm", K=4, C=2), hier)
     g = space.outermost()
-    for kind in ("neighbours", "temporal_trades", "spatial_trades"):
-        neighbourhood(kind, g.temporal[0], g.order[0], g.axes[0], space._slot_arrays)
     fanout_products(g.axes)
     axis_products(g.axes)
     over_rows(g.axes, space._slot_arrays[5], space._slot_arrays[6], space._naxes)
-    spatial_but(g.axes, 0)
     rng = np.random.default_rng(0)
     pop = space.random(rng, 2, fit=False)             # and mapper.nest_draw_jit's kernels
     space.fit(rng, pop)

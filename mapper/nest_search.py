@@ -27,7 +27,8 @@ from dataflows.layer import Layer
 from dataflows.nest_mapping import NestMapping
 from mapper.nest_space import ND, NestGenomes, NestSearchError, NestSpace
 from mapper.nest_descent_jit import (NEIGHBOURS, OBJECTIVE_CODES, REORDERS, RESPLITS,
-                                     SPATIAL_TRADES, TEMPORAL_TRADES, descend_rows)
+                                     SPATIAL_TRADES, TEMPORAL_TRADES, descend_rows,
+                                     score_rows)
 from sim.hier_cost_jit import cost_consts, scorer
 from sim.hierarchy import Hierarchy
 
@@ -84,13 +85,9 @@ class NestSearchResult:
 
 
 def _score(arr: dict[str, np.ndarray], objective: str) -> np.ndarray:
-    if objective == "energy":
-        s = arr["energy_pj"]
-    elif objective == "cycles":
-        s = arr["total_cycles"].astype(np.float64) + arr["energy_pj"] * 1e-30
-    else:
-        s = arr["energy_pj"] * arr["total_cycles"]
-    return np.where(arr["legal"], s, np.inf)
+    """The scores of a scorer's costs (:func:`mapper.nest_descent_jit.score_rows`)."""
+    return score_rows(arr["legal"], arr["energy_pj"], arr["total_cycles"],
+                      OBJECTIVE_CODES[objective])
 
 
 def _late(deadline: float | None) -> bool:
@@ -126,16 +123,13 @@ def _descend(space: NestSpace, consts: tuple, objective: str,
     if not starts:
         return [], 0
     hk, ha = _cycle(space, starts[0][1].temporal.shape[1])
-    kinds, index, axis = space._nest_slot_arrays
-    _, idims, outer_lv = space._nest_slots
     T, Od, A, s, spent = descend_rows(
         np.concatenate([g.temporal for _, g in starts]),
         np.concatenate([g.order for _, g in starts]),
         np.concatenate([g.axes for _, g in starts]),
         np.array([v for v, _ in starts], dtype=np.float64), budget,
-        0.0 if deadline is None else deadline, hk, ha, *space._slot_arrays, space._naxes,
-        space.imperfect, kinds, index, axis, idims, outer_lv, space.bounds,
-        space._draw_consts[13], space._has_usage, consts, OBJECTIVE_CODES[objective])
+        0.0 if deadline is None else deadline, hk, ha, *space._hood_consts, consts,
+        OBJECTIVE_CODES[objective])
     return [(float(s[j]), NestGenomes(T[j:j + 1], Od[j:j + 1], A[j:j + 1]))
             for j in range(len(starts))], int(spent)
 

@@ -36,7 +36,7 @@ from mapper.nest_draw_jit import (crossover_rows, draw_spatial, draw_temporal, m
                                   mutate_swaps, steps_of)
 from mapper.nest_jit import fit_rows, fix_idle, over_rows
 from mapper.nest_moves import NestMoves
-from mapper.nest_usage import short, usage_table
+from mapper.nest_usage import usage_table
 from sim.hier_plan import usage_order, usage_plan
 from sim.hier_cost_jit import capacity_consts
 from sim.hierarchy import Hierarchy
@@ -266,6 +266,15 @@ class NestSpace(NestMoves):
         return over_rows(np.ascontiguousarray(axes), sizes, caps, self._naxes)
 
     @cached_property
+    def _hood_consts(self) -> tuple:
+        """The arguments of :func:`mapper.nest_descent_jit._hood` after the row: the slot
+        arrays, the idle rule's and the usage rule's."""
+        kinds, index, axis = self._nest_slot_arrays
+        _, idims, outer_lv = self._nest_slots
+        return (*self._slot_arrays, self._naxes, self.imperfect, kinds, index, axis, idims,
+                outer_lv, self.bounds, self._draw_consts[13], self._has_usage)
+
+    @cached_property
     def _idle_levels(self) -> np.ndarray:
         """Per dimension, the level :meth:`_fix_idle` gives its whole bound to (-1: the
         idle rule does not apply to it)."""
@@ -386,22 +395,6 @@ class NestSpace(NestMoves):
         if self.imperfect:
             self._fix_idle(g.temporal, g.axes)
         return g
-
-    def _legal_rows(self, g: "NestGenomes") -> "NestGenomes":
-        over = self._over(g.axes)
-        if over.any():
-            g = g.take(np.flatnonzero(~over))
-        if self.imperfect and len(g):
-            self._fix_idle(g.temporal, g.axes)
-        return self._drop_short(g)
-
-    def _drop_short(self, g: "NestGenomes") -> "NestGenomes":
-        """``g`` without the rows short of a fanout's usage need (illegal whatever their
-        cost: not worth costing)."""
-        if not len(g) or not self._has_usage:
-            return g
-        bad = short(self._usage[0], g.axes)
-        return g.take(np.flatnonzero(~bad)) if bad.any() else g
 
     def genomes(self, mappings: "list[NestMapping] | tuple[NestMapping, ...]") -> "NestGenomes":
         """``mappings`` (on this space's hierarchy) as rows; a row that is not in this

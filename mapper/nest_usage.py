@@ -7,8 +7,9 @@ dimension rarely multiply to that: on AccelForge's arrays (``min_usage: 1``) 0.2
 uniform draws did, so 99 % of a search's evaluations went to rows illegal for that reason
 alone. :func:`usage_table` lists the assignments of one fanout that do (each axis within
 its size, each dimension's factor a divisor of its bound -- or at most it, imperfect --
-and the product at least ``need``); the space draws from it and drops rows that fall
-short (:func:`short`: certainly illegal, so nothing legal is lost).
+and the product at least ``need``); the space draws from it
+(:func:`mapper.nest_draw_jit.draw_spatial`'s repair) and drops rows that fall short
+(:func:`short`: certainly illegal, so nothing legal is lost).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from dataflows.dataflow import MAP_DIMS
-from mapper.nest_jit import fanout_products, spatial_but
+from mapper.nest_jit import fanout_products
 from sim.hierarchy import Hierarchy
 
 ND = len(MAP_DIMS)
@@ -97,33 +98,3 @@ def short(needs: tuple[int, ...], axes: np.ndarray) -> np.ndarray:
         if need > 1:
             out |= prods[:, f] < need
     return out
-
-
-def repair(tables: dict[int, np.ndarray], order: list[int], needs: tuple[int, ...],
-           how: tuple, bounds: np.ndarray, imperfect: bool, rng: np.random.Generator,
-           axes: np.ndarray, tries: int = 8) -> None:
-    """In place: rows of ``axes`` ([n, F, 2, ND]) short of a need get that fanout's
-    factors from its table (``tables[f]``, :func:`usage_table`; up to ``tries`` draws
-    that fit what the other fanouts unroll on each dimension), fanouts in ``order``
-    (:func:`sim.hier_plan.usage_order`, those with a need > 1); rows no draw fixes get
-    ``how`` (the joint exact assignment of :func:`sim.hier_plan.usage_plan`, which meets
-    every need) and factor 1 elsewhere."""
-    for f in order:
-        tab = tables[f]
-        rows = np.flatnonzero(fanout_products(np.ascontiguousarray(axes))[:, f] < needs[f]) \
-            if len(tab) else ()
-        for _ in range(tries):
-            if not len(rows):
-                break
-            cand = tab[rng.integers(0, len(tab), rows.size)]
-            other = spatial_but(axes[rows], f)                          # [r, ND]
-            tot = other * cand.prod(axis=1)
-            ok = (tot <= bounds).all(axis=1) if imperfect else (bounds % tot == 0).all(axis=1)
-            axes[rows[ok], f] = cand[ok]
-            rows = rows[~ok]
-    bad = short(needs, axes)
-    if bad.any():
-        axes[bad] = 1
-        for f, a in enumerate(how):
-            if a is not None:
-                axes[bad, f, :len(a)] = np.array(a, dtype=np.int64)

@@ -18,11 +18,44 @@ from dataflows import zoo
 from dataflows.layer import Layer
 from mapper.nest_genomes import NestGenomes
 from mapper.nest_space import ND, NestSpace
-from mapper.nest_usage import repair, short
+from mapper.nest_jit import fanout_products
+from mapper.nest_usage import short
 from sim.hierarchy import Hierarchy
 from tests.sim.test_hierarchy_props import SETTINGS, hierarchies, layers
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _ref_repair(tables: dict[int, np.ndarray], order: list[int], needs: tuple[int, ...],
+           how: tuple, bounds: np.ndarray, imperfect: bool, rng: np.random.Generator,
+           axes: np.ndarray, tries: int = 8) -> None:
+    """In place: rows of ``axes`` ([n, F, 2, ND]) short of a need get that fanout's
+    factors from its table (``tables[f]``, ``usage_table``; up to ``tries`` draws
+    that fit what the other fanouts unroll on each dimension), fanouts in ``order``
+    (:func:`sim.hier_plan.usage_order`, those with a need > 1); rows no draw fixes get
+    ``how`` (the joint exact assignment of :func:`sim.hier_plan.usage_plan`, which meets
+    every need) and factor 1 elsewhere. mapper.nest_usage.repair's numpy form before it was
+    compiled (a2a4f59; its spatial_but in numpy), the reference."""
+    for f in order:
+        tab = tables[f]
+        rows = np.flatnonzero(fanout_products(np.ascontiguousarray(axes))[:, f] < needs[f]) \
+            if len(tab) else ()
+        for _ in range(tries):
+            if not len(rows):
+                break
+            cand = tab[rng.integers(0, len(tab), rows.size)]
+            sub = axes[rows]
+            other = sub.prod(axis=(1, 2)) // sub[:, f].prod(axis=1)      # [r, ND]
+            tot = other * cand.prod(axis=1)
+            ok = (tot <= bounds).all(axis=1) if imperfect else (bounds % tot == 0).all(axis=1)
+            axes[rows[ok], f] = cand[ok]
+            rows = rows[~ok]
+    bad = short(needs, axes)
+    if bad.any():
+        axes[bad] = 1
+        for f, a in enumerate(how):
+            if a is not None:
+                axes[bad, f, :len(a)] = np.array(a, dtype=np.int64)
 
 
 def _ref_random(self: NestSpace, rng: np.random.Generator, n: int,
@@ -50,7 +83,7 @@ def _ref_random(self: NestSpace, rng: np.random.Generator, n: int,
                 left = left // v
     if self._has_usage:
         needs, how = self._usage
-        repair(*self._usage_tables, needs, how, self.bounds, self.imperfect, rng, axes)
+        _ref_repair(*self._usage_tables, needs, how, self.bounds, self.imperfect, rng, axes)
     sp_all = axes.prod(axis=(1, 2))
     for i in range(ND):
         if tslots[i]:

@@ -1,10 +1,13 @@
 """mapper.nest_jit's compiled helpers equal the rules they replace, row for row and in
-order, on random hierarchies and layers: the idle rule against its numpy form, and the
-descent's single moves and trades against their plain-Python loops as they stood before
-(kept below as the reference; 2026-12-07, mapper/nest_moves.py at 7873062)."""
+order, on random hierarchies and layers: the idle rule against its numpy form, and every
+neighbourhood of the descent (NestSpace's, the compiled mapper.nest_descent_jit._hood:
+single moves, trades, reorders, re-splits, with their legality rules) against the
+Python and numpy forms they had before (kept below as the reference; 2026-12-07,
+mapper/nest_moves.py at 7873062, and fbe31b5 for the reorders and legality rules)."""
 
 from __future__ import annotations
 
+import itertools
 import math  # noqa: F401  (the reference moves below)
 
 import numpy as np
@@ -14,8 +17,9 @@ from hypothesis import strategies as st
 from dataflows.dataflow import MAP_DIMS
 from dataflows.factors import divisors, primes
 from dataflows.layer import Layer
-from mapper.nest_genomes import NestGenomes
+from mapper.nest_genomes import NestGenomes, resplit_values
 from mapper.nest_space import NestSpace
+from mapper.nest_usage import short
 from sim.hierarchy import Hierarchy
 from tests.sim.test_hierarchy_props import SETTINGS, hierarchies, layers
 
@@ -89,6 +93,56 @@ ND = 8
 
 
 # -- the plain-Python neighbourhoods (reference) --------------------------------------------
+def _ref_drop_short(self, g):
+    """NestSpace._drop_short before the neighbourhoods were compiled whole (fbe31b5)."""
+    if not len(g) or not self._has_usage:
+        return g
+    bad = short(self._usage[0], g.axes)
+    return g.take(np.flatnonzero(~bad)) if bad.any() else g
+
+
+def _ref_legal_rows(self, g):
+    """NestSpace._legal_rows before the neighbourhoods were compiled whole (fbe31b5)."""
+    over = self._over(g.axes)
+    if over.any():
+        g = g.take(np.flatnonzero(~over))
+    if self.imperfect and len(g):
+        self._fix_idle(g.temporal, g.axes)
+    return _ref_drop_short(self, g)
+
+
+def _ref_reorders(self, g, i, lv, cap=720):
+    """NestMoves.reorders' Python form (fbe31b5), the reference."""
+    t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+    pos = [j for j in range(len(MAP_DIMS)) if t0[lv, o0[lv, j]] > 1]
+    perms = np.array(list(itertools.islice(
+        itertools.permutations([int(o0[lv, j]) for j in pos]), cap)), dtype=o0.dtype)
+    n = len(perms)
+    order = np.repeat(o0[None], n, axis=0)
+    if pos:
+        order[:, lv, pos] = perms
+    return NestGenomes(np.repeat(t0[None], n, axis=0), order, np.repeat(a0[None], n, axis=0))
+
+
+def _ref_resplits(self, g, i, d, cap=4096):
+    """NestMoves.resplits' numpy form (a2a4f59), the reference (the split values from the
+    same table, mapper.nest_genomes.resplit_values)."""
+    tslots, sslots = self._slots
+    t0, o0, a0 = g.temporal[i], g.order[i], g.axes[i]
+    rooms = tuple(min(self._cap(f, a, d), size // int(np.prod(a0[f, a]) // a0[f, a, d]))
+                  for f, a, size in sslots[d])
+    tvals, svals = resplit_values(int(self.bounds[d]), len(tslots[d]), self.imperfect,
+                                  rooms, cap)
+    n = len(tvals)
+    t = np.repeat(t0[None], n, axis=0)
+    ax = np.repeat(a0[None], n, axis=0)
+    t[:, :, d] = 1
+    t[:, tslots[d], d] = tvals
+    for k, (f, a, _) in enumerate(sslots[d]):
+        ax[:, f, a, d] = svals[:, k]
+    return _ref_legal_rows(self, NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+
+
 def _ref_neighbours(self, g, i):
     """Every mapping one step from row ``i``: one prime factor of one dimension moved
     from one of its temporal levels or fanout axes to another (the product, hence the
@@ -139,7 +193,7 @@ def _ref_neighbours(self, g, i):
                      np.array(as_, dtype=np.int64).reshape(n, *a0.shape))
     if self.imperfect and len(g2):
         self._fix_idle(g2.temporal, g2.axes)
-    return self._drop_short(g2)
+    return _ref_drop_short(self, g2)
 
 def _ref_spatial_trades(self, g, i):
     """Row ``i`` with one fanout axis trading between two dimensions: dimension ``d``
@@ -180,7 +234,7 @@ def _ref_spatial_trades(self, g, i):
     t[k, x, d] *= p
     ax[k, f, a, e] *= q
     t[k, y, e] //= q
-    return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
+    return _ref_legal_rows(self, NestGenomes(t, np.repeat(o0[None], n, axis=0), ax))
 
 def _ref_temporal_trades(self, g, i):
     """Row ``i`` with two temporal levels trading: a prime ``p`` of dimension ``d``'s
@@ -210,7 +264,7 @@ def _ref_temporal_trades(self, g, i):
     t[k, y, d] *= p
     t[k, y, e] //= q
     t[k, x, e] *= q
-    return self._legal_rows(NestGenomes(t, np.repeat(o0[None], n, axis=0),
+    return _ref_legal_rows(self, NestGenomes(t, np.repeat(o0[None], n, axis=0),
                                         np.repeat(a0[None], n, axis=0)))
 
 
@@ -225,6 +279,14 @@ def test_neighbourhoods_equal_reference(hier: Hierarchy, layer: Layer, imperfect
                           ("spatial_trades", _ref_spatial_trades),
                           ("temporal_trades", _ref_temporal_trades)):
             a, b = getattr(space, name)(g, i), ref(space, g, i)
+            assert len(a) == len(b), name
+            assert (a.temporal == b.temporal).all() and (a.order == b.order).all() \
+                and (a.axes == b.axes).all(), name
+        for name, arg, mine, ref in (
+                [("reorders", lv, space.reorders, _ref_reorders)
+                 for lv in range(g.temporal.shape[1])]
+                + [("resplits", d, space.resplits, _ref_resplits) for d in range(8)]):
+            a, b = mine(g, i, arg), ref(space, g, i, arg)
             assert len(a) == len(b), name
             assert (a.temporal == b.temporal).all() and (a.order == b.order).all() \
                 and (a.axes == b.axes).all(), name
@@ -260,13 +322,11 @@ def test_neighbourhoods_equal_reference_real_sizes() -> None:
 @given(hierarchies(), layers(), st.booleans(), st.integers(0, 2**31))
 def test_fanout_products_equal_numpy(hier: Hierarchy, layer: Layer, imperfect: bool,
                                      seed: int) -> None:
-    from mapper.nest_jit import axis_products, fanout_products, spatial_but
+    from mapper.nest_jit import axis_products, fanout_products
     g = NestSpace(layer, hier, imperfect).random(np.random.default_rng(seed), 20)
     ax = g.axes
     assert (fanout_products(ax) == ax.prod(axis=(2, 3))).all()
     assert (axis_products(ax) == ax.prod(axis=2)).all()
-    for f in range(ax.shape[1]):
-        assert (spatial_but(ax, f) == ax.prod(axis=(1, 2)) // ax[:, f].prod(axis=1)).all()
 
 
 def _ref_fit(self, rng, g, passes: int = 64) -> None:
